@@ -1,0 +1,249 @@
+//! `churn-train`: train a churn model bundle, or write the customer-level feature table.
+
+use anyhow::Context;
+use churn::cli::{self, DataArgs};
+use churn::io::write_table;
+use churn::model::Economics;
+use churn::train::{self, TrainOptions};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "churn-train",
+    version,
+    about = "Train a calibrated churn model into a versioned bundle (no arguments: the bundled Telco example into models/telco)",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    train: TrainArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Write the customer-level table the model would be trained on (id, features, label).
+    Features {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Output file (CSV, TSV or Parquet by extension).
+        #[arg(long, value_name = "FILE")]
+        output: PathBuf,
+        /// Print only errors.
+        #[arg(long)]
+        quiet: bool,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct TrainArgs {
+    /// Output directory (default: models/NAME).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Model name (default: config name, else the output directory's name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Seed for the holdout split and CV folds (default 42).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Tree learner: cart (default) or linfa.
+    #[arg(long, value_name = "NAME")]
+    learner: Option<String>,
+    /// Split criterion: gini or entropy.
+    #[arg(long, value_name = "NAME")]
+    criterion: Option<String>,
+    /// Cross-validation folds (default 5).
+    #[arg(long, value_name = "K")]
+    folds: Option<usize>,
+    /// Holdout share for evaluation (default 0.2; 0 trains on all rows).
+    #[arg(long, value_name = "SHARE")]
+    holdout: Option<f64>,
+    /// Depths to search, comma-separated (with --no-search: the depth).
+    #[arg(long, value_name = "D,...", value_delimiter = ',')]
+    max_depth: Vec<usize>,
+    /// Leaf sizes to search, comma-separated (with --no-search: the size).
+    #[arg(long, value_name = "N,...", value_delimiter = ',')]
+    min_samples_leaf: Vec<usize>,
+    /// One fit with the given hyper-parameters, no CV grid.
+    #[arg(long)]
+    no_search: bool,
+    /// Class weights: none or balanced.
+    #[arg(long, value_name = "MODE")]
+    class_weight: Option<String>,
+    /// Minimum count for a categorical level to get its own column (default 10).
+    #[arg(long, value_name = "N")]
+    min_count: Option<usize>,
+    /// Worker threads (default: all cores).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Value of a saved churner (enables the profit-maximising threshold).
+    #[arg(long, value_name = "X", requires_all = ["contact_cost", "save_rate"])]
+    customer_value: Option<f64>,
+    /// Cost of one retention contact.
+    #[arg(long, value_name = "X", requires = "customer_value")]
+    contact_cost: Option<f64>,
+    /// Share of contacted churners who stay (0..1).
+    #[arg(long, value_name = "X", requires = "customer_value")]
+    save_rate: Option<f64>,
+    /// Print only errors (no progress bars, no report).
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let quiet = match &cli.cmd {
+        Some(Cmd::Features { quiet, .. }) => *quiet,
+        None => cli.train.quiet,
+    };
+    cli::init_logging(quiet, false);
+    let result = match cli.cmd {
+        Some(Cmd::Features {
+            data,
+            output,
+            quiet,
+        }) => features(&data, &output, quiet),
+        None => run_train(&cli.data, &cli.train),
+    };
+    if let Err(e) = result {
+        std::process::exit(cli::report(&e));
+    }
+}
+
+fn features(data: &DataArgs, output: &PathBuf, quiet: bool) -> anyhow::Result<()> {
+    let (_, source) = data.resolve()?;
+    let table = churn::ingest::load(&source)?;
+    write_table(output, table.output_columns())?;
+    let qpath = quality_path(output);
+    train::write_json(&qpath, &table.quality)?;
+    if !quiet {
+        eprint!("{}", table.quality.render());
+        eprintln!(
+            "wrote {} customers to {} (quality report {})",
+            table.nrows(),
+            output.display(),
+            qpath.display()
+        );
+    }
+    Ok(())
+}
+
+fn quality_path(output: &std::path::Path) -> PathBuf {
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name.split('.').next().unwrap_or("features");
+    output.with_file_name(format!("{stem}.quality.json"))
+}
+
+fn run_train(data: &DataArgs, args: &TrainArgs) -> anyhow::Result<()> {
+    let (mut cfg, source) = data.resolve()?;
+    let m = &mut cfg.model;
+    if let Some(v) = &args.learner {
+        m.learner = v.clone();
+    }
+    if let Some(v) = &args.criterion {
+        m.criterion = match v.as_str() {
+            "gini" => churn::model::tree::Criterion::Gini,
+            "entropy" => churn::model::tree::Criterion::Entropy,
+            other => {
+                return Err(cli::CliError::Usage(format!(
+                    "--criterion must be gini or entropy, got '{other}'"
+                ))
+                .into())
+            }
+        };
+    }
+    if let Some(v) = args.folds {
+        m.folds = v;
+    }
+    if let Some(v) = args.holdout {
+        m.holdout = v;
+    }
+    if !args.max_depth.is_empty() {
+        m.max_depth = args.max_depth.clone();
+    }
+    if !args.min_samples_leaf.is_empty() {
+        m.min_samples_leaf = args.min_samples_leaf.clone();
+    }
+    if args.no_search {
+        m.search = false;
+    }
+    if let Some(v) = &args.class_weight {
+        m.class_weight = match v.as_str() {
+            "none" => churn::model::ClassWeight::None,
+            "balanced" => churn::model::ClassWeight::Balanced,
+            other => {
+                return Err(cli::CliError::Usage(format!(
+                    "--class-weight must be none or balanced, got '{other}'"
+                ))
+                .into())
+            }
+        };
+    }
+    if let Some(v) = args.min_count {
+        m.min_count = v;
+    }
+    if let Some(v) = args.threads {
+        m.threads = v;
+    }
+    m.validate()?;
+    if let (Some(v), Some(c), Some(s)) = (args.customer_value, args.contact_cost, args.save_rate) {
+        cfg.economics = Some(Economics {
+            customer_value: v,
+            contact_cost: c,
+            save_rate: s,
+        });
+    }
+    if let Some(e) = &cfg.economics {
+        if !(e.customer_value > 0.0 && e.contact_cost >= 0.0 && (0.0..=1.0).contains(&e.save_rate))
+        {
+            return Err(cli::CliError::Usage(
+                "economics: customer_value must be > 0, contact_cost ≥ 0 and save_rate in [0, 1]"
+                    .into(),
+            )
+            .into());
+        }
+    }
+    let name = args
+        .name
+        .clone()
+        .or(cfg.name.clone())
+        .or_else(|| {
+            args.out
+                .as_ref()
+                .and_then(|o| o.file_name())
+                .map(|s| s.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "model".into());
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("models").join(&name));
+    let data_sha256 = churn::util::sha256_file(source.path())
+        .with_context(|| format!("{}: cannot read", source.path().display()))?;
+    let table = churn::ingest::load(&source)?;
+    if !args.quiet {
+        eprint!("{}", table.quality.render());
+    }
+    let opts = TrainOptions {
+        name,
+        out_dir: out_dir.clone(),
+        seed: args.seed.or(cfg.seed).unwrap_or(42),
+        model: cfg.model.clone(),
+        economics: cfg.economics,
+        data_sha256,
+        progress: !args.quiet,
+    };
+    let outcome = train::train(&table, &opts)?;
+    if !args.quiet {
+        eprint!("{}", train::summary(&outcome.card));
+        eprintln!("wrote {}", out_dir.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,237 @@
+//! The versioned model bundle: `DIR/model.bin` (binary, checksummed) and `DIR/model_card.json`.
+//!
+//! `model.bin` layout: 8 magic bytes `CHURNMDL`, format version (u32 LE), payload length (u64 LE),
+//! sha256 of the payload (32 bytes), then the bincode-2 payload. Everything in the payload is
+//! deterministic (no timestamps, no hash maps), so the same data + config + seed gives the same
+//! bytes; timestamps live only in the card.
+
+use crate::features::Encoder;
+use crate::model::Model;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// Magic bytes at the start of every bundle.
+pub const MAGIC: &[u8; 8] = b"CHURNMDL";
+/// Bundle format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Largest payload we decode (guards against hostile or corrupted files).
+pub const MAX_PAYLOAD: usize = 256 * 1024 * 1024;
+const HEADER: usize = 8 + 4 + 8 + 32;
+
+/// File name of the binary bundle inside a model directory.
+pub const MODEL_FILE: &str = "model.bin";
+/// File name of the model card.
+pub const CARD_FILE: &str = "model_card.json";
+/// File name of the data-quality report.
+pub const QUALITY_FILE: &str = "data_quality.json";
+
+/// Errors of the bundle layer; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    /// Reading or writing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// File.
+        path: PathBuf,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// Wrong magic bytes.
+    #[error("{path}: not a churn model bundle (wrong magic bytes)")]
+    NotABundle {
+        /// File.
+        path: PathBuf,
+    },
+    /// Unsupported format version.
+    #[error("{path}: bundle format version {found} is not supported (this build reads version {supported}); retrain the model with this version")]
+    Version {
+        /// File.
+        path: PathBuf,
+        /// Version in the file.
+        found: u32,
+        /// Version we read.
+        supported: u32,
+    },
+    /// The file is shorter than its header says.
+    #[error("{path}: bundle is truncated ({found} of {expected} bytes)")]
+    Truncated {
+        /// File.
+        path: PathBuf,
+        /// Bytes the header promises.
+        expected: u64,
+        /// Bytes present.
+        found: u64,
+    },
+    /// Payload checksum mismatch.
+    #[error("{path}: bundle is corrupted (checksum mismatch)")]
+    Checksum {
+        /// File.
+        path: PathBuf,
+    },
+    /// Payload too large.
+    #[error("{path}: bundle payload of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// File.
+        path: PathBuf,
+        /// Size.
+        size: u64,
+        /// Limit.
+        limit: usize,
+    },
+    /// The payload does not decode.
+    #[error("{path}: bundle payload does not decode: {message}")]
+    Decode {
+        /// File.
+        path: PathBuf,
+        /// Decoder message.
+        message: String,
+    },
+    /// Encoding failed.
+    #[error("cannot encode bundle: {0}")]
+    Encode(String),
+}
+
+/// Everything needed to score: stored in `model.bin`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bundle {
+    /// Model name.
+    pub name: String,
+    /// Version of the software that trained it.
+    pub software_version: String,
+    /// `customer_table` or `transactions`.
+    pub mode: String,
+    /// Id column of the input layout, if any.
+    pub id_column: Option<String>,
+    /// Label column of the training data (ignored when scoring).
+    pub label_column: String,
+    /// Label value meaning churn.
+    pub positive_value: String,
+    /// Feature encoder.
+    pub encoder: Encoder,
+    /// Tree, calibrator, threshold.
+    pub model: Model,
+    /// Training rows.
+    pub training_rows: usize,
+    /// Churn rate of the training rows.
+    pub training_churn_rate: f64,
+}
+
+/// Serialize a bundle to its file bytes.
+pub fn to_bytes(bundle: &Bundle) -> Result<Vec<u8>, BundleError> {
+    let payload = bincode::serde::encode_to_vec(bundle, bincode::config::standard())
+        .map_err(|e| BundleError::Encode(e.to_string()))?;
+    let mut out = Vec::with_capacity(HEADER + payload.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&Sha256::digest(&payload));
+    out.extend_from_slice(&payload);
+    Ok(out)
+}
+
+/// Parse bundle bytes; `path` is used in messages.
+pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Bundle, BundleError> {
+    let p = || path.to_path_buf();
+    if bytes.len() < 8 || &bytes[..8] != MAGIC {
+        return Err(BundleError::NotABundle { path: p() });
+    }
+    if bytes.len() < HEADER {
+        return Err(BundleError::Truncated {
+            path: p(),
+            expected: HEADER as u64,
+            found: bytes.len() as u64,
+        });
+    }
+    let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+    if version != FORMAT_VERSION {
+        return Err(BundleError::Version {
+            path: p(),
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
+    if len > MAX_PAYLOAD as u64 {
+        return Err(BundleError::TooLarge {
+            path: p(),
+            size: len,
+            limit: MAX_PAYLOAD,
+        });
+    }
+    let payload = &bytes[HEADER..];
+    if (payload.len() as u64) < len {
+        return Err(BundleError::Truncated {
+            path: p(),
+            expected: HEADER as u64 + len,
+            found: bytes.len() as u64,
+        });
+    }
+    let payload = &payload[..len as usize];
+    if Sha256::digest(payload).as_slice() != &bytes[20..52] || bytes.len() as u64 != HEADER as u64 + len {
+        return Err(BundleError::Checksum { path: p() });
+    }
+    let cfg = bincode::config::standard().with_limit::<MAX_PAYLOAD>();
+    let (bundle, used): (Bundle, usize) = bincode::serde::decode_from_slice(payload, cfg)
+        .map_err(|e| BundleError::Decode {
+            path: p(),
+            message: e.to_string(),
+        })?;
+    if used != payload.len() {
+        return Err(BundleError::Decode {
+            path: p(),
+            message: format!("{} trailing bytes", payload.len() - used),
+        });
+    }
+    Ok(bundle)
+}
+
+/// Short content version of a bundle: the first 12 hex digits of the payload's sha256.
+pub fn version_of(bytes: &[u8]) -> String {
+    if bytes.len() >= 52 {
+        crate::util::hex(&bytes[20..26])
+    } else {
+        String::new()
+    }
+}
+
+/// A bundle loaded from disk, with its content version.
+#[derive(Debug, Clone)]
+pub struct LoadedBundle {
+    /// The bundle.
+    pub bundle: Bundle,
+    /// Content version (see [`version_of`]).
+    pub version: String,
+    /// Directory it came from.
+    pub dir: PathBuf,
+}
+
+/// Load `DIR/model.bin` (or a path to the file itself).
+pub fn load(path: &Path) -> Result<LoadedBundle, BundleError> {
+    let file = if path.is_dir() {
+        path.join(MODEL_FILE)
+    } else {
+        path.to_path_buf()
+    };
+    let bytes = std::fs::read(&file).map_err(|source| BundleError::Io {
+        path: file.clone(),
+        source,
+    })?;
+    let bundle = from_bytes(&bytes, &file)?;
+    Ok(LoadedBundle {
+        bundle,
+        version: version_of(&bytes),
+        dir: file.parent().map(Path::to_path_buf).unwrap_or_default(),
+    })
+}
+
+/// Write `DIR/model.bin` atomically; returns the content version.
+pub fn save(dir: &Path, bundle: &Bundle) -> Result<String, BundleError> {
+    let bytes = to_bytes(bundle)?;
+    let file = dir.join(MODEL_FILE);
+    crate::util::write_atomic(&file, &bytes).map_err(|source| BundleError::Io {
+        path: file.clone(),
+        source,
+    })?;
+    Ok(version_of(&bytes))
+}

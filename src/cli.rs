@@ -1,0 +1,241 @@
+//! Shared command-line plumbing for the binaries: data-source flags, config merging, exit codes
+//! and logging setup. (The front-end layer: `anyhow` is used here and in `src/bin` only.)
+
+use crate::config::{Config, ConfigError};
+use crate::ingest::{CustomerTableSpec, IngestError, Source, TransactionSpec};
+use clap::Args;
+use std::path::PathBuf;
+
+/// The example config trained when `churn-train` runs without data flags.
+pub const DEFAULT_CONFIG: &str = "training/telco.toml";
+
+/// Flags that select and describe the input data (shared by `churn-train` and `churn-train features`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct DataArgs {
+    /// TOML config file (flags override its values).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Customer table (CSV, CSV.gz, TSV or Parquet).
+    #[arg(long, value_name = "FILE", conflicts_with = "transactions")]
+    pub data: Option<PathBuf>,
+    /// Label column of the customer table.
+    #[arg(long, value_name = "COL")]
+    pub label: Option<String>,
+    /// Label value meaning churn (inferred from 1/yes/true/churned... when absent).
+    #[arg(long, value_name = "VALUE")]
+    pub positive: Option<String>,
+    /// Id column.
+    #[arg(long, value_name = "COL")]
+    pub id: Option<String>,
+    /// Columns to ignore, comma-separated.
+    #[arg(long, value_name = "COL,...", value_delimiter = ',')]
+    pub drop: Vec<String>,
+    /// Type overrides, e.g. `SeniorCitizen=categorical,tenure=numeric`.
+    #[arg(long = "type", value_name = "COL=KIND", value_delimiter = ',')]
+    pub types: Vec<String>,
+    /// Transaction log (CSV, CSV.gz, TSV or Parquet).
+    #[arg(long, value_name = "FILE")]
+    pub transactions: Option<PathBuf>,
+    /// Customer id column of the transaction log.
+    #[arg(long, value_name = "COL")]
+    pub customer_col: Option<String>,
+    /// Timestamp column of the transaction log.
+    #[arg(long, value_name = "COL")]
+    pub time_col: Option<String>,
+    /// Amount column of the transaction log.
+    #[arg(long, value_name = "COL")]
+    pub amount_col: Option<String>,
+    /// Quantity column of the transaction log.
+    #[arg(long, value_name = "COL")]
+    pub quantity_col: Option<String>,
+    /// The amount column is a unit price: amount = quantity × price.
+    #[arg(long)]
+    pub unit_price: bool,
+    /// As-of date YYYY-MM-DD (default: day after the last event minus the horizon).
+    #[arg(long, value_name = "DATE")]
+    pub cutoff: Option<String>,
+    /// Label horizon in days (default 90).
+    #[arg(long, value_name = "N")]
+    pub horizon_days: Option<u32>,
+    /// Trend window in days (default 90).
+    #[arg(long, value_name = "N")]
+    pub window_days: Option<u32>,
+}
+
+impl DataArgs {
+    /// True when no data-selecting flag was given.
+    pub fn is_empty(&self) -> bool {
+        self.config.is_none() && self.data.is_none() && self.transactions.is_none()
+    }
+
+    /// Load the config (explicit, or the bundled example when nothing is given) and apply flags.
+    pub fn resolve(&self) -> Result<(Config, Source), CliError> {
+        let mut cfg = match (&self.config, self.data.is_none() && self.transactions.is_none()) {
+            (Some(p), _) => Config::load(p)?,
+            (None, true) => {
+                let p = PathBuf::from(DEFAULT_CONFIG);
+                if !p.exists() {
+                    return Err(CliError::Usage(format!(
+                        "no input given and the example config {DEFAULT_CONFIG} is not here; pass --data FILE --label COL, --transactions FILE ..., or --config FILE"
+                    )));
+                }
+                Config::load(&p)?
+            }
+            (None, false) => Config::default(),
+        };
+        if self.data.is_some() {
+            cfg.transactions = None;
+            cfg.data = Some(CustomerTableSpec {
+                path: self.data.clone().unwrap_or_default(),
+                ..cfg.data.unwrap_or_default()
+            });
+        }
+        if self.transactions.is_some() {
+            cfg.data = None;
+            cfg.transactions = Some(TransactionSpec {
+                path: self.transactions.clone().unwrap_or_default(),
+                ..cfg.transactions.unwrap_or_default()
+            });
+        }
+        let source = match (cfg.data.clone(), cfg.transactions.clone()) {
+            (Some(mut d), None) => {
+                if let Some(v) = &self.label {
+                    d.label = v.clone();
+                }
+                if self.positive.is_some() {
+                    d.positive = self.positive.clone();
+                }
+                if self.id.is_some() {
+                    d.id = self.id.clone();
+                }
+                if !self.drop.is_empty() {
+                    d.drop = self.drop.clone();
+                }
+                for t in &self.types {
+                    let (col, kind) = t.split_once('=').ok_or_else(|| {
+                        CliError::Usage(format!("--type expects COL=KIND, got '{t}'"))
+                    })?;
+                    let kind = match kind.trim() {
+                        "numeric" => crate::ingest::ColumnTypeOverride::Numeric,
+                        "categorical" => crate::ingest::ColumnTypeOverride::Categorical,
+                        "boolean" => crate::ingest::ColumnTypeOverride::Boolean,
+                        other => {
+                            return Err(CliError::Usage(format!(
+                                "--type {col}: unknown kind '{other}' (numeric, categorical or boolean)"
+                            )))
+                        }
+                    };
+                    d.types.insert(col.trim().to_string(), kind);
+                }
+                if d.label.is_empty() {
+                    return Err(CliError::Usage(
+                        "a customer table needs --label COL (or data.label in the config)".into(),
+                    ));
+                }
+                Source::Table(d)
+            }
+            (None, Some(mut t)) => {
+                let set = |dst: &mut String, v: &Option<String>| {
+                    if let Some(v) = v {
+                        *dst = v.clone();
+                    }
+                };
+                set(&mut t.customer_col, &self.customer_col);
+                set(&mut t.time_col, &self.time_col);
+                set(&mut t.amount_col, &self.amount_col);
+                if self.quantity_col.is_some() {
+                    t.quantity_col = self.quantity_col.clone();
+                }
+                if self.unit_price {
+                    t.unit_price = true;
+                }
+                if self.cutoff.is_some() {
+                    t.cutoff = self.cutoff.clone();
+                }
+                if let Some(h) = self.horizon_days {
+                    t.horizon_days = h;
+                }
+                if let Some(w) = self.window_days {
+                    t.window_days = w;
+                }
+                Source::Transactions(t)
+            }
+            (Some(_), Some(_)) => {
+                return Err(CliError::Usage(
+                    "the config has both [data] and [transactions]; keep one".into(),
+                ))
+            }
+            (None, None) => {
+                return Err(CliError::Usage(
+                    "no input: give --data FILE, --transactions FILE, or a config with [data] or [transactions]".into(),
+                ))
+            }
+        };
+        Ok((cfg, source))
+    }
+}
+
+/// Errors at the command-line edge, sorted by exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad usage (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// Bad configuration (exit 2).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Bad input data (exit 2).
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+}
+
+/// Exit code for an error chain: 2 for bad input or usage, 1 for internal failures.
+pub fn exit_code(err: &anyhow::Error) -> i32 {
+    for cause in err.chain() {
+        if cause.downcast_ref::<CliError>().is_some()
+            || cause.downcast_ref::<IngestError>().is_some()
+            || cause.downcast_ref::<ConfigError>().is_some()
+            || cause.downcast_ref::<crate::scoring::ScoreError>().is_some()
+            || cause.downcast_ref::<crate::io::IoError>().is_some()
+            || cause.downcast_ref::<crate::bundle::BundleError>().is_some()
+            || cause.downcast_ref::<crate::features::EncodeError>().is_some()
+        {
+            return 2;
+        }
+        if let Some(m) = cause.downcast_ref::<crate::model::ModelError>() {
+            return match m {
+                crate::model::ModelError::Fit(_) => 1,
+                _ => 2,
+            };
+        }
+        if let Some(crate::train::TrainError::Model(m)) = cause.downcast_ref::<crate::train::TrainError>() {
+            return match m {
+                crate::model::ModelError::Fit(_) => 1,
+                _ => 2,
+            };
+        }
+    }
+    1
+}
+
+/// Print an error chain the way every binary does and return its exit code.
+pub fn report(err: &anyhow::Error) -> i32 {
+    eprintln!("error: {err:#}");
+    exit_code(err)
+}
+
+/// Set up `tracing` output on stderr (`json` for structured logs); `RUST_LOG` overrides the level.
+pub fn init_logging(quiet: bool, json: bool) {
+    let default = if quiet { "warn" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.compact().try_init()
+    };
+}

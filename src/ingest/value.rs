@@ -1,0 +1,203 @@
+//! Cell-level parsing shared by ingestion and scoring: missing markers, numbers, booleans,
+//! label tokens and timestamps. One definition, used by training, batch scoring and HTTP.
+
+/// Text cells that mean "missing" (compared after trimming).
+pub const MISSING_TOKENS: &[&str] = &["", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None"];
+
+/// Boolean-like token pairs (lower case): (true, false).
+pub const BOOL_PAIRS: &[(&str, &str)] = &[
+    ("yes", "no"),
+    ("true", "false"),
+    ("y", "n"),
+    ("t", "f"),
+    ("1", "0"),
+];
+
+/// Label values taken as "churned" when `--positive` is not given (lower case).
+pub const POSITIVE_TOKENS: &[&str] = &[
+    "1", "yes", "y", "true", "t", "churn", "churned", "exited", "left", "lost", "cancelled",
+    "canceled", "positive",
+];
+
+/// True when a (trimmed) text cell means missing.
+pub fn is_missing_token(s: &str) -> bool {
+    MISSING_TOKENS.contains(&s.trim())
+}
+
+/// Parse a number, accepting surrounding blanks; `None` for anything else (including NaN / inf).
+pub fn parse_number(s: &str) -> Option<f64> {
+    let t = s.trim();
+    match t.parse::<f64>() {
+        Ok(x) if x.is_finite() => Some(x),
+        _ => None,
+    }
+}
+
+/// Parse a boolean-like token against a column's own tokens and the generic pairs.
+pub fn parse_bool(s: &str, true_token: &str, false_token: &str) -> Option<bool> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case(true_token) {
+        return Some(true);
+    }
+    if t.eq_ignore_ascii_case(false_token) {
+        return Some(false);
+    }
+    let l = t.to_ascii_lowercase();
+    for (a, b) in BOOL_PAIRS {
+        if l == *a {
+            return Some(true);
+        }
+        if l == *b {
+            return Some(false);
+        }
+    }
+    None
+}
+
+/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+/// Civil (year, month, day) of days since 1970-01-01.
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719468;
+    let era = if z >= 0 { z } else { z - 146096 } / 146097;
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Format days since epoch as `YYYY-MM-DD`.
+pub fn format_day(days: i64) -> String {
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+fn digits(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || !b.iter().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    Some(b.iter().fold(0u32, |a, c| a * 10 + (c - b'0') as u32))
+}
+
+fn valid_date(y: i64, m: u32, d: u32) -> bool {
+    if !(1..=12).contains(&m) || d == 0 {
+        return false;
+    }
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let dim = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    d <= dim[(m - 1) as usize]
+}
+
+fn hms(rest: &str) -> Option<i64> {
+    // HH:MM[:SS[.fff]] optionally followed by Z or +HH:MM (offsets are ignored: local wall time)
+    let rest = rest.trim();
+    let rest = rest.trim_end_matches('Z');
+    let rest = match rest.find(['+']) {
+        Some(i) => &rest[..i],
+        None => rest,
+    };
+    let mut parts = rest.split(':');
+    let h = digits(parts.next()?.as_bytes())?;
+    let mi = digits(parts.next()?.as_bytes())?;
+    let s = match parts.next() {
+        None => 0,
+        Some(sec) => {
+            let whole = sec.split('.').next()?;
+            digits(whole.as_bytes())?
+        }
+    };
+    if parts.next().is_some() || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    Some((h * 3600 + mi * 60 + s) as i64)
+}
+
+/// Parse a date or datetime in a common format to seconds since 1970-01-01 (time zones ignored).
+///
+/// Accepted: `YYYY-MM-DD`, `YYYY/MM/DD`, `YYYYMMDD`, `DD.MM.YYYY`, `MM/DD/YYYY`, each optionally
+/// followed by ` HH:MM[:SS[.fff]]` or `THH:MM:SS[.fff][Z|+HH:MM]`.
+pub fn parse_timestamp(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (date, time) = match s.find(['T', ' ']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let b = date.as_bytes();
+    let (y, m, d) = if b.len() == 10 && (b[4] == b'-' || b[4] == b'/') && b[7] == b[4] {
+        (digits(&b[0..4])? as i64, digits(&b[5..7])?, digits(&b[8..10])?)
+    } else if b.len() == 8 && b.iter().all(|c| c.is_ascii_digit()) {
+        (digits(&b[0..4])? as i64, digits(&b[4..6])?, digits(&b[6..8])?)
+    } else if date.contains('.') {
+        let mut p = date.split('.');
+        let d = digits(p.next()?.as_bytes())?;
+        let m = digits(p.next()?.as_bytes())?;
+        let y = digits(p.next()?.as_bytes())? as i64;
+        (y, m, d)
+    } else if date.contains('/') {
+        let mut p = date.split('/');
+        let m = digits(p.next()?.as_bytes())?;
+        let d = digits(p.next()?.as_bytes())?;
+        let y = digits(p.next()?.as_bytes())? as i64;
+        if y < 100 {
+            return None;
+        }
+        (y, m, d)
+    } else {
+        return None;
+    };
+    if !valid_date(y, m, d) {
+        return None;
+    }
+    let secs = match time {
+        None => 0,
+        Some(t) if t.trim().is_empty() => 0,
+        Some(t) => hms(t)?,
+    };
+    Some(days_from_civil(y, m, d) * 86_400 + secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_in_common_formats() {
+        let day = days_from_civil(1997, 10, 1) * 86_400;
+        assert_eq!(parse_timestamp("1997-10-01"), Some(day));
+        assert_eq!(parse_timestamp("19971001"), Some(day));
+        assert_eq!(parse_timestamp("1997/10/01"), Some(day));
+        assert_eq!(parse_timestamp("01.10.1997"), Some(day));
+        assert_eq!(parse_timestamp("10/01/1997"), Some(day));
+        assert_eq!(parse_timestamp("1997-10-01 08:26:00"), Some(day + 8 * 3600 + 26 * 60));
+        assert_eq!(parse_timestamp("1997-10-01T08:26:05.123Z"), Some(day + 8 * 3600 + 26 * 60 + 5));
+        assert_eq!(parse_timestamp("12/1/2010 8:26"), Some(days_from_civil(2010, 12, 1) * 86_400 + 8 * 3600 + 26 * 60));
+        assert_eq!(parse_timestamp("1997-13-01"), None);
+        assert_eq!(parse_timestamp("1997-02-30"), None);
+        assert_eq!(parse_timestamp("yesterday"), None);
+        assert_eq!(format_day(days_from_civil(2000, 2, 29)), "2000-02-29");
+    }
+
+    #[test]
+    fn numbers_and_booleans() {
+        assert_eq!(parse_number(" 29.85 "), Some(29.85));
+        assert_eq!(parse_number("NaN"), None);
+        assert_eq!(parse_number(" "), None);
+        assert_eq!(parse_bool("YES", "Yes", "No"), Some(true));
+        assert_eq!(parse_bool("0", "Yes", "No"), Some(false));
+        assert_eq!(parse_bool("maybe", "Yes", "No"), None);
+        assert!(is_missing_token("  "));
+    }
+}

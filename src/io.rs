@@ -1,0 +1,388 @@
+//! Tabular file I/O through polars: CSV (optionally gzip-compressed) and Parquet, chosen by extension.
+//!
+//! Everything is read into a [`RawTable`] of text or numeric columns; type inference and validation
+//! happen in [`crate::ingest`], where errors can name the row and the value.
+
+use polars::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// Errors of the file layer.
+#[derive(Debug, thiserror::Error)]
+pub enum IoError {
+    /// The extension is not one we read or write.
+    #[error("{path}: unsupported file type (expected .csv, .csv.gz, .tsv or .parquet)")]
+    UnsupportedFormat {
+        /// The offending path.
+        path: PathBuf,
+    },
+    /// The file does not exist or cannot be opened.
+    #[error("{path}: cannot open: {source}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// polars could not parse the file.
+    #[error("{path}: cannot read: {message}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What polars said.
+        message: String,
+    },
+    /// Requested columns are absent.
+    #[error("{path}: no column named {missing}; available columns: {available}")]
+    MissingColumn {
+        /// The file.
+        path: PathBuf,
+        /// The missing column(s).
+        missing: String,
+        /// All columns of the file.
+        available: String,
+    },
+    /// Writing the output failed.
+    #[error("{path}: cannot write: {message}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+}
+
+/// File formats we read and write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Comma-separated text (gzip allowed for reading).
+    Csv,
+    /// Tab-separated text.
+    Tsv,
+    /// Apache Parquet.
+    Parquet,
+}
+
+impl Format {
+    /// Choose the format from a path's extension.
+    pub fn from_path(path: &Path) -> Result<Format, IoError> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
+        let name = name.strip_suffix(".gz").unwrap_or(&name);
+        if name.ends_with(".csv") {
+            Ok(Format::Csv)
+        } else if name.ends_with(".tsv") {
+            Ok(Format::Tsv)
+        } else if name.ends_with(".parquet") || name.ends_with(".pq") {
+            Ok(Format::Parquet)
+        } else {
+            Err(IoError::UnsupportedFormat {
+                path: path.to_path_buf(),
+            })
+        }
+    }
+}
+
+/// The values of one column as read from the file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawData {
+    /// Text cells (all CSV columns; string columns of Parquet). `None` = empty / null.
+    Text(Vec<Option<String>>),
+    /// Numeric cells (numeric and boolean Parquet columns).
+    Num(Vec<Option<f64>>),
+}
+
+impl RawData {
+    /// Number of cells.
+    pub fn len(&self) -> usize {
+        match self {
+            RawData::Text(v) => v.len(),
+            RawData::Num(v) => v.len(),
+        }
+    }
+    /// True when the column has no cells.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The cell at `row` as a borrowed value.
+    pub fn get(&self, row: usize) -> RawValue<'_> {
+        match self {
+            RawData::Text(v) => match &v[row] {
+                None => RawValue::Missing,
+                Some(s) => RawValue::Text(s),
+            },
+            RawData::Num(v) => match v[row] {
+                None => RawValue::Missing,
+                Some(x) => RawValue::Number(x),
+            },
+        }
+    }
+}
+
+/// One cell of input, from a file or from a JSON request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RawValue<'a> {
+    /// Empty cell or JSON null.
+    Missing,
+    /// A number.
+    Number(f64),
+    /// Text.
+    Text(&'a str),
+    /// A JSON boolean.
+    Bool(bool),
+}
+
+impl RawValue<'_> {
+    /// The value as text, for categorical use and for messages.
+    pub fn to_text(&self) -> Option<String> {
+        match self {
+            RawValue::Missing => None,
+            RawValue::Number(x) => Some(crate::util::fmt_num(*x)),
+            RawValue::Text(s) => Some(s.to_string()),
+            RawValue::Bool(b) => Some(b.to_string()),
+        }
+    }
+}
+
+/// A named column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawColumn {
+    /// Column header.
+    pub name: String,
+    /// Cells.
+    pub data: RawData,
+}
+
+/// A table read from a file.
+#[derive(Debug, Clone)]
+pub struct RawTable {
+    /// Where it came from (for messages).
+    pub path: PathBuf,
+    /// Columns in file order.
+    pub columns: Vec<RawColumn>,
+    /// Number of data rows.
+    pub nrows: usize,
+}
+
+impl RawTable {
+    /// Index of the column named `name`.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+    /// The column named `name`, or an error listing the available ones.
+    pub fn column(&self, name: &str) -> Result<&RawColumn, IoError> {
+        self.index_of(name)
+            .map(|i| &self.columns[i])
+            .ok_or_else(|| self.missing(name))
+    }
+    /// Error for a missing column.
+    pub fn missing(&self, name: &str) -> IoError {
+        IoError::MissingColumn {
+            path: self.path.clone(),
+            missing: format!("'{name}'"),
+            available: self.column_list(),
+        }
+    }
+    /// Comma-separated column names, for messages.
+    pub fn column_list(&self) -> String {
+        self.columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn read_err(path: &Path, e: impl std::fmt::Display) -> IoError {
+    IoError::Read {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// Read a whole table. With `only`, read just those columns (error if any is absent).
+///
+/// CSV columns are read as text (blank cells become missing) so that type inference and error
+/// messages stay ours; Parquet columns keep their numeric types.
+pub fn read_table(path: &Path, only: Option<&[String]>) -> Result<RawTable, IoError> {
+    let format = Format::from_path(path)?;
+    if let Err(source) = std::fs::metadata(path) {
+        return Err(IoError::Open {
+            path: path.to_path_buf(),
+            source,
+        });
+    }
+    let df = match format {
+        Format::Csv | Format::Tsv => {
+            let sep = if format == Format::Tsv { b'\t' } else { b',' };
+            // Read the header first so that a missing column gets our message, not polars'.
+            let header = CsvReadOptions::default()
+                .with_has_header(true)
+                .with_infer_schema_length(Some(0))
+                .with_n_rows(Some(0))
+                .map_parse_options(|o| o.with_separator(sep))
+                .try_into_reader_with_file_path(Some(path.to_path_buf()))
+                .and_then(|r| r.finish())
+                .map_err(|e| read_err(path, e))?;
+            let names: Vec<String> = header
+                .get_column_names()
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            check_columns(path, &names, only)?;
+            let mut opts = CsvReadOptions::default()
+                .with_has_header(true)
+                .with_infer_schema_length(Some(0))
+                .map_parse_options(|o| {
+                    o.with_separator(sep)
+                        .with_missing_is_null(true)
+                        .with_truncate_ragged_lines(false)
+                });
+            if let Some(cols) = only {
+                let cols: Vec<PlSmallStr> = cols.iter().map(|c| c.as_str().into()).collect();
+                opts = opts.with_columns(Some(cols.into()));
+            }
+            opts.try_into_reader_with_file_path(Some(path.to_path_buf()))
+                .and_then(|r| r.finish())
+                .map_err(|e| read_err(path, e))?
+        }
+        Format::Parquet => {
+            let f = std::fs::File::open(path).map_err(|source| IoError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let schema_df = ParquetReader::new(f)
+                .with_slice(Some((0, 0)))
+                .finish()
+                .map_err(|e| read_err(path, e))?;
+            let names: Vec<String> = schema_df
+                .get_column_names()
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            check_columns(path, &names, only)?;
+            let f = std::fs::File::open(path).map_err(|source| IoError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            ParquetReader::new(f)
+                .with_columns(only.map(|c| c.to_vec()))
+                .finish()
+                .map_err(|e| read_err(path, e))?
+        }
+    };
+    let nrows = df.height();
+    let mut columns = Vec::with_capacity(df.width());
+    for col in df.columns() {
+        columns.push(RawColumn {
+            name: col.name().to_string(),
+            data: convert_column(path, col)?,
+        });
+    }
+    Ok(RawTable {
+        path: path.to_path_buf(),
+        columns,
+        nrows,
+    })
+}
+
+fn check_columns(path: &Path, names: &[String], only: Option<&[String]>) -> Result<(), IoError> {
+    if let Some(cols) = only {
+        let missing: Vec<String> = cols
+            .iter()
+            .filter(|c| !names.contains(c))
+            .map(|c| format!("'{c}'"))
+            .collect();
+        if !missing.is_empty() {
+            return Err(IoError::MissingColumn {
+                path: path.to_path_buf(),
+                missing: missing.join(", "),
+                available: names.join(", "),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn convert_column(path: &Path, col: &Column) -> Result<RawData, IoError> {
+    let dtype = col.dtype();
+    if dtype.is_primitive_numeric() || matches!(dtype, DataType::Boolean) {
+        let c = col
+            .cast(&DataType::Float64)
+            .map_err(|e| read_err(path, e))?;
+        let ca = c.f64().map_err(|e| read_err(path, e))?;
+        return Ok(RawData::Num(ca.iter().collect()));
+    }
+    let c = if matches!(dtype, DataType::String) {
+        col.clone()
+    } else {
+        col.cast(&DataType::String).map_err(|e| read_err(path, e))?
+    };
+    let ca = c.str().map_err(|e| read_err(path, e))?;
+    Ok(RawData::Text(
+        ca.iter()
+            .map(|v| {
+                v.and_then(|s| {
+                    if s.trim().is_empty() {
+                        None
+                    } else {
+                        Some(s.to_string())
+                    }
+                })
+            })
+            .collect(),
+    ))
+}
+
+/// A column to write.
+#[derive(Debug, Clone)]
+pub enum OutData {
+    /// Text cells.
+    Text(Vec<Option<String>>),
+    /// Floating point cells.
+    Float(Vec<Option<f64>>),
+    /// Integer cells.
+    Int(Vec<Option<i64>>),
+    /// Boolean cells.
+    Bool(Vec<bool>),
+}
+
+/// Write named columns to `path` (CSV / TSV / Parquet by extension), atomically.
+pub fn write_table(path: &Path, columns: Vec<(String, OutData)>) -> Result<(), IoError> {
+    let format = Format::from_path(path)?;
+    let werr = |e: &dyn std::fmt::Display| IoError::Write {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let cols: Vec<Column> = columns
+        .into_iter()
+        .map(|(name, data)| match data {
+            OutData::Text(v) => Column::new(name.into(), v),
+            OutData::Float(v) => Column::new(name.into(), v),
+            OutData::Int(v) => Column::new(name.into(), v),
+            OutData::Bool(v) => Column::new(name.into(), v),
+        })
+        .collect();
+    let mut df = DataFrame::new_infer_height(cols).map_err(|e| werr(&e))?;
+    let mut buf: Vec<u8> = Vec::new();
+    match format {
+        Format::Csv | Format::Tsv => {
+            let sep = if format == Format::Tsv { b'\t' } else { b',' };
+            CsvWriter::new(&mut buf)
+                .include_header(true)
+                .with_separator(sep)
+                .finish(&mut df)
+                .map_err(|e| werr(&e))?;
+        }
+        Format::Parquet => {
+            ParquetWriter::new(&mut buf)
+                .finish(&mut df)
+                .map_err(|e| werr(&e))?;
+        }
+    }
+    if path.to_string_lossy().ends_with(".gz") {
+        return Err(werr(&"writing compressed output is not supported; use .csv or .parquet"));
+    }
+    crate::util::write_atomic(path, &buf).map_err(|e| werr(&e))
+}

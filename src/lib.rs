@@ -1,0 +1,24 @@
+//! # churn — churn prediction and retention service
+//!
+//! The crate reads as the pipeline:
+//!
+//! 1. [`io`] — CSV / Parquet files through polars into raw columns;
+//! 2. [`ingest`] — customer tables and transaction logs → validated [`ingest::CustomerData`]
+//!    plus a data-quality report;
+//! 3. [`features`] — the encoder (imputation, one-hot) shared by training and scoring;
+//! 4. [`model`] — learners, the compiled tree, calibration, metrics, CV search, threshold;
+//! 5. [`train`] — the training pipeline writing the [`bundle`] and the model card;
+//! 6. [`scoring`] — the scoring core used by every front end;
+//! 7. front ends: the `churn-train`, `churn-score` and `churn-serve` binaries and [`server`].
+
+pub mod bundle;
+pub mod cli;
+pub mod config;
+pub mod features;
+pub mod ingest;
+pub mod io;
+pub mod model;
+pub mod scoring;
+pub mod server;
+pub mod train;
+pub mod util;

@@ -1,0 +1,470 @@
+//! The churn model: a compiled decision tree with calibrated, interval-carrying probabilities,
+//! plus the cross-validated hyper-parameter search and threshold choice that produce it.
+
+pub mod calibrate;
+pub mod metrics;
+pub mod tree;
+
+use crate::features::Matrix;
+use calibrate::Calibrator;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use tree::{fit_tree, Learner, Tree, TreeParams};
+
+/// Errors of the model layer.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// A learner failed.
+    #[error("tree fit failed: {0}")]
+    Fit(String),
+    /// Bad model settings.
+    #[error("invalid model setting: {0}")]
+    Config(String),
+    /// Not enough data to do what was asked.
+    #[error("not enough data: {0}")]
+    Data(String),
+}
+
+/// Class weighting for split search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassWeight {
+    /// Every row weighs 1.
+    #[default]
+    None,
+    /// Rows weigh n / (2 · n_class), so both classes weigh the same.
+    Balanced,
+}
+
+/// Sample weights for `y` on the rows `rows` (other entries are 1).
+pub fn sample_weights(y: &[bool], rows: &[usize], cw: ClassWeight) -> Vec<f64> {
+    let mut w = vec![1.0; y.len()];
+    if cw == ClassWeight::Balanced {
+        let npos = rows.iter().filter(|&&r| y[r]).count() as f64;
+        let nneg = rows.len() as f64 - npos;
+        if npos > 0.0 && nneg > 0.0 {
+            let n = rows.len() as f64;
+            for &r in rows {
+                w[r] = if y[r] { n / (2.0 * npos) } else { n / (2.0 * nneg) };
+            }
+        }
+    }
+    w
+}
+
+/// 95% Wilson score interval for `pos` successes in `n` trials.
+pub fn wilson(pos: f64, n: f64) -> (f64, f64) {
+    if n <= 0.0 {
+        return (0.0, 1.0);
+    }
+    let z = 1.959_963_985f64;
+    let p = pos / n;
+    let z2 = z * z;
+    let denom = 1.0 + z2 / n;
+    let centre = (p + z2 / (2.0 * n)) / denom;
+    let half = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denom;
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+/// One prediction.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// Calibrated churn probability.
+    pub probability: f64,
+    /// Lower end of the 95% interval.
+    pub low: f64,
+    /// Upper end of the 95% interval.
+    pub high: f64,
+    /// Training rows in the leaf.
+    pub support: f64,
+    /// Leaf node index.
+    pub leaf: usize,
+    /// `probability >= threshold`.
+    pub churn: bool,
+}
+
+/// Calibrated (p, low, high) of a leaf.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LeafScore {
+    /// Calibrated probability.
+    pub p: f64,
+    /// Interval low.
+    pub low: f64,
+    /// Interval high.
+    pub high: f64,
+}
+
+/// The fitted, calibrated model stored in the bundle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    /// The compiled tree.
+    pub tree: Tree,
+    /// Hyper-parameters it was grown with.
+    pub params: TreeParams,
+    /// Calibration map.
+    pub calibrator: Calibrator,
+    /// Decision threshold on the calibrated probability.
+    pub threshold: f64,
+    /// Per-node calibrated scores (indexed like `tree.nodes`).
+    pub scores: Vec<LeafScore>,
+}
+
+impl Model {
+    /// Assemble a model, precomputing every node's calibrated probability and interval.
+    pub fn new(tree: Tree, params: TreeParams, calibrator: Calibrator, threshold: f64) -> Model {
+        let scores = tree
+            .nodes
+            .iter()
+            .map(|n| {
+                let p = calibrator.apply(n.value);
+                let (lo, hi) = wilson(n.pos, n.n);
+                LeafScore {
+                    p,
+                    low: calibrator.apply(lo).min(p),
+                    high: calibrator.apply(hi).max(p),
+                }
+            })
+            .collect();
+        Model {
+            tree,
+            params,
+            calibrator,
+            threshold,
+            scores,
+        }
+    }
+
+    /// Predict one encoded row.
+    #[inline]
+    pub fn predict(&self, row: &[f64]) -> Prediction {
+        self.from_leaf(self.tree.leaf_of(row))
+    }
+
+    /// Prediction for a leaf index.
+    #[inline]
+    pub fn from_leaf(&self, leaf: usize) -> Prediction {
+        let s = self.scores[leaf];
+        Prediction {
+            probability: s.p,
+            low: s.low,
+            high: s.high,
+            support: self.tree.nodes[leaf].n,
+            leaf,
+            churn: s.p >= self.threshold,
+        }
+    }
+}
+
+/// One row of the cross-validation table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CvRow {
+    /// max_depth.
+    pub max_depth: usize,
+    /// min_samples_leaf.
+    pub min_samples_leaf: usize,
+    /// Mean validation log loss over folds (raw leaf probabilities).
+    pub log_loss: f64,
+    /// Standard deviation of the fold log losses.
+    pub log_loss_std: f64,
+    /// Mean validation ROC-AUC.
+    pub roc_auc: f64,
+    /// Mean validation Brier score.
+    pub brier: f64,
+    /// Mean number of leaves.
+    pub leaves: f64,
+}
+
+/// Settings of the grid search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchSpace {
+    /// Candidate depths.
+    pub max_depth: Vec<usize>,
+    /// Candidate leaf sizes.
+    pub min_samples_leaf: Vec<usize>,
+}
+
+/// Run `tasks` closures over `threads` threads; results in task order.
+pub fn parallel_map<T: Send>(
+    n: usize,
+    threads: usize,
+    f: impl Fn(usize) -> T + Sync,
+    tick: &(dyn Fn() + Sync),
+) -> Vec<T> {
+    let next = AtomicUsize::new(0);
+    let out: Mutex<Vec<Option<T>>> = Mutex::new((0..n).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1).min(n.max(1)) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let v = f(i);
+                out.lock().expect("no poisoned lock")[i] = Some(v);
+                tick();
+            });
+        }
+    });
+    out.into_inner()
+        .expect("no poisoned lock")
+        .into_iter()
+        .map(|v| v.expect("every task ran"))
+        .collect()
+}
+
+/// Leaf value of `tree` for row `r` when growth stops at `depth`.
+fn value_at_depth(tree: &Tree, x: &Matrix, r: usize, depth: usize) -> f64 {
+    let mut i = 0usize;
+    let mut d = 0usize;
+    loop {
+        let n = &tree.nodes[i];
+        if n.is_leaf() || d >= depth {
+            return n.value;
+        }
+        i = if x.get(r, n.feature as usize) <= n.threshold {
+            n.left as usize
+        } else {
+            n.right as usize
+        };
+        d += 1;
+    }
+}
+
+/// Stratified k-fold grid search over `space`, scored by mean validation log loss.
+///
+/// For learners whose trees nest by depth (CART), one deepest tree per (leaf size, fold) is grown
+/// and evaluated truncated at every candidate depth — identical to growing each depth separately.
+#[allow(clippy::too_many_arguments)]
+pub fn grid_search(
+    learner: &dyn Learner,
+    x: &Matrix,
+    y: &[bool],
+    w: &[f64],
+    rows: &[usize],
+    folds: &[usize],
+    k: usize,
+    base: &TreeParams,
+    space: &SearchSpace,
+    threads: usize,
+    tick: &(dyn Fn() + Sync),
+) -> Result<(Vec<CvRow>, TreeParams), ModelError> {
+    if space.max_depth.is_empty() || space.min_samples_leaf.is_empty() {
+        return Err(ModelError::Config("the search grid is empty".into()));
+    }
+    let nested = learner.name() == "cart";
+    let depths = &space.max_depth;
+    let max_d = *depths.iter().max().expect("non-empty");
+    // task = (leaf index, depth index or all, fold)
+    let groups: Vec<(usize, Option<usize>)> = if nested {
+        (0..space.min_samples_leaf.len()).map(|l| (l, None)).collect()
+    } else {
+        (0..space.min_samples_leaf.len())
+            .flat_map(|l| (0..depths.len()).map(move |d| (l, Some(d))))
+            .collect()
+    };
+    let ntasks = groups.len() * k;
+    // each task returns, per depth index, (log loss, auc, brier, leaves) on its validation fold
+    type FoldScores = Vec<(usize, f64, f64, f64, f64)>;
+    let results: Vec<Result<FoldScores, ModelError>> = parallel_map(
+        ntasks,
+        threads,
+        |t| {
+            let (l, d) = groups[t / k];
+            let fold = t % k;
+            let tr: Vec<usize> = rows.iter().copied().filter(|&r| folds[r] != fold).collect();
+            let va: Vec<usize> = rows.iter().copied().filter(|&r| folds[r] == fold).collect();
+            let params = TreeParams {
+                max_depth: d.map_or(max_d, |d| depths[d]),
+                min_samples_leaf: space.min_samples_leaf[l],
+                ..*base
+            };
+            let tree = fit_tree(learner, x, y, w, &tr, &params)?;
+            let vy: Vec<bool> = va.iter().map(|&r| y[r]).collect();
+            let which: Vec<usize> = match d {
+                Some(d) => vec![d],
+                None => (0..depths.len()).collect(),
+            };
+            Ok(which
+                .into_iter()
+                .map(|di| {
+                    let p: Vec<f64> = va
+                        .iter()
+                        .map(|&r| value_at_depth(&tree, x, r, depths[di]))
+                        .collect();
+                    let leaves = count_leaves_at_depth(&tree, depths[di]);
+                    (
+                        di,
+                        metrics::log_loss(&p, &vy),
+                        metrics::roc_auc(&p, &vy),
+                        metrics::brier(&p, &vy),
+                        leaves as f64,
+                    )
+                })
+                .collect())
+        },
+        tick,
+    );
+    let mut table = Vec::new();
+    for (l, &leaf) in space.min_samples_leaf.iter().enumerate() {
+        for (di, &depth) in depths.iter().enumerate() {
+            let mut ll = Vec::new();
+            let (mut auc, mut br, mut lv) = (0.0, 0.0, 0.0);
+            for (t, res) in results.iter().enumerate() {
+                let (gl, gd) = groups[t / k];
+                if gl != l || gd.is_some_and(|g| g != di) {
+                    continue;
+                }
+                let scores = res.as_ref().map_err(|e| ModelError::Fit(e.to_string()))?;
+                for s in scores.iter().filter(|s| s.0 == di) {
+                    ll.push(s.1);
+                    auc += s.2;
+                    br += s.3;
+                    lv += s.4;
+                }
+            }
+            let m = ll.len().max(1) as f64;
+            let mean = ll.iter().sum::<f64>() / m;
+            let var = ll.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / m;
+            table.push(CvRow {
+                max_depth: depth,
+                min_samples_leaf: leaf,
+                log_loss: mean,
+                log_loss_std: var.sqrt(),
+                roc_auc: auc / m,
+                brier: br / m,
+                leaves: lv / m,
+            });
+        }
+    }
+    // best: lowest log loss; ties → simpler tree (smaller depth, larger leaves)
+    let best = table
+        .iter()
+        .min_by(|a, b| {
+            a.log_loss
+                .total_cmp(&b.log_loss)
+                .then(a.max_depth.cmp(&b.max_depth))
+                .then(b.min_samples_leaf.cmp(&a.min_samples_leaf))
+        })
+        .expect("non-empty table");
+    let params = TreeParams {
+        max_depth: best.max_depth,
+        min_samples_leaf: best.min_samples_leaf,
+        ..*base
+    };
+    Ok((table, params))
+}
+
+fn count_leaves_at_depth(tree: &Tree, depth: usize) -> usize {
+    let mut count = 0;
+    let mut stack = vec![(0usize, 0usize)];
+    while let Some((i, d)) = stack.pop() {
+        let n = &tree.nodes[i];
+        if n.is_leaf() || d >= depth {
+            count += 1;
+        } else {
+            stack.push((n.left as usize, d + 1));
+            stack.push((n.right as usize, d + 1));
+        }
+    }
+    count
+}
+
+/// Out-of-fold raw probabilities for every row in `rows` (entries of other rows are NaN).
+#[allow(clippy::too_many_arguments)]
+pub fn out_of_fold(
+    learner: &dyn Learner,
+    x: &Matrix,
+    y: &[bool],
+    w: &[f64],
+    rows: &[usize],
+    folds: &[usize],
+    k: usize,
+    params: &TreeParams,
+    threads: usize,
+) -> Result<Vec<f64>, ModelError> {
+    let per_fold = parallel_map(
+        k,
+        threads,
+        |fold| -> Result<Vec<(usize, f64)>, ModelError> {
+            let tr: Vec<usize> = rows.iter().copied().filter(|&r| folds[r] != fold).collect();
+            let tree = fit_tree(learner, x, y, w, &tr, params)?;
+            Ok(rows
+                .iter()
+                .copied()
+                .filter(|&r| folds[r] == fold)
+                .map(|r| (r, tree.nodes[tree.leaf_of_matrix(x, r)].value))
+                .collect())
+        },
+        &|| {},
+    );
+    let mut out = vec![f64::NAN; y.len()];
+    for res in per_fold {
+        for (r, p) in res? {
+            out[r] = p;
+        }
+    }
+    Ok(out)
+}
+
+/// Customer economics for choosing the decision threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Economics {
+    /// Value of keeping a customer who would have churned.
+    pub customer_value: f64,
+    /// Cost of one retention contact.
+    pub contact_cost: f64,
+    /// Share of contacted churners who stay.
+    pub save_rate: f64,
+}
+
+/// How the threshold was chosen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdChoice {
+    /// The threshold (`p >= threshold` → churn).
+    pub threshold: f64,
+    /// `expected_profit` or `f1`.
+    pub objective: String,
+    /// Objective value on out-of-fold predictions (profit per customer, or F1).
+    pub value: f64,
+}
+
+/// Choose the threshold maximising expected profit (with economics) or F1 (without).
+pub fn choose_threshold(p: &[f64], y: &[bool], econ: Option<&Economics>) -> ThresholdChoice {
+    let mut idx: Vec<usize> = (0..p.len()).collect();
+    idx.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
+    let npos = y.iter().filter(|&&b| b).count() as f64;
+    let (mut tp, mut fp) = (0.0, 0.0);
+    let mut best = (f64::NEG_INFINITY, 1.0 + 1e-9);
+    let mut i = 0;
+    while i < idx.len() {
+        let t = p[idx[i]];
+        while i < idx.len() && p[idx[i]] == t {
+            if y[idx[i]] {
+                tp += 1.0;
+            } else {
+                fp += 1.0;
+            }
+            i += 1;
+        }
+        let v = match econ {
+            Some(e) => {
+                (tp * e.customer_value * e.save_rate - (tp + fp) * e.contact_cost)
+                    / p.len().max(1) as f64
+            }
+            None => 2.0 * tp / (tp + fp + npos),
+        };
+        if v > best.0 {
+            best = (v, t);
+        }
+    }
+    if econ.is_some() && best.0 < 0.0 {
+        // contacting anyone loses money: nobody is flagged
+        best = (0.0, 1.0 + 1e-9);
+    }
+    ThresholdChoice {
+        threshold: best.1,
+        objective: if econ.is_some() { "expected_profit" } else { "f1" }.into(),
+        value: best.0,
+    }
+}
