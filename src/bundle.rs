@@ -168,12 +168,14 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Bundle, BundleError> {
         });
     }
     let payload = &payload[..len as usize];
-    if Sha256::digest(payload).as_slice() != &bytes[20..52] || bytes.len() as u64 != HEADER as u64 + len {
+    if Sha256::digest(payload).as_slice() != &bytes[20..52]
+        || bytes.len() as u64 != HEADER as u64 + len
+    {
         return Err(BundleError::Checksum { path: p() });
     }
     let cfg = bincode::config::standard().with_limit::<MAX_PAYLOAD>();
-    let (bundle, used): (Bundle, usize) = bincode::serde::decode_from_slice(payload, cfg)
-        .map_err(|e| BundleError::Decode {
+    let (bundle, used): (Bundle, usize) =
+        bincode::serde::decode_from_slice(payload, cfg).map_err(|e| BundleError::Decode {
             path: p(),
             message: e.to_string(),
         })?;

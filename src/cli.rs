@@ -70,7 +70,10 @@ impl DataArgs {
 
     /// Load the config (explicit, or the bundled example when nothing is given) and apply flags.
     pub fn resolve(&self) -> Result<(Config, Source), CliError> {
-        let mut cfg = match (&self.config, self.data.is_none() && self.transactions.is_none()) {
+        let mut cfg = match (
+            &self.config,
+            self.data.is_none() && self.transactions.is_none(),
+        ) {
             (Some(p), _) => Config::load(p)?,
             (None, true) => {
                 let p = PathBuf::from(DEFAULT_CONFIG);
@@ -198,7 +201,9 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
             || cause.downcast_ref::<crate::scoring::ScoreError>().is_some()
             || cause.downcast_ref::<crate::io::IoError>().is_some()
             || cause.downcast_ref::<crate::bundle::BundleError>().is_some()
-            || cause.downcast_ref::<crate::features::EncodeError>().is_some()
+            || cause
+                .downcast_ref::<crate::features::EncodeError>()
+                .is_some()
         {
             return 2;
         }
@@ -208,7 +213,9 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
                 _ => 2,
             };
         }
-        if let Some(crate::train::TrainError::Model(m)) = cause.downcast_ref::<crate::train::TrainError>() {
+        if let Some(crate::train::TrainError::Model(m)) =
+            cause.downcast_ref::<crate::train::TrainError>()
+        {
             return match m {
                 crate::model::ModelError::Fit(_) => 1,
                 _ => 2,

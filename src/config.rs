@@ -85,7 +85,10 @@ impl ModelConfig {
             return bad(format!("model.folds must be 2..=20, got {}", self.folds));
         }
         if !(0.0..0.9).contains(&self.holdout) {
-            return bad(format!("model.holdout must be in [0, 0.9), got {}", self.holdout));
+            return bad(format!(
+                "model.holdout must be in [0, 0.9), got {}",
+                self.holdout
+            ));
         }
         if self.max_depth.is_empty() || self.max_depth.iter().any(|&d| d == 0 || d > 64) {
             return bad("model.max_depth must list depths in 1..=64".into());

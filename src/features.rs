@@ -53,7 +53,11 @@ impl std::fmt::Display for Warning {
                 write!(f, "{field}: unseen category '{value}' treated as other")
             }
             Warning::Imputed { field, value } => {
-                write!(f, "{field}: missing, imputed {}", crate::util::fmt_num(*value))
+                write!(
+                    f,
+                    "{field}: missing, imputed {}",
+                    crate::util::fmt_num(*value)
+                )
             }
         }
     }
@@ -61,7 +65,7 @@ impl std::fmt::Display for Warning {
 
 /// How one input column is encoded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "encoding", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum InputEncoding {
     /// Numeric or boolean value in column `column`.
     Numeric {
@@ -96,7 +100,7 @@ pub struct InputSpec {
 
 /// What an encoded column means (for reasons and importances).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "role", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum ColumnRole {
     /// The input's value.
     Value,
@@ -229,7 +233,9 @@ impl Encoder {
                 FeatureValues::Cat(v) => {
                     let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
                     for &r in rows {
-                        *counts.entry(v[r].as_deref().unwrap_or(MISSING_LEVEL)).or_default() += 1;
+                        *counts
+                            .entry(v[r].as_deref().unwrap_or(MISSING_LEVEL))
+                            .or_default() += 1;
                     }
                     let levels: Vec<String> = counts
                         .iter()
@@ -304,7 +310,13 @@ impl Encoder {
                     }
                     (_, RawValue::Number(x)) => Some(x),
                     (FeatureKind::Boolean { .. }, RawValue::Bool(b)) => Some(b as u8 as f64),
-                    (FeatureKind::Boolean { true_token, false_token }, RawValue::Text(s)) => {
+                    (
+                        FeatureKind::Boolean {
+                            true_token,
+                            false_token,
+                        },
+                        RawValue::Text(s),
+                    ) => {
                         if is_missing_token(s) {
                             None
                         } else {

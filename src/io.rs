@@ -382,7 +382,9 @@ pub fn write_table(path: &Path, columns: Vec<(String, OutData)>) -> Result<(), I
         }
     }
     if path.to_string_lossy().ends_with(".gz") {
-        return Err(werr(&"writing compressed output is not supported; use .csv or .parquet"));
+        return Err(werr(
+            &"writing compressed output is not supported; use .csv or .parquet",
+        ));
     }
     crate::util::write_atomic(path, &buf).map_err(|e| werr(&e))
 }

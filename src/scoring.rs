@@ -21,7 +21,9 @@ pub enum ScoreError {
     #[error(transparent)]
     BadValue(#[from] EncodeError),
     /// Columns the model needs are absent from a batch file.
-    #[error("{path}: missing columns required by the model: {missing}; available columns: {available}")]
+    #[error(
+        "{path}: missing columns required by the model: {missing}; available columns: {available}"
+    )]
     MissingColumns {
         /// File.
         path: String,
@@ -115,7 +117,10 @@ impl Scorer {
     }
 
     /// Score one customer.
-    pub fn score<'a>(&self, get: impl Fn(usize) -> Option<RawValue<'a>>) -> Result<Scored, ScoreError> {
+    pub fn score<'a>(
+        &self,
+        get: impl Fn(usize) -> Option<RawValue<'a>>,
+    ) -> Result<Scored, ScoreError> {
         let mut warnings = Vec::new();
         let row = self.encode(get, &mut warnings)?;
         Ok(Scored {
@@ -150,7 +155,13 @@ impl Scorer {
         let input = &enc.inputs[col.input];
         let name = input.name.clone();
         let text = match (&col.role, &input.kind) {
-            (ColumnRole::Value, FeatureKind::Boolean { true_token, false_token }) => {
+            (
+                ColumnRole::Value,
+                FeatureKind::Boolean {
+                    true_token,
+                    false_token,
+                },
+            ) => {
                 format!("{name} is {}", if left { false_token } else { true_token })
             }
             (ColumnRole::Value, _) => format!(
@@ -166,7 +177,11 @@ impl Scorer {
             }
             (ColumnRole::Other, _) => format!(
                 "{name} is {}",
-                if left { "a common value" } else { "a rare or unseen value" }
+                if left {
+                    "a common value"
+                } else {
+                    "a rare or unseen value"
+                }
             ),
         };
         (text, name)

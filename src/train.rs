@@ -217,14 +217,22 @@ pub fn train(data: &CustomerData, opts: &TrainOptions) -> Result<TrainOutcome, T
         ))
         .into());
     }
-    tracing::info!(rows = n, train = train_rows.len(), holdout = test_rows.len(), "training");
+    tracing::info!(
+        rows = n,
+        train = train_rows.len(),
+        holdout = test_rows.len(),
+        "training"
+    );
 
     let encoder = Encoder::fit(data, &train_rows, cfg.min_count);
     let all: Vec<usize> = (0..n).collect();
     let x = encoder.transform(data, &all)?;
     let w = sample_weights(y, &train_rows, cfg.class_weight);
     let mut folds = vec![usize::MAX; n];
-    for (i, f) in util::stratified_folds(&ty, k, opts.seed).into_iter().enumerate() {
+    for (i, f) in util::stratified_folds(&ty, k, opts.seed)
+        .into_iter()
+        .enumerate()
+    {
         folds[train_rows[i]] = f;
     }
     let base = TreeParams {
@@ -247,7 +255,17 @@ pub fn train(data: &CustomerData, opts: &TrainOptions) -> Result<TrainOutcome, T
         let pb = progress_bar(tasks, opts.progress, "grid search");
         let tick = || pb.inc(1);
         let r = grid_search(
-            learner, &x, y, &w, &train_rows, &folds, k, &base, &space, threads, &tick,
+            learner,
+            &x,
+            y,
+            &w,
+            &train_rows,
+            &folds,
+            k,
+            &base,
+            &space,
+            threads,
+            &tick,
         )?;
         pb.finish_and_clear();
         r
@@ -302,7 +320,11 @@ pub fn train(data: &CustomerData, opts: &TrainOptions) -> Result<TrainOutcome, T
             importance: v,
         })
         .collect();
-    importance.sort_by(|a, b| b.importance.total_cmp(&a.importance).then(a.name.cmp(&b.name)));
+    importance.sort_by(|a, b| {
+        b.importance
+            .total_cmp(&a.importance)
+            .then(a.name.cmp(&b.name))
+    });
     let mut importance_encoded: Vec<Importance> = encoder
         .columns
         .iter()
@@ -313,8 +335,11 @@ pub fn train(data: &CustomerData, opts: &TrainOptions) -> Result<TrainOutcome, T
             importance: v,
         })
         .collect();
-    importance_encoded
-        .sort_by(|a, b| b.importance.total_cmp(&a.importance).then(a.name.cmp(&b.name)));
+    importance_encoded.sort_by(|a, b| {
+        b.importance
+            .total_cmp(&a.importance)
+            .then(a.name.cmp(&b.name))
+    });
 
     let label_rate = y.iter().filter(|&&b| b).count() as f64 / n as f64;
     let tree_summary = TreeSummary {

@@ -8,7 +8,8 @@ pub mod value;
 
 pub use quality::{ColumnQuality, DropCount, LabelBalance, QualityReport};
 pub use table::{
-    load_customer_table, ColumnType as ColumnTypeOverride, CustomerTableSpec, DEFAULT_PERSONAL_PATTERNS,
+    load_customer_table, ColumnType as ColumnTypeOverride, CustomerTableSpec,
+    DEFAULT_PERSONAL_PATTERNS,
 };
 pub use transactions::{build_transaction_features, TransactionSpec, TRANSACTION_FEATURES};
 
@@ -110,7 +111,7 @@ pub enum IngestError {
 
 /// How a feature column is interpreted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "type")]
+#[serde(rename_all = "snake_case")]
 pub enum FeatureKind {
     /// Real numbers.
     Numeric,
@@ -196,21 +197,25 @@ impl CustomerData {
         }
         for f in &self.features {
             let data = match (&f.kind, &f.values) {
-                (FeatureKind::Boolean { true_token, false_token }, FeatureValues::Num(v)) => {
-                    OutData::Text(
-                        v.iter()
-                            .map(|x| {
-                                x.map(|x| {
-                                    if x != 0.0 {
-                                        true_token.clone()
-                                    } else {
-                                        false_token.clone()
-                                    }
-                                })
+                (
+                    FeatureKind::Boolean {
+                        true_token,
+                        false_token,
+                    },
+                    FeatureValues::Num(v),
+                ) => OutData::Text(
+                    v.iter()
+                        .map(|x| {
+                            x.map(|x| {
+                                if x != 0.0 {
+                                    true_token.clone()
+                                } else {
+                                    false_token.clone()
+                                }
                             })
-                            .collect(),
-                    )
-                }
+                        })
+                        .collect(),
+                ),
                 (_, FeatureValues::Num(v)) => OutData::Float(v.clone()),
                 (_, FeatureValues::Cat(v)) => OutData::Text(v.clone()),
             };
@@ -243,7 +248,9 @@ impl CustomerData {
                 name: f.name.clone(),
                 kind: f.kind.clone(),
                 values: match &f.values {
-                    FeatureValues::Num(v) => FeatureValues::Num(rows.iter().map(|&i| v[i]).collect()),
+                    FeatureValues::Num(v) => {
+                        FeatureValues::Num(rows.iter().map(|&i| v[i]).collect())
+                    }
                     FeatureValues::Cat(v) => {
                         FeatureValues::Cat(rows.iter().map(|&i| v[i].clone()).collect())
                     }

@@ -2,8 +2,8 @@
 
 use super::value::{is_missing_token, parse_bool, parse_number, BOOL_PAIRS, POSITIVE_TOKENS};
 use super::{
-    ColumnQuality, CustomerData, DropCount, FeatureColumn, FeatureKind, FeatureValues,
-    IngestError, LabelBalance, QualityReport,
+    ColumnQuality, CustomerData, DropCount, FeatureColumn, FeatureKind, FeatureValues, IngestError,
+    LabelBalance, QualityReport,
 };
 use crate::io::{RawData, RawTable};
 use serde::{Deserialize, Serialize};
@@ -13,8 +13,20 @@ use std::collections::{BTreeMap, HashMap};
 /// with non-alphanumerics removed, equals or ends with a pattern (`Surname`, `customer_email`,
 /// `contact_phone` match; `PhoneService` does not).
 pub const DEFAULT_PERSONAL_PATTERNS: &[&str] = &[
-    "name", "email", "mail", "phone", "phonenumber", "mobile", "telephone", "address", "ssn",
-    "passport", "birthdate", "dateofbirth", "dob", "iban",
+    "name",
+    "email",
+    "mail",
+    "phone",
+    "phonenumber",
+    "mobile",
+    "telephone",
+    "address",
+    "ssn",
+    "passport",
+    "birthdate",
+    "dateofbirth",
+    "dob",
+    "iban",
 ];
 
 /// A type override for a column.
@@ -103,7 +115,9 @@ pub fn load_customer_table(
             "a label column is required (--label COL or data.label in the config)".into(),
         ));
     }
-    let label_idx = raw.index_of(&spec.label).ok_or_else(|| unknown(&spec.label, "label"))?;
+    let label_idx = raw
+        .index_of(&spec.label)
+        .ok_or_else(|| unknown(&spec.label, "label"))?;
     let id_idx = match &spec.id {
         Some(id) => Some(raw.index_of(id).ok_or_else(|| unknown(id, "id"))?),
         None => None,
@@ -119,7 +133,10 @@ pub fn load_customer_table(
         }
     }
     let patterns: Vec<String> = spec.personal_data.clone().unwrap_or_else(|| {
-        DEFAULT_PERSONAL_PATTERNS.iter().map(|s| s.to_string()).collect()
+        DEFAULT_PERSONAL_PATTERNS
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     });
 
     let mut quality = QualityReport {
@@ -179,7 +196,11 @@ pub fn load_customer_table(
             hits[0].clone()
         }
     };
-    let negative = values.iter().find(|v| **v != positive).cloned().unwrap_or_default();
+    let negative = values
+        .iter()
+        .find(|v| **v != positive)
+        .cloned()
+        .unwrap_or_default();
     let mut keep: Vec<usize> = Vec::with_capacity(raw.nrows);
     let mut label = Vec::with_capacity(raw.nrows);
     for (i, v) in label_cells.iter().enumerate() {
@@ -321,7 +342,10 @@ fn type_column(
     keep: &[usize],
     forced: Option<&ColumnType>,
 ) -> Result<FeatureColumn, IngestError> {
-    let vals: Vec<Option<&str>> = keep.iter().map(|&i| clean(col_cells[i].as_deref())).collect();
+    let vals: Vec<Option<&str>> = keep
+        .iter()
+        .map(|&i| clean(col_cells[i].as_deref()))
+        .collect();
     let bad = |pos: usize, expected: &str| IngestError::BadValue {
         path: raw.path.clone(),
         row: keep[pos] + 1,

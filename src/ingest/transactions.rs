@@ -2,8 +2,8 @@
 
 use super::value::{format_day, is_missing_token, parse_number, parse_timestamp};
 use super::{
-    ColumnQuality, CustomerData, DropCount, FeatureColumn, FeatureKind, FeatureValues,
-    IngestError, LabelBalance, QualityReport,
+    ColumnQuality, CustomerData, DropCount, FeatureColumn, FeatureKind, FeatureValues, IngestError,
+    LabelBalance, QualityReport,
 };
 use crate::io::{RawData, RawTable, RawValue};
 use serde::{Deserialize, Serialize};
@@ -101,12 +101,7 @@ struct Acc {
     active_after: bool,
 }
 
-fn number_at(
-    raw: &RawTable,
-    data: &RawData,
-    row: usize,
-    column: &str,
-) -> Result<f64, IngestError> {
+fn number_at(raw: &RawTable, data: &RawData, row: usize, column: &str) -> Result<f64, IngestError> {
     match data.get(row) {
         RawValue::Number(x) => Ok(x),
         RawValue::Text(s) if !is_missing_token(s) => {
@@ -160,6 +155,12 @@ pub fn build_transaction_features(
             "horizon_days and window_days must be at least 1".into(),
         ));
     }
+    let explicit_cutoff = match &spec.cutoff {
+        Some(c) => Some(parse_timestamp(c).ok_or_else(|| {
+            IngestError::Config(format!("cutoff '{c}' is not a date (expected YYYY-MM-DD)"))
+        })?),
+        None => None,
+    };
     let col = |name: &str, role: &str| {
         raw.index_of(name)
             .map(|i| &raw.columns[i].data)
@@ -230,14 +231,13 @@ pub fn build_transaction_features(
     let day = 86_400i64;
     let horizon = spec.horizon_days as i64 * day;
     let window = spec.window_days as i64 * day;
-    let last_event = (0..n).filter(|&i| ids[i].is_some()).map(|i| ts[i]).max().unwrap_or(0);
-    let (cutoff, cutoff_note) = match &spec.cutoff {
-        Some(c) => {
-            let t = parse_timestamp(c).ok_or_else(|| {
-                IngestError::Config(format!("cutoff '{c}' is not a date (expected YYYY-MM-DD)"))
-            })?;
-            (t, None)
-        }
+    let last_event = (0..n)
+        .filter(|&i| ids[i].is_some())
+        .map(|i| ts[i])
+        .max()
+        .unwrap_or(0);
+    let (cutoff, cutoff_note) = match explicit_cutoff {
+        Some(t) => (t, None),
         None => {
             let end = (last_event.div_euclid(day) + 1) * day;
             let c = end - horizon;
@@ -351,7 +351,10 @@ pub fn build_transaction_features(
     };
     if no_id > 0 {
         quality.dropped.push(DropCount {
-            reason: format!("transactions without a customer id ('{}')", spec.customer_col),
+            reason: format!(
+                "transactions without a customer id ('{}')",
+                spec.customer_col
+            ),
             rows: no_id,
         });
     }
@@ -389,13 +392,27 @@ pub fn build_transaction_features(
         ),
     ] {
         if let Some(d) = data {
-            let missing = (0..n).filter(|&i| d.get(i) == RawValue::Missing).count();
+            let mut missing = 0usize;
+            let mut distinct: std::collections::HashSet<String> = Default::default();
+            for i in 0..n {
+                match d.get(i).to_text() {
+                    None => missing += 1,
+                    Some(v) => {
+                        distinct.insert(v);
+                    }
+                }
+            }
             quality.columns.push(ColumnQuality {
                 name: name.clone(),
                 role: role.into(),
-                kind: if matches!(d, RawData::Num(_)) { "numeric" } else { "text" }.into(),
+                kind: if matches!(d, RawData::Num(_)) {
+                    "numeric"
+                } else {
+                    "text"
+                }
+                .into(),
                 missing,
-                distinct: if role == "customer" { index.len() } else { 0 },
+                distinct: distinct.len(),
             });
         }
     }

@@ -15,8 +15,19 @@ pub const BOOL_PAIRS: &[(&str, &str)] = &[
 
 /// Label values taken as "churned" when `--positive` is not given (lower case).
 pub const POSITIVE_TOKENS: &[&str] = &[
-    "1", "yes", "y", "true", "t", "churn", "churned", "exited", "left", "lost", "cancelled",
-    "canceled", "positive",
+    "1",
+    "yes",
+    "y",
+    "true",
+    "t",
+    "churn",
+    "churned",
+    "exited",
+    "left",
+    "lost",
+    "cancelled",
+    "canceled",
+    "positive",
 ];
 
 /// True when a (trimmed) text cell means missing.
@@ -97,7 +108,20 @@ fn valid_date(y: i64, m: u32, d: u32) -> bool {
         return false;
     }
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let dim = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let dim = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
     d <= dim[(m - 1) as usize]
 }
 
@@ -137,9 +161,17 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     };
     let b = date.as_bytes();
     let (y, m, d) = if b.len() == 10 && (b[4] == b'-' || b[4] == b'/') && b[7] == b[4] {
-        (digits(&b[0..4])? as i64, digits(&b[5..7])?, digits(&b[8..10])?)
+        (
+            digits(&b[0..4])? as i64,
+            digits(&b[5..7])?,
+            digits(&b[8..10])?,
+        )
     } else if b.len() == 8 && b.iter().all(|c| c.is_ascii_digit()) {
-        (digits(&b[0..4])? as i64, digits(&b[4..6])?, digits(&b[6..8])?)
+        (
+            digits(&b[0..4])? as i64,
+            digits(&b[4..6])?,
+            digits(&b[6..8])?,
+        )
     } else if date.contains('.') {
         let mut p = date.split('.');
         let d = digits(p.next()?.as_bytes())?;
@@ -181,9 +213,18 @@ mod tests {
         assert_eq!(parse_timestamp("1997/10/01"), Some(day));
         assert_eq!(parse_timestamp("01.10.1997"), Some(day));
         assert_eq!(parse_timestamp("10/01/1997"), Some(day));
-        assert_eq!(parse_timestamp("1997-10-01 08:26:00"), Some(day + 8 * 3600 + 26 * 60));
-        assert_eq!(parse_timestamp("1997-10-01T08:26:05.123Z"), Some(day + 8 * 3600 + 26 * 60 + 5));
-        assert_eq!(parse_timestamp("12/1/2010 8:26"), Some(days_from_civil(2010, 12, 1) * 86_400 + 8 * 3600 + 26 * 60));
+        assert_eq!(
+            parse_timestamp("1997-10-01 08:26:00"),
+            Some(day + 8 * 3600 + 26 * 60)
+        );
+        assert_eq!(
+            parse_timestamp("1997-10-01T08:26:05.123Z"),
+            Some(day + 8 * 3600 + 26 * 60 + 5)
+        );
+        assert_eq!(
+            parse_timestamp("12/1/2010 8:26"),
+            Some(days_from_civil(2010, 12, 1) * 86_400 + 8 * 3600 + 26 * 60)
+        );
         assert_eq!(parse_timestamp("1997-13-01"), None);
         assert_eq!(parse_timestamp("1997-02-30"), None);
         assert_eq!(parse_timestamp("yesterday"), None);

@@ -10,7 +10,7 @@ const TILT: f64 = 1e-4;
 
 /// A fitted calibration map from raw leaf probability to calibrated probability.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "method", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Calibrator {
     /// Piecewise-linear isotonic map through (raw, calibrated) knots.
     Isotonic {
@@ -125,8 +125,16 @@ impl Calibrator {
                 .map(|(&z, &t)| {
                     let f = a * z + b;
                     // t*log(1+e^-f) + (1-t)*log(1+e^f)
-                    let l1 = if f > 0.0 { (-f).exp().ln_1p() } else { -f + f.exp().ln_1p() };
-                    let l0 = if f > 0.0 { f + (-f).exp().ln_1p() } else { f.exp().ln_1p() };
+                    let l1 = if f > 0.0 {
+                        (-f).exp().ln_1p()
+                    } else {
+                        -f + f.exp().ln_1p()
+                    };
+                    let l0 = if f > 0.0 {
+                        f + (-f).exp().ln_1p()
+                    } else {
+                        f.exp().ln_1p()
+                    };
                     t * l1 + (1.0 - t) * l0
                 })
                 .sum()
@@ -276,7 +284,9 @@ mod tests {
             assert!(v > prev, "not strictly increasing at {k}");
             prev = v;
         }
-        assert!(log_loss(&p.iter().map(|&v| c.apply(v)).collect::<Vec<_>>(), &y) < log_loss(&p, &y));
+        assert!(
+            log_loss(&p.iter().map(|&v| c.apply(v)).collect::<Vec<_>>(), &y) < log_loss(&p, &y)
+        );
     }
 
     #[test]

@@ -46,7 +46,11 @@ pub fn sample_weights(y: &[bool], rows: &[usize], cw: ClassWeight) -> Vec<f64> {
         if npos > 0.0 && nneg > 0.0 {
             let n = rows.len() as f64;
             for &r in rows {
-                w[r] = if y[r] { n / (2.0 * npos) } else { n / (2.0 * nneg) };
+                w[r] = if y[r] {
+                    n / (2.0 * npos)
+                } else {
+                    n / (2.0 * nneg)
+                };
             }
         }
     }
@@ -257,7 +261,9 @@ pub fn grid_search(
     let max_d = *depths.iter().max().expect("non-empty");
     // task = (leaf index, depth index or all, fold)
     let groups: Vec<(usize, Option<usize>)> = if nested {
-        (0..space.min_samples_leaf.len()).map(|l| (l, None)).collect()
+        (0..space.min_samples_leaf.len())
+            .map(|l| (l, None))
+            .collect()
     } else {
         (0..space.min_samples_leaf.len())
             .flat_map(|l| (0..depths.len()).map(move |d| (l, Some(d))))
@@ -464,7 +470,12 @@ pub fn choose_threshold(p: &[f64], y: &[bool], econ: Option<&Economics>) -> Thre
     }
     ThresholdChoice {
         threshold: best.1,
-        objective: if econ.is_some() { "expected_profit" } else { "f1" }.into(),
+        objective: if econ.is_some() {
+            "expected_profit"
+        } else {
+            "f1"
+        }
+        .into(),
         value: best.0,
     }
 }

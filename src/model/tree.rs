@@ -210,7 +210,9 @@ impl Tree {
                     && (s.3 as usize) < k
                     && (s.0 as usize) < x.ncols);
             if !ok {
-                return Err(ModelError::Fit(format!("malformed tree structure at node {i}")));
+                return Err(ModelError::Fit(format!(
+                    "malformed tree structure at node {i}"
+                )));
             }
         }
         let mut n = vec![0.0f64; k];
@@ -343,7 +345,10 @@ impl Grower<'_> {
         let class = wp > wn;
         self.out.push((0, 0.0, LEAF, LEAF, class));
         let n = rows.len();
-        if n < self.p.min_samples_split.max(2) || depth >= self.p.max_depth || wn == 0.0 || wp == 0.0
+        if n < self.p.min_samples_split.max(2)
+            || depth >= self.p.max_depth
+            || wn == 0.0
+            || wp == 0.0
         {
             return me;
         }

@@ -1,0 +1,46 @@
+#![allow(dead_code)]
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+
+/// Repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The bundled Telco sample.
+pub fn telco() -> PathBuf {
+    root().join("training/data/Telco-Customer-Churn.csv")
+}
+
+/// The bundled CDNOW sample.
+pub fn cdnow() -> PathBuf {
+    root().join("training/data/cdnow_master_transactions.csv")
+}
+
+/// Write `text` to `dir/name` and return the path.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Run a binary of this package; returns (exit code, stdout, stderr).
+pub fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
+    let exe = match bin {
+        "churn-train" => env!("CARGO_BIN_EXE_churn-train"),
+        "churn-score" => env!("CARGO_BIN_EXE_churn-score"),
+        "churn-serve" => env!("CARGO_BIN_EXE_churn-serve"),
+        other => panic!("unknown binary {other}"),
+    };
+    let out = std::process::Command::new(exe)
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -1,0 +1,405 @@
+//! Ingestion over the bundled samples and every error path of the foundation issue.
+
+mod common;
+
+use churn::ingest::{
+    build_transaction_features, load, load_customer_table, CustomerTableSpec, FeatureKind,
+    FeatureValues, IngestError, Source, TransactionSpec,
+};
+use churn::io::{read_table, write_table, Format};
+use common::*;
+
+fn telco_spec() -> CustomerTableSpec {
+    CustomerTableSpec {
+        path: telco(),
+        label: "Churn".into(),
+        id: Some("customerID".into()),
+        ..Default::default()
+    }
+}
+
+fn table_err(path: &std::path::Path, spec: CustomerTableSpec) -> String {
+    let spec = CustomerTableSpec {
+        path: path.to_path_buf(),
+        ..spec
+    };
+    match load(&Source::Table(spec)) {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn telco_rows_types_and_missing_total_charges() {
+    let d = load(&Source::Table(telco_spec())).unwrap();
+    assert_eq!(d.nrows(), 7043);
+    assert_eq!(
+        d.positive_value, "Yes",
+        "positive label inferred from Yes/No"
+    );
+    assert_eq!(d.label.iter().filter(|&&b| b).count(), 1869);
+    let q = &d.quality;
+    assert_eq!(q.rows_read, 7043);
+    let tc = q.columns.iter().find(|c| c.name == "TotalCharges").unwrap();
+    assert_eq!(tc.missing, 11, "blank TotalCharges become missing values");
+    assert_eq!(tc.kind, "numeric");
+    let f = |name: &str| d.features.iter().find(|f| f.name == name).unwrap();
+    assert_eq!(f("tenure").kind, FeatureKind::Numeric);
+    assert_eq!(f("Contract").kind, FeatureKind::Categorical);
+    assert!(
+        matches!(f("Partner").kind, FeatureKind::Boolean { ref true_token, .. } if true_token == "Yes")
+    );
+    assert!(matches!(
+        f("SeniorCitizen").kind,
+        FeatureKind::Boolean { .. }
+    ));
+    assert!(d
+        .features
+        .iter()
+        .all(|f| f.name != "customerID" && f.name != "Churn"));
+    let FeatureValues::Num(tc) = &f("TotalCharges").values else {
+        panic!()
+    };
+    assert_eq!(tc.iter().filter(|v| v.is_none()).count(), 11);
+    let rendered = q.render();
+    assert!(rendered.contains("TotalCharges") && rendered.contains("26.54% churn"));
+}
+
+#[test]
+fn type_override_turns_boolean_into_categorical() {
+    let mut spec = telco_spec();
+    spec.types.insert(
+        "SeniorCitizen".into(),
+        churn::ingest::ColumnTypeOverride::Categorical,
+    );
+    let d = load(&Source::Table(spec)).unwrap();
+    let f = d
+        .features
+        .iter()
+        .find(|f| f.name == "SeniorCitizen")
+        .unwrap();
+    assert_eq!(f.kind, FeatureKind::Categorical);
+}
+
+#[test]
+fn cdnow_known_facts() {
+    let spec = TransactionSpec {
+        path: cdnow(),
+        customer_col: "customer_id".into(),
+        time_col: "date".into(),
+        amount_col: "dollar_value".into(),
+        cutoff: Some("1997-10-01".into()),
+        horizon_days: 273,
+        ..Default::default()
+    };
+    let d = load(&Source::Transactions(spec.clone())).unwrap();
+    assert_eq!(d.nrows(), 23_570);
+    assert_eq!(d.label.iter().filter(|&&b| b).count(), 16_512);
+    // the default cutoff (day after the last event minus the horizon) is the same date here
+    let d2 = load(&Source::Transactions(TransactionSpec {
+        cutoff: None,
+        ..spec
+    }))
+    .unwrap();
+    assert_eq!(d2.label, d.label);
+    assert!(d2.quality.notes.iter().any(|n| n.contains("1997-10-01")));
+}
+
+fn tx_spec() -> TransactionSpec {
+    TransactionSpec {
+        customer_col: "cust".into(),
+        time_col: "ts".into(),
+        amount_col: "amt".into(),
+        cutoff: Some("2024-07-01".into()),
+        horizon_days: 30,
+        window_days: 30,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn transaction_features_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "tx.csv",
+        "cust,ts,amt\n\
+         a,2024-04-15,10\n\
+         a,2024-05-20 10:00:00,30\n\
+         a,2024-06-10,20\n\
+         a,2024-06-20,-5\n\
+         b,2024-06-30T23:59:59,100\n\
+         b,2024-07-01,1\n\
+         c,2024-07-05,50\n\
+         ,2024-06-01,7\n\
+         d,2024-03-01,5\n\
+         d,2024-07-31,5\n",
+    );
+    let raw = read_table(&p, None).unwrap();
+    let d = build_transaction_features(&raw, &tx_spec()).unwrap();
+    let ids = d.ids.as_ref().unwrap();
+    assert_eq!(
+        ids,
+        &["a", "b", "d"],
+        "c starts after the cutoff; order of first appearance"
+    );
+    // a: no event in [cutoff, cutoff+30d) → churned; b: event exactly at the cutoff → active;
+    // d: event exactly at cutoff + horizon is outside the window → churned
+    assert_eq!(d.label, vec![true, false, true]);
+    let col = |name: &str| match &d.features.iter().find(|f| f.name == name).unwrap().values {
+        FeatureValues::Num(v) => v.iter().map(|x| x.unwrap()).collect::<Vec<f64>>(),
+        _ => panic!(),
+    };
+    assert_eq!(col("frequency"), vec![4.0, 1.0, 1.0]);
+    assert_eq!(
+        col("monetary_total"),
+        vec![55.0, 100.0, 5.0],
+        "returns net into spend"
+    );
+    assert_eq!(col("monetary_mean")[0], 55.0 / 4.0);
+    assert_eq!(col("recency_days")[0], 11.0);
+    assert!((col("recency_days")[1] - 1.0 / 86_400.0).abs() < 1e-9);
+    assert_eq!(col("tenure_days")[0], 77.0);
+    // window 30 days: last window [06-01, 07-01) has 2 events of a, the one before [05-02, 06-01) has 1
+    assert_eq!(col("frequency_trend"), vec![2.0, 1.0, 0.0]);
+    assert_eq!(col("active_months"), vec![3.0, 1.0, 1.0]);
+    let q = &d.quality;
+    assert!(q
+        .dropped
+        .iter()
+        .any(|x| x.rows == 1 && x.reason.contains("without a customer id")));
+    assert!(q
+        .dropped
+        .iter()
+        .any(|x| x.rows == 1 && x.reason.contains("on or after the cutoff")));
+}
+
+#[test]
+fn features_roundtrip_through_parquet() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = load(&Source::Table(telco_spec())).unwrap();
+    let out = dir.path().join("t.parquet");
+    write_table(&out, d.output_columns()).unwrap();
+    let back = load(&Source::Table(CustomerTableSpec {
+        path: out,
+        ..telco_spec()
+    }))
+    .unwrap();
+    assert_eq!(back.nrows(), d.nrows());
+    assert_eq!(back.label, d.label);
+    assert_eq!(back.ids, d.ids);
+    for (a, b) in d.features.iter().zip(&back.features) {
+        assert_eq!(a.name, b.name);
+        assert_eq!(a.values, b.values, "column {}", a.name);
+    }
+}
+
+#[test]
+fn unsupported_extension_and_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "data.xlsx", "x");
+    let e = table_err(&p, telco_spec());
+    assert!(
+        e.contains("data.xlsx") && e.contains("unsupported file type"),
+        "{e}"
+    );
+    assert!(Format::from_path(std::path::Path::new("a.csv.gz")).is_ok());
+    let e = table_err(&dir.path().join("nope.csv"), telco_spec());
+    assert!(e.contains("nope.csv") && e.contains("cannot open"), "{e}");
+}
+
+#[test]
+fn unknown_label_column_lists_available_columns() {
+    let spec = CustomerTableSpec {
+        label: "churn_flag".into(),
+        ..telco_spec()
+    };
+    let e = table_err(&telco(), spec);
+    assert!(
+        e.contains("'churn_flag'") && e.contains("available columns: customerID, gender"),
+        "{e}"
+    );
+}
+
+#[test]
+fn label_errors_list_the_values_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let three = write(dir.path(), "three.csv", "id,x,y\n1,1,a\n2,2,b\n3,3,c\n");
+    let spec = CustomerTableSpec {
+        label: "y".into(),
+        ..Default::default()
+    };
+    let e = table_err(&three, spec.clone());
+    assert!(
+        e.contains("exactly two distinct values") && e.contains("'a' (1), 'b' (1), 'c' (1)"),
+        "{e}"
+    );
+    let unclear = write(dir.path(), "unclear.csv", "x,y\n1,red\n2,blue\n");
+    let e = table_err(&unclear, spec.clone());
+    assert!(
+        e.contains("--positive") && e.contains("'blue'") && e.contains("'red'"),
+        "{e}"
+    );
+    let e = table_err(
+        &unclear,
+        CustomerTableSpec {
+            positive: Some("green".into()),
+            ..spec
+        },
+    );
+    assert!(e.contains("'green' does not occur"), "{e}");
+}
+
+#[test]
+fn duplicate_ids_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "dup.csv",
+        "id,x,y\nA,1,1\nB,2,0\nA,3,1\nB,4,0\nC,5,1\n",
+    );
+    let e = table_err(
+        &p,
+        CustomerTableSpec {
+            label: "y".into(),
+            id: Some("id".into()),
+            ..Default::default()
+        },
+    );
+    assert!(
+        e.contains("2 duplicated ids")
+            && e.contains("'A' (rows 1 and 3)")
+            && e.contains("'B' (rows 2 and 4)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn personal_data_is_refused_as_a_feature() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "bank.csv",
+        "CustomerId,Surname,Age,Exited\n1,Smith,30,1\n2,Jones,40,0\n",
+    );
+    let spec = CustomerTableSpec {
+        label: "Exited".into(),
+        id: Some("CustomerId".into()),
+        ..Default::default()
+    };
+    let e = table_err(&p, spec.clone());
+    assert!(
+        e.contains("'Surname'") && e.contains("personal data") && e.contains("--drop Surname"),
+        "{e}"
+    );
+    let ok = load(&Source::Table(CustomerTableSpec {
+        path: p,
+        drop: vec!["Surname".into()],
+        ..spec
+    }))
+    .unwrap();
+    assert_eq!(ok.features.len(), 1);
+}
+
+#[test]
+fn stray_text_in_a_numeric_column_names_row_and_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("x,y\n");
+    for i in 0..100 {
+        text.push_str(&format!(
+            "{},{}\n",
+            if i == 42 {
+                "abc".to_string()
+            } else {
+                i.to_string()
+            },
+            i % 2
+        ));
+    }
+    let p = write(dir.path(), "num.csv", &text);
+    let e = table_err(
+        &p,
+        CustomerTableSpec {
+            label: "y".into(),
+            ..Default::default()
+        },
+    );
+    assert!(
+        e.contains("row 43") && e.contains("column 'x'") && e.contains("'abc'"),
+        "{e}"
+    );
+}
+
+#[test]
+fn transaction_errors_name_row_column_and_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "tx.csv",
+        "cust,ts,amt\na,2024-01-01,5\nb,01/02/2024,x7\n",
+    );
+    let raw = read_table(&p, None).unwrap();
+    let e = build_transaction_features(&raw, &tx_spec())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("row 2") && e.contains("'amt'") && e.contains("'x7'"),
+        "{e}"
+    );
+
+    let p = write(
+        dir.path(),
+        "tx2.csv",
+        "cust,ts,amt\na,2024-01-01,5\nb,yesterday,7\n",
+    );
+    let raw = read_table(&p, None).unwrap();
+    let e = build_transaction_features(&raw, &tx_spec())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("row 2") && e.contains("'ts'") && e.contains("'yesterday'"),
+        "{e}"
+    );
+
+    let e = build_transaction_features(
+        &raw,
+        &TransactionSpec {
+            cutoff: Some("2024-13-45".into()),
+            ..tx_spec()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("cutoff '2024-13-45'"), "{e}");
+
+    let e = build_transaction_features(
+        &raw,
+        &TransactionSpec {
+            amount_col: "price".into(),
+            ..tx_spec()
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(e, IngestError::UnknownColumn { .. }));
+    assert!(
+        e.to_string().contains("'price'")
+            && e.to_string().contains("available columns: cust, ts, amt")
+    );
+}
+
+#[test]
+fn missing_label_rows_are_dropped_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "m.csv", "x,y\n1,1\n2,\n3,0\n4,1\n");
+    let raw = read_table(&p, None).unwrap();
+    let d = load_customer_table(
+        &raw,
+        &CustomerTableSpec {
+            label: "y".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(d.nrows(), 3);
+    assert_eq!(d.quality.dropped[0].rows, 1);
+}
