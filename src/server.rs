@@ -1,1 +1,961 @@
-//! HTTP front end (actix-web).
+//! HTTP front end (actix-web): the scoring API for recommendation engines and CRM systems.
+//!
+//! Every handler calls the same [`Scorer`] as `churn-score`. Models live in a registry that is
+//! swapped atomically on reload; a request holds an `Arc` to the model it started with, so
+//! in-flight requests finish on the old model.
+
+use crate::bundle;
+use crate::features::Warning;
+use crate::io::RawValue;
+use crate::scoring::{Reason, ScoreError, Scorer};
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Directory with one sub-directory per model.
+    pub models_dir: PathBuf,
+    /// Address to bind.
+    pub bind: String,
+    /// Worker threads (0 = one per core).
+    pub workers: usize,
+    /// Default model name (default: the only model, or `telco` if present).
+    pub default_model: Option<String>,
+    /// Largest number of customers per request.
+    pub max_batch: usize,
+    /// Largest request body in bytes.
+    pub max_body_bytes: usize,
+    /// Bearer tokens accepted on `/v1/*` (empty: no auth).
+    pub api_tokens: Vec<String>,
+    /// Token for `/v1/admin/*` (None: admin endpoints disabled).
+    pub admin_token: Option<String>,
+    /// Log raw customer ids (default: hashed).
+    pub log_customer_ids: bool,
+}
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The models directory is unusable.
+    #[error("{path}: {message}")]
+    Models {
+        /// Directory.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Binding or running failed.
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// One loaded model.
+#[derive(Debug)]
+pub struct LoadedModel {
+    /// The scorer.
+    pub scorer: Scorer,
+    /// The model card as JSON (if the card file is present and valid).
+    pub card: Option<Value>,
+    /// Unix time it was loaded.
+    pub loaded_at: f64,
+}
+
+/// The set of models being served.
+#[derive(Debug, Default)]
+pub struct Registry {
+    /// Models by name.
+    pub models: BTreeMap<String, Arc<LoadedModel>>,
+    /// Default model.
+    pub default: Option<String>,
+}
+
+/// Outcome of a (re)load.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadReport {
+    /// Models now served: name → version.
+    pub loaded: BTreeMap<String, String>,
+    /// Bundles that failed: name → error (the previous version, if any, keeps serving).
+    pub failed: BTreeMap<String, String>,
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Load every `DIR/NAME/model.bin`. Bundles that fail keep their previous version from `old`.
+pub fn load_registry(
+    dir: &Path,
+    default: Option<&str>,
+    old: Option<&Registry>,
+) -> Result<(Registry, ReloadReport), ServerError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| ServerError::Models {
+        path: dir.to_path_buf(),
+        message: format!("cannot read the models directory: {e}"),
+    })?;
+    let mut names: Vec<(String, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.join(bundle::MODEL_FILE).is_file())
+        .map(|p| {
+            (
+                p.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                p,
+            )
+        })
+        .collect();
+    names.sort();
+    let mut reg = Registry::default();
+    let mut report = ReloadReport {
+        loaded: BTreeMap::new(),
+        failed: BTreeMap::new(),
+    };
+    for (name, path) in names {
+        match bundle::load(&path) {
+            Ok(b) => {
+                let card = std::fs::read(path.join(bundle::CARD_FILE))
+                    .ok()
+                    .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+                let keep_old = old
+                    .and_then(|o| o.models.get(&name))
+                    .filter(|m| m.scorer.version == b.version);
+                let lm = match keep_old {
+                    Some(m) => m.clone(),
+                    None => Arc::new(LoadedModel {
+                        scorer: Scorer::new(b),
+                        card,
+                        loaded_at: now(),
+                    }),
+                };
+                report
+                    .loaded
+                    .insert(name.clone(), lm.scorer.version.clone());
+                reg.models.insert(name, lm);
+            }
+            Err(e) => {
+                tracing::error!(model = %name, error = %e, "bundle failed to load");
+                report.failed.insert(name.clone(), e.to_string());
+                if let Some(m) = old.and_then(|o| o.models.get(&name)) {
+                    report.loaded.insert(name.clone(), m.scorer.version.clone());
+                    reg.models.insert(name, m.clone());
+                }
+            }
+        }
+    }
+    reg.default = match default {
+        Some(d) => Some(d.to_string()),
+        None if reg.models.len() == 1 => reg.models.keys().next().cloned(),
+        None if reg.models.contains_key("telco") => Some("telco".into()),
+        None => None,
+    };
+    Ok((reg, report))
+}
+
+const BUCKETS: [f64; 12] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
+];
+
+#[derive(Default)]
+struct RouteStats {
+    by_status: BTreeMap<u16, u64>,
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+/// Prometheus metrics.
+#[derive(Default)]
+pub struct Metrics {
+    routes: Mutex<BTreeMap<String, RouteStats>>,
+    scored: Mutex<BTreeMap<(String, &'static str), u64>>,
+    reload_failures: Mutex<u64>,
+}
+
+impl Metrics {
+    fn observe(&self, route: &str, status: u16, secs: f64) {
+        let mut m = self.routes.lock().expect("metrics lock");
+        let s = m.entry(route.to_string()).or_default();
+        *s.by_status.entry(status).or_default() += 1;
+        s.count += 1;
+        s.sum += secs;
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if secs <= *b {
+                s.buckets[i] += 1;
+            }
+        }
+    }
+
+    fn render(&self, reg: &Registry) -> String {
+        use std::fmt::Write;
+        let mut o = String::new();
+        o.push_str("# HELP churn_http_requests_total HTTP requests by route and status.\n# TYPE churn_http_requests_total counter\n");
+        let routes = self.routes.lock().expect("metrics lock");
+        for (r, s) in routes.iter() {
+            for (st, n) in &s.by_status {
+                let _ = writeln!(
+                    o,
+                    "churn_http_requests_total{{route=\"{r}\",status=\"{st}\"}} {n}"
+                );
+            }
+        }
+        o.push_str("# HELP churn_http_request_duration_seconds Request latency by route.\n# TYPE churn_http_request_duration_seconds histogram\n");
+        for (r, s) in routes.iter() {
+            for (i, b) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    o,
+                    "churn_http_request_duration_seconds_bucket{{route=\"{r}\",le=\"{b}\"}} {}",
+                    s.buckets[i]
+                );
+            }
+            let _ = writeln!(
+                o,
+                "churn_http_request_duration_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {}",
+                s.count
+            );
+            let _ = writeln!(
+                o,
+                "churn_http_request_duration_seconds_sum{{route=\"{r}\"}} {}",
+                s.sum
+            );
+            let _ = writeln!(
+                o,
+                "churn_http_request_duration_seconds_count{{route=\"{r}\"}} {}",
+                s.count
+            );
+        }
+        drop(routes);
+        o.push_str("# HELP churn_scored_customers_total Customers scored by model and predicted class.\n# TYPE churn_scored_customers_total counter\n");
+        for ((m, c), n) in self.scored.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                o,
+                "churn_scored_customers_total{{model=\"{m}\",predicted=\"{c}\"}} {n}"
+            );
+        }
+        o.push_str("# HELP churn_model_info Models being served (value 1) with their versions.\n# TYPE churn_model_info gauge\n");
+        for (name, m) in &reg.models {
+            let _ = writeln!(
+                o,
+                "churn_model_info{{model=\"{name}\",version=\"{}\"}} 1",
+                m.scorer.version
+            );
+        }
+        o.push_str("# HELP churn_model_loaded_timestamp_seconds When each model was loaded.\n# TYPE churn_model_loaded_timestamp_seconds gauge\n");
+        for (name, m) in &reg.models {
+            let _ = writeln!(
+                o,
+                "churn_model_loaded_timestamp_seconds{{model=\"{name}\"}} {}",
+                m.loaded_at
+            );
+        }
+        let _ = writeln!(
+            o,
+            "# HELP churn_reload_failures_total Bundles that failed to load on reload.\n# TYPE churn_reload_failures_total counter\nchurn_reload_failures_total {}",
+            self.reload_failures.lock().expect("metrics lock")
+        );
+        o
+    }
+}
+
+/// Shared server state.
+pub struct AppState {
+    /// Settings.
+    pub config: ServerConfig,
+    /// Current registry (swapped on reload).
+    pub registry: RwLock<Arc<Registry>>,
+    /// Metrics.
+    pub metrics: Metrics,
+    api_token_hashes: Vec<[u8; 32]>,
+    admin_token_hash: Option<[u8; 32]>,
+}
+
+impl AppState {
+    /// Build the state and load the models.
+    pub fn new(config: ServerConfig) -> Result<(AppState, ReloadReport), ServerError> {
+        let (reg, report) =
+            load_registry(&config.models_dir, config.default_model.as_deref(), None)?;
+        let hash = |t: &str| -> [u8; 32] { Sha256::digest(t.as_bytes()).into() };
+        let state = AppState {
+            api_token_hashes: config.api_tokens.iter().map(|t| hash(t)).collect(),
+            admin_token_hash: config.admin_token.as_deref().map(hash),
+            config,
+            registry: RwLock::new(Arc::new(reg)),
+            metrics: Metrics::default(),
+        };
+        Ok((state, report))
+    }
+
+    /// Reload all bundles from disk and swap the registry.
+    pub fn reload(&self) -> Result<ReloadReport, ServerError> {
+        let old = self.current();
+        let (reg, report) = load_registry(
+            &self.config.models_dir,
+            self.config.default_model.as_deref(),
+            Some(&old),
+        )?;
+        *self.metrics.reload_failures.lock().expect("metrics lock") += report.failed.len() as u64;
+        *self.registry.write().expect("registry lock") = Arc::new(reg);
+        tracing::info!(loaded = ?report.loaded, failed = report.failed.len(), "models reloaded");
+        Ok(report)
+    }
+
+    /// The registry now being served.
+    pub fn current(&self) -> Arc<Registry> {
+        self.registry.read().expect("registry lock").clone()
+    }
+}
+
+/// A JSON API error: `{"error":{"code":…,"message":…,"field":…}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    field: Option<String>,
+    details: Option<Value>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            details: None,
+        }
+    }
+    fn field(mut self, f: impl Into<String>) -> ApiError {
+        self.field = Some(f.into());
+        self
+    }
+    fn response(&self) -> HttpResponse {
+        let mut e = Map::new();
+        e.insert("code".into(), Value::from(self.code));
+        e.insert("message".into(), Value::from(self.message.clone()));
+        if let Some(f) = &self.field {
+            e.insert("field".into(), Value::from(f.clone()));
+        }
+        if let Some(d) = &self.details {
+            e.insert("details".into(), d.clone());
+        }
+        let mut b = HttpResponse::build(self.status);
+        if self.status == StatusCode::UNAUTHORIZED {
+            b.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        b.json(serde_json::json!({ "error": e }))
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl actix_web::ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+    fn error_response(&self) -> HttpResponse {
+        self.response()
+    }
+}
+
+type ApiResult = Result<HttpResponse, ApiError>;
+
+fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn bearer(req: &HttpRequest) -> Option<[u8; 32]> {
+    let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let t = v
+        .strip_prefix("Bearer ")
+        .or_else(|| v.strip_prefix("bearer "))?;
+    Some(Sha256::digest(t.trim().as_bytes()).into())
+}
+
+fn check_api_auth(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
+    if state.api_token_hashes.is_empty() {
+        return Ok(());
+    }
+    let Some(h) = bearer(req) else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing bearer token (Authorization: Bearer TOKEN)",
+        ));
+    };
+    // compare against every token without stopping early
+    let ok = state
+        .api_token_hashes
+        .iter()
+        .fold(false, |acc, t| acc | ct_eq(t, &h));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the bearer token is not valid",
+        ))
+    }
+}
+
+fn check_admin_auth(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
+    let Some(admin) = &state.admin_token_hash else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "admin_disabled",
+            "admin endpoints are disabled (set CHURN_ADMIN_TOKEN)",
+        ));
+    };
+    let Some(h) = bearer(req) else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing bearer token (Authorization: Bearer TOKEN)",
+        ));
+    };
+    if ct_eq(admin, &h) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the admin token is not valid",
+        ))
+    }
+}
+
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("application/json")
+    {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("expected Content-Type: application/json, got '{ct}'"),
+        ));
+    }
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if len > limit {
+            return Err(too_large(limit));
+        }
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_body",
+                format!("cannot read the request body: {e}"),
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("request body exceeds {limit} bytes"),
+    )
+}
+
+#[derive(serde::Deserialize)]
+struct ScoreRequest {
+    customers: Vec<Map<String, Value>>,
+}
+
+/// One result of `POST /v1/score`.
+#[derive(Serialize)]
+struct ScoreResult {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    customer_id: Option<Value>,
+    churn_probability: f64,
+    probability_interval: [f64; 2],
+    predicted_churn: bool,
+    leaf_support: u64,
+    reasons: Vec<Reason>,
+    warnings: Vec<Warning>,
+}
+
+#[derive(Serialize)]
+struct ModelRef<'a> {
+    name: &'a str,
+    version: &'a str,
+}
+
+#[derive(Serialize)]
+struct ScoreResponse<'a> {
+    model: ModelRef<'a>,
+    results: Vec<ScoreResult>,
+}
+
+fn raw_value<'a>(v: &'a Value, field: &str) -> Result<RawValue<'a>, ApiError> {
+    match v {
+        Value::Null => Ok(RawValue::Missing),
+        Value::Bool(b) => Ok(RawValue::Bool(*b)),
+        Value::Number(n) => match n.as_f64() {
+            Some(x) if x.is_finite() => Ok(RawValue::Number(x)),
+            _ => Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_value",
+                "numbers must be finite",
+            )
+            .field(field)),
+        },
+        Value::String(s) => {
+            let l = s.trim().to_ascii_lowercase();
+            if matches!(
+                l.as_str(),
+                "nan" | "inf" | "+inf" | "-inf" | "infinity" | "+infinity" | "-infinity"
+            ) {
+                Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_value",
+                    format!("'{s}' is not accepted: NaN and infinite values are invalid; send null for a missing value"),
+                )
+                .field(field))
+            } else {
+                Ok(RawValue::Text(s))
+            }
+        }
+        Value::Array(_) | Value::Object(_) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_type",
+            "expected a number, string, boolean or null",
+        )
+        .field(field)),
+    }
+}
+
+fn hash_id(v: &Value) -> String {
+    let s = match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    crate::util::hex(&Sha256::digest(s.as_bytes())[..6])
+}
+
+async fn score_with(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+    name: Option<String>,
+) -> ApiResult {
+    check_api_auth(&state, &req)?;
+    let reg = state.current();
+    let model_name = match name.or_else(|| reg.default.clone()) {
+        Some(n) => n,
+        None => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_default_model",
+                format!(
+                    "no default model: use /v1/models/{{name}}/score with one of: {}",
+                    reg.models.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            ))
+        }
+    };
+    let Some(model) = reg.models.get(&model_name).cloned() else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_model",
+            format!(
+                "no model named '{model_name}'; available: {}",
+                reg.models.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    };
+    drop(reg);
+    let body = read_body(&req, payload, state.config.max_body_bytes).await?;
+    let parsed: ScoreRequest = serde_json::from_slice(&body).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Data => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                format!("expected {{\"customers\": [{{...}}, ...]}}: {e}"),
+            )
+            .field("customers"),
+            _ => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("request body is not valid JSON: {e}"),
+            ),
+        }
+    })?;
+    let n = parsed.customers.len();
+    if n == 0 {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "empty_batch",
+            "customers must hold at least one customer",
+        )
+        .field("customers"));
+    }
+    if n > state.config.max_batch {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            format!(
+                "{n} customers exceed the limit of {} per request",
+                state.config.max_batch
+            ),
+        )
+        .field("customers"));
+    }
+    let scorer = &model.scorer;
+    let names: Vec<&str> = scorer.input_names().collect();
+    let id_key = scorer.bundle.id_column.as_deref();
+    let mut results = Vec::with_capacity(n);
+    let mut churners = 0u64;
+    for (ci, cust) in parsed.customers.iter().enumerate() {
+        let field = |f: &str| format!("customers[{ci}].{f}");
+        // convert JSON values up front so type errors name the field
+        let mut vals: Vec<Option<RawValue>> = Vec::with_capacity(names.len());
+        for name in &names {
+            vals.push(match cust.get(*name) {
+                None => None,
+                Some(v) => Some(raw_value(v, &field(name))?),
+            });
+        }
+        let mut warnings = Vec::new();
+        let row = scorer.encode(|i| vals[i], &mut warnings).map_err(|e| {
+            let f = e.field().map(&field);
+            let (status, code) = match e {
+                ScoreError::MissingField { .. } => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "missing_field")
+                }
+                _ => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_value"),
+            };
+            let mut err = ApiError::new(status, code, e.to_string());
+            err.field = f;
+            err
+        })?;
+        let p = scorer.bundle.model.predict(&row);
+        churners += p.churn as u64;
+        let customer_id = id_key
+            .and_then(|k| cust.get(k))
+            .or_else(|| cust.get("customer_id"))
+            .cloned();
+        let mut reasons = scorer.reasons(&row);
+        reasons.sort_by(|a, b| b.effect.total_cmp(&a.effect));
+        reasons.truncate(3);
+        results.push(ScoreResult {
+            customer_id,
+            churn_probability: p.probability,
+            probability_interval: [p.low, p.high],
+            predicted_churn: p.churn,
+            leaf_support: p.support as u64,
+            reasons,
+            warnings,
+        });
+    }
+    {
+        let mut s = state.metrics.scored.lock().expect("metrics lock");
+        *s.entry((model_name.clone(), "churn")).or_default() += churners;
+        *s.entry((model_name.clone(), "stay")).or_default() += n as u64 - churners;
+    }
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        let ids: Vec<String> = results
+            .iter()
+            .filter_map(|r| r.customer_id.as_ref())
+            .map(|v| {
+                if state.config.log_customer_ids {
+                    v.to_string()
+                } else {
+                    hash_id(v)
+                }
+            })
+            .collect();
+        tracing::debug!(model = %model_name, customers = n, ids = ?ids, "scored");
+    }
+    Ok(HttpResponse::Ok().json(ScoreResponse {
+        model: ModelRef {
+            name: &model_name,
+            version: &scorer.version,
+        },
+        results,
+    }))
+}
+
+async fn score_default(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> ApiResult {
+    score_with(state, req, payload, None).await
+}
+
+async fn score_named(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+    path: web::Path<String>,
+) -> ApiResult {
+    score_with(state, req, payload, Some(path.into_inner())).await
+}
+
+fn model_summary(name: &str, m: &LoadedModel, default: bool) -> Value {
+    let b = &m.scorer.bundle;
+    serde_json::json!({
+        "name": name,
+        "version": m.scorer.version,
+        "default": default,
+        "mode": b.mode,
+        "id_column": b.id_column,
+        "inputs": b.encoder.inputs.iter().map(|i| serde_json::json!({"name": i.name, "type": i.kind.name()})).collect::<Vec<_>>(),
+        "threshold": b.model.threshold,
+        "training_rows": b.training_rows,
+        "loaded_at": m.loaded_at,
+    })
+}
+
+async fn list_models(state: web::Data<AppState>, req: HttpRequest) -> ApiResult {
+    check_api_auth(&state, &req)?;
+    let reg = state.current();
+    let models: Vec<Value> = reg
+        .models
+        .iter()
+        .map(|(n, m)| model_summary(n, m, reg.default.as_deref() == Some(n)))
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "default": reg.default, "models": models })))
+}
+
+async fn get_model(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> ApiResult {
+    check_api_auth(&state, &req)?;
+    let name = path.into_inner();
+    let reg = state.current();
+    let Some(m) = reg.models.get(&name) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_model",
+            format!("no model named '{name}'"),
+        ));
+    };
+    let mut v = model_summary(&name, m, reg.default.as_deref() == Some(&name));
+    v["card"] = m.card.clone().unwrap_or(Value::Null);
+    Ok(HttpResponse::Ok().json(v))
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let reg = state.current();
+    if reg.models.is_empty() {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "no model is loaded",
+        )
+        .response()
+    } else {
+        HttpResponse::Ok().json(serde_json::json!({"status": "ready", "models": reg.models.len()}))
+    }
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let reg = state.current();
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render(&reg))
+}
+
+async fn reload(state: web::Data<AppState>, req: HttpRequest) -> ApiResult {
+    check_admin_auth(&state, &req)?;
+    let report = state.reload().map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reload_failed",
+            e.to_string(),
+        )
+    })?;
+    if report.failed.is_empty() {
+        Ok(HttpResponse::Ok().json(report))
+    } else {
+        let mut e = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reload_failed",
+            format!(
+                "{} bundle(s) failed to load; previous versions keep serving",
+                report.failed.len()
+            ),
+        );
+        e.details = serde_json::to_value(&report).ok();
+        Err(e)
+    }
+}
+
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route {} {}", req.method(), req.path()),
+    )
+    .response()
+}
+
+async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not allowed on {}", req.method(), req.path()),
+    )
+    .response()
+}
+
+/// Register all routes on an actix `App`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/v1/score")
+            .route(web::post().to(score_default))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/v1/models/{name}/score")
+            .route(web::post().to(score_named))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/v1/models")
+            .route(web::get().to(list_models))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/v1/models/{name}")
+            .route(web::get().to(get_model))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/v1/admin/reload")
+            .route(web::post().to(reload))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/healthz")
+            .route(web::get().to(healthz))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/readyz")
+            .route(web::get().to(readyz))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/metrics")
+            .route(web::get().to(metrics))
+            .default_service(web::to(method_not_allowed)),
+    );
+}
+
+/// Run the server until SIGTERM / Ctrl-C (graceful). SIGHUP reloads the models.
+pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
+    let workers = if config.workers == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        config.workers
+    };
+    let bind = config.bind.clone();
+    let (state, report) = AppState::new(config)?;
+    for (name, err) in &report.failed {
+        tracing::error!(model = %name, error = %err, "bundle not loaded");
+    }
+    let reg = state.current();
+    tracing::info!(models = ?report.loaded, default = ?reg.default, "models loaded");
+    drop(reg);
+    let state = web::Data::new(state);
+    #[cfg(unix)]
+    {
+        let st = state.clone();
+        actix_web::rt::spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                tracing::warn!("cannot listen for SIGHUP");
+                return;
+            };
+            while hup.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading models");
+                if let Err(e) = st.reload() {
+                    tracing::error!(error = %e, "reload failed");
+                }
+            }
+        });
+    }
+    let data = state.clone();
+    let server = HttpServer::new(move || {
+        let st = data.clone();
+        App::new()
+            .app_data(data.clone())
+            .wrap_fn(move |req, srv| {
+                use actix_web::dev::Service;
+                let start = Instant::now();
+                let method = req.method().clone();
+                let path = req.path().to_string();
+                let fut = srv.call(req);
+                let st = st.clone();
+                async move {
+                    let res = fut.await?;
+                    let secs = start.elapsed().as_secs_f64();
+                    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+                    let status = res.status().as_u16();
+                    st.metrics.observe(&route, status, secs);
+                    tracing::info!(%method, %path, %route, status, latency_us = (secs * 1e6) as u64, "request");
+                    Ok(res)
+                }
+            })
+            .configure(configure)
+            .default_service(web::to(not_found))
+    })
+    .workers(workers)
+    .shutdown_timeout(10)
+    .bind(&bind)?;
+    for addr in server.addrs() {
+        tracing::info!(%addr, workers, "listening");
+        eprintln!("churn-serve listening on http://{addr}");
+    }
+    server.run().await?;
+    Ok(())
+}

@@ -94,7 +94,7 @@ pub fn stratified_folds(y: &[bool], k: usize, seed: u64) -> Vec<usize> {
 
 /// Stratified split: returns (train rows, holdout rows), both sorted ascending.
 pub fn stratified_split(y: &[bool], holdout: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
-    let mut rng = Rng::new(seed ^ 0xA11C_E5);
+    let mut rng = Rng::new(seed ^ 0x00A1_1CE5);
     let mut train = Vec::new();
     let mut test = Vec::new();
     for class in [false, true] {

@@ -162,7 +162,7 @@ fn cart_and_linfa_partition_continuous_data_identically() {
     // distinct continuous values, a clear nonlinear rule with noise
     let n = 600;
     let mut rng = churn::util::Rng::new(5);
-    let mut cols = vec![Vec::new(), Vec::new(), Vec::new()];
+    let mut cols = [Vec::new(), Vec::new(), Vec::new()];
     let mut y = Vec::new();
     for _ in 0..n {
         let a = (rng.next_u64() % 1_000_000) as f64 / 1e4;

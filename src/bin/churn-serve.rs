@@ -1,1 +1,83 @@
-fn main() {}
+//! `churn-serve`: serve trained bundles over HTTP.
+
+use churn::cli;
+use churn::server::{self, ServerConfig};
+use clap::Parser;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "churn-serve",
+    version,
+    about = "Serve churn models over HTTP (JSON API)"
+)]
+struct Args {
+    /// Directory with one sub-directory per model (NAME/model.bin).
+    #[arg(long, env = "CHURN_MODELS", default_value = "models")]
+    models: PathBuf,
+    /// Address to listen on.
+    #[arg(long, env = "CHURN_BIND", default_value = "127.0.0.1:8080")]
+    bind: String,
+    /// Worker threads (0 = one per core).
+    #[arg(long, env = "CHURN_WORKERS", default_value_t = 0)]
+    workers: usize,
+    /// Default model for POST /v1/score (default: the only model, or `telco`).
+    #[arg(long, env = "CHURN_DEFAULT_MODEL")]
+    default: Option<String>,
+    /// Maximum customers per request.
+    #[arg(long, env = "CHURN_MAX_BATCH", default_value_t = 1000)]
+    max_batch: usize,
+    /// Maximum request body in bytes.
+    #[arg(long, env = "CHURN_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
+    max_body_bytes: usize,
+    /// Log format: text or json.
+    #[arg(long, env = "CHURN_LOG_FORMAT", default_value = "text")]
+    log_format: String,
+    /// Log raw customer ids (default: hashed).
+    #[arg(long, env = "CHURN_LOG_CUSTOMER_IDS")]
+    log_customer_ids: bool,
+}
+
+fn split_tokens(v: Option<String>) -> Vec<String> {
+    v.map(|s| {
+        s.split(',')
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn main() {
+    let args = Args::parse();
+    if !["text", "json"].contains(&args.log_format.as_str()) {
+        eprintln!(
+            "error: --log-format must be text or json, got '{}'",
+            args.log_format
+        );
+        std::process::exit(2);
+    }
+    cli::init_logging(false, args.log_format == "json");
+    let config = ServerConfig {
+        models_dir: args.models,
+        bind: args.bind,
+        workers: args.workers,
+        default_model: args.default,
+        max_batch: args.max_batch.max(1),
+        max_body_bytes: args.max_body_bytes.max(1024),
+        api_tokens: split_tokens(std::env::var("CHURN_API_TOKENS").ok()),
+        admin_token: std::env::var("CHURN_ADMIN_TOKEN")
+            .ok()
+            .filter(|t| !t.trim().is_empty()),
+        log_customer_ids: args.log_customer_ids,
+    };
+    let result = actix_web::rt::System::new().block_on(server::run(config));
+    if let Err(e) = result {
+        let code = match e {
+            server::ServerError::Models { .. } => 2,
+            server::ServerError::Io(_) => 1,
+        };
+        eprintln!("error: {e}");
+        std::process::exit(code);
+    }
+}

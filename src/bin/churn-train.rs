@@ -114,7 +114,7 @@ fn main() {
     }
 }
 
-fn features(data: &DataArgs, output: &PathBuf, quiet: bool) -> anyhow::Result<()> {
+fn features(data: &DataArgs, output: &std::path::Path, quiet: bool) -> anyhow::Result<()> {
     let (_, source) = data.resolve()?;
     let table = churn::ingest::load(&source)?;
     write_table(output, table.output_columns())?;
