@@ -308,6 +308,21 @@ impl Encoder {
                     (_, RawValue::Number(x)) if !x.is_finite() => {
                         return Err(err("a finite number", format!("{x}")))
                     }
+                    (
+                        FeatureKind::Boolean {
+                            true_token,
+                            false_token,
+                        },
+                        RawValue::Number(x),
+                    ) => {
+                        if x != 0.0 && x != 1.0 {
+                            return Err(err(
+                                &format!("'{true_token}' or '{false_token}' (or 1 / 0)"),
+                                crate::util::fmt_num(x),
+                            ));
+                        }
+                        Some(x)
+                    }
                     (_, RawValue::Number(x)) => Some(x),
                     (FeatureKind::Boolean { .. }, RawValue::Bool(b)) => Some(b as u8 as f64),
                     (

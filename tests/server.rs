@@ -1,0 +1,704 @@
+//! `churn-serve` end to end: the real binary on an ephemeral port, spoken to over HTTP.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Trained once per test binary: models/telco-like bundle in a shared temp dir.
+fn trained() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("churn-serve-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = dir.join("telco");
+        let (code, _, err) = run(
+            "churn-train",
+            &[
+                "--data",
+                telco().to_str().unwrap(),
+                "--label",
+                "Churn",
+                "--id",
+                "customerID",
+                "--max-depth",
+                "4,6",
+                "--min-samples-leaf",
+                "20",
+                "--out",
+                out.to_str().unwrap(),
+                "--quiet",
+            ],
+        );
+        assert_eq!(code, 0, "{err}");
+        dir
+    })
+}
+
+/// A copy of the trained models directory that a test may change.
+fn models_copy(tag: &str) -> PathBuf {
+    let src = trained();
+    let dst = std::env::temp_dir().join(format!("churn-serve-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dst);
+    std::fs::create_dir_all(dst.join("telco")).unwrap();
+    for f in ["model.bin", "model_card.json"] {
+        std::fs::copy(src.join("telco").join(f), dst.join("telco").join(f)).unwrap();
+    }
+    dst
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(models: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_churn-serve"));
+    cmd.args([
+        "--models",
+        models.to_str().unwrap(),
+        "--bind",
+        "127.0.0.1:0",
+        "--workers",
+        "2",
+    ])
+    .args(extra)
+    .env_remove("CHURN_API_TOKENS")
+    .env_remove("CHURN_ADMIN_TOKEN")
+    .env("RUST_LOG", "warn")
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines.next().expect("server printed its address").unwrap();
+        if let Some(a) = line.strip_prefix("churn-serve listening on http://") {
+            break a.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, addr }
+}
+
+struct Resp {
+    status: u16,
+    body: String,
+}
+
+impl Resp {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let _ = s.write_all(body);
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
+    Resp { status, body }
+}
+
+fn post(addr: &str, path: &str, body: &Value) -> Resp {
+    http(
+        addr,
+        "POST",
+        path,
+        &[("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    )
+}
+
+/// A valid Telco customer (first row of the file) as JSON.
+fn customer() -> Value {
+    json!({
+        "customerID": "7590-VHVEG", "gender": "Female", "SeniorCitizen": 0, "Partner": "Yes",
+        "Dependents": "No", "tenure": 1, "PhoneService": "No", "MultipleLines": "No phone service",
+        "InternetService": "DSL", "OnlineSecurity": "No", "OnlineBackup": "Yes",
+        "DeviceProtection": "No", "TechSupport": "No", "StreamingTV": "No", "StreamingMovies": "No",
+        "Contract": "Month-to-month", "PaperlessBilling": "Yes", "PaymentMethod": "Electronic check",
+        "MonthlyCharges": 29.85, "TotalCharges": "29.85"
+    })
+}
+
+fn with(field: &str, v: Value) -> Value {
+    let mut c = customer();
+    c[field] = v;
+    c
+}
+
+fn without(field: &str) -> Value {
+    let mut c = customer();
+    c.as_object_mut().unwrap().remove(field);
+    c
+}
+
+#[test]
+fn happy_paths() {
+    let models = models_copy("happy");
+    let s = start(&models, &[], &[]);
+    let r = post(
+        &s.addr,
+        "/v1/score",
+        &json!({"customers": [customer(), with("tenure", json!(60))]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["model"]["name"], "telco");
+    assert_eq!(v["model"]["version"].as_str().unwrap().len(), 12);
+    let res = v["results"].as_array().unwrap();
+    assert_eq!(res.len(), 2);
+    assert_eq!(res[0]["customer_id"], "7590-VHVEG");
+    let p0 = res[0]["churn_probability"].as_f64().unwrap();
+    let p1 = res[1]["churn_probability"].as_f64().unwrap();
+    assert!(
+        p0 > p1,
+        "a one-month customer is riskier than a five-year one: {p0} vs {p1}"
+    );
+    let iv = res[0]["probability_interval"].as_array().unwrap();
+    assert!(iv[0].as_f64().unwrap() <= p0 && p0 <= iv[1].as_f64().unwrap());
+    assert!(res[0]["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["condition"] == "Contract is Month-to-month"));
+    assert!(res[0]["predicted_churn"].is_boolean());
+
+    let r = post(
+        &s.addr,
+        "/v1/models/telco/score",
+        &json!({"customers": [with("PaymentMethod", json!("Cash"))]}),
+    );
+    assert_eq!(r.status, 200);
+    let w = &r.json()["results"][0]["warnings"][0];
+    assert_eq!(w["kind"], "unseen_category");
+    assert_eq!(w["field"], "PaymentMethod");
+
+    let r = http(&s.addr, "GET", "/v1/models", &[], b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["models"][0]["name"], "telco");
+    let r = http(&s.addr, "GET", "/v1/models/telco", &[], b"");
+    assert_eq!(r.status, 200);
+    assert!(r.json()["card"]["holdout"]["roc_auc"].as_f64().unwrap() > 0.75);
+    assert_eq!(http(&s.addr, "GET", "/healthz", &[], b"").status, 200);
+    assert_eq!(http(&s.addr, "GET", "/readyz", &[], b"").status, 200);
+    let m = http(&s.addr, "GET", "/metrics", &[], b"");
+    assert_eq!(m.status, 200);
+    assert!(
+        m.body
+            .contains("churn_http_requests_total{route=\"/v1/score\",status=\"200\"} 1"),
+        "{}",
+        m.body
+    );
+    assert!(m.body.contains("churn_model_info{model=\"telco\""));
+    assert!(m
+        .body
+        .contains("churn_scored_customers_total{model=\"telco\""));
+}
+
+#[test]
+fn bad_input_gets_json_errors_with_code_and_field() {
+    let models = models_copy("bad");
+    let s = start(
+        &models,
+        &["--max-batch", "10", "--max-body-bytes", "65536"],
+        &[],
+    );
+    let ct = [("Content-Type", "application/json")];
+    let raw = |method: &str, path: &str, headers: &[(&str, &str)], body: &str| {
+        http(&s.addr, method, path, headers, body.as_bytes())
+    };
+    let one = |c: Value| json!({"customers": [c]});
+    let big = "x".repeat(70_000);
+    let cases: Vec<(Resp, u16, &str, Option<&str>)> = vec![
+        (
+            raw("POST", "/v1/score", &ct, "{\"customers\": [{"),
+            400,
+            "malformed_json",
+            None,
+        ),
+        (
+            raw("POST", "/v1/score", &ct, "not json"),
+            400,
+            "malformed_json",
+            None,
+        ),
+        (
+            raw("POST", "/v1/score", &ct, ""),
+            400,
+            "malformed_json",
+            None,
+        ),
+        (
+            raw("POST", "/v1/score", &[("Content-Type", "text/plain")], "{}"),
+            415,
+            "unsupported_media_type",
+            None,
+        ),
+        (
+            raw("POST", "/v1/score", &[], "{}"),
+            415,
+            "unsupported_media_type",
+            None,
+        ),
+        (
+            raw(
+                "POST",
+                "/v1/score",
+                &ct,
+                &format!("{{\"customers\":[{{\"a\":\"{big}\"}}]}}"),
+            ),
+            413,
+            "body_too_large",
+            None,
+        ),
+        (
+            post(
+                &s.addr,
+                "/v1/score",
+                &json!({"customers": vec![customer(); 11]}),
+            ),
+            413,
+            "batch_too_large",
+            Some("customers"),
+        ),
+        (
+            post(&s.addr, "/v1/score", &json!({"customers": []})),
+            422,
+            "empty_batch",
+            Some("customers"),
+        ),
+        (
+            post(&s.addr, "/v1/score", &json!({"customers": {"a": 1}})),
+            422,
+            "invalid_request",
+            Some("customers"),
+        ),
+        (
+            post(&s.addr, "/v1/score", &json!({"clients": [customer()]})),
+            422,
+            "invalid_request",
+            Some("customers"),
+        ),
+        (
+            post(&s.addr, "/v1/score", &json!([customer()])),
+            422,
+            "invalid_request",
+            Some("customers"),
+        ),
+        (
+            post(&s.addr, "/v1/score", &json!({"customers": [1, 2]})),
+            422,
+            "invalid_request",
+            Some("customers"),
+        ),
+        (
+            post(&s.addr, "/v1/score", &one(with("tenure", json!("ten")))),
+            422,
+            "invalid_value",
+            Some("customers[0].tenure"),
+        ),
+        (
+            post(&s.addr, "/v1/score", &one(with("tenure", json!("NaN")))),
+            422,
+            "invalid_value",
+            Some("customers[0].tenure"),
+        ),
+        (
+            post(
+                &s.addr,
+                "/v1/score",
+                &one(with("MonthlyCharges", json!("Infinity"))),
+            ),
+            422,
+            "invalid_value",
+            Some("customers[0].MonthlyCharges"),
+        ),
+        (
+            post(
+                &s.addr,
+                "/v1/score",
+                &one(with("MonthlyCharges", json!("-inf"))),
+            ),
+            422,
+            "invalid_value",
+            Some("customers[0].MonthlyCharges"),
+        ),
+        (
+            post(
+                &s.addr,
+                "/v1/score",
+                &one(with("tenure", json!({"months": 3}))),
+            ),
+            422,
+            "invalid_type",
+            Some("customers[0].tenure"),
+        ),
+        (
+            post(
+                &s.addr,
+                "/v1/score",
+                &one(with("Contract", json!(["Month-to-month"]))),
+            ),
+            422,
+            "invalid_type",
+            Some("customers[0].Contract"),
+        ),
+        (
+            post(&s.addr, "/v1/score", &one(without("Contract"))),
+            422,
+            "missing_field",
+            Some("customers[0].Contract"),
+        ),
+        (
+            post(&s.addr, "/v1/score", &one(without("tenure"))),
+            422,
+            "missing_field",
+            Some("customers[0].tenure"),
+        ),
+        (
+            post(
+                &s.addr,
+                "/v1/score",
+                &json!({"customers": [customer(), with("tenure", json!("x"))]}),
+            ),
+            422,
+            "invalid_value",
+            Some("customers[1].tenure"),
+        ),
+        (
+            post(&s.addr, "/v1/score", &one(with("Partner", json!("Maybe")))),
+            422,
+            "invalid_value",
+            Some("customers[0].Partner"),
+        ),
+        (
+            post(&s.addr, "/v1/score", &one(with("SeniorCitizen", json!(2)))),
+            422,
+            "invalid_value",
+            Some("customers[0].SeniorCitizen"),
+        ),
+        (
+            post(
+                &s.addr,
+                "/v1/score",
+                &one(with("MonthlyCharges", json!(true))),
+            ),
+            422,
+            "invalid_value",
+            Some("customers[0].MonthlyCharges"),
+        ),
+        (
+            post(&s.addr, "/v1/models/nope/score", &one(customer())),
+            404,
+            "unknown_model",
+            None,
+        ),
+        (
+            raw("GET", "/v1/models/nope", &[], ""),
+            404,
+            "unknown_model",
+            None,
+        ),
+        (raw("GET", "/v2/score", &[], ""), 404, "not_found", None),
+        (
+            raw("GET", "/v1/score", &[], ""),
+            405,
+            "method_not_allowed",
+            None,
+        ),
+        (
+            raw("DELETE", "/v1/models", &[], ""),
+            405,
+            "method_not_allowed",
+            None,
+        ),
+        (
+            raw("PUT", "/healthz", &[], ""),
+            405,
+            "method_not_allowed",
+            None,
+        ),
+        (
+            raw("GET", "/v1/admin/reload", &[], ""),
+            405,
+            "method_not_allowed",
+            None,
+        ),
+        (
+            raw("POST", "/v1/admin/reload", &[], ""),
+            403,
+            "admin_disabled",
+            None,
+        ),
+    ];
+    assert!(cases.len() >= 25);
+    for (i, (r, status, code, field)) in cases.iter().enumerate() {
+        assert_eq!(r.status, *status, "case {i}: {}", r.body);
+        let v = r.json();
+        assert_eq!(v["error"]["code"], *code, "case {i}: {}", r.body);
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "case {i}"
+        );
+        match field {
+            Some(f) => assert_eq!(v["error"]["field"], *f, "case {i}: {}", r.body),
+            None => assert!(v["error"].get("field").is_none(), "case {i}: {}", r.body),
+        }
+    }
+    // the server is still healthy and never answered 500
+    assert_eq!(http(&s.addr, "GET", "/healthz", &[], b"").status, 200);
+    let m = http(&s.addr, "GET", "/metrics", &[], b"").body;
+    assert!(!m.contains("status=\"500\""), "{m}");
+}
+
+#[test]
+fn bearer_tokens_protect_v1_and_admin() {
+    let models = models_copy("auth");
+    let s = start(
+        &models,
+        &[],
+        &[
+            ("CHURN_API_TOKENS", "alpha, beta"),
+            ("CHURN_ADMIN_TOKEN", "root"),
+        ],
+    );
+    let body = json!({"customers": [customer()]}).to_string();
+    let ct = ("Content-Type", "application/json");
+    let r = http(&s.addr, "POST", "/v1/score", &[ct], body.as_bytes());
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["error"]["code"], "unauthorized");
+    let r = http(
+        &s.addr,
+        "POST",
+        "/v1/score",
+        &[ct, ("Authorization", "Bearer gamma")],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["error"]["code"], "forbidden");
+    let r = http(
+        &s.addr,
+        "POST",
+        "/v1/score",
+        &[ct, ("Authorization", "Bearer beta")],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(http(&s.addr, "GET", "/v1/models", &[], b"").status, 401);
+    assert_eq!(
+        http(
+            &s.addr,
+            "GET",
+            "/v1/models",
+            &[("Authorization", "Bearer alpha")],
+            b""
+        )
+        .status,
+        200
+    );
+    // health and metrics stay open for probes
+    assert_eq!(http(&s.addr, "GET", "/healthz", &[], b"").status, 200);
+    // admin needs the admin token, not an API token
+    assert_eq!(
+        http(
+            &s.addr,
+            "POST",
+            "/v1/admin/reload",
+            &[("Authorization", "Bearer alpha")],
+            b""
+        )
+        .status,
+        403
+    );
+    assert_eq!(
+        http(&s.addr, "POST", "/v1/admin/reload", &[], b"").status,
+        401
+    );
+    assert_eq!(
+        http(
+            &s.addr,
+            "POST",
+            "/v1/admin/reload",
+            &[("Authorization", "Bearer root")],
+            b""
+        )
+        .status,
+        200
+    );
+}
+
+#[test]
+fn reload_keeps_old_model_on_failure_and_swaps_on_success() {
+    let models = models_copy("reload");
+    let s = start(&models, &[], &[("CHURN_ADMIN_TOKEN", "root")]);
+    let admin = [("Authorization", "Bearer root")];
+    let body = json!({"customers": [customer()]});
+    let v1 = post(&s.addr, "/v1/score", &body).json();
+    let version1 = v1["model"]["version"].as_str().unwrap().to_string();
+
+    // corrupt the bundle on disk: reload reports it, the old model keeps answering
+    let bin = models.join("telco/model.bin");
+    let good = std::fs::read(&bin).unwrap();
+    let mut bad = good.clone();
+    let n = bad.len();
+    bad[n - 5] ^= 0xff;
+    std::fs::write(&bin, &bad).unwrap();
+    let r = http(&s.addr, "POST", "/v1/admin/reload", &admin, b"");
+    assert_eq!(r.status, 422, "{}", r.body);
+    let e = r.json();
+    assert_eq!(e["error"]["code"], "reload_failed");
+    assert!(e["error"]["details"]["failed"]["telco"]
+        .as_str()
+        .unwrap()
+        .contains("corrupted"));
+    let again = post(&s.addr, "/v1/score", &body);
+    assert_eq!(again.status, 200);
+    assert_eq!(again.json()["model"]["version"], version1.as_str());
+    assert!(http(&s.addr, "GET", "/metrics", &[], b"")
+        .body
+        .contains("churn_reload_failures_total 1"));
+
+    // a new bundle (different hyper-parameters) is picked up
+    let (code, _, err) = run(
+        "churn-train",
+        &[
+            "--data",
+            telco().to_str().unwrap(),
+            "--label",
+            "Churn",
+            "--id",
+            "customerID",
+            "--max-depth",
+            "3",
+            "--min-samples-leaf",
+            "50",
+            "--out",
+            models.join("telco").to_str().unwrap(),
+            "--quiet",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    // concurrent requests while reloading all succeed
+    let addr = s.addr.clone();
+    let hammer: Vec<_> = (0..4)
+        .map(|_| {
+            let addr = addr.clone();
+            let body = body.clone();
+            std::thread::spawn(move || {
+                (0..40)
+                    .map(|_| post(&addr, "/v1/score", &body).status)
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for _ in 0..5 {
+        let r = http(&s.addr, "POST", "/v1/admin/reload", &admin, b"");
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    for h in hammer {
+        assert!(h.join().unwrap().iter().all(|&st| st == 200));
+    }
+    let v2 = post(&s.addr, "/v1/score", &body).json();
+    assert_ne!(
+        v2["model"]["version"],
+        version1.as_str(),
+        "new version answers"
+    );
+}
+
+#[test]
+fn http_and_batch_scoring_agree_on_500_customers() {
+    let models = models_copy("parity");
+    let s = start(&models, &["--max-batch", "1000"], &[]);
+    let table = churn::io::read_table(&telco(), None).unwrap();
+    let n = 500;
+    let customers: Vec<Value> = (0..n)
+        .map(|r| {
+            let mut o = serde_json::Map::new();
+            for c in &table.columns {
+                o.insert(
+                    c.name.clone(),
+                    c.data.get(r).to_text().map_or(Value::Null, Value::String),
+                );
+            }
+            Value::Object(o)
+        })
+        .collect();
+    let r = post(&s.addr, "/v1/score", &json!({ "customers": customers }));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let http_p: Vec<f64> = r.json()["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["churn_probability"].as_f64().unwrap())
+        .collect();
+    // the same rows through churn-score
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(telco()).unwrap();
+    let head: Vec<&str> = text.lines().take(n + 1).collect();
+    let input = write(dir.path(), "500.csv", &(head.join("\n") + "\n"));
+    // Parquet keeps every bit of the f64 (polars' CSV writer prints 16 significant digits)
+    let out = dir.path().join("out.parquet");
+    let (code, _, err) = run(
+        "churn-score",
+        &[
+            "--model",
+            models.join("telco").to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--quiet",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let scored = churn::io::read_table(&out, None).unwrap();
+    let col = scored.column("churn_probability").unwrap();
+    assert_eq!(scored.nrows, n);
+    for (i, hp) in http_p.iter().enumerate() {
+        let churn::io::RawValue::Number(bp) = col.data.get(i) else {
+            panic!()
+        };
+        assert_eq!(bp, *hp, "row {i}");
+    }
+}
