@@ -371,22 +371,26 @@ impl Encoder {
                 first_column,
                 other_column,
             } => {
-                let text = match value {
-                    RawValue::Missing => MISSING_LEVEL.to_string(),
-                    RawValue::Text(s) if is_missing_token(s) => MISSING_LEVEL.to_string(),
-                    RawValue::Text(s) => s.trim().to_string(),
+                let owned;
+                let text: &str = match value {
+                    RawValue::Missing => MISSING_LEVEL,
+                    RawValue::Text(s) if is_missing_token(s) => MISSING_LEVEL,
+                    RawValue::Text(s) => s.trim(),
                     RawValue::Number(x) if !x.is_finite() => {
                         return Err(err("a category", format!("{x}")))
                     }
-                    other => other.to_text().unwrap_or_default(),
+                    other => {
+                        owned = other.to_text().unwrap_or_default();
+                        &owned
+                    }
                 };
-                match levels.binary_search(&text) {
+                match levels.binary_search_by(|l| l.as_str().cmp(text)) {
                     Ok(i) => out[first_column + i] = 1.0,
                     Err(_) => {
                         out[*other_column] = 1.0;
                         warnings.push(Warning::UnseenCategory {
                             field: spec.name.clone(),
-                            value: text,
+                            value: text.to_string(),
                         });
                     }
                 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 fn trained() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("churn-serve-test-{}", std::process::id()));
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("churn-serve-trained");
         let _ = std::fs::remove_dir_all(&dir);
         let out = dir.join("telco");
         let (code, _, err) = run(
@@ -44,7 +44,7 @@ fn trained() -> &'static PathBuf {
 /// A copy of the trained models directory that a test may change.
 fn models_copy(tag: &str) -> PathBuf {
     let src = trained();
-    let dst = std::env::temp_dir().join(format!("churn-serve-{tag}-{}", std::process::id()));
+    let dst = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("churn-serve-{tag}"));
     let _ = std::fs::remove_dir_all(&dst);
     std::fs::create_dir_all(dst.join("telco")).unwrap();
     for f in ["model.bin", "model_card.json"] {
