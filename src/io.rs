@@ -84,11 +84,60 @@ impl Format {
     }
 }
 
+/// Text cells stored in one buffer (no allocation per cell). Empty or blank cells are missing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TextColumn {
+    buf: String,
+    ends: Vec<usize>,
+    valid: Vec<bool>,
+}
+
+impl TextColumn {
+    /// Append a cell (`None`, empty or blank = missing).
+    pub fn push(&mut self, v: Option<&str>) {
+        match v {
+            Some(s) if !s.trim().is_empty() => {
+                self.buf.push_str(s);
+                self.valid.push(true);
+            }
+            _ => self.valid.push(false),
+        }
+        self.ends.push(self.buf.len());
+    }
+    /// Cell `i`.
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<&str> {
+        if !self.valid[i] {
+            return None;
+        }
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        Some(&self.buf[start..self.ends[i]])
+    }
+    /// Number of cells.
+    pub fn len(&self) -> usize {
+        self.valid.len()
+    }
+    /// True when there are no cells.
+    pub fn is_empty(&self) -> bool {
+        self.valid.is_empty()
+    }
+}
+
+impl<'a> FromIterator<Option<&'a str>> for TextColumn {
+    fn from_iter<I: IntoIterator<Item = Option<&'a str>>>(iter: I) -> Self {
+        let mut c = TextColumn::default();
+        for v in iter {
+            c.push(v);
+        }
+        c
+    }
+}
+
 /// The values of one column as read from the file.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RawData {
-    /// Text cells (all CSV columns; string columns of Parquet). `None` = empty / null.
-    Text(Vec<Option<String>>),
+    /// Text cells (all CSV columns; string columns of Parquet).
+    Text(TextColumn),
     /// Numeric cells (numeric and boolean Parquet columns).
     Num(Vec<Option<f64>>),
 }
@@ -105,10 +154,41 @@ impl RawData {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// Missing cells and distinct non-missing values.
+    pub fn missing_and_distinct(&self) -> (usize, usize) {
+        match self {
+            RawData::Text(v) => {
+                let mut set: crate::util::FxHashSet<&str> = Default::default();
+                let mut missing = 0;
+                for i in 0..v.len() {
+                    match v.get(i) {
+                        Some(s) => {
+                            set.insert(s);
+                        }
+                        None => missing += 1,
+                    }
+                }
+                (missing, set.len())
+            }
+            RawData::Num(v) => {
+                let mut set: crate::util::FxHashSet<u64> = Default::default();
+                let mut missing = 0;
+                for x in v {
+                    match x {
+                        Some(x) => {
+                            set.insert(x.to_bits());
+                        }
+                        None => missing += 1,
+                    }
+                }
+                (missing, set.len())
+            }
+        }
+    }
     /// The cell at `row` as a borrowed value.
     pub fn get(&self, row: usize) -> RawValue<'_> {
         match self {
-            RawData::Text(v) => match &v[row] {
+            RawData::Text(v) => match v.get(row) {
                 None => RawValue::Missing,
                 Some(s) => RawValue::Text(s),
             },
@@ -216,36 +296,43 @@ pub fn read_table(path: &Path, only: Option<&[String]>) -> Result<RawTable, IoEr
     let df = match format {
         Format::Csv | Format::Tsv => {
             let sep = if format == Format::Tsv { b'\t' } else { b',' };
-            // Read the header first so that a missing column gets our message, not polars'.
-            let header = CsvReadOptions::default()
-                .with_has_header(true)
-                .with_infer_schema_length(Some(0))
-                .with_n_rows(Some(0))
-                .map_parse_options(|o| o.with_separator(sep))
-                .try_into_reader_with_file_path(Some(path.to_path_buf()))
-                .and_then(|r| r.finish())
-                .map_err(|e| read_err(path, e))?;
-            let names: Vec<String> = header
-                .get_column_names()
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-            check_columns(path, &names, only)?;
-            let mut opts = CsvReadOptions::default()
-                .with_has_header(true)
-                .with_infer_schema_length(Some(0))
-                .map_parse_options(|o| {
-                    o.with_separator(sep)
-                        .with_missing_is_null(true)
-                        .with_truncate_ragged_lines(false)
-                });
+            let opts = || {
+                CsvReadOptions::default()
+                    .with_has_header(true)
+                    .with_infer_schema_length(Some(0))
+                    .map_parse_options(|o| {
+                        o.with_separator(sep)
+                            .with_missing_is_null(true)
+                            .with_truncate_ragged_lines(false)
+                    })
+            };
+            let mut full = opts();
             if let Some(cols) = only {
                 let cols: Vec<PlSmallStr> = cols.iter().map(|c| c.as_str().into()).collect();
-                opts = opts.with_columns(Some(cols.into()));
+                full = full.with_columns(Some(cols.into()));
             }
-            opts.try_into_reader_with_file_path(Some(path.to_path_buf()))
+            match full
+                .try_into_reader_with_file_path(Some(path.to_path_buf()))
                 .and_then(|r| r.finish())
-                .map_err(|e| read_err(path, e))?
+            {
+                Ok(df) => df,
+                Err(e) => {
+                    // A missing column gets our message (with the available columns), not polars'.
+                    if let Ok(header) = opts()
+                        .with_n_rows(Some(0))
+                        .try_into_reader_with_file_path(Some(path.to_path_buf()))
+                        .and_then(|r| r.finish())
+                    {
+                        let names: Vec<String> = header
+                            .get_column_names()
+                            .iter()
+                            .map(|s| s.to_string())
+                            .collect();
+                        check_columns(path, &names, only)?;
+                    }
+                    return Err(read_err(path, e));
+                }
+            }
         }
         Format::Parquet => {
             let f = std::fs::File::open(path).map_err(|source| IoError::Open {
@@ -320,19 +407,7 @@ fn convert_column(path: &Path, col: &Column) -> Result<RawData, IoError> {
         col.cast(&DataType::String).map_err(|e| read_err(path, e))?
     };
     let ca = c.str().map_err(|e| read_err(path, e))?;
-    Ok(RawData::Text(
-        ca.iter()
-            .map(|v| {
-                v.and_then(|s| {
-                    if s.trim().is_empty() {
-                        None
-                    } else {
-                        Some(s.to_string())
-                    }
-                })
-            })
-            .collect(),
-    ))
+    Ok(RawData::Text(ca.iter().collect()))
 }
 
 /// A column to write.

@@ -133,36 +133,44 @@ fn transaction_features_by_hand() {
          c,2024-07-05,50\n\
          ,2024-06-01,7\n\
          d,2024-03-01,5\n\
-         d,2024-07-31,5\n",
+         d,2024-07-31,5\n\
+         e,2024-06-15,20\n\
+         e,2024-07-02,-20\n\
+         f,2024-06-15,-3\n",
     );
     let raw = read_table(&p, None).unwrap();
     let d = build_transaction_features(&raw, &tx_spec()).unwrap();
     let ids = d.ids.as_ref().unwrap();
     assert_eq!(
         ids,
-        &["a", "b", "d"],
-        "c starts after the cutoff; order of first appearance"
+        &["a", "b", "d", "e"],
+        "c starts after the cutoff, f only returned; order of first appearance"
     );
     // a: no event in [cutoff, cutoff+30d) → churned; b: event exactly at the cutoff → active;
-    // d: event exactly at cutoff + horizon is outside the window → churned
-    assert_eq!(d.label, vec![true, false, true]);
+    // d: event exactly at cutoff + horizon is outside the window → churned;
+    // e: only a return after the cutoff → churned
+    assert_eq!(d.label, vec![true, false, true, true]);
     let col = |name: &str| match &d.features.iter().find(|f| f.name == name).unwrap().values {
         FeatureValues::Num(v) => v.iter().map(|x| x.unwrap()).collect::<Vec<f64>>(),
         _ => panic!(),
     };
-    assert_eq!(col("frequency"), vec![4.0, 1.0, 1.0]);
+    assert_eq!(
+        col("frequency"),
+        vec![3.0, 1.0, 1.0, 1.0],
+        "the return is not a purchase"
+    );
     assert_eq!(
         col("monetary_total"),
-        vec![55.0, 100.0, 5.0],
+        vec![55.0, 100.0, 5.0, 20.0],
         "returns net into spend"
     );
-    assert_eq!(col("monetary_mean")[0], 55.0 / 4.0);
-    assert_eq!(col("recency_days")[0], 11.0);
+    assert_eq!(col("monetary_mean")[0], 55.0 / 3.0);
+    assert_eq!(col("recency_days")[0], 21.0);
     assert!((col("recency_days")[1] - 1.0 / 86_400.0).abs() < 1e-9);
     assert_eq!(col("tenure_days")[0], 77.0);
-    // window 30 days: last window [06-01, 07-01) has 2 events of a, the one before [05-02, 06-01) has 1
-    assert_eq!(col("frequency_trend"), vec![2.0, 1.0, 0.0]);
-    assert_eq!(col("active_months"), vec![3.0, 1.0, 1.0]);
+    // window 30 days: [06-01, 07-01) holds one purchase of a, [05-02, 06-01) one → 1.0
+    assert_eq!(col("frequency_trend"), vec![1.0, 1.0, 0.0, 1.0]);
+    assert_eq!(col("active_months"), vec![3.0, 1.0, 1.0, 1.0]);
     let q = &d.quality;
     assert!(q
         .dropped
@@ -171,7 +179,7 @@ fn transaction_features_by_hand() {
     assert!(q
         .dropped
         .iter()
-        .any(|x| x.rows == 1 && x.reason.contains("on or after the cutoff")));
+        .any(|x| x.rows == 2 && x.reason.contains("no purchase before the cutoff")));
 }
 
 #[test]
@@ -402,4 +410,30 @@ fn missing_label_rows_are_dropped_and_counted() {
     .unwrap();
     assert_eq!(d.nrows(), 3);
     assert_eq!(d.quality.dropped[0].rows, 1);
+}
+
+#[test]
+fn online_retail_known_facts_when_shared_data_is_present() {
+    let p = root().join("../shared/datasets/online_retail/OnlineRetail.csv.gz");
+    if !p.exists() {
+        eprintln!("skipped: {} not present", p.display());
+        return;
+    }
+    let spec = TransactionSpec {
+        path: p,
+        customer_col: "CustomerID".into(),
+        time_col: "InvoiceDate".into(),
+        amount_col: "UnitPrice".into(),
+        quantity_col: Some("Quantity".into()),
+        unit_price: true,
+        cutoff: Some("2011-09-01".into()),
+        horizon_days: 100,
+        ..Default::default()
+    };
+    let d = load(&Source::Transactions(spec)).unwrap();
+    // the dataset README: 1,365 of 3,317 customers churned (cancellations are not purchases)
+    assert_eq!(d.nrows(), 3_317);
+    assert_eq!(d.label.iter().filter(|&&b| b).count(), 1_365);
+    assert_eq!(d.quality.rows_read, 541_909);
+    assert!(d.quality.dropped.iter().any(|x| x.rows == 135_080));
 }

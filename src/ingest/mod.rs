@@ -311,8 +311,20 @@ pub fn load(source: &Source) -> Result<CustomerData, IngestError> {
             load_customer_table(&raw, spec)
         }
         Source::Transactions(spec) => {
+            let t = std::time::Instant::now();
             let raw = crate::io::read_table(&spec.path, Some(&spec.columns()))?;
-            build_transaction_features(&raw, spec)
+            tracing::debug!(
+                rows = raw.nrows,
+                secs = t.elapsed().as_secs_f64(),
+                "read transactions"
+            );
+            let t = std::time::Instant::now();
+            let out = build_transaction_features(&raw, spec);
+            tracing::debug!(
+                secs = t.elapsed().as_secs_f64(),
+                "built transaction features"
+            );
+            out
         }
     }
 }

@@ -6,8 +6,9 @@ use super::{
     LabelBalance, QualityReport,
 };
 use crate::io::{RawData, RawTable, RawValue};
+use crate::util::FxHashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::borrow::Cow;
 
 /// Names of the features built from a transaction log, in output order.
 pub const TRANSACTION_FEATURES: &[&str] = &[
@@ -124,14 +125,54 @@ fn number_at(raw: &RawTable, data: &RawData, row: usize, column: &str) -> Result
 
 /// Build the customer-level table from a transaction log.
 ///
-/// Features use events strictly before the cutoff; `churned` = no event in
-/// `[cutoff, cutoff + horizon)`. Customers whose first event is on or after the cutoff are left out
-/// and counted; rows without a customer id are dropped and counted; negative amounts (returns)
-/// net into spend.
+/// An *event* is a purchase: a row with amount >= 0. Returns (negative amounts) net into
+/// `monetary_total` but are not activity: they do not count toward frequency, recency, tenure,
+/// trend, active months or the label. Features use rows strictly before the cutoff; `churned` =
+/// no purchase in `[cutoff, cutoff + horizon)`. Customers without a purchase before the cutoff are
+/// left out and counted; rows without a customer id are dropped and counted.
 pub fn build_transaction_features(
     raw: &RawTable,
     spec: &TransactionSpec,
 ) -> Result<CustomerData, IngestError> {
+    let roles = [
+        (Some(&spec.customer_col), "customer"),
+        (Some(&spec.time_col), "timestamp"),
+        (Some(&spec.amount_col), "amount"),
+        (spec.quantity_col.as_ref(), "quantity"),
+    ];
+    // Column statistics for the quality report run on the second core while we aggregate.
+    std::thread::scope(|s| {
+        let stats = s.spawn(|| {
+            roles
+                .iter()
+                .filter_map(|(name, role)| {
+                    let name = (*name)?;
+                    let c = raw.column(name).ok()?;
+                    let (missing, distinct) = c.data.missing_and_distinct();
+                    Some(ColumnQuality {
+                        name: name.clone(),
+                        role: role.to_string(),
+                        kind: if matches!(c.data, RawData::Num(_)) {
+                            "numeric"
+                        } else {
+                            "text"
+                        }
+                        .into(),
+                        missing,
+                        distinct,
+                    })
+                })
+                .collect::<Vec<_>>()
+        });
+        let mut data = aggregate(raw, spec)?;
+        data.quality.columns = stats
+            .join()
+            .map_err(|_| IngestError::Config("column statistics failed".into()))?;
+        Ok(data)
+    })
+}
+
+fn aggregate(raw: &RawTable, spec: &TransactionSpec) -> Result<CustomerData, IngestError> {
     let path = &raw.path;
     for (col, role) in [
         (&spec.customer_col, "customer"),
@@ -182,10 +223,14 @@ pub fn build_transaction_features(
 
     // Parse timestamps first: the default cutoff depends on the last event.
     let mut ts: Vec<i64> = Vec::with_capacity(n);
-    let mut ids: Vec<Option<String>> = Vec::with_capacity(n);
+    let mut ids: Vec<Option<Cow<str>>> = Vec::with_capacity(n);
     let mut no_id = 0usize;
     for row in 0..n {
-        let id = cust.get(row).to_text().filter(|s| !is_missing_token(s));
+        let id: Option<Cow<str>> = match cust.get(row) {
+            RawValue::Text(s) if !is_missing_token(s) => Some(Cow::Borrowed(s.trim())),
+            RawValue::Number(x) => Some(Cow::Owned(crate::util::fmt_num(x))),
+            _ => None,
+        };
         if id.is_none() {
             no_id += 1;
         }
@@ -219,7 +264,7 @@ pub fn build_transaction_features(
             }
         };
         ts.push(t);
-        ids.push(id.map(|s| s.trim().to_string()));
+        ids.push(id);
     }
     let with_id = n - no_id;
     if with_id == 0 {
@@ -254,7 +299,8 @@ pub fn build_transaction_features(
     };
     let horizon_end = cutoff + horizon;
 
-    let mut index: HashMap<&str, usize> = HashMap::with_capacity(with_id / 4 + 16);
+    let mut index: FxHashMap<&str, usize> = FxHashMap::default();
+    index.reserve(with_id / 4 + 16);
     let mut order: Vec<&str> = Vec::new();
     let mut acc: Vec<Acc> = Vec::new();
     for row in 0..n {
@@ -278,19 +324,27 @@ pub fn build_transaction_features(
             acc.len() - 1
         });
         let a = &mut acc[ix];
+        if t >= horizon_end {
+            continue;
+        }
+        let mut amt = number_at(raw, amount, row, &spec.amount_col)?;
+        if let (Some(q), Some(qname)) = (qty, &spec.quantity_col) {
+            let qv = number_at(raw, q, row, qname)?;
+            if spec.unit_price {
+                amt *= qv;
+            }
+        }
+        // A purchase (amount >= 0) is activity; a return (amount < 0) only nets into spend.
+        let purchase = amt >= 0.0;
         if t < cutoff {
-            let mut amt = number_at(raw, amount, row, &spec.amount_col)?;
-            if let (Some(q), Some(qname)) = (qty, &spec.quantity_col) {
-                let qv = number_at(raw, q, row, qname)?;
-                if spec.unit_price {
-                    amt *= qv;
-                }
+            a.total += amt;
+            if !purchase {
+                continue;
             }
             a.any_before = true;
             a.first = a.first.min(t);
             a.last = a.last.max(t);
             a.count += 1;
-            a.total += amt;
             if t >= cutoff - window {
                 a.recent += 1;
             } else if t >= cutoff - 2 * window {
@@ -301,7 +355,7 @@ pub fn build_transaction_features(
             if a.months.last() != Some(&month) {
                 a.months.push(month);
             }
-        } else if t < horizon_end {
+        } else if purchase {
             a.active_after = true;
         }
     }
@@ -360,8 +414,7 @@ pub fn build_transaction_features(
     }
     if late > 0 {
         quality.dropped.push(DropCount {
-            reason: "customers whose first event is on or after the cutoff (not counted as rows)"
-                .into(),
+            reason: "customers with no purchase before the cutoff (first purchase on or after it, or returns only)".into(),
             rows: late,
         });
     }
@@ -380,41 +433,6 @@ pub fn build_transaction_features(
             format_day(horizon_end.div_euclid(day)),
             format_day(last_event.div_euclid(day))
         ));
-    }
-    for (name, role, data) in [
-        (&spec.customer_col, "customer", Some(cust)),
-        (&spec.time_col, "timestamp", Some(time)),
-        (&spec.amount_col, "amount", Some(amount)),
-        (
-            spec.quantity_col.as_ref().unwrap_or(&String::new()),
-            "quantity",
-            qty,
-        ),
-    ] {
-        if let Some(d) = data {
-            let mut missing = 0usize;
-            let mut distinct: std::collections::HashSet<String> = Default::default();
-            for i in 0..n {
-                match d.get(i).to_text() {
-                    None => missing += 1,
-                    Some(v) => {
-                        distinct.insert(v);
-                    }
-                }
-            }
-            quality.columns.push(ColumnQuality {
-                name: name.clone(),
-                role: role.into(),
-                kind: if matches!(d, RawData::Num(_)) {
-                    "numeric"
-                } else {
-                    "text"
-                }
-                .into(),
-                missing,
-                distinct: distinct.len(),
-            });
-        }
     }
     quality.label = Some(LabelBalance {
         column: "churned".into(),
