@@ -847,48 +847,285 @@ async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
     .response()
 }
 
-/// Register all routes on an actix `App`.
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Open (health, readiness, metrics, the API description).
+    Open,
+    /// Bearer token from `CHURN_API_TOKENS` when set.
+    Api,
+    /// Bearer token `CHURN_ADMIN_TOKEN`.
+    Admin,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Handler {
+    ScoreDefault,
+    ScoreNamed,
+    ListModels,
+    GetModel,
+    Reload,
+    Healthz,
+    Readyz,
+    Metrics,
+    OpenApi,
+}
+
+/// One route of the API: the single table both the router and `/openapi.json` are built from.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteSpec {
+    /// HTTP method.
+    pub method: &'static str,
+    /// Path pattern.
+    pub path: &'static str,
+    /// One-line description.
+    pub summary: &'static str,
+    /// Access rule.
+    pub access: Access,
+    handler: Handler,
+}
+
+/// Every route the server answers.
+pub const ROUTES: &[RouteSpec] = &[
+    RouteSpec {
+        method: "POST",
+        path: "/v1/score",
+        summary: "Score customers with the default model",
+        access: Access::Api,
+        handler: Handler::ScoreDefault,
+    },
+    RouteSpec {
+        method: "POST",
+        path: "/v1/models/{name}/score",
+        summary: "Score customers with a named model",
+        access: Access::Api,
+        handler: Handler::ScoreNamed,
+    },
+    RouteSpec {
+        method: "GET",
+        path: "/v1/models",
+        summary: "List the models being served",
+        access: Access::Api,
+        handler: Handler::ListModels,
+    },
+    RouteSpec {
+        method: "GET",
+        path: "/v1/models/{name}",
+        summary: "One model with its model card",
+        access: Access::Api,
+        handler: Handler::GetModel,
+    },
+    RouteSpec {
+        method: "POST",
+        path: "/v1/admin/reload",
+        summary: "Reload bundles from disk and swap atomically",
+        access: Access::Admin,
+        handler: Handler::Reload,
+    },
+    RouteSpec {
+        method: "GET",
+        path: "/healthz",
+        summary: "Liveness: the process is up",
+        access: Access::Open,
+        handler: Handler::Healthz,
+    },
+    RouteSpec {
+        method: "GET",
+        path: "/readyz",
+        summary: "Readiness: at least one model is loaded",
+        access: Access::Open,
+        handler: Handler::Readyz,
+    },
+    RouteSpec {
+        method: "GET",
+        path: "/metrics",
+        summary: "Prometheus metrics",
+        access: Access::Open,
+        handler: Handler::Metrics,
+    },
+    RouteSpec {
+        method: "GET",
+        path: "/openapi.json",
+        summary: "This API description (OpenAPI 3.1)",
+        access: Access::Open,
+        handler: Handler::OpenApi,
+    },
+];
+
+/// Register all routes of [`ROUTES`] on an actix `App`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/v1/score")
-            .route(web::post().to(score_default))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/models/{name}/score")
-            .route(web::post().to(score_named))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/models")
-            .route(web::get().to(list_models))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/models/{name}")
-            .route(web::get().to(get_model))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/admin/reload")
-            .route(web::post().to(reload))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/healthz")
-            .route(web::get().to(healthz))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/readyz")
-            .route(web::get().to(readyz))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/metrics")
-            .route(web::get().to(metrics))
-            .default_service(web::to(method_not_allowed)),
-    );
+    for r in ROUTES {
+        let route = match r.method {
+            "POST" => web::post(),
+            _ => web::get(),
+        };
+        let route = match r.handler {
+            Handler::ScoreDefault => route.to(score_default),
+            Handler::ScoreNamed => route.to(score_named),
+            Handler::ListModels => route.to(list_models),
+            Handler::GetModel => route.to(get_model),
+            Handler::Reload => route.to(reload),
+            Handler::Healthz => route.to(healthz),
+            Handler::Readyz => route.to(readyz),
+            Handler::Metrics => route.to(metrics),
+            Handler::OpenApi => route.to(openapi),
+        };
+        cfg.service(
+            web::resource(r.path)
+                .route(route)
+                .default_service(web::to(method_not_allowed)),
+        );
+    }
+}
+
+fn input_schema(spec: &crate::features::InputSpec) -> Value {
+    use crate::features::InputEncoding;
+    use crate::ingest::FeatureKind;
+    let mut v = match (&spec.kind, &spec.encoding) {
+        (FeatureKind::Numeric, _) => serde_json::json!({
+            "type": ["number", "string", "null"],
+            "description": "a number (numeric strings accepted); null = missing, imputed"
+        }),
+        (
+            FeatureKind::Boolean {
+                true_token,
+                false_token,
+            },
+            _,
+        ) => serde_json::json!({
+            "type": ["boolean", "string", "number", "null"],
+            "description": format!("'{true_token}' / '{false_token}', true / false or 1 / 0")
+        }),
+        (FeatureKind::Categorical, InputEncoding::OneHot { levels, .. }) => serde_json::json!({
+            "type": ["string", "number", "null"],
+            "description": "a category; unseen values are scored as 'other' with a warning",
+            "examples": levels,
+        }),
+        (FeatureKind::Categorical, _) => serde_json::json!({"type": ["string", "null"]}),
+    };
+    v["x-churn-type"] = Value::from(spec.kind.name());
+    v
+}
+
+/// The OpenAPI 3.1 description, built from [`ROUTES`] and the default model's inputs.
+pub fn openapi_spec(reg: &Registry) -> Value {
+    use serde_json::json;
+    let error = json!({"$ref": "#/components/schemas/Error"});
+    let err_resp =
+        |d: &str| json!({"description": d, "content": {"application/json": {"schema": error}}});
+    let mut paths = Map::new();
+    for r in ROUTES {
+        let mut responses = Map::new();
+        let ok = match r.handler {
+            Handler::ScoreDefault | Handler::ScoreNamed => {
+                json!({"description": "scores in input order", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ScoreResponse"}}}})
+            }
+            Handler::Metrics => {
+                json!({"description": "Prometheus text format", "content": {"text/plain": {}}})
+            }
+            _ => json!({"description": "OK", "content": {"application/json": {}}}),
+        };
+        responses.insert("200".into(), ok);
+        if matches!(r.handler, Handler::ScoreDefault | Handler::ScoreNamed) {
+            responses.insert("400".into(), err_resp("malformed JSON"));
+            responses.insert("413".into(), err_resp("body or batch too large"));
+            responses.insert(
+                "415".into(),
+                err_resp("Content-Type is not application/json"),
+            );
+            responses.insert("422".into(), err_resp("wrong types, NaN / infinite values or missing fields; `field` names the culprit, e.g. customers[3].tenure"));
+            responses.insert("404".into(), err_resp("unknown model"));
+        }
+        if matches!(r.handler, Handler::GetModel) {
+            responses.insert("404".into(), err_resp("unknown model"));
+        }
+        if matches!(r.handler, Handler::Reload) {
+            responses.insert(
+                "422".into(),
+                err_resp("a bundle failed to load; the previous version keeps serving"),
+            );
+        }
+        if matches!(r.handler, Handler::Readyz) {
+            responses.insert("503".into(), err_resp("no model loaded"));
+        }
+        if r.access != Access::Open {
+            responses.insert("401".into(), err_resp("missing bearer token"));
+            responses.insert(
+                "403".into(),
+                err_resp("invalid token, or admin endpoints disabled"),
+            );
+        }
+        responses.insert("405".into(), err_resp("method not allowed"));
+        let mut op = json!({"summary": r.summary, "responses": responses});
+        if r.path.contains("{name}") {
+            op["parameters"] = json!([{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}]);
+        }
+        if matches!(r.handler, Handler::ScoreDefault | Handler::ScoreNamed) {
+            op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ScoreRequest"}}}});
+        }
+        match r.access {
+            Access::Open => {}
+            Access::Api => op["security"] = json!([{"bearer": []}]),
+            Access::Admin => op["security"] = json!([{"admin": []}]),
+        }
+        let entry = paths.entry(r.path.to_string()).or_insert_with(|| json!({}));
+        entry[r.method.to_ascii_lowercase()] = op;
+    }
+    let default = reg.default.as_ref().and_then(|d| reg.models.get(d));
+    let customer = match default {
+        Some(m) => {
+            let b = &m.scorer.bundle;
+            let mut props = Map::new();
+            if let Some(id) = &b.id_column {
+                props.insert(id.clone(), json!({"type": ["string", "number"], "description": "customer id (echoed as customer_id)"}));
+            }
+            for i in &b.encoder.inputs {
+                props.insert(i.name.clone(), input_schema(i));
+            }
+            json!({
+                "type": "object",
+                "description": format!("raw columns as in training data of the default model '{}'; every input is required (null = missing)", b.name),
+                "properties": props,
+                "required": b.encoder.inputs.iter().map(|i| i.name.clone()).collect::<Vec<_>>(),
+            })
+        }
+        None => json!({"type": "object", "description": "raw columns as in training data"}),
+    };
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "churn", "version": env!("CARGO_PKG_VERSION"), "description": "Churn probability, reasons and warnings for customers."},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "one of CHURN_API_TOKENS (only when set)"},
+                "admin": {"type": "http", "scheme": "bearer", "description": "CHURN_ADMIN_TOKEN"}
+            },
+            "schemas": {
+                "Customer": customer,
+                "ScoreRequest": {"type": "object", "required": ["customers"], "properties": {"customers": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Customer"}}}},
+                "ScoreResult": {"type": "object", "properties": {
+                    "customer_id": {"type": ["string", "number"]},
+                    "churn_probability": {"type": "number", "minimum": 0, "maximum": 1},
+                    "probability_interval": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2, "description": "95% Wilson interval of the leaf, calibrated"},
+                    "predicted_churn": {"type": "boolean", "description": "churn_probability >= the model's threshold"},
+                    "leaf_support": {"type": "integer", "description": "training customers in the leaf"},
+                    "reasons": {"type": "array", "items": {"type": "object", "properties": {"condition": {"type": "string"}, "field": {"type": "string"}, "effect": {"type": "number"}}}},
+                    "warnings": {"type": "array", "items": {"type": "object", "properties": {"kind": {"enum": ["unseen_category", "imputed"]}, "field": {"type": "string"}}}}
+                }},
+                "ScoreResponse": {"type": "object", "properties": {
+                    "model": {"type": "object", "properties": {"name": {"type": "string"}, "version": {"type": "string"}}},
+                    "results": {"type": "array", "items": {"$ref": "#/components/schemas/ScoreResult"}}
+                }},
+                "Error": {"type": "object", "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+                    "code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}, "details": {}
+                }}}}
+            }
+        }
+    })
+}
+
+async fn openapi(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(openapi_spec(&state.current()))
 }
 
 /// Run the server until SIGTERM / Ctrl-C (graceful). SIGHUP reloads the models.

@@ -702,3 +702,47 @@ fn http_and_batch_scoring_agree_on_500_customers() {
         assert_eq!(bp, *hp, "row {i}");
     }
 }
+
+#[test]
+fn openapi_describes_every_route_and_the_model_inputs() {
+    let models = models_copy("openapi");
+    let s = start(&models, &[], &[("CHURN_ADMIN_TOKEN", "root")]);
+    let r = http(&s.addr, "GET", "/openapi.json", &[], b"");
+    assert_eq!(r.status, 200);
+    let spec = r.json();
+    assert_eq!(spec["openapi"], "3.1.0");
+    let paths = spec["paths"].as_object().unwrap();
+    assert_eq!(paths.len(), 9);
+    for (path, ops) in paths {
+        for (method, _) in ops.as_object().unwrap() {
+            let concrete = path.replace("{name}", "telco");
+            let resp = http(
+                &s.addr,
+                &method.to_ascii_uppercase(),
+                &concrete,
+                &[
+                    ("Content-Type", "application/json"),
+                    ("Authorization", "Bearer root"),
+                ],
+                json!({"customers": [customer()]}).to_string().as_bytes(),
+            );
+            assert!(
+                resp.status == 200,
+                "{method} {path} documented but answered {}: {}",
+                resp.status,
+                resp.body
+            );
+        }
+    }
+    let props = spec["components"]["schemas"]["Customer"]["properties"]
+        .as_object()
+        .unwrap();
+    assert!(props.contains_key("tenure") && props.contains_key("Contract"));
+    assert_eq!(props["Contract"]["x-churn-type"], "categorical");
+    assert!(props["Contract"]["examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v == "Month-to-month"));
+    assert!(spec["paths"]["/v1/score"]["post"]["responses"]["422"].is_object());
+}
