@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# HTTP benchmark, all peers in one run on this machine:
+#   churn-serve  vs  FastAPI + sklearn (uvicorn)  vs  a bare actix-web handler that only parses the JSON.
+# Each server gets 1 worker (one core); the load generator gets the other core.
+# 1) peak throughput with wrk (1 thread, 32 connections, keep-alive, one customer per request)
+# 2) latency at half of churn-serve's peak with the open-loop generator (benches/loadgen.rs)
+# Needs: wrk (apt-get install wrk), benches/peers/setup.sh (Python venv with fastapi/uvicorn/sklearn).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DUR=${DUR:-10}
+command -v wrk >/dev/null || { echo "wrk not found: apt-get install -y wrk" >&2; exit 2; }
+cargo build -q --release --bins --examples
+PY=benches/peers/.venv/bin/python
+[ -x "$PY" ] || { echo "run benches/peers/setup.sh first" >&2; exit 2; }
+WORK=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+./target/release/churn-train --out "$WORK/models/telco" --quiet
+
+BODY="$WORK/body.json"
+cat > "$BODY" <<'JSON'
+{"customers":[{"customerID":"7590-VHVEG","gender":"Female","SeniorCitizen":0,"Partner":"Yes","Dependents":"No","tenure":1,"PhoneService":"No","MultipleLines":"No phone service","InternetService":"DSL","OnlineSecurity":"No","OnlineBackup":"Yes","DeviceProtection":"No","TechSupport":"No","StreamingTV":"No","StreamingMovies":"No","Contract":"Month-to-month","PaperlessBilling":"Yes","PaymentMethod":"Electronic check","MonthlyCharges":29.85,"TotalCharges":"29.85"}]}
+JSON
+cat > "$WORK/post.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open("$BODY", "r"); wrk.body = f:read("*a"); f:close()
+LUA
+
+wait_up() { # port
+  local code=000
+  for _ in $(seq 240); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data @"$BODY" "127.0.0.1:$1/v1/score" || true)
+    [ "$code" = 200 ] && return 0; sleep 0.5
+  done
+  echo "server on $1 did not come up" >&2; exit 1
+}
+peak() { # name port -> prints "name rps p50 p99"
+  local out; out=$(taskset -c 1 wrk -t1 -c32 -d"${DUR}s" --latency -s "$WORK/post.lua" "http://127.0.0.1:$2/v1/score")
+  local rps p50 p99
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out"); p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  echo "$1 $rps $p50 $p99"
+}
+half_latency() { # port rps -> loadgen JSON at half of rps
+  local half; half=$(awk -v c="$2" 'BEGIN {printf "%d", c/2 < 1 ? 1 : c/2}')
+  sleep 1
+  taskset -c 1 ./target/release/examples/loadgen "127.0.0.1:$1" /v1/score "$BODY" "$half" "$DUR" 4
+}
+# One server at a time, pinned to core 0; wrk and the latency generator run on core 1.
+echo "== churn-serve"
+RUST_LOG=warn taskset -c 0 ./target/release/churn-serve --models "$WORK/models" --bind 127.0.0.1:18089 --workers 1 2>/dev/null &
+SRV=$!; wait_up 18089
+R_CHURN=$(peak churn-serve 18089); c=$(awk '{print $2}' <<<"$R_CHURN")
+L_CHURN=$(half_latency 18089 "$c")
+kill $SRV; wait $SRV 2>/dev/null || true
+echo "== bare actix handler"
+taskset -c 0 ./target/release/examples/bare_actix 127.0.0.1:18090 1 2>/dev/null &
+SRV=$!; wait_up 18090
+R_BARE=$(peak bare-actix 18090); b=$(awk '{print $2}' <<<"$R_BARE")
+kill $SRV; wait $SRV 2>/dev/null || true
+echo "== fastapi + sklearn"
+taskset -c 0 "$PY" -m uvicorn --app-dir benches/peers fastapi_service:app --port 18091 --workers 1 --log-level warning &
+SRV=$!; wait_up 18091
+R_FAST=$(peak fastapi+sklearn 18091); f=$(awk '{print $2}' <<<"$R_FAST")
+sleep 2
+L_FAST=$(half_latency 18091 "$f")
+kill $SRV; wait $SRV 2>/dev/null || true
+
+echo
+echo "peak: wrk -t1 -c32 ${DUR}s, one customer per request, each server on 1 core"
+printf '%-16s %12s %10s %10s\n' server req/s p50 p99
+for r in "$R_CHURN" "$R_BARE" "$R_FAST"; do printf '%-16s %12s %10s %10s\n' $r; done
+awk -v c="$c" -v b="$b" -v f="$f" 'BEGIN {printf "churn-serve / fastapi = %.1fx (target >= 20x); churn-serve / bare handler = %.2f (target >= 0.5)\n", c/f, c/b}'
+echo "latency at half of each server's peak (open loop, 4 connections):"
+echo "  churn-serve: $L_CHURN   (target p99 <= 2 ms)"
+echo "  fastapi:     $L_FAST"
