@@ -65,6 +65,8 @@ fn benches(c: &mut Criterion) {
         economics: None,
         data_sha256: String::new(),
         progress: false,
+        segments: Default::default(),
+        previous: None,
     };
     let mut g = c.benchmark_group("train");
     g.sample_size(10);

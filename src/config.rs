@@ -128,6 +128,9 @@ pub struct Config {
     /// Economics for the decision threshold (F1-optimal when absent).
     #[serde(default)]
     pub economics: Option<Economics>,
+    /// Segments, RFM classes and lifecycle stages.
+    #[serde(default)]
+    pub segments: crate::segment::SegmentConfig,
 }
 
 impl Config {

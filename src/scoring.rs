@@ -74,6 +74,8 @@ pub struct Scored {
     pub prediction: Prediction,
     /// Warnings about the input.
     pub warnings: Vec<Warning>,
+    /// Segment, RFM class and lifecycle stage (when the model has segments).
+    pub segment: Option<crate::segment::Assignment>,
 }
 
 /// A loaded model ready to score.
@@ -123,10 +125,16 @@ impl Scorer {
     ) -> Result<Scored, ScoreError> {
         let mut warnings = Vec::new();
         let row = self.encode(get, &mut warnings)?;
-        Ok(Scored {
-            prediction: self.bundle.model.predict(&row),
+        Ok(self.score_encoded(&row, warnings))
+    }
+
+    /// Score an encoded row.
+    pub fn score_encoded(&self, row: &[f64], warnings: Vec<Warning>) -> Scored {
+        Scored {
+            prediction: self.bundle.model.predict(row),
             warnings,
-        })
+            segment: self.bundle.segments.as_ref().map(|s| s.assign(row)),
+        }
     }
 
     /// The decision path of an encoded row as readable reasons, root first.

@@ -510,6 +510,14 @@ struct ScoreResult {
     probability_interval: [f64; 2],
     predicted_churn: bool,
     leaf_support: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    segment_id: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    segment: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rfm_class: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lifecycle_stage: Option<&'static str>,
     reasons: Vec<Reason>,
     warnings: Vec<Warning>,
 }
@@ -669,7 +677,8 @@ async fn score_with(
             err.field = f;
             err
         })?;
-        let p = scorer.bundle.model.predict(&row);
+        let scored = scorer.score_encoded(&row, warnings);
+        let p = scored.prediction;
         churners += p.churn as u64;
         let customer_id = id_key
             .and_then(|k| cust.get(k))
@@ -684,8 +693,12 @@ async fn score_with(
             probability_interval: [p.low, p.high],
             predicted_churn: p.churn,
             leaf_support: p.support as u64,
+            segment_id: scored.segment.as_ref().map(|a| a.segment_id),
+            rfm_class: scored.segment.as_ref().and_then(|a| a.rfm_class),
+            lifecycle_stage: scored.segment.as_ref().and_then(|a| a.lifecycle_stage),
+            segment: scored.segment.map(|a| a.segment),
             reasons,
-            warnings,
+            warnings: scored.warnings,
         });
     }
     {

@@ -31,6 +31,9 @@ pub enum TrainError {
     /// Settings.
     #[error("invalid setting: {0}")]
     Config(String),
+    /// Segmentation.
+    #[error(transparent)]
+    Segment(#[from] crate::segment::SegmentError),
     /// Writing the card.
     #[error("{path}: {source}")]
     Write {
@@ -58,6 +61,10 @@ pub struct TrainOptions {
     pub data_sha256: String,
     /// Show progress bars.
     pub progress: bool,
+    /// Segment settings.
+    pub segments: crate::segment::SegmentConfig,
+    /// A previous model directory whose segment ids and names should persist.
+    pub previous: Option<PathBuf>,
 }
 
 /// Importance of one input column (sum over its encoded columns).
@@ -136,6 +143,8 @@ pub struct ModelCard {
     pub importance: Vec<Importance>,
     /// Importance per encoded column.
     pub importance_encoded: Vec<Importance>,
+    /// Segments, RFM classes and lifecycle stages.
+    pub segments: Option<crate::segment::SegmentReport>,
     /// Data-quality report.
     pub data_quality: QualityReport,
 }
@@ -341,6 +350,27 @@ pub fn train(data: &CustomerData, opts: &TrainOptions) -> Result<TrainOutcome, T
             .then(a.name.cmp(&b.name))
     });
 
+    let (segments, segment_report) = if opts.segments.enabled {
+        let previous = match &opts.previous {
+            Some(dir) => bundle::load(dir)?.bundle.segments,
+            None => None,
+        };
+        let (m, r) = crate::segment::fit(
+            &opts.segments,
+            &crate::segment::FitInput {
+                encoder: &encoder,
+                x: &x,
+                rows: &train_rows,
+                y,
+                mode: &data.quality.mode,
+                previous: previous.as_ref(),
+                seed: opts.seed,
+            },
+        )?;
+        (Some(m), Some(r))
+    } else {
+        (None, None)
+    };
     let label_rate = y.iter().filter(|&&b| b).count() as f64 / n as f64;
     let tree_summary = TreeSummary {
         nodes: model.tree.nodes.len(),
@@ -358,6 +388,7 @@ pub fn train(data: &CustomerData, opts: &TrainOptions) -> Result<TrainOutcome, T
         model,
         training_rows: train_rows.len(),
         training_churn_rate: tpos as f64 / ty.len() as f64,
+        segments,
     };
     let version = bundle::save(&opts.out_dir, &bundle)?;
     let card = ModelCard {
@@ -388,6 +419,7 @@ pub fn train(data: &CustomerData, opts: &TrainOptions) -> Result<TrainOutcome, T
         holdout_auc_uncalibrated: auc_raw,
         importance,
         importance_encoded,
+        segments: segment_report,
         data_quality: data.quality.clone(),
     };
     write_json(&opts.out_dir.join(bundle::CARD_FILE), &card)?;
@@ -436,6 +468,20 @@ pub fn summary(card: &ModelCard) -> String {
             100.0 * h.capture_top_10pct,
             100.0 * h.capture_top_20pct
         ));
+    }
+    if let Some(sr) = &card.segments {
+        s.push_str(&format!("segments (k = {}):\n", sr.k));
+        for p in &sr.segments {
+            s.push_str(&format!(
+                "  {:>2} {:<44} {:>6.1}% of customers, churn {:>5.1}%{}\n",
+                p.id,
+                p.name,
+                100.0 * p.share,
+                100.0 * p.churn_rate,
+                p.revenue_share
+                    .map_or(String::new(), |r| format!(", revenue {:.1}%", 100.0 * r))
+            ));
+        }
     }
     let top: Vec<String> = card
         .importance

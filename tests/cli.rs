@@ -221,6 +221,8 @@ fn score_roundtrip_rejects_and_missing_columns() {
             "probability_high",
             "leaf_support",
             "predicted_churn",
+            "segment_id",
+            "segment",
             "warnings"
         ]
     );

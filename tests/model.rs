@@ -39,6 +39,8 @@ fn quick_options(dir: &std::path::Path, seed: u64) -> TrainOptions {
         economics: None,
         data_sha256: "x".into(),
         progress: false,
+        segments: Default::default(),
+        previous: None,
     }
 }
 

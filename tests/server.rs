@@ -200,6 +200,8 @@ fn happy_paths() {
         .iter()
         .any(|r| r["condition"] == "Contract is Month-to-month"));
     assert!(res[0]["predicted_churn"].is_boolean());
+    assert!(res[0]["segment"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(res[0]["segment_id"].is_u64());
 
     let r = post(
         &s.addr,
@@ -745,4 +747,63 @@ fn openapi_describes_every_route_and_the_model_inputs() {
         .iter()
         .any(|v| v == "Month-to-month"));
     assert!(spec["paths"]["/v1/score"]["post"]["responses"]["422"].is_object());
+}
+
+#[test]
+fn sighup_reloads_and_sigterm_shuts_down_gracefully() {
+    let models = models_copy("signals");
+    let mut s = start(&models, &[], &[]);
+    let body = json!({"customers": [customer()]});
+    let v1 = post(&s.addr, "/v1/score", &body).json()["model"]["version"].clone();
+    let (code, _, err) = run(
+        "churn-train",
+        &[
+            "--data",
+            telco().to_str().unwrap(),
+            "--label",
+            "Churn",
+            "--id",
+            "customerID",
+            "--max-depth",
+            "3",
+            "--min-samples-leaf",
+            "100",
+            "--out",
+            models.join("telco").to_str().unwrap(),
+            "--quiet",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let pid = s.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut v2 = v1.clone();
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(100));
+        v2 = post(&s.addr, "/v1/score", &body).json()["model"]["version"].clone();
+        if v2 != v1 {
+            break;
+        }
+    }
+    assert_ne!(v1, v2, "SIGHUP picked up the new bundle");
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = s.child.try_wait().unwrap() {
+            assert!(status.success(), "graceful shutdown exits 0, got {status}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "did not shut down"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

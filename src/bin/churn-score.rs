@@ -92,6 +92,33 @@ fn run(args: &Args) -> anyhow::Result<()> {
         "predicted_churn".into(),
         OutData::Bool(good.iter().map(|(_, s)| s.prediction.churn).collect()),
     ));
+    if let Some(sm) = &scorer.bundle.segments {
+        let seg = |f: fn(&churn::segment::Assignment) -> Option<String>| {
+            OutData::Text(
+                good.iter()
+                    .map(|(_, s)| s.segment.as_ref().and_then(f))
+                    .collect(),
+            )
+        };
+        cols.push((
+            "segment_id".into(),
+            OutData::Int(
+                good.iter()
+                    .map(|(_, s)| s.segment.as_ref().map(|a| a.segment_id as i64))
+                    .collect(),
+            ),
+        ));
+        cols.push(("segment".into(), seg(|a| Some(a.segment.clone()))));
+        if sm.rfm.is_some() {
+            cols.push(("rfm_class".into(), seg(|a| a.rfm_class.map(String::from))));
+        }
+        if sm.lifecycle.is_some() {
+            cols.push((
+                "lifecycle_stage".into(),
+                seg(|a| a.lifecycle_stage.map(String::from)),
+            ));
+        }
+    }
     cols.push((
         "warnings".into(),
         OutData::Text(

@@ -89,6 +89,15 @@ struct TrainArgs {
     /// Share of contacted churners who stay (0..1).
     #[arg(long, value_name = "X", requires = "customer_value")]
     save_rate: Option<f64>,
+    /// Number of segments, or `auto` (2..=8 by silhouette).
+    #[arg(long, value_name = "K|auto")]
+    segments: Option<String>,
+    /// Do not build segments.
+    #[arg(long)]
+    no_segments: bool,
+    /// Previous model directory: keep its segment ids and names, report the migration.
+    #[arg(long, value_name = "DIR")]
+    previous: Option<PathBuf>,
     /// Print only errors (no progress bars, no report).
     #[arg(long)]
     quiet: bool,
@@ -193,6 +202,17 @@ fn run_train(data: &DataArgs, args: &TrainArgs) -> anyhow::Result<()> {
         m.threads = v;
     }
     m.validate()?;
+    if args.no_segments {
+        cfg.segments.enabled = false;
+    }
+    if let Some(k) = &args.segments {
+        cfg.segments.k = match k.as_str() {
+            "auto" => None,
+            v => Some(v.parse().map_err(|_| {
+                cli::CliError::Usage(format!("--segments expects a number or auto, got '{v}'"))
+            })?),
+        };
+    }
     if let (Some(v), Some(c), Some(s)) = (args.customer_value, args.contact_cost, args.save_rate) {
         cfg.economics = Some(Economics {
             customer_value: v,
@@ -239,6 +259,8 @@ fn run_train(data: &DataArgs, args: &TrainArgs) -> anyhow::Result<()> {
         economics: cfg.economics,
         data_sha256,
         progress: !args.quiet,
+        segments: cfg.segments.clone(),
+        previous: args.previous.clone(),
     };
     let outcome = train::train(&table, &opts)?;
     if !args.quiet {

@@ -1,0 +1,143 @@
+//! Lifecycle stages (potential → new → growth → mature → decline), rule-based and configurable.
+//!
+//! Rules, first match wins (defaults in brackets):
+//! 1. `potential` — frequency is 0 (no purchase yet);
+//! 2. `new` — tenure ≤ `new_days` [90];
+//! 3. `decline` — recency > `decline_recency_days` [180], or frequency trend < `decline_trend`
+//!    [0.5] for a customer with tenure > `growth_days` / 2 (two trend windows of history);
+//! 4. `growth` — tenure ≤ `growth_days` [365];
+//! 5. `mature` — everyone else.
+//!
+//! In customer-table mode only a tenure column is usually known: stages 2, 4 and 5 apply.
+
+use serde::{Deserialize, Serialize};
+
+/// Stage names in order.
+pub const STAGES: [&str; 5] = ["potential", "new", "growth", "mature", "decline"];
+
+/// Lifecycle thresholds (`[segments.lifecycle]`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LifecycleConfig {
+    /// Tenure up to this many days is `new`.
+    pub new_days: f64,
+    /// Tenure up to this many days is `growth`.
+    pub growth_days: f64,
+    /// Recency above this many days is `decline`.
+    pub decline_recency_days: f64,
+    /// Frequency trend below this is `decline`.
+    pub decline_trend: f64,
+    /// Days per unit of a customer table's tenure column (30.44 for months).
+    pub tenure_unit_days: f64,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        LifecycleConfig {
+            new_days: 90.0,
+            growth_days: 365.0,
+            decline_recency_days: 180.0,
+            decline_trend: 0.5,
+            tenure_unit_days: 1.0,
+        }
+    }
+}
+
+/// Fitted lifecycle rule: which encoded columns hold what.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LifecycleRule {
+    /// Thresholds.
+    pub config: LifecycleConfig,
+    /// Tenure column (encoded index).
+    pub tenure_column: usize,
+    /// Recency column, when known.
+    pub recency_column: Option<usize>,
+    /// Frequency column, when known.
+    pub frequency_column: Option<usize>,
+    /// Trend column, when known.
+    pub trend_column: Option<usize>,
+}
+
+impl LifecycleRule {
+    /// Stage of an encoded row.
+    pub fn stage(&self, row: &[f64]) -> &'static str {
+        let c = &self.config;
+        let tenure = row[self.tenure_column] * c.tenure_unit_days;
+        if let Some(f) = self.frequency_column {
+            if row[f] <= 0.0 {
+                return "potential";
+            }
+        }
+        if tenure <= c.new_days {
+            return "new";
+        }
+        let lapsed = self
+            .recency_column
+            .is_some_and(|r| row[r] > c.decline_recency_days);
+        let slowing = self
+            .trend_column
+            .is_some_and(|t| row[t] < c.decline_trend && tenure > c.growth_days / 2.0);
+        if lapsed || slowing {
+            return "decline";
+        }
+        if tenure <= c.growth_days {
+            "growth"
+        } else {
+            "mature"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule() -> LifecycleRule {
+        // row = [tenure, recency, frequency, trend]
+        LifecycleRule {
+            config: LifecycleConfig::default(),
+            tenure_column: 0,
+            recency_column: Some(1),
+            frequency_column: Some(2),
+            trend_column: Some(3),
+        }
+    }
+
+    #[test]
+    fn each_boundary() {
+        let r = rule();
+        assert_eq!(r.stage(&[400.0, 10.0, 0.0, 1.0]), "potential");
+        assert_eq!(r.stage(&[90.0, 10.0, 1.0, 1.0]), "new");
+        assert_eq!(r.stage(&[90.5, 10.0, 2.0, 1.0]), "growth");
+        assert_eq!(r.stage(&[365.0, 10.0, 2.0, 1.0]), "growth");
+        assert_eq!(r.stage(&[365.5, 10.0, 2.0, 1.0]), "mature");
+        assert_eq!(
+            r.stage(&[400.0, 180.0, 2.0, 1.0]),
+            "mature",
+            "recency at the limit is not decline"
+        );
+        assert_eq!(r.stage(&[400.0, 180.5, 2.0, 1.0]), "decline");
+        assert_eq!(r.stage(&[400.0, 10.0, 2.0, 0.49]), "decline");
+        assert_eq!(r.stage(&[400.0, 10.0, 2.0, 0.5]), "mature");
+        // a short history says nothing about trend
+        assert_eq!(r.stage(&[150.0, 10.0, 2.0, 0.0]), "growth");
+        assert_eq!(r.stage(&[183.0, 10.0, 2.0, 0.0]), "decline");
+    }
+
+    #[test]
+    fn tenure_only_in_months() {
+        let r = LifecycleRule {
+            config: LifecycleConfig {
+                tenure_unit_days: 30.44,
+                ..Default::default()
+            },
+            tenure_column: 0,
+            recency_column: None,
+            frequency_column: None,
+            trend_column: None,
+        };
+        assert_eq!(r.stage(&[2.0]), "new");
+        assert_eq!(r.stage(&[6.0]), "growth");
+        assert_eq!(r.stage(&[13.0]), "mature");
+    }
+}

@@ -1,0 +1,127 @@
+//! RFM classes: the four-class table of the domain brief plus a documented rule for the four
+//! combinations it leaves out.
+//!
+//! | recent | frequent | high spend | class |
+//! |---|---|---|---|
+//! | yes | yes | yes | `high_value_loyal` (table) |
+//! | yes | no | yes | `potential_growth` (table) |
+//! | no | yes | yes | `churn_risk` (table) |
+//! | no | no | no | `low_value_silent` (table) |
+//! | yes | yes | no | `loyal_low_spend` — active regulars with small baskets |
+//! | yes | no | no | `new_promising` — one recent, small purchase |
+//! | no | yes | no | `needs_attention` — lapsed regulars with small baskets |
+//! | no | no | yes | `hibernating` — lapsed one-off big spenders |
+//!
+//! "Recent" = recency ≤ the recency threshold; "frequent" = frequency > its threshold; "high spend"
+//! = monetary > its threshold (strict, so a median of 1 purchase makes "frequent" mean "repeat").
+
+use serde::{Deserialize, Serialize};
+
+/// The eight classes, in table order.
+pub const CLASSES: [&str; 8] = [
+    "high_value_loyal",
+    "potential_growth",
+    "churn_risk",
+    "low_value_silent",
+    "loyal_low_spend",
+    "new_promising",
+    "needs_attention",
+    "hibernating",
+];
+
+/// Class of an (R, F, M) flag triple.
+pub fn class_of(recent: bool, frequent: bool, high_spend: bool) -> &'static str {
+    match (recent, frequent, high_spend) {
+        (true, true, true) => "high_value_loyal",
+        (true, false, true) => "potential_growth",
+        (false, true, true) => "churn_risk",
+        (false, false, false) => "low_value_silent",
+        (true, true, false) => "loyal_low_spend",
+        (true, false, false) => "new_promising",
+        (false, true, false) => "needs_attention",
+        (false, false, true) => "hibernating",
+    }
+}
+
+/// Fitted RFM rule, stored in the bundle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RfmRule {
+    /// Encoded column holding recency (days).
+    pub recency_column: usize,
+    /// Encoded column holding frequency.
+    pub frequency_column: usize,
+    /// Encoded column holding monetary value.
+    pub monetary_column: usize,
+    /// Recent when recency ≤ this.
+    pub recency_threshold: f64,
+    /// Frequent when frequency > this.
+    pub frequency_threshold: f64,
+    /// High spend when monetary > this.
+    pub monetary_threshold: f64,
+}
+
+impl RfmRule {
+    /// Class of an encoded row.
+    pub fn classify(&self, row: &[f64]) -> &'static str {
+        self.classify_values(
+            row[self.recency_column],
+            row[self.frequency_column],
+            row[self.monetary_column],
+        )
+    }
+    /// Class of raw (recency, frequency, monetary) values.
+    pub fn classify_values(&self, r: f64, f: f64, m: f64) -> &'static str {
+        class_of(
+            r <= self.recency_threshold,
+            f > self.frequency_threshold,
+            m > self.monetary_threshold,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule() -> RfmRule {
+        RfmRule {
+            recency_column: 0,
+            frequency_column: 1,
+            monetary_column: 2,
+            recency_threshold: 30.0,
+            frequency_threshold: 2.0,
+            monetary_threshold: 100.0,
+        }
+    }
+
+    #[test]
+    fn every_row_of_the_brief_table() {
+        let r = rule();
+        assert_eq!(r.classify(&[10.0, 5.0, 500.0]), "high_value_loyal");
+        assert_eq!(r.classify(&[10.0, 1.0, 500.0]), "potential_growth");
+        assert_eq!(r.classify(&[90.0, 5.0, 500.0]), "churn_risk");
+        assert_eq!(r.classify(&[90.0, 1.0, 20.0]), "low_value_silent");
+    }
+
+    #[test]
+    fn the_four_fallback_combinations() {
+        let r = rule();
+        assert_eq!(r.classify(&[10.0, 5.0, 20.0]), "loyal_low_spend");
+        assert_eq!(r.classify(&[10.0, 1.0, 20.0]), "new_promising");
+        assert_eq!(r.classify(&[90.0, 5.0, 20.0]), "needs_attention");
+        assert_eq!(r.classify(&[90.0, 1.0, 500.0]), "hibernating");
+    }
+
+    #[test]
+    fn threshold_edges() {
+        let r = rule();
+        // recency at the threshold is recent; frequency / monetary at the threshold are not high
+        assert_eq!(r.classify(&[30.0, 2.0, 100.0]), "new_promising");
+        assert_eq!(r.classify(&[30.000001, 2.000001, 100.000001]), "churn_risk");
+        // total: every combination maps to one of the eight classes
+        for bits in 0..8 {
+            let c = class_of(bits & 1 != 0, bits & 2 != 0, bits & 4 != 0);
+            assert!(CLASSES.contains(&c));
+        }
+    }
+}
