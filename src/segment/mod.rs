@@ -342,8 +342,19 @@ fn seeded_sample(n: usize, max: usize, seed: u64) -> Vec<usize> {
     idx
 }
 
-/// k-means with linfa-clustering on row-major `data` (`n × d`), seeded, k-means++ init.
-/// Returns centroids (row-major `k × d`).
+/// Rows linfa-clustering fits on; larger inputs are then refined by Lloyd steps on all rows.
+pub const LINFA_ROWS: usize = 20_000;
+
+/// Fixed number of work chunks for the Lloyd steps, so sums (and bundles) do not depend on the
+/// machine's core count.
+const LLOYD_CHUNKS: usize = 16;
+
+/// k-means on row-major `data` (`n × d`), seeded.
+///
+/// linfa-clustering (k-means++ init, `n_runs` restarts, `max_iterations`, `tolerance`) clusters a
+/// seeded sample of at most [`LINFA_ROWS`] rows; when there are more rows, its centroids seed
+/// Lloyd iterations over all rows (parallel, same `max_iterations` and `tolerance` on centroid
+/// movement). Returns the centroids.
 pub fn kmeans(
     data: &[f64],
     d: usize,
@@ -359,7 +370,12 @@ pub fn kmeans(
             "{n} rows cannot make {k} clusters"
         )));
     }
-    let records = ndarray::Array2::from_shape_vec((n, d), data.to_vec())
+    let idx = seeded_sample(n, LINFA_ROWS, seed ^ 0x6b6d);
+    let mut sample = Vec::with_capacity(idx.len() * d);
+    for &i in &idx {
+        sample.extend_from_slice(&data[i * d..(i + 1) * d]);
+    }
+    let records = ndarray::Array2::from_shape_vec((idx.len(), d), sample)
         .map_err(|e| SegmentError::Fit(e.to_string()))?;
     let ds = DatasetBase::from(records);
     let rng = rand_xoshiro::Xoshiro256Plus::seed_from_u64(seed);
@@ -370,12 +386,87 @@ pub fn kmeans(
         .init_method(linfa_clustering::KMeansInit::KMeansPlusPlus)
         .fit(&ds)
         .map_err(|e| SegmentError::Fit(e.to_string()))?;
-    Ok(model
+    let centroids: Vec<Vec<f64>> = model
         .centroids()
         .rows()
         .into_iter()
         .map(|r| r.to_vec())
-        .collect())
+        .collect();
+    if n <= idx.len() {
+        return Ok(centroids);
+    }
+    Ok(lloyd(data, d, centroids, cfg.max_iterations, cfg.tolerance))
+}
+
+/// Lloyd iterations over all rows until the centroids move less than `tol` (Frobenius norm).
+pub fn lloyd(
+    data: &[f64],
+    d: usize,
+    mut c: Vec<Vec<f64>>,
+    max_iter: u64,
+    tol: f64,
+) -> Vec<Vec<f64>> {
+    let n = data.len() / d;
+    let k = c.len();
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let flat = |c: &[Vec<f64>]| -> Vec<f64> { c.iter().flatten().copied().collect() };
+    for _ in 0..max_iter.max(1) {
+        let cf = flat(&c);
+        let parts = crate::model::parallel_map(
+            LLOYD_CHUNKS,
+            threads,
+            |chunk| {
+                let lo = chunk * n / LLOYD_CHUNKS;
+                let hi = (chunk + 1) * n / LLOYD_CHUNKS;
+                let mut sums = vec![0.0; k * d];
+                let mut counts = vec![0usize; k];
+                for p in data[lo * d..hi * d].chunks_exact(d) {
+                    let mut best = (0usize, f64::INFINITY);
+                    for (j, m) in cf.chunks_exact(d).enumerate() {
+                        let mut dist = 0.0;
+                        for t in 0..d {
+                            let diff = p[t] - m[t];
+                            dist += diff * diff;
+                        }
+                        if dist < best.1 {
+                            best = (j, dist);
+                        }
+                    }
+                    counts[best.0] += 1;
+                    for t in 0..d {
+                        sums[best.0 * d + t] += p[t];
+                    }
+                }
+                (sums, counts)
+            },
+            &|| {},
+        );
+        let mut sums = vec![0.0; k * d];
+        let mut counts = vec![0usize; k];
+        for (s, cnt) in parts {
+            for (a, b) in sums.iter_mut().zip(s) {
+                *a += b;
+            }
+            for (a, b) in counts.iter_mut().zip(cnt) {
+                *a += b;
+            }
+        }
+        let mut shift = 0.0;
+        for j in 0..k {
+            if counts[j] == 0 {
+                continue; // an empty cluster keeps its centroid
+            }
+            for t in 0..d {
+                let v = sums[j * d + t] / counts[j] as f64;
+                shift += (v - c[j][t]).powi(2);
+                c[j][t] = v;
+            }
+        }
+        if shift.sqrt() < tol {
+            break;
+        }
+    }
+    c
 }
 
 fn nearest(centroids: &[Vec<f64>], z: &[f64]) -> (usize, f64) {
