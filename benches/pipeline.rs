@@ -67,6 +67,7 @@ fn benches(c: &mut Criterion) {
         progress: false,
         segments: Default::default(),
         previous: None,
+        playbook: None,
     };
     let mut g = c.benchmark_group("train");
     g.sample_size(10);

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 /// Magic bytes at the start of every bundle.
 pub const MAGIC: &[u8; 8] = b"CHURNMDL";
 /// Bundle format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// Largest payload we decode (guards against hostile or corrupted files).
 pub const MAX_PAYLOAD: usize = 256 * 1024 * 1024;
 const HEADER: usize = 8 + 4 + 8 + 32;
@@ -117,6 +117,8 @@ pub struct Bundle {
     pub training_churn_rate: f64,
     /// Segments, RFM classes and lifecycle stages (absent when disabled).
     pub segments: Option<crate::segment::SegmentModel>,
+    /// The retention playbook used at training (served behaviour is versioned with the model).
+    pub playbook: Option<crate::playbook::Playbook>,
 }
 
 /// Serialize a bundle to its file bytes.

@@ -204,6 +204,13 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
             || cause
                 .downcast_ref::<crate::features::EncodeError>()
                 .is_some()
+            || cause
+                .downcast_ref::<crate::playbook::PlaybookError>()
+                .is_some()
+            || matches!(
+                cause.downcast_ref::<crate::segment::SegmentError>(),
+                Some(crate::segment::SegmentError::Config(_))
+            )
         {
             return 2;
         }
@@ -213,11 +220,12 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
                 _ => 2,
             };
         }
-        if let Some(crate::train::TrainError::Model(m)) =
-            cause.downcast_ref::<crate::train::TrainError>()
-        {
-            return match m {
-                crate::model::ModelError::Fit(_) => 1,
+        if let Some(t) = cause.downcast_ref::<crate::train::TrainError>() {
+            use crate::train::TrainError as T;
+            return match t {
+                T::Model(crate::model::ModelError::Fit(_)) | T::Write { .. } => 1,
+                T::Segment(crate::segment::SegmentError::Fit(_)) => 1,
+                T::Bundle(crate::bundle::BundleError::Io { .. }) => 1,
                 _ => 2,
             };
         }

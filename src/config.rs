@@ -131,6 +131,9 @@ pub struct Config {
     /// Segments, RFM classes and lifecycle stages.
     #[serde(default)]
     pub segments: crate::segment::SegmentConfig,
+    /// Retention playbook (default: the built-in `training/playbook.toml`).
+    #[serde(default)]
+    pub playbook: Option<PathBuf>,
 }
 
 impl Config {
@@ -155,6 +158,9 @@ impl Config {
         }
         if let Some(t) = cfg.transactions.as_mut() {
             fix(&mut t.path);
+        }
+        if let Some(p) = cfg.playbook.as_mut() {
+            fix(p);
         }
         Ok(cfg)
     }

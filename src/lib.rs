@@ -8,6 +8,7 @@
 //! 3. [`features`] — the encoder (imputation, one-hot) shared by training and scoring;
 //! 4. [`model`] — learners, the compiled tree, calibration, metrics, CV search, threshold;
 //!    [`segment`] — k-means segments, RFM classes, lifecycle stages;
+//!    [`playbook`] — retention actions, rules, risk bands, control group;
 //! 5. [`train`] — the training pipeline writing the [`bundle`] and the model card;
 //! 6. [`scoring`] — the scoring core used by every front end;
 //! 7. front ends: the `churn-train`, `churn-score` and `churn-serve` binaries and [`server`].
@@ -19,6 +20,7 @@ pub mod features;
 pub mod ingest;
 pub mod io;
 pub mod model;
+pub mod playbook;
 pub mod scoring;
 pub mod segment;
 pub mod server;

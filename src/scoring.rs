@@ -76,6 +76,40 @@ pub struct Scored {
     pub warnings: Vec<Warning>,
     /// Segment, RFM class and lifecycle stage (when the model has segments).
     pub segment: Option<crate::segment::Assignment>,
+    /// Risk band, treatment group and ranked recommendations (when the model has a playbook).
+    pub advice: Option<crate::playbook::Advice>,
+}
+
+/// An actionable input with its current value and alternatives (value, columns set to 1).
+struct LeverOption {
+    input: usize,
+    current: String,
+    alternatives: Vec<(String, Vec<usize>)>,
+    clear: Vec<usize>,
+}
+
+/// One change of an actionable input.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    /// Input field.
+    pub field: String,
+    /// Current value.
+    pub from: String,
+    /// Suggested value.
+    pub to: String,
+}
+
+/// Changes to actionable inputs that lower the churn risk.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Lever {
+    /// The changes.
+    pub changes: Vec<Change>,
+    /// Risk now.
+    pub risk_before: f64,
+    /// Risk after the changes.
+    pub risk_after: f64,
+    /// e.g. `change Contract to Two year: risk 0.62 → 0.18`.
+    pub text: String,
 }
 
 /// A loaded model ready to score.
@@ -125,16 +159,238 @@ impl Scorer {
     ) -> Result<Scored, ScoreError> {
         let mut warnings = Vec::new();
         let row = self.encode(get, &mut warnings)?;
-        Ok(self.score_encoded(&row, warnings))
+        Ok(self.score_encoded(&row, warnings, None))
     }
 
-    /// Score an encoded row.
-    pub fn score_encoded(&self, row: &[f64], warnings: Vec<Warning>) -> Scored {
+    /// Replace the bundle's playbook (validated against this model).
+    pub fn set_playbook(
+        &mut self,
+        file: crate::playbook::PlaybookFile,
+        source: &str,
+    ) -> Result<(), crate::playbook::PlaybookError> {
+        let pb = crate::playbook::Playbook::compile(file, &self.bundle.encoder, source)?;
+        self.bundle.playbook = Some(pb);
+        Ok(())
+    }
+
+    /// Score an encoded row; `customer_id` drives the control-group assignment.
+    pub fn score_encoded(
+        &self,
+        row: &[f64],
+        warnings: Vec<Warning>,
+        customer_id: Option<&str>,
+    ) -> Scored {
+        let prediction = self.bundle.model.predict(row);
+        let segment = self.bundle.segments.as_ref().map(|s| s.assign(row));
+        let advice = self.bundle.playbook.as_ref().map(|pb| {
+            let mut reasons = self.reasons(row);
+            reasons.sort_by(|a, b| b.effect.total_cmp(&a.effect));
+            let top: Vec<String> = reasons
+                .into_iter()
+                .filter(|r| r.effect > 0.0)
+                .take(2)
+                .map(|r| r.condition)
+                .collect();
+            pb.advise(&crate::playbook::Context {
+                row,
+                probability: prediction.probability,
+                segment: segment.as_ref().map(|s| s.segment.as_str()),
+                rfm_class: segment.as_ref().and_then(|s| s.rfm_class),
+                lifecycle: segment.as_ref().and_then(|s| s.lifecycle_stage),
+                customer_id,
+                reasons: &top,
+            })
+        });
         Scored {
-            prediction: self.bundle.model.predict(row),
+            prediction,
             warnings,
-            segment: self.bundle.segments.as_ref().map(|s| s.assign(row)),
+            segment,
+            advice,
         }
+    }
+
+    /// Current value and the alternatives of an actionable input.
+    fn alternatives(&self, input: usize, row: &[f64]) -> LeverOption {
+        let spec = &self.bundle.encoder.inputs[input];
+        match (&spec.kind, &spec.encoding) {
+            (
+                FeatureKind::Boolean {
+                    true_token,
+                    false_token,
+                },
+                crate::features::InputEncoding::Numeric {
+                    column,
+                    missing_column,
+                    ..
+                },
+            ) => {
+                let cur = if row[*column] != 0.0 {
+                    true_token
+                } else {
+                    false_token
+                };
+                let mut clear = vec![*column];
+                clear.extend(missing_column);
+                LeverOption {
+                    input,
+                    current: cur.clone(),
+                    alternatives: vec![
+                        (true_token.clone(), vec![*column]),
+                        (false_token.clone(), vec![]),
+                    ],
+                    clear,
+                }
+            }
+            (
+                _,
+                crate::features::InputEncoding::OneHot {
+                    levels,
+                    first_column,
+                    other_column,
+                },
+            ) => {
+                let cur = levels
+                    .iter()
+                    .enumerate()
+                    .find(|(i, _)| row[first_column + i] != 0.0)
+                    .map_or("other".to_string(), |(_, l)| l.clone());
+                let mut clear: Vec<usize> = (0..levels.len()).map(|i| first_column + i).collect();
+                clear.push(*other_column);
+                let alts = levels
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, l)| *l != crate::features::MISSING_LEVEL)
+                    .map(|(i, l)| (l.clone(), vec![first_column + i]))
+                    .collect();
+                LeverOption {
+                    input,
+                    current: cur,
+                    alternatives: alts,
+                    clear,
+                }
+            }
+            _ => LeverOption {
+                input,
+                current: String::new(),
+                alternatives: vec![],
+                clear: vec![],
+            },
+        }
+    }
+
+    /// Levers: the lowest-risk outcomes reachable by changing only the playbook's actionable
+    /// inputs (every combination when there are at most 512, else one input at a time). Returns
+    /// the best combination and the best single changes, lowest risk first; only levers that
+    /// lower the risk.
+    pub fn levers(&self, row: &[f64]) -> Vec<Lever> {
+        let Some(pb) = &self.bundle.playbook else {
+            return Vec::new();
+        };
+        let model = &self.bundle.model;
+        let before = model.predict(row).probability;
+        let opts: Vec<LeverOption> = pb
+            .actionable_inputs
+            .iter()
+            .map(|&i| self.alternatives(i, row))
+            .filter(|o| !o.alternatives.is_empty())
+            .collect();
+        if opts.is_empty() {
+            return Vec::new();
+        }
+        let combos: usize = opts.iter().map(|o| o.alternatives.len()).product();
+        let mut found: Vec<(f64, Vec<(usize, usize)>)> = Vec::new(); // (risk, [(opt, alt)])
+        let apply = |choice: &[(usize, usize)]| -> f64 {
+            let mut r = row.to_vec();
+            for &(oi, ai) in choice {
+                let o = &opts[oi];
+                for &c in &o.clear {
+                    r[c] = 0.0;
+                }
+                for &c in &o.alternatives[ai].1 {
+                    r[c] = 1.0;
+                }
+            }
+            model.predict(&r).probability
+        };
+        let is_current = |oi: usize, ai: usize| opts[oi].alternatives[ai].0 == opts[oi].current;
+        // single changes
+        for (oi, o) in opts.iter().enumerate() {
+            for ai in 0..o.alternatives.len() {
+                if !is_current(oi, ai) {
+                    found.push((apply(&[(oi, ai)]), vec![(oi, ai)]));
+                }
+            }
+        }
+        // all combinations
+        if combos <= 512 && opts.len() > 1 {
+            let mut idx = vec![0usize; opts.len()];
+            loop {
+                let choice: Vec<(usize, usize)> = idx
+                    .iter()
+                    .enumerate()
+                    .filter(|&(oi, &ai)| !is_current(oi, ai))
+                    .map(|(oi, &ai)| (oi, ai))
+                    .collect();
+                if choice.len() > 1 {
+                    found.push((apply(&choice), choice));
+                }
+                let mut k = 0;
+                while k < idx.len() {
+                    idx[k] += 1;
+                    if idx[k] < opts[k].alternatives.len() {
+                        break;
+                    }
+                    idx[k] = 0;
+                    k += 1;
+                }
+                if k == idx.len() {
+                    break;
+                }
+            }
+        }
+        found.retain(|(p, _)| *p < before - 1e-9);
+        // best overall (fewest changes among equal risk), then the best single changes
+        found.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.len().cmp(&b.1.len())));
+        let mut out: Vec<Lever> = Vec::new();
+        let push = |out: &mut Vec<Lever>, p: f64, choice: &[(usize, usize)]| {
+            let changes: Vec<Change> = choice
+                .iter()
+                .map(|&(oi, ai)| Change {
+                    field: self.bundle.encoder.inputs[opts[oi].input].name.clone(),
+                    from: opts[oi].current.clone(),
+                    to: opts[oi].alternatives[ai].0.clone(),
+                })
+                .collect();
+            if out.iter().any(|l| l.changes == changes) {
+                return;
+            }
+            let text = format!(
+                "change {}: risk {:.2} → {:.2}",
+                changes
+                    .iter()
+                    .map(|c| format!("{} to {}", c.field, c.to))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                before,
+                p
+            );
+            out.push(Lever {
+                changes,
+                risk_before: before,
+                risk_after: p,
+                text,
+            });
+        };
+        if let Some((p, c)) = found.first() {
+            push(&mut out, *p, c);
+        }
+        for (p, c) in found.iter().filter(|f| f.1.len() == 1) {
+            if out.len() >= 3 {
+                break;
+            }
+            push(&mut out, *p, c);
+        }
+        out
     }
 
     /// The decision path of an encoded row as readable reasons, root first.
@@ -224,6 +480,11 @@ impl Scorer {
         chunk: usize,
     ) -> Result<Vec<Result<Scored, ScoreError>>, ScoreError> {
         let bind = self.bind(table)?;
+        let id_col = self
+            .bundle
+            .id_column
+            .as_deref()
+            .and_then(|c| table.index_of(c));
         let chunk = chunk.max(1);
         let nchunks = table.nrows.div_ceil(chunk);
         let path = table.path.display().to_string();
@@ -235,7 +496,10 @@ impl Scorer {
                 let hi = (lo + chunk).min(table.nrows);
                 (lo..hi)
                     .map(|r| {
-                        self.score(|i| Some(table.columns[bind[i]].data.get(r)))
+                        let mut warnings = Vec::new();
+                        let id = id_col.and_then(|c| table.columns[c].data.get(r).to_text());
+                        self.encode(|i| Some(table.columns[bind[i]].data.get(r)), &mut warnings)
+                            .map(|row| self.score_encoded(&row, warnings, id.as_deref()))
                             .map_err(|e| ScoreError::BadRow {
                                 path: path.clone(),
                                 row: r + 1,

@@ -40,6 +40,8 @@ pub struct ServerConfig {
     pub admin_token: Option<String>,
     /// Log raw customer ids (default: hashed).
     pub log_customer_ids: bool,
+    /// Playbook overriding every bundle's own (re-read on each reload).
+    pub playbook: Option<PathBuf>,
 }
 
 /// Errors starting the server.
@@ -98,7 +100,18 @@ pub fn load_registry(
     dir: &Path,
     default: Option<&str>,
     old: Option<&Registry>,
+    playbook: Option<&Path>,
 ) -> Result<(Registry, ReloadReport), ServerError> {
+    let playbook = match playbook {
+        Some(p) => Some((
+            crate::playbook::read(p).map_err(|e| ServerError::Models {
+                path: p.to_path_buf(),
+                message: e.to_string(),
+            })?,
+            p.display().to_string(),
+        )),
+        None => None,
+    };
     let entries = std::fs::read_dir(dir).map_err(|e| ServerError::Models {
         path: dir.to_path_buf(),
         message: format!("cannot read the models directory: {e}"),
@@ -123,18 +136,38 @@ pub fn load_registry(
         failed: BTreeMap::new(),
     };
     for (name, path) in names {
-        match bundle::load(&path) {
-            Ok(b) => {
+        let loaded = bundle::load(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| {
+                let mut scorer = Scorer::new(b);
+                if let Some((file, source)) = &playbook {
+                    scorer
+                        .set_playbook(file.clone(), source)
+                        .map_err(|e| e.to_string())?;
+                }
+                Ok(scorer)
+            });
+        // At start-up an override playbook that does not fit a model is a usage error.
+        if let (Err(e), Some((_, source)), None) = (&loaded, &playbook, old) {
+            if e.starts_with(source.as_str()) {
+                return Err(ServerError::Models {
+                    path: path.clone(),
+                    message: e.clone(),
+                });
+            }
+        }
+        match loaded {
+            Ok(scorer) => {
                 let card = std::fs::read(path.join(bundle::CARD_FILE))
                     .ok()
                     .and_then(|bytes| serde_json::from_slice(&bytes).ok());
                 let keep_old = old
                     .and_then(|o| o.models.get(&name))
-                    .filter(|m| m.scorer.version == b.version);
+                    .filter(|m| m.scorer.version == scorer.version && playbook.is_none());
                 let lm = match keep_old {
                     Some(m) => m.clone(),
                     None => Arc::new(LoadedModel {
-                        scorer: Scorer::new(b),
+                        scorer,
                         card,
                         loaded_at: now(),
                     }),
@@ -283,8 +316,12 @@ pub struct AppState {
 impl AppState {
     /// Build the state and load the models.
     pub fn new(config: ServerConfig) -> Result<(AppState, ReloadReport), ServerError> {
-        let (reg, report) =
-            load_registry(&config.models_dir, config.default_model.as_deref(), None)?;
+        let (reg, report) = load_registry(
+            &config.models_dir,
+            config.default_model.as_deref(),
+            None,
+            config.playbook.as_deref(),
+        )?;
         let hash = |t: &str| -> [u8; 32] { Sha256::digest(t.as_bytes()).into() };
         let state = AppState {
             api_token_hashes: config.api_tokens.iter().map(|t| hash(t)).collect(),
@@ -303,6 +340,7 @@ impl AppState {
             &self.config.models_dir,
             self.config.default_model.as_deref(),
             Some(&old),
+            self.config.playbook.as_deref(),
         )?;
         *self.metrics.reload_failures.lock().expect("metrics lock") += report.failed.len() as u64;
         *self.registry.write().expect("registry lock") = Arc::new(reg);
@@ -518,7 +556,17 @@ struct ScoreResult {
     rfm_class: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     lifecycle_stage: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    risk_band: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    treatment: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    customer_value: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recommendations: Option<Vec<crate::playbook::Recommendation>>,
     reasons: Vec<Reason>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    levers: Option<Vec<crate::scoring::Lever>>,
     warnings: Vec<Warning>,
 }
 
@@ -677,7 +725,14 @@ async fn score_with(
             err.field = f;
             err
         })?;
-        let scored = scorer.score_encoded(&row, warnings);
+        let id_text = id_key
+            .and_then(|k| cust.get(k))
+            .or_else(|| cust.get("customer_id"))
+            .map(|v| match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            });
+        let scored = scorer.score_encoded(&row, warnings, id_text.as_deref());
         let p = scored.prediction;
         churners += p.churn as u64;
         let customer_id = id_key
@@ -697,6 +752,11 @@ async fn score_with(
             rfm_class: scored.segment.as_ref().and_then(|a| a.rfm_class),
             lifecycle_stage: scored.segment.as_ref().and_then(|a| a.lifecycle_stage),
             segment: scored.segment.map(|a| a.segment),
+            risk_band: scored.advice.as_ref().map(|a| a.risk_band),
+            treatment: scored.advice.as_ref().map(|a| a.treatment),
+            customer_value: scored.advice.as_ref().map(|a| a.value),
+            levers: scored.advice.as_ref().map(|_| scorer.levers(&row)),
+            recommendations: scored.advice.map(|a| a.recommendations),
             reasons,
             warnings: scored.warnings,
         });

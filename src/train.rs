@@ -34,6 +34,9 @@ pub enum TrainError {
     /// Segmentation.
     #[error(transparent)]
     Segment(#[from] crate::segment::SegmentError),
+    /// Playbook.
+    #[error(transparent)]
+    Playbook(#[from] crate::playbook::PlaybookError),
     /// Writing the card.
     #[error("{path}: {source}")]
     Write {
@@ -65,6 +68,8 @@ pub struct TrainOptions {
     pub segments: crate::segment::SegmentConfig,
     /// A previous model directory whose segment ids and names should persist.
     pub previous: Option<PathBuf>,
+    /// Retention playbook and where it came from (None: the built-in default).
+    pub playbook: Option<(crate::playbook::PlaybookFile, String)>,
 }
 
 /// Importance of one input column (sum over its encoded columns).
@@ -371,6 +376,14 @@ pub fn train(data: &CustomerData, opts: &TrainOptions) -> Result<TrainOutcome, T
     } else {
         (None, None)
     };
+    let (pb_file, pb_source) = match &opts.playbook {
+        Some((f, s)) => (f.clone(), s.clone()),
+        None => (
+            crate::playbook::parse(crate::playbook::DEFAULT_PLAYBOOK, "built-in playbook")?,
+            "built-in playbook".to_string(),
+        ),
+    };
+    let playbook = crate::playbook::Playbook::compile(pb_file, &encoder, &pb_source)?;
     let label_rate = y.iter().filter(|&&b| b).count() as f64 / n as f64;
     let tree_summary = TreeSummary {
         nodes: model.tree.nodes.len(),
@@ -389,6 +402,7 @@ pub fn train(data: &CustomerData, opts: &TrainOptions) -> Result<TrainOutcome, T
         training_rows: train_rows.len(),
         training_churn_rate: tpos as f64 / ty.len() as f64,
         segments,
+        playbook: Some(playbook),
     };
     let version = bundle::save(&opts.out_dir, &bundle)?;
     let card = ModelCard {

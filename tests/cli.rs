@@ -223,6 +223,10 @@ fn score_roundtrip_rejects_and_missing_columns() {
             "predicted_churn",
             "segment_id",
             "segment",
+            "risk_band",
+            "top_action",
+            "expected_value",
+            "treatment",
             "warnings"
         ]
     );
@@ -234,7 +238,44 @@ fn score_roundtrip_rejects_and_missing_columns() {
         let hi: f64 = r[3].parse().unwrap();
         assert!((0.0..=1.0).contains(&p) && lo <= p && p <= hi, "{r:?}");
         assert!(r[4].parse::<u64>().unwrap() >= 20);
+        assert!(["low", "medium", "high"].contains(&r[8].as_str()), "{r:?}");
+        assert!(["control", "treatment"].contains(&r[11].as_str()), "{r:?}");
+        if r[11] == "control" {
+            assert!(r[9].is_empty(), "control customers get no action: {r:?}");
+        }
     }
+    let control = rows.iter().filter(|r| r[11] == "control").count() as f64 / rows.len() as f64;
+    assert!((0.07..0.13).contains(&control), "control share {control}");
+    // a bad playbook override is refused with its file and rule
+    let bad_pb = write(
+        dir.path(),
+        "bad.toml",
+        &std::fs::read_to_string(root().join("training/playbook.toml"))
+            .unwrap()
+            .replace(
+                "\"WINBACK_EMAIL\", \"EXCLUSIVE_OFFER\"",
+                "\"WINBACK_EMAIL\", \"TELEPORT\"",
+            ),
+    );
+    let (code, _, err) = run(
+        "churn-score",
+        &[
+            "--model",
+            model.to_str().unwrap(),
+            "--input",
+            telco().to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--playbook",
+            bad_pb.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("bad.toml")
+            && err.contains("rule 'churn-risk-recall': unknown action 'TELEPORT'"),
+        "{err}"
+    );
     // Parquet output
     let pq = dir.path().join("scores.parquet");
     let (code, _, err) = run(

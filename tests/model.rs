@@ -41,6 +41,7 @@ fn quick_options(dir: &std::path::Path, seed: u64) -> TrainOptions {
         progress: false,
         segments: Default::default(),
         previous: None,
+        playbook: None,
     }
 }
 

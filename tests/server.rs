@@ -202,6 +202,14 @@ fn happy_paths() {
     assert!(res[0]["predicted_churn"].is_boolean());
     assert!(res[0]["segment"].as_str().is_some_and(|s| !s.is_empty()));
     assert!(res[0]["segment_id"].is_u64());
+    assert!(["low", "medium", "high"].contains(&res[0]["risk_band"].as_str().unwrap()));
+    assert!(["control", "treatment"].contains(&res[0]["treatment"].as_str().unwrap()));
+    assert!(res[0]["recommendations"].is_array());
+    assert_eq!(
+        res[0]["levers"],
+        json!([]),
+        "the built-in playbook marks nothing actionable"
+    );
 
     let r = post(
         &s.addr,
@@ -806,4 +814,81 @@ fn sighup_reloads_and_sigterm_shuts_down_gracefully() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn a_playbook_override_drives_recommendations_and_levers() {
+    let models = models_copy("playbook");
+    let pb = root().join("training/telco-playbook.toml");
+    let s = start(&models, &["--playbook", pb.to_str().unwrap()], &[]);
+    // a customer id in the treatment group of the telco experiment
+    let id = (0..100)
+        .map(|i| format!("T-{i}"))
+        .find(|id| !churn::playbook::in_control(id, "telco-retention", 10.0))
+        .unwrap();
+    let mut c = with("InternetService", json!("Fiber optic"));
+    c["customerID"] = json!(id);
+    c["MonthlyCharges"] = json!(95.0);
+    let r = post(&s.addr, "/v1/score", &json!({ "customers": [c] }));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = &r.json()["results"][0];
+    assert_eq!(v["treatment"], "treatment");
+    let actions: Vec<&str> = v["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"CONTRACT_UPGRADE"), "{actions:?}");
+    assert!((v["customer_value"].as_f64().unwrap() - 95.0 * 12.0).abs() < 1e-9);
+    let first = &v["recommendations"][0];
+    assert!(first["why"].as_str().unwrap().starts_with("rule '"));
+    let levers = v["levers"].as_array().unwrap();
+    assert!(!levers.is_empty());
+    assert!(levers[0]["text"].as_str().unwrap().starts_with("change "));
+    // an invalid override stops the server at start with the file and the rule
+    let bad = models.join("bad.toml");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(&pb)
+            .unwrap()
+            .replace("[\"CONTRACT_UPGRADE\"]", "[\"CONTRACT_UPGRAYED\"]"),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_churn-serve"))
+        .args([
+            "--models",
+            models.to_str().unwrap(),
+            "--bind",
+            "127.0.0.1:0",
+            "--playbook",
+            bad.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if started.elapsed() > Duration::from_secs(15) {
+            let _ = child.kill();
+            panic!("the server started with an invalid playbook");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(2));
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        err.contains("bad.toml") && err.contains("unknown action 'CONTRACT_UPGRAYED'"),
+        "{err}"
+    );
 }

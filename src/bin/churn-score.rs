@@ -35,6 +35,9 @@ struct Args {
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Retention playbook overriding the one stored in the bundle.
+    #[arg(long, value_name = "FILE")]
+    playbook: Option<PathBuf>,
     /// Print only errors.
     #[arg(long)]
     quiet: bool,
@@ -49,7 +52,10 @@ fn main() {
 }
 
 fn run(args: &Args) -> anyhow::Result<()> {
-    let scorer = Scorer::new(bundle::load(&args.model)?);
+    let mut scorer = Scorer::new(bundle::load(&args.model)?);
+    if let Some(p) = &args.playbook {
+        scorer.set_playbook(churn::playbook::read(p)?, &p.display().to_string())?;
+    }
     let table = read_table(&args.input, None)?;
     let threads = args
         .threads
@@ -118,6 +124,33 @@ fn run(args: &Args) -> anyhow::Result<()> {
                 seg(|a| a.lifecycle_stage.map(String::from)),
             ));
         }
+    }
+    if scorer.bundle.playbook.is_some() {
+        let adv = |f: fn(&churn::playbook::Advice) -> Option<String>| {
+            OutData::Text(
+                good.iter()
+                    .map(|(_, s)| s.advice.as_ref().and_then(f))
+                    .collect(),
+            )
+        };
+        cols.push(("risk_band".into(), adv(|a| Some(a.risk_band.to_string()))));
+        cols.push((
+            "top_action".into(),
+            adv(|a| a.recommendations.first().map(|r| r.action.clone())),
+        ));
+        cols.push((
+            "expected_value".into(),
+            OutData::Float(
+                good.iter()
+                    .map(|(_, s)| {
+                        s.advice
+                            .as_ref()
+                            .and_then(|a| a.recommendations.first().map(|r| r.expected_value))
+                    })
+                    .collect(),
+            ),
+        ));
+        cols.push(("treatment".into(), adv(|a| Some(a.treatment.to_string()))));
     }
     cols.push((
         "warnings".into(),

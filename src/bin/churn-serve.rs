@@ -36,6 +36,9 @@ struct Args {
     /// Log raw customer ids (default: hashed).
     #[arg(long, env = "CHURN_LOG_CUSTOMER_IDS")]
     log_customer_ids: bool,
+    /// Retention playbook overriding every bundle's own; re-read on each reload.
+    #[arg(long, env = "CHURN_PLAYBOOK", value_name = "FILE")]
+    playbook: Option<PathBuf>,
 }
 
 fn split_tokens(v: Option<String>) -> Vec<String> {
@@ -70,6 +73,7 @@ fn main() {
             .ok()
             .filter(|t| !t.trim().is_empty()),
         log_customer_ids: args.log_customer_ids,
+        playbook: args.playbook,
     };
     let result = actix_web::rt::System::new().block_on(server::run(config));
     if let Err(e) = result {

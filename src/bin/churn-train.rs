@@ -95,6 +95,9 @@ struct TrainArgs {
     /// Do not build segments.
     #[arg(long)]
     no_segments: bool,
+    /// Retention playbook (TOML); default: the config's, else the built-in one.
+    #[arg(long, value_name = "FILE")]
+    playbook: Option<PathBuf>,
     /// Previous model directory: keep its segment ids and names, report the migration.
     #[arg(long, value_name = "DIR")]
     previous: Option<PathBuf>,
@@ -261,6 +264,10 @@ fn run_train(data: &DataArgs, args: &TrainArgs) -> anyhow::Result<()> {
         progress: !args.quiet,
         segments: cfg.segments.clone(),
         previous: args.previous.clone(),
+        playbook: match args.playbook.clone().or(cfg.playbook.clone()) {
+            Some(p) => Some((churn::playbook::read(&p)?, p.display().to_string())),
+            None => None,
+        },
     };
     let outcome = train::train(&table, &opts)?;
     if !args.quiet {
