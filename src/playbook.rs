@@ -246,15 +246,15 @@ pub struct Playbook {
     pub actionable_inputs: Vec<usize>,
 }
 
-/// A recommended action with its numbers.
+/// A recommended action with its numbers (text borrowed from the playbook).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Recommendation {
+pub struct Recommendation<'a> {
     /// Action id.
-    pub action: String,
+    pub action: &'a str,
     /// Action name.
-    pub name: String,
+    pub name: &'a str,
     /// Channel.
-    pub channel: String,
+    pub channel: &'a str,
     /// Cost.
     pub cost: f64,
     /// Save rate.
@@ -269,7 +269,7 @@ pub struct Recommendation {
 
 /// What the playbook says about one customer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Advice {
+pub struct Advice<'a> {
     /// low / medium / high.
     pub risk_band: &'static str,
     /// Customer value used.
@@ -277,7 +277,7 @@ pub struct Advice {
     /// `control` or `treatment`.
     pub treatment: &'static str,
     /// Ranked recommendations (empty for the control group).
-    pub recommendations: Vec<Recommendation>,
+    pub recommendations: Vec<Recommendation<'a>>,
 }
 
 /// Customer context for [`Playbook::advise`].
@@ -738,7 +738,7 @@ impl Playbook {
     }
 
     /// Rank the eligible actions for one customer.
-    pub fn advise(&self, ctx: &Context) -> Advice {
+    pub fn advise<'s>(&'s self, ctx: &Context) -> Advice<'s> {
         let band = self.file.risk_bands.band(ctx.probability);
         let value = self.value(ctx.row);
         let treatment = match ctx.customer_id {
@@ -798,23 +798,28 @@ impl Playbook {
             .cloned()
             .collect::<Vec<_>>()
             .join("; ");
-        let make = |a: &Action, rule: &str| Recommendation {
-            action: a.id.clone(),
-            name: a.name.clone(),
-            channel: a.channel.clone(),
-            cost: a.cost,
-            save_rate: a.save_rate,
-            expected_value: ev(a),
-            why: if reasons.is_empty() {
-                format!("rule '{rule}'")
-            } else {
-                format!("rule '{rule}'; risk drivers: {reasons}")
-            },
-            message: a
-                .message
-                .replace("{customer_id}", ctx.customer_id.unwrap_or("customer"))
-                .replace("{segment}", ctx.segment.unwrap_or(""))
-                .replace("{rfm_class}", ctx.rfm_class.unwrap_or("")),
+        let make = |a: &'s Action, rule: &str| -> Recommendation<'s> {
+            Recommendation {
+                action: &a.id,
+                name: &a.name,
+                channel: &a.channel,
+                cost: a.cost,
+                save_rate: a.save_rate,
+                expected_value: ev(a),
+                why: if reasons.is_empty() {
+                    format!("rule '{rule}'")
+                } else {
+                    format!("rule '{rule}'; risk drivers: {reasons}")
+                },
+                message: if a.message.contains('{') {
+                    a.message
+                        .replace("{customer_id}", ctx.customer_id.unwrap_or("customer"))
+                        .replace("{segment}", ctx.segment.unwrap_or(""))
+                        .replace("{rfm_class}", ctx.rfm_class.unwrap_or(""))
+                } else {
+                    a.message.clone()
+                },
+            }
         };
         let mut recs: Vec<Recommendation> = eligible
             .iter()

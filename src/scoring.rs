@@ -69,7 +69,7 @@ pub struct Reason {
 
 /// A scored customer.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Scored {
+pub struct Scored<'a> {
     /// The prediction.
     pub prediction: Prediction,
     /// Warnings about the input.
@@ -77,7 +77,9 @@ pub struct Scored {
     /// Segment, RFM class and lifecycle stage (when the model has segments).
     pub segment: Option<crate::segment::Assignment>,
     /// Risk band, treatment group and ranked recommendations (when the model has a playbook).
-    pub advice: Option<crate::playbook::Advice>,
+    pub advice: Option<crate::playbook::Advice<'a>>,
+    /// The three decision-path steps that raised the risk most (when the model has a playbook).
+    pub reasons: Vec<Reason>,
 }
 
 /// An actionable input with its current value and alternatives (value, columns set to 1).
@@ -156,7 +158,7 @@ impl Scorer {
     pub fn score<'a>(
         &self,
         get: impl Fn(usize) -> Option<RawValue<'a>>,
-    ) -> Result<Scored, ScoreError> {
+    ) -> Result<Scored<'_>, ScoreError> {
         let mut warnings = Vec::new();
         let row = self.encode(get, &mut warnings)?;
         Ok(self.score_encoded(&row, warnings, None))
@@ -179,17 +181,20 @@ impl Scorer {
         row: &[f64],
         warnings: Vec<Warning>,
         customer_id: Option<&str>,
-    ) -> Scored {
+    ) -> Scored<'_> {
         let prediction = self.bundle.model.predict(row);
         let segment = self.bundle.segments.as_ref().map(|s| s.assign(row));
+        let reasons = if self.bundle.playbook.is_some() {
+            self.top_reasons(row, 3)
+        } else {
+            Vec::new()
+        };
         let advice = self.bundle.playbook.as_ref().map(|pb| {
-            let mut reasons = self.reasons(row);
-            reasons.sort_by(|a, b| b.effect.total_cmp(&a.effect));
             let top: Vec<String> = reasons
-                .into_iter()
+                .iter()
                 .filter(|r| r.effect > 0.0)
                 .take(2)
-                .map(|r| r.condition)
+                .map(|r| r.condition.clone())
                 .collect();
             pb.advise(&crate::playbook::Context {
                 row,
@@ -206,6 +211,7 @@ impl Scorer {
             warnings,
             segment,
             advice,
+            reasons,
         }
     }
 
@@ -279,9 +285,10 @@ impl Scorer {
     }
 
     /// Levers: the lowest-risk outcomes reachable by changing only the playbook's actionable
-    /// inputs (every combination when there are at most 512, else one input at a time). Returns
-    /// the best combination and the best single changes, lowest risk first; only levers that
-    /// lower the risk.
+    /// inputs. A walk of the tree that follows the customer's own values on every other input
+    /// and both branches on actionable ones finds the lowest-risk reachable leaf; a concrete
+    /// choice of values for it is then re-scored. Returns that best combination and the best
+    /// single changes, lowest risk first; only levers that lower the risk.
     pub fn levers(&self, row: &[f64]) -> Vec<Lever> {
         let Some(pb) = &self.bundle.playbook else {
             return Vec::new();
@@ -297,10 +304,9 @@ impl Scorer {
         if opts.is_empty() {
             return Vec::new();
         }
-        let combos: usize = opts.iter().map(|o| o.alternatives.len()).product();
-        let mut found: Vec<(f64, Vec<(usize, usize)>)> = Vec::new(); // (risk, [(opt, alt)])
-        let apply = |choice: &[(usize, usize)]| -> f64 {
-            let mut r = row.to_vec();
+        let mut found: Vec<(f64, Vec<(usize, usize)>)> = Vec::new(); // (risk, [(option, alternative)])
+        let apply = |choice: &[(usize, usize)], r: &mut Vec<f64>| -> f64 {
+            r.copy_from_slice(row);
             for &(oi, ai) in choice {
                 let o = &opts[oi];
                 for &c in &o.clear {
@@ -310,41 +316,89 @@ impl Scorer {
                     r[c] = 1.0;
                 }
             }
-            model.predict(&r).probability
+            model.predict(r).probability
         };
         let is_current = |oi: usize, ai: usize| opts[oi].alternatives[ai].0 == opts[oi].current;
+        let mut buf = row.to_vec();
         // single changes
         for (oi, o) in opts.iter().enumerate() {
             for ai in 0..o.alternatives.len() {
                 if !is_current(oi, ai) {
-                    found.push((apply(&[(oi, ai)]), vec![(oi, ai)]));
+                    found.push((apply(&[(oi, ai)], &mut buf), vec![(oi, ai)]));
                 }
             }
         }
-        // all combinations
-        if combos <= 512 && opts.len() > 1 {
-            let mut idx = vec![0usize; opts.len()];
-            loop {
-                let choice: Vec<(usize, usize)> = idx
-                    .iter()
-                    .enumerate()
-                    .filter(|&(oi, &ai)| !is_current(oi, ai))
-                    .map(|(oi, &ai)| (oi, ai))
-                    .collect();
-                if choice.len() > 1 {
-                    found.push((apply(&choice), choice));
-                }
-                let mut k = 0;
-                while k < idx.len() {
-                    idx[k] += 1;
-                    if idx[k] < opts[k].alternatives.len() {
-                        break;
+        // the lowest-risk leaf reachable through the tree, then a concrete choice for it
+        if opts.len() > 1 {
+            // encoded column → (option, alternative it selects)
+            let mut col_opt: Vec<Option<(usize, usize)>> = vec![None; row.len()];
+            for (oi, o) in opts.iter().enumerate() {
+                for (ai, (_, cols)) in o.alternatives.iter().enumerate() {
+                    for &c in cols {
+                        col_opt[c] = Some((oi, ai));
                     }
-                    idx[k] = 0;
-                    k += 1;
                 }
-                if k == idx.len() {
-                    break;
+            }
+            // per option: (must be alternative, must not be alternatives)
+            type Constraint = (Option<usize>, Vec<usize>);
+            let mut best: Option<(f64, Vec<Constraint>)> = None;
+            let mut stack: Vec<(usize, Vec<Constraint>)> =
+                vec![(0, vec![(None, vec![]); opts.len()])];
+            let nodes = &model.tree.nodes;
+            while let Some((i, cons)) = stack.pop() {
+                let n = &nodes[i];
+                if n.is_leaf() {
+                    let p = model.scores[i].p;
+                    if best.as_ref().is_none_or(|b| p < b.0) {
+                        best = Some((p, cons));
+                    }
+                    continue;
+                }
+                let f = n.feature as usize;
+                match col_opt[f] {
+                    None => {
+                        let next = if row[f] <= n.threshold {
+                            n.left
+                        } else {
+                            n.right
+                        };
+                        stack.push((next as usize, cons));
+                    }
+                    Some((oi, ai)) => {
+                        // one-hot / boolean column: right (> t) selects `ai`, left excludes it
+                        let (must, not) = &cons[oi];
+                        if must.is_none_or(|m| m == ai) && !not.contains(&ai) {
+                            let mut c = cons.clone();
+                            c[oi].0 = Some(ai);
+                            stack.push((n.right as usize, c));
+                        }
+                        if *must != Some(ai) {
+                            let mut c = cons;
+                            c[oi].1.push(ai);
+                            stack.push((n.left as usize, c));
+                        }
+                    }
+                }
+            }
+            if let Some((_, cons)) = best {
+                let mut choice = Vec::new();
+                let mut feasible = true;
+                for (oi, (must, not)) in cons.iter().enumerate() {
+                    let o = &opts[oi];
+                    let cur = o.alternatives.iter().position(|a| a.0 == o.current);
+                    let pick = match must {
+                        Some(ai) => Some(*ai),
+                        None if cur.is_some_and(|c| !not.contains(&c)) => cur,
+                        None => (0..o.alternatives.len()).find(|a| !not.contains(a)),
+                    };
+                    match pick {
+                        Some(ai) if Some(ai) != cur => choice.push((oi, ai)),
+                        Some(_) => {}
+                        None => feasible = false,
+                    }
+                }
+                if feasible && choice.len() > 1 {
+                    found.push((apply(&choice, &mut buf), choice));
                 }
             }
         }
@@ -407,6 +461,32 @@ impl Scorer {
                     condition,
                     field,
                     effect: m.scores[child].p - m.scores[parent].p,
+                }
+            })
+            .collect()
+    }
+
+    /// The `n` decision-path steps that raised the risk most, highest first (strings are built
+    /// only for those).
+    pub fn top_reasons(&self, row: &[f64], n: usize) -> Vec<Reason> {
+        let m = &self.bundle.model;
+        let path = m.tree.path(row);
+        let mut steps: Vec<(f64, usize, usize)> = path
+            .windows(2)
+            .map(|w| (m.scores[w[1]].p - m.scores[w[0]].p, w[0], w[1]))
+            .collect();
+        steps.sort_by(|a, b| b.0.total_cmp(&a.0));
+        steps
+            .into_iter()
+            .take(n)
+            .map(|(effect, parent, child)| {
+                let node = &m.tree.nodes[parent];
+                let left = node.left as usize == child;
+                let (condition, field) = self.describe(node.feature as usize, node.threshold, left);
+                Reason {
+                    condition,
+                    field,
+                    effect,
                 }
             })
             .collect()
@@ -478,7 +558,7 @@ impl Scorer {
         table: &RawTable,
         threads: usize,
         chunk: usize,
-    ) -> Result<Vec<Result<Scored, ScoreError>>, ScoreError> {
+    ) -> Result<Vec<Result<Scored<'_>, ScoreError>>, ScoreError> {
         let bind = self.bind(table)?;
         let id_col = self
             .bundle

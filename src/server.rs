@@ -219,7 +219,10 @@ pub struct Metrics {
 impl Metrics {
     fn observe(&self, route: &str, status: u16, secs: f64) {
         let mut m = self.routes.lock().expect("metrics lock");
-        let s = m.entry(route.to_string()).or_default();
+        if !m.contains_key(route) {
+            m.insert(route.to_string(), RouteStats::default());
+        }
+        let s = m.get_mut(route).expect("inserted above");
         *s.by_status.entry(status).or_default() += 1;
         s.count += 1;
         s.sum += secs;
@@ -541,7 +544,7 @@ struct ScoreRequest {
 
 /// One result of `POST /v1/score`.
 #[derive(Serialize)]
-struct ScoreResult {
+struct ScoreResult<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     customer_id: Option<Value>,
     churn_probability: f64,
@@ -563,7 +566,7 @@ struct ScoreResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     customer_value: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    recommendations: Option<Vec<crate::playbook::Recommendation>>,
+    recommendations: Option<Vec<crate::playbook::Recommendation<'a>>>,
     reasons: Vec<Reason>,
     #[serde(skip_serializing_if = "Option::is_none")]
     levers: Option<Vec<crate::scoring::Lever>>,
@@ -579,7 +582,7 @@ struct ModelRef<'a> {
 #[derive(Serialize)]
 struct ScoreResponse<'a> {
     model: ModelRef<'a>,
-    results: Vec<ScoreResult>,
+    results: Vec<ScoreResult<'a>>,
 }
 
 fn raw_value<'a>(v: &'a Value, field: &str) -> Result<RawValue<'a>, ApiError> {
@@ -734,14 +737,12 @@ async fn score_with(
             });
         let scored = scorer.score_encoded(&row, warnings, id_text.as_deref());
         let p = scored.prediction;
+        let has_advice = scored.advice.is_some();
         churners += p.churn as u64;
         let customer_id = id_key
             .and_then(|k| cust.get(k))
             .or_else(|| cust.get("customer_id"))
             .cloned();
-        let mut reasons = scorer.reasons(&row);
-        reasons.sort_by(|a, b| b.effect.total_cmp(&a.effect));
-        reasons.truncate(3);
         results.push(ScoreResult {
             customer_id,
             churn_probability: p.probability,
@@ -757,7 +758,11 @@ async fn score_with(
             customer_value: scored.advice.as_ref().map(|a| a.value),
             levers: scored.advice.as_ref().map(|_| scorer.levers(&row)),
             recommendations: scored.advice.map(|a| a.recommendations),
-            reasons,
+            reasons: if has_advice {
+                scored.reasons
+            } else {
+                scorer.top_reasons(&row, 3)
+            },
             warnings: scored.warnings,
         });
     }

@@ -50,7 +50,7 @@ fn advise(pb: &Playbook, class: &str, p: f64) -> Vec<String> {
     })
     .recommendations
     .into_iter()
-    .map(|r| r.action)
+    .map(|r| r.action.to_string())
     .collect()
 }
 

@@ -136,7 +136,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
         cols.push(("risk_band".into(), adv(|a| Some(a.risk_band.to_string()))));
         cols.push((
             "top_action".into(),
-            adv(|a| a.recommendations.first().map(|r| r.action.clone())),
+            adv(|a| a.recommendations.first().map(|r| r.action.to_string())),
         ));
         cols.push((
             "expected_value".into(),
