@@ -4,26 +4,22 @@ mod common;
 
 use common::*;
 
-fn train_quick(out: &std::path::Path) {
-    let (code, _, err) = run(
-        "churn-train",
-        &[
-            "--data",
-            telco().to_str().unwrap(),
-            "--label",
-            "Churn",
-            "--id",
-            "customerID",
-            "--max-depth",
-            "4,6",
-            "--min-samples-leaf",
-            "20",
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
+fn score(
+    model: &std::path::Path,
+    input: &std::path::Path,
+    out: &std::path::Path,
+    extra: &[&str],
+) -> (i32, String, String) {
+    let mut args = vec![
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run("churn-score", &args)
 }
 
 fn read_csv(path: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
@@ -197,19 +193,9 @@ fn config_errors_name_the_key() {
 fn score_roundtrip_rejects_and_missing_columns() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("m");
-    train_quick(&model);
+    train_telco(&model, "4,6", "20");
     let out = dir.path().join("scores.csv");
-    let (code, _, err) = run(
-        "churn-score",
-        &[
-            "--model",
-            model.to_str().unwrap(),
-            "--input",
-            telco().to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-        ],
-    );
+    let (code, _, err) = score(&model, &telco(), &out, &[]);
     assert_eq!(code, 0, "{err}");
     let (header, rows) = read_csv(&out);
     assert_eq!(
@@ -278,18 +264,7 @@ fn score_roundtrip_rejects_and_missing_columns() {
     );
     // Parquet output
     let pq = dir.path().join("scores.parquet");
-    let (code, _, err) = run(
-        "churn-score",
-        &[
-            "--model",
-            model.to_str().unwrap(),
-            "--input",
-            telco().to_str().unwrap(),
-            "--output",
-            pq.to_str().unwrap(),
-            "--quiet",
-        ],
-    );
+    let (code, _, err) = score(&model, &telco(), &pq, &["--quiet"]);
     assert_eq!(code, 0, "{err}");
     let t = churn::io::read_table(&pq, None).unwrap();
     assert_eq!(t.nrows, 7043);
@@ -303,34 +278,13 @@ fn score_roundtrip_rejects_and_missing_columns() {
     bad[tenure_ix] = "five".into();
     lines[5] = bad.join(",");
     let input = write(dir.path(), "in.csv", &(lines.join("\n") + "\n"));
-    let (code, _, err) = run(
-        "churn-score",
-        &[
-            "--model",
-            model.to_str().unwrap(),
-            "--input",
-            input.to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-        ],
-    );
+    let (code, _, err) = score(&model, &input, &out, &[]);
     assert_eq!(code, 2);
     assert!(
         err.contains("row 5") && err.contains("'tenure'") && err.contains("'five'"),
         "{err}"
     );
-    let (code, _, err) = run(
-        "churn-score",
-        &[
-            "--model",
-            model.to_str().unwrap(),
-            "--input",
-            input.to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-            "--skip-invalid",
-        ],
-    );
+    let (code, _, err) = score(&model, &input, &out, &["--skip-invalid"]);
     assert_eq!(code, 0, "{err}");
     let (_, rows) = read_csv(&out);
     assert_eq!(rows.len(), 9);
@@ -341,17 +295,7 @@ fn score_roundtrip_rejects_and_missing_columns() {
 
     // a missing column lists what is there
     let nocol = write(dir.path(), "nocol.csv", "customerID,tenure\nA,3\n");
-    let (code, _, err) = run(
-        "churn-score",
-        &[
-            "--model",
-            model.to_str().unwrap(),
-            "--input",
-            nocol.to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-        ],
-    );
+    let (code, _, err) = score(&model, &nocol, &out, &[]);
     assert_eq!(code, 2);
     assert!(
         err.contains("'Contract'") && err.contains("available columns: customerID, tenure"),
@@ -364,17 +308,7 @@ fn score_roundtrip_rejects_and_missing_columns() {
     let n = bytes.len();
     bytes.truncate(n - 10);
     std::fs::write(&bin, bytes).unwrap();
-    let (code, _, err) = run(
-        "churn-score",
-        &[
-            "--model",
-            model.to_str().unwrap(),
-            "--input",
-            telco().to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-        ],
-    );
+    let (code, _, err) = score(&model, &telco(), &out, &[]);
     assert_eq!(code, 2);
     assert!(
         err.contains("truncated") && err.contains("model.bin"),

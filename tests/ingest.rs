@@ -83,15 +83,7 @@ fn type_override_turns_boolean_into_categorical() {
 
 #[test]
 fn cdnow_known_facts() {
-    let spec = TransactionSpec {
-        path: cdnow(),
-        customer_col: "customer_id".into(),
-        time_col: "date".into(),
-        amount_col: "dollar_value".into(),
-        cutoff: Some("1997-10-01".into()),
-        horizon_days: 273,
-        ..Default::default()
-    };
+    let spec = cdnow_spec();
     let d = load(&Source::Transactions(spec.clone())).unwrap();
     assert_eq!(d.nrows(), 23_570);
     assert_eq!(d.label.iter().filter(|&&b| b).count(), 16_512);

@@ -4,23 +4,14 @@
 mod common;
 
 use churn::features::Encoder;
-use churn::ingest::{load, CustomerTableSpec, Source, TransactionSpec};
+use churn::ingest::{load, CustomerTableSpec, Source};
 use churn::io::RawValue;
 use churn::playbook::{in_control, parse, Context, Playbook, DEFAULT_PLAYBOOK};
 use common::*;
 use std::collections::HashSet;
 
 fn cdnow_encoder() -> Encoder {
-    let d = load(&Source::Transactions(TransactionSpec {
-        path: cdnow(),
-        customer_col: "customer_id".into(),
-        time_col: "date".into(),
-        amount_col: "dollar_value".into(),
-        cutoff: Some("1997-10-01".into()),
-        horizon_days: 273,
-        ..Default::default()
-    }))
-    .unwrap();
+    let d = load(&Source::Transactions(cdnow_spec())).unwrap();
     let rows: Vec<usize> = (0..d.nrows()).collect();
     Encoder::fit(&d, &rows, 10)
 }

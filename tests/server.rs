@@ -18,25 +18,7 @@ fn trained() -> &'static PathBuf {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("churn-serve-trained");
         let _ = std::fs::remove_dir_all(&dir);
         let out = dir.join("telco");
-        let (code, _, err) = run(
-            "churn-train",
-            &[
-                "--data",
-                telco().to_str().unwrap(),
-                "--label",
-                "Churn",
-                "--id",
-                "customerID",
-                "--max-depth",
-                "4,6",
-                "--min-samples-leaf",
-                "20",
-                "--out",
-                out.to_str().unwrap(),
-                "--quiet",
-            ],
-        );
-        assert_eq!(code, 0, "{err}");
+        train_telco(&out, "4,6", "20");
         dir
     })
 }
@@ -609,25 +591,7 @@ fn reload_keeps_old_model_on_failure_and_swaps_on_success() {
         .contains("churn_reload_failures_total 1"));
 
     // a new bundle (different hyper-parameters) is picked up
-    let (code, _, err) = run(
-        "churn-train",
-        &[
-            "--data",
-            telco().to_str().unwrap(),
-            "--label",
-            "Churn",
-            "--id",
-            "customerID",
-            "--max-depth",
-            "3",
-            "--min-samples-leaf",
-            "50",
-            "--out",
-            models.join("telco").to_str().unwrap(),
-            "--quiet",
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
+    train_telco(&models.join("telco"), "3", "50");
     // concurrent requests while reloading all succeed
     let addr = s.addr.clone();
     let hammer: Vec<_> = (0..4)
@@ -763,25 +727,7 @@ fn sighup_reloads_and_sigterm_shuts_down_gracefully() {
     let mut s = start(&models, &[], &[]);
     let body = json!({"customers": [customer()]});
     let v1 = post(&s.addr, "/v1/score", &body).json()["model"]["version"].clone();
-    let (code, _, err) = run(
-        "churn-train",
-        &[
-            "--data",
-            telco().to_str().unwrap(),
-            "--label",
-            "Churn",
-            "--id",
-            "customerID",
-            "--max-depth",
-            "3",
-            "--min-samples-leaf",
-            "100",
-            "--out",
-            models.join("telco").to_str().unwrap(),
-            "--quiet",
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
+    train_telco(&models.join("telco"), "3", "100");
     let pid = s.child.id().to_string();
     assert!(Command::new("kill")
         .args(["-HUP", &pid])

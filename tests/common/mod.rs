@@ -44,3 +44,39 @@ pub fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Train the bundled Telco sample into `out` with a small grid (fast); panics on failure.
+pub fn train_telco(out: &Path, depths: &str, leaf: &str) {
+    let (code, _, err) = run(
+        "churn-train",
+        &[
+            "--data",
+            telco().to_str().unwrap(),
+            "--label",
+            "Churn",
+            "--id",
+            "customerID",
+            "--max-depth",
+            depths,
+            "--min-samples-leaf",
+            leaf,
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+}
+
+/// The CDNOW log with the usual label: cutoff 1997-10-01, horizon 273 days.
+pub fn cdnow_spec() -> churn::ingest::TransactionSpec {
+    churn::ingest::TransactionSpec {
+        path: cdnow(),
+        customer_col: "customer_id".into(),
+        time_col: "date".into(),
+        amount_col: "dollar_value".into(),
+        cutoff: Some("1997-10-01".into()),
+        horizon_days: 273,
+        ..Default::default()
+    }
+}
