@@ -447,22 +447,24 @@ impl Scorer {
         out
     }
 
+    /// The step from `parent` to `child` of a decision path as a reason.
+    fn reason_step(&self, parent: usize, child: usize) -> Reason {
+        let m = &self.bundle.model;
+        let node = &m.tree.nodes[parent];
+        let left = node.left as usize == child;
+        let (condition, field) = self.describe(node.feature as usize, node.threshold, left);
+        Reason {
+            condition,
+            field,
+            effect: m.scores[child].p - m.scores[parent].p,
+        }
+    }
+
     /// The decision path of an encoded row as readable reasons, root first.
     pub fn reasons(&self, row: &[f64]) -> Vec<Reason> {
-        let m = &self.bundle.model;
-        let path = m.tree.path(row);
+        let path = self.bundle.model.tree.path(row);
         path.windows(2)
-            .map(|w| {
-                let (parent, child) = (w[0], w[1]);
-                let node = &m.tree.nodes[parent];
-                let left = node.left as usize == child;
-                let (condition, field) = self.describe(node.feature as usize, node.threshold, left);
-                Reason {
-                    condition,
-                    field,
-                    effect: m.scores[child].p - m.scores[parent].p,
-                }
-            })
+            .map(|w| self.reason_step(w[0], w[1]))
             .collect()
     }
 
@@ -479,16 +481,7 @@ impl Scorer {
         steps
             .into_iter()
             .take(n)
-            .map(|(effect, parent, child)| {
-                let node = &m.tree.nodes[parent];
-                let left = node.left as usize == child;
-                let (condition, field) = self.describe(node.feature as usize, node.threshold, left);
-                Reason {
-                    condition,
-                    field,
-                    effect,
-                }
-            })
+            .map(|(_, parent, child)| self.reason_step(parent, child))
             .collect()
     }
 
