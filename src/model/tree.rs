@@ -112,16 +112,16 @@ pub struct Tree {
 pub type Structure = Vec<(u32, f64, u32, u32, bool)>;
 
 impl Tree {
-    /// Index of the leaf that `row` (an encoded row) reaches.
+    /// Index of the leaf reached when column `f` has value `value(f)`.
     #[inline]
-    pub fn leaf_of(&self, row: &[f64]) -> usize {
+    pub fn leaf_by(&self, value: impl Fn(usize) -> f64) -> usize {
         let mut i = 0usize;
         loop {
             let n = &self.nodes[i];
             if n.left == LEAF {
                 return i;
             }
-            i = if row[n.feature as usize] <= n.threshold {
+            i = if value(n.feature as usize) <= n.threshold {
                 n.left as usize
             } else {
                 n.right as usize
@@ -129,21 +129,16 @@ impl Tree {
         }
     }
 
+    /// Index of the leaf that `row` (an encoded row) reaches.
+    #[inline]
+    pub fn leaf_of(&self, row: &[f64]) -> usize {
+        self.leaf_by(|f| row[f])
+    }
+
     /// Leaf index for row `r` of a matrix.
     #[inline]
     pub fn leaf_of_matrix(&self, x: &Matrix, r: usize) -> usize {
-        let mut i = 0usize;
-        loop {
-            let n = &self.nodes[i];
-            if n.left == LEAF {
-                return i;
-            }
-            i = if x.get(r, n.feature as usize) <= n.threshold {
-                n.left as usize
-            } else {
-                n.right as usize
-            };
-        }
+        self.leaf_by(|f| x.get(r, f))
     }
 
     /// Node indices from the root to the leaf for `row`.
