@@ -83,10 +83,10 @@ pub struct Scored<'a> {
 }
 
 /// An actionable input with its current value and alternatives (value, columns set to 1).
-struct LeverOption {
+struct LeverOption<'a> {
     input: usize,
-    current: String,
-    alternatives: Vec<(String, Vec<usize>)>,
+    current: &'a str,
+    alternatives: Vec<(&'a str, Option<usize>)>,
     clear: Vec<usize>,
 }
 
@@ -216,7 +216,7 @@ impl Scorer {
     }
 
     /// Current value and the alternatives of an actionable input.
-    fn alternatives(&self, input: usize, row: &[f64]) -> LeverOption {
+    fn alternatives(&self, input: usize, row: &[f64]) -> LeverOption<'_> {
         let spec = &self.bundle.encoder.inputs[input];
         match (&spec.kind, &spec.encoding) {
             (
@@ -239,11 +239,8 @@ impl Scorer {
                 clear.extend(missing_column);
                 LeverOption {
                     input,
-                    current: cur.clone(),
-                    alternatives: vec![
-                        (true_token.clone(), vec![*column]),
-                        (false_token.clone(), vec![]),
-                    ],
+                    current: cur,
+                    alternatives: vec![(true_token, Some(*column)), (false_token, None)],
                     clear,
                 }
             }
@@ -259,14 +256,14 @@ impl Scorer {
                     .iter()
                     .enumerate()
                     .find(|(i, _)| row[first_column + i] != 0.0)
-                    .map_or("other".to_string(), |(_, l)| l.clone());
+                    .map_or("other", |(_, l)| l.as_str());
                 let mut clear: Vec<usize> = (0..levels.len()).map(|i| first_column + i).collect();
                 clear.push(*other_column);
                 let alts = levels
                     .iter()
                     .enumerate()
                     .filter(|(_, l)| *l != crate::features::MISSING_LEVEL)
-                    .map(|(i, l)| (l.clone(), vec![first_column + i]))
+                    .map(|(i, l)| (l.as_str(), Some(first_column + i)))
                     .collect();
                 LeverOption {
                     input,
@@ -277,7 +274,7 @@ impl Scorer {
             }
             _ => LeverOption {
                 input,
-                current: String::new(),
+                current: "",
                 alternatives: vec![],
                 clear: vec![],
             },
@@ -312,7 +309,7 @@ impl Scorer {
                 for &c in &o.clear {
                     r[c] = 0.0;
                 }
-                for &c in &o.alternatives[ai].1 {
+                if let Some(c) = o.alternatives[ai].1 {
                     r[c] = 1.0;
                 }
             }
@@ -333,9 +330,9 @@ impl Scorer {
             // encoded column → (option, alternative it selects)
             let mut col_opt: Vec<Option<(usize, usize)>> = vec![None; row.len()];
             for (oi, o) in opts.iter().enumerate() {
-                for (ai, (_, cols)) in o.alternatives.iter().enumerate() {
-                    for &c in cols {
-                        col_opt[c] = Some((oi, ai));
+                for (ai, (_, col)) in o.alternatives.iter().enumerate() {
+                    if let Some(c) = col {
+                        col_opt[*c] = Some((oi, ai));
                     }
                 }
             }
@@ -411,8 +408,8 @@ impl Scorer {
                 .iter()
                 .map(|&(oi, ai)| Change {
                     field: self.bundle.encoder.inputs[opts[oi].input].name.clone(),
-                    from: opts[oi].current.clone(),
-                    to: opts[oi].alternatives[ai].0.clone(),
+                    from: opts[oi].current.to_string(),
+                    to: opts[oi].alternatives[ai].0.to_string(),
                 })
                 .collect();
             if out.iter().any(|l| l.changes == changes) {

@@ -272,11 +272,11 @@ impl Metrics {
             );
         }
         drop(routes);
-        o.push_str("# HELP churn_scored_customers_total Customers scored by model and predicted class.\n# TYPE churn_scored_customers_total counter\n");
+        o.push_str("# HELP churn_scored_customers_total Customers scored by model and risk band.\n# TYPE churn_scored_customers_total counter\n");
         for ((m, c), n) in self.scored.lock().expect("metrics lock").iter() {
             let _ = writeln!(
                 o,
-                "churn_scored_customers_total{{model=\"{m}\",predicted=\"{c}\"}} {n}"
+                "churn_scored_customers_total{{model=\"{m}\",risk_band=\"{c}\"}} {n}"
             );
         }
         o.push_str("# HELP churn_model_info Models being served (value 1) with their versions.\n# TYPE churn_model_info gauge\n");
@@ -704,7 +704,7 @@ async fn score_with(
     let names: Vec<&str> = scorer.input_names().collect();
     let id_key = scorer.bundle.id_column.as_deref();
     let mut results = Vec::with_capacity(n);
-    let mut churners = 0u64;
+    let mut bands = [0u64; 3]; // low, medium, high
     for (ci, cust) in parsed.customers.iter().enumerate() {
         let field = |f: &str| format!("customers[{ci}].{f}");
         // convert JSON values up front so type errors name the field
@@ -738,7 +738,16 @@ async fn score_with(
         let scored = scorer.score_encoded(&row, warnings, id_text.as_deref());
         let p = scored.prediction;
         let has_advice = scored.advice.is_some();
-        churners += p.churn as u64;
+        let band = scored
+            .advice
+            .as_ref()
+            .map(|a| a.risk_band)
+            .unwrap_or_else(|| crate::playbook::RiskBands::default().band(p.probability));
+        bands[match band {
+            "low" => 0,
+            "medium" => 1,
+            _ => 2,
+        }] += 1;
         let customer_id = id_key
             .and_then(|k| cust.get(k))
             .or_else(|| cust.get("customer_id"))
@@ -768,8 +777,11 @@ async fn score_with(
     }
     {
         let mut s = state.metrics.scored.lock().expect("metrics lock");
-        *s.entry((model_name.clone(), "churn")).or_default() += churners;
-        *s.entry((model_name.clone(), "stay")).or_default() += n as u64 - churners;
+        for (band, count) in ["low", "medium", "high"].into_iter().zip(bands) {
+            if count > 0 {
+                *s.entry((model_name.clone(), band)).or_default() += count;
+            }
+        }
     }
     if tracing::enabled!(tracing::Level::DEBUG) {
         let ids: Vec<String> = results
