@@ -41,9 +41,10 @@ peak() { # name port -> prints "name rps p50 p99"
   p50=$(awk '$1=="50%" {print $2}' <<<"$out"); p99=$(awk '$1=="99%" {print $2}' <<<"$out")
   echo "$1 $rps $p50 $p99"
 }
-half_latency() { # port rps -> loadgen JSON at half of rps
+half_latency() { # port rps -> loadgen JSON at half of rps (steady state: settle, warm up, measure)
   local half; half=$(awk -v c="$2" 'BEGIN {printf "%d", c/2 < 1 ? 1 : c/2}')
-  sleep 1
+  sleep 3
+  taskset -c 1 ./target/release/examples/loadgen "127.0.0.1:$1" /v1/score "$BODY" "$half" 2 4 >/dev/null
   taskset -c 1 ./target/release/examples/loadgen "127.0.0.1:$1" /v1/score "$BODY" "$half" "$DUR" 4
 }
 # One server at a time, pinned to core 0; wrk and the latency generator run on core 1.
