@@ -366,8 +366,8 @@ pub fn kmeans(
     use rand_xoshiro::rand_core::SeedableRng;
     let n = data.len() / d.max(1);
     if n < k {
-        return Err(SegmentError::Fit(format!(
-            "{n} rows cannot make {k} clusters"
+        return Err(SegmentError::Config(format!(
+            "{n} rows cannot make {k} clusters; lower segments.k or use --no-segments"
         )));
     }
     let idx = seeded_sample(n, LINFA_ROWS, seed ^ 0x6b6d);
