@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
-# Create benches/peers/.venv with the peers' Python packages (idempotent).
+# Create benches/peers/.venv with the peers' Python packages (idempotent: a venv that already
+# imports them is left alone; delete .venv to start over).
 set -euo pipefail
 cd "$(dirname "$0")"
-[ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -c 'import numpy, pandas, sklearn, fastapi, uvicorn' 2>/dev/null \
-  || .venv/bin/pip install -q -r requirements.txt
-echo "peers ready: $(pwd)/.venv"
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv || {
+    echo "python3 -m venv failed: install the venv module (Debian: apt-get install python3-venv)" >&2
+    exit 1
+  }
+fi
+if .venv/bin/python -c 'import numpy, pandas, sklearn, fastapi, uvicorn' 2>/dev/null; then
+  echo "peers ready (already installed): $(pwd)/.venv"
+else
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+  echo "peers ready: $(pwd)/.venv"
+fi
