@@ -90,6 +90,9 @@ struct LeverOption<'a> {
     clear: Vec<usize>,
 }
 
+/// Most actionable inputs the lever walk handles (more: single changes only).
+const MAX_LEVER_INPUTS: usize = 16;
+
 /// One change of an actionable input.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Change {
@@ -336,11 +339,17 @@ impl Scorer {
                     }
                 }
             }
-            // per option: (must be alternative, must not be alternatives)
-            type Constraint = (Option<usize>, Vec<usize>);
-            let mut best: Option<(f64, Vec<Constraint>)> = None;
-            let mut stack: Vec<(usize, Vec<Constraint>)> =
-                vec![(0, vec![(None, vec![]); opts.len()])];
+            // per option: the alternative it must take (NONE = free) and a bitmask of the
+            // alternatives it must not take; a Copy array, so the walk allocates nothing
+            const NONE: u8 = u8::MAX;
+            type Cons = [(u8, u64); MAX_LEVER_INPUTS];
+            let fits =
+                opts.len() <= MAX_LEVER_INPUTS && opts.iter().all(|o| o.alternatives.len() < 64);
+            let mut best: Option<(f64, Cons)> = None;
+            let mut stack: Vec<(usize, Cons)> = Vec::new();
+            if fits {
+                stack.push((0, [(NONE, 0u64); MAX_LEVER_INPUTS]));
+            }
             let nodes = &model.tree.nodes;
             while let Some((i, cons)) = stack.pop() {
                 let n = &nodes[i];
@@ -363,15 +372,16 @@ impl Scorer {
                     }
                     Some((oi, ai)) => {
                         // one-hot / boolean column: right (> t) selects `ai`, left excludes it
-                        let (must, not) = &cons[oi];
-                        if must.is_none_or(|m| m == ai) && !not.contains(&ai) {
-                            let mut c = cons.clone();
-                            c[oi].0 = Some(ai);
+                        let (must, not) = cons[oi];
+                        let bit = 1u64 << ai;
+                        if (must == NONE || must as usize == ai) && not & bit == 0 {
+                            let mut c = cons;
+                            c[oi].0 = ai as u8;
                             stack.push((n.right as usize, c));
                         }
-                        if *must != Some(ai) {
+                        if must as usize != ai {
                             let mut c = cons;
-                            c[oi].1.push(ai);
+                            c[oi].1 |= bit;
                             stack.push((n.left as usize, c));
                         }
                     }
@@ -380,13 +390,16 @@ impl Scorer {
             if let Some((_, cons)) = best {
                 let mut choice = Vec::new();
                 let mut feasible = true;
-                for (oi, (must, not)) in cons.iter().enumerate() {
-                    let o = &opts[oi];
+                for (oi, o) in opts.iter().enumerate() {
+                    let (must, not) = cons[oi];
+                    let allowed = |a: usize| not & (1u64 << a) == 0;
                     let cur = o.alternatives.iter().position(|a| a.0 == o.current);
-                    let pick = match must {
-                        Some(ai) => Some(*ai),
-                        None if cur.is_some_and(|c| !not.contains(&c)) => cur,
-                        None => (0..o.alternatives.len()).find(|a| !not.contains(a)),
+                    let pick = if must != NONE {
+                        Some(must as usize)
+                    } else if cur.is_some_and(allowed) {
+                        cur
+                    } else {
+                        (0..o.alternatives.len()).find(|&a| allowed(a))
                     };
                     match pick {
                         Some(ai) if Some(ai) != cur => choice.push((oi, ai)),
