@@ -728,13 +728,13 @@ async fn score_with(
             err.field = f;
             err
         })?;
-        let id_text = id_key
+        let customer_id = id_key
             .and_then(|k| cust.get(k))
-            .or_else(|| cust.get("customer_id"))
-            .map(|v| match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            });
+            .or_else(|| cust.get("customer_id"));
+        let id_text: Option<std::borrow::Cow<str>> = customer_id.map(|v| match v {
+            Value::String(s) => s.as_str().into(),
+            other => other.to_string().into(),
+        });
         let scored = scorer.score_encoded(&row, warnings, id_text.as_deref());
         let p = scored.prediction;
         let has_advice = scored.advice.is_some();
@@ -748,12 +748,8 @@ async fn score_with(
             "medium" => 1,
             _ => 2,
         }] += 1;
-        let customer_id = id_key
-            .and_then(|k| cust.get(k))
-            .or_else(|| cust.get("customer_id"))
-            .cloned();
         results.push(ScoreResult {
-            customer_id,
+            customer_id: customer_id.cloned(),
             churn_probability: p.probability,
             probability_interval: [p.low, p.high],
             predicted_churn: p.churn,

@@ -109,6 +109,21 @@ pub fn stratified_split(y: &[bool], holdout: f64, seed: u64) -> (Vec<usize>, Vec
     (train, test)
 }
 
+/// A file beside `output` named after its stem: `out/scores.parquet` + `rejects.csv` →
+/// `out/scores.rejects.csv`.
+pub fn sibling_path(output: &Path, suffix: &str) -> std::path::PathBuf {
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name
+        .split('.')
+        .next()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("output");
+    output.with_file_name(format!("{stem}.{suffix}"))
+}
+
 /// FxHash (rustc's hasher): fast, deterministic hashing for in-memory keys such as customer ids.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FxHasher(u64);

@@ -170,15 +170,10 @@ fn run(args: &Args) -> anyhow::Result<()> {
     ));
     write_table(&args.output, cols)?;
     if !bad.is_empty() {
-        let path = args.rejects.clone().unwrap_or_else(|| {
-            let name = args
-                .output
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let stem = name.split('.').next().unwrap_or("scores").to_string();
-            args.output.with_file_name(format!("{stem}.rejects.csv"))
-        });
+        let path = args
+            .rejects
+            .clone()
+            .unwrap_or_else(|| churn::util::sibling_path(&args.output, "rejects.csv"));
         let mut rcols: Vec<(String, OutData)> = vec![
             (
                 "row".into(),

@@ -130,7 +130,7 @@ fn features(data: &DataArgs, output: &std::path::Path, quiet: bool) -> anyhow::R
     let (_, source) = data.resolve()?;
     let table = churn::ingest::load(&source)?;
     write_table(output, table.output_columns())?;
-    let qpath = quality_path(output);
+    let qpath = churn::util::sibling_path(output, "quality.json");
     train::write_json(&qpath, &table.quality)?;
     if !quiet {
         eprint!("{}", table.quality.render());
@@ -142,15 +142,6 @@ fn features(data: &DataArgs, output: &std::path::Path, quiet: bool) -> anyhow::R
         );
     }
     Ok(())
-}
-
-fn quality_path(output: &std::path::Path) -> PathBuf {
-    let name = output
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let stem = name.split('.').next().unwrap_or("features");
-    output.with_file_name(format!("{stem}.quality.json"))
 }
 
 fn run_train(data: &DataArgs, args: &TrainArgs) -> anyhow::Result<()> {

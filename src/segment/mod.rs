@@ -182,17 +182,6 @@ pub struct Assignment {
 }
 
 impl SegmentModel {
-    fn nearest(&self, z: &[f64]) -> usize {
-        let mut best = (0usize, f64::INFINITY);
-        for (i, c) in self.centroids.iter().enumerate() {
-            let d: f64 = c.iter().zip(z).map(|(a, b)| (a - b) * (a - b)).sum();
-            if d < best.1 {
-                best = (i, d);
-            }
-        }
-        best.0
-    }
-
     fn scaled(&self, row: &[f64]) -> Vec<f64> {
         self.features
             .iter()
@@ -202,7 +191,7 @@ impl SegmentModel {
 
     /// Index (into `segments`) of the nearest centroid for an encoded row.
     pub fn cluster_of(&self, row: &[f64]) -> usize {
-        self.nearest(&self.scaled(row))
+        nearest(&self.centroids, &self.scaled(row)).0
     }
 
     /// Segment, RFM class and lifecycle stage of an encoded row.
