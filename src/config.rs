@@ -35,7 +35,7 @@ pub enum ConfigError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
-    /// Tree learner: `cart` (default) or `linfa`.
+    /// Tree learner: `hist` (default), `cart` or `linfa`.
     pub learner: String,
     /// `gini` or `entropy`.
     pub criterion: Criterion,
@@ -62,7 +62,7 @@ pub struct ModelConfig {
 impl Default for ModelConfig {
     fn default() -> Self {
         ModelConfig {
-            learner: "cart".into(),
+            learner: "hist".into(),
             criterion: Criterion::Gini,
             folds: 5,
             holdout: 0.2,
@@ -96,9 +96,10 @@ impl ModelConfig {
         if self.min_samples_leaf.is_empty() || self.min_samples_leaf.contains(&0) {
             return bad("model.min_samples_leaf must list sizes ≥ 1".into());
         }
-        if !["cart", "linfa"].contains(&self.learner.as_str()) {
+        if !crate::model::tree::LEARNERS.contains(&self.learner.as_str()) {
             return bad(format!(
-                "model.learner must be cart or linfa, got '{}'",
+                "model.learner must be one of {}, got '{}'",
+                crate::model::tree::LEARNERS.join(", "),
                 self.learner
             ));
         }

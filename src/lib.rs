@@ -24,5 +24,6 @@ pub mod playbook;
 pub mod scoring;
 pub mod segment;
 pub mod server;
+pub mod synth;
 pub mod train;
 pub mod util;

@@ -7,7 +7,7 @@ use crate::features::{EncodeError, Encoder};
 use crate::ingest::{CustomerData, QualityReport};
 use crate::model::calibrate::{self, CalibrationChoice};
 use crate::model::metrics::{self, Evaluation};
-use crate::model::tree::{fit_tree, learner_by_name, TreeParams};
+use crate::model::tree::{learner_by_name, Prepared, TreeParams};
 use crate::model::{
     choose_threshold, grid_search, out_of_fold, sample_weights, CvRow, Economics, Model,
     ModelError, SearchSpace, ThresholdChoice,
@@ -152,6 +152,30 @@ pub struct ModelCard {
     pub segments: Option<crate::segment::SegmentReport>,
     /// Data-quality report.
     pub data_quality: QualityReport,
+    /// Wall-clock seconds per training stage (not part of the bundle, so retrains stay
+    /// byte-identical).
+    pub timings: Timings,
+}
+
+/// Wall-clock seconds of the training stages.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    /// Fitting the encoder and encoding the matrix.
+    pub encode_s: f64,
+    /// Learner preparation (binning for `hist`).
+    pub prepare_s: f64,
+    /// Cross-validated grid search (0 with `--no-search`).
+    pub search_s: f64,
+    /// Out-of-fold fits, calibration and threshold.
+    pub calibration_s: f64,
+    /// The single final fit on all training rows.
+    pub fit_s: f64,
+    /// Holdout evaluation.
+    pub evaluation_s: f64,
+    /// Segments (k-means).
+    pub segments_s: f64,
+    /// Everything in `train` (excluding reading the input).
+    pub total_s: f64,
 }
 
 /// Size of the tree.
@@ -238,6 +262,14 @@ pub fn train(data: &CustomerData, opts: &TrainOptions) -> Result<TrainOutcome, T
         "training"
     );
 
+    let started = std::time::Instant::now();
+    let mut timings = Timings::default();
+    let mut lap = started;
+    let mut mark = |slot: &mut f64| {
+        let now = std::time::Instant::now();
+        *slot = (now - lap).as_secs_f64();
+        lap = now;
+    };
     let encoder = Encoder::fit(data, &train_rows, cfg.min_count);
     let all: Vec<usize> = (0..n).collect();
     let x = encoder.transform(data, &all)?;
@@ -249,6 +281,9 @@ pub fn train(data: &CustomerData, opts: &TrainOptions) -> Result<TrainOutcome, T
     {
         folds[train_rows[i]] = f;
     }
+    mark(&mut timings.encode_s);
+    let prep = Prepared::new(learner, &x, &train_rows, threads)?;
+    mark(&mut timings.prepare_s);
     let base = TreeParams {
         criterion: cfg.criterion,
         max_depth: cfg.max_depth[0],
@@ -261,7 +296,7 @@ pub fn train(data: &CustomerData, opts: &TrainOptions) -> Result<TrainOutcome, T
             max_depth: cfg.max_depth.clone(),
             min_samples_leaf: leaf_grid(&cfg.min_samples_leaf, train_rows.len()),
         };
-        let tasks = if learner.name() == "cart" {
+        let tasks = if learner.nests_by_depth() {
             space.min_samples_leaf.len() * k
         } else {
             space.min_samples_leaf.len() * space.max_depth.len() * k
@@ -269,8 +304,7 @@ pub fn train(data: &CustomerData, opts: &TrainOptions) -> Result<TrainOutcome, T
         let pb = progress_bar(tasks, opts.progress, "grid search");
         let tick = || pb.inc(1);
         let r = grid_search(
-            learner,
-            &x,
+            &prep,
             y,
             &w,
             &train_rows,
@@ -286,6 +320,7 @@ pub fn train(data: &CustomerData, opts: &TrainOptions) -> Result<TrainOutcome, T
     } else {
         (Vec::new(), base)
     };
+    mark(&mut timings.search_s);
     tracing::info!(
         max_depth = params.max_depth,
         min_samples_leaf = params.min_samples_leaf,
@@ -293,14 +328,17 @@ pub fn train(data: &CustomerData, opts: &TrainOptions) -> Result<TrainOutcome, T
     );
 
     // Calibration and threshold from out-of-fold predictions on the training rows.
-    let oof = out_of_fold(learner, &x, y, &w, &train_rows, &folds, k, &params, threads)?;
+    let oof = out_of_fold(&prep, y, &w, &train_rows, &folds, k, &params, threads)?;
     let oof_p: Vec<f64> = train_rows.iter().map(|&r| oof[r]).collect();
     let cal_folds = util::stratified_folds(&ty, k, opts.seed.wrapping_add(1));
     let (calibrator, cal_choice) = calibrate::choose(&oof_p, &ty, &cal_folds, k);
     let oof_cal: Vec<f64> = oof_p.iter().map(|&p| calibrator.apply(p)).collect();
     let threshold = choose_threshold(&oof_cal, &ty, opts.economics.as_ref());
 
-    let tree = fit_tree(learner, &x, y, &w, &train_rows, &params)?;
+    mark(&mut timings.calibration_s);
+    let tree = prep.fit(y, &w, &train_rows, &params, threads)?;
+    drop(prep);
+    mark(&mut timings.fit_s);
     let model = Model::new(tree, params, calibrator, threshold.threshold);
 
     let (holdout, auc_raw) = if test_rows.is_empty() {
@@ -319,6 +357,7 @@ pub fn train(data: &CustomerData, opts: &TrainOptions) -> Result<TrainOutcome, T
         )
     };
 
+    mark(&mut timings.evaluation_s);
     // importances per encoded column and per input
     let imp = &model.tree.importances;
     let mut per_input = vec![0.0; encoder.inputs.len()];
@@ -376,6 +415,8 @@ pub fn train(data: &CustomerData, opts: &TrainOptions) -> Result<TrainOutcome, T
     } else {
         (None, None)
     };
+    mark(&mut timings.segments_s);
+    timings.total_s = started.elapsed().as_secs_f64();
     let (pb_file, pb_source) = match &opts.playbook {
         Some((f, s)) => (f.clone(), s.clone()),
         None => (
@@ -435,6 +476,7 @@ pub fn train(data: &CustomerData, opts: &TrainOptions) -> Result<TrainOutcome, T
         importance_encoded,
         segments: segment_report,
         data_quality: data.quality.clone(),
+        timings,
     };
     write_json(&opts.out_dir.join(bundle::CARD_FILE), &card)?;
     write_json(&opts.out_dir.join(bundle::QUALITY_FILE), &data.quality)?;

@@ -103,7 +103,8 @@ fn a_value_equal_to_the_threshold_goes_left() {
         max_depth: 1,
         ..TreeParams::default()
     };
-    for learner in [&CartLearner as &dyn Learner, &LinfaLearner] {
+    let hist = churn::model::tree::learner_by_name("hist").unwrap();
+    for learner in [&CartLearner as &dyn Learner, &LinfaLearner, hist] {
         let t = fit_tree(learner, &x, &y, &w, &rows, &p).unwrap();
         assert_eq!(t.nodes[0].threshold, 2.5, "{}", learner.name());
         let left = t.nodes[0].left as usize;
@@ -192,8 +193,16 @@ fn cart_and_linfa_partition_continuous_data_identically() {
             min_samples_leaf: 5,
             ..TreeParams::default()
         };
-        let ours = CartLearner.grow(&x, &y, &w, &rows, &p).unwrap();
-        let theirs = LinfaLearner.grow(&x, &y, &w, &rows, &p).unwrap();
+        let ours = CartLearner
+            .prepare(&x, &rows, 1)
+            .unwrap()
+            .grow(&y, &w, &rows, &p, 1)
+            .unwrap();
+        let theirs = LinfaLearner
+            .prepare(&x, &rows, 1)
+            .unwrap()
+            .grow(&y, &w, &rows, &p, 1)
+            .unwrap();
         let pruned = prune_like_linfa(&ours);
         let mut map = std::collections::HashMap::new();
         for r in 0..n {

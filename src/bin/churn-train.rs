@@ -50,7 +50,7 @@ struct TrainArgs {
     /// Seed for the holdout split and CV folds (default 42).
     #[arg(long)]
     seed: Option<u64>,
-    /// Tree learner: cart (default) or linfa.
+    /// Tree learner: hist (default; histogram CART), cart (exact CART) or linfa (linfa-trees).
     #[arg(long, value_name = "NAME")]
     learner: Option<String>,
     /// Split criterion: gini or entropy.

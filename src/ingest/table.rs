@@ -6,8 +6,10 @@ use super::{
     LabelBalance, QualityReport,
 };
 use crate::io::{RawData, RawTable};
+use crate::util::{fmt_num, FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 /// Column names that mark personal data by default. A column matches when its name, lower-cased
 /// with non-alphanumerics removed, equals or ends with a pattern (`Surname`, `customer_email`,
@@ -86,9 +88,17 @@ pub fn personal_match(column: &str, patterns: &[String]) -> Option<String> {
         .cloned()
 }
 
-/// Text of every cell (numbers formatted), `None` for missing.
-fn cells(data: &RawData) -> Vec<Option<String>> {
-    (0..data.len()).map(|i| data.get(i).to_text()).collect()
+/// Cell `i` as trimmed text (numbers formatted), `None` when missing. Borrowed for text columns.
+fn cell(data: &RawData, i: usize) -> Option<Cow<'_, str>> {
+    match data {
+        RawData::Text(t) => clean(t.get(i)).map(Cow::Borrowed),
+        RawData::Num(v) => v[i].and_then(|x| clean_num(x).map(|x| Cow::Owned(fmt_num(x)))),
+    }
+}
+
+/// A numeric cell, `None` for NaN (a missing token) — infinities stay and fail later.
+fn clean_num(x: f64) -> Option<f64> {
+    (!x.is_nan()).then_some(x)
 }
 
 fn clean(v: Option<&str>) -> Option<&str> {
@@ -147,10 +157,17 @@ pub fn load_customer_table(
     };
 
     // ---- label ----
-    let label_cells = cells(&raw.columns[label_idx].data);
+    let label_data = &raw.columns[label_idx].data;
+    let label_cells: Vec<Option<Cow<str>>> = (0..raw.nrows).map(|i| cell(label_data, i)).collect();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for v in label_cells.iter().filter_map(|v| clean(v.as_deref())) {
-        *counts.entry(v.to_string()).or_default() += 1;
+    {
+        let mut fast: FxHashMap<&str, usize> = FxHashMap::default();
+        for v in label_cells.iter().flatten() {
+            *fast.entry(v.as_ref()).or_default() += 1;
+        }
+        for (k, n) in fast {
+            counts.insert(k.to_string(), n);
+        }
     }
     let values_msg = || {
         if counts.is_empty() {
@@ -204,11 +221,12 @@ pub fn load_customer_table(
     let mut keep: Vec<usize> = Vec::with_capacity(raw.nrows);
     let mut label = Vec::with_capacity(raw.nrows);
     for (i, v) in label_cells.iter().enumerate() {
-        if let Some(v) = clean(v.as_deref()) {
+        if let Some(v) = v {
             keep.push(i);
-            label.push(v == positive);
+            label.push(*v == positive);
         }
     }
+    drop(label_cells);
     let dropped_label = raw.nrows - keep.len();
     if dropped_label > 0 {
         quality.dropped.push(DropCount {
@@ -221,21 +239,27 @@ pub fn load_customer_table(
     let ids = match id_idx {
         None => None,
         Some(ix) => {
-            let all = cells(&raw.columns[ix].data);
-            let mut seen: HashMap<&str, usize> = HashMap::with_capacity(keep.len());
+            let data = &raw.columns[ix].data;
+            let mut seen: FxHashMap<Cow<str>, usize> = FxHashMap::default();
+            seen.reserve(keep.len());
             let mut dups = Vec::new();
             let mut ids = Vec::with_capacity(keep.len());
             for &i in &keep {
-                let id = clean(all[i].as_deref()).ok_or_else(|| IngestError::MissingValue {
+                let id = cell(data, i).ok_or_else(|| IngestError::MissingValue {
                     path: path.clone(),
                     row: i + 1,
                     column: raw.columns[ix].name.clone(),
                     what: "every customer needs an id".into(),
                 })?;
-                if let Some(first) = seen.insert(id, i) {
-                    dups.push(format!("'{id}' (rows {} and {})", first + 1, i + 1));
-                }
                 ids.push(id.to_string());
+                if let Some(first) = seen.insert(id, i) {
+                    dups.push(format!(
+                        "'{}' (rows {} and {})",
+                        ids[ids.len() - 1],
+                        first + 1,
+                        i + 1
+                    ));
+                }
             }
             if !dups.is_empty() {
                 return Err(IngestError::DuplicateIds {
@@ -261,19 +285,7 @@ pub fn load_customer_table(
         } else {
             "feature"
         };
-        let mut missing = 0usize;
-        let mut distinct_set: std::collections::HashSet<String> = Default::default();
-        let col_cells = cells(&col.data);
-        for &i in &keep {
-            match clean(col_cells[i].as_deref()) {
-                None => missing += 1,
-                Some(v) => {
-                    if distinct_set.len() < 100_000 {
-                        distinct_set.insert(v.to_string());
-                    }
-                }
-            }
-        }
+        let (missing, distinct) = missing_and_distinct(&col.data, &keep);
         let mut kind_name = "text".to_string();
         if role == "feature" {
             if let Some(p) = personal_match(&col.name, &patterns) {
@@ -283,7 +295,16 @@ pub fn load_customer_table(
                     pattern: p,
                 });
             }
-            let f = type_column(raw, &col.name, &col_cells, &keep, spec.types.get(&col.name))?;
+            let forced = spec.types.get(&col.name);
+            let f = match &col.data {
+                RawData::Num(v) if forced != Some(&ColumnType::Categorical) => {
+                    numeric_column(raw, &col.name, v, &keep, forced)?
+                }
+                data => {
+                    let vals: Vec<Option<Cow<str>>> = keep.iter().map(|&i| cell(data, i)).collect();
+                    type_column(raw, &col.name, &vals, &keep, forced)?
+                }
+            };
             kind_name = f.kind.name().to_string();
             features.push(f);
         }
@@ -292,7 +313,7 @@ pub fn load_customer_table(
             role: role.into(),
             kind: kind_name,
             missing,
-            distinct: distinct_set.len(),
+            distinct,
         });
     }
     if features.is_empty() {
@@ -338,14 +359,11 @@ pub fn load_customer_table(
 fn type_column(
     raw: &RawTable,
     name: &str,
-    col_cells: &[Option<String>],
+    cells: &[Option<Cow<str>>],
     keep: &[usize],
     forced: Option<&ColumnType>,
 ) -> Result<FeatureColumn, IngestError> {
-    let vals: Vec<Option<&str>> = keep
-        .iter()
-        .map(|&i| clean(col_cells[i].as_deref()))
-        .collect();
+    let vals: Vec<Option<&str>> = cells.iter().map(|v| v.as_deref()).collect();
     let bad = |pos: usize, expected: &str| IngestError::BadValue {
         path: raw.path.clone(),
         row: keep[pos] + 1,
@@ -450,5 +468,100 @@ fn type_column(
         name: name.to_string(),
         kind,
         values,
+    })
+}
+
+/// Missing cells and distinct present values (counted up to 100,000) over the kept rows.
+fn missing_and_distinct(data: &RawData, keep: &[usize]) -> (usize, usize) {
+    const CAP: usize = 100_000;
+    let mut missing = 0usize;
+    match data {
+        RawData::Num(v) => {
+            let mut set: FxHashSet<u64> = FxHashSet::default();
+            for &i in keep {
+                match v[i].and_then(clean_num) {
+                    None => missing += 1,
+                    Some(x) if set.len() < CAP => {
+                        set.insert((x + 0.0).to_bits());
+                    }
+                    Some(_) => {}
+                }
+            }
+            (missing, set.len())
+        }
+        RawData::Text(t) => {
+            let mut set: FxHashSet<&str> = FxHashSet::default();
+            for &i in keep {
+                match clean(t.get(i)) {
+                    None => missing += 1,
+                    Some(s) if set.len() < CAP => {
+                        set.insert(s);
+                    }
+                    Some(_) => {}
+                }
+            }
+            (missing, set.len())
+        }
+    }
+}
+
+/// A column read as numbers (Parquet numeric / boolean columns): numeric, or boolean when its
+/// values are exactly 0 and 1 (as the text path infers from "0"/"1") or when forced.
+fn numeric_column(
+    raw: &RawTable,
+    name: &str,
+    v: &[Option<f64>],
+    keep: &[usize],
+    forced: Option<&ColumnType>,
+) -> Result<FeatureColumn, IngestError> {
+    let vals: Vec<Option<f64>> = keep.iter().map(|&i| v[i].and_then(clean_num)).collect();
+    let bad = |pos: usize, expected: &str| IngestError::BadValue {
+        path: raw.path.clone(),
+        row: keep[pos] + 1,
+        column: name.to_string(),
+        expected: expected.to_string(),
+        value: vals[pos].map(fmt_num).unwrap_or_default(),
+    };
+    if let Some(i) = vals.iter().position(|x| x.is_some_and(|x| !x.is_finite())) {
+        return Err(bad(i, "a finite number"));
+    }
+    let mut seen = [false; 2];
+    let mut other = false;
+    for x in vals.iter().flatten() {
+        match *x {
+            0.0 => seen[0] = true,
+            1.0 => seen[1] = true,
+            _ => {
+                other = true;
+                break;
+            }
+        }
+    }
+    let boolean = match forced {
+        Some(ColumnType::Boolean) => {
+            if other {
+                let i = vals
+                    .iter()
+                    .position(|x| x.is_some_and(|x| x != 0.0 && x != 1.0))
+                    .expect("a non-0/1 value exists");
+                return Err(bad(i, "a boolean ('1' or '0')"));
+            }
+            true
+        }
+        Some(_) => false,
+        None => !other && seen == [true, true],
+    };
+    let kind = if boolean {
+        FeatureKind::Boolean {
+            true_token: "1".into(),
+            false_token: "0".into(),
+        }
+    } else {
+        FeatureKind::Numeric
+    };
+    Ok(FeatureColumn {
+        name: name.to_string(),
+        kind,
+        values: FeatureValues::Num(vals),
     })
 }

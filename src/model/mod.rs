@@ -2,6 +2,7 @@
 //! plus the cross-validated hyper-parameter search and threshold choice that produce it.
 
 pub mod calibrate;
+pub mod hist;
 pub mod metrics;
 pub mod tree;
 
@@ -10,7 +11,7 @@ use calibrate::Calibrator;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use tree::{fit_tree, Learner, Tree, TreeParams};
+use tree::{Prepared, Tree, TreeParams};
 
 /// Errors of the model layer.
 #[derive(Debug, thiserror::Error)]
@@ -241,8 +242,7 @@ fn value_at_depth(tree: &Tree, x: &Matrix, r: usize, depth: usize) -> f64 {
 /// and evaluated truncated at every candidate depth — identical to growing each depth separately.
 #[allow(clippy::too_many_arguments)]
 pub fn grid_search(
-    learner: &dyn Learner,
-    x: &Matrix,
+    prep: &Prepared,
     y: &[bool],
     w: &[f64],
     rows: &[usize],
@@ -256,7 +256,8 @@ pub fn grid_search(
     if space.max_depth.is_empty() || space.min_samples_leaf.is_empty() {
         return Err(ModelError::Config("the search grid is empty".into()));
     }
-    let nested = learner.name() == "cart";
+    let x = prep.x;
+    let nested = prep.learner.nests_by_depth();
     let depths = &space.max_depth;
     let max_d = *depths.iter().max().expect("non-empty");
     // task = (leaf index, depth index or all, fold)
@@ -285,7 +286,7 @@ pub fn grid_search(
                 min_samples_leaf: space.min_samples_leaf[l],
                 ..*base
             };
-            let tree = fit_tree(learner, x, y, w, &tr, &params)?;
+            let tree = prep.fit(y, w, &tr, &params, 1)?;
             let vy: Vec<bool> = va.iter().map(|&r| y[r]).collect();
             let which: Vec<usize> = match d {
                 Some(d) => vec![d],
@@ -379,8 +380,7 @@ fn count_leaves_at_depth(tree: &Tree, depth: usize) -> usize {
 /// Out-of-fold raw probabilities for every row in `rows` (entries of other rows are NaN).
 #[allow(clippy::too_many_arguments)]
 pub fn out_of_fold(
-    learner: &dyn Learner,
-    x: &Matrix,
+    prep: &Prepared,
     y: &[bool],
     w: &[f64],
     rows: &[usize],
@@ -389,17 +389,19 @@ pub fn out_of_fold(
     params: &TreeParams,
     threads: usize,
 ) -> Result<Vec<f64>, ModelError> {
+    // threads left over when there are fewer folds than threads go into each fit
+    let inner = (threads / k.max(1)).max(1);
     let per_fold = parallel_map(
         k,
         threads,
         |fold| -> Result<Vec<(usize, f64)>, ModelError> {
             let tr: Vec<usize> = rows.iter().copied().filter(|&r| folds[r] != fold).collect();
-            let tree = fit_tree(learner, x, y, w, &tr, params)?;
+            let tree = prep.fit(y, w, &tr, params, inner)?;
             Ok(rows
                 .iter()
                 .copied()
                 .filter(|&r| folds[r] == fold)
-                .map(|r| (r, tree.nodes[tree.leaf_of_matrix(x, r)].value))
+                .map(|r| (r, tree.nodes[tree.leaf_of_matrix(prep.x, r)].value))
                 .collect())
         },
         &|| {},

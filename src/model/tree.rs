@@ -275,22 +275,102 @@ impl Tree {
     }
 }
 
-/// Something that grows a classification tree on (a subset of) a matrix.
-pub trait Learner: Sync {
-    /// Name recorded in the bundle and the card.
-    fn name(&self) -> &'static str;
-    /// Grow a tree on rows `rows` of `x` with labels `y` and sample weights `w`.
+/// Grows trees on one prepared matrix (see [`Learner::prepare`]).
+pub trait Grow: Sync {
+    /// Grow a tree on rows `rows` with labels `y` and sample weights `w`, using up to `threads`
+    /// threads.
     fn grow(
         &self,
-        x: &Matrix,
         y: &[bool],
         w: &[f64],
         rows: &[usize],
         params: &TreeParams,
+        threads: usize,
     ) -> Result<Structure, ModelError>;
 }
 
-/// Grow and compile in one step.
+/// A tree learner.
+pub trait Learner: Sync {
+    /// Name recorded in the bundle and the card.
+    fn name(&self) -> &'static str;
+    /// True when a tree grown to depth `d` is the top of the tree grown deeper (greedy CART), so
+    /// the grid search can grow once and truncate.
+    fn nests_by_depth(&self) -> bool {
+        false
+    }
+    /// One-time work on the training matrix (binning, …) shared by every fit on it; `rows` are the
+    /// rows any later fit may use (statistics such as bin edges come from them only).
+    fn prepare<'a>(
+        &self,
+        x: &'a Matrix,
+        rows: &[usize],
+        threads: usize,
+    ) -> Result<Box<dyn Grow + 'a>, ModelError>;
+}
+
+/// A learner prepared on a matrix: grows and compiles trees on subsets of the prepared rows.
+pub struct Prepared<'a> {
+    /// The learner.
+    pub learner: &'a dyn Learner,
+    /// The encoded matrix.
+    pub x: &'a Matrix,
+    grower: Box<dyn Grow + 'a>,
+}
+
+impl<'a> Prepared<'a> {
+    /// Prepare `learner` on `x` for fits on (subsets of) `rows`.
+    pub fn new(
+        learner: &'a dyn Learner,
+        x: &'a Matrix,
+        rows: &[usize],
+        threads: usize,
+    ) -> Result<Prepared<'a>, ModelError> {
+        Ok(Prepared {
+            learner,
+            x,
+            grower: learner.prepare(x, rows, threads)?,
+        })
+    }
+
+    /// Grow the raw structure.
+    pub fn structure(
+        &self,
+        y: &[bool],
+        w: &[f64],
+        rows: &[usize],
+        params: &TreeParams,
+        threads: usize,
+    ) -> Result<Structure, ModelError> {
+        if rows.is_empty() {
+            return Err(ModelError::Fit("no training rows".into()));
+        }
+        self.grower.grow(y, w, rows, params, threads)
+    }
+
+    /// Grow and compile.
+    pub fn fit(
+        &self,
+        y: &[bool],
+        w: &[f64],
+        rows: &[usize],
+        params: &TreeParams,
+        threads: usize,
+    ) -> Result<Tree, ModelError> {
+        let s = self.structure(y, w, rows, params, threads)?;
+        Tree::compile(
+            s,
+            self.learner.name(),
+            self.x,
+            y,
+            w,
+            rows,
+            params.criterion,
+            1.0,
+        )
+    }
+}
+
+/// Prepare, grow and compile in one step (one thread).
 pub fn fit_tree(
     learner: &dyn Learner,
     x: &Matrix,
@@ -302,8 +382,7 @@ pub fn fit_tree(
     if rows.is_empty() {
         return Err(ModelError::Fit("no training rows".into()));
     }
-    let s = learner.grow(x, y, w, rows, params)?;
-    Tree::compile(s, learner.name(), x, y, w, rows, params.criterion, 1.0)
+    Prepared::new(learner, x, rows, 1)?.fit(y, w, rows, params, 1)
 }
 
 /// The project's own exact CART learner.
@@ -415,21 +494,38 @@ impl Grower<'_> {
     }
 }
 
+/// [`CartLearner`] on a matrix (no preparation needed).
+struct CartOn<'a>(&'a Matrix);
+
 impl Learner for CartLearner {
     fn name(&self) -> &'static str {
         "cart"
     }
+    fn nests_by_depth(&self) -> bool {
+        true
+    }
+    fn prepare<'a>(
+        &self,
+        x: &'a Matrix,
+        _rows: &[usize],
+        _threads: usize,
+    ) -> Result<Box<dyn Grow + 'a>, ModelError> {
+        Ok(Box::new(CartOn(x)))
+    }
+}
+
+impl Grow for CartOn<'_> {
     fn grow(
         &self,
-        x: &Matrix,
         y: &[bool],
         w: &[f64],
         rows: &[usize],
         params: &TreeParams,
+        _threads: usize,
     ) -> Result<Structure, ModelError> {
         let mut r: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
         let mut g = Grower {
-            x,
+            x: self.0,
             y,
             w,
             p: params,
@@ -512,30 +608,53 @@ impl LinfaLearner {
     }
 }
 
+/// [`LinfaLearner`] on a matrix.
+struct LinfaOn<'a>(&'a Matrix);
+
 impl Learner for LinfaLearner {
     fn name(&self) -> &'static str {
         "linfa"
     }
+    fn prepare<'a>(
+        &self,
+        x: &'a Matrix,
+        _rows: &[usize],
+        _threads: usize,
+    ) -> Result<Box<dyn Grow + 'a>, ModelError> {
+        Ok(Box::new(LinfaOn(x)))
+    }
+}
+
+impl Grow for LinfaOn<'_> {
     fn grow(
         &self,
-        x: &Matrix,
         y: &[bool],
         w: &[f64],
         rows: &[usize],
         params: &TreeParams,
+        _threads: usize,
     ) -> Result<Structure, ModelError> {
-        let t = Self::fit_linfa(x, y, w, rows, params)?;
-        Ok(Self::structure_of(&t))
+        let t = LinfaLearner::fit_linfa(self.0, y, w, rows, params)?;
+        Ok(LinfaLearner::structure_of(&t))
     }
 }
+
+/// Names of the learners, default first.
+pub const LEARNERS: [&str; 3] = ["hist", "cart", "linfa"];
+
+static HIST: super::hist::HistLearner = super::hist::HistLearner {
+    max_bins: super::hist::MAX_BINS,
+};
 
 /// Look a learner up by name.
 pub fn learner_by_name(name: &str) -> Result<&'static dyn Learner, ModelError> {
     match name {
+        "hist" => Ok(&HIST),
         "cart" => Ok(&CartLearner),
         "linfa" => Ok(&LinfaLearner),
         other => Err(ModelError::Config(format!(
-            "unknown learner '{other}' (expected cart or linfa)"
+            "unknown learner '{other}' (expected one of: {})",
+            LEARNERS.join(", ")
         ))),
     }
 }

@@ -1,0 +1,475 @@
+//! Histogram CART: the default learner.
+//!
+//! The same greedy CART as [`super::tree::CartLearner`] (weighted Gini/entropy, first best split
+//! in feature order, row-count `min_samples_leaf`, `x <= threshold` left), but split search runs
+//! over per-feature bins instead of sorted values:
+//!
+//! * **Binning once per training run** ([`Binned`]): a feature with at most `max_bins` distinct
+//!   values gets one bin per value — split search is then *exact* and chooses the same splits as
+//!   the sorting learners; other features get quantile bins (cut points from a strided sample of
+//!   at most 200k rows). Codes are `u8`, one byte per cell (1/8 of the f64 matrix).
+//! * **Row partitioning**: each node owns a contiguous slice of row indices, split stably in place,
+//!   so no full-length masks are scanned.
+//! * **Sibling subtraction**: only the smaller child's histogram is built; the larger one is the
+//!   parent's minus it. Children that cannot split (depth, size, purity) get no histogram.
+//! * **Threads**: binning and large histograms are split over features across `threads`.
+//!
+//! Thresholds are the midpoint between the largest value of the last bin on the left and the
+//! smallest value of the next non-empty bin, taken over the prepared rows — identical to the
+//! sorting learners' midpoints whenever bins hold a single value.
+
+use super::tree::{Grow, Learner, Structure, TreeParams, LEAF};
+use super::ModelError;
+use crate::features::Matrix;
+
+/// Largest number of bins per feature (codes are `u8`).
+pub const MAX_BINS: usize = 256;
+/// Rows sampled per feature to place quantile cut points.
+const SAMPLE: usize = 200_000;
+/// Cell updates below which a histogram is built on one thread.
+const PAR_MIN_WORK: usize = 1 << 21;
+
+/// Histogram CART learner.
+#[derive(Debug, Clone, Copy)]
+pub struct HistLearner {
+    /// Bins per feature (2..=256).
+    pub max_bins: usize,
+}
+
+impl Default for HistLearner {
+    fn default() -> Self {
+        HistLearner { max_bins: MAX_BINS }
+    }
+}
+
+impl Learner for HistLearner {
+    fn name(&self) -> &'static str {
+        "hist"
+    }
+    fn nests_by_depth(&self) -> bool {
+        true
+    }
+    fn prepare<'a>(
+        &self,
+        x: &'a Matrix,
+        rows: &[usize],
+        threads: usize,
+    ) -> Result<Box<dyn Grow + 'a>, ModelError> {
+        Ok(Box::new(Binned::new(x, rows, self.max_bins, threads)?))
+    }
+}
+
+/// The matrix cut into bins: codes per cell plus each bin's value range.
+#[derive(Debug)]
+pub struct Binned {
+    nrows: usize,
+    ncols: usize,
+    /// Column-major bin codes: `codes[f * nrows + r]`.
+    codes: Vec<u8>,
+    /// Bins per feature.
+    nbins: Vec<usize>,
+    /// Offset of feature `f`'s first bin in a histogram.
+    offset: Vec<usize>,
+    /// Inclusive upper cut of every bin (last bin of a feature: +inf).
+    upper: Vec<f64>,
+    /// Smallest / largest prepared value in every bin (±inf when empty).
+    lo: Vec<f64>,
+    hi: Vec<f64>,
+}
+
+/// Cut points (inclusive upper bounds) for one feature from its sorted, NaN-free values.
+fn cuts(sorted: &[f64], max_bins: usize) -> Vec<f64> {
+    let mut distinct: Vec<f64> = Vec::new();
+    for &v in sorted {
+        if distinct.last() != Some(&v) {
+            distinct.push(v);
+            if distinct.len() > max_bins {
+                break;
+            }
+        }
+    }
+    let mut up = if distinct.len() <= max_bins {
+        distinct
+    } else {
+        let m = sorted.len();
+        let mut q: Vec<f64> = (1..max_bins).map(|i| sorted[i * m / max_bins]).collect();
+        q.dedup();
+        q.push(f64::INFINITY);
+        q
+    };
+    if up.is_empty() {
+        up.push(f64::INFINITY);
+    }
+    let last = up.len() - 1;
+    up[last] = f64::INFINITY;
+    up
+}
+
+/// Run `f(feature, slice)` over disjoint per-feature chunks of `data` on `threads` threads.
+fn per_feature<T: Send>(
+    data: &mut [T],
+    sizes: &[usize],
+    threads: usize,
+    f: &(dyn Fn(usize, &mut [T]) + Sync),
+) {
+    let mut parts: Vec<(usize, &mut [T])> = Vec::with_capacity(sizes.len());
+    let mut rest = data;
+    for (i, &s) in sizes.iter().enumerate() {
+        let (a, b) = rest.split_at_mut(s);
+        parts.push((i, a));
+        rest = b;
+    }
+    let threads = threads.clamp(1, sizes.len().max(1));
+    if threads == 1 {
+        parts.into_iter().for_each(|(i, s)| f(i, s));
+        return;
+    }
+    let mut groups: Vec<Vec<(usize, &mut [T])>> = (0..threads).map(|_| Vec::new()).collect();
+    for (k, p) in parts.into_iter().enumerate() {
+        groups[k % threads].push(p);
+    }
+    std::thread::scope(|s| {
+        for g in groups {
+            s.spawn(move || g.into_iter().for_each(|(i, sl)| f(i, sl)));
+        }
+    });
+}
+
+impl Binned {
+    /// Bin every column of `x`; cut points and value ranges come from `rows` only.
+    pub fn new(
+        x: &Matrix,
+        rows: &[usize],
+        max_bins: usize,
+        threads: usize,
+    ) -> Result<Binned, ModelError> {
+        if !(2..=MAX_BINS).contains(&max_bins) {
+            return Err(ModelError::Config(format!(
+                "max_bins must be in 2..={MAX_BINS}, got {max_bins}"
+            )));
+        }
+        if rows.is_empty() {
+            return Err(ModelError::Fit("no training rows".into()));
+        }
+        let (nrows, ncols) = (x.nrows, x.ncols);
+        let step = rows.len().div_ceil(SAMPLE).max(1);
+        let mut codes = vec![0u8; nrows * ncols];
+        /// (cut points, smallest value per bin, largest value per bin)
+        type Ranges = (Vec<f64>, Vec<f64>, Vec<f64>);
+        let ranges: std::sync::Mutex<Vec<Option<Ranges>>> =
+            std::sync::Mutex::new(vec![None; ncols]);
+        per_feature(
+            &mut codes,
+            &vec![nrows; ncols],
+            threads,
+            &|f, out: &mut [u8]| {
+                let col = x.col(f);
+                let mut s: Vec<f64> = rows
+                    .iter()
+                    .step_by(step)
+                    .map(|&r| col[r])
+                    .filter(|v| !v.is_nan())
+                    .collect();
+                s.sort_unstable_by(|a, b| a.total_cmp(b));
+                let up = cuts(&s, max_bins);
+                let last = up.len() - 1;
+                for (c, &v) in out.iter_mut().zip(col) {
+                    *c = if v.is_nan() {
+                        last as u8
+                    } else {
+                        up.partition_point(|&u| u < v).min(last) as u8
+                    };
+                }
+                let mut lo = vec![f64::INFINITY; up.len()];
+                let mut hi = vec![f64::NEG_INFINITY; up.len()];
+                for &r in rows {
+                    let v = col[r];
+                    if !v.is_nan() {
+                        let b = out[r] as usize;
+                        lo[b] = lo[b].min(v);
+                        hi[b] = hi[b].max(v);
+                    }
+                }
+                ranges.lock().expect("no poisoned lock")[f] = Some((up, lo, hi));
+            },
+        );
+        let mut b = Binned {
+            nrows,
+            ncols,
+            codes,
+            nbins: Vec::with_capacity(ncols),
+            offset: Vec::with_capacity(ncols),
+            upper: Vec::new(),
+            lo: Vec::new(),
+            hi: Vec::new(),
+        };
+        for r in ranges.into_inner().expect("no poisoned lock") {
+            let (up, lo, hi) = r.expect("every feature binned");
+            b.offset.push(b.upper.len());
+            b.nbins.push(up.len());
+            b.upper.extend(up);
+            b.lo.extend(lo);
+            b.hi.extend(hi);
+        }
+        Ok(b)
+    }
+
+    /// Bins of feature `f`.
+    pub fn bins(&self, f: usize) -> usize {
+        self.nbins[f]
+    }
+
+    /// Threshold separating bin `l` (last on the left) from bin `r` (first non-empty on the
+    /// right) of feature `f`.
+    fn threshold(&self, f: usize, l: usize, r: usize) -> f64 {
+        let (a, b) = (self.hi[self.offset[f] + l], self.lo[self.offset[f] + r]);
+        if !(a.is_finite() && b.is_finite()) {
+            return self.upper[self.offset[f] + l];
+        }
+        let t = (a + b) / 2.0;
+        if t >= b {
+            a // adjacent floats: keep `a <= t < b`
+        } else {
+            t
+        }
+    }
+
+    fn codes_of(&self, f: usize) -> &[u8] {
+        &self.codes[f * self.nrows..(f + 1) * self.nrows]
+    }
+}
+
+/// One histogram cell: weighted negatives / positives and the row count.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cell {
+    w: [f64; 2],
+    n: u64,
+}
+
+struct HistGrower<'a> {
+    b: &'a Binned,
+    /// Per row: weight if negative, weight if positive.
+    wc: Vec<[f64; 2]>,
+    p: &'a TreeParams,
+    threads: usize,
+    out: Structure,
+    scratch: Vec<u32>,
+}
+
+impl HistGrower<'_> {
+    fn build(&self, rows: &[u32]) -> Vec<Cell> {
+        let mut h = vec![Cell::default(); self.b.upper.len()];
+        let threads = if rows.len() * self.b.ncols >= PAR_MIN_WORK {
+            self.threads
+        } else {
+            1
+        };
+        per_feature(&mut h, &self.b.nbins, threads, &|f, cells: &mut [Cell]| {
+            let codes = self.b.codes_of(f);
+            for &r in rows {
+                let c = &mut cells[codes[r as usize] as usize];
+                let wc = self.wc[r as usize];
+                c.n += 1;
+                c.w[0] += wc[0];
+                c.w[1] += wc[1];
+            }
+        });
+        h
+    }
+
+    fn can_split(&self, n: usize, wn: f64, wp: f64, depth: usize) -> bool {
+        n >= self.p.min_samples_split.max(2)
+            && n >= 2 * self.p.min_samples_leaf.max(1)
+            && depth < self.p.max_depth
+            && wn > 0.0
+            && wp > 0.0
+    }
+
+    fn grow(
+        &mut self,
+        rows: &mut [u32],
+        hist: Option<Vec<Cell>>,
+        (wn, wp): (f64, f64),
+        depth: usize,
+    ) -> u32 {
+        let me = self.out.len() as u32;
+        let class = wp > wn;
+        self.out.push((0, 0.0, LEAF, LEAF, class));
+        let n = rows.len();
+        if !self.can_split(n, wn, wp, depth) {
+            return me;
+        }
+        let mut hist = match hist {
+            Some(h) => h,
+            None => self.build(rows),
+        };
+        let total = wn + wp;
+        let crit = self.p.criterion;
+        let parent = crit.impurity(wn, wp);
+        let min_leaf = self.p.min_samples_leaf.max(1);
+        // (score, feature, last left bin, left totals)
+        let mut best: Option<(f64, usize, usize, (f64, f64))> = None;
+        for f in 0..self.b.ncols {
+            let cells = &hist[self.b.offset[f]..self.b.offset[f] + self.b.nbins[f]];
+            let (mut ln, mut lp, mut lc) = (0.0, 0.0, 0usize);
+            for (bi, c) in cells.iter().enumerate() {
+                if c.n == 0 {
+                    continue;
+                }
+                ln += c.w[0];
+                lp += c.w[1];
+                lc += c.n as usize;
+                if lc >= n {
+                    break;
+                }
+                if lc < min_leaf || n - lc < min_leaf {
+                    continue;
+                }
+                let lw = ln + lp;
+                let rw = total - lw;
+                if lw <= 0.0 || rw <= 0.0 {
+                    continue;
+                }
+                let score =
+                    (lw * crit.impurity(ln, lp) + rw * crit.impurity(wn - ln, wp - lp)) / total;
+                if best.is_none_or(|b| score < b.0) {
+                    best = Some((score, f, bi, (ln, lp)));
+                }
+            }
+        }
+        let Some((score, f, bl, (ln, lp))) = best else {
+            return me;
+        };
+        if parent - score < self.p.min_impurity_decrease {
+            return me;
+        }
+        let off = self.b.offset[f];
+        let br = (bl + 1..self.b.nbins[f])
+            .find(|&b| hist[off + b].n > 0)
+            .expect("a right bin holds rows");
+        let threshold = self.b.threshold(f, bl, br);
+        // stable partition: left = code <= bl
+        let codes = self.b.codes_of(f);
+        self.scratch.clear();
+        let mut k = 0;
+        for i in 0..n {
+            let r = rows[i];
+            if codes[r as usize] as usize <= bl {
+                rows[k] = r;
+                k += 1;
+            } else {
+                self.scratch.push(r);
+            }
+        }
+        rows[k..].copy_from_slice(&self.scratch);
+        let (l, r) = rows.split_at_mut(k);
+        let lt = (ln, lp);
+        let rt = (wn - ln, wp - lp);
+        let need_l = self.can_split(l.len(), lt.0, lt.1, depth + 1);
+        let need_r = self.can_split(r.len(), rt.0, rt.1, depth + 1);
+        let (hl, hr) = if !(need_l || need_r) {
+            (None, None)
+        } else if l.len() <= r.len() {
+            let small = self.build(l);
+            if need_r {
+                subtract(&mut hist, &small);
+                (Some(small).filter(|_| need_l), Some(hist))
+            } else {
+                (Some(small), None)
+            }
+        } else {
+            let small = self.build(r);
+            if need_l {
+                subtract(&mut hist, &small);
+                (Some(hist), Some(small).filter(|_| need_r))
+            } else {
+                (None, Some(small))
+            }
+        };
+        let left = self.grow(l, hl, lt, depth + 1);
+        let right = self.grow(r, hr, rt, depth + 1);
+        self.out[me as usize] = (f as u32, threshold, left, right, class);
+        me
+    }
+}
+
+fn subtract(parent: &mut [Cell], child: &[Cell]) {
+    for (p, c) in parent.iter_mut().zip(child) {
+        p.n -= c.n;
+        p.w[0] -= c.w[0];
+        p.w[1] -= c.w[1];
+    }
+}
+
+impl Grow for Binned {
+    fn grow(
+        &self,
+        y: &[bool],
+        w: &[f64],
+        rows: &[usize],
+        params: &TreeParams,
+        threads: usize,
+    ) -> Result<Structure, ModelError> {
+        if rows.is_empty() {
+            return Err(ModelError::Fit("no training rows".into()));
+        }
+        if let Some(&r) = rows.iter().find(|&&r| r >= self.nrows) {
+            return Err(ModelError::Fit(format!(
+                "row {r} is outside the binned matrix ({} rows)",
+                self.nrows
+            )));
+        }
+        let wc: Vec<[f64; 2]> = y
+            .iter()
+            .zip(w)
+            .map(|(&y, &w)| if y { [0.0, w] } else { [w, 0.0] })
+            .collect();
+        let (mut wn, mut wp) = (0.0, 0.0);
+        for &r in rows {
+            wn += wc[r][0];
+            wp += wc[r][1];
+        }
+        let mut g = HistGrower {
+            b: self,
+            wc,
+            p: params,
+            threads: threads.max(1),
+            out: Vec::new(),
+            scratch: Vec::with_capacity(rows.len()),
+        };
+        let mut r: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
+        g.grow(&mut r, None, (wn, wp), 0);
+        Ok(g.out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn few_distinct_values_get_one_bin_each_and_many_get_quantiles() {
+        let v: Vec<f64> = vec![1.0, 1.0, 2.0, 5.0, 5.0, 9.0];
+        assert_eq!(cuts(&v, 256), vec![1.0, 2.0, 5.0, f64::INFINITY]);
+        let many: Vec<f64> = (0..10_000).map(|i| i as f64).collect();
+        let c = cuts(&many, 256);
+        assert_eq!(c.len(), 256);
+        assert!(c.windows(2).all(|w| w[0] < w[1]));
+        // NaN-only or empty columns still get one bin
+        assert_eq!(cuts(&[], 256), vec![f64::INFINITY]);
+    }
+
+    #[test]
+    fn codes_respect_cut_points_and_nan_goes_right() {
+        let x = Matrix {
+            nrows: 5,
+            ncols: 1,
+            data: vec![3.0, 1.0, f64::NAN, 2.0, 3.0],
+        };
+        let b = Binned::new(&x, &[0, 1, 2, 3, 4], 256, 1).unwrap();
+        assert_eq!(b.bins(0), 3);
+        assert_eq!(b.codes, vec![2, 0, 2, 1, 2]);
+        assert_eq!(b.threshold(0, 0, 1), 1.5);
+        assert_eq!(b.threshold(0, 1, 2), 2.5);
+    }
+}
