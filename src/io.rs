@@ -213,15 +213,20 @@ pub enum RawValue<'a> {
     Bool(bool),
 }
 
-impl RawValue<'_> {
-    /// The value as text, for categorical use and for messages.
-    pub fn to_text(&self) -> Option<String> {
-        match self {
+impl<'a> RawValue<'a> {
+    /// The value as text, borrowed when it is text already.
+    pub fn text(&self) -> Option<std::borrow::Cow<'a, str>> {
+        use std::borrow::Cow;
+        match *self {
             RawValue::Missing => None,
-            RawValue::Number(x) => Some(crate::util::fmt_num(*x)),
-            RawValue::Text(s) => Some(s.to_string()),
-            RawValue::Bool(b) => Some(b.to_string()),
+            RawValue::Number(x) => Some(Cow::Owned(crate::util::fmt_num(x))),
+            RawValue::Text(s) => Some(Cow::Borrowed(s)),
+            RawValue::Bool(b) => Some(Cow::Borrowed(if b { "true" } else { "false" })),
         }
+    }
+    /// The value as owned text, for categorical use and for messages.
+    pub fn to_text(&self) -> Option<String> {
+        self.text().map(|t| t.into_owned())
     }
 }
 
@@ -361,10 +366,11 @@ pub fn read_table(path: &Path, only: Option<&[String]>) -> Result<RawTable, IoEr
     };
     let nrows = df.height();
     let mut columns = Vec::with_capacity(df.width());
-    for col in df.columns() {
+    // column by column, each polars column freed once converted (lower peak memory)
+    for col in df.into_columns() {
         columns.push(RawColumn {
             name: col.name().to_string(),
-            data: convert_column(path, col)?,
+            data: convert_column(path, &col)?,
         });
     }
     Ok(RawTable {
@@ -412,9 +418,11 @@ fn convert_column(path: &Path, col: &Column) -> Result<RawData, IoError> {
 
 /// A column to write.
 #[derive(Debug, Clone)]
-pub enum OutData {
+pub enum OutData<'a> {
     /// Text cells.
     Text(Vec<Option<String>>),
+    /// Borrowed text cells (no allocation per cell).
+    Str(Vec<Option<&'a str>>),
     /// Floating point cells.
     Float(Vec<Option<f64>>),
     /// Integer cells.
@@ -424,7 +432,7 @@ pub enum OutData {
 }
 
 /// Write named columns to `path` (CSV / TSV / Parquet by extension), atomically.
-pub fn write_table(path: &Path, columns: Vec<(String, OutData)>) -> Result<(), IoError> {
+pub fn write_table(path: &Path, columns: Vec<(String, OutData<'_>)>) -> Result<(), IoError> {
     let format = Format::from_path(path)?;
     let werr = |e: &dyn std::fmt::Display| IoError::Write {
         path: path.to_path_buf(),
@@ -434,6 +442,7 @@ pub fn write_table(path: &Path, columns: Vec<(String, OutData)>) -> Result<(), I
         .into_iter()
         .map(|(name, data)| match data {
             OutData::Text(v) => Column::new(name.into(), v),
+            OutData::Str(v) => Column::new(name.into(), v),
             OutData::Float(v) => Column::new(name.into(), v),
             OutData::Int(v) => Column::new(name.into(), v),
             OutData::Bool(v) => Column::new(name.into(), v),

@@ -295,7 +295,7 @@ pub struct Context<'a> {
     /// Customer id, if known.
     pub customer_id: Option<&'a str>,
     /// Top reasons (readable conditions), for the "why".
-    pub reasons: &'a [String],
+    pub reasons: &'a [&'a str],
 }
 
 const CHANNELS: &[&str] = &[
@@ -795,7 +795,7 @@ impl Playbook {
             .reasons
             .iter()
             .take(2)
-            .cloned()
+            .copied()
             .collect::<Vec<_>>()
             .join("; ");
         let make = |a: &'s Action, rule: &str| -> Recommendation<'s> {

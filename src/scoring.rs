@@ -75,11 +75,11 @@ pub struct Scored<'a> {
     /// Warnings about the input.
     pub warnings: Vec<Warning>,
     /// Segment, RFM class and lifecycle stage (when the model has segments).
-    pub segment: Option<crate::segment::Assignment>,
+    pub segment: Option<crate::segment::Assignment<'a>>,
     /// Risk band, treatment group and ranked recommendations (when the model has a playbook).
     pub advice: Option<crate::playbook::Advice<'a>>,
     /// The three decision-path steps that raised the risk most (when the model has a playbook).
-    pub reasons: Vec<Reason>,
+    pub reasons: Vec<&'a Reason>,
 }
 
 /// An actionable input with its current value and alternatives (value, columns set to 1).
@@ -124,15 +124,35 @@ pub struct Scorer {
     pub bundle: Bundle,
     /// Content version of the bundle.
     pub version: String,
+    /// The reason for reaching each node from its parent (`None` for the root), built once so
+    /// scoring formats no text.
+    edges: Vec<Option<Reason>>,
 }
 
 impl Scorer {
     /// Wrap a loaded bundle.
     pub fn new(loaded: LoadedBundle) -> Scorer {
-        Scorer {
+        let mut s = Scorer {
             bundle: loaded.bundle,
             version: loaded.version,
+            edges: Vec::new(),
+        };
+        let nodes = &s.bundle.model.tree.nodes;
+        let mut edges = vec![None; nodes.len()];
+        for (i, n) in nodes.iter().enumerate() {
+            if !n.is_leaf() {
+                edges[n.left as usize] = Some(s.reason_step(i, n.left as usize));
+                edges[n.right as usize] = Some(s.reason_step(i, n.right as usize));
+            }
         }
+        s.edges = edges;
+        s
+    }
+
+    fn edge(&self, child: usize) -> &Reason {
+        self.edges[child]
+            .as_ref()
+            .expect("every non-root node has a parent edge")
     }
 
     /// Names of the input fields the model needs.
@@ -146,15 +166,27 @@ impl Scorer {
         get: impl Fn(usize) -> Option<RawValue<'a>>,
         warnings: &mut Vec<Warning>,
     ) -> Result<Vec<f64>, ScoreError> {
+        let mut row = vec![0.0; self.bundle.encoder.width()];
+        self.encode_into(get, &mut row, warnings)?;
+        Ok(row)
+    }
+
+    /// Encode one customer into `row` (of the encoder's width; every cell is overwritten).
+    pub fn encode_into<'a>(
+        &self,
+        get: impl Fn(usize) -> Option<RawValue<'a>>,
+        row: &mut [f64],
+        warnings: &mut Vec<Warning>,
+    ) -> Result<(), ScoreError> {
         let enc = &self.bundle.encoder;
-        let mut row = vec![0.0; enc.width()];
+        row.fill(0.0);
         for (i, spec) in enc.inputs.iter().enumerate() {
             let v = get(i).ok_or_else(|| ScoreError::MissingField {
                 field: spec.name.clone(),
             })?;
-            enc.encode_cell(i, v, &mut row, warnings)?;
+            enc.encode_cell(i, v, row, warnings)?;
         }
-        Ok(row)
+        Ok(())
     }
 
     /// Score one customer.
@@ -193,16 +225,16 @@ impl Scorer {
             Vec::new()
         };
         let advice = self.bundle.playbook.as_ref().map(|pb| {
-            let top: Vec<String> = reasons
+            let top: Vec<&str> = reasons
                 .iter()
                 .filter(|r| r.effect > 0.0)
                 .take(2)
-                .map(|r| r.condition.clone())
+                .map(|r| r.condition.as_str())
                 .collect();
             pb.advise(&crate::playbook::Context {
                 row,
                 probability: prediction.probability,
-                segment: segment.as_ref().map(|s| s.segment.as_str()),
+                segment: segment.as_ref().map(|s| s.segment),
                 rfm_class: segment.as_ref().and_then(|s| s.rfm_class),
                 lifecycle: segment.as_ref().and_then(|s| s.lifecycle_stage),
                 customer_id,
@@ -471,28 +503,19 @@ impl Scorer {
     }
 
     /// The decision path of an encoded row as readable reasons, root first.
-    pub fn reasons(&self, row: &[f64]) -> Vec<Reason> {
+    pub fn reasons(&self, row: &[f64]) -> Vec<&Reason> {
         let path = self.bundle.model.tree.path(row);
-        path.windows(2)
-            .map(|w| self.reason_step(w[0], w[1]))
-            .collect()
+        path[1..].iter().map(|&c| self.edge(c)).collect()
     }
 
-    /// The `n` decision-path steps that raised the risk most, highest first (strings are built
-    /// only for those).
-    pub fn top_reasons(&self, row: &[f64], n: usize) -> Vec<Reason> {
-        let m = &self.bundle.model;
-        let path = m.tree.path(row);
-        let mut steps: Vec<(f64, usize, usize)> = path
-            .windows(2)
-            .map(|w| (m.scores[w[1]].p - m.scores[w[0]].p, w[0], w[1]))
-            .collect();
-        steps.sort_by(|a, b| b.0.total_cmp(&a.0));
+    /// The `n` decision-path steps that raised the risk most, highest first.
+    pub fn top_reasons(&self, row: &[f64], n: usize) -> Vec<&Reason> {
+        let path = self.bundle.model.tree.path(row);
+        let mut steps: Vec<&Reason> = path[1..].iter().map(|&c| self.edge(c)).collect();
+        // stable: equal effects keep root-first order
+        steps.sort_by(|a, b| b.effect.total_cmp(&a.effect));
+        steps.truncate(n);
         steps
-            .into_iter()
-            .take(n)
-            .map(|(_, parent, child)| self.reason_step(parent, child))
-            .collect()
     }
 
     /// Readable form of `column <= threshold` (left) or its negation (right).
@@ -554,14 +577,16 @@ impl Scorer {
         Ok(idx)
     }
 
-    /// Score every row of a table in chunks over `threads` threads. Each entry is the row's
-    /// result; errors carry the 1-based row number.
-    pub fn score_table(
-        &self,
+    /// Score every row of a table in chunks over `threads` threads. `keep(row, result)` turns each
+    /// row's result into what the caller stores, on the worker thread, so full results never pile
+    /// up; rows come back in input order. Errors carry the 1-based row number.
+    pub fn score_table<'s, T: Send>(
+        &'s self,
         table: &RawTable,
         threads: usize,
         chunk: usize,
-    ) -> Result<Vec<Result<Scored<'_>, ScoreError>>, ScoreError> {
+        keep: impl Fn(usize, Result<Scored<'s>, ScoreError>) -> T + Sync,
+    ) -> Result<Vec<T>, ScoreError> {
         let bind = self.bind(table)?;
         let id_col = self
             .bundle
@@ -571,23 +596,31 @@ impl Scorer {
         let chunk = chunk.max(1);
         let nchunks = table.nrows.div_ceil(chunk);
         let path = table.path.display().to_string();
+        let width = self.bundle.encoder.width();
         let parts = parallel_map(
             nchunks,
             threads,
             |c| {
                 let lo = c * chunk;
                 let hi = (lo + chunk).min(table.nrows);
+                let mut row = vec![0.0; width];
                 (lo..hi)
                     .map(|r| {
                         let mut warnings = Vec::new();
-                        let id = id_col.and_then(|c| table.columns[c].data.get(r).to_text());
-                        self.encode(|i| Some(table.columns[bind[i]].data.get(r)), &mut warnings)
-                            .map(|row| self.score_encoded(&row, warnings, id.as_deref()))
+                        let id = id_col.and_then(|c| table.columns[c].data.get(r).text());
+                        let res = self
+                            .encode_into(
+                                |i| Some(table.columns[bind[i]].data.get(r)),
+                                &mut row,
+                                &mut warnings,
+                            )
+                            .map(|()| self.score_encoded(&row, warnings, id.as_deref()))
                             .map_err(|e| ScoreError::BadRow {
                                 path: path.clone(),
                                 row: r + 1,
                                 source: Box::new(e),
-                            })
+                            });
+                        keep(r, res)
                     })
                     .collect::<Vec<_>>()
             },

@@ -554,7 +554,7 @@ struct ScoreResult<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     segment_id: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    segment: Option<String>,
+    segment: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rfm_class: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -567,7 +567,7 @@ struct ScoreResult<'a> {
     customer_value: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     recommendations: Option<Vec<crate::playbook::Recommendation<'a>>>,
-    reasons: Vec<Reason>,
+    reasons: Vec<&'a Reason>,
     #[serde(skip_serializing_if = "Option::is_none")]
     levers: Option<Vec<crate::scoring::Lever>>,
     warnings: Vec<Warning>,

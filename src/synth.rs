@@ -85,7 +85,7 @@ fn normal(rng: &mut Rng) -> f64 {
 }
 
 /// Generate the table as named columns ready for [`crate::io::write_table`].
-pub fn generate(spec: &SynthSpec) -> Vec<(String, OutData)> {
+pub fn generate(spec: &SynthSpec) -> Vec<(String, OutData<'static>)> {
     let n = spec.rows;
     let ncat = spec.categorical.min(CATEGORICAL.len());
     let mut rng = Rng::new(spec.seed);

@@ -60,114 +60,99 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let results = scorer.score_table(&table, threads, args.chunk_size)?;
-    let mut good = Vec::with_capacity(results.len());
+    let id_col = scorer
+        .bundle
+        .id_column
+        .as_deref()
+        .and_then(|c| table.index_of(c));
+    // Each scored row shrinks to the output cells on the worker thread; text borrows from the
+    // table and the bundle.
+    let results = scorer.score_table(&table, threads, args.chunk_size, |r, res| {
+        res.map(|s| OutRow {
+            id: id_col.and_then(|c| table.columns[c].data.get(r).text()),
+            p: s.prediction.probability,
+            low: s.prediction.low,
+            high: s.prediction.high,
+            support: s.prediction.support as i64,
+            churn: s.prediction.churn,
+            segment_id: s.segment.as_ref().map(|a| a.segment_id as i64),
+            segment: s.segment.as_ref().map(|a| a.segment),
+            rfm: s.segment.as_ref().and_then(|a| a.rfm_class),
+            lifecycle: s.segment.as_ref().and_then(|a| a.lifecycle_stage),
+            band: s.advice.as_ref().map(|a| a.risk_band),
+            action: s
+                .advice
+                .as_ref()
+                .and_then(|a| a.recommendations.first().map(|r| r.action)),
+            ev: s
+                .advice
+                .as_ref()
+                .and_then(|a| a.recommendations.first().map(|r| r.expected_value)),
+            treatment: s.advice.as_ref().map(|a| a.treatment),
+            warnings: (!s.warnings.is_empty()).then(|| {
+                s.warnings
+                    .iter()
+                    .map(|w| w.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            }),
+        })
+        .map_err(|e| (r, e))
+    })?;
+    let mut good: Vec<OutRow> = Vec::with_capacity(results.len());
     let mut bad = Vec::new();
-    for (row, r) in results.into_iter().enumerate() {
+    for r in results {
         match r {
-            Ok(s) => good.push((row, s)),
-            Err(e) if args.skip_invalid => bad.push((row, e)),
-            Err(e) => return Err(e.into()),
+            Ok(o) => good.push(o),
+            Err((row, e)) if args.skip_invalid => bad.push((row, e)),
+            Err((_, e)) => return Err(e.into()),
         }
     }
     let mut cols: Vec<(String, OutData)> = Vec::new();
-    if let Some(idcol) = &scorer.bundle.id_column {
-        if let Some(ci) = table.index_of(idcol) {
-            let c = &table.columns[ci].data;
-            cols.push((
-                idcol.clone(),
-                OutData::Text(good.iter().map(|(r, _)| c.get(*r).to_text()).collect()),
-            ));
-        }
+    if let (Some(idcol), Some(_)) = (&scorer.bundle.id_column, id_col) {
+        cols.push((
+            idcol.clone(),
+            OutData::Str(good.iter().map(|o| o.id.as_deref()).collect()),
+        ));
     }
-    let f = |g: fn(&churn::scoring::Scored) -> f64| {
-        OutData::Float(good.iter().map(|(_, s)| Some(g(s))).collect())
+    let f = |g: fn(&OutRow) -> f64| OutData::Float(good.iter().map(|o| Some(g(o))).collect());
+    let s = |g: for<'r> fn(&'r OutRow<'_>) -> Option<&'r str>| {
+        OutData::Str(good.iter().map(g).collect())
     };
-    cols.push(("churn_probability".into(), f(|s| s.prediction.probability)));
-    cols.push(("probability_low".into(), f(|s| s.prediction.low)));
-    cols.push(("probability_high".into(), f(|s| s.prediction.high)));
+    cols.push(("churn_probability".into(), f(|o| o.p)));
+    cols.push(("probability_low".into(), f(|o| o.low)));
+    cols.push(("probability_high".into(), f(|o| o.high)));
     cols.push((
         "leaf_support".into(),
-        OutData::Int(
-            good.iter()
-                .map(|(_, s)| Some(s.prediction.support as i64))
-                .collect(),
-        ),
+        OutData::Int(good.iter().map(|o| Some(o.support)).collect()),
     ));
     cols.push((
         "predicted_churn".into(),
-        OutData::Bool(good.iter().map(|(_, s)| s.prediction.churn).collect()),
+        OutData::Bool(good.iter().map(|o| o.churn).collect()),
     ));
     if let Some(sm) = &scorer.bundle.segments {
-        let seg = |f: fn(&churn::segment::Assignment) -> Option<String>| {
-            OutData::Text(
-                good.iter()
-                    .map(|(_, s)| s.segment.as_ref().and_then(f))
-                    .collect(),
-            )
-        };
         cols.push((
             "segment_id".into(),
-            OutData::Int(
-                good.iter()
-                    .map(|(_, s)| s.segment.as_ref().map(|a| a.segment_id as i64))
-                    .collect(),
-            ),
+            OutData::Int(good.iter().map(|o| o.segment_id).collect()),
         ));
-        cols.push(("segment".into(), seg(|a| Some(a.segment.clone()))));
+        cols.push(("segment".into(), s(|o| o.segment)));
         if sm.rfm.is_some() {
-            cols.push(("rfm_class".into(), seg(|a| a.rfm_class.map(String::from))));
+            cols.push(("rfm_class".into(), s(|o| o.rfm)));
         }
         if sm.lifecycle.is_some() {
-            cols.push((
-                "lifecycle_stage".into(),
-                seg(|a| a.lifecycle_stage.map(String::from)),
-            ));
+            cols.push(("lifecycle_stage".into(), s(|o| o.lifecycle)));
         }
     }
     if scorer.bundle.playbook.is_some() {
-        let adv = |f: fn(&churn::playbook::Advice) -> Option<String>| {
-            OutData::Text(
-                good.iter()
-                    .map(|(_, s)| s.advice.as_ref().and_then(f))
-                    .collect(),
-            )
-        };
-        cols.push(("risk_band".into(), adv(|a| Some(a.risk_band.to_string()))));
-        cols.push((
-            "top_action".into(),
-            adv(|a| a.recommendations.first().map(|r| r.action.to_string())),
-        ));
+        cols.push(("risk_band".into(), s(|o| o.band)));
+        cols.push(("top_action".into(), s(|o| o.action)));
         cols.push((
             "expected_value".into(),
-            OutData::Float(
-                good.iter()
-                    .map(|(_, s)| {
-                        s.advice
-                            .as_ref()
-                            .and_then(|a| a.recommendations.first().map(|r| r.expected_value))
-                    })
-                    .collect(),
-            ),
+            OutData::Float(good.iter().map(|o| o.ev).collect()),
         ));
-        cols.push(("treatment".into(), adv(|a| Some(a.treatment.to_string()))));
+        cols.push(("treatment".into(), s(|o| o.treatment)));
     }
-    cols.push((
-        "warnings".into(),
-        OutData::Text(
-            good.iter()
-                .map(|(_, s)| {
-                    Some(
-                        s.warnings
-                            .iter()
-                            .map(|w| w.to_string())
-                            .collect::<Vec<_>>()
-                            .join("; "),
-                    )
-                })
-                .collect(),
-        ),
-    ));
+    cols.push(("warnings".into(), s(|o| o.warnings.as_deref())));
     write_table(&args.output, cols)?;
     if !bad.is_empty() {
         let path = args
@@ -199,8 +184,8 @@ fn run(args: &Args) -> anyhow::Result<()> {
         );
     }
     if !args.quiet {
-        let flagged = good.iter().filter(|(_, s)| s.prediction.churn).count();
-        let warned = good.iter().filter(|(_, s)| !s.warnings.is_empty()).count();
+        let flagged = good.iter().filter(|o| o.churn).count();
+        let warned = good.iter().filter(|o| o.warnings.is_some()).count();
         eprintln!(
             "scored {} customers with model '{}' version {}: {} flagged as likely to churn, {} with warnings; wrote {}",
             good.len(),
@@ -212,6 +197,25 @@ fn run(args: &Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The output cells of one scored row.
+struct OutRow<'a> {
+    id: Option<std::borrow::Cow<'a, str>>,
+    p: f64,
+    low: f64,
+    high: f64,
+    support: i64,
+    churn: bool,
+    segment_id: Option<i64>,
+    segment: Option<&'a str>,
+    rfm: Option<&'static str>,
+    lifecycle: Option<&'static str>,
+    band: Option<&'static str>,
+    action: Option<&'a str>,
+    ev: Option<f64>,
+    treatment: Option<&'static str>,
+    warnings: Option<String>,
 }
 
 fn inner(e: &churn::scoring::ScoreError) -> String {

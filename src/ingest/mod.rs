@@ -187,7 +187,7 @@ impl CustomerData {
     }
 
     /// Columns for writing the table out (id, features, label) — the layout `churn-score` reads back.
-    pub fn output_columns(&self) -> Vec<(String, OutData)> {
+    pub fn output_columns(&self) -> Vec<(String, OutData<'_>)> {
         let mut out = Vec::new();
         if let (Some(name), Some(ids)) = (&self.id_column, &self.ids) {
             out.push((

@@ -170,11 +170,11 @@ pub struct SegmentModel {
 
 /// Labels of one customer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Assignment {
+pub struct Assignment<'a> {
     /// Segment id.
     pub segment_id: u32,
     /// Segment name.
-    pub segment: String,
+    pub segment: &'a str,
     /// RFM class.
     pub rfm_class: Option<&'static str>,
     /// Lifecycle stage.
@@ -195,11 +195,11 @@ impl SegmentModel {
     }
 
     /// Segment, RFM class and lifecycle stage of an encoded row.
-    pub fn assign(&self, row: &[f64]) -> Assignment {
+    pub fn assign(&self, row: &[f64]) -> Assignment<'_> {
         let s = &self.segments[self.cluster_of(row)];
         Assignment {
             segment_id: s.id,
-            segment: s.name.clone(),
+            segment: &s.name,
             rfm_class: self.rfm.as_ref().map(|r| r.classify(row)),
             lifecycle_stage: self.lifecycle.as_ref().map(|l| l.stage(row)),
         }
