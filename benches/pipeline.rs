@@ -72,7 +72,7 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("train");
     g.sample_size(10);
     g.bench_function("full_training_telco_cv_grid", |b| {
-        b.iter(|| black_box(train(&data, &opts).unwrap()))
+        b.iter(|| black_box(train(data.clone(), &opts).unwrap()))
     });
     g.finish();
 

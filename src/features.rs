@@ -193,7 +193,7 @@ fn median(v: &mut [f64]) -> f64 {
 pub fn cell(values: &FeatureValues, r: usize) -> RawValue<'_> {
     match values {
         FeatureValues::Num(v) => v[r].map_or(RawValue::Missing, RawValue::Number),
-        FeatureValues::Cat(v) => v[r].as_deref().map_or(RawValue::Missing, RawValue::Text),
+        FeatureValues::Cat(v) => v.get(r).map_or(RawValue::Missing, RawValue::Text),
     }
 }
 
@@ -233,9 +233,7 @@ impl Encoder {
                 FeatureValues::Cat(v) => {
                     let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
                     for &r in rows {
-                        *counts
-                            .entry(v[r].as_deref().unwrap_or(MISSING_LEVEL))
-                            .or_default() += 1;
+                        *counts.entry(v.get(r).unwrap_or(MISSING_LEVEL)).or_default() += 1;
                     }
                     let levels: Vec<String> = counts
                         .iter()

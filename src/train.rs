@@ -227,7 +227,10 @@ pub fn leaf_grid(configured: &[usize], n: usize) -> Vec<usize> {
 
 /// Train a model on `data` and write `model.bin`, `model_card.json` and `data_quality.json` into
 /// `opts.out_dir`.
-pub fn train(data: &CustomerData, opts: &TrainOptions) -> Result<TrainOutcome, TrainError> {
+///
+/// Takes the data by value: the input columns are freed once encoded, which keeps the peak memory
+/// of a large training run near the encoded matrix.
+pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome, TrainError> {
     let cfg = &opts.model;
     let learner = learner_by_name(&cfg.learner)?;
     let threads = if cfg.threads == 0 {
@@ -270,9 +273,13 @@ pub fn train(data: &CustomerData, opts: &TrainOptions) -> Result<TrainOutcome, T
         *slot = (now - lap).as_secs_f64();
         lap = now;
     };
-    let encoder = Encoder::fit(data, &train_rows, cfg.min_count);
+    let encoder = Encoder::fit(&data, &train_rows, cfg.min_count);
     let all: Vec<usize> = (0..n).collect();
-    let x = encoder.transform(data, &all)?;
+    let x = encoder.transform(&data, &all)?;
+    drop(all);
+    // everything below works on the matrix
+    data.features = Vec::new();
+    data.ids = None;
     let w = sample_weights(y, &train_rows, cfg.class_weight);
     let mut folds = vec![usize::MAX; n];
     for (i, f) in util::stratified_folds(&ty, k, opts.seed)

@@ -393,7 +393,7 @@ fn missing_label_rows_are_dropped_and_counted() {
     let p = write(dir.path(), "m.csv", "x,y\n1,1\n2,\n3,0\n4,1\n");
     let raw = read_table(&p, None).unwrap();
     let d = load_customer_table(
-        &raw,
+        raw,
         &CustomerTableSpec {
             label: "y".into(),
             ..Default::default()

@@ -224,7 +224,7 @@ fn cart_and_linfa_partition_continuous_data_identically() {
 fn training_card_holdout_and_calibration_keep_auc() {
     let dir = tempfile::tempdir().unwrap();
     let d = telco_data();
-    let out = train(&d, &quick_options(dir.path(), 42)).unwrap();
+    let out = train(d.clone(), &quick_options(dir.path(), 42)).unwrap();
     let h = out.card.holdout.as_ref().unwrap();
     let raw = out.card.holdout_auc_uncalibrated.unwrap();
     assert!(
@@ -277,8 +277,8 @@ fn same_data_config_and_seed_give_identical_bytes() {
     let d = telco_data();
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
-    train(&d, &quick_options(a.path(), 7)).unwrap();
-    train(&d, &quick_options(b.path(), 7)).unwrap();
+    train(d.clone(), &quick_options(a.path(), 7)).unwrap();
+    train(d.clone(), &quick_options(b.path(), 7)).unwrap();
     let ba = std::fs::read(a.path().join("model.bin")).unwrap();
     let bb = std::fs::read(b.path().join("model.bin")).unwrap();
     assert_eq!(ba, bb);
@@ -288,7 +288,7 @@ fn same_data_config_and_seed_give_identical_bytes() {
 fn damaged_bundles_are_refused_with_distinct_messages() {
     let dir = tempfile::tempdir().unwrap();
     let d = telco_data();
-    train(&d, &quick_options(dir.path(), 1)).unwrap();
+    train(d.clone(), &quick_options(dir.path(), 1)).unwrap();
     let good = std::fs::read(dir.path().join("model.bin")).unwrap();
     assert!(bundle::from_bytes(&good, dir.path()).is_ok());
     let msg = |bytes: &[u8]| {
@@ -330,7 +330,7 @@ fn damaged_bundles_are_refused_with_distinct_messages() {
 fn scoring_warns_on_unseen_levels_and_imputes_missing_values() {
     let dir = tempfile::tempdir().unwrap();
     let d = telco_data();
-    train(&d, &quick_options(dir.path(), 3)).unwrap();
+    train(d.clone(), &quick_options(dir.path(), 3)).unwrap();
     let scorer = Scorer::new(bundle::load(dir.path()).unwrap());
     let names: Vec<String> = scorer.input_names().map(String::from).collect();
     let base = |name: &str| -> RawValue<'static> {

@@ -260,7 +260,7 @@ fn run_train(data: &DataArgs, args: &TrainArgs) -> anyhow::Result<()> {
             None => None,
         },
     };
-    let outcome = train::train(&table, &opts)?;
+    let outcome = train::train(table, &opts)?;
     if !args.quiet {
         eprint!("{}", train::summary(&outcome.card));
         eprintln!("wrote {}", out_dir.display());

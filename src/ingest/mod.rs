@@ -142,8 +142,8 @@ impl FeatureKind {
 pub enum FeatureValues {
     /// Numeric and boolean (0/1) columns.
     Num(Vec<Option<f64>>),
-    /// Categorical columns.
-    Cat(Vec<Option<String>>),
+    /// Categorical columns (cells in one text buffer).
+    Cat(crate::io::TextColumn),
 }
 
 /// A typed feature column.
@@ -217,7 +217,9 @@ impl CustomerData {
                         .collect(),
                 ),
                 (_, FeatureValues::Num(v)) => OutData::Float(v.clone()),
-                (_, FeatureValues::Cat(v)) => OutData::Text(v.clone()),
+                (_, FeatureValues::Cat(v)) => {
+                    OutData::Str((0..v.len()).map(|i| v.get(i)).collect())
+                }
             };
             out.push((f.name.clone(), data));
         }
@@ -252,7 +254,7 @@ impl CustomerData {
                         FeatureValues::Num(rows.iter().map(|&i| v[i]).collect())
                     }
                     FeatureValues::Cat(v) => {
-                        FeatureValues::Cat(rows.iter().map(|&i| v[i].clone()).collect())
+                        FeatureValues::Cat(rows.iter().map(|&i| v.get(i)).collect())
                     }
                 },
             })
@@ -308,7 +310,7 @@ pub fn load(source: &Source) -> Result<CustomerData, IngestError> {
     match source {
         Source::Table(spec) => {
             let raw = crate::io::read_table(&spec.path, None)?;
-            load_customer_table(&raw, spec)
+            load_customer_table(raw, spec)
         }
         Source::Transactions(spec) => {
             let t = std::time::Instant::now();

@@ -109,11 +109,14 @@ fn clean(v: Option<&str>) -> Option<&str> {
 }
 
 /// Load and validate a customer table.
+///
+/// Takes the table by value: numeric columns move into the result instead of being copied.
 pub fn load_customer_table(
-    raw: &RawTable,
+    mut raw: RawTable,
     spec: &CustomerTableSpec,
 ) -> Result<CustomerData, IngestError> {
-    let path = &raw.path;
+    let raw_path = raw.path.clone();
+    let path = &raw_path;
     let unknown = |column: &str, role: &str| IngestError::UnknownColumn {
         path: path.clone(),
         column: column.to_string(),
@@ -275,7 +278,8 @@ pub fn load_customer_table(
 
     // ---- features ----
     let mut features = Vec::new();
-    for (ci, col) in raw.columns.iter().enumerate() {
+    for ci in 0..raw.columns.len() {
+        let col = &raw.columns[ci];
         let role = if ci == label_idx {
             "label"
         } else if Some(ci) == id_idx {
@@ -296,20 +300,28 @@ pub fn load_customer_table(
                 });
             }
             let forced = spec.types.get(&col.name);
+            let name = col.name.clone();
             let f = match &col.data {
-                RawData::Num(v) if forced != Some(&ColumnType::Categorical) => {
-                    numeric_column(raw, &col.name, v, &keep, forced)?
+                RawData::Num(_) if forced != Some(&ColumnType::Categorical) => {
+                    // move the cells out when every row is kept
+                    let v = match std::mem::replace(&mut raw.columns[ci].data, RawData::Num(vec![]))
+                    {
+                        RawData::Num(v) if keep.len() == v.len() => v,
+                        RawData::Num(v) => keep.iter().map(|&i| v[i]).collect(),
+                        RawData::Text(_) => unreachable!("matched a numeric column"),
+                    };
+                    numeric_column(&raw_path, &name, v, &keep, forced)?
                 }
                 data => {
                     let vals: Vec<Option<Cow<str>>> = keep.iter().map(|&i| cell(data, i)).collect();
-                    type_column(raw, &col.name, &vals, &keep, forced)?
+                    type_column(&raw_path, &name, &vals, &keep, forced)?
                 }
             };
             kind_name = f.kind.name().to_string();
             features.push(f);
         }
         quality.columns.push(ColumnQuality {
-            name: col.name.clone(),
+            name: raw.columns[ci].name.clone(),
             role: role.into(),
             kind: kind_name,
             missing,
@@ -357,7 +369,7 @@ pub fn load_customer_table(
 
 /// Infer (or apply the override for) one column's type and convert its cells.
 fn type_column(
-    raw: &RawTable,
+    path: &std::path::Path,
     name: &str,
     cells: &[Option<Cow<str>>],
     keep: &[usize],
@@ -365,7 +377,7 @@ fn type_column(
 ) -> Result<FeatureColumn, IngestError> {
     let vals: Vec<Option<&str>> = cells.iter().map(|v| v.as_deref()).collect();
     let bad = |pos: usize, expected: &str| IngestError::BadValue {
-        path: raw.path.clone(),
+        path: path.to_path_buf(),
         row: keep[pos] + 1,
         column: name.to_string(),
         expected: expected.to_string(),
@@ -461,7 +473,7 @@ fn type_column(
         }
         ColumnType::Categorical => (
             FeatureKind::Categorical,
-            FeatureValues::Cat(vals.iter().map(|v| v.map(|s| s.to_string())).collect()),
+            FeatureValues::Cat(vals.iter().copied().collect()),
         ),
     };
     Ok(FeatureColumn {
@@ -508,15 +520,17 @@ fn missing_and_distinct(data: &RawData, keep: &[usize]) -> (usize, usize) {
 /// A column read as numbers (Parquet numeric / boolean columns): numeric, or boolean when its
 /// values are exactly 0 and 1 (as the text path infers from "0"/"1") or when forced.
 fn numeric_column(
-    raw: &RawTable,
+    path: &std::path::Path,
     name: &str,
-    v: &[Option<f64>],
+    mut vals: Vec<Option<f64>>,
     keep: &[usize],
     forced: Option<&ColumnType>,
 ) -> Result<FeatureColumn, IngestError> {
-    let vals: Vec<Option<f64>> = keep.iter().map(|&i| v[i].and_then(clean_num)).collect();
+    for v in vals.iter_mut() {
+        *v = v.and_then(clean_num);
+    }
     let bad = |pos: usize, expected: &str| IngestError::BadValue {
-        path: raw.path.clone(),
+        path: path.to_path_buf(),
         row: keep[pos] + 1,
         column: name.to_string(),
         expected: expected.to_string(),
