@@ -1,4 +1,4 @@
-//! Criterion benchmarks of the pipeline stages on the bundled samples.
+//! Criterion benchmarks of the pipeline stages on the bundled samples and on 100k synthetic rows.
 //! Run: `cargo bench --bench pipeline`. Peer comparisons live in `benches/peers/`.
 
 use churn::bundle;
@@ -6,8 +6,10 @@ use churn::config::ModelConfig;
 use churn::features::Encoder;
 use churn::ingest::{load, CustomerTableSpec, Source, TransactionSpec};
 use churn::io::read_table;
-use churn::model::tree::{fit_tree, CartLearner, TreeParams};
+use churn::model::tree::{fit_tree, learner_by_name, CartLearner, TreeParams};
 use churn::scoring::Scorer;
+use churn::segment::{kmeans, SegmentConfig};
+use churn::synth::{generate, SynthSpec};
 use churn::train::{train, TrainOptions};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use std::path::PathBuf;
@@ -105,5 +107,69 @@ fn benches(c: &mut Criterion) {
     });
 }
 
-criterion_group!(pipeline, benches);
+/// Tree fits and k-means on 100k synthetic customers (`churn::synth`, 16 numeric + 4 categorical
+/// columns → 35 encoded columns).
+fn scale_benches(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("synth.parquet");
+    let spec = SynthSpec {
+        rows: 100_000,
+        ..SynthSpec::default()
+    };
+    churn::io::write_table(&path, generate(&spec)).unwrap();
+    let data = load(&Source::Table(CustomerTableSpec {
+        path,
+        label: "churned".into(),
+        id: Some("customer_id".into()),
+        ..Default::default()
+    }))
+    .unwrap();
+    let rows: Vec<usize> = (0..data.nrows()).collect();
+    let enc = Encoder::fit(&data, &rows, 10);
+    let x = enc.transform(&data, &rows).unwrap();
+    let w = vec![1.0; rows.len()];
+    let params = TreeParams {
+        max_depth: 10,
+        min_samples_leaf: 1,
+        ..TreeParams::default()
+    };
+    let mut g = c.benchmark_group("fit_tree_100k_depth10");
+    g.sample_size(10);
+    for name in ["hist", "cart"] {
+        let learner = learner_by_name(name).unwrap();
+        g.bench_function(name, |b| {
+            b.iter(|| black_box(fit_tree(learner, &x, &data.label, &w, &rows, &params).unwrap()))
+        });
+    }
+    g.finish();
+    // k-means on the standardised behavioural columns (one run, as the peer script)
+    let d = 4;
+    let mut z = Vec::with_capacity(rows.len() * d);
+    let cols: Vec<&[f64]> = (0..d).map(|c| x.col(c)).collect();
+    let stats: Vec<(f64, f64)> = cols
+        .iter()
+        .map(|c| {
+            let m = c.iter().sum::<f64>() / c.len() as f64;
+            let v = c.iter().map(|v| (v - m).powi(2)).sum::<f64>() / c.len() as f64;
+            (m, v.sqrt().max(1e-12))
+        })
+        .collect();
+    for r in 0..rows.len() {
+        for (c, (m, s)) in cols.iter().zip(&stats) {
+            z.push((c[r] - m) / s);
+        }
+    }
+    let cfg = SegmentConfig {
+        n_runs: 1,
+        ..SegmentConfig::default()
+    };
+    let mut g = c.benchmark_group("kmeans");
+    g.sample_size(10);
+    g.bench_function("fit_100k_x4_k5", |b| {
+        b.iter(|| black_box(kmeans(&z, d, 5, &cfg, 0).unwrap()))
+    });
+    g.finish();
+}
+
+criterion_group!(pipeline, benches, scale_benches);
 criterion_main!(pipeline);

@@ -292,6 +292,7 @@ fn read_err(path: &Path, e: impl std::fmt::Display) -> IoError {
 /// messages stay ours; Parquet columns keep their numeric types.
 pub fn read_table(path: &Path, only: Option<&[String]>) -> Result<RawTable, IoError> {
     let format = Format::from_path(path)?;
+    let t = std::time::Instant::now();
     if let Err(source) = std::fs::metadata(path) {
         return Err(IoError::Open {
             path: path.to_path_buf(),
@@ -364,15 +365,9 @@ pub fn read_table(path: &Path, only: Option<&[String]>) -> Result<RawTable, IoEr
                 .map_err(|e| read_err(path, e))?
         }
     };
+    tracing::debug!(secs = t.elapsed().as_secs_f64(), "polars read");
     let nrows = df.height();
-    let mut columns = Vec::with_capacity(df.width());
-    // column by column, each polars column freed once converted (lower peak memory)
-    for col in df.into_columns() {
-        columns.push(RawColumn {
-            name: col.name().to_string(),
-            data: convert_column(path, &col)?,
-        });
-    }
+    let columns = convert_columns(path, df.into_columns())?;
     Ok(RawTable {
         path: path.to_path_buf(),
         columns,
@@ -398,6 +393,52 @@ fn check_columns(path: &Path, names: &[String], only: Option<&[String]>) -> Resu
     Ok(())
 }
 
+/// Convert polars columns on two threads (column order kept); each polars column is freed once
+/// converted, which keeps the peak memory low.
+fn convert_columns(path: &Path, cols: Vec<Column>) -> Result<Vec<RawColumn>, IoError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 2);
+    let mut groups: Vec<Vec<(usize, Column)>> = (0..threads).map(|_| Vec::new()).collect();
+    let n = cols.len();
+    for (i, c) in cols.into_iter().enumerate() {
+        groups[i % threads].push((i, c));
+    }
+    let convert = |g: Vec<(usize, Column)>| -> Result<Vec<(usize, RawColumn)>, IoError> {
+        g.into_iter()
+            .map(|(i, col)| {
+                Ok((
+                    i,
+                    RawColumn {
+                        name: col.name().to_string(),
+                        data: convert_column(path, &col)?,
+                    },
+                ))
+            })
+            .collect()
+    };
+    let parts: Vec<Result<Vec<(usize, RawColumn)>, IoError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = groups
+            .into_iter()
+            .map(|g| s.spawn(move || convert(g)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("conversion thread does not panic"))
+            .collect()
+    });
+    let mut out: Vec<Option<RawColumn>> = (0..n).map(|_| None).collect();
+    for p in parts {
+        for (i, c) in p? {
+            out[i] = Some(c);
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|c| c.expect("every column converted"))
+        .collect())
+}
+
 fn convert_column(path: &Path, col: &Column) -> Result<RawData, IoError> {
     let dtype = col.dtype();
     if dtype.is_primitive_numeric() || matches!(dtype, DataType::Boolean) {
@@ -405,6 +446,9 @@ fn convert_column(path: &Path, col: &Column) -> Result<RawData, IoError> {
             .cast(&DataType::Float64)
             .map_err(|e| read_err(path, e))?;
         let ca = c.f64().map_err(|e| read_err(path, e))?;
+        if ca.null_count() == 0 {
+            return Ok(RawData::Num(ca.into_no_null_iter().map(Some).collect()));
+        }
         return Ok(RawData::Num(ca.iter().collect()));
     }
     let c = if matches!(dtype, DataType::String) {
@@ -460,7 +504,9 @@ pub fn write_table(path: &Path, columns: Vec<(String, OutData<'_>)>) -> Result<(
                 .map_err(|e| werr(&e))?;
         }
         Format::Parquet => {
+            // snappy: the fast codec (and pyarrow's default); zstd took ~3x longer to write
             ParquetWriter::new(&mut buf)
+                .with_compression(ParquetCompression::Snappy)
                 .finish(&mut df)
                 .map_err(|e| werr(&e))?;
         }

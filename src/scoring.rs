@@ -117,6 +117,23 @@ pub struct Lever {
     pub text: String,
 }
 
+/// Which parts of a result to compute beyond the probability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Detail {
+    /// Segment, RFM class and lifecycle stage.
+    pub segments: bool,
+    /// Playbook advice (risk band, treatment, recommendations) and the reasons behind it.
+    pub advice: bool,
+}
+
+impl Detail {
+    /// Everything the bundle can tell.
+    pub const FULL: Detail = Detail {
+        segments: true,
+        advice: true,
+    };
+}
+
 /// A loaded model ready to score.
 #[derive(Debug, Clone)]
 pub struct Scorer {
@@ -217,14 +234,31 @@ impl Scorer {
         warnings: Vec<Warning>,
         customer_id: Option<&str>,
     ) -> Scored<'_> {
+        self.score_encoded_with(row, warnings, customer_id, Detail::FULL)
+    }
+
+    /// Score an encoded row computing only the parts `detail` asks for (the probability always).
+    pub fn score_encoded_with(
+        &self,
+        row: &[f64],
+        warnings: Vec<Warning>,
+        customer_id: Option<&str>,
+        detail: Detail,
+    ) -> Scored<'_> {
         let prediction = self.bundle.model.predict(row);
-        let segment = self.bundle.segments.as_ref().map(|s| s.assign(row));
-        let reasons = if self.bundle.playbook.is_some() {
+        // the playbook's rules may test the segment, so advice implies segments
+        let segment = if detail.segments || detail.advice {
+            self.bundle.segments.as_ref().map(|s| s.assign(row))
+        } else {
+            None
+        };
+        let playbook = self.bundle.playbook.as_ref().filter(|_| detail.advice);
+        let reasons = if playbook.is_some() {
             self.top_reasons(row, 3)
         } else {
             Vec::new()
         };
-        let advice = self.bundle.playbook.as_ref().map(|pb| {
+        let advice = playbook.map(|pb| {
             let top: Vec<&str> = reasons
                 .iter()
                 .filter(|r| r.effect > 0.0)
@@ -577,16 +611,20 @@ impl Scorer {
         Ok(idx)
     }
 
-    /// Score every row of a table in chunks over `threads` threads. `keep(row, result)` turns each
-    /// row's result into what the caller stores, on the worker thread, so full results never pile
-    /// up; rows come back in input order. Errors carry the 1-based row number.
-    pub fn score_table<'s, T: Send>(
+    /// Score every row of a table in chunks of `chunk` rows over `threads` threads. Each chunk
+    /// gets a collector from `init(rows_in_chunk)`, and `keep(collector, row, result)` stores what
+    /// the caller needs from each row's result on the worker thread, so full results never pile
+    /// up. Collectors come back in input order. Errors carry the 1-based row number.
+    #[allow(clippy::too_many_arguments)]
+    pub fn score_table<'s, C: Send>(
         &'s self,
         table: &RawTable,
         threads: usize,
         chunk: usize,
-        keep: impl Fn(usize, Result<Scored<'s>, ScoreError>) -> T + Sync,
-    ) -> Result<Vec<T>, ScoreError> {
+        detail: Detail,
+        init: impl Fn(usize) -> C + Sync,
+        keep: impl Fn(&mut C, usize, Result<Scored<'s>, ScoreError>) + Sync,
+    ) -> Result<Vec<C>, ScoreError> {
         let bind = self.bind(table)?;
         let id_col = self
             .bundle
@@ -604,8 +642,9 @@ impl Scorer {
                 let lo = c * chunk;
                 let hi = (lo + chunk).min(table.nrows);
                 let mut row = vec![0.0; width];
-                (lo..hi)
-                    .map(|r| {
+                let mut out = init(hi - lo);
+                for r in lo..hi {
+                    {
                         let mut warnings = Vec::new();
                         let id = id_col.and_then(|c| table.columns[c].data.get(r).text());
                         let res = self
@@ -614,18 +653,21 @@ impl Scorer {
                                 &mut row,
                                 &mut warnings,
                             )
-                            .map(|()| self.score_encoded(&row, warnings, id.as_deref()))
+                            .map(|()| {
+                                self.score_encoded_with(&row, warnings, id.as_deref(), detail)
+                            })
                             .map_err(|e| ScoreError::BadRow {
                                 path: path.clone(),
                                 row: r + 1,
                                 source: Box::new(e),
                             });
-                        keep(r, res)
-                    })
-                    .collect::<Vec<_>>()
+                        keep(&mut out, r, res);
+                    }
+                }
+                out
             },
             &|| {},
         );
-        Ok(parts.into_iter().flatten().collect())
+        Ok(parts)
     }
 }

@@ -269,6 +269,34 @@ fn score_roundtrip_rejects_and_missing_columns() {
     let t = churn::io::read_table(&pq, None).unwrap();
     assert_eq!(t.nrows, 7043);
 
+    // --columns: only those, in that order, same numbers as the full output
+    let lean = dir.path().join("lean.csv");
+    let (code, _, err) = score(
+        &model,
+        &telco(),
+        &lean,
+        &["--columns", "churn_probability,customerID,risk_band"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (lh, lr) = read_csv(&lean);
+    assert_eq!(lh, ["churn_probability", "customerID", "risk_band"]);
+    let (_, full) = read_csv(&out);
+    assert_eq!(lr.len(), full.len());
+    for (a, b) in lr.iter().zip(&full) {
+        assert_eq!((&a[0], &a[1], &a[2]), (&b[1], &b[0], &b[8]));
+    }
+    let (code, _, err) = score(
+        &model,
+        &telco(),
+        &lean,
+        &["--columns", "churn_probability,rfm_class"],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("'rfm_class'") && err.contains("can write: customerID, churn_probability"),
+        "{err}"
+    );
+
     // a bad row: stop with its row number, or reject it with --skip-invalid
     let text = std::fs::read_to_string(telco()).unwrap();
     let mut lines: Vec<String> = text.lines().take(11).map(String::from).collect();

@@ -32,7 +32,9 @@ pub const POSITIVE_TOKENS: &[&str] = &[
 
 /// True when a (trimmed) text cell means missing.
 pub fn is_missing_token(s: &str) -> bool {
-    MISSING_TOKENS.contains(&s.trim())
+    let t = s.trim();
+    // every token is at most 4 bytes: most real values are rejected by length alone
+    t.len() <= 4 && MISSING_TOKENS.contains(&t)
 }
 
 /// Parse a number, accepting surrounding blanks; `None` for anything else (including NaN / inf).
