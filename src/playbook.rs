@@ -261,10 +261,54 @@ pub struct Recommendation<'a> {
     pub save_rate: f64,
     /// P(churn) × value × save rate − cost.
     pub expected_value: f64,
-    /// Why: the rule that matched and the top reasons.
-    pub why: String,
-    /// Message with placeholders filled in.
-    pub message: String,
+    /// Why: the rule that matched and the top reasons (rendered as text).
+    pub why: Why<'a>,
+    /// Message with placeholders filled in (borrowed when it has none).
+    pub message: std::borrow::Cow<'a, str>,
+}
+
+/// Why an action is recommended; rendered as text only when shown or serialised.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Why<'a> {
+    /// A rule matched; up to two risk drivers from the decision path.
+    Rule {
+        /// Rule id.
+        rule: &'a str,
+        /// Readable decision-path conditions that raised the risk.
+        drivers: [Option<&'a str>; 2],
+    },
+    /// The suppression action: no paid action pays off.
+    NoPositiveValue {
+        /// Best expected value among the paid actions.
+        best: f64,
+    },
+}
+
+impl std::fmt::Display for Why<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Why::Rule { rule, drivers } => {
+                write!(f, "rule '{rule}'")?;
+                let mut first = true;
+                for d in drivers.iter().flatten() {
+                    f.write_str(if first { "; risk drivers: " } else { "; " })?;
+                    f.write_str(d)?;
+                    first = false;
+                }
+                Ok(())
+            }
+            Why::NoPositiveValue { best } => write!(
+                f,
+                "no paid action has a positive expected value (best {best:.2})"
+            ),
+        }
+    }
+}
+
+impl Serialize for Why<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// What the playbook says about one customer.
@@ -281,7 +325,7 @@ pub struct Advice<'a> {
 }
 
 /// Customer context for [`Playbook::advise`].
-pub struct Context<'a> {
+pub struct Context<'a, 'r> {
     /// Encoded row.
     pub row: &'a [f64],
     /// Calibrated probability.
@@ -294,8 +338,9 @@ pub struct Context<'a> {
     pub lifecycle: Option<&'a str>,
     /// Customer id, if known.
     pub customer_id: Option<&'a str>,
-    /// Top reasons (readable conditions), for the "why".
-    pub reasons: &'a [&'a str],
+    /// Top reasons (readable conditions), for the "why"; they outlive the context (they belong
+    /// to the scorer) so recommendations can borrow them.
+    pub reasons: &'a [&'r str],
 }
 
 const CHANNELS: &[&str] = &[
@@ -738,7 +783,7 @@ impl Playbook {
     }
 
     /// Rank the eligible actions for one customer.
-    pub fn advise<'s>(&'s self, ctx: &Context) -> Advice<'s> {
+    pub fn advise<'s>(&'s self, ctx: &Context<'_, 's>) -> Advice<'s> {
         let band = self.file.risk_bands.band(ctx.probability);
         let value = self.value(ctx.row);
         let treatment = match ctx.customer_id {
@@ -791,14 +836,8 @@ impl Playbook {
                 .then(y.1.cmp(&x.1))
                 .then(x.0.id.cmp(&y.0.id))
         });
-        let reasons = ctx
-            .reasons
-            .iter()
-            .take(2)
-            .copied()
-            .collect::<Vec<_>>()
-            .join("; ");
-        let make = |a: &'s Action, rule: &str| -> Recommendation<'s> {
+        let drivers = [ctx.reasons.first().copied(), ctx.reasons.get(1).copied()];
+        let make = |a: &'s Action, rule: &'s str| -> Recommendation<'s> {
             Recommendation {
                 action: &a.id,
                 name: &a.name,
@@ -806,18 +845,16 @@ impl Playbook {
                 cost: a.cost,
                 save_rate: a.save_rate,
                 expected_value: ev(a),
-                why: if reasons.is_empty() {
-                    format!("rule '{rule}'")
-                } else {
-                    format!("rule '{rule}'; risk drivers: {reasons}")
-                },
+                why: Why::Rule { rule, drivers },
                 message: if a.message.contains('{') {
-                    a.message
-                        .replace("{customer_id}", ctx.customer_id.unwrap_or("customer"))
-                        .replace("{segment}", ctx.segment.unwrap_or(""))
-                        .replace("{rfm_class}", ctx.rfm_class.unwrap_or(""))
+                    std::borrow::Cow::Owned(
+                        a.message
+                            .replace("{customer_id}", ctx.customer_id.unwrap_or("customer"))
+                            .replace("{segment}", ctx.segment.unwrap_or(""))
+                            .replace("{rfm_class}", ctx.rfm_class.unwrap_or("")),
+                    )
                 } else {
-                    a.message.clone()
+                    std::borrow::Cow::Borrowed(&a.message)
                 },
             }
         };
@@ -836,15 +873,14 @@ impl Playbook {
             if let Some(sid) = &self.file.suppress_action {
                 if let Some(a) = self.file.actions.iter().find(|a| &a.id == sid) {
                     recs.retain(|r| r.action != a.id);
-                    let mut r = make(a, "no paid action has a positive expected value");
-                    r.why = format!(
-                        "no paid action has a positive expected value (best {:.2})",
-                        if best_paid.is_finite() {
+                    let mut r = make(a, "");
+                    r.why = Why::NoPositiveValue {
+                        best: if best_paid.is_finite() {
                             best_paid
                         } else {
                             0.0
-                        }
-                    );
+                        },
+                    };
                     recs.insert(0, r);
                     recs.truncate(self.file.top_n);
                 }

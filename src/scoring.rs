@@ -93,28 +93,52 @@ struct LeverOption<'a> {
 /// Most actionable inputs the lever walk handles (more: single changes only).
 const MAX_LEVER_INPUTS: usize = 16;
 
-/// One change of an actionable input.
+/// One change of an actionable input (text borrowed from the bundle).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Change {
+pub struct Change<'a> {
     /// Input field.
-    pub field: String,
+    pub field: &'a str,
     /// Current value.
-    pub from: String,
+    pub from: &'a str,
     /// Suggested value.
-    pub to: String,
+    pub to: &'a str,
 }
 
-/// Changes to actionable inputs that lower the churn risk.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Lever {
+/// Changes to actionable inputs that lower the churn risk. Serialised with a `text` field, its
+/// [`Display`](std::fmt::Display) form: `change Contract to Two year: risk 0.62 → 0.18`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lever<'a> {
     /// The changes.
-    pub changes: Vec<Change>,
+    pub changes: Vec<Change<'a>>,
     /// Risk now.
     pub risk_before: f64,
     /// Risk after the changes.
     pub risk_after: f64,
-    /// e.g. `change Contract to Two year: risk 0.62 → 0.18`.
-    pub text: String,
+}
+
+impl Serialize for Lever<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Lever", 4)?;
+        st.serialize_field("changes", &self.changes)?;
+        st.serialize_field("risk_before", &self.risk_before)?;
+        st.serialize_field("risk_after", &self.risk_after)?;
+        st.serialize_field("text", &format_args!("{self}"))?;
+        st.end()
+    }
+}
+
+impl std::fmt::Display for Lever<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("change ")?;
+        for (i, c) in self.changes.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{} to {}", c.field, c.to)?;
+        }
+        write!(f, ": risk {:.2} → {:.2}", self.risk_before, self.risk_after)
+    }
 }
 
 /// Which parts of a result to compute beyond the probability.
@@ -144,6 +168,8 @@ pub struct Scorer {
     /// The reason for reaching each node from its parent (`None` for the root), built once so
     /// scoring formats no text.
     edges: Vec<Option<Reason>>,
+    /// Input name → position.
+    inputs: crate::util::FxHashMap<String, usize>,
 }
 
 impl Scorer {
@@ -153,7 +179,16 @@ impl Scorer {
             bundle: loaded.bundle,
             version: loaded.version,
             edges: Vec::new(),
+            inputs: Default::default(),
         };
+        s.inputs = s
+            .bundle
+            .encoder
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| (spec.name.clone(), i))
+            .collect();
         let nodes = &s.bundle.model.tree.nodes;
         let mut edges = vec![None; nodes.len()];
         for (i, n) in nodes.iter().enumerate() {
@@ -170,6 +205,11 @@ impl Scorer {
         self.edges[child]
             .as_ref()
             .expect("every non-root node has a parent edge")
+    }
+
+    /// Position of input field `name` among the model's inputs.
+    pub fn input_index(&self, name: &str) -> Option<usize> {
+        self.inputs.get(name).copied()
     }
 
     /// Names of the input fields the model needs.
@@ -355,7 +395,7 @@ impl Scorer {
     /// and both branches on actionable ones finds the lowest-risk reachable leaf; a concrete
     /// choice of values for it is then re-scored. Returns that best combination and the best
     /// single changes, lowest risk first; only levers that lower the risk.
-    pub fn levers(&self, row: &[f64]) -> Vec<Lever> {
+    pub fn levers(&self, row: &[f64]) -> Vec<Lever<'_>> {
         let Some(pb) = &self.bundle.playbook else {
             return Vec::new();
         };
@@ -481,34 +521,23 @@ impl Scorer {
         found.retain(|(p, _)| *p < before - 1e-9);
         // best overall (fewest changes among equal risk), then the best single changes
         found.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.len().cmp(&b.1.len())));
-        let mut out: Vec<Lever> = Vec::new();
-        let push = |out: &mut Vec<Lever>, p: f64, choice: &[(usize, usize)]| {
+        let mut out: Vec<Lever<'_>> = Vec::new();
+        let push = |out: &mut Vec<_>, p: f64, choice: &[(usize, usize)]| {
             let changes: Vec<Change> = choice
                 .iter()
                 .map(|&(oi, ai)| Change {
-                    field: self.bundle.encoder.inputs[opts[oi].input].name.clone(),
-                    from: opts[oi].current.to_string(),
-                    to: opts[oi].alternatives[ai].0.to_string(),
+                    field: &self.bundle.encoder.inputs[opts[oi].input].name,
+                    from: opts[oi].current,
+                    to: opts[oi].alternatives[ai].0,
                 })
                 .collect();
-            if out.iter().any(|l| l.changes == changes) {
+            if out.iter().any(|l: &Lever| l.changes == changes) {
                 return;
             }
-            let text = format!(
-                "change {}: risk {:.2} → {:.2}",
-                changes
-                    .iter()
-                    .map(|c| format!("{} to {}", c.field, c.to))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                before,
-                p
-            );
             out.push(Lever {
                 changes,
                 risk_before: before,
                 risk_after: p,
-                text,
             });
         };
         if let Some((p, c)) = found.first() {

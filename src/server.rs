@@ -14,6 +14,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -538,15 +539,168 @@ fn too_large(limit: usize) -> ApiError {
 }
 
 #[derive(serde::Deserialize)]
-struct ScoreRequest {
-    customers: Vec<Map<String, Value>>,
+struct ScoreRequest<'a> {
+    #[serde(borrow)]
+    customers: Vec<Customer<'a>>,
+}
+
+/// One customer of a request: its fields in body order, text borrowed from the body where it
+/// has no escapes (no allocation per field).
+struct Customer<'a>(Vec<(Cow<'a, str>, Cell<'a>)>);
+
+/// One JSON field value of a customer.
+#[derive(Debug)]
+enum Cell<'a> {
+    Null,
+    Bool(bool),
+    Num(serde_json::Number),
+    /// A number JSON can carry but f64 cannot (overflow).
+    NonFinite,
+    Str(Cow<'a, str>),
+    /// An array or an object.
+    Compound,
+}
+
+impl Cell<'_> {
+    /// The value as text (numbers and booleans as in JSON), for ids.
+    fn text(&self) -> Cow<'_, str> {
+        match self {
+            Cell::Str(s) => Cow::Borrowed(s),
+            Cell::Num(n) => Cow::Owned(n.to_string()),
+            Cell::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
+            Cell::Null | Cell::NonFinite | Cell::Compound => Cow::Borrowed("null"),
+        }
+    }
+}
+
+impl Serialize for Cell<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Cell::Str(v) => s.serialize_str(v),
+            Cell::Num(n) => n.serialize(s),
+            Cell::Bool(b) => s.serialize_bool(*b),
+            Cell::Null | Cell::NonFinite | Cell::Compound => s.serialize_unit(),
+        }
+    }
+}
+
+/// Text that borrows from the input when it can.
+struct BorrowedStr<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for BorrowedStr<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = BorrowedStr<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(BorrowedStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(BorrowedStr(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(BorrowedStr(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Cell<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Cell<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Cell::Null)
+            }
+            fn visit_none<E>(self) -> Result<Self::Value, E> {
+                Ok(Cell::Null)
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Cell::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Cell::Num(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Cell::Num(v.into()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(serde_json::Number::from_f64(v).map_or(Cell::NonFinite, Cell::Num))
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Cell::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Cell::Str(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Cell::Str(Cow::Owned(v)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Self::Value, A::Error> {
+                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Cell::Compound)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Self::Value, A::Error> {
+                while a
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Cell::Compound)
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Customer<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Customer<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a customer object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut v = Vec::with_capacity(a.size_hint().unwrap_or(24));
+                while let Some((k, c)) = a.next_entry::<BorrowedStr<'a>, Cell<'a>>()? {
+                    v.push((k.0, c));
+                }
+                Ok(Customer(v))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+impl Customer<'_> {
+    /// The last value given for `key` (JSON objects with repeated keys: the last one wins).
+    fn get(&self, key: &str) -> Option<&Cell<'_>> {
+        self.0.iter().rev().find(|(k, _)| k == key).map(|(_, c)| c)
+    }
 }
 
 /// One result of `POST /v1/score`.
 #[derive(Serialize)]
 struct ScoreResult<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    customer_id: Option<Value>,
+    customer_id: Option<&'a Cell<'a>>,
     churn_probability: f64,
     probability_interval: [f64; 2],
     predicted_churn: bool,
@@ -569,7 +723,7 @@ struct ScoreResult<'a> {
     recommendations: Option<Vec<crate::playbook::Recommendation<'a>>>,
     reasons: Vec<&'a Reason>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    levers: Option<Vec<crate::scoring::Lever>>,
+    levers: Option<Vec<crate::scoring::Lever<'a>>>,
     warnings: Vec<Warning>,
 }
 
@@ -585,50 +739,62 @@ struct ScoreResponse<'a> {
     results: Vec<ScoreResult<'a>>,
 }
 
-fn raw_value<'a>(v: &'a Value, field: &str) -> Result<RawValue<'a>, ApiError> {
+/// A JSON value as a raw cell; `field` names the field in errors (built only on error).
+fn raw_value<'a>(v: &'a Cell<'a>, field: &dyn Fn() -> String) -> Result<RawValue<'a>, ApiError> {
     match v {
-        Value::Null => Ok(RawValue::Missing),
-        Value::Bool(b) => Ok(RawValue::Bool(*b)),
-        Value::Number(n) => match n.as_f64() {
+        Cell::Null => Ok(RawValue::Missing),
+        Cell::Bool(b) => Ok(RawValue::Bool(*b)),
+        Cell::Num(n) => match n.as_f64() {
             Some(x) if x.is_finite() => Ok(RawValue::Number(x)),
             _ => Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_value",
                 "numbers must be finite",
             )
-            .field(field)),
+            .field(field())),
         },
-        Value::String(s) => {
-            let l = s.trim().to_ascii_lowercase();
-            if matches!(
-                l.as_str(),
-                "nan" | "inf" | "+inf" | "-inf" | "infinity" | "+infinity" | "-infinity"
-            ) {
+        Cell::NonFinite => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_value",
+            "numbers must be finite",
+        )
+        .field(field())),
+        Cell::Str(s) => {
+            let t = s.trim();
+            let non_finite = t.len() <= 9
+                && [
+                    "nan",
+                    "inf",
+                    "+inf",
+                    "-inf",
+                    "infinity",
+                    "+infinity",
+                    "-infinity",
+                ]
+                .iter()
+                .any(|w| t.eq_ignore_ascii_case(w));
+            if non_finite {
                 Err(ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "invalid_value",
                     format!("'{s}' is not accepted: NaN and infinite values are invalid; send null for a missing value"),
                 )
-                .field(field))
+                .field(field()))
             } else {
                 Ok(RawValue::Text(s))
             }
         }
-        Value::Array(_) | Value::Object(_) => Err(ApiError::new(
+        Cell::Compound => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_type",
             "expected a number, string, boolean or null",
         )
-        .field(field)),
+        .field(field())),
     }
 }
 
-fn hash_id(v: &Value) -> String {
-    let s = match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    crate::util::hex(&Sha256::digest(s.as_bytes())[..6])
+fn hash_id(v: &str) -> String {
+    crate::util::hex(&Sha256::digest(v.as_bytes())[..6])
 }
 
 async fn score_with(
@@ -708,12 +874,11 @@ async fn score_with(
     for (ci, cust) in parsed.customers.iter().enumerate() {
         let field = |f: &str| format!("customers[{ci}].{f}");
         // convert JSON values up front so type errors name the field
-        let mut vals: Vec<Option<RawValue>> = Vec::with_capacity(names.len());
-        for name in &names {
-            vals.push(match cust.get(*name) {
-                None => None,
-                Some(v) => Some(raw_value(v, &field(name))?),
-            });
+        let mut vals: Vec<Option<RawValue>> = vec![None; names.len()];
+        for (k, v) in &cust.0 {
+            if let Some(i) = scorer.input_index(k) {
+                vals[i] = Some(raw_value(v, &|| field(k))?);
+            }
         }
         let mut warnings = Vec::new();
         let row = scorer.encode(|i| vals[i], &mut warnings).map_err(|e| {
@@ -731,10 +896,7 @@ async fn score_with(
         let customer_id = id_key
             .and_then(|k| cust.get(k))
             .or_else(|| cust.get("customer_id"));
-        let id_text: Option<std::borrow::Cow<str>> = customer_id.map(|v| match v {
-            Value::String(s) => s.as_str().into(),
-            other => other.to_string().into(),
-        });
+        let id_text: Option<Cow<str>> = customer_id.map(|v| v.text());
         let scored = scorer.score_encoded(&row, warnings, id_text.as_deref());
         let p = scored.prediction;
         let has_advice = scored.advice.is_some();
@@ -749,7 +911,7 @@ async fn score_with(
             _ => 2,
         }] += 1;
         results.push(ScoreResult {
-            customer_id: customer_id.cloned(),
+            customer_id,
             churn_probability: p.probability,
             probability_interval: [p.low, p.high],
             predicted_churn: p.churn,
@@ -785,21 +947,36 @@ async fn score_with(
             .filter_map(|r| r.customer_id.as_ref())
             .map(|v| {
                 if state.config.log_customer_ids {
-                    v.to_string()
+                    v.text().into_owned()
                 } else {
-                    hash_id(v)
+                    hash_id(&v.text())
                 }
             })
             .collect();
         tracing::debug!(model = %model_name, customers = n, ids = ?ids, "scored");
     }
-    Ok(HttpResponse::Ok().json(ScoreResponse {
-        model: ModelRef {
-            name: &model_name,
-            version: &scorer.version,
+    // one allocation for the body in the common case (~2 KB per customer with a playbook)
+    let mut body = Vec::with_capacity(256 + 2560 * n);
+    serde_json::to_writer(
+        &mut body,
+        &ScoreResponse {
+            model: ModelRef {
+                name: &model_name,
+                version: &scorer.version,
+            },
+            results,
         },
-        results,
-    }))
+    )
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("could not serialise the response: {e}"),
+        )
+    })?;
+    Ok(HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body))
 }
 
 async fn score_default(

@@ -116,7 +116,7 @@ fn each_rfm_class_gets_the_briefs_actions() {
     assert_eq!(adv.risk_band, "medium");
     let r = &adv.recommendations[0];
     assert!((r.expected_value - (0.55 * 100.0 * r.save_rate - r.cost)).abs() < 1e-9);
-    assert!(r.why.contains("churn-risk-recall"), "{}", r.why);
+    assert!(r.why.to_string().contains("churn-risk-recall"), "{}", r.why);
 }
 
 #[test]
@@ -358,10 +358,10 @@ fn levers_change_only_actionable_inputs_and_always_lower_the_risk() {
         let levers = scorer.levers(&row);
         with_levers += !levers.is_empty() as usize;
         for l in levers {
-            assert!(l.risk_after < l.risk_before, "row {r}: {}", l.text);
+            assert!(l.risk_after < l.risk_before, "row {r}: {l}");
             for c in &l.changes {
                 assert!(
-                    actionable.contains(&c.field),
+                    actionable.contains(c.field),
                     "row {r}: changed non-actionable {}",
                     c.field
                 );
@@ -370,15 +370,11 @@ fn levers_change_only_actionable_inputs_and_always_lower_the_risk() {
             // applying the change to the raw customer gives exactly the promised risk
             let s = scorer
                 .score(|i| match l.changes.iter().find(|c| c.field == names[i]) {
-                    Some(c) => Some(RawValue::Text(&c.to)),
+                    Some(c) => Some(RawValue::Text(c.to)),
                     None => Some(table.columns[bind[i]].data.get(r)),
                 })
                 .unwrap();
-            assert_eq!(
-                s.prediction.probability, l.risk_after,
-                "row {r}: {}",
-                l.text
-            );
+            assert_eq!(s.prediction.probability, l.risk_after, "row {r}: {l}");
         }
     }
     assert!(

@@ -203,6 +203,36 @@ fn happy_paths() {
     assert_eq!(w["kind"], "unseen_category");
     assert_eq!(w["field"], "PaymentMethod");
 
+    // JSON escapes in keys and values, a numeric id and a repeated key (the last one wins)
+    // score exactly like the plain request
+    let mut plain = customer();
+    plain["customerID"] = json!(12345);
+    let escaped = plain
+        .to_string()
+        .replace(
+            "\"Contract\":\"Month-to-month\"",
+            "\"Con\\u0074ract\":\"Month\\u002dto-month\"",
+        )
+        .replace("\"tenure\":1", "\"tenure\":70,\"tenure\":1");
+    assert!(
+        escaped.contains("\\u002d") && escaped.contains("\"tenure\":70"),
+        "{escaped}"
+    );
+    let body = format!("{{\"customers\":[{},{escaped}]}}", plain);
+    let r = http(
+        &s.addr,
+        "POST",
+        "/v1/score",
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let res = r.json()["results"].clone();
+    assert_eq!(res[0]["customer_id"], json!(12345));
+    assert_eq!(res[1]["customer_id"], json!(12345));
+    assert_eq!(res[0]["churn_probability"], res[1]["churn_probability"]);
+    assert_eq!(res[0]["churn_probability"].as_f64().unwrap(), p0);
+
     let r = http(&s.addr, "GET", "/v1/models", &[], b"");
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["models"][0]["name"], "telco");
@@ -215,7 +245,7 @@ fn happy_paths() {
     assert_eq!(m.status, 200);
     assert!(
         m.body
-            .contains("churn_http_requests_total{route=\"/v1/score\",status=\"200\"} 1"),
+            .contains("churn_http_requests_total{route=\"/v1/score\",status=\"200\"} 2"),
         "{}",
         m.body
     );
