@@ -87,7 +87,7 @@ def main():
     ap.add_argument("--datasets", default="telco,bank,cdnow")
     ap.add_argument("--bin-dir", default=str(ROOT / "target/release"))
     ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--learner", default="cart", help="churn-train --learner")
+    ap.add_argument("--learner", default="hist", help="churn-train --learner (hist, cart or linfa)")
     ap.add_argument("--jobs", type=int, default=2, help="sklearn GridSearchCV n_jobs")
     ap.add_argument("--json", help="write results here")
     ap.add_argument("--no-fail", action="store_true", help="exit 0 even when a target is missed")
