@@ -1,10 +1,14 @@
 //! The histogram learner against the references: linfa-trees (split by split) and our exact CART
 //! (whole trees), plus determinism across thread counts and quality on the synthetic benchmark data.
 
+mod common;
+
 use churn::features::{Encoder, Matrix};
 use churn::ingest::{load, CustomerTableSpec, Source};
+use churn::model::metrics::roc_auc;
 use churn::model::tree::{
-    learner_by_name, CartLearner, Learner, LinfaLearner, Prepared, Structure, TreeParams, LEAF,
+    learner_by_name, CartLearner, Learner, LinfaLearner, Prepared, Structure, Tree, TreeParams,
+    LEAF,
 };
 use churn::synth::{generate, SynthSpec};
 use churn::util::Rng;
@@ -130,12 +134,21 @@ fn hist_grows_exact_carts_tree_when_every_value_has_its_own_bin() {
 }
 
 fn synth_matrix(rows: usize, seed: u64) -> (Matrix, Vec<bool>) {
+    synth_matrix_shaped(rows, 14, 4, seed)
+}
+
+fn synth_matrix_shaped(
+    rows: usize,
+    numeric: usize,
+    categorical: usize,
+    seed: u64,
+) -> (Matrix, Vec<bool>) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("synth.parquet");
     let spec = SynthSpec {
         rows,
-        numeric: 14,
-        categorical: 4,
+        numeric,
+        categorical,
         seed,
     };
     churn::io::write_table(&path, generate(&spec)).unwrap();
@@ -168,4 +181,47 @@ fn threads_do_not_change_the_tree() {
     let b = two.structure(&y, &w, &rows, &p, 2).unwrap();
     assert!(a.len() > 100);
     assert_eq!(a, b);
+}
+
+#[test]
+fn hist_and_linfa_reach_the_same_holdout_auc_on_the_benchmark_data() {
+    // benchmark shape (20 numeric columns), train and holdout drawn from the same rule
+    let (mut x, y) = synth_matrix_shaped(30_000, 20, 0, 42);
+    let n = x.nrows;
+    // Break ties (jitter below the integer spacing, order kept): with repeated values linfa-trees
+    // skips split candidates below the root — a value group is only considered when its last row
+    // in the *global* sort order sits in the node, and values within 1e-5 count as equal. On the
+    // raw benchmark data that costs linfa ~0.02 AUC at this size (0.757 vs 0.782).
+    let mut rng = Rng::new(9);
+    for v in x.data.iter_mut() {
+        *v += rng.uniform() * 0.4;
+    }
+    let train: Vec<usize> = (0..n).filter(|r| r % 4 != 0).collect();
+    let test: Vec<usize> = (0..n).filter(|r| r % 4 == 0).collect();
+    let w = vec![1.0; n];
+    let p = TreeParams {
+        max_depth: 6,
+        min_samples_leaf: 20,
+        ..TreeParams::default()
+    };
+    let auc = |s: Structure| {
+        let t = Tree::compile(s, "t", &x, &y, &w, &train, p.criterion, 1.0).unwrap();
+        let scores: Vec<f64> = test
+            .iter()
+            .map(|&r| t.nodes[t.leaf_of_matrix(&x, r)].value)
+            .collect();
+        let labels: Vec<bool> = test.iter().map(|&r| y[r]).collect();
+        roc_auc(&scores, &labels)
+    };
+    let hist = grow(learner_by_name("hist").unwrap(), &x, &y, &train, &p);
+    let linfa = grow(&LinfaLearner, &x, &y, &train, &p);
+    // linfa merges sibling leaves that predict the same class; compare at equal resolution
+    let (a_hist, a_linfa) = (auc(common::pruned_structure(&hist)), auc(linfa));
+    assert!(
+        (a_hist - a_linfa).abs() <= 0.002,
+        "holdout AUC hist (pruned like linfa) {a_hist:.4} vs linfa {a_linfa:.4}"
+    );
+    // and unpruned, hist keeps the resolution linfa throws away
+    let a_full = auc(hist);
+    assert!(a_full >= a_hist - 1e-9, "{a_full} < {a_hist}");
 }

@@ -121,30 +121,6 @@ fn a_value_equal_to_the_threshold_goes_left() {
     }
 }
 
-/// Merge sibling leaves that predict the same class, bottom-up — linfa-trees' pruning rule.
-fn prune_like_linfa(s: &Structure) -> Vec<Option<u32>> {
-    // returns, per node, Some(class) when the subtree collapses to one leaf
-    fn go(s: &Structure, i: usize, out: &mut Vec<Option<u32>>) -> Option<bool> {
-        let (_, _, l, r, c) = s[i];
-        if l == LEAF {
-            out[i] = Some(c as u32);
-            return Some(c);
-        }
-        let a = go(s, l as usize, out);
-        let b = go(s, r as usize, out);
-        match (a, b) {
-            (Some(a), Some(b)) if a == b => {
-                out[i] = Some(a as u32);
-                Some(a)
-            }
-            _ => None,
-        }
-    }
-    let mut out = vec![None; s.len()];
-    go(s, 0, &mut out);
-    out
-}
-
 /// The leaf each row reaches after pruning, as a partition label.
 fn pruned_leaf(s: &Structure, pruned: &[Option<u32>], x: &Matrix, r: usize) -> usize {
     let mut i = 0usize;

@@ -80,3 +80,50 @@ pub fn cdnow_spec() -> churn::ingest::TransactionSpec {
         ..Default::default()
     }
 }
+
+use churn::model::tree::{Structure, LEAF};
+
+/// Merge sibling leaves that predict the same class, bottom-up — linfa-trees' pruning rule.
+pub fn prune_like_linfa(s: &Structure) -> Vec<Option<u32>> {
+    // returns, per node, Some(class) when the subtree collapses to one leaf
+    fn go(s: &Structure, i: usize, out: &mut Vec<Option<u32>>) -> Option<bool> {
+        let (_, _, l, r, c) = s[i];
+        if l == LEAF {
+            out[i] = Some(c as u32);
+            return Some(c);
+        }
+        let a = go(s, l as usize, out);
+        let b = go(s, r as usize, out);
+        match (a, b) {
+            (Some(a), Some(b)) if a == b => {
+                out[i] = Some(a as u32);
+                Some(a)
+            }
+            _ => None,
+        }
+    }
+    let mut out = vec![None; s.len()];
+    go(s, 0, &mut out);
+    out
+}
+
+/// `s` with every subtree that linfa's pruning collapses turned into one leaf.
+pub fn pruned_structure(s: &Structure) -> Structure {
+    fn go(s: &Structure, i: usize, pruned: &[Option<u32>], out: &mut Structure) -> u32 {
+        let me = out.len() as u32;
+        let (f, t, l, r, c) = s[i];
+        if l == LEAF || pruned[i].is_some() {
+            out.push((0, 0.0, LEAF, LEAF, c));
+            return me;
+        }
+        out.push((0, 0.0, LEAF, LEAF, c));
+        let li = go(s, l as usize, pruned, out);
+        let ri = go(s, r as usize, pruned, out);
+        out[me as usize] = (f, t, li, ri, c);
+        me
+    }
+    let pruned = prune_like_linfa(s);
+    let mut out = Vec::new();
+    go(s, 0, &pruned, &mut out);
+    out
+}
