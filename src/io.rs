@@ -139,7 +139,58 @@ pub enum RawData {
     /// Text cells (all CSV columns; string columns of Parquet).
     Text(TextColumn),
     /// Numeric cells (numeric and boolean Parquet columns).
-    Num(Vec<Option<f64>>),
+    Num(NumColumn),
+}
+
+/// Numbers in one buffer with an optional validity mask (none: every cell present).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NumColumn {
+    values: Vec<f64>,
+    valid: Option<Vec<bool>>,
+}
+
+impl NumColumn {
+    /// Cell `i` (`None` when missing).
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<f64> {
+        match &self.valid {
+            Some(v) if !v[i] => None,
+            _ => Some(self.values[i]),
+        }
+    }
+    /// Number of cells.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+    /// True when there are no cells.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+    /// The cells as options.
+    pub fn into_options(self) -> Vec<Option<f64>> {
+        match self.valid {
+            None => self.values.into_iter().map(Some).collect(),
+            Some(valid) => self
+                .values
+                .into_iter()
+                .zip(valid)
+                .map(|(x, ok)| ok.then_some(x))
+                .collect(),
+        }
+    }
+}
+
+impl FromIterator<Option<f64>> for NumColumn {
+    fn from_iter<I: IntoIterator<Item = Option<f64>>>(iter: I) -> Self {
+        let mut values = Vec::new();
+        let mut valid = Vec::new();
+        for v in iter {
+            values.push(v.unwrap_or(f64::NAN));
+            valid.push(v.is_some());
+        }
+        let valid = valid.iter().any(|v| !v).then_some(valid);
+        NumColumn { values, valid }
+    }
 }
 
 impl RawData {
@@ -173,8 +224,8 @@ impl RawData {
             RawData::Num(v) => {
                 let mut set: crate::util::FxHashSet<u64> = Default::default();
                 let mut missing = 0;
-                for x in v {
-                    match x {
+                for i in 0..v.len() {
+                    match v.get(i) {
                         Some(x) => {
                             set.insert(x.to_bits());
                         }
@@ -192,7 +243,7 @@ impl RawData {
                 None => RawValue::Missing,
                 Some(s) => RawValue::Text(s),
             },
-            RawData::Num(v) => match v[row] {
+            RawData::Num(v) => match v.get(row) {
                 None => RawValue::Missing,
                 Some(x) => RawValue::Number(x),
             },
@@ -447,7 +498,14 @@ fn convert_column(path: &Path, col: &Column) -> Result<RawData, IoError> {
             .map_err(|e| read_err(path, e))?;
         let ca = c.f64().map_err(|e| read_err(path, e))?;
         if ca.null_count() == 0 {
-            return Ok(RawData::Num(ca.into_no_null_iter().map(Some).collect()));
+            let values: Vec<f64> = match ca.cont_slice() {
+                Ok(s) => s.to_vec(),
+                Err(_) => ca.into_no_null_iter().collect(),
+            };
+            return Ok(RawData::Num(NumColumn {
+                values,
+                valid: None,
+            }));
         }
         return Ok(RawData::Num(ca.iter().collect()));
     }

@@ -92,7 +92,9 @@ pub fn personal_match(column: &str, patterns: &[String]) -> Option<String> {
 fn cell(data: &RawData, i: usize) -> Option<Cow<'_, str>> {
     match data {
         RawData::Text(t) => clean(t.get(i)).map(Cow::Borrowed),
-        RawData::Num(v) => v[i].and_then(|x| clean_num(x).map(|x| Cow::Owned(fmt_num(x)))),
+        RawData::Num(v) => v
+            .get(i)
+            .and_then(|x| clean_num(x).map(|x| Cow::Owned(fmt_num(x)))),
     }
 }
 
@@ -304,10 +306,12 @@ pub fn load_customer_table(
             let f = match &col.data {
                 RawData::Num(_) if forced != Some(&ColumnType::Categorical) => {
                     // move the cells out when every row is kept
-                    let v = match std::mem::replace(&mut raw.columns[ci].data, RawData::Num(vec![]))
-                    {
-                        RawData::Num(v) if keep.len() == v.len() => v,
-                        RawData::Num(v) => keep.iter().map(|&i| v[i]).collect(),
+                    let v = match std::mem::replace(
+                        &mut raw.columns[ci].data,
+                        RawData::Text(Default::default()),
+                    ) {
+                        RawData::Num(v) if keep.len() == v.len() => v.into_options(),
+                        RawData::Num(v) => keep.iter().map(|&i| v.get(i)).collect(),
                         RawData::Text(_) => unreachable!("matched a numeric column"),
                     };
                     numeric_column(&raw_path, &name, v, &keep, forced)?
@@ -491,7 +495,7 @@ fn missing_and_distinct(data: &RawData, keep: &[usize]) -> (usize, usize) {
         RawData::Num(v) => {
             let mut set: FxHashSet<u64> = FxHashSet::default();
             for &i in keep {
-                match v[i].and_then(clean_num) {
+                match v.get(i).and_then(clean_num) {
                     None => missing += 1,
                     Some(x) if set.len() < CAP => {
                         set.insert((x + 0.0).to_bits());
