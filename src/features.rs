@@ -282,6 +282,7 @@ impl Encoder {
     /// Encode one input cell into `out` (a full encoded row), recording warnings.
     ///
     /// `out` must be zeroed for one-hot columns (the caller passes a fresh row).
+    #[inline]
     pub fn encode_cell(
         &self,
         input: usize,

@@ -237,6 +237,7 @@ impl RawData {
         }
     }
     /// The cell at `row` as a borrowed value.
+    #[inline]
     pub fn get(&self, row: usize) -> RawValue<'_> {
         match self {
             RawData::Text(v) => match v.get(row) {
@@ -266,6 +267,7 @@ pub enum RawValue<'a> {
 
 impl<'a> RawValue<'a> {
     /// The value as text, borrowed when it is text already.
+    #[inline]
     pub fn text(&self) -> Option<std::borrow::Cow<'a, str>> {
         use std::borrow::Cow;
         match *self {

@@ -1,5 +1,9 @@
 //! `churn-score`: batch-score a file of customers with a trained bundle.
 
+/// mimalloc: glibc malloc serialises worker threads on its arena lock under many small allocations.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use churn::bundle;
 use churn::cli;
 use churn::io::{read_table, write_table, OutData};

@@ -1,5 +1,9 @@
 //! `churn-serve`: serve trained bundles over HTTP.
 
+/// mimalloc: glibc malloc serialises worker threads on its arena lock under many small allocations.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use churn::cli;
 use churn::server::{self, ServerConfig};
 use clap::Parser;
