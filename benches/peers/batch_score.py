@@ -19,6 +19,7 @@ Needs `cargo build --release --bins --example synth` and benches/peers/setup.sh.
   benches/peers/.venv/bin/python benches/peers/batch_score.py                 # 1M rows
   benches/peers/.venv/bin/python benches/peers/batch_score.py --rows 50000 --repeat 2
 """
+import synthdata  # benches/peers/synthdata.py (the script directory is on sys.path)
 import argparse
 import json
 import re
@@ -60,14 +61,7 @@ def measure(cmd):
 
 
 def synth(workdir, rows, numeric, categorical, seed):
-    path = workdir / f"synth_n{rows}_k{numeric}_c{categorical}_s{seed}.parquet"
-    exe = BIN / "examples/synth"
-    if not path.exists() or path.stat().st_mtime < exe.stat().st_mtime:  # stale after a rebuild
-        tmp = path.with_suffix(".tmp.parquet")
-        measure([exe, "--rows", rows, "--numeric", numeric,
-                 "--categorical", categorical, "--seed", seed, "--output", tmp])
-        tmp.rename(path)
-    return path
+    return synthdata.synth(workdir, rows, numeric, categorical, seed, measure)
 
 
 def check(path, labels):

@@ -22,6 +22,7 @@ Needs `cargo build --release --bins --example synth` and benches/peers/setup.sh.
   benches/peers/.venv/bin/python benches/peers/tree_fit.py                 # 100k and 1M rows
   benches/peers/.venv/bin/python benches/peers/tree_fit.py --rows 20000 --learners cart,linfa
 """
+import synthdata  # benches/peers/synthdata.py (the script directory is on sys.path)
 import argparse
 import json
 import shutil
@@ -54,15 +55,7 @@ def run(cmd):
 
 
 def synth(workdir, rows, numeric, categorical, seed):
-    """Write (or reuse) a synth Parquet file; written under a temporary name, then renamed."""
-    path = workdir / f"synth_n{rows}_k{numeric}_c{categorical}_s{seed}.parquet"
-    exe = BIN / "examples/synth"
-    if not path.exists() or path.stat().st_mtime < exe.stat().st_mtime:  # stale after a rebuild
-        tmp = path.with_suffix(".tmp.parquet")
-        run([exe, "--rows", rows, "--numeric", numeric,
-             "--categorical", categorical, "--seed", seed, "--output", tmp])
-        tmp.rename(path)
-    return path
+    return synthdata.synth(workdir, rows, numeric, categorical, seed, run)
 
 
 def matrices(train_path, test_path):
