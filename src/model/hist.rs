@@ -164,12 +164,30 @@ impl Binned {
             threads,
             &|f, out: &mut [u8]| {
                 let col = x.col(f);
-                let mut s: Vec<f64> = rows
-                    .iter()
-                    .step_by(step)
-                    .map(|&r| col[r])
-                    .filter(|v| !v.is_nan())
-                    .collect();
+                // Few distinct values are found over *all* rows (a rare level missed by the
+                // sample would otherwise share a bin and never be split on); the sample only
+                // places quantile cuts.
+                let mut few: crate::util::FxHashSet<u64> = Default::default();
+                if step > 1 {
+                    for &r in rows {
+                        let v = col[r];
+                        if !v.is_nan() {
+                            few.insert((v + 0.0).to_bits());
+                            if few.len() > max_bins {
+                                break;
+                            }
+                        }
+                    }
+                }
+                let mut s: Vec<f64> = if step > 1 && few.len() <= max_bins {
+                    few.iter().map(|&b| f64::from_bits(b)).collect()
+                } else {
+                    rows.iter()
+                        .step_by(step)
+                        .map(|&r| col[r])
+                        .filter(|v| !v.is_nan())
+                        .collect()
+                };
                 s.sort_unstable_by(|a, b| a.total_cmp(b));
                 let up = cuts(&s, max_bins);
                 let last = up.len() - 1;
@@ -363,8 +381,12 @@ impl HistGrower<'_> {
         }
         rows[k..].copy_from_slice(&self.scratch);
         let (l, r) = rows.split_at_mut(k);
-        let lt = (ln, lp);
-        let rt = (wn - ln, wp - lp);
+        // right totals by subtraction: round residues of fractional weights to zero so a pure
+        // child is recognised as pure
+        let tiny = 1e-9 * total;
+        let clean = |v: f64| if v.abs() < tiny { 0.0 } else { v };
+        let lt = (clean(ln), clean(lp));
+        let rt = (clean(wn - ln), clean(wp - lp));
         let need_l = self.can_split(l.len(), lt.0, lt.1, depth + 1);
         let need_r = self.can_split(r.len(), rt.0, rt.1, depth + 1);
         let (hl, hr) = if !(need_l || need_r) {
@@ -471,5 +493,29 @@ mod tests {
         assert_eq!(b.codes, vec![2, 0, 2, 1, 2]);
         assert_eq!(b.threshold(0, 0, 1), 1.5);
         assert_eq!(b.threshold(0, 1, 2), 2.5);
+    }
+}
+
+#[cfg(test)]
+mod sample_tests {
+    use super::*;
+
+    #[test]
+    fn a_rare_value_outside_the_sample_still_gets_its_own_bin() {
+        // 600k rows (sampled with a stride of 3): the value 1.0 appears once, at a row the sample skips
+        let n = 600_000;
+        let mut data = vec![0.0; n];
+        data[1] = 1.0;
+        let x = Matrix {
+            nrows: n,
+            ncols: 1,
+            data,
+        };
+        let rows: Vec<usize> = (0..n).collect();
+        let b = Binned::new(&x, &rows, 256, 1).unwrap();
+        assert_eq!(b.bins(0), 2);
+        assert_eq!(b.codes[1], 1);
+        assert_eq!(b.codes[0], 0);
+        assert_eq!(b.threshold(0, 0, 1), 0.5);
     }
 }
