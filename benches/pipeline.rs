@@ -9,7 +9,7 @@ use churn::io::read_table;
 use churn::model::tree::{fit_tree, learner_by_name, CartLearner, TreeParams};
 use churn::scoring::Scorer;
 use churn::segment::{kmeans, SegmentConfig};
-use churn::synth::{generate, SynthSpec};
+use churn::synth::{customer_data, SynthSpec};
 use churn::train::{train, TrainOptions};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use std::path::PathBuf;
@@ -110,19 +110,10 @@ fn benches(c: &mut Criterion) {
 /// Tree fits and k-means on 100k synthetic customers (`churn::synth`, 16 numeric + 4 categorical
 /// columns → 35 encoded columns).
 fn scale_benches(c: &mut Criterion) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("synth.parquet");
-    let spec = SynthSpec {
+    let data = customer_data(&SynthSpec {
         rows: 100_000,
         ..SynthSpec::default()
-    };
-    churn::io::write_table(&path, generate(&spec)).unwrap();
-    let data = load(&Source::Table(CustomerTableSpec {
-        path,
-        label: "churned".into(),
-        id: Some("customer_id".into()),
-        ..Default::default()
-    }))
+    })
     .unwrap();
     let rows: Vec<usize> = (0..data.nrows()).collect();
     let enc = Encoder::fit(&data, &rows, 10);

@@ -675,7 +675,10 @@ impl Scorer {
                 for r in lo..hi {
                     {
                         let mut warnings = Vec::new();
-                        let id = id_col.and_then(|c| table.columns[c].data.get(r).text());
+                        // the id only drives the control group, i.e. the advice
+                        let id = id_col
+                            .filter(|_| detail.advice)
+                            .and_then(|c| table.columns[c].data.get(r).text());
                         let res = self
                             .encode_into(
                                 |i| Some(table.columns[bind[i]].data.get(r)),

@@ -741,27 +741,25 @@ struct ScoreResponse<'a> {
 
 /// A JSON value as a raw cell; `field` names the field in errors (built only on error).
 fn raw_value<'a>(v: &'a Cell<'a>, field: &dyn Fn() -> String) -> Result<RawValue<'a>, ApiError> {
+    let non_finite = || {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_value",
+            "numbers must be finite",
+        )
+        .field(field())
+    };
     match v {
         Cell::Null => Ok(RawValue::Missing),
         Cell::Bool(b) => Ok(RawValue::Bool(*b)),
         Cell::Num(n) => match n.as_f64() {
             Some(x) if x.is_finite() => Ok(RawValue::Number(x)),
-            _ => Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_value",
-                "numbers must be finite",
-            )
-            .field(field())),
+            _ => Err(non_finite()),
         },
-        Cell::NonFinite => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_value",
-            "numbers must be finite",
-        )
-        .field(field())),
+        Cell::NonFinite => Err(non_finite()),
         Cell::Str(s) => {
             let t = s.trim();
-            let non_finite = t.len() <= 9
+            let word = t.len() <= 9
                 && [
                     "nan",
                     "inf",
@@ -773,7 +771,7 @@ fn raw_value<'a>(v: &'a Cell<'a>, field: &dyn Fn() -> String) -> Result<RawValue
                 ]
                 .iter()
                 .any(|w| t.eq_ignore_ascii_case(w));
-            if non_finite {
+            if word {
                 Err(ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "invalid_value",

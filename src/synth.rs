@@ -10,7 +10,8 @@
 //! effects) — the Bernoulli draw is the noise — tuned to about 25% positives. Drivers that are not
 //! emitted (when `numeric` or `categorical` is small) still act on the label, as hidden causes.
 
-use crate::io::OutData;
+use crate::ingest::{load_customer_table, CustomerData, CustomerTableSpec, IngestError};
+use crate::io::{OutData, RawColumn, RawData, RawTable};
 use crate::util::Rng;
 
 /// Shape of a synthetic table.
@@ -182,6 +183,41 @@ pub fn generate(spec: &SynthSpec) -> Vec<(String, OutData<'static>)> {
         OutData::Int(label.into_iter().map(Some).collect()),
     ));
     out
+}
+
+/// The synthetic table as validated customer data, straight from memory (no file): the same
+/// ingest path a file of it would take (`customer_id` is the id, `churned` the label).
+pub fn customer_data(spec: &SynthSpec) -> Result<CustomerData, IngestError> {
+    let columns: Vec<RawColumn> = generate(spec)
+        .into_iter()
+        .map(|(name, data)| RawColumn {
+            name,
+            data: match data {
+                OutData::Float(v) => RawData::Num(v.into_iter().collect()),
+                OutData::Int(v) => {
+                    RawData::Num(v.into_iter().map(|x| x.map(|x| x as f64)).collect())
+                }
+                OutData::Text(v) => RawData::Text(v.iter().map(|s| s.as_deref()).collect()),
+                OutData::Str(v) => RawData::Text(v.into_iter().collect()),
+                OutData::Bool(v) => {
+                    RawData::Num(v.into_iter().map(|b| Some(b as u8 as f64)).collect())
+                }
+            },
+        })
+        .collect();
+    let raw = RawTable {
+        path: "<synthetic>".into(),
+        columns,
+        nrows: spec.rows,
+    };
+    load_customer_table(
+        raw,
+        &CustomerTableSpec {
+            label: LABEL.into(),
+            id: Some("customer_id".into()),
+            ..Default::default()
+        },
+    )
 }
 
 #[cfg(test)]

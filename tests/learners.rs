@@ -4,13 +4,12 @@
 mod common;
 
 use churn::features::{Encoder, Matrix};
-use churn::ingest::{load, CustomerTableSpec, Source};
 use churn::model::metrics::roc_auc;
 use churn::model::tree::{
     learner_by_name, CartLearner, Learner, LinfaLearner, Prepared, Structure, Tree, TreeParams,
     LEAF,
 };
-use churn::synth::{generate, SynthSpec};
+use churn::synth::{customer_data, SynthSpec};
 use churn::util::Rng;
 
 /// Integer features with 3..=12 distinct values and a nonlinear noisy rule.
@@ -143,21 +142,12 @@ fn synth_matrix_shaped(
     categorical: usize,
     seed: u64,
 ) -> (Matrix, Vec<bool>) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("synth.parquet");
-    let spec = SynthSpec {
+    let data = customer_data(&SynthSpec {
         rows,
         numeric,
         categorical,
         seed,
-    };
-    churn::io::write_table(&path, generate(&spec)).unwrap();
-    let data = load(&Source::Table(CustomerTableSpec {
-        path,
-        label: "churned".into(),
-        id: Some("customer_id".into()),
-        ..Default::default()
-    }))
+    })
     .unwrap();
     let all: Vec<usize> = (0..data.nrows()).collect();
     let enc = Encoder::fit(&data, &all, 10);

@@ -494,8 +494,59 @@ impl Grower<'_> {
     }
 }
 
-/// [`CartLearner`] on a matrix (no preparation needed).
-struct CartOn<'a>(&'a Matrix);
+/// Signature of a learner that grows straight from the matrix.
+type DirectFn =
+    fn(&Matrix, &[bool], &[f64], &[usize], &TreeParams) -> Result<Structure, ModelError>;
+
+/// A learner that needs no preparation, bound to its matrix.
+struct Direct<'a> {
+    x: &'a Matrix,
+    grow: DirectFn,
+}
+
+impl Grow for Direct<'_> {
+    fn grow(
+        &self,
+        y: &[bool],
+        w: &[f64],
+        rows: &[usize],
+        params: &TreeParams,
+        _threads: usize,
+    ) -> Result<Structure, ModelError> {
+        (self.grow)(self.x, y, w, rows, params)
+    }
+}
+
+fn grow_cart(
+    x: &Matrix,
+    y: &[bool],
+    w: &[f64],
+    rows: &[usize],
+    params: &TreeParams,
+) -> Result<Structure, ModelError> {
+    let mut r: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
+    let mut g = Grower {
+        x,
+        y,
+        w,
+        p: params,
+        out: Vec::new(),
+        buf: Vec::with_capacity(rows.len()),
+    };
+    g.grow(&mut r, 0);
+    Ok(g.out)
+}
+
+fn grow_linfa(
+    x: &Matrix,
+    y: &[bool],
+    w: &[f64],
+    rows: &[usize],
+    params: &TreeParams,
+) -> Result<Structure, ModelError> {
+    let t = LinfaLearner::fit_linfa(x, y, w, rows, params)?;
+    Ok(LinfaLearner::structure_of(&t))
+}
 
 impl Learner for CartLearner {
     fn name(&self) -> &'static str {
@@ -510,30 +561,7 @@ impl Learner for CartLearner {
         _rows: &[usize],
         _threads: usize,
     ) -> Result<Box<dyn Grow + 'a>, ModelError> {
-        Ok(Box::new(CartOn(x)))
-    }
-}
-
-impl Grow for CartOn<'_> {
-    fn grow(
-        &self,
-        y: &[bool],
-        w: &[f64],
-        rows: &[usize],
-        params: &TreeParams,
-        _threads: usize,
-    ) -> Result<Structure, ModelError> {
-        let mut r: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
-        let mut g = Grower {
-            x: self.0,
-            y,
-            w,
-            p: params,
-            out: Vec::new(),
-            buf: Vec::with_capacity(rows.len()),
-        };
-        g.grow(&mut r, 0);
-        Ok(g.out)
+        Ok(Box::new(Direct { x, grow: grow_cart }))
     }
 }
 
@@ -608,9 +636,6 @@ impl LinfaLearner {
     }
 }
 
-/// [`LinfaLearner`] on a matrix.
-struct LinfaOn<'a>(&'a Matrix);
-
 impl Learner for LinfaLearner {
     fn name(&self) -> &'static str {
         "linfa"
@@ -621,21 +646,10 @@ impl Learner for LinfaLearner {
         _rows: &[usize],
         _threads: usize,
     ) -> Result<Box<dyn Grow + 'a>, ModelError> {
-        Ok(Box::new(LinfaOn(x)))
-    }
-}
-
-impl Grow for LinfaOn<'_> {
-    fn grow(
-        &self,
-        y: &[bool],
-        w: &[f64],
-        rows: &[usize],
-        params: &TreeParams,
-        _threads: usize,
-    ) -> Result<Structure, ModelError> {
-        let t = LinfaLearner::fit_linfa(self.0, y, w, rows, params)?;
-        Ok(LinfaLearner::structure_of(&t))
+        Ok(Box::new(Direct {
+            x,
+            grow: grow_linfa,
+        }))
     }
 }
 
