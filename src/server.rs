@@ -865,14 +865,14 @@ async fn score_with(
         .field("customers"));
     }
     let scorer = &model.scorer;
-    let names: Vec<&str> = scorer.input_names().collect();
+    let n_inputs = scorer.bundle.encoder.inputs.len();
     let id_key = scorer.bundle.id_column.as_deref();
     let mut results = Vec::with_capacity(n);
     let mut bands = [0u64; 3]; // low, medium, high
     for (ci, cust) in parsed.customers.iter().enumerate() {
         let field = |f: &str| format!("customers[{ci}].{f}");
         // convert JSON values up front so type errors name the field
-        let mut vals: Vec<Option<RawValue>> = vec![None; names.len()];
+        let mut vals: Vec<Option<RawValue>> = vec![None; n_inputs];
         for (k, v) in &cust.0 {
             if let Some(i) = scorer.input_index(k) {
                 vals[i] = Some(raw_value(v, &|| field(k))?);
