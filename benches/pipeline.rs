@@ -1,5 +1,6 @@
 //! Criterion benchmarks of the pipeline stages on the bundled samples and on 100k synthetic rows.
 //! Run: `cargo bench --bench pipeline`. Peer comparisons live in `benches/peers/`.
+#![allow(missing_docs)] // criterion_group! generates an undocumented public function
 
 use churn::bundle;
 use churn::config::ModelConfig;

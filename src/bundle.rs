@@ -92,6 +92,14 @@ pub enum BundleError {
     Encode(String),
 }
 
+impl BundleError {
+    /// Process exit code when a bundle is read: a missing or damaged bundle is bad input (2).
+    /// (Training maps a failed bundle *write* to 1 itself.)
+    pub fn exit_code(&self) -> i32 {
+        2
+    }
+}
+
 /// Everything needed to score: stored in `model.bin`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Bundle {

@@ -70,99 +70,11 @@ impl DataArgs {
 
     /// Load the config (explicit, or the bundled example when nothing is given) and apply flags.
     pub fn resolve(&self) -> Result<(Config, Source), CliError> {
-        let mut cfg = match (
-            &self.config,
-            self.data.is_none() && self.transactions.is_none(),
-        ) {
-            (Some(p), _) => Config::load(p)?,
-            (None, true) => {
-                let p = PathBuf::from(DEFAULT_CONFIG);
-                if !p.exists() {
-                    return Err(CliError::Usage(format!(
-                        "no input given and the example config {DEFAULT_CONFIG} is not here; pass --data FILE --label COL, --transactions FILE ..., or --config FILE"
-                    )));
-                }
-                Config::load(&p)?
-            }
-            (None, false) => Config::default(),
-        };
-        if self.data.is_some() {
-            cfg.transactions = None;
-            cfg.data = Some(CustomerTableSpec {
-                path: self.data.clone().unwrap_or_default(),
-                ..cfg.data.unwrap_or_default()
-            });
-        }
-        if self.transactions.is_some() {
-            cfg.data = None;
-            cfg.transactions = Some(TransactionSpec {
-                path: self.transactions.clone().unwrap_or_default(),
-                ..cfg.transactions.unwrap_or_default()
-            });
-        }
+        let mut cfg = self.base_config()?;
+        self.select_input(&mut cfg);
         let source = match (cfg.data.clone(), cfg.transactions.clone()) {
-            (Some(mut d), None) => {
-                if let Some(v) = &self.label {
-                    d.label = v.clone();
-                }
-                if self.positive.is_some() {
-                    d.positive = self.positive.clone();
-                }
-                if self.id.is_some() {
-                    d.id = self.id.clone();
-                }
-                if !self.drop.is_empty() {
-                    d.drop = self.drop.clone();
-                }
-                for t in &self.types {
-                    let (col, kind) = t.split_once('=').ok_or_else(|| {
-                        CliError::Usage(format!("--type expects COL=KIND, got '{t}'"))
-                    })?;
-                    let kind = match kind.trim() {
-                        "numeric" => crate::ingest::ColumnTypeOverride::Numeric,
-                        "categorical" => crate::ingest::ColumnTypeOverride::Categorical,
-                        "boolean" => crate::ingest::ColumnTypeOverride::Boolean,
-                        other => {
-                            return Err(CliError::Usage(format!(
-                                "--type {col}: unknown kind '{other}' (numeric, categorical or boolean)"
-                            )))
-                        }
-                    };
-                    d.types.insert(col.trim().to_string(), kind);
-                }
-                if d.label.is_empty() {
-                    return Err(CliError::Usage(
-                        "a customer table needs --label COL (or data.label in the config)".into(),
-                    ));
-                }
-                Source::Table(d)
-            }
-            (None, Some(mut t)) => {
-                let set = |dst: &mut String, v: &Option<String>| {
-                    if let Some(v) = v {
-                        *dst = v.clone();
-                    }
-                };
-                set(&mut t.customer_col, &self.customer_col);
-                set(&mut t.time_col, &self.time_col);
-                set(&mut t.amount_col, &self.amount_col);
-                if self.quantity_col.is_some() {
-                    t.quantity_col = self.quantity_col.clone();
-                }
-                if self.unit_price {
-                    t.unit_price = true;
-                }
-                if self.cutoff.is_some() {
-                    t.cutoff = self.cutoff.clone();
-                }
-                if let Some(h) = self.horizon_days {
-                    t.horizon_days = h;
-                }
-                if let Some(w) = self.window_days {
-                    t.window_days = w;
-                }
-                Source::Transactions(t)
-            }
+            (Some(d), None) => Source::Table(self.table_spec(d)?),
+            (None, Some(t)) => Source::Transactions(self.transaction_spec(t)),
             (Some(_), Some(_)) => {
                 return Err(CliError::Usage(
                     "the config has both [data] and [transactions]; keep one".into(),
@@ -176,6 +88,114 @@ impl DataArgs {
         };
         Ok((cfg, source))
     }
+
+    /// The config file named, the bundled example when no input is given, else the defaults.
+    fn base_config(&self) -> Result<Config, CliError> {
+        if let Some(p) = &self.config {
+            return Ok(Config::load(p)?);
+        }
+        if self.data.is_some() || self.transactions.is_some() {
+            return Ok(Config::default());
+        }
+        let p = PathBuf::from(DEFAULT_CONFIG);
+        if !p.exists() {
+            return Err(CliError::Usage(format!(
+                "no input given and the example config {DEFAULT_CONFIG} is not here; pass --data FILE --label COL, --transactions FILE ..., or --config FILE"
+            )));
+        }
+        Ok(Config::load(&p)?)
+    }
+
+    /// `--data` / `--transactions` replace the config's input (and drop the other kind).
+    fn select_input(&self, cfg: &mut Config) {
+        if let Some(path) = &self.data {
+            cfg.transactions = None;
+            cfg.data = Some(CustomerTableSpec {
+                path: path.clone(),
+                ..cfg.data.take().unwrap_or_default()
+            });
+        }
+        if let Some(path) = &self.transactions {
+            cfg.data = None;
+            cfg.transactions = Some(TransactionSpec {
+                path: path.clone(),
+                ..cfg.transactions.take().unwrap_or_default()
+            });
+        }
+    }
+
+    /// The customer-table spec with the flags applied.
+    fn table_spec(&self, mut d: CustomerTableSpec) -> Result<CustomerTableSpec, CliError> {
+        if let Some(v) = &self.label {
+            d.label = v.clone();
+        }
+        if self.positive.is_some() {
+            d.positive = self.positive.clone();
+        }
+        if self.id.is_some() {
+            d.id = self.id.clone();
+        }
+        if !self.drop.is_empty() {
+            d.drop = self.drop.clone();
+        }
+        for t in &self.types {
+            let (col, kind) = parse_type_override(t)?;
+            d.types.insert(col, kind);
+        }
+        if d.label.is_empty() {
+            return Err(CliError::Usage(
+                "a customer table needs --label COL (or data.label in the config)".into(),
+            ));
+        }
+        Ok(d)
+    }
+
+    /// The transaction-log spec with the flags applied.
+    fn transaction_spec(&self, mut t: TransactionSpec) -> TransactionSpec {
+        let set = |dst: &mut String, v: &Option<String>| {
+            if let Some(v) = v {
+                *dst = v.clone();
+            }
+        };
+        set(&mut t.customer_col, &self.customer_col);
+        set(&mut t.time_col, &self.time_col);
+        set(&mut t.amount_col, &self.amount_col);
+        if self.quantity_col.is_some() {
+            t.quantity_col = self.quantity_col.clone();
+        }
+        if self.unit_price {
+            t.unit_price = true;
+        }
+        if self.cutoff.is_some() {
+            t.cutoff = self.cutoff.clone();
+        }
+        if let Some(h) = self.horizon_days {
+            t.horizon_days = h;
+        }
+        if let Some(w) = self.window_days {
+            t.window_days = w;
+        }
+        t
+    }
+}
+
+/// `COL=KIND` of `--type`.
+fn parse_type_override(t: &str) -> Result<(String, crate::ingest::ColumnTypeOverride), CliError> {
+    use crate::ingest::ColumnTypeOverride as K;
+    let (col, kind) = t
+        .split_once('=')
+        .ok_or_else(|| CliError::Usage(format!("--type expects COL=KIND, got '{t}'")))?;
+    let kind = match kind.trim() {
+        "numeric" => K::Numeric,
+        "categorical" => K::Categorical,
+        "boolean" => K::Boolean,
+        other => {
+            return Err(CliError::Usage(format!(
+                "--type {col}: unknown kind '{other}' (numeric, categorical or boolean)"
+            )))
+        }
+    };
+    Ok((col.trim().to_string(), kind))
 }
 
 /// Errors at the command-line edge, sorted by exit code.
@@ -192,45 +212,44 @@ pub enum CliError {
     Ingest(#[from] IngestError),
 }
 
-/// Exit code for an error chain: 2 for bad input or usage, 1 for internal failures.
-pub fn exit_code(err: &anyhow::Error) -> i32 {
-    for cause in err.chain() {
-        if cause.downcast_ref::<CliError>().is_some()
-            || cause.downcast_ref::<IngestError>().is_some()
-            || cause.downcast_ref::<ConfigError>().is_some()
-            || cause.downcast_ref::<crate::scoring::ScoreError>().is_some()
-            || cause.downcast_ref::<crate::io::IoError>().is_some()
-            || cause.downcast_ref::<crate::bundle::BundleError>().is_some()
-            || cause
-                .downcast_ref::<crate::features::EncodeError>()
-                .is_some()
-            || cause
-                .downcast_ref::<crate::playbook::PlaybookError>()
-                .is_some()
-            || matches!(
-                cause.downcast_ref::<crate::segment::SegmentError>(),
-                Some(crate::segment::SegmentError::Config(_))
-            )
-        {
-            return 2;
-        }
-        if let Some(m) = cause.downcast_ref::<crate::model::ModelError>() {
-            return match m {
-                crate::model::ModelError::Fit(_) => 1,
-                _ => 2,
-            };
-        }
-        if let Some(t) = cause.downcast_ref::<crate::train::TrainError>() {
-            use crate::train::TrainError as T;
-            return match t {
-                T::Model(crate::model::ModelError::Fit(_)) | T::Write { .. } => 1,
-                T::Segment(crate::segment::SegmentError::Fit(_)) => 1,
-                T::Bundle(crate::bundle::BundleError::Io { .. }) => 1,
-                _ => 2,
-            };
-        }
+impl CliError {
+    /// Process exit code: usage, configuration and input problems are all 2.
+    pub fn exit_code(&self) -> i32 {
+        2
     }
-    1
+}
+
+/// Exit code for an error chain: the first error of a library layer in the chain decides (each
+/// layer's `exit_code()`: 2 for bad input or usage, 1 for internal failures); 1 when none is found.
+pub fn exit_code(err: &anyhow::Error) -> i32 {
+    err.chain().find_map(layer_exit_code).unwrap_or(1)
+}
+
+/// The exit code of `e` when it is one of the library's layer errors.
+fn layer_exit_code(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    macro_rules! first_layer {
+        ($($t:ty),* $(,)?) => {
+            $(if let Some(x) = e.downcast_ref::<$t>() {
+                return Some(x.exit_code());
+            })*
+        };
+    }
+    first_layer!(
+        CliError,
+        ConfigError,
+        IngestError,
+        crate::io::IoError,
+        crate::features::EncodeError,
+        crate::model::ModelError,
+        crate::segment::SegmentError,
+        crate::playbook::PlaybookError,
+        crate::train::TrainError,
+        crate::bundle::BundleError,
+        crate::scoring::ScoreError,
+        crate::scoring::ColumnError,
+        crate::server::ServerError,
+    );
+    None
 }
 
 /// Print an error chain the way every binary does and return its exit code.

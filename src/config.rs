@@ -31,6 +31,13 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+impl ConfigError {
+    /// Process exit code: bad configuration (2).
+    pub fn exit_code(&self) -> i32 {
+        2
+    }
+}
+
 /// Model and search settings (`[model]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -10,6 +10,7 @@ use crate::ingest::value::{is_missing_token, parse_bool, parse_number};
 use crate::ingest::{CustomerData, FeatureKind, FeatureValues};
 use crate::io::RawValue;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// Label used for a missing categorical value.
 pub const MISSING_LEVEL: &str = "(missing)";
@@ -24,6 +25,13 @@ pub struct EncodeError {
     pub expected: String,
     /// What was found.
     pub found: String,
+}
+
+impl EncodeError {
+    /// Process exit code: a value the model cannot use is bad input (2).
+    pub fn exit_code(&self) -> i32 {
+        2
+    }
 }
 
 /// A non-fatal remark about one scored row.
@@ -197,6 +205,88 @@ pub fn cell(values: &FeatureValues, r: usize) -> RawValue<'_> {
     }
 }
 
+/// Per-kind cell parsing for [`Encoder::encode_cell`] (the scoring hot path: kept `#[inline]`,
+/// no allocation unless a value must be formatted or an error is built).
+impl InputSpec {
+    /// The error for a cell of this input.
+    fn error(&self, expected: &str, found: String) -> EncodeError {
+        EncodeError {
+            field: self.name.clone(),
+            expected: expected.to_string(),
+            found,
+        }
+    }
+
+    /// A numeric or boolean cell as a number, `None` when missing.
+    #[inline]
+    fn numeric_value(&self, value: RawValue<'_>) -> Result<Option<f64>, EncodeError> {
+        Ok(match (&self.kind, value) {
+            (_, RawValue::Missing) => None,
+            (_, RawValue::Number(x)) if !x.is_finite() => {
+                return Err(self.error("a finite number", format!("{x}")))
+            }
+            (
+                FeatureKind::Boolean {
+                    true_token,
+                    false_token,
+                },
+                RawValue::Number(x),
+            ) => {
+                if x != 0.0 && x != 1.0 {
+                    return Err(self.error(
+                        &format!("'{true_token}' or '{false_token}' (or 1 / 0)"),
+                        crate::util::fmt_num(x),
+                    ));
+                }
+                Some(x)
+            }
+            (_, RawValue::Number(x)) => Some(x),
+            (FeatureKind::Boolean { .. }, RawValue::Bool(b)) => Some(b as u8 as f64),
+            (
+                FeatureKind::Boolean {
+                    true_token,
+                    false_token,
+                },
+                RawValue::Text(s),
+            ) => {
+                if is_missing_token(s) {
+                    None
+                } else {
+                    Some(parse_bool(s, true_token, false_token).ok_or_else(|| {
+                        self.error(
+                            &format!("'{true_token}' or '{false_token}'"),
+                            format!("'{s}'"),
+                        )
+                    })? as u8 as f64)
+                }
+            }
+            (_, RawValue::Text(s)) => {
+                if is_missing_token(s) {
+                    None
+                } else {
+                    Some(parse_number(s).ok_or_else(|| self.error("a number", format!("'{s}'")))?)
+                }
+            }
+            (_, RawValue::Bool(b)) => return Err(self.error("a number", format!("{b}"))),
+        })
+    }
+
+    /// A categorical cell as its level text ([`MISSING_LEVEL`] when missing); borrowed for text,
+    /// formatted only for numbers and booleans.
+    #[inline]
+    fn level_text<'v>(&self, value: RawValue<'v>) -> Result<Cow<'v, str>, EncodeError> {
+        Ok(match value {
+            RawValue::Missing => Cow::Borrowed(MISSING_LEVEL),
+            RawValue::Text(s) if is_missing_token(s) => Cow::Borrowed(MISSING_LEVEL),
+            RawValue::Text(s) => Cow::Borrowed(s.trim()),
+            RawValue::Number(x) if !x.is_finite() => {
+                return Err(self.error("a category", format!("{x}")))
+            }
+            other => Cow::Owned(other.to_text().unwrap_or_default()),
+        })
+    }
+}
+
 impl Encoder {
     /// Learn medians and levels from the rows `rows` of `data`.
     pub fn fit(data: &CustomerData, rows: &[usize], min_count: usize) -> Encoder {
@@ -291,105 +381,37 @@ impl Encoder {
         warnings: &mut Vec<Warning>,
     ) -> Result<(), EncodeError> {
         let spec = &self.inputs[input];
-        let err = |expected: &str, found: String| EncodeError {
-            field: spec.name.clone(),
-            expected: expected.to_string(),
-            found,
-        };
         match &spec.encoding {
             InputEncoding::Numeric {
                 median,
                 column,
                 missing_column,
-            } => {
-                let x = match (&spec.kind, value) {
-                    (_, RawValue::Missing) => None,
-                    (_, RawValue::Number(x)) if !x.is_finite() => {
-                        return Err(err("a finite number", format!("{x}")))
-                    }
-                    (
-                        FeatureKind::Boolean {
-                            true_token,
-                            false_token,
-                        },
-                        RawValue::Number(x),
-                    ) => {
-                        if x != 0.0 && x != 1.0 {
-                            return Err(err(
-                                &format!("'{true_token}' or '{false_token}' (or 1 / 0)"),
-                                crate::util::fmt_num(x),
-                            ));
-                        }
-                        Some(x)
-                    }
-                    (_, RawValue::Number(x)) => Some(x),
-                    (FeatureKind::Boolean { .. }, RawValue::Bool(b)) => Some(b as u8 as f64),
-                    (
-                        FeatureKind::Boolean {
-                            true_token,
-                            false_token,
-                        },
-                        RawValue::Text(s),
-                    ) => {
-                        if is_missing_token(s) {
-                            None
-                        } else {
-                            Some(parse_bool(s, true_token, false_token).ok_or_else(|| {
-                                err(
-                                    &format!("'{true_token}' or '{false_token}'"),
-                                    format!("'{s}'"),
-                                )
-                            })? as u8 as f64)
-                        }
-                    }
-                    (_, RawValue::Text(s)) => {
-                        if is_missing_token(s) {
-                            None
-                        } else {
-                            Some(parse_number(s).ok_or_else(|| err("a number", format!("'{s}'")))?)
-                        }
-                    }
-                    (_, RawValue::Bool(b)) => return Err(err("a number", format!("{b}"))),
-                };
-                match x {
-                    Some(x) => out[*column] = x,
-                    None => {
-                        out[*column] = *median;
-                        match missing_column {
-                            Some(m) => out[*m] = 1.0,
-                            None => warnings.push(Warning::Imputed {
-                                field: spec.name.clone(),
-                                value: *median,
-                            }),
-                        }
+            } => match spec.numeric_value(value)? {
+                Some(x) => out[*column] = x,
+                None => {
+                    out[*column] = *median;
+                    match missing_column {
+                        Some(m) => out[*m] = 1.0,
+                        None => warnings.push(Warning::Imputed {
+                            field: spec.name.clone(),
+                            value: *median,
+                        }),
                     }
                 }
-            }
+            },
             InputEncoding::OneHot {
                 levels,
                 first_column,
                 other_column,
             } => {
-                let owned;
-                let text: &str = match value {
-                    RawValue::Missing => MISSING_LEVEL,
-                    RawValue::Text(s) if is_missing_token(s) => MISSING_LEVEL,
-                    RawValue::Text(s) => s.trim(),
-                    RawValue::Number(x) if !x.is_finite() => {
-                        return Err(err("a category", format!("{x}")))
-                    }
-                    other => {
-                        owned = other.to_text().unwrap_or_default();
-                        &owned
-                    }
-                };
-                match levels.binary_search_by(|l| l.as_str().cmp(text)) {
+                let text = spec.level_text(value)?;
+                match levels.binary_search_by(|l| l.as_str().cmp(&text)) {
                     Ok(i) => out[first_column + i] = 1.0,
                     Err(_) => {
                         out[*other_column] = 1.0;
                         warnings.push(Warning::UnseenCategory {
                             field: spec.name.clone(),
-                            value: text.to_string(),
+                            value: text.into_owned(),
                         });
                     }
                 }

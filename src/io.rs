@@ -51,6 +51,13 @@ pub enum IoError {
     },
 }
 
+impl IoError {
+    /// Process exit code: an unreadable or unwritable table is a problem with the files given (2).
+    pub fn exit_code(&self) -> i32 {
+        2
+    }
+}
+
 /// File formats we read and write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -353,70 +360,9 @@ pub fn read_table(path: &Path, only: Option<&[String]>) -> Result<RawTable, IoEr
         });
     }
     let df = match format {
-        Format::Csv | Format::Tsv => {
-            let sep = if format == Format::Tsv { b'\t' } else { b',' };
-            let opts = || {
-                CsvReadOptions::default()
-                    .with_has_header(true)
-                    .with_infer_schema_length(Some(0))
-                    .map_parse_options(|o| {
-                        o.with_separator(sep)
-                            .with_missing_is_null(true)
-                            .with_truncate_ragged_lines(false)
-                    })
-            };
-            let mut full = opts();
-            if let Some(cols) = only {
-                let cols: Vec<PlSmallStr> = cols.iter().map(|c| c.as_str().into()).collect();
-                full = full.with_columns(Some(cols.into()));
-            }
-            match full
-                .try_into_reader_with_file_path(Some(path.to_path_buf()))
-                .and_then(|r| r.finish())
-            {
-                Ok(df) => df,
-                Err(e) => {
-                    // A missing column gets our message (with the available columns), not polars'.
-                    if let Ok(header) = opts()
-                        .with_n_rows(Some(0))
-                        .try_into_reader_with_file_path(Some(path.to_path_buf()))
-                        .and_then(|r| r.finish())
-                    {
-                        let names: Vec<String> = header
-                            .get_column_names()
-                            .iter()
-                            .map(|s| s.to_string())
-                            .collect();
-                        check_columns(path, &names, only)?;
-                    }
-                    return Err(read_err(path, e));
-                }
-            }
-        }
-        Format::Parquet => {
-            let f = std::fs::File::open(path).map_err(|source| IoError::Open {
-                path: path.to_path_buf(),
-                source,
-            })?;
-            let schema_df = ParquetReader::new(f)
-                .with_slice(Some((0, 0)))
-                .finish()
-                .map_err(|e| read_err(path, e))?;
-            let names: Vec<String> = schema_df
-                .get_column_names()
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-            check_columns(path, &names, only)?;
-            let f = std::fs::File::open(path).map_err(|source| IoError::Open {
-                path: path.to_path_buf(),
-                source,
-            })?;
-            ParquetReader::new(f)
-                .with_columns(only.map(|c| c.to_vec()))
-                .finish()
-                .map_err(|e| read_err(path, e))?
-        }
+        Format::Csv => read_csv(path, b',', only)?,
+        Format::Tsv => read_csv(path, b'\t', only)?,
+        Format::Parquet => read_parquet(path, only)?,
     };
     tracing::debug!(secs = t.elapsed().as_secs_f64(), "polars read");
     let nrows = df.height();
@@ -426,6 +372,69 @@ pub fn read_table(path: &Path, only: Option<&[String]>) -> Result<RawTable, IoEr
         columns,
         nrows,
     })
+}
+
+/// Read a CSV / TSV file with every column as text. On failure, a missing requested column gets
+/// our message (with the available columns), not polars'.
+fn read_csv(path: &Path, sep: u8, only: Option<&[String]>) -> Result<DataFrame, IoError> {
+    let opts = || {
+        CsvReadOptions::default()
+            .with_has_header(true)
+            .with_infer_schema_length(Some(0))
+            .map_parse_options(|o| {
+                o.with_separator(sep)
+                    .with_missing_is_null(true)
+                    .with_truncate_ragged_lines(false)
+            })
+    };
+    let mut full = opts();
+    if let Some(cols) = only {
+        let cols: Vec<PlSmallStr> = cols.iter().map(|c| c.as_str().into()).collect();
+        full = full.with_columns(Some(cols.into()));
+    }
+    match full
+        .try_into_reader_with_file_path(Some(path.to_path_buf()))
+        .and_then(|r| r.finish())
+    {
+        Ok(df) => Ok(df),
+        Err(e) => {
+            if let Ok(header) = opts()
+                .with_n_rows(Some(0))
+                .try_into_reader_with_file_path(Some(path.to_path_buf()))
+                .and_then(|r| r.finish())
+            {
+                check_columns(path, &column_names(&header), only)?;
+            }
+            Err(read_err(path, e))
+        }
+    }
+}
+
+/// Read a Parquet file, checking the requested columns against its schema first.
+fn read_parquet(path: &Path, only: Option<&[String]>) -> Result<DataFrame, IoError> {
+    let open = || {
+        std::fs::File::open(path).map_err(|source| IoError::Open {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let schema_df = ParquetReader::new(open()?)
+        .with_slice(Some((0, 0)))
+        .finish()
+        .map_err(|e| read_err(path, e))?;
+    check_columns(path, &column_names(&schema_df), only)?;
+    ParquetReader::new(open()?)
+        .with_columns(only.map(|c| c.to_vec()))
+        .finish()
+        .map_err(|e| read_err(path, e))
+}
+
+/// The column names of a frame, as owned strings.
+fn column_names(df: &DataFrame) -> Vec<String> {
+    df.get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 fn check_columns(path: &Path, names: &[String], only: Option<&[String]>) -> Result<(), IoError> {

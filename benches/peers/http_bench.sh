@@ -3,7 +3,7 @@
 #   churn-serve  vs  FastAPI + sklearn (uvicorn)  vs  a bare actix-web handler that only parses the JSON.
 # Each server gets 1 worker (one core); the load generator gets the other core.
 # 1) peak throughput with wrk (1 thread, 32 connections, keep-alive, one customer per request)
-# 2) latency at half of churn-serve's peak with the open-loop generator (benches/loadgen.rs)
+# 2) latency at half of churn-serve's peak with the open-loop generator (examples/loadgen.rs)
 # Needs: wrk (apt-get install wrk), benches/peers/setup.sh (Python venv with fastapi/uvicorn/sklearn).
 set -euo pipefail
 cd "$(dirname "$0")/../.."

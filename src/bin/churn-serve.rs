@@ -70,8 +70,8 @@ fn main() {
         bind: args.bind,
         workers: args.workers,
         default_model: args.default,
-        max_batch: args.max_batch.max(1),
-        max_body_bytes: args.max_body_bytes.max(1024),
+        max_batch: args.max_batch,
+        max_body_bytes: args.max_body_bytes,
         api_tokens: split_tokens(std::env::var("CHURN_API_TOKENS").ok()),
         admin_token: std::env::var("CHURN_ADMIN_TOKEN")
             .ok()
@@ -81,11 +81,7 @@ fn main() {
     };
     let result = actix_web::rt::System::new().block_on(server::run(config));
     if let Err(e) = result {
-        let code = match e {
-            server::ServerError::Models { .. } => 2,
-            server::ServerError::Io(_) => 1,
-        };
         eprintln!("error: {e}");
-        std::process::exit(code);
+        std::process::exit(e.exit_code());
     }
 }

@@ -109,6 +109,13 @@ pub enum IngestError {
     Config(String),
 }
 
+impl IngestError {
+    /// Process exit code: bad input data (2).
+    pub fn exit_code(&self) -> i32 {
+        2
+    }
+}
+
 /// How a feature column is interpreted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,12 +1,14 @@
 //! Customer tables: one row per customer with a churn label.
 
-use super::value::{is_missing_token, parse_bool, parse_number, BOOL_PAIRS, POSITIVE_TOKENS};
+mod columns;
+
+use super::value::{is_missing_token, POSITIVE_TOKENS};
 use super::{
-    ColumnQuality, CustomerData, DropCount, FeatureColumn, FeatureKind, FeatureValues, IngestError,
-    LabelBalance, QualityReport,
+    ColumnQuality, CustomerData, DropCount, FeatureColumn, IngestError, LabelBalance, QualityReport,
 };
 use crate::io::{RawData, RawTable};
-use crate::util::{fmt_num, FxHashMap, FxHashSet};
+use crate::util::{fmt_num, FxHashMap};
+use columns::{missing_and_distinct, numeric_column, type_column};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -110,6 +112,79 @@ fn clean(v: Option<&str>) -> Option<&str> {
     }
 }
 
+impl CustomerTableSpec {
+    /// Guards on the settings alone, checked before the table is looked at (like linfa's
+    /// parameter checks): a label column must be named.
+    pub(crate) fn validate(&self) -> Result<(), IngestError> {
+        if self.label.is_empty() {
+            return Err(IngestError::Config(
+                "a label column is required (--label COL or data.label in the config)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The personal-data patterns in force: the configured ones or the defaults.
+    fn personal_patterns(&self) -> Vec<String> {
+        self.personal_data.clone().unwrap_or_else(|| {
+            DEFAULT_PERSONAL_PATTERNS
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        })
+    }
+}
+
+/// Indices of the label and id columns, found once all configured columns are known to exist.
+#[derive(Clone, Copy)]
+struct Roles {
+    label: usize,
+    id: Option<usize>,
+}
+
+impl Roles {
+    /// Check every column the spec names (label, id, drops, type overrides, in that order).
+    fn resolve(raw: &RawTable, spec: &CustomerTableSpec) -> Result<Roles, IngestError> {
+        let unknown = |column: &str, role: &str| IngestError::UnknownColumn {
+            path: raw.path.clone(),
+            column: column.to_string(),
+            role: role.to_string(),
+            available: raw.column_list(),
+        };
+        let label = raw
+            .index_of(&spec.label)
+            .ok_or_else(|| unknown(&spec.label, "label"))?;
+        let id = match &spec.id {
+            Some(id) => Some(raw.index_of(id).ok_or_else(|| unknown(id, "id"))?),
+            None => None,
+        };
+        for d in &spec.drop {
+            if raw.index_of(d).is_none() {
+                return Err(unknown(d, "drop"));
+            }
+        }
+        for t in spec.types.keys() {
+            if raw.index_of(t).is_none() {
+                return Err(unknown(t, "type override"));
+            }
+        }
+        Ok(Roles { label, id })
+    }
+
+    /// The role of column `ci` for the quality report; only `feature` columns become features.
+    fn of(&self, ci: usize, name: &str, spec: &CustomerTableSpec) -> &'static str {
+        if ci == self.label {
+            "label"
+        } else if Some(ci) == self.id {
+            "id"
+        } else if spec.drop.iter().any(|d| d == name) {
+            "dropped"
+        } else {
+            "feature"
+        }
+    }
+}
+
 /// Load and validate a customer table.
 ///
 /// Takes the table by value: numeric columns move into the result instead of being copied.
@@ -117,210 +192,236 @@ pub fn load_customer_table(
     mut raw: RawTable,
     spec: &CustomerTableSpec,
 ) -> Result<CustomerData, IngestError> {
-    let raw_path = raw.path.clone();
-    let path = &raw_path;
-    let unknown = |column: &str, role: &str| IngestError::UnknownColumn {
-        path: path.clone(),
-        column: column.to_string(),
-        role: role.to_string(),
-        available: raw.column_list(),
-    };
-    if spec.label.is_empty() {
-        return Err(IngestError::Config(
-            "a label column is required (--label COL or data.label in the config)".into(),
-        ));
-    }
-    let label_idx = raw
-        .index_of(&spec.label)
-        .ok_or_else(|| unknown(&spec.label, "label"))?;
-    let id_idx = match &spec.id {
-        Some(id) => Some(raw.index_of(id).ok_or_else(|| unknown(id, "id"))?),
-        None => None,
-    };
-    for d in &spec.drop {
-        if raw.index_of(d).is_none() {
-            return Err(unknown(d, "drop"));
-        }
-    }
-    for t in spec.types.keys() {
-        if raw.index_of(t).is_none() {
-            return Err(unknown(t, "type override"));
-        }
-    }
-    let patterns: Vec<String> = spec.personal_data.clone().unwrap_or_else(|| {
-        DEFAULT_PERSONAL_PATTERNS
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
-    });
-
+    spec.validate()?;
+    let roles = Roles::resolve(&raw, spec)?;
     let mut quality = QualityReport {
-        source: path.display().to_string(),
+        source: raw.path.display().to_string(),
         mode: "customer_table".into(),
         rows_read: raw.nrows,
         ..Default::default()
     };
-
-    // ---- label ----
-    let label_data = &raw.columns[label_idx].data;
-    let label_cells: Vec<Option<Cow<str>>> = (0..raw.nrows).map(|i| cell(label_data, i)).collect();
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    {
-        let mut fast: FxHashMap<&str, usize> = FxHashMap::default();
-        for v in label_cells.iter().flatten() {
-            *fast.entry(v.as_ref()).or_default() += 1;
-        }
-        for (k, n) in fast {
-            counts.insert(k.to_string(), n);
-        }
-    }
-    let values_msg = || {
-        if counts.is_empty() {
-            "none (the column is empty)".to_string()
-        } else {
-            counts
-                .iter()
-                .take(10)
-                .map(|(k, n)| format!("'{k}' ({n})"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-    };
-    let label_err = |problem: String| IngestError::Label {
-        path: path.clone(),
-        column: spec.label.clone(),
-        problem,
-        values: values_msg(),
-    };
-    if counts.len() != 2 {
-        return Err(label_err(format!(
-            "expected exactly two distinct values, found {}",
-            counts.len()
-        )));
-    }
-    let values: Vec<String> = counts.keys().cloned().collect();
-    let positive = match &spec.positive {
-        Some(p) => values
-            .iter()
-            .find(|v| *v == p || v.eq_ignore_ascii_case(p))
-            .cloned()
-            .ok_or_else(|| label_err(format!("the positive value '{p}' does not occur")))?,
-        None => {
-            let hits: Vec<&String> = values
-                .iter()
-                .filter(|v| POSITIVE_TOKENS.contains(&v.to_ascii_lowercase().as_str()))
-                .collect();
-            if hits.len() != 1 {
-                return Err(label_err(
-                    "cannot tell which value means churn; set it with --positive VALUE".into(),
-                ));
-            }
-            hits[0].clone()
-        }
-    };
-    let negative = values
-        .iter()
-        .find(|v| **v != positive)
-        .cloned()
-        .unwrap_or_default();
-    let mut keep: Vec<usize> = Vec::with_capacity(raw.nrows);
-    let mut label = Vec::with_capacity(raw.nrows);
-    for (i, v) in label_cells.iter().enumerate() {
-        if let Some(v) = v {
-            keep.push(i);
-            label.push(*v == positive);
-        }
-    }
-    drop(label_cells);
-    let dropped_label = raw.nrows - keep.len();
+    let labels = Labels::read(&raw, spec, roles.label)?;
+    let dropped_label = raw.nrows - labels.keep.len();
     if dropped_label > 0 {
         quality.dropped.push(DropCount {
             reason: format!("label '{}' missing", spec.label),
             rows: dropped_label,
         });
     }
-
-    // ---- ids ----
-    let ids = match id_idx {
+    let ids = match roles.id {
         None => None,
-        Some(ix) => {
-            let data = &raw.columns[ix].data;
-            let mut seen: FxHashMap<Cow<str>, usize> = FxHashMap::default();
-            seen.reserve(keep.len());
-            let mut dups = Vec::new();
-            let mut ids = Vec::with_capacity(keep.len());
-            for &i in &keep {
-                let id = cell(data, i).ok_or_else(|| IngestError::MissingValue {
-                    path: path.clone(),
-                    row: i + 1,
-                    column: raw.columns[ix].name.clone(),
-                    what: "every customer needs an id".into(),
-                })?;
-                ids.push(id.to_string());
-                if let Some(first) = seen.insert(id, i) {
-                    dups.push(format!(
-                        "'{}' (rows {} and {})",
-                        ids[ids.len() - 1],
-                        first + 1,
-                        i + 1
-                    ));
-                }
-            }
-            if !dups.is_empty() {
-                return Err(IngestError::DuplicateIds {
-                    path: path.clone(),
-                    column: raw.columns[ix].name.clone(),
-                    count: dups.len(),
-                    first: dups.into_iter().take(5).collect::<Vec<_>>().join(", "),
-                });
-            }
-            Some(ids)
-        }
+        Some(ix) => Some(read_ids(&raw, ix, &labels.keep)?),
     };
+    let features = feature_columns(&mut raw, spec, roles, &labels.keep, &mut quality)?;
+    let path = &raw.path;
+    if features.is_empty() {
+        return Err(IngestError::Empty {
+            path: path.clone(),
+            message: "no feature columns left after removing id, label and dropped columns".into(),
+        });
+    }
+    if labels.keep.is_empty() {
+        return Err(IngestError::Empty {
+            path: path.clone(),
+            message: "no rows with a label".into(),
+        });
+    }
+    labels.report(spec, &mut quality);
+    Ok(CustomerData {
+        source: path.clone(),
+        id_column: roles.id.map(|i| raw.columns[i].name.clone()),
+        ids,
+        label_column: spec.label.clone(),
+        positive_value: labels.positive,
+        negative_value: labels.negative,
+        label: labels.label,
+        features,
+        quality,
+    })
+}
 
-    // ---- features ----
+/// The label column read as booleans: which rows have a label, and the two values.
+struct Labels {
+    /// Rows with a label (the rows kept), ascending.
+    keep: Vec<usize>,
+    /// Churn label of each kept row.
+    label: Vec<bool>,
+    /// The value that means churn.
+    positive: String,
+    /// The other value.
+    negative: String,
+}
+
+impl Labels {
+    /// Read the label column: it must hold exactly two values, one of them recognisably (or as
+    /// configured) the churn value.
+    fn read(raw: &RawTable, spec: &CustomerTableSpec, ix: usize) -> Result<Labels, IngestError> {
+        let data = &raw.columns[ix].data;
+        let cells: Vec<Option<Cow<str>>> = (0..raw.nrows).map(|i| cell(data, i)).collect();
+        let counts = value_counts(&cells);
+        let label_err = |problem: String| IngestError::Label {
+            path: raw.path.clone(),
+            column: spec.label.clone(),
+            problem,
+            values: values_list(&counts),
+        };
+        if counts.len() != 2 {
+            return Err(label_err(format!(
+                "expected exactly two distinct values, found {}",
+                counts.len()
+            )));
+        }
+        let values: Vec<String> = counts.keys().cloned().collect();
+        let positive = positive_value(spec, &values).map_err(label_err)?;
+        let negative = values
+            .iter()
+            .find(|v| **v != positive)
+            .cloned()
+            .unwrap_or_default();
+        let mut keep: Vec<usize> = Vec::with_capacity(raw.nrows);
+        let mut label = Vec::with_capacity(raw.nrows);
+        for (i, v) in cells.iter().enumerate() {
+            if let Some(v) = v {
+                keep.push(i);
+                label.push(*v == positive);
+            }
+        }
+        Ok(Labels {
+            keep,
+            label,
+            positive,
+            negative,
+        })
+    }
+
+    /// Record the label balance (and an inferred positive value) in the report.
+    fn report(&self, spec: &CustomerTableSpec, quality: &mut QualityReport) {
+        let label = &self.label;
+        let positives = label.iter().filter(|&&b| b).count();
+        quality.rows_out = label.len();
+        quality.label = Some(LabelBalance {
+            column: spec.label.clone(),
+            positive_value: self.positive.clone(),
+            positives,
+            negatives: label.len() - positives,
+            positive_rate: positives as f64 / label.len() as f64,
+        });
+        if spec.positive.is_none() {
+            quality.notes.push(format!(
+                "positive label value inferred as '{}'",
+                self.positive
+            ));
+        }
+    }
+}
+
+/// Count of each present value, sorted by value (counted in a hash map first: it is faster).
+fn value_counts(cells: &[Option<Cow<str>>]) -> BTreeMap<String, usize> {
+    let mut fast: FxHashMap<&str, usize> = FxHashMap::default();
+    for v in cells.iter().flatten() {
+        *fast.entry(v.as_ref()).or_default() += 1;
+    }
+    fast.into_iter().map(|(k, n)| (k.to_string(), n)).collect()
+}
+
+/// The first ten values with their counts, for label error messages.
+fn values_list(counts: &BTreeMap<String, usize>) -> String {
+    if counts.is_empty() {
+        "none (the column is empty)".to_string()
+    } else {
+        counts
+            .iter()
+            .take(10)
+            .map(|(k, n)| format!("'{k}' ({n})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Which of the two label `values` means churn: the configured one (case-insensitively), or the
+/// only one that is a known positive token. `Err` holds the problem for the label error.
+fn positive_value(spec: &CustomerTableSpec, values: &[String]) -> Result<String, String> {
+    match &spec.positive {
+        Some(p) => values
+            .iter()
+            .find(|v| *v == p || v.eq_ignore_ascii_case(p))
+            .cloned()
+            .ok_or_else(|| format!("the positive value '{p}' does not occur")),
+        None => {
+            let hits: Vec<&String> = values
+                .iter()
+                .filter(|v| POSITIVE_TOKENS.contains(&v.to_ascii_lowercase().as_str()))
+                .collect();
+            if hits.len() != 1 {
+                return Err(
+                    "cannot tell which value means churn; set it with --positive VALUE".into(),
+                );
+            }
+            Ok(hits[0].clone())
+        }
+    }
+}
+
+/// The ids of the kept rows: every one present and none repeated.
+fn read_ids(raw: &RawTable, ix: usize, keep: &[usize]) -> Result<Vec<String>, IngestError> {
+    let column = &raw.columns[ix];
+    let mut seen: FxHashMap<Cow<str>, usize> = FxHashMap::default();
+    seen.reserve(keep.len());
+    let mut dups = Vec::new();
+    let mut ids = Vec::with_capacity(keep.len());
+    for &i in keep {
+        let id = cell(&column.data, i).ok_or_else(|| IngestError::MissingValue {
+            path: raw.path.clone(),
+            row: i + 1,
+            column: column.name.clone(),
+            what: "every customer needs an id".into(),
+        })?;
+        ids.push(id.to_string());
+        if let Some(first) = seen.insert(id, i) {
+            dups.push(format!(
+                "'{}' (rows {} and {})",
+                ids[ids.len() - 1],
+                first + 1,
+                i + 1
+            ));
+        }
+    }
+    if !dups.is_empty() {
+        return Err(IngestError::DuplicateIds {
+            path: raw.path.clone(),
+            column: column.name.clone(),
+            count: dups.len(),
+            first: dups.into_iter().take(5).collect::<Vec<_>>().join(", "),
+        });
+    }
+    Ok(ids)
+}
+
+/// Type every feature column over the kept rows (in column order, so the first bad column is
+/// the one reported) and add every column's statistics to the report.
+fn feature_columns(
+    raw: &mut RawTable,
+    spec: &CustomerTableSpec,
+    roles: Roles,
+    keep: &[usize],
+    quality: &mut QualityReport,
+) -> Result<Vec<FeatureColumn>, IngestError> {
+    let patterns = spec.personal_patterns();
     let mut features = Vec::new();
     for ci in 0..raw.columns.len() {
         let col = &raw.columns[ci];
-        let role = if ci == label_idx {
-            "label"
-        } else if Some(ci) == id_idx {
-            "id"
-        } else if spec.drop.contains(&col.name) {
-            "dropped"
-        } else {
-            "feature"
-        };
-        let (missing, distinct) = missing_and_distinct(&col.data, &keep);
+        let role = roles.of(ci, &col.name, spec);
+        let (missing, distinct) = missing_and_distinct(&col.data, keep);
         let mut kind_name = "text".to_string();
         if role == "feature" {
             if let Some(p) = personal_match(&col.name, &patterns) {
                 return Err(IngestError::PersonalData {
-                    path: path.clone(),
+                    path: raw.path.clone(),
                     column: col.name.clone(),
                     pattern: p,
                 });
             }
-            let forced = spec.types.get(&col.name);
-            let name = col.name.clone();
-            let f = match &col.data {
-                RawData::Num(_) if forced != Some(&ColumnType::Categorical) => {
-                    // move the cells out when every row is kept
-                    let v = match std::mem::replace(
-                        &mut raw.columns[ci].data,
-                        RawData::Text(Default::default()),
-                    ) {
-                        RawData::Num(v) if keep.len() == v.len() => v.into_options(),
-                        RawData::Num(v) => keep.iter().map(|&i| v.get(i)).collect(),
-                        RawData::Text(_) => unreachable!("matched a numeric column"),
-                    };
-                    numeric_column(&raw_path, &name, v, &keep, forced)?
-                }
-                data => {
-                    let vals: Vec<Option<Cow<str>>> = keep.iter().map(|&i| cell(data, i)).collect();
-                    type_column(&raw_path, &name, &vals, &keep, forced)?
-                }
-            };
+            let f = feature_column(raw, ci, keep, spec.types.get(&raw.columns[ci].name))?;
             kind_name = f.kind.name().to_string();
             features.push(f);
         }
@@ -332,254 +433,34 @@ pub fn load_customer_table(
             distinct,
         });
     }
-    if features.is_empty() {
-        return Err(IngestError::Empty {
-            path: path.clone(),
-            message: "no feature columns left after removing id, label and dropped columns".into(),
-        });
-    }
-    if keep.is_empty() {
-        return Err(IngestError::Empty {
-            path: path.clone(),
-            message: "no rows with a label".into(),
-        });
-    }
-    let positives = label.iter().filter(|&&b| b).count();
-    quality.rows_out = label.len();
-    quality.label = Some(LabelBalance {
-        column: spec.label.clone(),
-        positive_value: positive.clone(),
-        positives,
-        negatives: label.len() - positives,
-        positive_rate: positives as f64 / label.len() as f64,
-    });
-    if spec.positive.is_none() {
-        quality
-            .notes
-            .push(format!("positive label value inferred as '{positive}'"));
-    }
-    Ok(CustomerData {
-        source: path.clone(),
-        id_column: id_idx.map(|i| raw.columns[i].name.clone()),
-        ids,
-        label_column: spec.label.clone(),
-        positive_value: positive,
-        negative_value: negative,
-        label,
-        features,
-        quality,
-    })
+    Ok(features)
 }
 
-/// Infer (or apply the override for) one column's type and convert its cells.
-fn type_column(
-    path: &std::path::Path,
-    name: &str,
-    cells: &[Option<Cow<str>>],
+/// Column `ci` as a typed feature over the kept rows. Numeric cells are moved out of `raw`
+/// (not copied) unless the column is forced categorical.
+fn feature_column(
+    raw: &mut RawTable,
+    ci: usize,
     keep: &[usize],
     forced: Option<&ColumnType>,
 ) -> Result<FeatureColumn, IngestError> {
-    let vals: Vec<Option<&str>> = cells.iter().map(|v| v.as_deref()).collect();
-    let bad = |pos: usize, expected: &str| IngestError::BadValue {
-        path: path.to_path_buf(),
-        row: keep[pos] + 1,
-        column: name.to_string(),
-        expected: expected.to_string(),
-        value: vals[pos].unwrap_or("").to_string(),
-    };
-    // Distinct values, in first-seen order (bounded).
-    let mut distinct: Vec<&str> = Vec::new();
-    for v in vals.iter().flatten() {
-        if distinct.len() > 2 {
-            break;
-        }
-        if !distinct.iter().any(|d| d.eq_ignore_ascii_case(v)) {
-            distinct.push(v);
-        }
-    }
-    let bool_pair = if distinct.len() == 2 {
-        let a = distinct[0].to_ascii_lowercase();
-        let b = distinct[1].to_ascii_lowercase();
-        BOOL_PAIRS.iter().find_map(|(t, f)| {
-            if a == *t && b == *f {
-                Some((distinct[0].to_string(), distinct[1].to_string()))
-            } else if a == *f && b == *t {
-                Some((distinct[1].to_string(), distinct[0].to_string()))
-            } else {
-                None
-            }
-        })
-    } else {
-        None
-    };
-    let numeric_fails: Vec<usize> = vals
-        .iter()
-        .enumerate()
-        .filter(|(_, v)| matches!(v, Some(s) if parse_number(s).is_none()))
-        .map(|(i, _)| i)
-        .collect();
-    let n_present = vals.iter().filter(|v| v.is_some()).count();
-    let kind = match forced {
-        Some(ColumnType::Numeric) => ColumnType::Numeric,
-        Some(ColumnType::Categorical) => ColumnType::Categorical,
-        Some(ColumnType::Boolean) => ColumnType::Boolean,
-        None if bool_pair.is_some() => ColumnType::Boolean,
-        None if numeric_fails.is_empty() && n_present > 0 => ColumnType::Numeric,
-        None => {
-            // Mostly numbers with a few stray words is a data error, not a category.
-            let distinct_fails: std::collections::HashSet<&str> =
-                numeric_fails.iter().filter_map(|&i| vals[i]).collect();
-            if n_present >= 50
-                && (numeric_fails.len() as f64) < 0.02 * n_present as f64
-                && distinct_fails.len() <= 3
-            {
-                return Err(bad(
-                    numeric_fails[0],
-                    "a number (the column is otherwise numeric; set its type to categorical if that is intended)",
-                ));
-            }
-            ColumnType::Categorical
-        }
-    };
-    let (kind, values) = match kind {
-        ColumnType::Numeric => {
-            if let Some(&i) = numeric_fails.first() {
-                return Err(bad(i, "a number"));
-            }
-            let v = vals.iter().map(|v| v.and_then(parse_number)).collect();
-            (FeatureKind::Numeric, FeatureValues::Num(v))
-        }
-        ColumnType::Boolean => {
-            let (t, f) = match bool_pair {
-                Some(p) => p,
-                None => {
-                    // forced boolean: accept generic tokens
-                    ("true".to_string(), "false".to_string())
-                }
+    let name = raw.columns[ci].name.clone();
+    match &raw.columns[ci].data {
+        RawData::Num(_) if forced != Some(&ColumnType::Categorical) => {
+            // move the cells out when every row is kept
+            let v = match std::mem::replace(
+                &mut raw.columns[ci].data,
+                RawData::Text(Default::default()),
+            ) {
+                RawData::Num(v) if keep.len() == v.len() => v.into_options(),
+                RawData::Num(v) => keep.iter().map(|&i| v.get(i)).collect(),
+                RawData::Text(_) => unreachable!("matched a numeric column"),
             };
-            let mut out = Vec::with_capacity(vals.len());
-            for (i, v) in vals.iter().enumerate() {
-                out.push(match v {
-                    None => None,
-                    Some(s) => Some(match parse_bool(s, &t, &f) {
-                        Some(b) => b as u8 as f64,
-                        None => return Err(bad(i, &format!("a boolean ('{t}' or '{f}')"))),
-                    }),
-                });
-            }
-            (
-                FeatureKind::Boolean {
-                    true_token: t,
-                    false_token: f,
-                },
-                FeatureValues::Num(out),
-            )
+            numeric_column(&raw.path, &name, v, keep, forced)
         }
-        ColumnType::Categorical => (
-            FeatureKind::Categorical,
-            FeatureValues::Cat(vals.iter().copied().collect()),
-        ),
-    };
-    Ok(FeatureColumn {
-        name: name.to_string(),
-        kind,
-        values,
-    })
-}
-
-/// Missing cells and distinct present values (counted up to 100,000) over the kept rows.
-fn missing_and_distinct(data: &RawData, keep: &[usize]) -> (usize, usize) {
-    const CAP: usize = 100_000;
-    let mut missing = 0usize;
-    match data {
-        RawData::Num(v) => {
-            let mut set: FxHashSet<u64> = FxHashSet::default();
-            for &i in keep {
-                match v.get(i).and_then(clean_num) {
-                    None => missing += 1,
-                    Some(x) if set.len() < CAP => {
-                        set.insert((x + 0.0).to_bits());
-                    }
-                    Some(_) => {}
-                }
-            }
-            (missing, set.len())
-        }
-        RawData::Text(t) => {
-            let mut set: FxHashSet<&str> = FxHashSet::default();
-            for &i in keep {
-                match clean(t.get(i)) {
-                    None => missing += 1,
-                    Some(s) if set.len() < CAP => {
-                        set.insert(s);
-                    }
-                    Some(_) => {}
-                }
-            }
-            (missing, set.len())
+        data => {
+            let vals: Vec<Option<Cow<str>>> = keep.iter().map(|&i| cell(data, i)).collect();
+            type_column(&raw.path, &name, &vals, keep, forced)
         }
     }
-}
-
-/// A column read as numbers (Parquet numeric / boolean columns): numeric, or boolean when its
-/// values are exactly 0 and 1 (as the text path infers from "0"/"1") or when forced.
-fn numeric_column(
-    path: &std::path::Path,
-    name: &str,
-    mut vals: Vec<Option<f64>>,
-    keep: &[usize],
-    forced: Option<&ColumnType>,
-) -> Result<FeatureColumn, IngestError> {
-    for v in vals.iter_mut() {
-        *v = v.and_then(clean_num);
-    }
-    let bad = |pos: usize, expected: &str| IngestError::BadValue {
-        path: path.to_path_buf(),
-        row: keep[pos] + 1,
-        column: name.to_string(),
-        expected: expected.to_string(),
-        value: vals[pos].map(fmt_num).unwrap_or_default(),
-    };
-    if let Some(i) = vals.iter().position(|x| x.is_some_and(|x| !x.is_finite())) {
-        return Err(bad(i, "a finite number"));
-    }
-    let mut seen = [false; 2];
-    let mut other = false;
-    for x in vals.iter().flatten() {
-        match *x {
-            0.0 => seen[0] = true,
-            1.0 => seen[1] = true,
-            _ => {
-                other = true;
-                break;
-            }
-        }
-    }
-    let boolean = match forced {
-        Some(ColumnType::Boolean) => {
-            if other {
-                let i = vals
-                    .iter()
-                    .position(|x| x.is_some_and(|x| x != 0.0 && x != 1.0))
-                    .expect("a non-0/1 value exists");
-                return Err(bad(i, "a boolean ('1' or '0')"));
-            }
-            true
-        }
-        Some(_) => false,
-        None => !other && seen == [true, true],
-    };
-    let kind = if boolean {
-        FeatureKind::Boolean {
-            true_token: "1".into(),
-            false_token: "0".into(),
-        }
-    } else {
-        FeatureKind::Numeric
-    };
-    Ok(FeatureColumn {
-        name: name.to_string(),
-        kind,
-        values: FeatureValues::Num(vals),
-    })
 }

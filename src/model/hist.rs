@@ -135,6 +135,69 @@ fn per_feature<T: Send>(
     });
 }
 
+/// One feature's bins: (inclusive upper cuts, smallest value per bin, largest value per bin).
+type Ranges = (Vec<f64>, Vec<f64>, Vec<f64>);
+
+/// Values of one column to place cut points on: the distinct values over *all* `rows` when there
+/// are at most `max_bins` of them (a rare level missed by the sample would otherwise share a bin
+/// and never be split on), else every `step`-th row's value. NaN-free, unsorted.
+fn cut_sample(col: &[f64], rows: &[usize], step: usize, max_bins: usize) -> Vec<f64> {
+    let mut few: crate::util::FxHashSet<u64> = Default::default();
+    if step > 1 {
+        for &r in rows {
+            let v = col[r];
+            if !v.is_nan() {
+                few.insert((v + 0.0).to_bits());
+                if few.len() > max_bins {
+                    break;
+                }
+            }
+        }
+    }
+    if step > 1 && few.len() <= max_bins {
+        few.iter().map(|&b| f64::from_bits(b)).collect()
+    } else {
+        rows.iter()
+            .step_by(step)
+            .map(|&r| col[r])
+            .filter(|v| !v.is_nan())
+            .collect()
+    }
+}
+
+/// Bin one column: write every cell's code into `out` (NaN goes to the last bin) and return the
+/// cuts plus each bin's value range over `rows`.
+fn bin_feature(
+    col: &[f64],
+    rows: &[usize],
+    step: usize,
+    max_bins: usize,
+    out: &mut [u8],
+) -> Ranges {
+    let mut s = cut_sample(col, rows, step, max_bins);
+    s.sort_unstable_by(|a, b| a.total_cmp(b));
+    let up = cuts(&s, max_bins);
+    let last = up.len() - 1;
+    for (c, &v) in out.iter_mut().zip(col) {
+        *c = if v.is_nan() {
+            last as u8
+        } else {
+            up.partition_point(|&u| u < v).min(last) as u8
+        };
+    }
+    let mut lo = vec![f64::INFINITY; up.len()];
+    let mut hi = vec![f64::NEG_INFINITY; up.len()];
+    for &r in rows {
+        let v = col[r];
+        if !v.is_nan() {
+            let b = out[r] as usize;
+            lo[b] = lo[b].min(v);
+            hi[b] = hi[b].max(v);
+        }
+    }
+    (up, lo, hi)
+}
+
 impl Binned {
     /// Bin every column of `x`; cut points and value ranges come from `rows` only.
     pub fn new(
@@ -154,8 +217,6 @@ impl Binned {
         let (nrows, ncols) = (x.nrows, x.ncols);
         let step = rows.len().div_ceil(SAMPLE).max(1);
         let mut codes = vec![0u8; nrows * ncols];
-        /// (cut points, smallest value per bin, largest value per bin)
-        type Ranges = (Vec<f64>, Vec<f64>, Vec<f64>);
         let ranges: std::sync::Mutex<Vec<Option<Ranges>>> =
             std::sync::Mutex::new(vec![None; ncols]);
         per_feature(
@@ -163,54 +224,17 @@ impl Binned {
             &vec![nrows; ncols],
             threads,
             &|f, out: &mut [u8]| {
-                let col = x.col(f);
-                // Few distinct values are found over *all* rows (a rare level missed by the
-                // sample would otherwise share a bin and never be split on); the sample only
-                // places quantile cuts.
-                let mut few: crate::util::FxHashSet<u64> = Default::default();
-                if step > 1 {
-                    for &r in rows {
-                        let v = col[r];
-                        if !v.is_nan() {
-                            few.insert((v + 0.0).to_bits());
-                            if few.len() > max_bins {
-                                break;
-                            }
-                        }
-                    }
-                }
-                let mut s: Vec<f64> = if step > 1 && few.len() <= max_bins {
-                    few.iter().map(|&b| f64::from_bits(b)).collect()
-                } else {
-                    rows.iter()
-                        .step_by(step)
-                        .map(|&r| col[r])
-                        .filter(|v| !v.is_nan())
-                        .collect()
-                };
-                s.sort_unstable_by(|a, b| a.total_cmp(b));
-                let up = cuts(&s, max_bins);
-                let last = up.len() - 1;
-                for (c, &v) in out.iter_mut().zip(col) {
-                    *c = if v.is_nan() {
-                        last as u8
-                    } else {
-                        up.partition_point(|&u| u < v).min(last) as u8
-                    };
-                }
-                let mut lo = vec![f64::INFINITY; up.len()];
-                let mut hi = vec![f64::NEG_INFINITY; up.len()];
-                for &r in rows {
-                    let v = col[r];
-                    if !v.is_nan() {
-                        let b = out[r] as usize;
-                        lo[b] = lo[b].min(v);
-                        hi[b] = hi[b].max(v);
-                    }
-                }
-                ranges.lock().expect("no poisoned lock")[f] = Some((up, lo, hi));
+                let r = bin_feature(x.col(f), rows, step, max_bins, out);
+                ranges.lock().expect("no poisoned lock")[f] = Some(r);
             },
         );
+        let ranges = ranges.into_inner().expect("no poisoned lock");
+        Ok(Binned::assemble(nrows, codes, ranges))
+    }
+
+    /// Concatenate the per-feature ranges into the flat histogram layout.
+    fn assemble(nrows: usize, codes: Vec<u8>, ranges: Vec<Option<Ranges>>) -> Binned {
+        let ncols = ranges.len();
         let mut b = Binned {
             nrows,
             ncols,
@@ -221,7 +245,7 @@ impl Binned {
             lo: Vec::new(),
             hi: Vec::new(),
         };
-        for r in ranges.into_inner().expect("no poisoned lock") {
+        for r in ranges {
             let (up, lo, hi) = r.expect("every feature binned");
             b.offset.push(b.upper.len());
             b.nbins.push(up.len());
@@ -229,7 +253,7 @@ impl Binned {
             b.lo.extend(lo);
             b.hi.extend(hi);
         }
-        Ok(b)
+        b
     }
 
     /// Bins of feature `f`.
@@ -264,6 +288,7 @@ struct Cell {
     n: u64,
 }
 
+/// State of one tree growth on a [`Binned`] matrix.
 struct HistGrower<'a> {
     b: &'a Binned,
     /// Per row: weight if negative, weight if positive.
@@ -275,6 +300,7 @@ struct HistGrower<'a> {
 }
 
 impl HistGrower<'_> {
+    /// Histogram of `rows` over every feature's bins (split over features on large nodes).
     fn build(&self, rows: &[u32]) -> Vec<Cell> {
         let mut h = vec![Cell::default(); self.b.upper.len()];
         let threads = if rows.len() * self.b.ncols >= PAR_MIN_WORK {
@@ -295,6 +321,7 @@ impl HistGrower<'_> {
         h
     }
 
+    /// Whether a node of `n` rows with class weights `wn`, `wp` at `depth` may be split.
     fn can_split(&self, n: usize, wn: f64, wp: f64, depth: usize) -> bool {
         n >= self.p.min_samples_split.max(2)
             && n >= 2 * self.p.min_samples_leaf.max(1)
@@ -303,6 +330,8 @@ impl HistGrower<'_> {
             && wp > 0.0
     }
 
+    /// Grow the subtree of the node owning `rows` (with histogram `hist` when the parent built
+    /// or derived one, and weighted class totals `(wn, wp)`); returns the node's index.
     fn grow(
         &mut self,
         rows: &mut [u32],
@@ -317,16 +346,46 @@ impl HistGrower<'_> {
         if !self.can_split(n, wn, wp, depth) {
             return me;
         }
-        let mut hist = match hist {
+        let hist = match hist {
             Some(h) => h,
             None => self.build(rows),
         };
+        let Some(best) = self.best_split(&hist, n, (wn, wp)) else {
+            return me;
+        };
+        let (f, bl, (ln, lp)) = (best.feature, best.last_left, best.left);
+        let off = self.b.offset[f];
+        let br = (bl + 1..self.b.nbins[f])
+            .find(|&b| hist[off + b].n > 0)
+            .expect("a right bin holds rows");
+        let threshold = self.b.threshold(f, bl, br);
+        let k = self.partition(rows, f, bl);
+        let (l, r) = rows.split_at_mut(k);
+        // right totals by subtraction: round residues of fractional weights to zero so a pure
+        // child is recognised as pure
+        let tiny = 1e-9 * (wn + wp);
+        let clean = |v: f64| if v.abs() < tiny { 0.0 } else { v };
+        let lt = (clean(ln), clean(lp));
+        let rt = (clean(wn - ln), clean(wp - lp));
+        let need_l = self.can_split(l.len(), lt.0, lt.1, depth + 1);
+        let need_r = self.can_split(r.len(), rt.0, rt.1, depth + 1);
+        let (hl, hr) = self.child_histograms(hist, l, r, (need_l, need_r));
+        let left = self.grow(l, hl, lt, depth + 1);
+        let right = self.grow(r, hr, rt, depth + 1);
+        self.out[me as usize] = (f as u32, threshold, left, right, class);
+        me
+    }
+
+    /// The best split of a node with `n` rows and class totals `(wn, wp)` from its histogram:
+    /// lowest weighted child impurity, first in feature and bin order; `None` when no split
+    /// respects `min_samples_leaf` or decreases impurity by `min_impurity_decrease`.
+    #[inline(always)]
+    fn best_split(&self, hist: &[Cell], n: usize, (wn, wp): (f64, f64)) -> Option<SplitChoice> {
         let total = wn + wp;
         let crit = self.p.criterion;
         let parent = crit.impurity(wn, wp);
         let min_leaf = self.p.min_samples_leaf.max(1);
-        // (score, feature, last left bin, left totals)
-        let mut best: Option<(f64, usize, usize, (f64, f64))> = None;
+        let mut best: Option<SplitChoice> = None;
         for f in 0..self.b.ncols {
             let cells = &hist[self.b.offset[f]..self.b.offset[f] + self.b.nbins[f]];
             let (mut ln, mut lp, mut lc) = (0.0, 0.0, 0usize);
@@ -350,29 +409,33 @@ impl HistGrower<'_> {
                 }
                 let score =
                     (lw * crit.impurity(ln, lp) + rw * crit.impurity(wn - ln, wp - lp)) / total;
-                if best.is_none_or(|b| score < b.0) {
-                    best = Some((score, f, bi, (ln, lp)));
+                if best.is_none_or(|b| score < b.score) {
+                    best = Some(SplitChoice {
+                        score,
+                        feature: f,
+                        last_left: bi,
+                        left: (ln, lp),
+                    });
                 }
             }
         }
-        let Some((score, f, bl, (ln, lp))) = best else {
-            return me;
-        };
-        if parent - score < self.p.min_impurity_decrease {
-            return me;
+        let best = best?;
+        if parent - best.score < self.p.min_impurity_decrease {
+            return None;
         }
-        let off = self.b.offset[f];
-        let br = (bl + 1..self.b.nbins[f])
-            .find(|&b| hist[off + b].n > 0)
-            .expect("a right bin holds rows");
-        let threshold = self.b.threshold(f, bl, br);
-        // stable partition: left = code <= bl
+        Some(best)
+    }
+
+    /// Stable in-place partition of `rows`: codes `<= last_left` of feature `f` first. Returns
+    /// the number of left rows. Uses the grower's scratch buffer, so it allocates nothing.
+    #[inline(always)]
+    fn partition(&mut self, rows: &mut [u32], f: usize, last_left: usize) -> usize {
         let codes = self.b.codes_of(f);
         self.scratch.clear();
         let mut k = 0;
-        for i in 0..n {
+        for i in 0..rows.len() {
             let r = rows[i];
-            if codes[r as usize] as usize <= bl {
+            if codes[r as usize] as usize <= last_left {
                 rows[k] = r;
                 k += 1;
             } else {
@@ -380,16 +443,20 @@ impl HistGrower<'_> {
             }
         }
         rows[k..].copy_from_slice(&self.scratch);
-        let (l, r) = rows.split_at_mut(k);
-        // right totals by subtraction: round residues of fractional weights to zero so a pure
-        // child is recognised as pure
-        let tiny = 1e-9 * total;
-        let clean = |v: f64| if v.abs() < tiny { 0.0 } else { v };
-        let lt = (clean(ln), clean(lp));
-        let rt = (clean(wn - ln), clean(wp - lp));
-        let need_l = self.can_split(l.len(), lt.0, lt.1, depth + 1);
-        let need_r = self.can_split(r.len(), rt.0, rt.1, depth + 1);
-        let (hl, hr) = if !(need_l || need_r) {
+        k
+    }
+
+    /// Histograms for the children that will try to split (`need`): only the smaller child's is
+    /// built; the larger one's is the parent's `hist` minus it, reusing its allocation.
+    #[inline(always)]
+    fn child_histograms(
+        &self,
+        mut hist: Vec<Cell>,
+        l: &[u32],
+        r: &[u32],
+        (need_l, need_r): (bool, bool),
+    ) -> (Option<Vec<Cell>>, Option<Vec<Cell>>) {
+        if !(need_l || need_r) {
             (None, None)
         } else if l.len() <= r.len() {
             let small = self.build(l);
@@ -407,14 +474,24 @@ impl HistGrower<'_> {
             } else {
                 (None, Some(small))
             }
-        };
-        let left = self.grow(l, hl, lt, depth + 1);
-        let right = self.grow(r, hr, rt, depth + 1);
-        self.out[me as usize] = (f as u32, threshold, left, right, class);
-        me
+        }
     }
 }
 
+/// The chosen split of a node.
+#[derive(Debug, Clone, Copy)]
+struct SplitChoice {
+    /// Weighted child impurity.
+    score: f64,
+    /// Feature split on.
+    feature: usize,
+    /// Last bin going left.
+    last_left: usize,
+    /// Weighted (negative, positive) totals of the left child.
+    left: (f64, f64),
+}
+
+/// Turn a parent histogram into the larger child's: subtract the smaller child's cells.
 fn subtract(parent: &mut [Cell], child: &[Cell]) {
     for (p, c) in parent.iter_mut().zip(child) {
         p.n -= c.n;

@@ -27,6 +27,16 @@ pub enum ModelError {
     Data(String),
 }
 
+impl ModelError {
+    /// Process exit code: 1 when fitting itself failed, 2 for bad settings or data.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ModelError::Fit(_) => 1,
+            _ => 2,
+        }
+    }
+}
+
 /// Class weighting for split search.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -256,95 +266,170 @@ pub fn grid_search(
     if space.max_depth.is_empty() || space.min_samples_leaf.is_empty() {
         return Err(ModelError::Config("the search grid is empty".into()));
     }
-    let x = prep.x;
-    let nested = prep.learner.nests_by_depth();
-    let depths = &space.max_depth;
-    let max_d = *depths.iter().max().expect("non-empty");
-    // task = (leaf index, depth index or all, fold)
-    let groups: Vec<(usize, Option<usize>)> = if nested {
+    let grid = Grid {
+        prep,
+        y,
+        w,
+        rows,
+        folds,
+        k,
+        base,
+        space,
+        groups: grid_groups(prep.learner.nests_by_depth(), space),
+    };
+    let results = parallel_map(grid.groups.len() * k, threads, |t| grid.run_task(t), tick);
+    let table = grid.table(&results)?;
+    let params = best_params(&table, base);
+    Ok((table, params))
+}
+
+/// Task groups of the grid: (leaf-size index, depth index). Nested learners get one group per
+/// leaf size (depth `None`: grown to the deepest candidate and truncated at every depth).
+fn grid_groups(nested: bool, space: &SearchSpace) -> Vec<(usize, Option<usize>)> {
+    if nested {
         (0..space.min_samples_leaf.len())
             .map(|l| (l, None))
             .collect()
     } else {
         (0..space.min_samples_leaf.len())
-            .flat_map(|l| (0..depths.len()).map(move |d| (l, Some(d))))
+            .flat_map(|l| (0..space.max_depth.len()).map(move |d| (l, Some(d))))
             .collect()
-    };
-    let ntasks = groups.len() * k;
-    // each task returns, per depth index, (log loss, auc, brier, leaves) on its validation fold
-    type FoldScores = Vec<(usize, f64, f64, f64, f64)>;
-    let results: Vec<Result<FoldScores, ModelError>> = parallel_map(
-        ntasks,
-        threads,
-        |t| {
-            let (l, d) = groups[t / k];
-            let fold = t % k;
-            let tr: Vec<usize> = rows.iter().copied().filter(|&r| folds[r] != fold).collect();
-            let va: Vec<usize> = rows.iter().copied().filter(|&r| folds[r] == fold).collect();
-            let params = TreeParams {
-                max_depth: d.map_or(max_d, |d| depths[d]),
-                min_samples_leaf: space.min_samples_leaf[l],
-                ..*base
-            };
-            let tree = prep.fit(y, w, &tr, &params, 1)?;
-            let vy: Vec<bool> = va.iter().map(|&r| y[r]).collect();
-            let which: Vec<usize> = match d {
-                Some(d) => vec![d],
-                None => (0..depths.len()).collect(),
-            };
-            Ok(which
-                .into_iter()
-                .map(|di| {
-                    let p: Vec<f64> = va
-                        .iter()
-                        .map(|&r| value_at_depth(&tree, x, r, depths[di]))
-                        .collect();
-                    let leaves = count_leaves_at_depth(&tree, depths[di]);
-                    (
-                        di,
-                        metrics::log_loss(&p, &vy),
-                        metrics::roc_auc(&p, &vy),
-                        metrics::brier(&p, &vy),
-                        leaves as f64,
-                    )
-                })
-                .collect())
-        },
-        tick,
-    );
-    let mut table = Vec::new();
-    for (l, &leaf) in space.min_samples_leaf.iter().enumerate() {
-        for (di, &depth) in depths.iter().enumerate() {
-            let mut ll = Vec::new();
-            let (mut auc, mut br, mut lv) = (0.0, 0.0, 0.0);
-            for (t, res) in results.iter().enumerate() {
-                let (gl, gd) = groups[t / k];
-                if gl != l || gd.is_some_and(|g| g != di) {
-                    continue;
-                }
-                let scores = res.as_ref().map_err(|e| ModelError::Fit(e.to_string()))?;
-                for s in scores.iter().filter(|s| s.0 == di) {
-                    ll.push(s.1);
-                    auc += s.2;
-                    br += s.3;
-                    lv += s.4;
-                }
-            }
-            let m = ll.len().max(1) as f64;
-            let mean = ll.iter().sum::<f64>() / m;
-            let var = ll.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / m;
-            table.push(CvRow {
-                max_depth: depth,
-                min_samples_leaf: leaf,
-                log_loss: mean,
-                log_loss_std: var.sqrt(),
-                roc_auc: auc / m,
-                brier: br / m,
-                leaves: lv / m,
-            });
-        }
     }
-    // best: lowest log loss; ties → simpler tree (smaller depth, larger leaves)
+}
+
+/// Validation scores of one fitted tree truncated at one candidate depth.
+#[derive(Debug, Clone, Copy)]
+struct FoldScore {
+    /// Index into the candidate depths.
+    depth: usize,
+    /// Log loss.
+    log_loss: f64,
+    /// ROC-AUC.
+    roc_auc: f64,
+    /// Brier score.
+    brier: f64,
+    /// Leaves of the truncated tree.
+    leaves: f64,
+}
+
+/// Shared state of a grid search; task `t` is group `t / k` on fold `t % k`.
+struct Grid<'a, 'p> {
+    prep: &'a Prepared<'p>,
+    y: &'a [bool],
+    w: &'a [f64],
+    rows: &'a [usize],
+    folds: &'a [usize],
+    k: usize,
+    base: &'a TreeParams,
+    space: &'a SearchSpace,
+    groups: Vec<(usize, Option<usize>)>,
+}
+
+impl Grid<'_, '_> {
+    /// Fit task `t` on its training folds and score it on its validation fold, per depth index.
+    fn run_task(&self, t: usize) -> Result<Vec<FoldScore>, ModelError> {
+        let depths = &self.space.max_depth;
+        let max_d = *depths.iter().max().expect("non-empty");
+        let (l, d) = self.groups[t / self.k];
+        let fold = t % self.k;
+        let folds = self.folds;
+        let tr: Vec<usize> = self
+            .rows
+            .iter()
+            .copied()
+            .filter(|&r| folds[r] != fold)
+            .collect();
+        let va: Vec<usize> = self
+            .rows
+            .iter()
+            .copied()
+            .filter(|&r| folds[r] == fold)
+            .collect();
+        let params = TreeParams {
+            max_depth: d.map_or(max_d, |d| depths[d]),
+            min_samples_leaf: self.space.min_samples_leaf[l],
+            ..*self.base
+        };
+        let tree = self.prep.fit(self.y, self.w, &tr, &params, 1)?;
+        let vy: Vec<bool> = va.iter().map(|&r| self.y[r]).collect();
+        let which: Vec<usize> = match d {
+            Some(d) => vec![d],
+            None => (0..depths.len()).collect(),
+        };
+        Ok(which
+            .into_iter()
+            .map(|di| {
+                let p: Vec<f64> = va
+                    .iter()
+                    .map(|&r| value_at_depth(&tree, self.prep.x, r, depths[di]))
+                    .collect();
+                let leaves = count_leaves_at_depth(&tree, depths[di]);
+                FoldScore {
+                    depth: di,
+                    log_loss: metrics::log_loss(&p, &vy),
+                    roc_auc: metrics::roc_auc(&p, &vy),
+                    brier: metrics::brier(&p, &vy),
+                    leaves: leaves as f64,
+                }
+            })
+            .collect())
+    }
+
+    /// The cross-validation table, leaf sizes outer and depths inner; the first failed task in
+    /// that order is the error.
+    fn table(
+        &self,
+        results: &[Result<Vec<FoldScore>, ModelError>],
+    ) -> Result<Vec<CvRow>, ModelError> {
+        let mut table = Vec::new();
+        for (l, &leaf) in self.space.min_samples_leaf.iter().enumerate() {
+            for (di, &depth) in self.space.max_depth.iter().enumerate() {
+                table.push(self.cv_row(results, (l, leaf), (di, depth))?);
+            }
+        }
+        Ok(table)
+    }
+
+    /// Mean (and log-loss spread) over folds of one grid cell.
+    fn cv_row(
+        &self,
+        results: &[Result<Vec<FoldScore>, ModelError>],
+        (l, leaf): (usize, usize),
+        (di, depth): (usize, usize),
+    ) -> Result<CvRow, ModelError> {
+        let mut ll = Vec::new();
+        let (mut auc, mut br, mut lv) = (0.0, 0.0, 0.0);
+        for (t, res) in results.iter().enumerate() {
+            let (gl, gd) = self.groups[t / self.k];
+            if gl != l || gd.is_some_and(|g| g != di) {
+                continue;
+            }
+            let scores = res.as_ref().map_err(|e| ModelError::Fit(e.to_string()))?;
+            for s in scores.iter().filter(|s| s.depth == di) {
+                ll.push(s.log_loss);
+                auc += s.roc_auc;
+                br += s.brier;
+                lv += s.leaves;
+            }
+        }
+        let m = ll.len().max(1) as f64;
+        let mean = ll.iter().sum::<f64>() / m;
+        let var = ll.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / m;
+        Ok(CvRow {
+            max_depth: depth,
+            min_samples_leaf: leaf,
+            log_loss: mean,
+            log_loss_std: var.sqrt(),
+            roc_auc: auc / m,
+            brier: br / m,
+            leaves: lv / m,
+        })
+    }
+}
+
+/// Parameters of the best table row: lowest log loss; ties → simpler tree (smaller depth,
+/// larger leaves).
+fn best_params(table: &[CvRow], base: &TreeParams) -> TreeParams {
     let best = table
         .iter()
         .min_by(|a, b| {
@@ -354,14 +439,14 @@ pub fn grid_search(
                 .then(b.min_samples_leaf.cmp(&a.min_samples_leaf))
         })
         .expect("non-empty table");
-    let params = TreeParams {
+    TreeParams {
         max_depth: best.max_depth,
         min_samples_leaf: best.min_samples_leaf,
         ..*base
-    };
-    Ok((table, params))
+    }
 }
 
+/// Leaves of `tree` when growth stops at `depth`.
 fn count_leaves_at_depth(tree: &Tree, depth: usize) -> usize {
     let mut count = 0;
     let mut stack = vec![(0usize, 0usize)];

@@ -4,6 +4,14 @@
 //! rows were partitioned when the split was chosen (linfa-trees partitions with `<=` in `fit` but
 //! routes with `<` in `predict`; sklearn uses `<=` throughout).
 
+mod cart;
+mod learner;
+mod linfa_learner;
+
+pub use cart::CartLearner;
+pub use learner::{fit_tree, learner_by_name, Grow, Learner, Prepared, LEARNERS};
+pub use linfa_learner::LinfaLearner;
+
 use super::ModelError;
 use crate::features::Matrix;
 use serde::{Deserialize, Serialize};
@@ -191,38 +199,88 @@ impl Tree {
         criterion: Criterion,
         smoothing: f64,
     ) -> Result<Tree, ModelError> {
+        validate(&structure, x.ncols)?;
+        let t = NodeTotals::count(&structure, x, y, w, rows);
+        let prior = t.pos[0] / f64::max(t.n[0], 1.0);
+        let nodes: Vec<Node> = structure
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Node {
+                feature: s.0,
+                threshold: s.1,
+                left: s.2,
+                right: s.3,
+                n: t.n[i],
+                pos: t.pos[i],
+                class: s.4,
+                value: (t.pos[i] + smoothing * prior) / (t.n[i] + smoothing),
+            })
+            .collect();
+        let importances = t.importances(&nodes, x.ncols, criterion);
+        Ok(Tree {
+            nodes,
+            learner: learner.to_string(),
+            importances,
+        })
+    }
+}
+
+/// Reject a structure that is empty, has a leaf with one child, points a child backwards or out
+/// of range, or tests a column the matrix lacks — routing would otherwise loop or panic.
+fn validate(structure: &Structure, ncols: usize) -> Result<(), ModelError> {
+    let k = structure.len();
+    if k == 0 {
+        return Err(ModelError::Fit("learner returned an empty tree".into()));
+    }
+    for (i, s) in structure.iter().enumerate() {
+        let ok = (s.2 == LEAF && s.3 == LEAF)
+            || (s.2 != LEAF
+                && s.3 != LEAF
+                && (s.2 as usize) > i
+                && (s.3 as usize) > i
+                && (s.2 as usize) < k
+                && (s.3 as usize) < k
+                && (s.0 as usize) < ncols);
+        if !ok {
+            return Err(ModelError::Fit(format!(
+                "malformed tree structure at node {i}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Per-node totals of the training rows routed through a structure.
+struct NodeTotals {
+    /// Rows reaching each node.
+    n: Vec<f64>,
+    /// Churned rows reaching each node.
+    pos: Vec<f64>,
+    /// Sample weight of the non-churned rows.
+    wneg: Vec<f64>,
+    /// Sample weight of the churned rows.
+    wpos: Vec<f64>,
+}
+
+impl NodeTotals {
+    /// Route every row of `rows` from the root with `x <= threshold` going left.
+    fn count(structure: &Structure, x: &Matrix, y: &[bool], w: &[f64], rows: &[usize]) -> Self {
         let k = structure.len();
-        if k == 0 {
-            return Err(ModelError::Fit("learner returned an empty tree".into()));
-        }
-        for (i, s) in structure.iter().enumerate() {
-            let ok = (s.2 == LEAF && s.3 == LEAF)
-                || (s.2 != LEAF
-                    && s.3 != LEAF
-                    && (s.2 as usize) > i
-                    && (s.3 as usize) > i
-                    && (s.2 as usize) < k
-                    && (s.3 as usize) < k
-                    && (s.0 as usize) < x.ncols);
-            if !ok {
-                return Err(ModelError::Fit(format!(
-                    "malformed tree structure at node {i}"
-                )));
-            }
-        }
-        let mut n = vec![0.0f64; k];
-        let mut pos = vec![0.0; k];
-        let mut wneg = vec![0.0; k];
-        let mut wpos = vec![0.0; k];
+        let mut t = NodeTotals {
+            n: vec![0.0f64; k],
+            pos: vec![0.0; k],
+            wneg: vec![0.0; k],
+            wpos: vec![0.0; k],
+        };
         for &r in rows {
             let mut i = 0usize;
             loop {
-                n[i] += 1.0;
+                t.n[i] += 1.0;
                 if y[r] {
-                    pos[i] += 1.0;
-                    wpos[i] += w[r];
+                    t.pos[i] += 1.0;
+                    t.wpos[i] += w[r];
                 } else {
-                    wneg[i] += w[r];
+                    t.wneg[i] += w[r];
                 }
                 let s = &structure[i];
                 if s.2 == LEAF {
@@ -235,23 +293,13 @@ impl Tree {
                 };
             }
         }
-        let total = rows.len().max(1) as f64;
-        let prior = pos[0] / f64::max(n[0], 1.0);
-        let nodes: Vec<Node> = structure
-            .iter()
-            .enumerate()
-            .map(|(i, s)| Node {
-                feature: s.0,
-                threshold: s.1,
-                left: s.2,
-                right: s.3,
-                n: n[i],
-                pos: pos[i],
-                class: s.4,
-                value: (pos[i] + smoothing * prior) / (n[i] + smoothing),
-            })
-            .collect();
-        let mut importances = vec![0.0; x.ncols];
+        t
+    }
+
+    /// Weighted impurity decrease per column over the internal `nodes`, normalised to sum 1.
+    fn importances(&self, nodes: &[Node], ncols: usize, criterion: Criterion) -> Vec<f64> {
+        let (wneg, wpos) = (&self.wneg, &self.wpos);
+        let mut importances = vec![0.0; ncols];
         let wt = wneg[0] + wpos[0];
         for (i, node) in nodes.iter().enumerate() {
             if node.is_leaf() || wt <= 0.0 {
@@ -266,409 +314,6 @@ impl Tree {
         if s > 0.0 {
             importances.iter_mut().for_each(|v| *v /= s);
         }
-        let _ = total;
-        Ok(Tree {
-            nodes,
-            learner: learner.to_string(),
-            importances,
-        })
-    }
-}
-
-/// Grows trees on one prepared matrix (see [`Learner::prepare`]).
-pub trait Grow: Sync {
-    /// Grow a tree on rows `rows` with labels `y` and sample weights `w`, using up to `threads`
-    /// threads.
-    fn grow(
-        &self,
-        y: &[bool],
-        w: &[f64],
-        rows: &[usize],
-        params: &TreeParams,
-        threads: usize,
-    ) -> Result<Structure, ModelError>;
-}
-
-/// A tree learner.
-pub trait Learner: Sync {
-    /// Name recorded in the bundle and the card.
-    fn name(&self) -> &'static str;
-    /// True when a tree grown to depth `d` is the top of the tree grown deeper (greedy CART), so
-    /// the grid search can grow once and truncate.
-    fn nests_by_depth(&self) -> bool {
-        false
-    }
-    /// One-time work on the training matrix (binning, …) shared by every fit on it; `rows` are the
-    /// rows any later fit may use (statistics such as bin edges come from them only).
-    fn prepare<'a>(
-        &self,
-        x: &'a Matrix,
-        rows: &[usize],
-        threads: usize,
-    ) -> Result<Box<dyn Grow + 'a>, ModelError>;
-}
-
-/// A learner prepared on a matrix: grows and compiles trees on subsets of the prepared rows.
-pub struct Prepared<'a> {
-    /// The learner.
-    pub learner: &'a dyn Learner,
-    /// The encoded matrix.
-    pub x: &'a Matrix,
-    grower: Box<dyn Grow + 'a>,
-}
-
-impl<'a> Prepared<'a> {
-    /// Prepare `learner` on `x` for fits on (subsets of) `rows`.
-    pub fn new(
-        learner: &'a dyn Learner,
-        x: &'a Matrix,
-        rows: &[usize],
-        threads: usize,
-    ) -> Result<Prepared<'a>, ModelError> {
-        Ok(Prepared {
-            learner,
-            x,
-            grower: learner.prepare(x, rows, threads)?,
-        })
-    }
-
-    /// Grow the raw structure.
-    pub fn structure(
-        &self,
-        y: &[bool],
-        w: &[f64],
-        rows: &[usize],
-        params: &TreeParams,
-        threads: usize,
-    ) -> Result<Structure, ModelError> {
-        if rows.is_empty() {
-            return Err(ModelError::Fit("no training rows".into()));
-        }
-        self.grower.grow(y, w, rows, params, threads)
-    }
-
-    /// Grow and compile.
-    pub fn fit(
-        &self,
-        y: &[bool],
-        w: &[f64],
-        rows: &[usize],
-        params: &TreeParams,
-        threads: usize,
-    ) -> Result<Tree, ModelError> {
-        let s = self.structure(y, w, rows, params, threads)?;
-        Tree::compile(
-            s,
-            self.learner.name(),
-            self.x,
-            y,
-            w,
-            rows,
-            params.criterion,
-            1.0,
-        )
-    }
-}
-
-/// Prepare, grow and compile in one step (one thread).
-pub fn fit_tree(
-    learner: &dyn Learner,
-    x: &Matrix,
-    y: &[bool],
-    w: &[f64],
-    rows: &[usize],
-    params: &TreeParams,
-) -> Result<Tree, ModelError> {
-    if rows.is_empty() {
-        return Err(ModelError::Fit("no training rows".into()));
-    }
-    Prepared::new(learner, x, rows, 1)?.fit(y, w, rows, params, 1)
-}
-
-/// The project's own exact CART learner.
-///
-/// Same split rule as linfa-trees (candidate thresholds at midpoints between consecutive distinct
-/// values, weighted child impurity, first best in feature order), but it evaluates every candidate
-/// of every node (linfa-trees skips a candidate when the last row of a value group in global
-/// sort order belongs to another node), keeps same-class sibling leaves (their different churn
-/// rates are the probability resolution we need), uses row counts for `min_samples_leaf` like
-/// sklearn, and is fully deterministic.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CartLearner;
-
-struct Grower<'a> {
-    x: &'a Matrix,
-    y: &'a [bool],
-    w: &'a [f64],
-    p: &'a TreeParams,
-    out: Structure,
-    buf: Vec<(f64, u32)>,
-}
-
-impl Grower<'_> {
-    fn grow(&mut self, rows: &mut [u32], depth: usize) -> u32 {
-        let me = self.out.len() as u32;
-        let (mut wn, mut wp) = (0.0, 0.0);
-        for &r in rows.iter() {
-            if self.y[r as usize] {
-                wp += self.w[r as usize];
-            } else {
-                wn += self.w[r as usize];
-            }
-        }
-        let class = wp > wn;
-        self.out.push((0, 0.0, LEAF, LEAF, class));
-        let n = rows.len();
-        if n < self.p.min_samples_split.max(2)
-            || depth >= self.p.max_depth
-            || wn == 0.0
-            || wp == 0.0
-        {
-            return me;
-        }
-        let total = wn + wp;
-        let parent = self.p.criterion.impurity(wn, wp);
-        let min_leaf = self.p.min_samples_leaf.max(1);
-        let mut best: Option<(f64, u32, f64)> = None; // (score, feature, threshold)
-        for f in 0..self.x.ncols {
-            let col = self.x.col(f);
-            self.buf.clear();
-            self.buf.extend(rows.iter().map(|&r| (col[r as usize], r)));
-            self.buf.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
-            if self.buf[0].0 == self.buf[n - 1].0 {
-                continue;
-            }
-            let (mut ln, mut lp) = (0.0, 0.0);
-            for i in 0..n - 1 {
-                let (v, r) = self.buf[i];
-                if self.y[r as usize] {
-                    lp += self.w[r as usize];
-                } else {
-                    ln += self.w[r as usize];
-                }
-                let next = self.buf[i + 1].0;
-                if next == v {
-                    continue;
-                }
-                let left_n = i + 1;
-                if left_n < min_leaf || n - left_n < min_leaf {
-                    continue;
-                }
-                let lw = ln + lp;
-                let rw = total - lw;
-                if lw <= 0.0 || rw <= 0.0 {
-                    continue;
-                }
-                let score = (lw * self.p.criterion.impurity(ln, lp)
-                    + rw * self.p.criterion.impurity(wn - ln, wp - lp))
-                    / total;
-                if best.is_none_or(|b| score < b.0) {
-                    let mut t = (v + next) / 2.0;
-                    if t >= next {
-                        t = v; // adjacent floats: keep `v <= t < next`
-                    }
-                    best = Some((score, f as u32, t));
-                }
-            }
-        }
-        let Some((score, feature, threshold)) = best else {
-            return me;
-        };
-        if parent - score < self.p.min_impurity_decrease {
-            return me;
-        }
-        // partition rows in place: left = x <= threshold
-        let col = self.x.col(feature as usize);
-        let mut k = 0;
-        for i in 0..n {
-            if col[rows[i] as usize] <= threshold {
-                rows.swap(i, k);
-                k += 1;
-            }
-        }
-        let (l, r) = rows.split_at_mut(k);
-        let left = self.grow(l, depth + 1);
-        let right = self.grow(r, depth + 1);
-        self.out[me as usize] = (feature, threshold, left, right, class);
-        me
-    }
-}
-
-/// Signature of a learner that grows straight from the matrix.
-type DirectFn =
-    fn(&Matrix, &[bool], &[f64], &[usize], &TreeParams) -> Result<Structure, ModelError>;
-
-/// A learner that needs no preparation, bound to its matrix.
-struct Direct<'a> {
-    x: &'a Matrix,
-    grow: DirectFn,
-}
-
-impl Grow for Direct<'_> {
-    fn grow(
-        &self,
-        y: &[bool],
-        w: &[f64],
-        rows: &[usize],
-        params: &TreeParams,
-        _threads: usize,
-    ) -> Result<Structure, ModelError> {
-        (self.grow)(self.x, y, w, rows, params)
-    }
-}
-
-fn grow_cart(
-    x: &Matrix,
-    y: &[bool],
-    w: &[f64],
-    rows: &[usize],
-    params: &TreeParams,
-) -> Result<Structure, ModelError> {
-    let mut r: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
-    let mut g = Grower {
-        x,
-        y,
-        w,
-        p: params,
-        out: Vec::new(),
-        buf: Vec::with_capacity(rows.len()),
-    };
-    g.grow(&mut r, 0);
-    Ok(g.out)
-}
-
-fn grow_linfa(
-    x: &Matrix,
-    y: &[bool],
-    w: &[f64],
-    rows: &[usize],
-    params: &TreeParams,
-) -> Result<Structure, ModelError> {
-    let t = LinfaLearner::fit_linfa(x, y, w, rows, params)?;
-    Ok(LinfaLearner::structure_of(&t))
-}
-
-impl Learner for CartLearner {
-    fn name(&self) -> &'static str {
-        "cart"
-    }
-    fn nests_by_depth(&self) -> bool {
-        true
-    }
-    fn prepare<'a>(
-        &self,
-        x: &'a Matrix,
-        _rows: &[usize],
-        _threads: usize,
-    ) -> Result<Box<dyn Grow + 'a>, ModelError> {
-        Ok(Box::new(Direct { x, grow: grow_cart }))
-    }
-}
-
-/// linfa-trees as a learner: fit `DecisionTree`, then convert its nodes.
-///
-/// Kept as the reference implementation. Its same-class leaf pruning and its `<`-in-predict
-/// routing are documented in `ARCHITECTURE.md`; the compiled tree re-counts rows with `<=`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct LinfaLearner;
-
-impl LinfaLearner {
-    /// Fit linfa's tree on `rows` (exposed for the agreement tests).
-    pub fn fit_linfa(
-        x: &Matrix,
-        y: &[bool],
-        w: &[f64],
-        rows: &[usize],
-        params: &TreeParams,
-    ) -> Result<linfa_trees::DecisionTree<f64, usize>, ModelError> {
-        use linfa::prelude::*;
-        use ndarray::{Array1, Array2, ShapeBuilder};
-        let sub = x.select_rows(rows);
-        let records = Array2::from_shape_vec((sub.nrows, sub.ncols).f(), sub.data)
-            .map_err(|e| ModelError::Fit(e.to_string()))?;
-        let targets: Array1<usize> = rows.iter().map(|&r| y[r] as usize).collect();
-        let mean_w = rows.iter().map(|&r| w[r]).sum::<f64>() / rows.len().max(1) as f64;
-        let weights: Array1<f32> = rows.iter().map(|&r| (w[r] / mean_w) as f32).collect();
-        let ds = Dataset::new(records, targets).with_weights(weights);
-        let quality = match params.criterion {
-            Criterion::Gini => linfa_trees::SplitQuality::Gini,
-            Criterion::Entropy => linfa_trees::SplitQuality::Entropy,
-        };
-        linfa_trees::DecisionTree::params()
-            .split_quality(quality)
-            .max_depth(Some(params.max_depth))
-            .min_weight_split(params.min_samples_split.max(2) as f32)
-            .min_weight_leaf(params.min_samples_leaf.max(1) as f32)
-            .min_impurity_decrease(params.min_impurity_decrease)
-            .fit(&ds)
-            .map_err(|e| ModelError::Fit(format!("linfa-trees: {e}")))
-    }
-
-    /// Convert a fitted linfa tree to a [`Structure`] (pre-order).
-    pub fn structure_of(tree: &linfa_trees::DecisionTree<f64, usize>) -> Structure {
-        fn walk(node: &linfa_trees::TreeNode<f64, usize>, out: &mut Structure) -> u32 {
-            let me = out.len() as u32;
-            let class = node.prediction().unwrap_or(0) == 1;
-            let children = node.children();
-            match (node.is_leaf(), children[0], children[1]) {
-                (false, Some(l), Some(r)) => {
-                    let (f, t, _) = node.split();
-                    out.push((f as u32, t, LEAF, LEAF, class));
-                    let li = walk(l, out);
-                    let ri = walk(r, out);
-                    out[me as usize] = (f as u32, t, li, ri, class);
-                }
-                _ => {
-                    // linfa's leaves keep `prediction`; internal nodes store the modal class too
-                    let pred = if node.is_leaf() {
-                        node.prediction().unwrap_or(0) == 1
-                    } else {
-                        class
-                    };
-                    out.push((0, 0.0, LEAF, LEAF, pred));
-                }
-            }
-            me
-        }
-        let mut out = Vec::new();
-        walk(tree.root_node(), &mut out);
-        out
-    }
-}
-
-impl Learner for LinfaLearner {
-    fn name(&self) -> &'static str {
-        "linfa"
-    }
-    fn prepare<'a>(
-        &self,
-        x: &'a Matrix,
-        _rows: &[usize],
-        _threads: usize,
-    ) -> Result<Box<dyn Grow + 'a>, ModelError> {
-        Ok(Box::new(Direct {
-            x,
-            grow: grow_linfa,
-        }))
-    }
-}
-
-/// Names of the learners, default first.
-pub const LEARNERS: [&str; 3] = ["hist", "cart", "linfa"];
-
-static HIST: super::hist::HistLearner = super::hist::HistLearner {
-    max_bins: super::hist::MAX_BINS,
-};
-
-/// Look a learner up by name.
-pub fn learner_by_name(name: &str) -> Result<&'static dyn Learner, ModelError> {
-    match name {
-        "hist" => Ok(&HIST),
-        "cart" => Ok(&CartLearner),
-        "linfa" => Ok(&LinfaLearner),
-        other => Err(ModelError::Config(format!(
-            "unknown learner '{other}' (expected one of: {})",
-            LEARNERS.join(", ")
-        ))),
+        importances
     }
 }

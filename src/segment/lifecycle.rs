@@ -10,6 +10,8 @@
 //!
 //! In customer-table mode only a tenure column is usually known: stages 2, 4 and 5 apply.
 
+use super::{numeric_column, SegmentConfig, SegmentError};
+use crate::features::Encoder;
 use serde::{Deserialize, Serialize};
 
 /// Stage names in order.
@@ -85,6 +87,31 @@ impl LifecycleRule {
         } else {
             "mature"
         }
+    }
+}
+
+/// The lifecycle rule when a tenure column exists (`segments.tenure_column`, default
+/// `tenure_days`); an error only when a configured tenure column is not a numeric input.
+pub(super) fn build_rule(
+    cfg: &SegmentConfig,
+    enc: &Encoder,
+) -> Result<Option<LifecycleRule>, SegmentError> {
+    let tenure_name = cfg
+        .tenure_column
+        .clone()
+        .unwrap_or_else(|| "tenure_days".into());
+    match numeric_column(enc, &tenure_name) {
+        Some(tc) => Ok(Some(LifecycleRule {
+            config: cfg.lifecycle,
+            tenure_column: tc,
+            recency_column: numeric_column(enc, "recency_days"),
+            frequency_column: numeric_column(enc, "frequency"),
+            trend_column: numeric_column(enc, "frequency_trend"),
+        })),
+        None if cfg.tenure_column.is_some() => Err(SegmentError::Config(format!(
+            "segments.tenure_column '{tenure_name}' is not a numeric input"
+        ))),
+        None => Ok(None),
     }
 }
 

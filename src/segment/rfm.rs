@@ -15,6 +15,7 @@
 //! "Recent" = recency ≤ the recency threshold; "frequent" = frequency > its threshold; "high spend"
 //! = monetary > its threshold (strict, so a median of 1 purchase makes "frequent" mean "repeat").
 
+use super::{numeric_column, FitInput, SegmentConfig};
 use serde::{Deserialize, Serialize};
 
 /// The eight classes, in table order.
@@ -77,6 +78,44 @@ impl RfmRule {
             m > self.monetary_threshold,
         )
     }
+}
+
+/// The RFM rule when recency, frequency and monetary columns all exist: fixed thresholds where
+/// configured, else the configured quantile of the training rows.
+pub(super) fn learn_rule(cfg: &SegmentConfig, input: &FitInput) -> Option<RfmRule> {
+    let enc = input.encoder;
+    let (Some(rc), Some(fc), Some(mc)) = (
+        numeric_column(enc, &cfg.rfm.recency),
+        numeric_column(enc, &cfg.rfm.frequency),
+        numeric_column(enc, &cfg.rfm.monetary),
+    ) else {
+        return None;
+    };
+    let learn = |c: usize| {
+        let col = input.x.col(c);
+        let mut v: Vec<f64> = input.rows.iter().map(|&r| col[r]).collect();
+        quantile(&mut v, cfg.rfm.quantile)
+    };
+    Some(RfmRule {
+        recency_column: rc,
+        frequency_column: fc,
+        monetary_column: mc,
+        recency_threshold: cfg.rfm.recent_days.unwrap_or_else(|| learn(rc)),
+        frequency_threshold: cfg.rfm.high_frequency.unwrap_or_else(|| learn(fc)),
+        monetary_threshold: cfg.rfm.high_monetary.unwrap_or_else(|| learn(mc)),
+    })
+}
+
+/// Linear-interpolated quantile `q` of `v` (sorts `v`); 0 for an empty slice.
+fn quantile(v: &mut [f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
 }
 
 #[cfg(test)]

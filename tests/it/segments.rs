@@ -1,9 +1,7 @@
 //! Segments: k-means on synthetic blobs, stable ids across retrains, CDNOW profile, scoring output.
 
-mod common;
-
+use crate::util::*;
 use churn::segment::{kmeans, min_cost_matching, SegmentConfig};
-use common::*;
 
 #[test]
 fn kmeans_recovers_well_separated_blobs() {
@@ -41,28 +39,14 @@ fn matching_is_minimum_cost() {
     assert_eq!(min_cost_matching(&cost), vec![None, Some(0), None]);
 }
 
-fn card(dir: &std::path::Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(dir.join("model_card.json")).unwrap()).unwrap()
-}
-
 #[test]
 fn cdnow_segments_differ_in_churn_and_keep_ids_on_retrain() {
     let dir = tempfile::tempdir().unwrap();
     let a = dir.path().join("a");
     let b = dir.path().join("b");
     let cfg = root().join("training/cdnow.toml");
-    let (code, _, err) = run(
-        "churn-train",
-        &[
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            a.to_str().unwrap(),
-            "--quiet",
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
-    let ca = card(&a);
+    train_config(&cfg, &a, &[]);
+    let ca = read_card(&a);
     let segs = ca["segments"]["segments"].as_array().unwrap();
     assert!(segs.len() >= 2);
     let rates: Vec<f64> = segs
@@ -94,22 +78,12 @@ fn cdnow_segments_differ_in_churn_and_keep_ids_on_retrain() {
     assert!((total - 1.0).abs() < 1e-9);
 
     // retrain with a different seed but --previous: ids and names persist, migration is ~diagonal
-    let (code, _, err) = run(
-        "churn-train",
-        &[
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            b.to_str().unwrap(),
-            "--seed",
-            "7",
-            "--previous",
-            a.to_str().unwrap(),
-            "--quiet",
-        ],
+    train_config(
+        &cfg,
+        &b,
+        &["--seed", "7", "--previous", a.to_str().unwrap()],
     );
-    assert_eq!(code, 0, "{err}");
-    let cb = card(&b);
+    let cb = read_card(&b);
     let by_id = |c: &serde_json::Value| -> std::collections::BTreeMap<u64, String> {
         c["segments"]["segments"]
             .as_array()
@@ -158,18 +132,7 @@ fn cdnow_segments_differ_in_churn_and_keep_ids_on_retrain() {
     );
     assert_eq!(code, 0, "{err}");
     let out = dir.path().join("s.csv");
-    let (code, _, err) = run(
-        "churn-score",
-        &[
-            "--model",
-            b.to_str().unwrap(),
-            "--input",
-            feats.to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-            "--quiet",
-        ],
-    );
+    let (code, _, err) = score(&b, &feats, &out, &["--quiet"]);
     assert_eq!(code, 0, "{err}");
     let t = churn::io::read_table(&out, None).unwrap();
     for c in ["segment_id", "segment", "rfm_class", "lifecycle_stage"] {

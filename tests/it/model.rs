@@ -1,30 +1,17 @@
 //! Model layer: compiled tree vs linfa, comparison semantics, calibration, bundle safety,
 //! determinism and scoring behaviour.
 
-mod common;
-
+use crate::util::*;
 use churn::bundle;
 use churn::config::ModelConfig;
 use churn::features::{Encoder, Matrix, Warning};
-use churn::ingest::{load, CustomerTableSpec, Source};
 use churn::io::RawValue;
 use churn::model::tree::{
     fit_tree, CartLearner, Learner, LinfaLearner, Structure, Tree, TreeParams, LEAF,
 };
 use churn::scoring::Scorer;
 use churn::train::{train, TrainOptions};
-use common::*;
 use linfa::prelude::Predict;
-
-fn telco_data() -> churn::ingest::CustomerData {
-    load(&Source::Table(CustomerTableSpec {
-        path: telco(),
-        label: "Churn".into(),
-        id: Some("customerID".into()),
-        ..Default::default()
-    }))
-    .unwrap()
-}
 
 fn quick_options(dir: &std::path::Path, seed: u64) -> TrainOptions {
     TrainOptions {
@@ -115,9 +102,9 @@ fn a_value_equal_to_the_threshold_goes_left() {
             "x == threshold goes left ({})",
             learner.name()
         );
-        assert_eq!(t.leaf_of(&[2.5000001]), right);
-        assert_eq!(t.nodes[left].n, 2.0);
-        assert_eq!(t.nodes[left].pos, 0.0);
+        assert_eq!(t.leaf_of(&[2.5000001]), right, "{}", learner.name());
+        assert_eq!(t.nodes[left].n, 2.0, "{}", learner.name());
+        assert_eq!(t.nodes[left].pos, 0.0, "{}", learner.name());
     }
 }
 
@@ -231,9 +218,7 @@ fn training_card_holdout_and_calibration_keep_auc() {
     for f in ["model.bin", "model_card.json", "data_quality.json"] {
         assert!(dir.path().join(f).exists(), "{f} written");
     }
-    let card: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("model_card.json")).unwrap())
-            .unwrap();
+    let card = read_card(dir.path());
     for key in [
         "created_at",
         "data_sha256",

@@ -1,31 +1,26 @@
 //! Retention playbook: brief strategies per RFM class, suppression, control group, validation
 //! errors and levers.
 
-mod common;
-
+use crate::util::*;
 use churn::features::Encoder;
-use churn::ingest::{load, CustomerTableSpec, Source};
+use churn::ingest::{load, CustomerData, Source};
 use churn::io::RawValue;
 use churn::playbook::{in_control, parse, Context, Playbook, DEFAULT_PLAYBOOK};
-use common::*;
 use std::collections::HashSet;
+use std::path::Path;
+
+/// An encoder fitted on every row of `d`, as training would fit it.
+fn encoder_over_all_rows(d: &CustomerData) -> Encoder {
+    let rows: Vec<usize> = (0..d.nrows()).collect();
+    Encoder::fit(d, &rows, 10)
+}
 
 fn cdnow_encoder() -> Encoder {
-    let d = load(&Source::Transactions(cdnow_spec())).unwrap();
-    let rows: Vec<usize> = (0..d.nrows()).collect();
-    Encoder::fit(&d, &rows, 10)
+    encoder_over_all_rows(&load(&Source::Transactions(cdnow_spec())).unwrap())
 }
 
 fn telco_encoder() -> Encoder {
-    let d = load(&Source::Table(CustomerTableSpec {
-        path: telco(),
-        label: "Churn".into(),
-        id: Some("customerID".into()),
-        ..Default::default()
-    }))
-    .unwrap();
-    let rows: Vec<usize> = (0..d.nrows()).collect();
-    Encoder::fit(&d, &rows, 10)
+    encoder_over_all_rows(&telco_data())
 }
 
 fn advise(pb: &Playbook, class: &str, p: f64) -> Vec<String> {
@@ -311,7 +306,7 @@ fn validation_errors_name_the_file_the_rule_and_the_problem() {
                 Ok(_) => panic!("accepted a bad playbook: {needle}"),
             },
         };
-        assert!(err.starts_with("p.toml: "), "{err}");
+        assert!(err.starts_with("p.toml: "), "case {needle}: {err}");
         assert!(err.contains(needle), "expected '{needle}' in: {err}");
     }
     // a TOML typo names the key and line
@@ -324,17 +319,7 @@ fn validation_errors_name_the_file_the_rule_and_the_problem() {
 #[test]
 fn levers_change_only_actionable_inputs_and_always_lower_the_risk() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, _, err) = run(
-        "churn-train",
-        &[
-            "--config",
-            "training/telco.toml",
-            "--out",
-            dir.path().to_str().unwrap(),
-            "--quiet",
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
+    train_config(Path::new("training/telco.toml"), dir.path(), &[]);
     let scorer = churn::scoring::Scorer::new(churn::bundle::load(dir.path()).unwrap());
     let actionable: HashSet<String> = scorer
         .bundle

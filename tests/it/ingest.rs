@@ -1,22 +1,11 @@
 //! Ingestion over the bundled samples and every error path of the foundation issue.
 
-mod common;
-
+use crate::util::*;
 use churn::ingest::{
     build_transaction_features, load, load_customer_table, CustomerTableSpec, FeatureKind,
     FeatureValues, IngestError, Source, TransactionSpec,
 };
 use churn::io::{read_table, write_table, Format};
-use common::*;
-
-fn telco_spec() -> CustomerTableSpec {
-    CustomerTableSpec {
-        path: telco(),
-        label: "Churn".into(),
-        id: Some("customerID".into()),
-        ..Default::default()
-    }
-}
 
 fn table_err(path: &std::path::Path, spec: CustomerTableSpec) -> String {
     let spec = CustomerTableSpec {
@@ -31,7 +20,7 @@ fn table_err(path: &std::path::Path, spec: CustomerTableSpec) -> String {
 
 #[test]
 fn telco_rows_types_and_missing_total_charges() {
-    let d = load(&Source::Table(telco_spec())).unwrap();
+    let d = telco_data();
     assert_eq!(d.nrows(), 7043);
     assert_eq!(
         d.positive_value, "Yes",
@@ -177,7 +166,7 @@ fn transaction_features_by_hand() {
 #[test]
 fn features_roundtrip_through_parquet() {
     let dir = tempfile::tempdir().unwrap();
-    let d = load(&Source::Table(telco_spec())).unwrap();
+    let d = telco_data();
     let out = dir.path().join("t.parquet");
     write_table(&out, d.output_columns()).unwrap();
     let back = load(&Source::Table(CustomerTableSpec {

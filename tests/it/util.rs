@@ -1,32 +1,34 @@
-#![allow(dead_code)]
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests: sample paths, running the binaries, loading the
+//! bundled data, and linfa's pruning rule for comparing trees.
 
+use churn::ingest::{load, CustomerData, CustomerTableSpec, Source, TransactionSpec};
+use churn::model::tree::{Structure, LEAF};
 use std::path::{Path, PathBuf};
 
 /// Repository root.
-pub fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// The bundled Telco sample.
-pub fn telco() -> PathBuf {
+pub(crate) fn telco() -> PathBuf {
     root().join("training/data/Telco-Customer-Churn.csv")
 }
 
 /// The bundled CDNOW sample.
-pub fn cdnow() -> PathBuf {
+pub(crate) fn cdnow() -> PathBuf {
     root().join("training/data/cdnow_master_transactions.csv")
 }
 
 /// Write `text` to `dir/name` and return the path.
-pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+pub(crate) fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p
 }
 
 /// Run a binary of this package; returns (exit code, stdout, stderr).
-pub fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
     let exe = match bin {
         "churn-train" => env!("CARGO_BIN_EXE_churn-train"),
         "churn-score" => env!("CARGO_BIN_EXE_churn-score"),
@@ -46,7 +48,7 @@ pub fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
 }
 
 /// Train the bundled Telco sample into `out` with a small grid (fast); panics on failure.
-pub fn train_telco(out: &Path, depths: &str, leaf: &str) {
+pub(crate) fn train_telco(out: &Path, depths: &str, leaf: &str) {
     let (code, _, err) = run(
         "churn-train",
         &[
@@ -68,9 +70,62 @@ pub fn train_telco(out: &Path, depths: &str, leaf: &str) {
     assert_eq!(code, 0, "{err}");
 }
 
+/// Train with a TOML config into `out` (`extra` flags go before `--quiet`); panics on failure.
+pub(crate) fn train_config(config: &Path, out: &Path, extra: &[&str]) {
+    let mut args = vec![
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    args.push("--quiet");
+    let (code, _, err) = run("churn-train", &args);
+    assert_eq!(code, 0, "{err}");
+}
+
+/// Run `churn-score` on `input` with the bundle in `model`; returns (exit code, stdout, stderr).
+pub(crate) fn score(
+    model: &Path,
+    input: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> (i32, String, String) {
+    let mut args = vec![
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run("churn-score", &args)
+}
+
+/// The `model_card.json` a training run wrote into `dir`.
+pub(crate) fn read_card(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("model_card.json")).unwrap()).unwrap()
+}
+
+/// The bundled Telco sample as a customer table: label `Churn`, id `customerID`.
+pub(crate) fn telco_spec() -> CustomerTableSpec {
+    CustomerTableSpec {
+        path: telco(),
+        label: "Churn".into(),
+        id: Some("customerID".into()),
+        ..Default::default()
+    }
+}
+
+/// The bundled Telco sample, loaded.
+pub(crate) fn telco_data() -> CustomerData {
+    load(&Source::Table(telco_spec())).unwrap()
+}
+
 /// The CDNOW log with the usual label: cutoff 1997-10-01, horizon 273 days.
-pub fn cdnow_spec() -> churn::ingest::TransactionSpec {
-    churn::ingest::TransactionSpec {
+pub(crate) fn cdnow_spec() -> TransactionSpec {
+    TransactionSpec {
         path: cdnow(),
         customer_col: "customer_id".into(),
         time_col: "date".into(),
@@ -81,10 +136,8 @@ pub fn cdnow_spec() -> churn::ingest::TransactionSpec {
     }
 }
 
-use churn::model::tree::{Structure, LEAF};
-
 /// Merge sibling leaves that predict the same class, bottom-up — linfa-trees' pruning rule.
-pub fn prune_like_linfa(s: &Structure) -> Vec<Option<u32>> {
+pub(crate) fn prune_like_linfa(s: &Structure) -> Vec<Option<u32>> {
     // returns, per node, Some(class) when the subtree collapses to one leaf
     fn go(s: &Structure, i: usize, out: &mut Vec<Option<u32>>) -> Option<bool> {
         let (_, _, l, r, c) = s[i];
@@ -108,7 +161,7 @@ pub fn prune_like_linfa(s: &Structure) -> Vec<Option<u32>> {
 }
 
 /// `s` with every subtree that linfa's pruning collapses turned into one leaf.
-pub fn pruned_structure(s: &Structure) -> Structure {
+pub(crate) fn pruned_structure(s: &Structure) -> Structure {
     fn go(s: &Structure, i: usize, pruned: &[Option<u32>], out: &mut Structure) -> u32 {
         let me = out.len() as u32;
         let (f, t, l, r, c) = s[i];

@@ -1,8 +1,6 @@
 //! `churn-serve` end to end: the real binary on an ephemeral port, spoken to over HTTP.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -11,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// Trained once per test binary: models/telco-like bundle in a shared temp dir.
+/// Trained once per test run: models/telco-like bundle in a shared temp dir.
 fn trained() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -255,6 +253,60 @@ fn happy_paths() {
         .contains("churn_scored_customers_total{model=\"telco\""));
 }
 
+/// One rule for missing-value words over HTTP and in batch files: text "NaN" is a missing value
+/// (imputed, with a warning) exactly as `churn-score` reads it from a CSV cell, with the same score.
+#[test]
+fn nan_text_is_a_missing_value_over_http_as_in_batch() {
+    let models = models_copy("nan");
+    let s = start(&models, &[], &[]);
+    let nan = post(
+        &s.addr,
+        "/v1/score",
+        &json!({"customers": [with("tenure", json!("NaN"))]}),
+    );
+    assert_eq!(nan.status, 200, "{}", nan.body);
+    let nan = nan.json();
+    let warnings = nan["results"][0]["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w["kind"] == "imputed" && w["field"] == "tenure"),
+        "{warnings:?}"
+    );
+    let null = post(
+        &s.addr,
+        "/v1/score",
+        &json!({"customers": [with("tenure", json!(null))]}),
+    )
+    .json();
+    assert_eq!(
+        nan["results"][0]["churn_probability"], null["results"][0]["churn_probability"],
+        "NaN text and null score the same"
+    );
+    // the batch path reads the same word from a file as a missing value too
+    let dir = tempfile::tempdir().unwrap();
+    let header = "customerID,gender,SeniorCitizen,Partner,Dependents,tenure,PhoneService,MultipleLines,InternetService,OnlineSecurity,OnlineBackup,DeviceProtection,TechSupport,StreamingTV,StreamingMovies,Contract,PaperlessBilling,PaymentMethod,MonthlyCharges,TotalCharges";
+    let row = "7590-VHVEG,Female,0,Yes,No,NaN,No,No phone service,DSL,No,Yes,No,No,No,No,Month-to-month,Yes,Electronic check,29.85,29.85";
+    let input = write(dir.path(), "nan.csv", &format!("{header}\n{row}\n"));
+    let out = dir.path().join("out.csv");
+    let (code, _, err) = score(
+        &models.join("telco"),
+        &input,
+        &out,
+        &["--columns", "churn_probability"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let batch: f64 = text.lines().nth(1).unwrap().trim().parse().unwrap();
+    assert_eq!(
+        batch.to_bits(),
+        nan["results"][0]["churn_probability"]
+            .as_f64()
+            .unwrap()
+            .to_bits()
+    );
+}
+
 #[test]
 fn bad_input_gets_json_errors_with_code_and_field() {
     let models = models_copy("bad");
@@ -269,38 +321,44 @@ fn bad_input_gets_json_errors_with_code_and_field() {
     };
     let one = |c: Value| json!({"customers": [c]});
     let big = "x".repeat(70_000);
-    let cases: Vec<(Resp, u16, &str, Option<&str>)> = vec![
+    let cases: Vec<(&str, Resp, u16, &str, Option<&str>)> = vec![
         (
+            "truncated JSON",
             raw("POST", "/v1/score", &ct, "{\"customers\": [{"),
             400,
             "malformed_json",
             None,
         ),
         (
+            "not JSON",
             raw("POST", "/v1/score", &ct, "not json"),
             400,
             "malformed_json",
             None,
         ),
         (
+            "empty body",
             raw("POST", "/v1/score", &ct, ""),
             400,
             "malformed_json",
             None,
         ),
         (
+            "text/plain body",
             raw("POST", "/v1/score", &[("Content-Type", "text/plain")], "{}"),
             415,
             "unsupported_media_type",
             None,
         ),
         (
+            "no content type",
             raw("POST", "/v1/score", &[], "{}"),
             415,
             "unsupported_media_type",
             None,
         ),
         (
+            "body over the limit",
             raw(
                 "POST",
                 "/v1/score",
@@ -312,6 +370,7 @@ fn bad_input_gets_json_errors_with_code_and_field() {
             None,
         ),
         (
+            "batch over the limit",
             post(
                 &s.addr,
                 "/v1/score",
@@ -322,48 +381,49 @@ fn bad_input_gets_json_errors_with_code_and_field() {
             Some("customers"),
         ),
         (
+            "empty batch",
             post(&s.addr, "/v1/score", &json!({"customers": []})),
             422,
             "empty_batch",
             Some("customers"),
         ),
         (
+            "customers is an object",
             post(&s.addr, "/v1/score", &json!({"customers": {"a": 1}})),
             422,
             "invalid_request",
             Some("customers"),
         ),
         (
+            "no customers key",
             post(&s.addr, "/v1/score", &json!({"clients": [customer()]})),
             422,
             "invalid_request",
             Some("customers"),
         ),
         (
+            "top level is an array",
             post(&s.addr, "/v1/score", &json!([customer()])),
             422,
             "invalid_request",
             Some("customers"),
         ),
         (
+            "customers are numbers",
             post(&s.addr, "/v1/score", &json!({"customers": [1, 2]})),
             422,
             "invalid_request",
             Some("customers"),
         ),
         (
+            "tenure as text",
             post(&s.addr, "/v1/score", &one(with("tenure", json!("ten")))),
             422,
             "invalid_value",
             Some("customers[0].tenure"),
         ),
         (
-            post(&s.addr, "/v1/score", &one(with("tenure", json!("NaN")))),
-            422,
-            "invalid_value",
-            Some("customers[0].tenure"),
-        ),
-        (
+            "charges as Infinity",
             post(
                 &s.addr,
                 "/v1/score",
@@ -374,6 +434,7 @@ fn bad_input_gets_json_errors_with_code_and_field() {
             Some("customers[0].MonthlyCharges"),
         ),
         (
+            "charges as -inf",
             post(
                 &s.addr,
                 "/v1/score",
@@ -384,6 +445,7 @@ fn bad_input_gets_json_errors_with_code_and_field() {
             Some("customers[0].MonthlyCharges"),
         ),
         (
+            "tenure as an object",
             post(
                 &s.addr,
                 "/v1/score",
@@ -394,6 +456,7 @@ fn bad_input_gets_json_errors_with_code_and_field() {
             Some("customers[0].tenure"),
         ),
         (
+            "contract as an array",
             post(
                 &s.addr,
                 "/v1/score",
@@ -404,18 +467,21 @@ fn bad_input_gets_json_errors_with_code_and_field() {
             Some("customers[0].Contract"),
         ),
         (
+            "contract missing",
             post(&s.addr, "/v1/score", &one(without("Contract"))),
             422,
             "missing_field",
             Some("customers[0].Contract"),
         ),
         (
+            "tenure missing",
             post(&s.addr, "/v1/score", &one(without("tenure"))),
             422,
             "missing_field",
             Some("customers[0].tenure"),
         ),
         (
+            "second customer invalid",
             post(
                 &s.addr,
                 "/v1/score",
@@ -426,18 +492,21 @@ fn bad_input_gets_json_errors_with_code_and_field() {
             Some("customers[1].tenure"),
         ),
         (
+            "partner neither yes nor no",
             post(&s.addr, "/v1/score", &one(with("Partner", json!("Maybe")))),
             422,
             "invalid_value",
             Some("customers[0].Partner"),
         ),
         (
+            "senior citizen is 2",
             post(&s.addr, "/v1/score", &one(with("SeniorCitizen", json!(2)))),
             422,
             "invalid_value",
             Some("customers[0].SeniorCitizen"),
         ),
         (
+            "charges as a boolean",
             post(
                 &s.addr,
                 "/v1/score",
@@ -448,43 +517,56 @@ fn bad_input_gets_json_errors_with_code_and_field() {
             Some("customers[0].MonthlyCharges"),
         ),
         (
+            "score with unknown model",
             post(&s.addr, "/v1/models/nope/score", &one(customer())),
             404,
             "unknown_model",
             None,
         ),
         (
+            "card of unknown model",
             raw("GET", "/v1/models/nope", &[], ""),
             404,
             "unknown_model",
             None,
         ),
-        (raw("GET", "/v2/score", &[], ""), 404, "not_found", None),
         (
+            "unknown route",
+            raw("GET", "/v2/score", &[], ""),
+            404,
+            "not_found",
+            None,
+        ),
+        (
+            "GET on score",
             raw("GET", "/v1/score", &[], ""),
             405,
             "method_not_allowed",
             None,
         ),
         (
+            "DELETE on models",
             raw("DELETE", "/v1/models", &[], ""),
             405,
             "method_not_allowed",
             None,
         ),
         (
+            "PUT on healthz",
             raw("PUT", "/healthz", &[], ""),
             405,
             "method_not_allowed",
             None,
         ),
         (
+            "GET on reload",
             raw("GET", "/v1/admin/reload", &[], ""),
             405,
             "method_not_allowed",
             None,
         ),
         (
+            "reload without admin token",
             raw("POST", "/v1/admin/reload", &[], ""),
             403,
             "admin_disabled",
@@ -492,19 +574,19 @@ fn bad_input_gets_json_errors_with_code_and_field() {
         ),
     ];
     assert!(cases.len() >= 25);
-    for (i, (r, status, code, field)) in cases.iter().enumerate() {
-        assert_eq!(r.status, *status, "case {i}: {}", r.body);
+    for (name, r, status, code, field) in &cases {
+        assert_eq!(r.status, *status, "{name}: {}", r.body);
         let v = r.json();
-        assert_eq!(v["error"]["code"], *code, "case {i}: {}", r.body);
+        assert_eq!(v["error"]["code"], *code, "{name}: {}", r.body);
         assert!(
             v["error"]["message"]
                 .as_str()
                 .is_some_and(|m| !m.is_empty()),
-            "case {i}"
+            "{name}"
         );
         match field {
-            Some(f) => assert_eq!(v["error"]["field"], *f, "case {i}: {}", r.body),
-            None => assert!(v["error"].get("field").is_none(), "case {i}: {}", r.body),
+            Some(f) => assert_eq!(v["error"]["field"], *f, "{name}: {}", r.body),
+            None => assert!(v["error"].get("field").is_none(), "{name}: {}", r.body),
         }
     }
     // the server is still healthy and never answered 500
@@ -683,18 +765,7 @@ fn http_and_batch_scoring_agree_on_500_customers() {
     let input = write(dir.path(), "500.csv", &(head.join("\n") + "\n"));
     // Parquet keeps every bit of the f64 (polars' CSV writer prints 16 significant digits)
     let out = dir.path().join("out.parquet");
-    let (code, _, err) = run(
-        "churn-score",
-        &[
-            "--model",
-            models.join("telco").to_str().unwrap(),
-            "--input",
-            input.to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-            "--quiet",
-        ],
-    );
+    let (code, _, err) = score(&models.join("telco"), &input, &out, &["--quiet"]);
     assert_eq!(code, 0, "{err}");
     let scored = churn::io::read_table(&out, None).unwrap();
     let col = scored.column("churn_probability").unwrap();

@@ -1,8 +1,7 @@
 //! The histogram learner against the references: linfa-trees (split by split) and our exact CART
 //! (whole trees), plus determinism across thread counts and quality on the synthetic benchmark data.
 
-mod common;
-
+use crate::util::pruned_structure;
 use churn::features::{Encoder, Matrix};
 use churn::model::metrics::roc_auc;
 use churn::model::tree::{
@@ -206,7 +205,7 @@ fn hist_and_linfa_reach_the_same_holdout_auc_on_the_benchmark_data() {
     let hist = grow(learner_by_name("hist").unwrap(), &x, &y, &train, &p);
     let linfa = grow(&LinfaLearner, &x, &y, &train, &p);
     // linfa merges sibling leaves that predict the same class; compare at equal resolution
-    let (a_hist, a_linfa) = (auc(common::pruned_structure(&hist)), auc(linfa));
+    let (a_hist, a_linfa) = (auc(pruned_structure(&hist)), auc(linfa));
     assert!(
         (a_hist - a_linfa).abs() <= 0.002,
         "holdout AUC hist (pruned like linfa) {a_hist:.4} vs linfa {a_linfa:.4}"

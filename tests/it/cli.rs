@@ -1,26 +1,6 @@
 //! The command-line front ends: exit codes, messages, batch scoring end to end.
 
-mod common;
-
-use common::*;
-
-fn score(
-    model: &std::path::Path,
-    input: &std::path::Path,
-    out: &std::path::Path,
-    extra: &[&str],
-) -> (i32, String, String) {
-    let mut args = vec![
-        "--model",
-        model.to_str().unwrap(),
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    run("churn-score", &args)
-}
+use crate::util::*;
 
 fn read_csv(path: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
     let text = std::fs::read_to_string(path).unwrap();
@@ -82,8 +62,9 @@ fn features_command_writes_the_training_layout() {
 fn bad_input_exits_2_and_names_the_culprit() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x.csv");
-    let cases: Vec<(Vec<&str>, &str)> = vec![
+    let cases: Vec<(&str, Vec<&str>, &str)> = vec![
         (
+            "unknown label column",
             vec![
                 "features",
                 "--data",
@@ -96,6 +77,7 @@ fn bad_input_exits_2_and_names_the_culprit() {
             "'Churned'",
         ),
         (
+            "missing data file",
             vec![
                 "features",
                 "--data",
@@ -108,6 +90,7 @@ fn bad_input_exits_2_and_names_the_culprit() {
             "nope.csv",
         ),
         (
+            "unsupported output type",
             vec![
                 "features",
                 "--data",
@@ -120,6 +103,7 @@ fn bad_input_exits_2_and_names_the_culprit() {
             "x.xlsx",
         ),
         (
+            "duplicated ids",
             vec![
                 "features",
                 "--data",
@@ -134,6 +118,7 @@ fn bad_input_exits_2_and_names_the_culprit() {
             "duplicated ids",
         ),
         (
+            "holdout share above 1",
             vec![
                 "--data",
                 "training/data/Telco-Customer-Churn.csv",
@@ -147,6 +132,7 @@ fn bad_input_exits_2_and_names_the_culprit() {
             "holdout",
         ),
         (
+            "unknown learner",
             vec![
                 "--data",
                 "training/data/Telco-Customer-Churn.csv",
@@ -160,19 +146,20 @@ fn bad_input_exits_2_and_names_the_culprit() {
             "forest",
         ),
         (
+            "missing config file",
             vec!["--config", "training/missing.toml"],
             "training/missing.toml",
         ),
-        (vec!["--no-such-flag"], "--no-such-flag"),
+        ("unknown flag", vec!["--no-such-flag"], "--no-such-flag"),
     ];
-    for (args, needle) in cases {
+    for (name, args, needle) in cases {
         let (code, _, err) = run("churn-train", &args);
-        assert_eq!(code, 2, "args {args:?}: {err}");
+        assert_eq!(code, 2, "{name}: args {args:?}: {err}");
         assert!(
             err.contains(needle),
-            "args {args:?}: expected '{needle}' in: {err}"
+            "{name}: args {args:?}: expected '{needle}' in: {err}"
         );
-        assert!(!err.contains("panicked"), "{err}");
+        assert!(!err.contains("panicked"), "{name}: {err}");
     }
 }
 
@@ -243,18 +230,11 @@ fn score_roundtrip_rejects_and_missing_columns() {
                 "\"WINBACK_EMAIL\", \"TELEPORT\"",
             ),
     );
-    let (code, _, err) = run(
-        "churn-score",
-        &[
-            "--model",
-            model.to_str().unwrap(),
-            "--input",
-            telco().to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-            "--playbook",
-            bad_pb.to_str().unwrap(),
-        ],
+    let (code, _, err) = score(
+        &model,
+        &telco(),
+        &out,
+        &["--playbook", bad_pb.to_str().unwrap()],
     );
     assert_eq!(code, 2, "{err}");
     assert!(

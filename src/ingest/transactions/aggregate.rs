@@ -1,0 +1,481 @@
+//! The aggregation behind [`super::build_transaction_features`]: rows → per-customer totals →
+//! feature rows, label and quality report, one named step per function.
+
+use super::{TransactionSpec, TRANSACTION_FEATURES};
+use crate::ingest::value::{
+    civil_from_days, format_day, is_missing_token, parse_number, parse_timestamp,
+};
+use crate::ingest::{
+    CustomerData, DropCount, FeatureColumn, FeatureKind, FeatureValues, IngestError, LabelBalance,
+    QualityReport,
+};
+use crate::io::{RawData, RawTable, RawValue};
+use crate::util::FxHashMap;
+use std::borrow::Cow;
+
+/// Seconds per day: timestamps are Unix seconds, periods are whole days.
+const DAY: i64 = 86_400;
+
+/// Running totals of one customer over the rows before the end of the label horizon.
+#[derive(Clone)]
+struct Acc {
+    first: i64,
+    last: i64,
+    count: u64,
+    total: f64,
+    recent: u64,
+    previous: u64,
+    months: Vec<i32>,
+    any_before: bool,
+    active_after: bool,
+}
+
+impl Acc {
+    /// A customer with no rows seen yet.
+    fn new() -> Acc {
+        Acc {
+            first: i64::MAX,
+            last: i64::MIN,
+            count: 0,
+            total: 0.0,
+            recent: 0,
+            previous: 0,
+            months: Vec::new(),
+            any_before: false,
+            active_after: false,
+        }
+    }
+
+    /// Fold in one row at time `t` (before `period.horizon_end`) with amount `amt`.
+    #[inline]
+    fn record(&mut self, t: i64, amt: f64, period: &Period) {
+        // A purchase (amount >= 0) is activity; a return (amount < 0) only nets into spend.
+        let purchase = amt >= 0.0;
+        let cutoff = period.cutoff;
+        if t < cutoff {
+            self.total += amt;
+            if !purchase {
+                return;
+            }
+            self.any_before = true;
+            self.first = self.first.min(t);
+            self.last = self.last.max(t);
+            self.count += 1;
+            if t >= cutoff - period.window {
+                self.recent += 1;
+            } else if t >= cutoff - 2 * period.window {
+                self.previous += 1;
+            }
+            let (y, m, _) = civil_from_days(t.div_euclid(DAY));
+            let month = (y * 12 + m as i64) as i32;
+            if self.months.last() != Some(&month) {
+                self.months.push(month);
+            }
+        } else if purchase {
+            self.active_after = true;
+        }
+    }
+
+    /// The feature values at `cutoff`, in [`TRANSACTION_FEATURES`] order.
+    fn features(&mut self, cutoff: i64) -> [f64; TRANSACTION_FEATURES.len()] {
+        self.months.sort_unstable();
+        self.months.dedup();
+        [
+            (cutoff - self.last) as f64 / DAY as f64,
+            self.count as f64,
+            self.total,
+            self.total / self.count as f64,
+            (cutoff - self.first) as f64 / DAY as f64,
+            self.recent as f64 / (self.previous.max(1)) as f64,
+            self.months.len() as f64,
+        ]
+    }
+}
+
+fn number_at(raw: &RawTable, data: &RawData, row: usize, column: &str) -> Result<f64, IngestError> {
+    match data.get(row) {
+        RawValue::Number(x) => Ok(x),
+        RawValue::Text(s) if !is_missing_token(s) => {
+            parse_number(s).ok_or_else(|| IngestError::BadValue {
+                path: raw.path.clone(),
+                row: row + 1,
+                column: column.to_string(),
+                expected: "a number".into(),
+                value: s.to_string(),
+            })
+        }
+        _ => Err(IngestError::MissingValue {
+            path: raw.path.clone(),
+            row: row + 1,
+            column: column.to_string(),
+            what: "every transaction needs it".into(),
+        }),
+    }
+}
+
+pub(super) fn aggregate(
+    raw: &RawTable,
+    spec: &TransactionSpec,
+) -> Result<CustomerData, IngestError> {
+    spec.validate()?;
+    let explicit_cutoff = spec.explicit_cutoff()?;
+    let cols = LogColumns::resolve(raw, spec)?;
+    // Parse timestamps first: the default cutoff depends on the last event.
+    let rows = ParsedRows::parse(raw, spec, &cols)?;
+    if rows.no_id == raw.nrows {
+        return Err(IngestError::Empty {
+            path: raw.path.clone(),
+            message: "no transactions with a customer id".into(),
+        });
+    }
+    let period = Period::choose(spec, explicit_cutoff, rows.last_event());
+    let (order, acc) = accumulate(raw, spec, &cols, &rows, &period)?;
+    let customers = Customers::collect(&order, acc, period.cutoff);
+    if customers.ids.is_empty() {
+        return Err(IngestError::Empty {
+            path: raw.path.clone(),
+            message: format!(
+                "no customer has an event before the cutoff {}",
+                format_day(period.cutoff.div_euclid(DAY))
+            ),
+        });
+    }
+    let quality = quality_report(raw, spec, rows.no_id, &period, &customers);
+    Ok(customers.into_data(raw, spec, quality))
+}
+
+/// The log's columns by role.
+struct LogColumns<'a> {
+    cust: &'a RawData,
+    time: &'a RawData,
+    amount: &'a RawData,
+    qty: Option<&'a RawData>,
+}
+
+impl<'a> LogColumns<'a> {
+    /// Look the configured columns up (customer, timestamp, amount, quantity — first absent wins).
+    fn resolve(raw: &'a RawTable, spec: &TransactionSpec) -> Result<Self, IngestError> {
+        let col = |name: &str, role: &str| {
+            raw.index_of(name)
+                .map(|i| &raw.columns[i].data)
+                .ok_or_else(|| IngestError::UnknownColumn {
+                    path: raw.path.clone(),
+                    column: name.to_string(),
+                    role: role.to_string(),
+                    available: raw.column_list(),
+                })
+        };
+        Ok(LogColumns {
+            cust: col(&spec.customer_col, "customer")?,
+            time: col(&spec.time_col, "timestamp")?,
+            amount: col(&spec.amount_col, "amount")?,
+            qty: match &spec.quantity_col {
+                Some(q) => Some(col(q, "quantity")?),
+                None => None,
+            },
+        })
+    }
+}
+
+/// Customer id and timestamp of every row (timestamp 0 for rows without an id).
+struct ParsedRows<'a> {
+    ts: Vec<i64>,
+    ids: Vec<Option<Cow<'a, str>>>,
+    /// Rows without a customer id.
+    no_id: usize,
+}
+
+impl<'a> ParsedRows<'a> {
+    /// Read ids and timestamps; a bad or missing timestamp on a row with an id is an error.
+    fn parse(
+        raw: &RawTable,
+        spec: &TransactionSpec,
+        cols: &LogColumns<'a>,
+    ) -> Result<Self, IngestError> {
+        let n = raw.nrows;
+        let mut rows = ParsedRows {
+            ts: Vec::with_capacity(n),
+            ids: Vec::with_capacity(n),
+            no_id: 0,
+        };
+        for row in 0..n {
+            let id: Option<Cow<str>> = match cols.cust.get(row) {
+                RawValue::Text(s) if !is_missing_token(s) => Some(Cow::Borrowed(s.trim())),
+                RawValue::Number(x) => Some(Cow::Owned(crate::util::fmt_num(x))),
+                _ => None,
+            };
+            if id.is_none() {
+                rows.no_id += 1;
+            }
+            let t = timestamp_at(raw, spec, cols.time, row, id.is_some())?;
+            rows.ts.push(t);
+            rows.ids.push(id);
+        }
+        Ok(rows)
+    }
+
+    /// The latest timestamp of a row with an id (0 when there is none).
+    fn last_event(&self) -> i64 {
+        (0..self.ts.len())
+            .filter(|&i| self.ids[i].is_some())
+            .map(|i| self.ts[i])
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// The timestamp of `row`; a missing one is an error only when the row has a customer id.
+fn timestamp_at(
+    raw: &RawTable,
+    spec: &TransactionSpec,
+    time: &RawData,
+    row: usize,
+    has_id: bool,
+) -> Result<i64, IngestError> {
+    match time.get(row) {
+        RawValue::Text(s) if !is_missing_token(s) => {
+            parse_timestamp(s).ok_or_else(|| IngestError::BadValue {
+                path: raw.path.clone(),
+                row: row + 1,
+                column: spec.time_col.clone(),
+                expected: "a date or datetime (e.g. 2024-03-31 or 2024-03-31 14:05:00)".into(),
+                value: s.to_string(),
+            })
+        }
+        RawValue::Number(x) => Err(IngestError::BadValue {
+            path: raw.path.clone(),
+            row: row + 1,
+            column: spec.time_col.clone(),
+            expected: "a date or datetime".into(),
+            value: crate::util::fmt_num(x),
+        }),
+        _ if !has_id => Ok(0),
+        _ => Err(IngestError::MissingValue {
+            path: raw.path.clone(),
+            row: row + 1,
+            column: spec.time_col.clone(),
+            what: "every transaction needs a timestamp".into(),
+        }),
+    }
+}
+
+/// Period boundaries in Unix seconds, fixed before aggregation.
+struct Period {
+    cutoff: i64,
+    horizon_end: i64,
+    window: i64,
+    last_event: i64,
+    /// How the cutoff was chosen, when it was defaulted.
+    note: Option<String>,
+}
+
+impl Period {
+    /// The configured cutoff, or by default the day after the last event minus the horizon.
+    fn choose(spec: &TransactionSpec, explicit_cutoff: Option<i64>, last_event: i64) -> Period {
+        let horizon = spec.horizon_days as i64 * DAY;
+        let (cutoff, note) = match explicit_cutoff {
+            Some(t) => (t, None),
+            None => {
+                let end = (last_event.div_euclid(DAY) + 1) * DAY;
+                let c = end - horizon;
+                (
+                    c,
+                    Some(format!(
+                        "cutoff defaulted to {} (day after the last event {} minus {} days)",
+                        format_day(c.div_euclid(DAY)),
+                        format_day(last_event.div_euclid(DAY)),
+                        spec.horizon_days
+                    )),
+                )
+            }
+        };
+        Period {
+            cutoff,
+            horizon_end: cutoff + horizon,
+            window: spec.window_days as i64 * DAY,
+            last_event,
+            note,
+        }
+    }
+}
+
+/// Fold the rows into one [`Acc`] per customer (first-seen order). Every customer with an id is
+/// registered, even when all its rows fall after the horizon; amounts are read only for rows
+/// before the horizon end.
+fn accumulate<'r>(
+    raw: &RawTable,
+    spec: &TransactionSpec,
+    cols: &LogColumns<'_>,
+    rows: &'r ParsedRows<'_>,
+    period: &Period,
+) -> Result<(Vec<&'r str>, Vec<Acc>), IngestError> {
+    let mut index: FxHashMap<&str, usize> = FxHashMap::default();
+    index.reserve((raw.nrows - rows.no_id) / 4 + 16);
+    let mut order: Vec<&str> = Vec::new();
+    let mut acc: Vec<Acc> = Vec::new();
+    for row in 0..raw.nrows {
+        let Some(id) = rows.ids[row].as_deref() else {
+            continue;
+        };
+        let t = rows.ts[row];
+        let ix = *index.entry(id).or_insert_with(|| {
+            order.push(id);
+            acc.push(Acc::new());
+            acc.len() - 1
+        });
+        if t >= period.horizon_end {
+            continue;
+        }
+        let amt = amount_at(raw, spec, cols, row)?;
+        acc[ix].record(t, amt, period);
+    }
+    Ok((order, acc))
+}
+
+/// The amount of `row`: the amount column, times the quantity with `unit_price` (the quantity
+/// is parsed, and so checked, whenever the column is configured).
+#[inline]
+fn amount_at(
+    raw: &RawTable,
+    spec: &TransactionSpec,
+    cols: &LogColumns<'_>,
+    row: usize,
+) -> Result<f64, IngestError> {
+    let mut amt = number_at(raw, cols.amount, row, &spec.amount_col)?;
+    if let (Some(q), Some(qname)) = (cols.qty, &spec.quantity_col) {
+        let qv = number_at(raw, q, row, qname)?;
+        if spec.unit_price {
+            amt *= qv;
+        }
+    }
+    Ok(amt)
+}
+
+/// The output rows: customers with a purchase before the cutoff.
+struct Customers {
+    ids: Vec<String>,
+    label: Vec<bool>,
+    /// Feature columns in [`TRANSACTION_FEATURES`] order.
+    cols: Vec<Vec<Option<f64>>>,
+    /// Customers left out: no purchase before the cutoff.
+    late: usize,
+}
+
+impl Customers {
+    /// Turn the accumulators into feature rows and labels (`churned` = no purchase after cutoff).
+    fn collect(order: &[&str], mut acc: Vec<Acc>, cutoff: i64) -> Customers {
+        let mut out = Customers {
+            ids: Vec::new(),
+            label: Vec::new(),
+            cols: vec![Vec::new(); TRANSACTION_FEATURES.len()],
+            late: 0,
+        };
+        for (ix, a) in acc.iter_mut().enumerate() {
+            if !a.any_before {
+                out.late += 1;
+                continue;
+            }
+            let vals = a.features(cutoff);
+            out.ids.push(order[ix].to_string());
+            out.label.push(!a.active_after);
+            for (c, v) in out.cols.iter_mut().zip(vals) {
+                c.push(Some(v));
+            }
+        }
+        out
+    }
+
+    /// The customer-level table with the `churned` label.
+    fn into_data(
+        self,
+        raw: &RawTable,
+        spec: &TransactionSpec,
+        quality: QualityReport,
+    ) -> CustomerData {
+        CustomerData {
+            source: raw.path.clone(),
+            id_column: Some(spec.customer_col.clone()),
+            ids: Some(self.ids),
+            label_column: "churned".into(),
+            positive_value: "1".into(),
+            negative_value: "0".into(),
+            label: self.label,
+            features: TRANSACTION_FEATURES
+                .iter()
+                .zip(self.cols)
+                .map(|(name, v)| FeatureColumn {
+                    name: name.to_string(),
+                    kind: FeatureKind::Numeric,
+                    values: FeatureValues::Num(v),
+                })
+                .collect(),
+            quality,
+        }
+    }
+}
+
+/// Rows and drops, the period and its notes, and the label balance (column statistics are added
+/// by the caller).
+fn quality_report(
+    raw: &RawTable,
+    spec: &TransactionSpec,
+    no_id: usize,
+    period: &Period,
+    customers: &Customers,
+) -> QualityReport {
+    let label = &customers.label;
+    let positives = label.iter().filter(|&&b| b).count();
+    let mut quality = QualityReport {
+        source: raw.path.display().to_string(),
+        mode: "transactions".into(),
+        rows_read: raw.nrows,
+        rows_out: customers.ids.len(),
+        ..Default::default()
+    };
+    if no_id > 0 {
+        quality.dropped.push(DropCount {
+            reason: format!(
+                "transactions without a customer id ('{}')",
+                spec.customer_col
+            ),
+            rows: no_id,
+        });
+    }
+    if customers.late > 0 {
+        quality.dropped.push(DropCount {
+            reason: "customers with no purchase before the cutoff (first purchase on or after it, or returns only)".into(),
+            rows: customers.late,
+        });
+    }
+    quality.notes = period_notes(spec, period);
+    quality.label = Some(LabelBalance {
+        column: "churned".into(),
+        positive_value: "1".into(),
+        positives,
+        negatives: label.len() - positives,
+        positive_rate: positives as f64 / label.len() as f64,
+    });
+    quality
+}
+
+/// Notes on the cutoff and windows, with a warning when the label window outruns the data.
+fn period_notes(spec: &TransactionSpec, period: &Period) -> Vec<String> {
+    let mut notes = vec![format!(
+        "cutoff {}, horizon {} days, trend window {} days",
+        format_day(period.cutoff.div_euclid(DAY)),
+        spec.horizon_days,
+        spec.window_days
+    )];
+    if let Some(n) = &period.note {
+        notes.push(n.clone());
+    }
+    let last_day = period.last_event.div_euclid(DAY);
+    if period.horizon_end > (last_day + 1) * DAY {
+        notes.push(format!(
+            "warning: the label window ends {} but the data ends {}: customers may be labelled churned only because the log stops",
+            format_day(period.horizon_end.div_euclid(DAY)),
+            format_day(last_day)
+        ));
+    }
+    notes
+}

@@ -1,0 +1,309 @@
+//! Advice for one customer: risk band, value, treatment group and the eligible actions ranked
+//! by expected net value. Runs per scored customer, so text is borrowed, not copied.
+
+use super::predicate::Predicate;
+use super::value_expr::eval_rpn;
+use super::{Action, Playbook, Rule};
+use serde::Serialize;
+use std::borrow::Cow;
+
+/// A recommended action with its numbers (text borrowed from the playbook).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Recommendation<'a> {
+    /// Action id.
+    pub action: &'a str,
+    /// Action name.
+    pub name: &'a str,
+    /// Channel.
+    pub channel: &'a str,
+    /// Cost.
+    pub cost: f64,
+    /// Save rate.
+    pub save_rate: f64,
+    /// P(churn) × value × save rate − cost.
+    pub expected_value: f64,
+    /// Why: the rule that matched and the top reasons (rendered as text).
+    pub why: Why<'a>,
+    /// Message with placeholders filled in (borrowed when it has none).
+    pub message: Cow<'a, str>,
+}
+
+/// Why an action is recommended; rendered as text only when shown or serialised.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Why<'a> {
+    /// A rule matched; up to two risk drivers from the decision path.
+    Rule {
+        /// Rule id.
+        rule: &'a str,
+        /// Readable decision-path conditions that raised the risk.
+        drivers: [Option<&'a str>; 2],
+    },
+    /// The suppression action: no paid action pays off.
+    NoPositiveValue {
+        /// Best expected value among the paid actions.
+        best: f64,
+    },
+}
+
+impl std::fmt::Display for Why<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Why::Rule { rule, drivers } => {
+                write!(f, "rule '{rule}'")?;
+                let mut first = true;
+                for d in drivers.iter().flatten() {
+                    f.write_str(if first { "; risk drivers: " } else { "; " })?;
+                    f.write_str(d)?;
+                    first = false;
+                }
+                Ok(())
+            }
+            Why::NoPositiveValue { best } => write!(
+                f,
+                "no paid action has a positive expected value (best {best:.2})"
+            ),
+        }
+    }
+}
+
+impl Serialize for Why<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// What the playbook says about one customer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Advice<'a> {
+    /// low / medium / high.
+    pub risk_band: &'static str,
+    /// Customer value used.
+    pub value: f64,
+    /// `control` or `treatment`.
+    pub treatment: &'static str,
+    /// Ranked recommendations (empty for the control group).
+    pub recommendations: Vec<Recommendation<'a>>,
+}
+
+/// Customer context for [`Playbook::advise`].
+pub struct Context<'a, 'r> {
+    /// Encoded row.
+    pub row: &'a [f64],
+    /// Calibrated probability.
+    pub probability: f64,
+    /// Segment name.
+    pub segment: Option<&'a str>,
+    /// RFM class.
+    pub rfm_class: Option<&'a str>,
+    /// Lifecycle stage.
+    pub lifecycle: Option<&'a str>,
+    /// Customer id, if known.
+    pub customer_id: Option<&'a str>,
+    /// Top reasons (readable conditions), for the "why"; they outlive the context (they belong
+    /// to the scorer) so recommendations can borrow them.
+    pub reasons: &'a [&'r str],
+}
+
+/// An eligible action and the highest-priority matching rule that proposes it.
+struct Candidate<'s> {
+    action: &'s Action,
+    priority: i32,
+    rule: &'s str,
+}
+
+/// An empty filter list matches everything; otherwise the value must be in it.
+#[inline]
+fn any_of(list: &[String], v: Option<&str>) -> bool {
+    list.is_empty() || v.is_some_and(|v| list.iter().any(|x| x == v))
+}
+
+impl Rule {
+    /// Whether the rule applies to the customer (`preds` are its compiled `when`).
+    fn matches(&self, preds: &[Predicate], ctx: &Context<'_, '_>, band: &str) -> bool {
+        any_of(&self.segment, ctx.segment)
+            && any_of(&self.rfm_class, ctx.rfm_class)
+            && any_of(&self.lifecycle, ctx.lifecycle)
+            && any_of(&self.risk_band, Some(band))
+            && preds.iter().all(|p| p.holds(ctx.row))
+    }
+}
+
+/// Expected values and recommendation text for one customer.
+struct Ranker<'c, 'a, 's> {
+    ctx: &'c Context<'a, 's>,
+    value: f64,
+    /// The first two reasons, shown in every rule's "why".
+    drivers: [Option<&'s str>; 2],
+}
+
+impl<'s> Ranker<'_, '_, 's> {
+    /// P(churn) × value × save rate − cost.
+    #[inline]
+    fn ev(&self, a: &Action) -> f64 {
+        self.ctx.probability * self.value * a.save_rate - a.cost
+    }
+
+    /// Highest expected value first, then higher priority, then action id.
+    fn sort(&self, eligible: &mut [Candidate<'_>]) {
+        eligible.sort_by(|x, y| {
+            self.ev(y.action)
+                .total_cmp(&self.ev(x.action))
+                .then(y.priority.cmp(&x.priority))
+                .then(x.action.id.cmp(&y.action.id))
+        });
+    }
+
+    /// The recommendation of action `a` proposed by `rule`.
+    fn recommend(&self, a: &'s Action, rule: &'s str) -> Recommendation<'s> {
+        Recommendation {
+            action: &a.id,
+            name: &a.name,
+            channel: &a.channel,
+            cost: a.cost,
+            save_rate: a.save_rate,
+            expected_value: self.ev(a),
+            why: Why::Rule {
+                rule,
+                drivers: self.drivers,
+            },
+            message: self.message(a),
+        }
+    }
+
+    /// The action's message with placeholders filled in; borrowed when it has none.
+    fn message(&self, a: &'s Action) -> Cow<'s, str> {
+        if !a.message.contains('{') {
+            return Cow::Borrowed(&a.message);
+        }
+        let ctx = self.ctx;
+        Cow::Owned(
+            a.message
+                .replace("{customer_id}", ctx.customer_id.unwrap_or("customer"))
+                .replace("{segment}", ctx.segment.unwrap_or(""))
+                .replace("{rfm_class}", ctx.rfm_class.unwrap_or("")),
+        )
+    }
+}
+
+impl Playbook {
+    /// Customer value of an encoded row.
+    pub fn value(&self, row: &[f64]) -> f64 {
+        match &self.value_rpn {
+            Some(rpn) => eval_rpn(rpn, row).max(0.0),
+            None => self.file.value.default,
+        }
+    }
+
+    /// Rank the eligible actions for one customer.
+    pub fn advise<'s>(&'s self, ctx: &Context<'_, 's>) -> Advice<'s> {
+        let band = self.file.risk_bands.band(ctx.probability);
+        let value = self.value(ctx.row);
+        let treatment = self.treatment(ctx.customer_id);
+        let ranker = Ranker {
+            ctx,
+            value,
+            drivers: [ctx.reasons.first().copied(), ctx.reasons.get(1).copied()],
+        };
+        let mut eligible = self.eligible(ctx, band);
+        ranker.sort(&mut eligible);
+        let mut recs = self.recommendations(&ranker, &eligible);
+        if treatment == "control" {
+            recs.clear();
+        }
+        Advice {
+            risk_band: band,
+            value,
+            treatment,
+            recommendations: recs,
+        }
+    }
+
+    /// Actions proposed by the matching rules (each once, with its highest-priority rule),
+    /// within the cost cap of the customer's RFM class.
+    fn eligible<'s>(&'s self, ctx: &Context<'_, '_>, band: &str) -> Vec<Candidate<'s>> {
+        let mut eligible = Vec::new();
+        for (r, preds) in self.file.rules.iter().zip(&self.predicates) {
+            if r.matches(preds, ctx, band) {
+                self.propose(r, &mut eligible);
+            }
+        }
+        if let Some(cap) = ctx.rfm_class.and_then(|c| self.file.cost_caps.get(c)) {
+            eligible.retain(|e| e.action.cost <= *cap);
+        }
+        eligible
+    }
+
+    /// Add the actions of matching rule `r`; a higher priority takes over an action's rule.
+    fn propose<'s>(&'s self, r: &'s Rule, eligible: &mut Vec<Candidate<'s>>) {
+        for aid in &r.actions {
+            let Some(a) = self.file.actions.iter().find(|a| &a.id == aid) else {
+                continue;
+            };
+            if r.max_cost.is_some_and(|m| a.cost > m) {
+                continue;
+            }
+            match eligible.iter_mut().find(|e| e.action.id == a.id) {
+                Some(e) if e.priority >= r.priority => {}
+                Some(e) => {
+                    e.priority = r.priority;
+                    e.rule = &r.id;
+                }
+                None => eligible.push(Candidate {
+                    action: a,
+                    priority: r.priority,
+                    rule: &r.id,
+                }),
+            }
+        }
+    }
+
+    /// The top free or paying actions of the ranked `eligible`; the suppression action leads
+    /// when no paid action pays off.
+    fn recommendations<'s>(
+        &'s self,
+        ranker: &Ranker<'_, '_, 's>,
+        eligible: &[Candidate<'s>],
+    ) -> Vec<Recommendation<'s>> {
+        let mut recs: Vec<Recommendation> = eligible
+            .iter()
+            .filter(|c| c.action.cost == 0.0 || ranker.ev(c.action) > 0.0)
+            .take(self.file.top_n)
+            .map(|c| ranker.recommend(c.action, c.rule))
+            .collect();
+        let best_paid = eligible
+            .iter()
+            .filter(|c| c.action.cost > 0.0)
+            .map(|c| ranker.ev(c.action))
+            .fold(f64::NEG_INFINITY, f64::max);
+        if recs.iter().all(|r| r.cost == 0.0) && best_paid <= 0.0 {
+            self.suppress(ranker, &mut recs, best_paid);
+        }
+        recs
+    }
+
+    /// Put the suppression action (if any) first, explained by the best paid expected value.
+    fn suppress<'s>(
+        &'s self,
+        ranker: &Ranker<'_, '_, 's>,
+        recs: &mut Vec<Recommendation<'s>>,
+        best_paid: f64,
+    ) {
+        let Some(sid) = &self.file.suppress_action else {
+            return;
+        };
+        let Some(a) = self.file.actions.iter().find(|a| &a.id == sid) else {
+            return;
+        };
+        recs.retain(|r| r.action != a.id);
+        let mut r = ranker.recommend(a, "");
+        r.why = Why::NoPositiveValue {
+            best: if best_paid.is_finite() {
+                best_paid
+            } else {
+                0.0
+            },
+        };
+        recs.insert(0, r);
+        recs.truncate(self.file.top_n);
+    }
+}

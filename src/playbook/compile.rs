@@ -1,0 +1,308 @@
+//! Validation of a playbook file against the model it is used with, and its compiled form.
+//!
+//! Each part of the file checks itself (`validate` methods, in file order) and reports the
+//! place and the problem; [`Playbook::compile`] names the file. The first problem wins.
+
+use super::predicate::{parse_predicate, Predicate};
+use super::value_expr::{compile_expression, Tok};
+use super::{Action, PlaybookError, PlaybookFile, RiskBands, Rule, ValueConfig};
+use crate::features::Encoder;
+use crate::ingest::FeatureKind;
+use crate::segment::{lifecycle::STAGES, rfm::CLASSES};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+
+/// A validated playbook bound to a model's encoder; stored in the bundle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Playbook {
+    /// The file as written.
+    pub file: PlaybookFile,
+    /// Per rule, its compiled predicates.
+    pub predicates: Vec<Vec<Predicate>>,
+    /// Compiled value expression (RPN), if any.
+    pub value_rpn: Option<Vec<Tok>>,
+    /// Actionable inputs (indices into the encoder's inputs).
+    pub actionable_inputs: Vec<usize>,
+}
+
+/// Channels an action may use.
+const CHANNELS: &[&str] = &[
+    "email",
+    "sms",
+    "phone",
+    "app_push",
+    "in_app",
+    "account_manager",
+    "mail",
+    "none",
+];
+
+/// A validation problem before it is tied to a file: where (`rule 'x'`, `top_n`, …) and what.
+struct Invalid {
+    place: String,
+    problem: String,
+}
+
+impl Invalid {
+    fn new(place: impl Into<String>, problem: String) -> Invalid {
+        Invalid {
+            place: place.into(),
+            problem,
+        }
+    }
+
+    /// The error naming the playbook file.
+    fn in_file(self, file: &str) -> PlaybookError {
+        PlaybookError::Invalid {
+            file: file.to_string(),
+            place: self.place,
+            problem: self.problem,
+        }
+    }
+}
+
+/// `value` must be one of `allowed`: `unknown NOUN 'v'; PLURAL: a, b, …` otherwise.
+fn one_of(value: &str, allowed: &[&str], noun: &str, plural: &str) -> Result<(), String> {
+    if allowed.contains(&value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "unknown {noun} '{value}'; {plural}: {}",
+            allowed.join(", ")
+        ))
+    }
+}
+
+/// `v` must be a finite non-negative number: `WHAT must be ≥ 0, got v` otherwise.
+fn non_negative(v: f64, what: impl std::fmt::Display) -> Result<(), String> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(format!("{what} must be ≥ 0, got {v}"))
+    }
+}
+
+impl RiskBands {
+    /// Cut-offs must be ordered strictly inside (0, 1).
+    fn validate(&self) -> Result<(), Invalid> {
+        if 0.0 < self.medium && self.medium < self.high && self.high < 1.0 {
+            return Ok(());
+        }
+        Err(Invalid::new(
+            "risk_bands",
+            format!(
+                "need 0 < medium < high < 1, got medium {} and high {}",
+                self.medium, self.high
+            ),
+        ))
+    }
+}
+
+impl ValueConfig {
+    /// The default value must be a non-negative number.
+    fn validate(&self) -> Result<(), Invalid> {
+        if self.default.is_finite() && self.default >= 0.0 {
+            return Ok(());
+        }
+        Err(Invalid::new(
+            "value",
+            format!(
+                "default must be a non-negative number, got {}",
+                self.default
+            ),
+        ))
+    }
+
+    /// The value expression compiled against the encoder, if there is one.
+    fn compile(&self, enc: &Encoder) -> Result<Option<Vec<Tok>>, Invalid> {
+        self.expression
+            .as_deref()
+            .map(|e| compile_expression(e, enc).map_err(|p| Invalid::new("value.expression", p)))
+            .transpose()
+    }
+}
+
+impl Action {
+    /// Cost, save rate and channel (uniqueness is the file's check).
+    fn validate(&self) -> Result<(), String> {
+        non_negative(self.cost, "cost")?;
+        if !(0.0..=1.0).contains(&self.save_rate) {
+            return Err(format!(
+                "save_rate must be within 0..=1, got {}",
+                self.save_rate
+            ));
+        }
+        one_of(&self.channel, CHANNELS, "channel", "channels")
+    }
+}
+
+impl Rule {
+    /// Actions, RFM classes, lifecycle stages, risk bands and cost cap of a rule.
+    fn validate(&self, action_ids: &HashSet<&str>) -> Result<(), String> {
+        if self.actions.is_empty() {
+            return Err("lists no actions".into());
+        }
+        if let Some(a) = self
+            .actions
+            .iter()
+            .find(|a| !action_ids.contains(a.as_str()))
+        {
+            return Err(format!("unknown action '{a}'"));
+        }
+        for c in &self.rfm_class {
+            one_of(c, &CLASSES, "RFM class", "classes")?;
+        }
+        for s in &self.lifecycle {
+            one_of(s, &STAGES, "lifecycle stage", "stages")?;
+        }
+        if let Some(b) = self
+            .risk_band
+            .iter()
+            .find(|b| !["low", "medium", "high"].contains(&b.as_str()))
+        {
+            return Err(format!("unknown risk band '{b}' (low, medium, high)"));
+        }
+        match self.max_cost {
+            Some(m) => non_negative(m, "max_cost"),
+            None => Ok(()),
+        }
+    }
+
+    /// The rule's `when` predicates compiled against the encoder.
+    fn compile(&self, enc: &Encoder) -> Result<Vec<Predicate>, String> {
+        self.when.iter().map(|w| parse_predicate(w, enc)).collect()
+    }
+}
+
+impl PlaybookFile {
+    /// Holdout share, list length, risk bands and default value.
+    fn validate_settings(&self) -> Result<(), Invalid> {
+        if !(0.0..=50.0).contains(&self.holdout_percent) {
+            return Err(Invalid::new(
+                "holdout_percent",
+                format!("must be 0..=50, got {}", self.holdout_percent),
+            ));
+        }
+        if self.top_n == 0 || self.top_n > 20 {
+            return Err(Invalid::new(
+                "top_n",
+                format!("must be 1..=20, got {}", self.top_n),
+            ));
+        }
+        self.risk_bands.validate()?;
+        self.value.validate()
+    }
+
+    /// Every action, in order; returns the set of action ids.
+    fn validate_actions(&self) -> Result<HashSet<&str>, Invalid> {
+        let mut ids = HashSet::new();
+        for a in &self.actions {
+            let place = || format!("action '{}'", a.id);
+            if !ids.insert(a.id.as_str()) {
+                return Err(Invalid::new(place(), "defined twice".into()));
+            }
+            a.validate().map_err(|p| Invalid::new(place(), p))?;
+        }
+        Ok(ids)
+    }
+
+    /// The suppression action must be defined.
+    fn validate_suppress_action(&self, ids: &HashSet<&str>) -> Result<(), Invalid> {
+        match &self.suppress_action {
+            Some(s) if !ids.contains(s.as_str()) => Err(Invalid::new(
+                "suppress_action",
+                format!("unknown action '{s}'"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Cost caps name known RFM classes and are non-negative.
+    fn validate_cost_caps(&self) -> Result<(), Invalid> {
+        for (class, cap) in &self.cost_caps {
+            one_of(class, &CLASSES, "RFM class", "classes")
+                .and_then(|()| non_negative(*cap, format_args!("cap for '{class}'")))
+                .map_err(|p| Invalid::new("cost_caps", p))?;
+        }
+        Ok(())
+    }
+
+    /// Every rule validated and its predicates compiled, in order.
+    fn compile_rules(
+        &self,
+        ids: &HashSet<&str>,
+        enc: &Encoder,
+    ) -> Result<Vec<Vec<Predicate>>, Invalid> {
+        let mut rule_ids = HashSet::new();
+        let mut predicates = Vec::with_capacity(self.rules.len());
+        for r in &self.rules {
+            let place = || format!("rule '{}'", r.id);
+            if !rule_ids.insert(r.id.as_str()) {
+                return Err(Invalid::new(place(), "defined twice".into()));
+            }
+            let ps = r
+                .validate(ids)
+                .and_then(|()| r.compile(enc))
+                .map_err(|p| Invalid::new(place(), p))?;
+            predicates.push(ps);
+        }
+        Ok(predicates)
+    }
+
+    /// Actionable inputs as indices into the encoder's inputs; levers need non-numeric ones.
+    fn actionable_inputs(&self, enc: &Encoder) -> Result<Vec<usize>, Invalid> {
+        let bad = |problem: String| Invalid::new("actionable", problem);
+        let mut inputs = Vec::with_capacity(self.actionable.len());
+        for a in &self.actionable {
+            let i = enc
+                .inputs
+                .iter()
+                .position(|x| &x.name == a)
+                .ok_or_else(|| bad(format!("unknown feature '{a}'")))?;
+            if enc.inputs[i].kind == FeatureKind::Numeric {
+                return Err(bad(format!(
+                    "'{a}' is numeric; levers change categorical or boolean inputs"
+                )));
+            }
+            inputs.push(i);
+        }
+        Ok(inputs)
+    }
+
+    /// All checks in file order, then the compiled parts.
+    fn compile_parts(&self, enc: &Encoder) -> Result<CompiledParts, Invalid> {
+        self.validate_settings()?;
+        let ids = self.validate_actions()?;
+        self.validate_suppress_action(&ids)?;
+        self.validate_cost_caps()?;
+        Ok(CompiledParts {
+            predicates: self.compile_rules(&ids, enc)?,
+            value_rpn: self.value.compile(enc)?,
+            actionable_inputs: self.actionable_inputs(enc)?,
+        })
+    }
+}
+
+/// What compiling adds to the file (see [`Playbook`]).
+struct CompiledParts {
+    predicates: Vec<Vec<Predicate>>,
+    value_rpn: Option<Vec<Tok>>,
+    actionable_inputs: Vec<usize>,
+}
+
+impl Playbook {
+    /// Validate `file` against a model's encoder and compile it.
+    pub fn compile(
+        file: PlaybookFile,
+        enc: &Encoder,
+        source: &str,
+    ) -> Result<Playbook, PlaybookError> {
+        let parts = file.compile_parts(enc).map_err(|e| e.in_file(source))?;
+        Ok(Playbook {
+            file,
+            predicates: parts.predicates,
+            value_rpn: parts.value_rpn,
+            actionable_inputs: parts.actionable_inputs,
+        })
+    }
+}

@@ -1,0 +1,27 @@
+//! The control group: a deterministic share of customers who get no recommendations, so the
+//! effect of the playbook can be measured.
+
+use super::Playbook;
+use sha2::{Digest, Sha256};
+
+/// Deterministic control-group assignment: sha256 of `experiment` and the customer id.
+pub fn in_control(customer_id: &str, experiment: &str, holdout_percent: f64) -> bool {
+    let h = Sha256::digest(format!("{experiment}\u{1f}{customer_id}").as_bytes());
+    let v = u64::from_le_bytes(h[..8].try_into().expect("8 bytes"));
+    (v % 1_000_000) as f64 / 10_000.0 < holdout_percent
+}
+
+impl Playbook {
+    /// `control` or `treatment` for a customer; customers without an id are always treated.
+    pub(super) fn treatment(&self, customer_id: Option<&str>) -> &'static str {
+        match customer_id {
+            Some(id)
+                if self.file.holdout_percent > 0.0
+                    && in_control(id, &self.file.experiment, self.file.holdout_percent) =>
+            {
+                "control"
+            }
+            _ => "treatment",
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The playbook file as CRM teams write it (TOML), before validation against a model.
+
+use super::PlaybookError;
+use serde::{Deserialize, Serialize};
+
+/// One retention action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Action {
+    /// Identifier, e.g. `WINBACK_EMAIL`.
+    pub id: String,
+    /// Readable name.
+    pub name: String,
+    /// email, sms, phone, app_push, in_app, account_manager, none.
+    pub channel: String,
+    /// Cost per contact (≥ 0).
+    pub cost: f64,
+    /// Share of contacted would-be churners who stay (0..=1).
+    pub save_rate: f64,
+    /// Message template; `{customer_id}`, `{segment}`, `{rfm_class}` are filled in.
+    #[serde(default)]
+    pub message: String,
+}
+
+/// One rule: when it matches, its actions become eligible.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// Identifier shown in the "why".
+    pub id: String,
+    /// Actions this rule makes eligible.
+    pub actions: Vec<String>,
+    /// Higher wins when two rules propose the same action.
+    #[serde(default)]
+    pub priority: i32,
+    /// Segment names (any of).
+    #[serde(default)]
+    pub segment: Vec<String>,
+    /// RFM classes (any of).
+    #[serde(default)]
+    pub rfm_class: Vec<String>,
+    /// Lifecycle stages (any of).
+    #[serde(default)]
+    pub lifecycle: Vec<String>,
+    /// Risk bands (any of).
+    #[serde(default)]
+    pub risk_band: Vec<String>,
+    /// Feature predicates, all must hold: `Contract == "Month-to-month"`, `recency_days > 90`.
+    #[serde(default)]
+    pub when: Vec<String>,
+    /// Only actions costing at most this much (e.g. low-cost actions for silent customers).
+    #[serde(default)]
+    pub max_cost: Option<f64>,
+}
+
+/// Customer value used in expected net value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ValueConfig {
+    /// Expression over numeric inputs with + - * / and numbers, e.g. `MonthlyCharges * 12`.
+    pub expression: Option<String>,
+    /// Value when there is no expression.
+    pub default: f64,
+}
+
+impl Default for ValueConfig {
+    fn default() -> Self {
+        ValueConfig {
+            expression: None,
+            default: 100.0,
+        }
+    }
+}
+
+/// Risk band cut-offs on the calibrated probability.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RiskBands {
+    /// `p >= medium` is at least medium.
+    pub medium: f64,
+    /// `p >= high` is high.
+    pub high: f64,
+}
+
+impl Default for RiskBands {
+    fn default() -> Self {
+        RiskBands {
+            medium: 0.3,
+            high: 0.6,
+        }
+    }
+}
+
+impl RiskBands {
+    /// Band of a probability.
+    pub fn band(&self, p: f64) -> &'static str {
+        if p >= self.high {
+            "high"
+        } else if p >= self.medium {
+            "medium"
+        } else {
+            "low"
+        }
+    }
+}
+
+/// The playbook file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaybookFile {
+    /// Name.
+    #[serde(default)]
+    pub name: String,
+    /// Experiment name for the control-group hash.
+    #[serde(default = "default_experiment")]
+    pub experiment: String,
+    /// Share of customers (0..=50 percent) held out as a control group.
+    #[serde(default)]
+    pub holdout_percent: f64,
+    /// Recommendations returned per customer.
+    #[serde(default = "default_top_n")]
+    pub top_n: usize,
+    /// Inputs a customer or the business can change (for levers).
+    #[serde(default)]
+    pub actionable: Vec<String>,
+    /// Action recommended when no paid action has a positive expected value.
+    #[serde(default)]
+    pub suppress_action: Option<String>,
+    /// Highest action cost allowed per RFM class, whatever rule proposes the action
+    /// (e.g. `low_value_silent = 1.0`: low-cost actions only).
+    #[serde(default)]
+    pub cost_caps: std::collections::BTreeMap<String, f64>,
+    /// Customer value.
+    #[serde(default)]
+    pub value: ValueConfig,
+    /// Risk bands.
+    #[serde(default)]
+    pub risk_bands: RiskBands,
+    /// Actions.
+    pub actions: Vec<Action>,
+    /// Rules.
+    pub rules: Vec<Rule>,
+}
+
+fn default_experiment() -> String {
+    "retention".into()
+}
+fn default_top_n() -> usize {
+    3
+}
+
+/// Read a playbook file.
+pub fn read(path: &std::path::Path) -> Result<PlaybookFile, PlaybookError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| PlaybookError::Read {
+        file: file.clone(),
+        message: e.to_string(),
+    })?;
+    parse(&text, &file)
+}
+
+/// Parse playbook TOML (`file` names it in messages).
+pub fn parse(text: &str, file: &str) -> Result<PlaybookFile, PlaybookError> {
+    toml::from_str(text).map_err(|e| PlaybookError::Read {
+        file: file.to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// The default playbook shipped with the binary (`training/playbook.toml`).
+pub const DEFAULT_PLAYBOOK: &str = include_str!("../../training/playbook.toml");

@@ -1,0 +1,261 @@
+//! The scoring core: raw customer fields → encoded row → calibrated prediction, warnings and
+//! reasons. `churn-score` (batch) and `churn-serve` (HTTP) both call [`Scorer`].
+//!
+//! Submodules: [`Reason`]s (decision-path steps), [`Lever`]s (changes that lower the risk)
+//! and batch scoring of tables ([`Scorer::score_table`]).
+
+mod batch;
+mod levers;
+mod output;
+mod reasons;
+
+pub use levers::{Change, Lever};
+pub use output::{
+    available_columns, score_columns, select_columns, BatchOutput, Cells, ColumnError, OutputColumn,
+};
+pub use reasons::Reason;
+
+use crate::bundle::{Bundle, LoadedBundle};
+use crate::features::{EncodeError, Warning};
+use crate::io::RawValue;
+use crate::model::Prediction;
+
+/// Errors of the scoring layer.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ScoreError {
+    /// A feature the model needs is absent.
+    #[error("field '{field}' is required by the model and missing")]
+    MissingField {
+        /// Field.
+        field: String,
+    },
+    /// A value has the wrong type.
+    #[error(transparent)]
+    BadValue(#[from] EncodeError),
+    /// Columns the model needs are absent from a batch file.
+    #[error(
+        "{path}: missing columns required by the model: {missing}; available columns: {available}"
+    )]
+    MissingColumns {
+        /// File.
+        path: String,
+        /// Missing columns.
+        missing: String,
+        /// Available columns.
+        available: String,
+    },
+    /// A bad row in a batch file.
+    #[error("{path}: row {row}: {source}")]
+    BadRow {
+        /// File.
+        path: String,
+        /// 1-based data row.
+        row: usize,
+        /// The row's error.
+        source: Box<ScoreError>,
+    },
+}
+
+impl ScoreError {
+    /// Process exit code: a row or table the model cannot score is bad input (2).
+    pub fn exit_code(&self) -> i32 {
+        2
+    }
+}
+
+impl ScoreError {
+    /// The field the error is about, if any.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ScoreError::MissingField { field } => Some(field),
+            ScoreError::BadValue(e) => Some(&e.field),
+            ScoreError::BadRow { source, .. } => source.field(),
+            ScoreError::MissingColumns { .. } => None,
+        }
+    }
+}
+
+/// A scored customer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored<'a> {
+    /// The prediction.
+    pub prediction: Prediction,
+    /// Warnings about the input.
+    pub warnings: Vec<Warning>,
+    /// Segment, RFM class and lifecycle stage (when the model has segments).
+    pub segment: Option<crate::segment::Assignment<'a>>,
+    /// Risk band, treatment group and ranked recommendations (when the model has a playbook).
+    pub advice: Option<crate::playbook::Advice<'a>>,
+    /// The three decision-path steps that raised the risk most (when the model has a playbook).
+    pub reasons: Vec<&'a Reason>,
+}
+
+/// Which parts of a result to compute beyond the probability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Detail {
+    /// Segment, RFM class and lifecycle stage.
+    pub segments: bool,
+    /// Playbook advice (risk band, treatment, recommendations) and the reasons behind it.
+    pub advice: bool,
+}
+
+impl Detail {
+    /// Everything the bundle can tell.
+    pub const FULL: Detail = Detail {
+        segments: true,
+        advice: true,
+    };
+}
+
+/// A loaded model ready to score.
+#[derive(Debug, Clone)]
+pub struct Scorer {
+    /// The bundle.
+    pub bundle: Bundle,
+    /// Content version of the bundle.
+    pub version: String,
+    /// The reason for reaching each node from its parent (`None` for the root), built once so
+    /// scoring formats no text.
+    edges: Vec<Option<Reason>>,
+    /// Input name → position.
+    inputs: crate::util::FxHashMap<String, usize>,
+}
+
+impl Scorer {
+    /// Wrap a loaded bundle.
+    pub fn new(loaded: LoadedBundle) -> Scorer {
+        let mut s = Scorer {
+            bundle: loaded.bundle,
+            version: loaded.version,
+            edges: Vec::new(),
+            inputs: Default::default(),
+        };
+        s.inputs = s
+            .bundle
+            .encoder
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| (spec.name.clone(), i))
+            .collect();
+        s.edges = s.build_edges();
+        s
+    }
+
+    /// Position of input field `name` among the model's inputs.
+    pub fn input_index(&self, name: &str) -> Option<usize> {
+        self.inputs.get(name).copied()
+    }
+
+    /// Names of the input fields the model needs.
+    pub fn input_names(&self) -> impl Iterator<Item = &str> {
+        self.bundle.encoder.inputs.iter().map(|i| i.name.as_str())
+    }
+
+    /// Encode one customer. `get(i)` returns input `i`'s value, or `None` when the field is absent.
+    pub fn encode<'a>(
+        &self,
+        get: impl Fn(usize) -> Option<RawValue<'a>>,
+        warnings: &mut Vec<Warning>,
+    ) -> Result<Vec<f64>, ScoreError> {
+        let mut row = vec![0.0; self.bundle.encoder.width()];
+        self.encode_into(get, &mut row, warnings)?;
+        Ok(row)
+    }
+
+    /// Encode one customer into `row` (of the encoder's width; every cell is overwritten).
+    pub fn encode_into<'a>(
+        &self,
+        get: impl Fn(usize) -> Option<RawValue<'a>>,
+        row: &mut [f64],
+        warnings: &mut Vec<Warning>,
+    ) -> Result<(), ScoreError> {
+        let enc = &self.bundle.encoder;
+        row.fill(0.0);
+        for (i, spec) in enc.inputs.iter().enumerate() {
+            let v = get(i).ok_or_else(|| ScoreError::MissingField {
+                field: spec.name.clone(),
+            })?;
+            enc.encode_cell(i, v, row, warnings)?;
+        }
+        Ok(())
+    }
+
+    /// Score one customer.
+    pub fn score<'a>(
+        &self,
+        get: impl Fn(usize) -> Option<RawValue<'a>>,
+    ) -> Result<Scored<'_>, ScoreError> {
+        let mut warnings = Vec::new();
+        let row = self.encode(get, &mut warnings)?;
+        Ok(self.score_encoded(&row, warnings, None))
+    }
+
+    /// Replace the bundle's playbook (validated against this model).
+    pub fn set_playbook(
+        &mut self,
+        file: crate::playbook::PlaybookFile,
+        source: &str,
+    ) -> Result<(), crate::playbook::PlaybookError> {
+        let pb = crate::playbook::Playbook::compile(file, &self.bundle.encoder, source)?;
+        self.bundle.playbook = Some(pb);
+        Ok(())
+    }
+
+    /// Score an encoded row; `customer_id` drives the control-group assignment.
+    pub fn score_encoded(
+        &self,
+        row: &[f64],
+        warnings: Vec<Warning>,
+        customer_id: Option<&str>,
+    ) -> Scored<'_> {
+        self.score_encoded_with(row, warnings, customer_id, Detail::FULL)
+    }
+
+    /// Score an encoded row computing only the parts `detail` asks for (the probability always).
+    pub fn score_encoded_with(
+        &self,
+        row: &[f64],
+        warnings: Vec<Warning>,
+        customer_id: Option<&str>,
+        detail: Detail,
+    ) -> Scored<'_> {
+        let prediction = self.bundle.model.predict(row);
+        // the playbook's rules may test the segment, so advice implies segments
+        let segment = if detail.segments || detail.advice {
+            self.bundle.segments.as_ref().map(|s| s.assign(row))
+        } else {
+            None
+        };
+        let playbook = self.bundle.playbook.as_ref().filter(|_| detail.advice);
+        let reasons = if playbook.is_some() {
+            self.top_reasons(row, 3)
+        } else {
+            Vec::new()
+        };
+        let advice = playbook.map(|pb| {
+            let top: Vec<&str> = reasons
+                .iter()
+                .filter(|r| r.effect > 0.0)
+                .take(2)
+                .map(|r| r.condition.as_str())
+                .collect();
+            pb.advise(&crate::playbook::Context {
+                row,
+                probability: prediction.probability,
+                segment: segment.as_ref().map(|s| s.segment),
+                rfm_class: segment.as_ref().and_then(|s| s.rfm_class),
+                lifecycle: segment.as_ref().and_then(|s| s.lifecycle_stage),
+                customer_id,
+                reasons: &top,
+            })
+        });
+        Scored {
+            prediction,
+            warnings,
+            segment,
+            advice,
+            reasons,
+        }
+    }
+}

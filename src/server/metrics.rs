@@ -1,0 +1,149 @@
+//! Prometheus metrics through the `prometheus` client crate (text exposition format 0.0.4).
+
+use super::state::Registry;
+use actix_web::http::StatusCode;
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    TextEncoder,
+};
+
+/// Latency buckets in seconds: scoring one customer takes tens of microseconds.
+const BUCKETS: [f64; 12] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
+];
+
+/// The server's metrics, registered in their own `prometheus::Registry`.
+pub struct Metrics {
+    registry: prometheus::Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    scored: IntCounterVec,
+    model_info: IntGaugeVec,
+    loaded_at: GaugeVec,
+    reload_failures: IntCounter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// Register a collector; names and labels are constants, so a failure is a programming error.
+fn register<C: prometheus::core::Collector + Clone + 'static>(r: &prometheus::Registry, c: C) -> C {
+    r.register(Box::new(c.clone()))
+        .expect("metric names are unique constants");
+    c
+}
+
+impl Metrics {
+    /// All metric families, registered and empty.
+    pub fn new() -> Metrics {
+        let r = prometheus::Registry::new();
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            register(
+                &r,
+                IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
+            )
+        };
+        let requests = counter(
+            "churn_http_requests_total",
+            "HTTP requests by route and status.",
+            &["route", "status"],
+        );
+        let scored = counter(
+            "churn_scored_customers_total",
+            "Customers scored by model and risk band.",
+            &["model", "risk_band"],
+        );
+        let latency = register(
+            &r,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "churn_http_request_duration_seconds",
+                    "Request latency by route.",
+                )
+                .buckets(BUCKETS.to_vec()),
+                &["route"],
+            )
+            .expect("valid metric"),
+        );
+        let model_info = register(
+            &r,
+            IntGaugeVec::new(
+                Opts::new(
+                    "churn_model_info",
+                    "Models being served (value 1) with their versions.",
+                ),
+                &["model", "version"],
+            )
+            .expect("valid metric"),
+        );
+        let loaded_at = register(
+            &r,
+            GaugeVec::new(
+                Opts::new(
+                    "churn_model_loaded_timestamp_seconds",
+                    "When each model was loaded.",
+                ),
+                &["model"],
+            )
+            .expect("valid metric"),
+        );
+        let reload_failures = register(
+            &r,
+            IntCounter::new(
+                "churn_reload_failures_total",
+                "Bundles that failed to load on reload.",
+            )
+            .expect("valid metric"),
+        );
+        Metrics {
+            registry: r,
+            requests,
+            latency,
+            scored,
+            model_info,
+            loaded_at,
+            reload_failures,
+        }
+    }
+
+    /// Count one finished request.
+    pub fn observe(&self, route: &str, status: StatusCode, secs: f64) {
+        self.requests
+            .with_label_values(&[route, status.as_str()])
+            .inc();
+        self.latency.with_label_values(&[route]).observe(secs);
+    }
+
+    /// Count customers scored by `model` in one risk band.
+    pub fn scored(&self, model: &str, band: &str, count: u64) {
+        if count > 0 {
+            self.scored.with_label_values(&[model, band]).inc_by(count);
+        }
+    }
+
+    /// Count bundles that failed on a reload.
+    pub fn reload_failed(&self, n: usize) {
+        self.reload_failures.inc_by(n as u64);
+    }
+
+    /// The text exposition of every metric; model gauges reflect `reg`.
+    pub fn render(&self, reg: &Registry) -> String {
+        self.model_info.reset();
+        self.loaded_at.reset();
+        for (name, m) in &reg.models {
+            self.model_info
+                .with_label_values(&[name.as_str(), m.scorer.version.as_str()])
+                .set(1);
+            self.loaded_at
+                .with_label_values(&[name.as_str()])
+                .set(m.loaded_at);
+        }
+        let mut out = Vec::new();
+        // encoding into a Vec cannot fail for metrics built from valid names
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}

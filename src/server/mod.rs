@@ -1,0 +1,193 @@
+//! HTTP front end (actix-web): the scoring API for recommendation engines and CRM systems.
+//!
+//! Every handler calls the same [`Scorer`](crate::scoring::Scorer) as `churn-score`. Models live
+//! in a registry that is swapped atomically on reload; a request holds an `Arc` to the model it
+//! started with, so in-flight requests finish on the old model.
+//!
+//! Layout: [`routes`] holds the route table (routing, auth and OpenAPI in one place) and one module
+//! per resource; `state` the registry and reload; `auth` the token checks; `error` the API error
+//! codes; `json` request parsing; `metrics` Prometheus; `openapi` the API description.
+
+mod auth;
+mod error;
+mod json;
+mod metrics;
+mod openapi;
+pub mod routes;
+mod state;
+
+pub use error::{ApiCode, ApiError, ApiResult};
+pub use metrics::Metrics;
+pub use openapi::openapi_spec;
+pub use routes::{configure, Access, Handler, RouteSpec, ROUTES};
+pub use state::{load_registry, AppState, LoadedModel, Registry, ReloadReport};
+
+use actix_web::{web, App, HttpServer};
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Directory with one sub-directory per model.
+    pub models_dir: PathBuf,
+    /// Address to bind.
+    pub bind: String,
+    /// Worker threads (0 = one per core).
+    pub workers: usize,
+    /// Default model name (default: the only model, or `telco` if present).
+    pub default_model: Option<String>,
+    /// Largest number of customers per request.
+    pub max_batch: usize,
+    /// Largest request body in bytes.
+    pub max_body_bytes: usize,
+    /// Bearer tokens accepted on `/v1/*` (empty: no auth).
+    pub api_tokens: Vec<String>,
+    /// Token for `/v1/admin/*` (None: admin endpoints disabled).
+    pub admin_token: Option<String>,
+    /// Log raw customer ids (default: hashed).
+    pub log_customer_ids: bool,
+    /// Playbook overriding every bundle's own (re-read on each reload).
+    pub playbook: Option<PathBuf>,
+}
+
+impl ServerConfig {
+    /// Check the settings before anything is loaded or bound.
+    pub fn validate(&self) -> Result<(), ServerError> {
+        let invalid = |message: String| ServerError::Config { message };
+        if self.max_batch == 0 {
+            return Err(invalid(
+                "the batch limit must be at least 1 customer".into(),
+            ));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(invalid(format!(
+                "the body limit must be at least 1024 bytes, got {}",
+                self.max_body_bytes
+            )));
+        }
+        if self.bind.trim().is_empty() {
+            return Err(invalid("the bind address is empty".into()));
+        }
+        Ok(())
+    }
+
+    /// Worker threads to start (one per core when `workers` is 0).
+    pub fn worker_count(&self) -> usize {
+        if self.workers == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            self.workers
+        }
+    }
+}
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The models directory is unusable.
+    #[error("{path}: {message}")]
+    Models {
+        /// Directory.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A setting is out of range.
+    #[error("{message}")]
+    Config {
+        /// What is wrong.
+        message: String,
+    },
+    /// Binding or running failed.
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl ServerError {
+    /// Process exit code: 2 for bad models or settings, 1 for I/O failures.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ServerError::Models { .. } | ServerError::Config { .. } => 2,
+            ServerError::Io(_) => 1,
+        }
+    }
+}
+
+/// The id as it may appear in logs: a short sha256 prefix, never the raw id.
+pub(crate) fn hash_id(v: &str) -> String {
+    crate::util::hex(&Sha256::digest(v.as_bytes())[..6])
+}
+
+/// SIGHUP reloads the models; a failing reload is logged and the handler keeps listening.
+#[cfg(unix)]
+fn spawn_sighup_reload(state: web::Data<AppState>) {
+    actix_web::rt::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading models");
+            if let Err(e) = state.reload() {
+                tracing::error!(error = %e, "reload failed");
+            }
+        }
+    });
+}
+
+/// Build the state and log what was loaded.
+fn start_state(config: ServerConfig) -> Result<web::Data<AppState>, ServerError> {
+    config.validate()?;
+    let (state, report) = AppState::new(config)?;
+    for (name, err) in &report.failed {
+        tracing::error!(model = %name, error = %err, "bundle not loaded");
+    }
+    let default = state.current().default.clone();
+    tracing::info!(models = ?report.loaded, default = ?default, "models loaded");
+    Ok(web::Data::new(state))
+}
+
+/// Run the server until SIGTERM / Ctrl-C (graceful). SIGHUP reloads the models.
+pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
+    let workers = config.worker_count();
+    let bind = config.bind.clone();
+    let state = start_state(config)?;
+    #[cfg(unix)]
+    spawn_sighup_reload(state.clone());
+    let server = HttpServer::new(move || {
+        let st = state.clone();
+        App::new()
+            .app_data(state.clone())
+            .wrap_fn(move |req, srv| {
+                use actix_web::dev::Service;
+                let start = Instant::now();
+                let method = req.method().clone();
+                let path = req.path().to_string();
+                let fut = srv.call(req);
+                let st = st.clone();
+                async move {
+                    let res = fut.await?;
+                    let secs = start.elapsed().as_secs_f64();
+                    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+                    let status = res.status();
+                    st.metrics.observe(&route, status, secs);
+                    tracing::info!(%method, %path, %route, status = status.as_u16(), latency_us = (secs * 1e6) as u64, "request");
+                    Ok(res)
+                }
+            })
+            .configure(configure)
+            .default_service(web::to(routes::not_found))
+    })
+    .workers(workers)
+    .shutdown_timeout(10)
+    .bind(&bind)?;
+    for addr in server.addrs() {
+        tracing::info!(%addr, workers, "listening");
+        eprintln!("churn-serve listening on http://{addr}");
+    }
+    server.run().await?;
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! The route table — the single truth for routing, auth and `/openapi.json` — and one module per
+//! resource. A new route is one [`RouteSpec`] in [`ROUTES`], one [`Handler`] variant and a thin
+//! async function in the module of its resource.
+
+mod admin;
+mod health;
+mod models;
+mod score;
+
+use super::auth;
+use super::error::{ApiCode, ApiError};
+use actix_web::middleware::from_fn;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Open (health, readiness, metrics, the API description).
+    Open,
+    /// Bearer token from `CHURN_API_TOKENS` when set.
+    Api,
+    /// Bearer token `CHURN_ADMIN_TOKEN`.
+    Admin,
+}
+
+/// The function behind a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handler {
+    /// `POST /v1/score`.
+    ScoreDefault,
+    /// `POST /v1/models/{name}/score`.
+    ScoreNamed,
+    /// `GET /v1/models`.
+    ListModels,
+    /// `GET /v1/models/{name}`.
+    GetModel,
+    /// `POST /v1/admin/reload`.
+    Reload,
+    /// `GET /healthz`.
+    Healthz,
+    /// `GET /readyz`.
+    Readyz,
+    /// `GET /metrics`.
+    Metrics,
+    /// `GET /openapi.json`.
+    OpenApi,
+}
+
+/// One route of the API: the single table both the router and `/openapi.json` are built from.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteSpec {
+    /// HTTP method.
+    pub method: &'static str,
+    /// Path pattern.
+    pub path: &'static str,
+    /// One-line description.
+    pub summary: &'static str,
+    /// Access rule.
+    pub access: Access,
+    /// The function answering it.
+    pub handler: Handler,
+}
+
+/// Every route the server answers.
+pub const ROUTES: &[RouteSpec] = &[
+    RouteSpec {
+        method: "POST",
+        path: "/v1/score",
+        summary: "Score customers with the default model",
+        access: Access::Api,
+        handler: Handler::ScoreDefault,
+    },
+    RouteSpec {
+        method: "POST",
+        path: "/v1/models/{name}/score",
+        summary: "Score customers with a named model",
+        access: Access::Api,
+        handler: Handler::ScoreNamed,
+    },
+    RouteSpec {
+        method: "GET",
+        path: "/v1/models",
+        summary: "List the models being served",
+        access: Access::Api,
+        handler: Handler::ListModels,
+    },
+    RouteSpec {
+        method: "GET",
+        path: "/v1/models/{name}",
+        summary: "One model with its model card",
+        access: Access::Api,
+        handler: Handler::GetModel,
+    },
+    RouteSpec {
+        method: "POST",
+        path: "/v1/admin/reload",
+        summary: "Reload bundles from disk and swap atomically",
+        access: Access::Admin,
+        handler: Handler::Reload,
+    },
+    RouteSpec {
+        method: "GET",
+        path: "/healthz",
+        summary: "Liveness: the process is up",
+        access: Access::Open,
+        handler: Handler::Healthz,
+    },
+    RouteSpec {
+        method: "GET",
+        path: "/readyz",
+        summary: "Readiness: at least one model is loaded",
+        access: Access::Open,
+        handler: Handler::Readyz,
+    },
+    RouteSpec {
+        method: "GET",
+        path: "/metrics",
+        summary: "Prometheus metrics",
+        access: Access::Open,
+        handler: Handler::Metrics,
+    },
+    RouteSpec {
+        method: "GET",
+        path: "/openapi.json",
+        summary: "This API description (OpenAPI 3.1)",
+        access: Access::Open,
+        handler: Handler::OpenApi,
+    },
+];
+
+/// Register all routes of [`ROUTES`] on an actix `App`, each behind the auth check of its
+/// `access`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    for r in ROUTES {
+        let route = match r.method {
+            "POST" => web::post(),
+            _ => web::get(),
+        };
+        let route = match r.handler {
+            Handler::ScoreDefault => route.to(score::score_default),
+            Handler::ScoreNamed => route.to(score::score_named),
+            Handler::ListModels => route.to(models::list_models),
+            Handler::GetModel => route.to(models::get_model),
+            Handler::Reload => route.to(admin::reload),
+            Handler::Healthz => route.to(health::healthz),
+            Handler::Readyz => route.to(health::readyz),
+            Handler::Metrics => route.to(health::metrics),
+            Handler::OpenApi => route.to(health::openapi),
+        };
+        cfg.service(
+            web::resource(r.path)
+                .wrap(from_fn(move |req, next| auth::guard(r, req, next)))
+                .route(route)
+                .default_service(web::to(method_not_allowed)),
+        );
+    }
+}
+
+/// Any path no route matches.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    ApiError::new(
+        ApiCode::NotFound,
+        format!("no route {} {}", req.method(), req.path()),
+    )
+    .response()
+}
+
+async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    ApiError::new(
+        ApiCode::MethodNotAllowed,
+        format!("{} is not allowed on {}", req.method(), req.path()),
+    )
+    .response()
+}

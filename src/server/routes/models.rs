@@ -1,0 +1,48 @@
+//! `GET /v1/models` and `GET /v1/models/{name}`.
+
+use crate::server::error::{ApiCode, ApiError, ApiResult};
+use crate::server::state::LoadedModel;
+use crate::server::AppState;
+use actix_web::{web, HttpResponse};
+use serde_json::Value;
+
+fn model_summary(name: &str, m: &LoadedModel, default: bool) -> Value {
+    let b = &m.scorer.bundle;
+    serde_json::json!({
+        "name": name,
+        "version": m.scorer.version,
+        "default": default,
+        "mode": b.mode,
+        "id_column": b.id_column,
+        "inputs": b.encoder.inputs.iter().map(|i| serde_json::json!({"name": i.name, "type": i.kind.name()})).collect::<Vec<_>>(),
+        "threshold": b.model.threshold,
+        "training_rows": b.training_rows,
+        "loaded_at": m.loaded_at,
+    })
+}
+
+/// `GET /v1/models`.
+pub async fn list_models(state: web::Data<AppState>) -> ApiResult {
+    let reg = state.current();
+    let models: Vec<Value> = reg
+        .models
+        .iter()
+        .map(|(n, m)| model_summary(n, m, reg.default.as_deref() == Some(n)))
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "default": reg.default, "models": models })))
+}
+
+/// `GET /v1/models/{name}`: the summary plus the model card.
+pub async fn get_model(state: web::Data<AppState>, path: web::Path<String>) -> ApiResult {
+    let name = path.into_inner();
+    let reg = state.current();
+    let Some(m) = reg.models.get(&name) else {
+        return Err(ApiError::new(
+            ApiCode::UnknownModel,
+            format!("no model named '{name}'"),
+        ));
+    };
+    let mut v = model_summary(&name, m, reg.default.as_deref() == Some(&name));
+    v["card"] = m.card.clone().unwrap_or(Value::Null);
+    Ok(HttpResponse::Ok().json(v))
+}

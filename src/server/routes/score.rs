@@ -1,0 +1,228 @@
+//! `POST /v1/score` and `POST /v1/models/{name}/score`: thin over [`Scorer`].
+
+use crate::features::Warning;
+use crate::io::RawValue;
+use crate::scoring::{Reason, Scorer};
+use crate::server::error::{ApiCode, ApiError, ApiResult};
+use crate::server::json::{self, Cell, Customer};
+use crate::server::state::{LoadedModel, Registry};
+use crate::server::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Serialize;
+use std::borrow::Cow;
+use std::sync::Arc;
+
+/// One result of `POST /v1/score`.
+#[derive(Serialize)]
+struct ScoreResult<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    customer_id: Option<&'a Cell<'a>>,
+    churn_probability: f64,
+    probability_interval: [f64; 2],
+    predicted_churn: bool,
+    leaf_support: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    segment_id: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    segment: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rfm_class: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lifecycle_stage: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    risk_band: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    treatment: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    customer_value: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recommendations: Option<Vec<crate::playbook::Recommendation<'a>>>,
+    reasons: Vec<&'a Reason>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    levers: Option<Vec<crate::scoring::Lever<'a>>>,
+    warnings: Vec<Warning>,
+}
+
+#[derive(Serialize)]
+struct ModelRef<'a> {
+    name: &'a str,
+    version: &'a str,
+}
+
+#[derive(Serialize)]
+struct ScoreResponse<'a> {
+    model: ModelRef<'a>,
+    results: Vec<ScoreResult<'a>>,
+}
+
+/// `POST /v1/score`.
+pub async fn score_default(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> ApiResult {
+    score_with(state, req, payload, None).await
+}
+
+/// `POST /v1/models/{name}/score`.
+pub async fn score_named(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+    path: web::Path<String>,
+) -> ApiResult {
+    score_with(state, req, payload, Some(path.into_inner())).await
+}
+
+fn model_names(reg: &Registry) -> String {
+    reg.models.keys().cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// The model a request names, or the default one.
+pub(crate) fn resolve_model(
+    reg: &Registry,
+    name: Option<String>,
+) -> Result<(String, Arc<LoadedModel>), ApiError> {
+    let Some(name) = name.or_else(|| reg.default.clone()) else {
+        return Err(ApiError::new(
+            ApiCode::NoDefaultModel,
+            format!(
+                "no default model: use /v1/models/{{name}}/score with one of: {}",
+                model_names(reg)
+            ),
+        ));
+    };
+    match reg.models.get(&name) {
+        Some(m) => Ok((name, m.clone())),
+        None => Err(ApiError::new(
+            ApiCode::UnknownModel,
+            format!("no model named '{name}'; available: {}", model_names(reg)),
+        )),
+    }
+}
+
+async fn score_with(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+    name: Option<String>,
+) -> ApiResult {
+    let (model_name, model) = resolve_model(&state.current(), name)?;
+    let body = json::read_body(&req, payload, state.config.max_body_bytes).await?;
+    let parsed = json::parse_score_request(&body, state.config.max_batch)?;
+    let scorer = &model.scorer;
+    let mut results = Vec::with_capacity(parsed.customers.len());
+    let mut bands = [0u64; 3]; // low, medium, high
+    for (ci, cust) in parsed.customers.iter().enumerate() {
+        let r = score_customer(scorer, ci, cust)?;
+        bands[band_index(r.risk_band, r.churn_probability)] += 1;
+        results.push(r);
+    }
+    for (band, count) in ["low", "medium", "high"].into_iter().zip(bands) {
+        state.metrics.scored(&model_name, band, count);
+    }
+    log_ids(&state, &model_name, &results);
+    let response = ScoreResponse {
+        model: ModelRef {
+            name: &model_name,
+            version: &scorer.version,
+        },
+        results,
+    };
+    json_response(&response)
+}
+
+/// Risk band counter slot; models without a playbook use the default bands.
+fn band_index(band: Option<&str>, p: f64) -> usize {
+    let band = band.unwrap_or_else(|| crate::playbook::RiskBands::default().band(p));
+    match band {
+        "low" => 0,
+        "medium" => 1,
+        _ => 2,
+    }
+}
+
+/// Encode and score customer `ci` of a request.
+fn score_customer<'a>(
+    scorer: &'a Scorer,
+    ci: usize,
+    cust: &'a Customer<'a>,
+) -> Result<ScoreResult<'a>, ApiError> {
+    let field = |f: &str| format!("customers[{ci}].{f}");
+    // convert JSON values up front so type errors name the field
+    let mut vals: Vec<Option<RawValue>> = vec![None; scorer.bundle.encoder.inputs.len()];
+    for (k, v) in &cust.0 {
+        if let Some(i) = scorer.input_index(k) {
+            vals[i] = Some(json::raw_value(v, &|| field(k))?);
+        }
+    }
+    let mut warnings = Vec::new();
+    let row = scorer
+        .encode(|i| vals[i], &mut warnings)
+        .map_err(|e| ApiError::from_score(e, ci))?;
+    let customer_id = scorer
+        .bundle
+        .id_column
+        .as_deref()
+        .and_then(|k| cust.get(k))
+        .or_else(|| cust.get("customer_id"));
+    let id_text: Option<Cow<str>> = customer_id.map(|v| v.text());
+    let scored = scorer.score_encoded(&row, warnings, id_text.as_deref());
+    let p = scored.prediction;
+    let has_advice = scored.advice.is_some();
+    Ok(ScoreResult {
+        customer_id,
+        churn_probability: p.probability,
+        probability_interval: [p.low, p.high],
+        predicted_churn: p.churn,
+        leaf_support: p.support as u64,
+        segment_id: scored.segment.as_ref().map(|a| a.segment_id),
+        rfm_class: scored.segment.as_ref().and_then(|a| a.rfm_class),
+        lifecycle_stage: scored.segment.as_ref().and_then(|a| a.lifecycle_stage),
+        segment: scored.segment.map(|a| a.segment),
+        risk_band: scored.advice.as_ref().map(|a| a.risk_band),
+        treatment: scored.advice.as_ref().map(|a| a.treatment),
+        customer_value: scored.advice.as_ref().map(|a| a.value),
+        levers: scored.advice.as_ref().map(|_| scorer.levers(&row)),
+        recommendations: scored.advice.map(|a| a.recommendations),
+        reasons: if has_advice {
+            scored.reasons
+        } else {
+            scorer.top_reasons(&row, 3)
+        },
+        warnings: scored.warnings,
+    })
+}
+
+/// Debug log of the scored ids, hashed unless raw ids were asked for.
+fn log_ids(state: &AppState, model: &str, results: &[ScoreResult<'_>]) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let ids: Vec<String> = results
+        .iter()
+        .filter_map(|r| r.customer_id.as_ref())
+        .map(|v| {
+            if state.config.log_customer_ids {
+                v.text().into_owned()
+            } else {
+                crate::server::hash_id(&v.text())
+            }
+        })
+        .collect();
+    tracing::debug!(model = %model, customers = results.len(), ids = ?ids, "scored");
+}
+
+/// Serialise into one pre-sized buffer (~2 KB per customer with a playbook).
+fn json_response(response: &ScoreResponse<'_>) -> ApiResult {
+    let mut body = Vec::with_capacity(256 + 2560 * response.results.len());
+    serde_json::to_writer(&mut body, response).map_err(|e| {
+        ApiError::new(
+            ApiCode::Internal,
+            format!("could not serialise the response: {e}"),
+        )
+    })?;
+    Ok(HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body))
+}

@@ -1,0 +1,363 @@
+//! The named stages of [`super::train`]: each takes what earlier stages produced.
+
+use super::{leaf_grid, TrainError, TrainOptions};
+use crate::bundle::{self, Bundle};
+use crate::config::ModelConfig;
+use crate::features::{Encoder, Matrix};
+use crate::ingest::CustomerData;
+use crate::model::calibrate::{self, CalibrationChoice, Calibrator};
+use crate::model::metrics::{self, Evaluation};
+use crate::model::tree::{Prepared, TreeParams};
+use crate::model::{
+    choose_threshold, grid_search, out_of_fold, sample_weights, CvRow, Model, ModelError,
+    SearchSpace, ThresholdChoice,
+};
+use crate::segment::{SegmentModel, SegmentReport};
+use crate::util;
+
+pub(super) fn progress_bar(total: usize, show: bool, msg: &str) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::new(total as u64);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>14} [{bar:30}] {pos}/{len} {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_message(msg.to_string());
+    pb
+}
+
+/// Worker threads: the configured count, or every available core for 0.
+pub(super) fn thread_count(configured: usize) -> usize {
+    if configured == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        configured
+    }
+}
+
+/// Wall-clock laps between training stages (for [`Timings`]).
+pub(super) struct Stopwatch {
+    /// When training started.
+    pub(super) started: std::time::Instant,
+    /// End of the previous lap.
+    pub(super) lap: std::time::Instant,
+}
+
+impl Stopwatch {
+    /// Start the clock and the first lap.
+    pub(super) fn start() -> Stopwatch {
+        let started = std::time::Instant::now();
+        Stopwatch {
+            started,
+            lap: started,
+        }
+    }
+
+    /// Seconds since the previous lap; starts the next one.
+    pub(super) fn lap(&mut self) -> f64 {
+        let now = std::time::Instant::now();
+        let s = (now - self.lap).as_secs_f64();
+        self.lap = now;
+        s
+    }
+
+    /// Seconds since the start.
+    pub(super) fn total(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+}
+
+/// The holdout split: training rows, holdout rows and the training labels.
+pub(super) struct Split {
+    /// Rows the model is trained on.
+    pub(super) train_rows: Vec<usize>,
+    /// Holdout rows (empty with holdout = 0).
+    pub(super) test_rows: Vec<usize>,
+    /// Labels of `train_rows`, in that order.
+    pub(super) ty: Vec<bool>,
+    /// Churned training rows.
+    pub(super) tpos: usize,
+}
+
+impl Split {
+    /// Stratified holdout split of `y`; fails when a class has fewer training rows than folds.
+    pub(super) fn new(y: &[bool], cfg: &ModelConfig, seed: u64) -> Result<Split, TrainError> {
+        let n = y.len();
+        let (train_rows, test_rows) = if cfg.holdout > 0.0 {
+            util::stratified_split(y, cfg.holdout, seed)
+        } else {
+            ((0..n).collect(), Vec::new())
+        };
+        let ty: Vec<bool> = train_rows.iter().map(|&r| y[r]).collect();
+        let tpos = ty.iter().filter(|&&b| b).count();
+        let k = cfg.folds;
+        if tpos < k || ty.len() - tpos < k {
+            return Err(ModelError::Data(format!(
+                "{} training rows with {} churned: each class needs at least {} rows for {}-fold cross-validation",
+                ty.len(),
+                tpos,
+                k,
+                k
+            ))
+            .into());
+        }
+        tracing::info!(
+            rows = n,
+            train = train_rows.len(),
+            holdout = test_rows.len(),
+            "training"
+        );
+        Ok(Split {
+            train_rows,
+            test_rows,
+            ty,
+            tpos,
+        })
+    }
+}
+
+/// The encoded training data.
+pub(super) struct Encoded {
+    /// Encoder fitted on the training rows.
+    pub(super) encoder: Encoder,
+    /// Every row encoded (training and holdout).
+    pub(super) x: Matrix,
+    /// Sample weights (class weighting on the training rows).
+    pub(super) w: Vec<f64>,
+    /// Cross-validation fold per row (`usize::MAX` for holdout rows).
+    pub(super) folds: Vec<usize>,
+}
+
+/// Fit the encoder, encode every row, free the input columns, and assign weights and folds.
+pub(super) fn encode(
+    data: &mut CustomerData,
+    split: &Split,
+    cfg: &ModelConfig,
+    seed: u64,
+) -> Result<Encoded, TrainError> {
+    let n = data.label.len();
+    let encoder = Encoder::fit(data, &split.train_rows, cfg.min_count);
+    let all: Vec<usize> = (0..n).collect();
+    let x = encoder.transform(data, &all)?;
+    drop(all);
+    // everything below works on the matrix
+    data.features = Vec::new();
+    data.ids = None;
+    let w = sample_weights(&data.label, &split.train_rows, cfg.class_weight);
+    let mut folds = vec![usize::MAX; n];
+    for (i, f) in util::stratified_folds(&split.ty, cfg.folds, seed)
+        .into_iter()
+        .enumerate()
+    {
+        folds[split.train_rows[i]] = f;
+    }
+    Ok(Encoded {
+        encoder,
+        x,
+        w,
+        folds,
+    })
+}
+
+/// The training rows with everything a fit on them needs.
+pub(super) struct TrainSet<'a> {
+    /// Labels of all rows.
+    pub(super) y: &'a [bool],
+    /// Sample weights of all rows.
+    pub(super) w: &'a [f64],
+    /// Training rows.
+    pub(super) rows: &'a [usize],
+    /// Fold per row.
+    pub(super) folds: &'a [usize],
+    /// Number of folds.
+    pub(super) k: usize,
+    /// Worker threads.
+    pub(super) threads: usize,
+}
+
+/// Hyper-parameters: the cross-validated grid search (with a progress bar), or the first
+/// configured values when the search is off.
+pub(super) fn search(
+    prep: &Prepared,
+    set: &TrainSet,
+    cfg: &ModelConfig,
+    progress: bool,
+) -> Result<(Vec<CvRow>, TreeParams), TrainError> {
+    let base = TreeParams {
+        criterion: cfg.criterion,
+        max_depth: cfg.max_depth[0],
+        min_samples_leaf: cfg.min_samples_leaf[0],
+        min_samples_split: cfg.min_samples_split.max(2),
+        ..TreeParams::default()
+    };
+    if !cfg.search {
+        return Ok((Vec::new(), base));
+    }
+    let space = SearchSpace {
+        max_depth: cfg.max_depth.clone(),
+        min_samples_leaf: leaf_grid(&cfg.min_samples_leaf, set.rows.len()),
+    };
+    let (k, leaves) = (set.k, space.min_samples_leaf.len());
+    let tasks = if prep.learner.nests_by_depth() {
+        leaves * k
+    } else {
+        leaves * space.max_depth.len() * k
+    };
+    let pb = progress_bar(tasks, progress, "grid search");
+    let tick = || pb.inc(1);
+    let r = grid_search(
+        prep,
+        set.y,
+        set.w,
+        set.rows,
+        set.folds,
+        k,
+        &base,
+        &space,
+        set.threads,
+        &tick,
+    )?;
+    pb.finish_and_clear();
+    Ok(r)
+}
+
+/// Calibration map and decision threshold.
+pub(super) struct Calibration {
+    /// The map from raw to calibrated probability.
+    pub(super) calibrator: Calibrator,
+    /// How it was chosen.
+    pub(super) choice: CalibrationChoice,
+    /// The threshold on calibrated probabilities.
+    pub(super) threshold: ThresholdChoice,
+}
+
+/// Calibration and threshold from out-of-fold predictions on the training rows.
+pub(super) fn calibrate_oof(
+    prep: &Prepared,
+    set: &TrainSet,
+    ty: &[bool],
+    params: &TreeParams,
+    opts: &TrainOptions,
+) -> Result<Calibration, TrainError> {
+    let k = set.k;
+    let oof = out_of_fold(
+        prep,
+        set.y,
+        set.w,
+        set.rows,
+        set.folds,
+        k,
+        params,
+        set.threads,
+    )?;
+    let oof_p: Vec<f64> = set.rows.iter().map(|&r| oof[r]).collect();
+    let cal_folds = util::stratified_folds(ty, k, opts.seed.wrapping_add(1));
+    let (calibrator, choice) = calibrate::choose(&oof_p, ty, &cal_folds, k);
+    let oof_cal: Vec<f64> = oof_p.iter().map(|&p| calibrator.apply(p)).collect();
+    let threshold = choose_threshold(&oof_cal, ty, opts.economics.as_ref());
+    Ok(Calibration {
+        calibrator,
+        choice,
+        threshold,
+    })
+}
+
+/// Holdout metrics of the shipped model and ROC-AUC of its uncalibrated leaf probabilities
+/// (both `None` without holdout rows).
+pub(super) fn evaluate_holdout(
+    model: &Model,
+    x: &Matrix,
+    y: &[bool],
+    test_rows: &[usize],
+) -> (Option<Evaluation>, Option<f64>) {
+    if test_rows.is_empty() {
+        return (None, None);
+    }
+    let hy: Vec<bool> = test_rows.iter().map(|&r| y[r]).collect();
+    let leaves: Vec<usize> = test_rows
+        .iter()
+        .map(|&r| model.tree.leaf_of_matrix(x, r))
+        .collect();
+    let p: Vec<f64> = leaves.iter().map(|&l| model.scores[l].p).collect();
+    let raw: Vec<f64> = leaves.iter().map(|&l| model.tree.nodes[l].value).collect();
+    (
+        Some(Evaluation::compute(&p, &hy, model.threshold)),
+        Some(metrics::roc_auc(&raw, &hy)),
+    )
+}
+
+/// Segments on the training rows (keeping ids and names of `opts.previous`), when enabled.
+pub(super) fn fit_segments(
+    opts: &TrainOptions,
+    enc: &Encoded,
+    split: &Split,
+    y: &[bool],
+    mode: &str,
+) -> Result<(Option<SegmentModel>, Option<SegmentReport>), TrainError> {
+    if !opts.segments.enabled {
+        return Ok((None, None));
+    }
+    let previous = match &opts.previous {
+        Some(dir) => bundle::load(dir)?.bundle.segments,
+        None => None,
+    };
+    let (m, r) = crate::segment::fit(
+        &opts.segments,
+        &crate::segment::FitInput {
+            encoder: &enc.encoder,
+            x: &enc.x,
+            rows: &split.train_rows,
+            y,
+            mode,
+            previous: previous.as_ref(),
+            seed: opts.seed,
+        },
+    )?;
+    Ok((Some(m), Some(r)))
+}
+
+/// The configured playbook (or the built-in one) compiled against the encoder.
+pub(super) fn compile_playbook(
+    opts: &TrainOptions,
+    encoder: &Encoder,
+) -> Result<crate::playbook::Playbook, TrainError> {
+    let (pb_file, pb_source) = match &opts.playbook {
+        Some((f, s)) => (f.clone(), s.clone()),
+        None => (
+            crate::playbook::parse(crate::playbook::DEFAULT_PLAYBOOK, "built-in playbook")?,
+            "built-in playbook".to_string(),
+        ),
+    };
+    Ok(crate::playbook::Playbook::compile(
+        pb_file, encoder, &pb_source,
+    )?)
+}
+
+/// Assemble the bundle (with the compiled playbook).
+pub(super) fn build_bundle(
+    data: &CustomerData,
+    opts: &TrainOptions,
+    split: &Split,
+    encoder: Encoder,
+    model: Model,
+    segments: Option<SegmentModel>,
+) -> Result<Bundle, TrainError> {
+    let playbook = compile_playbook(opts, &encoder)?;
+    Ok(Bundle {
+        name: opts.name.clone(),
+        software_version: env!("CARGO_PKG_VERSION").to_string(),
+        mode: data.quality.mode.clone(),
+        id_column: data.id_column.clone(),
+        label_column: data.label_column.clone(),
+        positive_value: data.positive_value.clone(),
+        encoder,
+        model,
+        training_rows: split.train_rows.len(),
+        training_churn_rate: split.tpos as f64 / split.ty.len() as f64,
+        segments,
+        playbook: Some(playbook),
+    })
+}

@@ -1,0 +1,12 @@
+//! The integration tests, as one test binary (`cargo test --test it`): linking the crate with
+//! polars and actix once instead of once per file keeps the build fast.
+
+mod util;
+
+mod cli;
+mod ingest;
+mod learners;
+mod model;
+mod playbook;
+mod segments;
+mod server;
