@@ -107,8 +107,8 @@ pub struct Bundle {
     pub name: String,
     /// Version of the software that trained it.
     pub software_version: String,
-    /// `customer_table` or `transactions`.
-    pub mode: String,
+    /// Customer table or transaction log (stored as its text).
+    pub mode: crate::ingest::DataMode,
     /// Id column of the input layout, if any.
     pub id_column: Option<String>,
     /// Label column of the training data (ignored when scoring).

@@ -258,8 +258,18 @@ pub fn report(err: &anyhow::Error) -> i32 {
     exit_code(err)
 }
 
-/// Set up `tracing` output on stderr (`json` for structured logs); `RUST_LOG` overrides the level.
-pub fn init_logging(quiet: bool, json: bool) {
+/// Log output format (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Compact human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line (structured logs).
+    Json,
+}
+
+/// Set up `tracing` output on stderr in `format`; `RUST_LOG` overrides the level.
+pub fn init_logging(quiet: bool, format: LogFormat) {
     let default = if quiet { "warn" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
@@ -268,9 +278,8 @@ pub fn init_logging(quiet: bool, json: bool) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
-    let _ = if json {
-        builder.json().try_init()
-    } else {
-        builder.compact().try_init()
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.compact().try_init(),
     };
 }

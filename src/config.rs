@@ -2,7 +2,7 @@
 //! Relative paths in the file are resolved against the file's own directory.
 
 use crate::ingest::{CustomerTableSpec, TransactionSpec};
-use crate::model::tree::Criterion;
+use crate::model::tree::{Criterion, LearnerKind};
 use crate::model::{ClassWeight, Economics};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -43,7 +43,7 @@ impl ConfigError {
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
     /// Tree learner: `hist` (default), `cart` or `linfa`.
-    pub learner: String,
+    pub learner: LearnerKind,
     /// `gini` or `entropy`.
     pub criterion: Criterion,
     /// Cross-validation folds.
@@ -69,7 +69,7 @@ pub struct ModelConfig {
 impl Default for ModelConfig {
     fn default() -> Self {
         ModelConfig {
-            learner: "hist".into(),
+            learner: LearnerKind::Hist,
             criterion: Criterion::Gini,
             folds: 5,
             holdout: 0.2,
@@ -102,13 +102,6 @@ impl ModelConfig {
         }
         if self.min_samples_leaf.is_empty() || self.min_samples_leaf.contains(&0) {
             return bad("model.min_samples_leaf must list sizes ≥ 1".into());
-        }
-        if !crate::model::tree::LEARNERS.contains(&self.learner.as_str()) {
-            return bad(format!(
-                "model.learner must be one of {}, got '{}'",
-                crate::model::tree::LEARNERS.join(", "),
-                self.learner
-            ));
         }
         Ok(())
     }

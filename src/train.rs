@@ -10,7 +10,7 @@ use crate::bundle::{self, Bundle, BundleError};
 use crate::config::ModelConfig;
 use crate::features::EncodeError;
 use crate::ingest::CustomerData;
-use crate::model::tree::{learner_by_name, Prepared};
+use crate::model::tree::Prepared;
 use crate::model::{Economics, Model, ModelError};
 use crate::util;
 use card::{importances, model_card, Findings};
@@ -118,7 +118,7 @@ pub fn leaf_grid(configured: &[usize], n: usize) -> Vec<usize> {
 /// of a large training run near the encoded matrix.
 pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome, TrainError> {
     let cfg = &opts.model;
-    let learner = learner_by_name(&cfg.learner)?;
+    let learner = cfg.learner.learner();
     let threads = thread_count(cfg.threads);
     let split = Split::new(&data.label, cfg, opts.seed)?;
     let mut clock = Stopwatch::start();
@@ -152,7 +152,7 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
         evaluate_holdout(&model, &enc.x, set.y, &split.test_rows);
     timings.evaluation_s = clock.lap();
     let (importance, importance_encoded) = importances(&enc.encoder, &model.tree.importances);
-    let (segments, segment_report) = fit_segments(opts, &enc, &split, set.y, &data.quality.mode)?;
+    let (segments, segment_report) = fit_segments(opts, &enc, &split, set.y, data.quality.mode)?;
     timings.segments_s = clock.lap();
     timings.total_s = clock.total();
     let findings = Findings {

@@ -177,6 +177,78 @@ pub fn fmt_num(x: f64) -> String {
     }
 }
 
+/// A unit enum for a domain value that used to travel as text (risk band, RFM class, data
+/// mode, …): `as_str`, `Display`, `ALL` / `NAMES` in declaration order, `from_name`, and serde
+/// as the variant's text — so JSON, TOML *and* bincode bundles store exactly the string the
+/// field held before (bincode would otherwise write a variant index). Variants are declared
+/// `Name = "text"`; their order is their discriminant, so `v as usize` indexes `ALL`.
+macro_rules! text_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $Name:ident {
+            $( $(#[$vmeta:meta])* $Variant:ident = $text:literal, )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        $vis enum $Name {
+            $( $(#[$vmeta])* $Variant, )+
+        }
+
+        impl $Name {
+            /// Every value, in declaration order.
+            pub const ALL: [$Name; [$($text),+].len()] = [$($Name::$Variant),+];
+            /// Every value's text, in declaration order.
+            pub const NAMES: [&'static str; [$($text),+].len()] = [$($text),+];
+
+            /// The value's text.
+            #[inline]
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($Name::$Variant => $text,)+
+                }
+            }
+
+            /// The value whose text is `s`, if any.
+            pub fn from_name(s: &str) -> Option<$Name> {
+                match s {
+                    $($text => Some($Name::$Variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $Name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $Name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $Name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct Text;
+                impl serde::de::Visitor<'_> for Text {
+                    type Value = $Name;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(f, "one of: {}", $Name::NAMES.join(", "))
+                    }
+                    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<$Name, E> {
+                        $Name::from_name(s).ok_or_else(|| E::unknown_variant(s, &$Name::NAMES))
+                    }
+                }
+                d.deserialize_str(Text)
+            }
+        }
+    };
+}
+pub(crate) use text_enum;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +273,27 @@ mod tests {
         assert_eq!(te.len(), 200);
         assert_eq!(tr.len(), 800);
         assert_eq!(te.iter().filter(|&&i| y[i]).count(), 50);
+    }
+
+    #[test]
+    fn text_enums_encode_as_their_text() {
+        use crate::playbook::RiskBand;
+        let cfg = bincode::config::standard();
+        // bincode (bundles), JSON (card, API) and back: exactly what the `String` gave
+        for b in RiskBand::ALL {
+            let as_text = bincode::serde::encode_to_vec(b.as_str(), cfg).unwrap();
+            assert_eq!(bincode::serde::encode_to_vec(b, cfg).unwrap(), as_text);
+            let (back, _): (RiskBand, usize) =
+                bincode::serde::decode_from_slice(&as_text, cfg).unwrap();
+            assert_eq!(back, b);
+            assert_eq!(serde_json::to_string(&b).unwrap(), format!("\"{b}\""));
+            assert_eq!(RiskBand::ALL[b as usize], b);
+        }
+        let bad = serde_json::from_str::<RiskBand>("\"extreme\"").unwrap_err();
+        assert!(
+            bad.to_string().contains("unknown variant `extreme`"),
+            "{bad}"
+        );
     }
 
     #[test]

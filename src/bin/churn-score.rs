@@ -53,7 +53,7 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
-    cli::init_logging(args.quiet, false);
+    cli::init_logging(args.quiet, cli::LogFormat::Text);
     if let Err(e) = run(&args) {
         std::process::exit(cli::report(&e));
     }

@@ -4,7 +4,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use churn::cli;
+use churn::cli::{self, LogFormat};
 use churn::server::{self, ServerConfig};
 use clap::Parser;
 use std::path::PathBuf;
@@ -34,9 +34,15 @@ struct Args {
     /// Maximum request body in bytes.
     #[arg(long, env = "CHURN_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
     max_body_bytes: usize,
-    /// Log format: text or json.
-    #[arg(long, env = "CHURN_LOG_FORMAT", default_value = "text")]
-    log_format: String,
+    /// Log format.
+    #[arg(
+        long,
+        env = "CHURN_LOG_FORMAT",
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    log_format: LogFormat,
     /// Log raw customer ids (default: hashed).
     #[arg(long, env = "CHURN_LOG_CUSTOMER_IDS")]
     log_customer_ids: bool,
@@ -57,14 +63,7 @@ fn split_tokens(v: Option<String>) -> Vec<String> {
 
 fn main() {
     let args = Args::parse();
-    if !["text", "json"].contains(&args.log_format.as_str()) {
-        eprintln!(
-            "error: --log-format must be text or json, got '{}'",
-            args.log_format
-        );
-        std::process::exit(2);
-    }
-    cli::init_logging(false, args.log_format == "json");
+    cli::init_logging(false, args.log_format);
     let config = ServerConfig {
         models_dir: args.models,
         bind: args.bind,

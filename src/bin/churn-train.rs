@@ -2,8 +2,11 @@
 
 use anyhow::Context;
 use churn::cli::{self, DataArgs};
+use churn::config::{Config, ModelConfig};
 use churn::io::write_table;
-use churn::model::Economics;
+use churn::model::tree::{Criterion, LearnerKind};
+use churn::model::{ClassWeight, Economics};
+use churn::segment::SegmentConfig;
 use churn::train::{self, TrainOptions};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -50,12 +53,12 @@ struct TrainArgs {
     /// Seed for the holdout split and CV folds (default 42).
     #[arg(long)]
     seed: Option<u64>,
-    /// Tree learner: hist (default; histogram CART), cart (exact CART) or linfa (linfa-trees).
-    #[arg(long, value_name = "NAME")]
-    learner: Option<String>,
-    /// Split criterion: gini or entropy.
-    #[arg(long, value_name = "NAME")]
-    criterion: Option<String>,
+    /// Tree learner (default hist).
+    #[arg(long, value_name = "NAME", value_enum)]
+    learner: Option<LearnerKind>,
+    /// Split criterion (default gini).
+    #[arg(long, value_name = "NAME", value_enum)]
+    criterion: Option<Criterion>,
     /// Cross-validation folds (default 5).
     #[arg(long, value_name = "K")]
     folds: Option<usize>,
@@ -71,9 +74,9 @@ struct TrainArgs {
     /// One fit with the given hyper-parameters, no CV grid.
     #[arg(long)]
     no_search: bool,
-    /// Class weights: none or balanced.
-    #[arg(long, value_name = "MODE")]
-    class_weight: Option<String>,
+    /// Class weights (default none).
+    #[arg(long, value_name = "MODE", value_enum)]
+    class_weight: Option<ClassWeight>,
     /// Minimum count for a categorical level to get its own column (default 10).
     #[arg(long, value_name = "N")]
     min_count: Option<usize>,
@@ -112,7 +115,7 @@ fn main() {
         Some(Cmd::Features { quiet, .. }) => *quiet,
         None => cli.train.quiet,
     };
-    cli::init_logging(quiet, false);
+    cli::init_logging(quiet, cli::LogFormat::Text);
     let result = match cli.cmd {
         Some(Cmd::Features {
             data,
@@ -146,99 +149,8 @@ fn features(data: &DataArgs, output: &std::path::Path, quiet: bool) -> anyhow::R
 
 fn run_train(data: &DataArgs, args: &TrainArgs) -> anyhow::Result<()> {
     let (mut cfg, source) = data.resolve()?;
-    let m = &mut cfg.model;
-    if let Some(v) = &args.learner {
-        m.learner = v.clone();
-    }
-    if let Some(v) = &args.criterion {
-        m.criterion = match v.as_str() {
-            "gini" => churn::model::tree::Criterion::Gini,
-            "entropy" => churn::model::tree::Criterion::Entropy,
-            other => {
-                return Err(cli::CliError::Usage(format!(
-                    "--criterion must be gini or entropy, got '{other}'"
-                ))
-                .into())
-            }
-        };
-    }
-    if let Some(v) = args.folds {
-        m.folds = v;
-    }
-    if let Some(v) = args.holdout {
-        m.holdout = v;
-    }
-    if !args.max_depth.is_empty() {
-        m.max_depth = args.max_depth.clone();
-    }
-    if !args.min_samples_leaf.is_empty() {
-        m.min_samples_leaf = args.min_samples_leaf.clone();
-    }
-    if args.no_search {
-        m.search = false;
-    }
-    if let Some(v) = &args.class_weight {
-        m.class_weight = match v.as_str() {
-            "none" => churn::model::ClassWeight::None,
-            "balanced" => churn::model::ClassWeight::Balanced,
-            other => {
-                return Err(cli::CliError::Usage(format!(
-                    "--class-weight must be none or balanced, got '{other}'"
-                ))
-                .into())
-            }
-        };
-    }
-    if let Some(v) = args.min_count {
-        m.min_count = v;
-    }
-    if let Some(v) = args.threads {
-        m.threads = v;
-    }
-    m.validate()?;
-    if args.no_segments {
-        cfg.segments.enabled = false;
-    }
-    if let Some(k) = &args.segments {
-        cfg.segments.k = match k.as_str() {
-            "auto" => None,
-            v => Some(v.parse().map_err(|_| {
-                cli::CliError::Usage(format!("--segments expects a number or auto, got '{v}'"))
-            })?),
-        };
-    }
-    if let (Some(v), Some(c), Some(s)) = (args.customer_value, args.contact_cost, args.save_rate) {
-        cfg.economics = Some(Economics {
-            customer_value: v,
-            contact_cost: c,
-            save_rate: s,
-        });
-    }
-    if let Some(e) = &cfg.economics {
-        if !(e.customer_value > 0.0 && e.contact_cost >= 0.0 && (0.0..=1.0).contains(&e.save_rate))
-        {
-            return Err(cli::CliError::Usage(
-                "economics: customer_value must be > 0, contact_cost ≥ 0 and save_rate in [0, 1]"
-                    .into(),
-            )
-            .into());
-        }
-    }
-    let name = args
-        .name
-        .clone()
-        .or(cfg.name.clone())
-        .or_else(|| {
-            args.out
-                .as_ref()
-                .and_then(|o| o.file_name())
-                .map(|s| s.to_string_lossy().into_owned())
-        })
-        .unwrap_or_else(|| "model".into());
-    let out_dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("models").join(&name));
+    args.apply(&mut cfg)?;
+    let (name, out_dir) = args.name_and_dir(&cfg);
     let data_sha256 = churn::util::sha256_file(source.path())
         .with_context(|| format!("{}: cannot read", source.path().display()))?;
     let table = churn::ingest::load(&source)?;
@@ -266,4 +178,104 @@ fn run_train(data: &DataArgs, args: &TrainArgs) -> anyhow::Result<()> {
         eprintln!("wrote {}", out_dir.display());
     }
     Ok(())
+}
+
+impl TrainArgs {
+    /// Flags override the config file's values; the result is validated.
+    fn apply(&self, cfg: &mut Config) -> Result<(), anyhow::Error> {
+        self.apply_model(&mut cfg.model);
+        cfg.model.validate()?;
+        self.apply_segments(&mut cfg.segments)?;
+        if let (Some(v), Some(c), Some(s)) =
+            (self.customer_value, self.contact_cost, self.save_rate)
+        {
+            cfg.economics = Some(Economics {
+                customer_value: v,
+                contact_cost: c,
+                save_rate: s,
+            });
+        }
+        if let Some(e) = &cfg.economics {
+            let valid = e.customer_value > 0.0
+                && e.contact_cost >= 0.0
+                && (0.0..=1.0).contains(&e.save_rate);
+            if !valid {
+                return Err(cli::CliError::Usage(
+                    "economics: customer_value must be > 0, contact_cost ≥ 0 and save_rate in [0, 1]"
+                        .into(),
+                )
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_model(&self, m: &mut ModelConfig) {
+        if let Some(v) = self.learner {
+            m.learner = v;
+        }
+        if let Some(v) = self.criterion {
+            m.criterion = v;
+        }
+        if let Some(v) = self.folds {
+            m.folds = v;
+        }
+        if let Some(v) = self.holdout {
+            m.holdout = v;
+        }
+        if !self.max_depth.is_empty() {
+            m.max_depth = self.max_depth.clone();
+        }
+        if !self.min_samples_leaf.is_empty() {
+            m.min_samples_leaf = self.min_samples_leaf.clone();
+        }
+        if self.no_search {
+            m.search = false;
+        }
+        if let Some(v) = self.class_weight {
+            m.class_weight = v;
+        }
+        if let Some(v) = self.min_count {
+            m.min_count = v;
+        }
+        if let Some(v) = self.threads {
+            m.threads = v;
+        }
+    }
+
+    fn apply_segments(&self, seg: &mut SegmentConfig) -> Result<(), cli::CliError> {
+        if self.no_segments {
+            seg.enabled = false;
+        }
+        if let Some(k) = &self.segments {
+            seg.k = match k.as_str() {
+                "auto" => None,
+                v => Some(v.parse().map_err(|_| {
+                    cli::CliError::Usage(format!("--segments expects a number or auto, got '{v}'"))
+                })?),
+            };
+        }
+        Ok(())
+    }
+
+    /// Model name (flag, config, output directory's name, else `model`) and output directory
+    /// (default `models/NAME`).
+    fn name_and_dir(&self, cfg: &Config) -> (String, PathBuf) {
+        let name = self
+            .name
+            .clone()
+            .or(cfg.name.clone())
+            .or_else(|| {
+                self.out
+                    .as_ref()
+                    .and_then(|o| o.file_name())
+                    .map(|s| s.to_string_lossy().into_owned())
+            })
+            .unwrap_or_else(|| "model".into());
+        let out_dir = self
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("models").join(&name));
+        (name, out_dir)
+    }
 }

@@ -6,7 +6,7 @@ mod table;
 mod transactions;
 pub mod value;
 
-pub use quality::{ColumnQuality, DropCount, LabelBalance, QualityReport};
+pub use quality::{ColumnQuality, DataMode, DropCount, InputRole, LabelBalance, QualityReport};
 pub use table::{
     load_customer_table, ColumnType as ColumnTypeOverride, CustomerTableSpec,
     DEFAULT_PERSONAL_PATTERNS,
@@ -300,11 +300,11 @@ impl Source {
             Source::Transactions(s) => &s.path,
         }
     }
-    /// `customer_table` or `transactions`.
-    pub fn mode(&self) -> &'static str {
+    /// Customer table or transaction log.
+    pub fn mode(&self) -> DataMode {
         match self {
-            Source::Table(_) => "customer_table",
-            Source::Transactions(_) => "transactions",
+            Source::Table(_) => DataMode::CustomerTable,
+            Source::Transactions(_) => DataMode::Transactions,
         }
     }
 }

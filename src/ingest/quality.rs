@@ -2,6 +2,40 @@
 
 use serde::{Deserialize, Serialize};
 
+crate::util::text_enum! {
+    /// What the training input is: a customer table or a transaction log.
+    #[derive(Default)]
+    pub enum DataMode {
+        /// One row per customer with a label column.
+        #[default]
+        CustomerTable = "customer_table",
+        /// A transaction log turned into customer features and a horizon label.
+        Transactions = "transactions",
+    }
+}
+
+crate::util::text_enum! {
+    /// The role of an input-file column in the quality report.
+    pub enum InputRole {
+        /// Customer-table id column.
+        Id = "id",
+        /// Customer-table label column.
+        Label = "label",
+        /// Customer-table column that becomes a feature.
+        Feature = "feature",
+        /// Customer-table column left out (`--drop`).
+        Dropped = "dropped",
+        /// Transaction-log customer id column.
+        Customer = "customer",
+        /// Transaction-log timestamp column.
+        Timestamp = "timestamp",
+        /// Transaction-log amount column.
+        Amount = "amount",
+        /// Transaction-log quantity column.
+        Quantity = "quantity",
+    }
+}
+
 /// Rows dropped for one reason.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DropCount {
@@ -17,7 +51,7 @@ pub struct ColumnQuality {
     /// Column.
     pub name: String,
     /// id, label, feature, dropped, customer, timestamp, amount, quantity.
-    pub role: String,
+    pub role: InputRole,
     /// numeric / boolean / categorical / text.
     pub kind: String,
     /// Missing cells.
@@ -46,8 +80,8 @@ pub struct LabelBalance {
 pub struct QualityReport {
     /// Input file.
     pub source: String,
-    /// "customer_table" or "transactions".
-    pub mode: String,
+    /// Customer table or transaction log.
+    pub mode: DataMode,
     /// Data rows read from the file.
     pub rows_read: usize,
     /// Customer rows produced.

@@ -4,7 +4,8 @@ mod columns;
 
 use super::value::{is_missing_token, POSITIVE_TOKENS};
 use super::{
-    ColumnQuality, CustomerData, DropCount, FeatureColumn, IngestError, LabelBalance, QualityReport,
+    ColumnQuality, CustomerData, DataMode, DropCount, FeatureColumn, IngestError, InputRole,
+    LabelBalance, QualityReport,
 };
 use crate::io::{RawData, RawTable};
 use crate::util::{fmt_num, FxHashMap};
@@ -172,15 +173,15 @@ impl Roles {
     }
 
     /// The role of column `ci` for the quality report; only `feature` columns become features.
-    fn of(&self, ci: usize, name: &str, spec: &CustomerTableSpec) -> &'static str {
+    fn of(&self, ci: usize, name: &str, spec: &CustomerTableSpec) -> InputRole {
         if ci == self.label {
-            "label"
+            InputRole::Label
         } else if Some(ci) == self.id {
-            "id"
+            InputRole::Id
         } else if spec.drop.iter().any(|d| d == name) {
-            "dropped"
+            InputRole::Dropped
         } else {
-            "feature"
+            InputRole::Feature
         }
     }
 }
@@ -196,7 +197,7 @@ pub fn load_customer_table(
     let roles = Roles::resolve(&raw, spec)?;
     let mut quality = QualityReport {
         source: raw.path.display().to_string(),
-        mode: "customer_table".into(),
+        mode: DataMode::CustomerTable,
         rows_read: raw.nrows,
         ..Default::default()
     };
@@ -413,7 +414,7 @@ fn feature_columns(
         let role = roles.of(ci, &col.name, spec);
         let (missing, distinct) = missing_and_distinct(&col.data, keep);
         let mut kind_name = "text".to_string();
-        if role == "feature" {
+        if role == InputRole::Feature {
             if let Some(p) = personal_match(&col.name, &patterns) {
                 return Err(IngestError::PersonalData {
                     path: raw.path.clone(),
@@ -427,7 +428,7 @@ fn feature_columns(
         }
         quality.columns.push(ColumnQuality {
             name: raw.columns[ci].name.clone(),
-            role: role.into(),
+            role,
             kind: kind_name,
             missing,
             distinct,

@@ -3,7 +3,7 @@
 mod aggregate;
 
 use super::value::parse_timestamp;
-use super::{ColumnQuality, CustomerData, IngestError};
+use super::{ColumnQuality, CustomerData, IngestError, InputRole};
 use crate::io::{RawData, RawTable};
 use aggregate::aggregate;
 use serde::{Deserialize, Serialize};
@@ -89,15 +89,14 @@ impl TransactionSpec {
     /// Guards on the settings alone, checked before any row is looked at (like linfa's
     /// parameter checks): required columns named, `unit_price` with a quantity, non-zero periods.
     pub(crate) fn validate(&self) -> Result<(), IngestError> {
-        for (col, role) in [
-            (&self.customer_col, "customer"),
-            (&self.time_col, "timestamp"),
-            (&self.amount_col, "amount"),
+        for (col, role, flag) in [
+            (&self.customer_col, InputRole::Customer, "--customer-col"),
+            (&self.time_col, InputRole::Timestamp, "--time-col"),
+            (&self.amount_col, InputRole::Amount, "--amount-col"),
         ] {
             if col.is_empty() {
                 return Err(IngestError::Config(format!(
-                    "transactions need the {role} column (--{}-col)",
-                    if role == "timestamp" { "time" } else { role }
+                    "transactions need the {role} column ({flag})"
                 )));
             }
         }
@@ -138,10 +137,10 @@ pub fn build_transaction_features(
     spec: &TransactionSpec,
 ) -> Result<CustomerData, IngestError> {
     let roles = [
-        (Some(&spec.customer_col), "customer"),
-        (Some(&spec.time_col), "timestamp"),
-        (Some(&spec.amount_col), "amount"),
-        (spec.quantity_col.as_ref(), "quantity"),
+        (Some(&spec.customer_col), InputRole::Customer),
+        (Some(&spec.time_col), InputRole::Timestamp),
+        (Some(&spec.amount_col), InputRole::Amount),
+        (spec.quantity_col.as_ref(), InputRole::Quantity),
     ];
     // Column statistics for the quality report run on the second core while we aggregate.
     std::thread::scope(|s| {
@@ -154,7 +153,7 @@ pub fn build_transaction_features(
                     let (missing, distinct) = c.data.missing_and_distinct();
                     Some(ColumnQuality {
                         name: name.clone(),
-                        role: role.to_string(),
+                        role: *role,
                         kind: if matches!(c.data, RawData::Num(_)) {
                             "numeric"
                         } else {

@@ -37,15 +37,6 @@ pub fn is_missing_token(s: &str) -> bool {
     t.len() <= 4 && MISSING_TOKENS.contains(&t)
 }
 
-/// Text cells spelling an infinity (`inf`, `-Infinity`, …; compared after trimming, any case).
-/// They are invalid everywhere — batch files and HTTP alike — while `NaN` is a missing marker
-/// ([`MISSING_TOKENS`]).
-pub fn is_infinity_token(s: &str) -> bool {
-    let t = s.trim();
-    let t = t.strip_prefix(['+', '-']).unwrap_or(t);
-    t.eq_ignore_ascii_case("inf") || t.eq_ignore_ascii_case("infinity")
-}
-
 /// Parse a number, accepting surrounding blanks; `None` for anything else (including NaN / inf).
 pub fn parse_number(s: &str) -> Option<f64> {
     let t = s.trim();

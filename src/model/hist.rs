@@ -44,7 +44,7 @@ impl Default for HistLearner {
 
 impl Learner for HistLearner {
     fn name(&self) -> &'static str {
-        "hist"
+        crate::model::tree::LearnerKind::Hist.as_str()
     }
     fn nests_by_depth(&self) -> bool {
         true

@@ -38,7 +38,7 @@ impl ModelError {
 }
 
 /// Class weighting for split search.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum ClassWeight {
     /// Every row weighs 1.

@@ -9,7 +9,7 @@ mod learner;
 mod linfa_learner;
 
 pub use cart::CartLearner;
-pub use learner::{fit_tree, learner_by_name, Grow, Learner, Prepared, LEARNERS};
+pub use learner::{fit_tree, learner_by_name, Grow, Learner, LearnerKind, Prepared, LEARNERS};
 pub use linfa_learner::LinfaLearner;
 
 use super::ModelError;
@@ -17,7 +17,7 @@ use crate::features::Matrix;
 use serde::{Deserialize, Serialize};
 
 /// Split criterion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Criterion {
     /// Gini impurity.

@@ -3,7 +3,8 @@
 
 use super::predicate::Predicate;
 use super::value_expr::eval_rpn;
-use super::{Action, Playbook, Rule};
+use super::{Action, Playbook, RiskBand, Rule, Treatment};
+use crate::segment::{LifecycleStage, RfmClass};
 use serde::Serialize;
 use std::borrow::Cow;
 
@@ -76,11 +77,11 @@ impl Serialize for Why<'_> {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Advice<'a> {
     /// low / medium / high.
-    pub risk_band: &'static str,
+    pub risk_band: RiskBand,
     /// Customer value used.
     pub value: f64,
     /// `control` or `treatment`.
-    pub treatment: &'static str,
+    pub treatment: Treatment,
     /// Ranked recommendations (empty for the control group).
     pub recommendations: Vec<Recommendation<'a>>,
 }
@@ -94,9 +95,9 @@ pub struct Context<'a, 'r> {
     /// Segment name.
     pub segment: Option<&'a str>,
     /// RFM class.
-    pub rfm_class: Option<&'a str>,
+    pub rfm_class: Option<RfmClass>,
     /// Lifecycle stage.
-    pub lifecycle: Option<&'a str>,
+    pub lifecycle: Option<LifecycleStage>,
     /// Customer id, if known.
     pub customer_id: Option<&'a str>,
     /// Top reasons (readable conditions), for the "why"; they outlive the context (they belong
@@ -119,11 +120,13 @@ fn any_of(list: &[String], v: Option<&str>) -> bool {
 
 impl Rule {
     /// Whether the rule applies to the customer (`preds` are its compiled `when`).
-    fn matches(&self, preds: &[Predicate], ctx: &Context<'_, '_>, band: &str) -> bool {
+    /// The file's lists stay text (they ship in the bundle as written), so the customer's
+    /// labels are compared by their text.
+    fn matches(&self, preds: &[Predicate], ctx: &Context<'_, '_>, band: RiskBand) -> bool {
         any_of(&self.segment, ctx.segment)
-            && any_of(&self.rfm_class, ctx.rfm_class)
-            && any_of(&self.lifecycle, ctx.lifecycle)
-            && any_of(&self.risk_band, Some(band))
+            && any_of(&self.rfm_class, ctx.rfm_class.map(RfmClass::as_str))
+            && any_of(&self.lifecycle, ctx.lifecycle.map(LifecycleStage::as_str))
+            && any_of(&self.risk_band, Some(band.as_str()))
             && preds.iter().all(|p| p.holds(ctx.row))
     }
 }
@@ -180,7 +183,7 @@ impl<'s> Ranker<'_, '_, 's> {
             a.message
                 .replace("{customer_id}", ctx.customer_id.unwrap_or("customer"))
                 .replace("{segment}", ctx.segment.unwrap_or(""))
-                .replace("{rfm_class}", ctx.rfm_class.unwrap_or("")),
+                .replace("{rfm_class}", ctx.rfm_class.map_or("", RfmClass::as_str)),
         )
     }
 }
@@ -207,7 +210,7 @@ impl Playbook {
         let mut eligible = self.eligible(ctx, band);
         ranker.sort(&mut eligible);
         let mut recs = self.recommendations(&ranker, &eligible);
-        if treatment == "control" {
+        if treatment == Treatment::Control {
             recs.clear();
         }
         Advice {
@@ -220,14 +223,17 @@ impl Playbook {
 
     /// Actions proposed by the matching rules (each once, with its highest-priority rule),
     /// within the cost cap of the customer's RFM class.
-    fn eligible<'s>(&'s self, ctx: &Context<'_, '_>, band: &str) -> Vec<Candidate<'s>> {
+    fn eligible<'s>(&'s self, ctx: &Context<'_, '_>, band: RiskBand) -> Vec<Candidate<'s>> {
         let mut eligible = Vec::new();
         for (r, preds) in self.file.rules.iter().zip(&self.predicates) {
             if r.matches(preds, ctx, band) {
                 self.propose(r, &mut eligible);
             }
         }
-        if let Some(cap) = ctx.rfm_class.and_then(|c| self.file.cost_caps.get(c)) {
+        if let Some(cap) = ctx
+            .rfm_class
+            .and_then(|c| self.file.cost_caps.get(c.as_str()))
+        {
             eligible.retain(|e| e.action.cost <= *cap);
         }
         eligible

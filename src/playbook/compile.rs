@@ -5,10 +5,10 @@
 
 use super::predicate::{parse_predicate, Predicate};
 use super::value_expr::{compile_expression, Tok};
-use super::{Action, PlaybookError, PlaybookFile, RiskBands, Rule, ValueConfig};
+use super::{Action, PlaybookError, PlaybookFile, RiskBand, RiskBands, Rule, ValueConfig};
 use crate::features::Encoder;
 use crate::ingest::FeatureKind;
-use crate::segment::{lifecycle::STAGES, rfm::CLASSES};
+use crate::segment::{LifecycleStage, RfmClass};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
@@ -150,17 +150,20 @@ impl Rule {
             return Err(format!("unknown action '{a}'"));
         }
         for c in &self.rfm_class {
-            one_of(c, &CLASSES, "RFM class", "classes")?;
+            one_of(c, &RfmClass::NAMES, "RFM class", "classes")?;
         }
         for s in &self.lifecycle {
-            one_of(s, &STAGES, "lifecycle stage", "stages")?;
+            one_of(s, &LifecycleStage::NAMES, "lifecycle stage", "stages")?;
         }
         if let Some(b) = self
             .risk_band
             .iter()
-            .find(|b| !["low", "medium", "high"].contains(&b.as_str()))
+            .find(|b| RiskBand::from_name(b).is_none())
         {
-            return Err(format!("unknown risk band '{b}' (low, medium, high)"));
+            return Err(format!(
+                "unknown risk band '{b}' ({})",
+                RiskBand::NAMES.join(", ")
+            ));
         }
         match self.max_cost {
             Some(m) => non_negative(m, "max_cost"),
@@ -220,7 +223,7 @@ impl PlaybookFile {
     /// Cost caps name known RFM classes and are non-negative.
     fn validate_cost_caps(&self) -> Result<(), Invalid> {
         for (class, cap) in &self.cost_caps {
-            one_of(class, &CLASSES, "RFM class", "classes")
+            one_of(class, &RfmClass::NAMES, "RFM class", "classes")
                 .and_then(|()| non_negative(*cap, format_args!("cap for '{class}'")))
                 .map_err(|p| Invalid::new("cost_caps", p))?;
         }

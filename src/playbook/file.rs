@@ -91,15 +91,29 @@ impl Default for RiskBands {
     }
 }
 
+crate::util::text_enum! {
+    /// Risk band of a calibrated probability under [`RiskBands`]; ordered low to high, so
+    /// `band as usize` is a counter slot.
+    pub enum RiskBand {
+        /// Below the medium cut-off.
+        Low = "low",
+        /// From the medium cut-off to below the high one.
+        Medium = "medium",
+        /// At or above the high cut-off.
+        High = "high",
+    }
+}
+
 impl RiskBands {
     /// Band of a probability.
-    pub fn band(&self, p: f64) -> &'static str {
+    #[inline]
+    pub fn band(&self, p: f64) -> RiskBand {
         if p >= self.high {
-            "high"
+            RiskBand::High
         } else if p >= self.medium {
-            "medium"
+            RiskBand::Medium
         } else {
-            "low"
+            RiskBand::Low
         }
     }
 }

@@ -19,8 +19,10 @@ mod value_expr;
 
 pub use advice::{Advice, Context, Recommendation, Why};
 pub use compile::Playbook;
-pub use control::in_control;
-pub use file::{parse, read, Action, PlaybookFile, RiskBands, Rule, ValueConfig, DEFAULT_PLAYBOOK};
+pub use control::{in_control, Treatment};
+pub use file::{
+    parse, read, Action, PlaybookFile, RiskBand, RiskBands, Rule, ValueConfig, DEFAULT_PLAYBOOK,
+};
 pub use predicate::{Op, Predicate};
 pub use value_expr::Tok;
 

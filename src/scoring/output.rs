@@ -3,6 +3,8 @@
 
 use super::{Detail, ScoreError, Scored, Scorer};
 use crate::io::{OutData, RawTable};
+use crate::playbook::{RiskBand, Treatment};
+use crate::segment::{LifecycleStage, RfmClass};
 use std::borrow::Cow;
 
 /// One column of the batch output, in the order [`OutputColumn::ALL`] lists them.
@@ -182,12 +184,12 @@ pub struct Cells<'a> {
     churn: Vec<bool>,
     segment_id: Vec<i64>,
     segment: Vec<&'a str>,
-    rfm: Vec<Option<&'static str>>,
-    lifecycle: Vec<Option<&'static str>>,
-    band: Vec<&'static str>,
+    rfm: Vec<Option<RfmClass>>,
+    lifecycle: Vec<Option<LifecycleStage>>,
+    band: Vec<RiskBand>,
     action: Vec<Option<&'a str>>,
     ev: Vec<Option<f64>>,
-    treatment: Vec<&'static str>,
+    treatment: Vec<Treatment>,
     warnings: Vec<Option<String>>,
     bad: Vec<(usize, ScoreError)>,
 }
@@ -350,12 +352,18 @@ impl BatchOutput<'_> {
             OutputColumn::PredictedChurn => OutData::Bool(cat(ch, |c| &c.churn, |v| *v)),
             OutputColumn::SegmentId => OutData::Int(cat(ch, |c| &c.segment_id, |v| Some(*v))),
             OutputColumn::Segment => OutData::Str(cat(ch, |c| &c.segment, |v| Some(*v))),
-            OutputColumn::RfmClass => OutData::Str(cat(ch, |c| &c.rfm, |v| *v)),
-            OutputColumn::LifecycleStage => OutData::Str(cat(ch, |c| &c.lifecycle, |v| *v)),
-            OutputColumn::RiskBand => OutData::Str(cat(ch, |c| &c.band, |v| Some(*v))),
+            OutputColumn::RfmClass => {
+                OutData::Str(cat(ch, |c| &c.rfm, |v| v.map(RfmClass::as_str)))
+            }
+            OutputColumn::LifecycleStage => {
+                OutData::Str(cat(ch, |c| &c.lifecycle, |v| v.map(LifecycleStage::as_str)))
+            }
+            OutputColumn::RiskBand => OutData::Str(cat(ch, |c| &c.band, |v| Some(v.as_str()))),
             OutputColumn::TopAction => OutData::Str(cat(ch, |c| &c.action, |v| *v)),
             OutputColumn::ExpectedValue => OutData::Float(cat(ch, |c| &c.ev, |v| *v)),
-            OutputColumn::Treatment => OutData::Str(cat(ch, |c| &c.treatment, |v| Some(*v))),
+            OutputColumn::Treatment => {
+                OutData::Str(cat(ch, |c| &c.treatment, |v| Some(v.as_str())))
+            }
             OutputColumn::Warnings => OutData::Str(cat(ch, |c| &c.warnings, |v| v.as_deref())),
         }
     }

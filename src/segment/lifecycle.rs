@@ -14,8 +14,24 @@ use super::{numeric_column, SegmentConfig, SegmentError};
 use crate::features::Encoder;
 use serde::{Deserialize, Serialize};
 
-/// Stage names in order.
-pub const STAGES: [&str; 5] = ["potential", "new", "growth", "mature", "decline"];
+crate::util::text_enum! {
+    /// A lifecycle stage (see the module rules), in lifecycle order.
+    pub enum LifecycleStage {
+        /// No purchase yet.
+        Potential = "potential",
+        /// Short tenure.
+        New = "new",
+        /// Tenure up to the growth limit.
+        Growth = "growth",
+        /// Everyone else.
+        Mature = "mature",
+        /// Lapsed, or buying less often than before.
+        Decline = "decline",
+    }
+}
+
+/// The stages in order.
+pub const STAGES: [LifecycleStage; 5] = LifecycleStage::ALL;
 
 /// Lifecycle thresholds (`[segments.lifecycle]`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -62,16 +78,16 @@ pub struct LifecycleRule {
 
 impl LifecycleRule {
     /// Stage of an encoded row.
-    pub fn stage(&self, row: &[f64]) -> &'static str {
+    pub fn stage(&self, row: &[f64]) -> LifecycleStage {
         let c = &self.config;
         let tenure = row[self.tenure_column] * c.tenure_unit_days;
         if let Some(f) = self.frequency_column {
             if row[f] <= 0.0 {
-                return "potential";
+                return LifecycleStage::Potential;
             }
         }
         if tenure <= c.new_days {
-            return "new";
+            return LifecycleStage::New;
         }
         let lapsed = self
             .recency_column
@@ -80,12 +96,12 @@ impl LifecycleRule {
             .trend_column
             .is_some_and(|t| row[t] < c.decline_trend && tenure > c.growth_days / 2.0);
         if lapsed || slowing {
-            return "decline";
+            return LifecycleStage::Decline;
         }
         if tenure <= c.growth_days {
-            "growth"
+            LifecycleStage::Growth
         } else {
-            "mature"
+            LifecycleStage::Mature
         }
     }
 }
@@ -133,22 +149,22 @@ mod tests {
     #[test]
     fn each_boundary() {
         let r = rule();
-        assert_eq!(r.stage(&[400.0, 10.0, 0.0, 1.0]), "potential");
-        assert_eq!(r.stage(&[90.0, 10.0, 1.0, 1.0]), "new");
-        assert_eq!(r.stage(&[90.5, 10.0, 2.0, 1.0]), "growth");
-        assert_eq!(r.stage(&[365.0, 10.0, 2.0, 1.0]), "growth");
-        assert_eq!(r.stage(&[365.5, 10.0, 2.0, 1.0]), "mature");
+        assert_eq!(r.stage(&[400.0, 10.0, 0.0, 1.0]), LifecycleStage::Potential);
+        assert_eq!(r.stage(&[90.0, 10.0, 1.0, 1.0]), LifecycleStage::New);
+        assert_eq!(r.stage(&[90.5, 10.0, 2.0, 1.0]), LifecycleStage::Growth);
+        assert_eq!(r.stage(&[365.0, 10.0, 2.0, 1.0]), LifecycleStage::Growth);
+        assert_eq!(r.stage(&[365.5, 10.0, 2.0, 1.0]), LifecycleStage::Mature);
         assert_eq!(
             r.stage(&[400.0, 180.0, 2.0, 1.0]),
-            "mature",
+            LifecycleStage::Mature,
             "recency at the limit is not decline"
         );
-        assert_eq!(r.stage(&[400.0, 180.5, 2.0, 1.0]), "decline");
-        assert_eq!(r.stage(&[400.0, 10.0, 2.0, 0.49]), "decline");
-        assert_eq!(r.stage(&[400.0, 10.0, 2.0, 0.5]), "mature");
+        assert_eq!(r.stage(&[400.0, 180.5, 2.0, 1.0]), LifecycleStage::Decline);
+        assert_eq!(r.stage(&[400.0, 10.0, 2.0, 0.49]), LifecycleStage::Decline);
+        assert_eq!(r.stage(&[400.0, 10.0, 2.0, 0.5]), LifecycleStage::Mature);
         // a short history says nothing about trend
-        assert_eq!(r.stage(&[150.0, 10.0, 2.0, 0.0]), "growth");
-        assert_eq!(r.stage(&[183.0, 10.0, 2.0, 0.0]), "decline");
+        assert_eq!(r.stage(&[150.0, 10.0, 2.0, 0.0]), LifecycleStage::Growth);
+        assert_eq!(r.stage(&[183.0, 10.0, 2.0, 0.0]), LifecycleStage::Decline);
     }
 
     #[test]
@@ -163,8 +179,8 @@ mod tests {
             frequency_column: None,
             trend_column: None,
         };
-        assert_eq!(r.stage(&[2.0]), "new");
-        assert_eq!(r.stage(&[6.0]), "growth");
-        assert_eq!(r.stage(&[13.0]), "mature");
+        assert_eq!(r.stage(&[2.0]), LifecycleStage::New);
+        assert_eq!(r.stage(&[6.0]), LifecycleStage::Growth);
+        assert_eq!(r.stage(&[13.0]), LifecycleStage::Mature);
     }
 }

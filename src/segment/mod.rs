@@ -18,6 +18,9 @@ mod profile;
 mod scale;
 mod stable;
 
+pub use lifecycle::LifecycleStage;
+pub use rfm::RfmClass;
+
 pub use kmeans::{kmeans, lloyd, silhouette, KChoice, LINFA_ROWS};
 pub use model::{Assignment, SegmentInfo, SegmentModel};
 pub use naming::name_centroids;
@@ -26,7 +29,7 @@ pub use scale::ScaledFeature;
 pub use stable::{min_cost_matching, Migration};
 
 use crate::features::{Encoder, InputEncoding, Matrix};
-use crate::ingest::FeatureKind;
+use crate::ingest::{DataMode, FeatureKind};
 use lifecycle::LifecycleConfig;
 use serde::{Deserialize, Serialize};
 
@@ -162,8 +165,8 @@ pub struct FitInput<'a> {
     pub rows: &'a [usize],
     /// Churn labels (for the profile).
     pub y: &'a [bool],
-    /// `transactions` or `customer_table`.
-    pub mode: &'a str,
+    /// Transaction log or customer table.
+    pub mode: DataMode,
     /// Previous segmentation to keep ids stable.
     pub previous: Option<&'a SegmentModel>,
     /// Seed.

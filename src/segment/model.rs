@@ -1,7 +1,7 @@
 //! The fitted segmentation that ships in the bundle, and nearest-centroid assignment.
 
-use super::lifecycle::LifecycleRule;
-use super::rfm::RfmRule;
+use super::lifecycle::{LifecycleRule, LifecycleStage};
+use super::rfm::{RfmClass, RfmRule};
 use super::scale::ScaledFeature;
 use serde::{Deserialize, Serialize};
 
@@ -12,8 +12,8 @@ pub struct SegmentInfo {
     pub id: u32,
     /// Readable name from the centroid, unique within the model.
     pub name: String,
-    /// RFM class of the centroid, when R/F/M features exist.
-    pub rfm_class: Option<String>,
+    /// RFM class of the centroid, when R/F/M features exist (stored as its text).
+    pub rfm_class: Option<RfmClass>,
 }
 
 /// Everything needed to assign segments, RFM classes and lifecycle stages; stored in the bundle.
@@ -39,9 +39,9 @@ pub struct Assignment<'a> {
     /// Segment name.
     pub segment: &'a str,
     /// RFM class.
-    pub rfm_class: Option<&'static str>,
+    pub rfm_class: Option<RfmClass>,
     /// Lifecycle stage.
-    pub lifecycle_stage: Option<&'static str>,
+    pub lifecycle_stage: Option<LifecycleStage>,
 }
 
 impl SegmentModel {

@@ -2,7 +2,7 @@
 //! model, and each centroid's RFM class.
 
 use super::model::SegmentInfo;
-use super::rfm::RfmRule;
+use super::rfm::{RfmClass, RfmRule};
 use super::scale::ScaledFeature;
 use super::RfmConfig;
 
@@ -33,7 +33,7 @@ fn centroid_class(
     features: &[ScaledFeature],
     c: &[f64],
     rfm: Option<&RfmRule>,
-) -> Option<String> {
+) -> Option<RfmClass> {
     rfm.and_then(|r| {
         let raw = |name: &str| {
             features
@@ -41,14 +41,11 @@ fn centroid_class(
                 .position(|f| f.name == name)
                 .map(|i| features[i].unscale(c[i]))
         };
-        Some(
-            r.classify_values(
-                raw(&rfm_cfg.recency)?,
-                raw(&rfm_cfg.frequency)?,
-                raw(&rfm_cfg.monetary)?,
-            )
-            .to_string(),
-        )
+        Some(r.classify_values(
+            raw(&rfm_cfg.recency)?,
+            raw(&rfm_cfg.frequency)?,
+            raw(&rfm_cfg.monetary)?,
+        ))
     })
 }
 

@@ -5,7 +5,7 @@ use super::kmeans::KChoice;
 use super::model::{nearest, SegmentModel};
 use super::scale::scale_rows;
 use super::stable::Migration;
-use super::{lifecycle, numeric_column, rfm, FitInput, SegmentConfig, SegmentError};
+use super::{lifecycle, numeric_column, rfm, FitInput, RfmClass, SegmentConfig, SegmentError};
 use crate::features::{Encoder, Matrix};
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +17,7 @@ pub struct SegmentProfile {
     /// Name.
     pub name: String,
     /// RFM class of the centroid.
-    pub rfm_class: Option<String>,
+    pub rfm_class: Option<RfmClass>,
     /// Customers.
     pub size: usize,
     /// Share of customers.
@@ -239,7 +239,7 @@ impl<'a> Tally<'a> {
             profiles.push(SegmentProfile {
                 id: s.id,
                 name: s.name.clone(),
-                rfm_class: s.rfm_class.clone(),
+                rfm_class: s.rfm_class,
                 size: sh.size,
                 share: sh.share,
                 churn_rate: sh.churn_rate,
@@ -251,12 +251,12 @@ impl<'a> Tally<'a> {
     }
 
     /// Shares of each of `labels` (in that order, empty ones left out) under `label_of`.
-    fn label_shares(
+    fn label_shares<L: Copy + PartialEq + std::fmt::Display>(
         &self,
-        labels: &[&str],
-        label_of: impl Fn(&[f64]) -> &'static str,
+        labels: &[L],
+        label_of: impl Fn(&[f64]) -> L,
     ) -> Vec<LabelShare> {
-        let assigned: Vec<&str> = self
+        let assigned: Vec<L> = self
             .rows
             .iter()
             .map(|&r| label_of(&self.x.row(r)))

@@ -18,29 +18,43 @@
 use super::{numeric_column, FitInput, SegmentConfig};
 use serde::{Deserialize, Serialize};
 
+crate::util::text_enum! {
+    /// An RFM class (see the module table), in table order.
+    pub enum RfmClass {
+        /// Recent, frequent, high spend.
+        HighValueLoyal = "high_value_loyal",
+        /// Recent, infrequent, high spend.
+        PotentialGrowth = "potential_growth",
+        /// Lapsed, frequent, high spend.
+        ChurnRisk = "churn_risk",
+        /// Lapsed, infrequent, low spend.
+        LowValueSilent = "low_value_silent",
+        /// Recent, frequent, low spend: active regulars with small baskets.
+        LoyalLowSpend = "loyal_low_spend",
+        /// Recent, infrequent, low spend: one recent, small purchase.
+        NewPromising = "new_promising",
+        /// Lapsed, frequent, low spend: lapsed regulars with small baskets.
+        NeedsAttention = "needs_attention",
+        /// Lapsed, infrequent, high spend: lapsed one-off big spenders.
+        Hibernating = "hibernating",
+    }
+}
+
 /// The eight classes, in table order.
-pub const CLASSES: [&str; 8] = [
-    "high_value_loyal",
-    "potential_growth",
-    "churn_risk",
-    "low_value_silent",
-    "loyal_low_spend",
-    "new_promising",
-    "needs_attention",
-    "hibernating",
-];
+pub const CLASSES: [RfmClass; 8] = RfmClass::ALL;
 
 /// Class of an (R, F, M) flag triple.
-pub fn class_of(recent: bool, frequent: bool, high_spend: bool) -> &'static str {
+#[inline]
+pub fn class_of(recent: bool, frequent: bool, high_spend: bool) -> RfmClass {
     match (recent, frequent, high_spend) {
-        (true, true, true) => "high_value_loyal",
-        (true, false, true) => "potential_growth",
-        (false, true, true) => "churn_risk",
-        (false, false, false) => "low_value_silent",
-        (true, true, false) => "loyal_low_spend",
-        (true, false, false) => "new_promising",
-        (false, true, false) => "needs_attention",
-        (false, false, true) => "hibernating",
+        (true, true, true) => RfmClass::HighValueLoyal,
+        (true, false, true) => RfmClass::PotentialGrowth,
+        (false, true, true) => RfmClass::ChurnRisk,
+        (false, false, false) => RfmClass::LowValueSilent,
+        (true, true, false) => RfmClass::LoyalLowSpend,
+        (true, false, false) => RfmClass::NewPromising,
+        (false, true, false) => RfmClass::NeedsAttention,
+        (false, false, true) => RfmClass::Hibernating,
     }
 }
 
@@ -63,7 +77,7 @@ pub struct RfmRule {
 
 impl RfmRule {
     /// Class of an encoded row.
-    pub fn classify(&self, row: &[f64]) -> &'static str {
+    pub fn classify(&self, row: &[f64]) -> RfmClass {
         self.classify_values(
             row[self.recency_column],
             row[self.frequency_column],
@@ -71,7 +85,7 @@ impl RfmRule {
         )
     }
     /// Class of raw (recency, frequency, monetary) values.
-    pub fn classify_values(&self, r: f64, f: f64, m: f64) -> &'static str {
+    pub fn classify_values(&self, r: f64, f: f64, m: f64) -> RfmClass {
         class_of(
             r <= self.recency_threshold,
             f > self.frequency_threshold,
@@ -136,27 +150,30 @@ mod tests {
     #[test]
     fn every_row_of_the_brief_table() {
         let r = rule();
-        assert_eq!(r.classify(&[10.0, 5.0, 500.0]), "high_value_loyal");
-        assert_eq!(r.classify(&[10.0, 1.0, 500.0]), "potential_growth");
-        assert_eq!(r.classify(&[90.0, 5.0, 500.0]), "churn_risk");
-        assert_eq!(r.classify(&[90.0, 1.0, 20.0]), "low_value_silent");
+        assert_eq!(r.classify(&[10.0, 5.0, 500.0]), RfmClass::HighValueLoyal);
+        assert_eq!(r.classify(&[10.0, 1.0, 500.0]), RfmClass::PotentialGrowth);
+        assert_eq!(r.classify(&[90.0, 5.0, 500.0]), RfmClass::ChurnRisk);
+        assert_eq!(r.classify(&[90.0, 1.0, 20.0]), RfmClass::LowValueSilent);
     }
 
     #[test]
     fn the_four_fallback_combinations() {
         let r = rule();
-        assert_eq!(r.classify(&[10.0, 5.0, 20.0]), "loyal_low_spend");
-        assert_eq!(r.classify(&[10.0, 1.0, 20.0]), "new_promising");
-        assert_eq!(r.classify(&[90.0, 5.0, 20.0]), "needs_attention");
-        assert_eq!(r.classify(&[90.0, 1.0, 500.0]), "hibernating");
+        assert_eq!(r.classify(&[10.0, 5.0, 20.0]), RfmClass::LoyalLowSpend);
+        assert_eq!(r.classify(&[10.0, 1.0, 20.0]), RfmClass::NewPromising);
+        assert_eq!(r.classify(&[90.0, 5.0, 20.0]), RfmClass::NeedsAttention);
+        assert_eq!(r.classify(&[90.0, 1.0, 500.0]), RfmClass::Hibernating);
     }
 
     #[test]
     fn threshold_edges() {
         let r = rule();
         // recency at the threshold is recent; frequency / monetary at the threshold are not high
-        assert_eq!(r.classify(&[30.0, 2.0, 100.0]), "new_promising");
-        assert_eq!(r.classify(&[30.000001, 2.000001, 100.000001]), "churn_risk");
+        assert_eq!(r.classify(&[30.0, 2.0, 100.0]), RfmClass::NewPromising);
+        assert_eq!(
+            r.classify(&[30.000001, 2.000001, 100.000001]),
+            RfmClass::ChurnRisk
+        );
         // total: every combination maps to one of the eight classes
         for bits in 0..8 {
             let c = class_of(bits & 1 != 0, bits & 2 != 0, bits & 4 != 0);

@@ -3,7 +3,7 @@
 
 use super::{numeric_column, FitInput, SegmentConfig, SegmentError};
 use crate::features::{Encoder, Matrix};
-use crate::ingest::FeatureKind;
+use crate::ingest::{DataMode, FeatureKind};
 use serde::{Deserialize, Serialize};
 
 /// One clustering feature and its scaling.
@@ -64,7 +64,7 @@ pub(super) fn fit_features(
 fn feature_names(cfg: &SegmentConfig, input: &FitInput) -> Vec<String> {
     match &cfg.features {
         Some(f) => f.clone(),
-        None if input.mode == "transactions" => [
+        None if input.mode == DataMode::Transactions => [
             "recency_days",
             "frequency",
             "monetary_total",

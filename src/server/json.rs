@@ -258,8 +258,9 @@ impl Customer<'_> {
 
 /// A JSON value as a raw cell; `field` names the field in errors (built only on error).
 ///
-/// Text goes to the one cell parser (`ingest::value`) like a CSV cell does, so `"NaN"` is a missing
-/// value over HTTP exactly as in batch files; text spelling an infinity is refused here.
+/// Text goes to the one cell parser (`ingest::value`, through the encoder) exactly as a CSV cell
+/// does: `"NaN"` is a missing value and text spelling an infinity is not a number, over HTTP as in
+/// batch files.
 pub fn raw_value<'a>(
     v: &'a Cell<'a>,
     field: &dyn Fn() -> String,
@@ -274,13 +275,6 @@ pub fn raw_value<'a>(
             _ => Err(non_finite()),
         },
         Cell::NonFinite => Err(non_finite()),
-        Cell::Str(s) if crate::ingest::value::is_infinity_token(s) => Err(ApiError::new(
-            ApiCode::InvalidValue,
-            format!(
-                "'{s}' is not accepted: infinite values are invalid; send null for a missing value"
-            ),
-        )
-        .field(field())),
         Cell::Str(s) => Ok(RawValue::Text(s)),
         Cell::Compound => Err(ApiError::new(
             ApiCode::InvalidType,

@@ -46,7 +46,7 @@ pub struct ModelCard {
     /// sha256 of the input file.
     pub data_sha256: String,
     /// `customer_table` or `transactions`.
-    pub mode: String,
+    pub mode: crate::ingest::DataMode,
     /// Rows used for training (excluding the holdout).
     pub training_rows: usize,
     /// Holdout rows.
@@ -211,7 +211,7 @@ pub(super) fn model_card(
         software_version: env!("CARGO_PKG_VERSION").to_string(),
         data_source: data.source.display().to_string(),
         data_sha256: opts.data_sha256.clone(),
-        mode: data.quality.mode.clone(),
+        mode: data.quality.mode,
         training_rows: split.train_rows.len(),
         holdout_rows: split.test_rows.len(),
         label_rate,

@@ -295,7 +295,7 @@ pub(super) fn fit_segments(
     enc: &Encoded,
     split: &Split,
     y: &[bool],
-    mode: &str,
+    mode: crate::ingest::DataMode,
 ) -> Result<(Option<SegmentModel>, Option<SegmentReport>), TrainError> {
     if !opts.segments.enabled {
         return Ok((None, None));
@@ -349,7 +349,7 @@ pub(super) fn build_bundle(
     Ok(Bundle {
         name: opts.name.clone(),
         software_version: env!("CARGO_PKG_VERSION").to_string(),
-        mode: data.quality.mode.clone(),
+        mode: data.quality.mode,
         id_column: data.id_column.clone(),
         label_column: data.label_column.clone(),
         positive_value: data.positive_value.clone(),

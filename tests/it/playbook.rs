@@ -5,7 +5,10 @@ use crate::util::*;
 use churn::features::Encoder;
 use churn::ingest::{load, CustomerData, Source};
 use churn::io::RawValue;
-use churn::playbook::{in_control, parse, Context, Playbook, DEFAULT_PLAYBOOK};
+use churn::playbook::{
+    in_control, parse, Context, Playbook, RiskBand, Treatment, DEFAULT_PLAYBOOK,
+};
+use churn::segment::{LifecycleStage, RfmClass};
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -23,14 +26,14 @@ fn telco_encoder() -> Encoder {
     encoder_over_all_rows(&telco_data())
 }
 
-fn advise(pb: &Playbook, class: &str, p: f64) -> Vec<String> {
+fn advise(pb: &Playbook, class: RfmClass, p: f64) -> Vec<String> {
     let row = vec![0.0; 16];
     pb.advise(&Context {
         row: &row,
         probability: p,
         segment: None,
         rfm_class: Some(class),
-        lifecycle: Some("mature"),
+        lifecycle: Some(LifecycleStage::Mature),
         customer_id: None,
         reasons: &[],
     })
@@ -48,9 +51,9 @@ fn each_rfm_class_gets_the_briefs_actions() {
         "default",
     )
     .unwrap();
-    let brief: [(&str, &[&str]); 4] = [
+    let brief: [(RfmClass, &[&str]); 4] = [
         (
-            "high_value_loyal",
+            RfmClass::HighValueLoyal,
             &[
                 "VIP_SERVICE",
                 "PRIORITY_ACCESS",
@@ -59,7 +62,7 @@ fn each_rfm_class_gets_the_briefs_actions() {
             ],
         ),
         (
-            "potential_growth",
+            RfmClass::PotentialGrowth,
             &[
                 "COMPLEMENTARY_PUSH",
                 "LIMITED_TIME_DISCOUNT",
@@ -67,11 +70,11 @@ fn each_rfm_class_gets_the_briefs_actions() {
             ],
         ),
         (
-            "churn_risk",
+            RfmClass::ChurnRisk,
             &["WINBACK_EMAIL", "EXCLUSIVE_OFFER", "CHURN_REASON_SURVEY"],
         ),
         (
-            "low_value_silent",
+            RfmClass::LowValueSilent,
             &[
                 "LOW_COST_REACTIVATION",
                 "SIMPLIFY_PURCHASE",
@@ -97,7 +100,7 @@ fn each_rfm_class_gets_the_briefs_actions() {
         row: &row,
         probability: 0.55,
         segment: None,
-        rfm_class: Some("churn_risk"),
+        rfm_class: Some(RfmClass::ChurnRisk),
         lifecycle: None,
         customer_id: None,
         reasons: &[],
@@ -108,7 +111,7 @@ fn each_rfm_class_gets_the_briefs_actions() {
         .map(|r| r.expected_value)
         .collect();
     assert!(evs.windows(2).all(|w| w[0] >= w[1]), "{evs:?}");
-    assert_eq!(adv.risk_band, "medium");
+    assert_eq!(adv.risk_band, RiskBand::Medium);
     let r = &adv.recommendations[0];
     assert!((r.expected_value - (0.55 * 100.0 * r.save_rate - r.cost)).abs() < 1e-9);
     assert!(r.why.to_string().contains("churn-risk-recall"), "{}", r.why);
@@ -123,13 +126,13 @@ fn suppression_when_nothing_pays_and_low_cost_only_for_silent_customers() {
     )
     .unwrap();
     // low risk: every paid action has negative expected value → suppress
-    let got = advise(&pb, "churn_risk", 0.02);
+    let got = advise(&pb, RfmClass::ChurnRisk, 0.02);
     assert_eq!(got, vec!["SUPPRESS_MARKETING".to_string()]);
     // a high-risk low-value silent customer still gets low-cost actions only (cost cap 1.0),
     // even though the high-risk rule proposes an expensive offer
     let catalogue = parse(DEFAULT_PLAYBOOK, "default").unwrap().actions;
     for p in [0.3, 0.7, 0.95] {
-        for a in advise(&pb, "low_value_silent", p) {
+        for a in advise(&pb, RfmClass::LowValueSilent, p) {
             let cost = catalogue.iter().find(|x| x.id == a).unwrap().cost;
             assert!(cost <= 1.0, "{a} costs {cost} at p = {p}");
         }
@@ -163,20 +166,20 @@ fn control_group_is_stable_and_close_to_the_share() {
             row: &row,
             probability: 0.5,
             segment: None,
-            rfm_class: Some("churn_risk"),
+            rfm_class: Some(RfmClass::ChurnRisk),
             lifecycle: None,
             customer_id: Some(id),
             reasons: &[],
         });
         seen.insert(adv.treatment);
-        if adv.treatment == "control" {
+        if adv.treatment == Treatment::Control {
             assert!(adv.recommendations.is_empty());
             assert_eq!(
                 adv.treatment,
                 if in_control(id, &pb.file.experiment, 50.0) {
-                    "control"
+                    Treatment::Control
                 } else {
-                    "treatment"
+                    Treatment::Treatment
                 }
             );
         }

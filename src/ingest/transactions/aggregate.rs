@@ -6,8 +6,8 @@ use crate::ingest::value::{
     civil_from_days, format_day, is_missing_token, parse_number, parse_timestamp,
 };
 use crate::ingest::{
-    CustomerData, DropCount, FeatureColumn, FeatureKind, FeatureValues, IngestError, LabelBalance,
-    QualityReport,
+    CustomerData, DataMode, DropCount, FeatureColumn, FeatureKind, FeatureValues, IngestError,
+    InputRole, LabelBalance, QualityReport,
 };
 use crate::io::{RawData, RawTable, RawValue};
 use crate::util::FxHashMap;
@@ -155,7 +155,7 @@ struct LogColumns<'a> {
 impl<'a> LogColumns<'a> {
     /// Look the configured columns up (customer, timestamp, amount, quantity — first absent wins).
     fn resolve(raw: &'a RawTable, spec: &TransactionSpec) -> Result<Self, IngestError> {
-        let col = |name: &str, role: &str| {
+        let col = |name: &str, role: InputRole| {
             raw.index_of(name)
                 .map(|i| &raw.columns[i].data)
                 .ok_or_else(|| IngestError::UnknownColumn {
@@ -166,11 +166,11 @@ impl<'a> LogColumns<'a> {
                 })
         };
         Ok(LogColumns {
-            cust: col(&spec.customer_col, "customer")?,
-            time: col(&spec.time_col, "timestamp")?,
-            amount: col(&spec.amount_col, "amount")?,
+            cust: col(&spec.customer_col, InputRole::Customer)?,
+            time: col(&spec.time_col, InputRole::Timestamp)?,
+            amount: col(&spec.amount_col, InputRole::Amount)?,
             qty: match &spec.quantity_col {
-                Some(q) => Some(col(q, "quantity")?),
+                Some(q) => Some(col(q, InputRole::Quantity)?),
                 None => None,
             },
         })
@@ -427,7 +427,7 @@ fn quality_report(
     let positives = label.iter().filter(|&&b| b).count();
     let mut quality = QualityReport {
         source: raw.path.display().to_string(),
-        mode: "transactions".into(),
+        mode: DataMode::Transactions,
         rows_read: raw.nrows,
         rows_out: customers.ids.len(),
         ..Default::default()

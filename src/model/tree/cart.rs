@@ -136,7 +136,7 @@ fn grow_cart(
 
 impl Learner for CartLearner {
     fn name(&self) -> &'static str {
-        "cart"
+        super::LearnerKind::Cart.as_str()
     }
     fn nests_by_depth(&self) -> bool {
         true

@@ -140,8 +140,33 @@ impl Grow for Direct<'_> {
     }
 }
 
+crate::util::text_enum! {
+    /// The learners a config (`model.learner`) or `--learner` can choose.
+    #[derive(Default, clap::ValueEnum)]
+    pub enum LearnerKind {
+        /// Histogram CART (the default).
+        #[default]
+        Hist = "hist",
+        /// The project's exact CART.
+        Cart = "cart",
+        /// linfa-trees (the reference implementation).
+        Linfa = "linfa",
+    }
+}
+
+impl LearnerKind {
+    /// The learner itself.
+    pub fn learner(self) -> &'static dyn Learner {
+        match self {
+            LearnerKind::Hist => &HIST,
+            LearnerKind::Cart => &super::CartLearner,
+            LearnerKind::Linfa => &super::LinfaLearner,
+        }
+    }
+}
+
 /// Names of the learners, default first.
-pub const LEARNERS: [&str; 3] = ["hist", "cart", "linfa"];
+pub const LEARNERS: [&str; 3] = LearnerKind::NAMES;
 
 static HIST: crate::model::hist::HistLearner = crate::model::hist::HistLearner {
     max_bins: crate::model::hist::MAX_BINS,
@@ -149,13 +174,12 @@ static HIST: crate::model::hist::HistLearner = crate::model::hist::HistLearner {
 
 /// Look a learner up by name.
 pub fn learner_by_name(name: &str) -> Result<&'static dyn Learner, ModelError> {
-    match name {
-        "hist" => Ok(&HIST),
-        "cart" => Ok(&super::CartLearner),
-        "linfa" => Ok(&super::LinfaLearner),
-        other => Err(ModelError::Config(format!(
-            "unknown learner '{other}' (expected one of: {})",
-            LEARNERS.join(", ")
-        ))),
-    }
+    LearnerKind::from_name(name)
+        .map(LearnerKind::learner)
+        .ok_or_else(|| {
+            ModelError::Config(format!(
+                "unknown learner '{name}' (expected one of: {})",
+                LEARNERS.join(", ")
+            ))
+        })
 }

@@ -89,7 +89,7 @@ impl LinfaLearner {
 
 impl Learner for LinfaLearner {
     fn name(&self) -> &'static str {
-        "linfa"
+        super::LearnerKind::Linfa.as_str()
     }
     fn prepare<'a>(
         &self,

@@ -2,7 +2,9 @@
 
 use crate::features::Warning;
 use crate::io::RawValue;
+use crate::playbook::{RiskBand, RiskBands, Treatment};
 use crate::scoring::{Reason, Scorer};
+use crate::segment::{LifecycleStage, RfmClass};
 use crate::server::error::{ApiCode, ApiError, ApiResult};
 use crate::server::json::{self, Cell, Customer};
 use crate::server::state::{LoadedModel, Registry};
@@ -26,13 +28,13 @@ struct ScoreResult<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     segment: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    rfm_class: Option<&'static str>,
+    rfm_class: Option<RfmClass>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    lifecycle_stage: Option<&'static str>,
+    lifecycle_stage: Option<LifecycleStage>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    risk_band: Option<&'static str>,
+    risk_band: Option<RiskBand>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    treatment: Option<&'static str>,
+    treatment: Option<Treatment>,
     #[serde(skip_serializing_if = "Option::is_none")]
     customer_value: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -112,14 +114,14 @@ async fn score_with(
     let parsed = json::parse_score_request(&body, state.config.max_batch)?;
     let scorer = &model.scorer;
     let mut results = Vec::with_capacity(parsed.customers.len());
-    let mut bands = [0u64; 3]; // low, medium, high
+    let mut bands = [0u64; RiskBand::ALL.len()];
     for (ci, cust) in parsed.customers.iter().enumerate() {
         let r = score_customer(scorer, ci, cust)?;
         bands[band_index(r.risk_band, r.churn_probability)] += 1;
         results.push(r);
     }
-    for (band, count) in ["low", "medium", "high"].into_iter().zip(bands) {
-        state.metrics.scored(&model_name, band, count);
+    for (band, count) in RiskBand::ALL.into_iter().zip(bands) {
+        state.metrics.scored(&model_name, band.as_str(), count);
     }
     log_ids(&state, &model_name, &results);
     let response = ScoreResponse {
@@ -132,14 +134,11 @@ async fn score_with(
     json_response(&response)
 }
 
-/// Risk band counter slot; models without a playbook use the default bands.
-fn band_index(band: Option<&str>, p: f64) -> usize {
-    let band = band.unwrap_or_else(|| crate::playbook::RiskBands::default().band(p));
-    match band {
-        "low" => 0,
-        "medium" => 1,
-        _ => 2,
-    }
+/// Risk band counter slot (the band's place in [`RiskBand::ALL`]); models without a playbook
+/// use the default bands.
+#[inline]
+fn band_index(band: Option<RiskBand>, p: f64) -> usize {
+    band.unwrap_or_else(|| RiskBands::default().band(p)) as usize
 }
 
 /// Encode and score customer `ci` of a request.
