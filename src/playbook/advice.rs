@@ -122,6 +122,7 @@ impl Rule {
     /// Whether the rule applies to the customer (`preds` are its compiled `when`).
     /// The file's lists stay text (they ship in the bundle as written), so the customer's
     /// labels are compared by their text.
+    #[inline]
     fn matches(&self, preds: &[Predicate], ctx: &Context<'_, '_>, band: RiskBand) -> bool {
         any_of(&self.segment, ctx.segment)
             && any_of(&self.rfm_class, ctx.rfm_class.map(RfmClass::as_str))
