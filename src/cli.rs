@@ -248,6 +248,7 @@ fn layer_exit_code(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
         crate::scoring::ScoreError,
         crate::scoring::ColumnError,
         crate::server::ServerError,
+        crate::store::StoreError,
     );
     None
 }

@@ -10,7 +10,8 @@
 //!    [`segment`] — k-means segments, RFM classes, lifecycle stages;
 //!    [`playbook`] — retention actions, rules, risk bands, control group;
 //! 5. [`train`] — the training pipeline writing the [`bundle`] and the model card;
-//! 6. [`scoring`] — the scoring core used by every front end;
+//! 6. [`scoring`] — the scoring core used by every front end; [`store`] — the prediction log,
+//!    outcomes and the read paths over SQLite or PostgreSQL;
 //! 7. front ends: the `churn-train`, `churn-score` and `churn-serve` binaries and [`server`].
 
 pub mod bundle;
@@ -24,6 +25,7 @@ pub mod playbook;
 pub mod scoring;
 pub mod segment;
 pub mod server;
+pub mod store;
 pub mod synth;
 pub mod train;
 pub mod util;

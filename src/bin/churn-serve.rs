@@ -6,6 +6,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use churn::cli::{self, LogFormat};
 use churn::server::{self, ServerConfig};
+use churn::store::StoreUrl;
 use clap::Parser;
 use std::path::PathBuf;
 
@@ -49,6 +50,13 @@ struct Args {
     /// Retention playbook overriding every bundle's own; re-read on each reload.
     #[arg(long, env = "CHURN_PLAYBOOK", value_name = "FILE")]
     playbook: Option<PathBuf>,
+    /// Prediction store: sqlite://PATH, postgres://USER@HOST:PORT/DB or none
+    /// (default: sqlite://MODELS/store.db).
+    #[arg(long, env = "CHURN_STORE", value_name = "URL")]
+    store: Option<String>,
+    /// Prediction records queued for the store's writer before new ones are dropped (counted).
+    #[arg(long, env = "CHURN_STORE_QUEUE", default_value_t = 10_000)]
+    store_queue: usize,
 }
 
 fn split_tokens(v: Option<String>) -> Vec<String> {
@@ -64,6 +72,16 @@ fn split_tokens(v: Option<String>) -> Vec<String> {
 fn main() {
     let args = Args::parse();
     cli::init_logging(false, args.log_format);
+    let store = match &args.store {
+        Some(url) => match StoreUrl::parse(url) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: --store: {e}");
+                std::process::exit(2);
+            }
+        },
+        None => StoreUrl::default_for(&args.models),
+    };
     let config = ServerConfig {
         models_dir: args.models,
         bind: args.bind,
@@ -77,6 +95,10 @@ fn main() {
             .filter(|t| !t.trim().is_empty()),
         log_customer_ids: args.log_customer_ids,
         playbook: args.playbook,
+        store,
+        // the key stays out of argv (visible to every user of the machine): environment only
+        id_key: std::env::var("CHURN_ID_KEY").ok().filter(|k| !k.is_empty()),
+        store_queue: args.store_queue,
     };
     let result = actix_web::rt::System::new().block_on(server::run(config));
     if let Err(e) = result {

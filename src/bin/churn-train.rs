@@ -7,8 +7,10 @@ use churn::io::write_table;
 use churn::model::tree::{Criterion, LearnerKind};
 use churn::model::{ClassWeight, Economics};
 use churn::segment::SegmentConfig;
+use churn::store::{IdKey, Store, StoreUrl};
 use churn::train::{self, TrainOptions};
 use clap::{Parser, Subcommand};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -32,13 +34,57 @@ enum Cmd {
     /// Write the customer-level table the model would be trained on (id, features, label).
     Features {
         #[command(flatten)]
-        data: DataArgs,
+        data: Box<DataArgs>,
         /// Output file (CSV, TSV or Parquet by extension).
         #[arg(long, value_name = "FILE")]
         output: PathBuf,
         /// Print only errors.
         #[arg(long)]
         quiet: bool,
+    },
+    /// Load outcome events (churned, retained, action_taken, purchase, survey) from a CSV /
+    /// Parquet file into the prediction store; all or nothing unless --skip-invalid.
+    Outcomes(OutcomeArgs),
+    /// Maintain the prediction store.
+    Store {
+        #[command(subcommand)]
+        cmd: StoreCmd,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct OutcomeArgs {
+    /// Prediction store: sqlite://PATH or postgres://USER@HOST:PORT/DB.
+    #[arg(long, env = "CHURN_STORE", value_name = "URL")]
+    store: String,
+    /// Events file with columns customer_id, event, at [, prediction_id, action, cost, amount,
+    /// score, external_id].
+    #[arg(long, value_name = "FILE")]
+    input: PathBuf,
+    /// Model directory whose playbook's action ids `action` must name (default: not checked).
+    #[arg(long, value_name = "DIR")]
+    model: Option<PathBuf>,
+    /// Store the valid rows and write the invalid ones to a reject file instead of stopping.
+    #[arg(long)]
+    skip_invalid: bool,
+    /// Reject file (default: INPUT's name with `.rejects.csv`).
+    #[arg(long, value_name = "FILE")]
+    rejects: Option<PathBuf>,
+    /// Print only errors.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum StoreCmd {
+    /// Delete predictions older than N days (in batches).
+    Prune {
+        /// Prediction store URL.
+        #[arg(long, env = "CHURN_STORE", value_name = "URL")]
+        store: String,
+        /// Age in days; predictions scored earlier are deleted.
+        #[arg(long, value_name = "DAYS")]
+        older_than: u32,
     },
 }
 
@@ -113,6 +159,8 @@ fn main() {
     let cli = Cli::parse();
     let quiet = match &cli.cmd {
         Some(Cmd::Features { quiet, .. }) => *quiet,
+        Some(Cmd::Outcomes(a)) => a.quiet,
+        Some(Cmd::Store { .. }) => false,
         None => cli.train.quiet,
     };
     cli::init_logging(quiet, cli::LogFormat::Text);
@@ -122,11 +170,108 @@ fn main() {
             output,
             quiet,
         }) => features(&data, &output, quiet),
+        Some(Cmd::Outcomes(a)) => outcomes(&a),
+        Some(Cmd::Store {
+            cmd: StoreCmd::Prune { store, older_than },
+        }) => prune(&store, older_than),
         None => run_train(&cli.data, &cli.train),
     };
     if let Err(e) = result {
         std::process::exit(cli::report(&e));
     }
+}
+
+fn open_store(url: &str) -> anyhow::Result<Store> {
+    let ids = IdKey::new(std::env::var("CHURN_ID_KEY").ok().as_deref());
+    Store::open(&StoreUrl::parse(url)?, ids)?
+        .ok_or_else(|| cli::CliError::Usage("--store: give a database URL, not none".into()).into())
+}
+
+fn outcomes(a: &OutcomeArgs) -> anyhow::Result<()> {
+    let table = churn::io::read_table(&a.input, None)?;
+    let rows = churn::store::raw_outcomes_of(&table)
+        .map_err(|m| cli::CliError::Usage(format!("{}: {m}", a.input.display())))?;
+    let actions: Option<BTreeSet<String>> = match &a.model {
+        Some(dir) => churn::bundle::load(dir)?
+            .bundle
+            .playbook
+            .map(|p| p.file.actions.iter().map(|x| x.id.clone()).collect()),
+        None => None,
+    };
+    let now = churn::store::now_ms();
+    let mut valid = Vec::new();
+    let mut bad: Vec<(usize, String)> = Vec::new();
+    for (r, row) in rows.into_iter().enumerate() {
+        match row.and_then(|raw| raw.validate(actions.as_ref(), now)) {
+            Ok(v) => valid.push(v),
+            Err(e) => bad.push((r, format!("column {}: {}", e.field, e.message))),
+        }
+    }
+    if let (false, Some((r, e))) = (a.skip_invalid, bad.first()) {
+        let msg = format!(
+            "{}: row {}: {e}; nothing was stored",
+            a.input.display(),
+            r + 1
+        );
+        return Err(cli::CliError::Usage(msg).into());
+    }
+    let store = open_store(&a.store)?;
+    let report = store.block_on(store.record_outcomes(valid))?;
+    if !bad.is_empty() {
+        let path = a
+            .rejects
+            .clone()
+            .unwrap_or_else(|| churn::util::sibling_path(&a.input, "rejects.csv"));
+        write_table(&path, reject_table(&table, &bad))?;
+        eprintln!(
+            "{} of {} rows rejected; written to {}",
+            bad.len(),
+            table.nrows,
+            path.display()
+        );
+    }
+    if !a.quiet {
+        eprintln!(
+            "stored {} outcomes ({} duplicates) in {}",
+            report.stored,
+            report.duplicates,
+            store.url()
+        );
+    }
+    Ok(())
+}
+
+/// Rejected rows: 1-based row, error, then the row's cells.
+fn reject_table<'t>(
+    table: &'t churn::io::RawTable,
+    bad: &[(usize, String)],
+) -> Vec<(String, churn::io::OutData<'t>)> {
+    use churn::io::OutData;
+    let mut cols = vec![
+        (
+            "row".to_string(),
+            OutData::Int(bad.iter().map(|(r, _)| Some(*r as i64 + 1)).collect()),
+        ),
+        (
+            "error".to_string(),
+            OutData::Text(bad.iter().map(|(_, e)| Some(e.clone())).collect()),
+        ),
+    ];
+    for c in &table.columns {
+        cols.push((
+            c.name.clone(),
+            OutData::Text(bad.iter().map(|(r, _)| c.data.get(*r).to_text()).collect()),
+        ));
+    }
+    cols
+}
+
+fn prune(url: &str, older_than_days: u32) -> anyhow::Result<()> {
+    let store = open_store(url)?;
+    let before = churn::store::now_ms() - i64::from(older_than_days) * 86_400_000;
+    let n = store.block_on(store.prune(before))?;
+    eprintln!("deleted {n} predictions from {}", store.url());
+    Ok(())
 }
 
 fn features(data: &DataArgs, output: &std::path::Path, quiet: bool) -> anyhow::Result<()> {

@@ -11,7 +11,8 @@ mod reasons;
 
 pub use levers::{Change, Lever};
 pub use output::{
-    available_columns, score_columns, select_columns, BatchOutput, Cells, ColumnError, OutputColumn,
+    available_columns, score_columns, score_columns_observed, select_columns, BatchOutput, Cells,
+    ColumnError, OutputColumn,
 };
 pub use reasons::Reason;
 

@@ -269,9 +269,33 @@ pub fn score_columns<'a>(
     threads: usize,
     chunk_size: usize,
 ) -> Result<BatchOutput<'a>, ScoreError> {
-    let detail = Detail {
-        segments: columns.iter().any(|c| c.needs_segments()),
-        advice: columns.iter().any(|c| c.needs_advice()),
+    score_columns_observed(
+        scorer,
+        table,
+        columns,
+        threads,
+        chunk_size,
+        None::<fn(usize, &Scored<'_>)>,
+    )
+}
+
+/// [`score_columns`], also calling `observe(row, result)` for every scored row on the worker
+/// threads (the prediction log of `churn-score --store`); with an observer everything the model
+/// can tell is computed.
+pub fn score_columns_observed<'a>(
+    scorer: &'a Scorer,
+    table: &'a RawTable,
+    columns: &[OutputColumn],
+    threads: usize,
+    chunk_size: usize,
+    observe: Option<impl Fn(usize, &Scored<'_>) + Sync>,
+) -> Result<BatchOutput<'a>, ScoreError> {
+    let detail = match observe {
+        Some(_) => Detail::FULL,
+        None => Detail {
+            segments: columns.iter().any(|c| c.needs_segments()),
+            advice: columns.iter().any(|c| c.needs_advice()),
+        },
     };
     let id_col = scorer
         .bundle
@@ -287,6 +311,9 @@ pub fn score_columns<'a>(
         Cells::with_capacity,
         |c, r, res| {
             let id = want_id.then(|| id_col.and_then(|i| table.columns[i].data.get(r).text()));
+            if let (Some(f), Ok(s)) = (&observe, &res) {
+                f(r, s);
+            }
             c.keep(id, r, res)
         },
     )?;

@@ -2,10 +2,10 @@
 //!
 //! Rules, first match wins (defaults in brackets):
 //! 1. `potential` — frequency is 0 (no purchase yet);
-//! 2. `new` — tenure ≤ `new_days` [90];
-//! 3. `decline` — recency > `decline_recency_days` [180], or frequency trend < `decline_trend`
+//! 2. `new` — tenure ≤ `new_days` (default 90);
+//! 3. `decline` — recency > `decline_recency_days` (default 180), or frequency trend < `decline_trend`
 //!    [0.5] for a customer with tenure > `growth_days` / 2 (two trend windows of history);
-//! 4. `growth` — tenure ≤ `growth_days` [365];
+//! 4. `growth` — tenure ≤ `growth_days` (default 365);
 //! 5. `mature` — everyone else.
 //!
 //! In customer-table mode only a tenure column is usually known: stages 2, 4 and 5 apply.

@@ -47,6 +47,14 @@ pub enum ApiCode {
     NotReady,
     /// A reload left some bundle on its previous version (422).
     ReloadFailed,
+    /// A field the request format does not have (422).
+    UnknownField,
+    /// No stored prediction for that customer (404).
+    UnknownCustomer,
+    /// The server runs without a prediction store (503).
+    StoreDisabled,
+    /// The prediction store did not answer (503).
+    StoreUnavailable,
     /// A server-side failure (500).
     Internal,
 }
@@ -62,8 +70,9 @@ impl ApiCode {
             BodyTooLarge | BatchTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             BadBody | MalformedJson => StatusCode::BAD_REQUEST,
             InvalidRequest | EmptyBatch | InvalidValue | InvalidType | MissingField
-            | ReloadFailed => StatusCode::UNPROCESSABLE_ENTITY,
-            NoDefaultModel | UnknownModel | NotFound => StatusCode::NOT_FOUND,
+            | ReloadFailed | UnknownField => StatusCode::UNPROCESSABLE_ENTITY,
+            NoDefaultModel | UnknownModel | NotFound | UnknownCustomer => StatusCode::NOT_FOUND,
+            StoreDisabled | StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -93,6 +102,10 @@ impl ApiCode {
             MethodNotAllowed => "method_not_allowed",
             NotReady => "not_ready",
             ReloadFailed => "reload_failed",
+            UnknownField => "unknown_field",
+            UnknownCustomer => "unknown_customer",
+            StoreDisabled => "store_disabled",
+            StoreUnavailable => "store_unavailable",
             Internal => "internal",
         }
     }
@@ -163,6 +176,39 @@ impl ApiError {
         let mut err = ApiError::new(code, e.to_string());
         err.field = field;
         err
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> ApiError {
+        tracing::error!(error = %e, "store request failed");
+        ApiError::new(
+            ApiCode::StoreUnavailable,
+            format!("the prediction store failed: {e}"),
+        )
+    }
+}
+
+impl From<crate::store::OutcomeError> for ApiError {
+    /// A field of one event; the caller prefixes the field path with `outcomes[i]`.
+    fn from(e: crate::store::OutcomeError) -> ApiError {
+        let code = if e.missing {
+            ApiCode::MissingField
+        } else {
+            ApiCode::InvalidValue
+        };
+        ApiError::new(code, format!("{}: {}", e.field, e.message)).field(e.field)
+    }
+}
+
+impl ApiError {
+    /// Prefix the field path, e.g. `at` → `outcomes[2].at`.
+    pub fn within(mut self, prefix: &str) -> ApiError {
+        self.field = Some(match self.field.take() {
+            Some(f) => format!("{prefix}.{f}"),
+            None => prefix.to_string(),
+        });
+        self
     }
 }
 

@@ -3,8 +3,8 @@
 use super::state::Registry;
 use actix_web::http::StatusCode;
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
-    TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, TextEncoder,
 };
 
 /// Latency buckets in seconds: scoring one customer takes tens of microseconds.
@@ -21,6 +21,9 @@ pub struct Metrics {
     model_info: IntGaugeVec,
     loaded_at: GaugeVec,
     reload_failures: IntCounter,
+    store: [IntCounter; 3],
+    store_queue: IntGauge,
+    store_up: IntGauge,
 }
 
 impl Default for Metrics {
@@ -98,7 +101,41 @@ impl Metrics {
             )
             .expect("valid metric"),
         );
+        let store = [
+            (
+                "churn_store_written_total",
+                "Prediction records written to the store.",
+            ),
+            (
+                "churn_store_dropped_total",
+                "Prediction records dropped because the store queue was full.",
+            ),
+            (
+                "churn_store_failed_total",
+                "Prediction records lost to failed store inserts.",
+            ),
+        ]
+        .map(|(name, help)| register(&r, IntCounter::new(name, help).expect("valid metric")));
+        let store_queue = register(
+            &r,
+            IntGauge::new(
+                "churn_store_queue_depth",
+                "Prediction records waiting for the writer.",
+            )
+            .expect("valid metric"),
+        );
+        let store_up = register(
+            &r,
+            IntGauge::new(
+                "churn_store_up",
+                "1 when the last store insert succeeded (0 also when there is no store).",
+            )
+            .expect("valid metric"),
+        );
         Metrics {
+            store,
+            store_queue,
+            store_up,
             registry: r,
             requests,
             latency,
@@ -129,8 +166,17 @@ impl Metrics {
         self.reload_failures.inc_by(n as u64);
     }
 
-    /// The text exposition of every metric; model gauges reflect `reg`.
-    pub fn render(&self, reg: &Registry) -> String {
+    /// The text exposition of every metric; model gauges reflect `reg`, store metrics `log`.
+    pub fn render(&self, reg: &Registry, log: Option<&crate::store::PredictionLog>) -> String {
+        if let Some(log) = log {
+            use std::sync::atomic::Ordering::Relaxed;
+            let s = log.stats();
+            for (c, v) in self.store.iter().zip([&s.written, &s.dropped, &s.failed]) {
+                c.inc_by(v.load(Relaxed).saturating_sub(c.get()));
+            }
+            self.store_queue.set(s.queued.load(Relaxed).max(0));
+            self.store_up.set(s.up.load(Relaxed) as i64);
+        }
         self.model_info.reset();
         self.loaded_at.reset();
         for (name, m) in &reg.models {

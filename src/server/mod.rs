@@ -50,6 +50,12 @@ pub struct ServerConfig {
     pub log_customer_ids: bool,
     /// Playbook overriding every bundle's own (re-read on each reload).
     pub playbook: Option<PathBuf>,
+    /// Prediction store (`StoreUrl::Disabled`: none).
+    pub store: crate::store::StoreUrl,
+    /// Store customer ids as HMAC-SHA256 keyed with this (`CHURN_ID_KEY`).
+    pub id_key: Option<String>,
+    /// Prediction records the store queue holds before dropping.
+    pub store_queue: usize,
 }
 
 impl ServerConfig {
@@ -100,6 +106,9 @@ pub enum ServerError {
         /// What is wrong.
         message: String,
     },
+    /// The store cannot be opened.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// Binding or running failed.
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
@@ -110,6 +119,7 @@ impl ServerError {
     pub fn exit_code(&self) -> i32 {
         match self {
             ServerError::Models { .. } | ServerError::Config { .. } => 2,
+            ServerError::Store(e) => e.exit_code(),
             ServerError::Io(_) => 1,
         }
     }
@@ -147,6 +157,12 @@ fn start_state(config: ServerConfig) -> Result<web::Data<AppState>, ServerError>
     }
     let default = state.current().default.clone();
     tracing::info!(models = ?report.loaded, default = ?default, "models loaded");
+    match &state.store {
+        Some(s) => {
+            tracing::info!(store = %s.url(), hashed_ids = s.ids().hashes(), "prediction store open")
+        }
+        None => tracing::info!("prediction store disabled"),
+    }
     Ok(web::Data::new(state))
 }
 
@@ -157,10 +173,11 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     let state = start_state(config)?;
     #[cfg(unix)]
     spawn_sighup_reload(state.clone());
+    let app_state = state.clone();
     let server = HttpServer::new(move || {
-        let st = state.clone();
+        let st = app_state.clone();
         App::new()
-            .app_data(state.clone())
+            .app_data(app_state.clone())
             .wrap_fn(move |req, srv| {
                 use actix_web::dev::Service;
                 let start = Instant::now();
@@ -189,5 +206,18 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
         eprintln!("churn-serve listening on http://{addr}");
     }
     server.run().await?;
+    flush_store(&state).await;
     Ok(())
+}
+
+/// After the last request: write what the prediction queue still holds (bounded wait).
+async fn flush_store(state: &web::Data<AppState>) {
+    if let Some(log) = &state.log {
+        let queued = log
+            .stats()
+            .queued
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let done = log.flush(std::time::Duration::from_secs(30)).await;
+        tracing::info!(queued, flushed = done, "prediction log flushed");
+    }
 }

@@ -53,6 +53,15 @@ pub fn openapi_spec(reg: &Registry) -> Value {
             },
             "schemas": {
                 "Customer": customer,
+                "OutcomesRequest": {"type": "object", "required": ["outcomes"], "properties": {"outcomes": {"type": "array", "minItems": 1, "items": {"type": "object", "required": ["customer_id", "event", "at"], "properties": {
+                    "customer_id": {"type": ["string", "number"]},
+                    "event": {"enum": ["churned", "retained", "action_taken", "purchase", "survey"]},
+                    "at": {"type": "string", "description": "ISO-8601 time, at most 5 minutes in the future"},
+                    "prediction_id": {"type": "string"}, "action": {"type": "string", "description": "action id of the playbook (action_taken)"},
+                    "cost": {"type": "number", "minimum": 0}, "amount": {"type": "number", "description": "purchase amount"},
+                    "score": {"type": "integer", "minimum": 0, "maximum": 10, "description": "survey answer (NPS)"},
+                    "external_id": {"type": "string", "description": "idempotency key"}
+                }, "additionalProperties": false}}}},
                 "ScoreRequest": {"type": "object", "required": ["customers"], "properties": {"customers": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Customer"}}}},
                 "ScoreResult": {"type": "object", "properties": {
                     "customer_id": {"type": ["string", "number"]},
@@ -109,6 +118,36 @@ fn operation(r: &RouteSpec) -> Value {
         responses.insert(
             "422".into(),
             error_response("a bundle failed to load; the previous version keeps serving"),
+        );
+    }
+    if matches!(r.handler, Handler::Outcomes) {
+        responses.insert("400".into(), error_response("malformed JSON"));
+        responses.insert("413".into(), error_response("body or batch too large"));
+        responses.insert(
+            "415".into(),
+            error_response("Content-Type is not application/json"),
+        );
+        responses.insert(
+            "422".into(),
+            error_response(
+                "an invalid event; `field` names it, e.g. outcomes[2].at; nothing was stored",
+            ),
+        );
+    }
+    if matches!(r.handler, Handler::Customer | Handler::Worklist) {
+        responses.insert("404".into(), error_response("unknown customer or model"));
+        responses.insert(
+            "422".into(),
+            error_response("invalid query parameter; `field` names it"),
+        );
+    }
+    if matches!(
+        r.handler,
+        Handler::Outcomes | Handler::Customer | Handler::Worklist
+    ) {
+        responses.insert(
+            "503".into(),
+            error_response("no prediction store, or it did not answer"),
         );
     }
     if matches!(r.handler, Handler::Readyz) {

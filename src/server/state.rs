@@ -175,6 +175,10 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Accepted bearer tokens.
     pub tokens: Tokens,
+    /// The prediction store, when enabled.
+    pub store: Option<Arc<crate::store::Store>>,
+    /// Its background writer for scored customers.
+    pub log: Option<Arc<crate::store::PredictionLog>>,
 }
 
 impl AppState {
@@ -186,11 +190,18 @@ impl AppState {
             None,
             config.playbook.as_deref(),
         )?;
+        let ids = crate::store::IdKey::new(config.id_key.as_deref());
+        let store = crate::store::Store::open(&config.store, ids)?.map(Arc::new);
+        let log = store
+            .as_ref()
+            .map(|s| Arc::new(s.prediction_log(config.store_queue)));
         let state = AppState {
             tokens: Tokens::new(&config.api_tokens, config.admin_token.as_deref()),
             config,
             registry: RwLock::new(Arc::new(reg)),
             metrics: Metrics::new(),
+            store,
+            log,
         };
         Ok((state, report))
     }

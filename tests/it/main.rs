@@ -10,3 +10,4 @@ mod model;
 mod playbook;
 mod segments;
 mod server;
+mod store;

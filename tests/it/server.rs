@@ -2,129 +2,9 @@
 
 use crate::util::*;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::io::Read;
+use std::process::{Command, Stdio};
 use std::time::Duration;
-
-/// Trained once per test run: models/telco-like bundle in a shared temp dir.
-fn trained() -> &'static PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("churn-serve-trained");
-        let _ = std::fs::remove_dir_all(&dir);
-        let out = dir.join("telco");
-        train_telco(&out, "4,6", "20");
-        dir
-    })
-}
-
-/// A copy of the trained models directory that a test may change.
-fn models_copy(tag: &str) -> PathBuf {
-    let src = trained();
-    let dst = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("churn-serve-{tag}"));
-    let _ = std::fs::remove_dir_all(&dst);
-    std::fs::create_dir_all(dst.join("telco")).unwrap();
-    for f in ["model.bin", "model_card.json"] {
-        std::fs::copy(src.join("telco").join(f), dst.join("telco").join(f)).unwrap();
-    }
-    dst
-}
-
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(models: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_churn-serve"));
-    cmd.args([
-        "--models",
-        models.to_str().unwrap(),
-        "--bind",
-        "127.0.0.1:0",
-        "--workers",
-        "2",
-    ])
-    .args(extra)
-    .env_remove("CHURN_API_TOKENS")
-    .env_remove("CHURN_ADMIN_TOKEN")
-    .env("RUST_LOG", "warn")
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines.next().expect("server printed its address").unwrap();
-        if let Some(a) = line.strip_prefix("churn-serve listening on http://") {
-            break a.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, addr }
-}
-
-struct Resp {
-    status: u16,
-    body: String,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-}
-
-fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let _ = s.write_all(body);
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|x| x.1.to_string())
-        .unwrap_or_default();
-    Resp { status, body }
-}
-
-fn post(addr: &str, path: &str, body: &Value) -> Resp {
-    http(
-        addr,
-        "POST",
-        path,
-        &[("Content-Type", "application/json")],
-        body.to_string().as_bytes(),
-    )
-}
 
 /// A valid Telco customer (first row of the file) as JSON.
 fn customer() -> Value {
@@ -736,20 +616,8 @@ fn reload_keeps_old_model_on_failure_and_swaps_on_success() {
 fn http_and_batch_scoring_agree_on_500_customers() {
     let models = models_copy("parity");
     let s = start(&models, &["--max-batch", "1000"], &[]);
-    let table = churn::io::read_table(&telco(), None).unwrap();
     let n = 500;
-    let customers: Vec<Value> = (0..n)
-        .map(|r| {
-            let mut o = serde_json::Map::new();
-            for c in &table.columns {
-                o.insert(
-                    c.name.clone(),
-                    c.data.get(r).to_text().map_or(Value::Null, Value::String),
-                );
-            }
-            Value::Object(o)
-        })
-        .collect();
+    let customers = telco_customers(n);
     let r = post(&s.addr, "/v1/score", &json!({ "customers": customers }));
     assert_eq!(r.status, 200, "{}", r.body);
     let http_p: Vec<f64> = r.json()["results"]
@@ -787,10 +655,36 @@ fn openapi_describes_every_route_and_the_model_inputs() {
     let spec = r.json();
     assert_eq!(spec["openapi"], "3.1.0");
     let paths = spec["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 9);
+    assert_eq!(paths.len(), 12);
+    // the store's read paths answer for a customer scored before (the writer is asynchronous)
+    assert_eq!(
+        post(&s.addr, "/v1/score", &json!({"customers": [customer()]})).status,
+        200
+    );
+    let stored = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        http(
+            &s.addr,
+            "GET",
+            "/v1/customers/7590-VHVEG",
+            &[("Authorization", "Bearer root")],
+            b"",
+        )
+        .status
+            == 200
+    });
+    assert!(stored, "the scored customer reached the store");
     for (path, ops) in paths {
         for (method, _) in ops.as_object().unwrap() {
-            let concrete = path.replace("{name}", "telco");
+            let concrete = path
+                .replace("{name}", "telco")
+                .replace("{id}", "7590-VHVEG");
+            let body = match path.as_str() {
+                "/v1/outcomes" => {
+                    json!({"outcomes": [{"customer_id": "7590-VHVEG", "event": "retained", "at": "2026-01-01"}]})
+                }
+                _ => json!({"customers": [customer()]}),
+            };
             let resp = http(
                 &s.addr,
                 &method.to_ascii_uppercase(),
@@ -799,7 +693,7 @@ fn openapi_describes_every_route_and_the_model_inputs() {
                     ("Content-Type", "application/json"),
                     ("Authorization", "Bearer root"),
                 ],
-                json!({"customers": [customer()]}).to_string().as_bytes(),
+                body.to_string().as_bytes(),
             );
             assert!(
                 resp.status == 200,

@@ -1,9 +1,16 @@
 //! Helpers shared by the integration tests: sample paths, running the binaries, loading the
-//! bundled data, and linfa's pruning rule for comparing trees.
+//! bundled data, linfa's pruning rule for comparing trees, and running `churn-serve` with a tiny
+//! HTTP client.
 
 use churn::ingest::{load, CustomerData, CustomerTableSpec, Source, TransactionSpec};
 use churn::model::tree::{Structure, LEAF};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 /// Repository root.
 pub(crate) fn root() -> PathBuf {
@@ -179,4 +186,180 @@ pub(crate) fn pruned_structure(s: &Structure) -> Structure {
     let mut out = Vec::new();
     go(s, 0, &pruned, &mut out);
     out
+}
+
+/// Trained once per test run: models/telco-like bundle in a temp dir of this process (a test
+/// run started meanwhile in the same checkout must not delete it under our servers).
+pub(crate) fn trained() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        remove_stale_trained_dirs(&tmp);
+        let dir = tmp.join(format!("churn-serve-trained-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = dir.join("telco");
+        train_telco(&out, "4,6", "20");
+        dir
+    })
+}
+
+/// Remove `churn-serve-trained-PID` directories of test processes that are gone (Linux: checked
+/// in /proc; elsewhere nothing is removed).
+fn remove_stale_trained_dirs(tmp: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("churn-serve-trained-") else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// A copy of the trained models directory that a test may change.
+pub(crate) fn models_copy(tag: &str) -> PathBuf {
+    let src = trained();
+    let dst = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("churn-serve-{tag}"));
+    let _ = std::fs::remove_dir_all(&dst);
+    std::fs::create_dir_all(dst.join("telco")).unwrap();
+    for f in ["model.bin", "model_card.json"] {
+        std::fs::copy(src.join("telco").join(f), dst.join("telco").join(f)).unwrap();
+    }
+    dst
+}
+
+/// A running `churn-serve`, killed when dropped.
+pub(crate) struct Server {
+    /// The server process.
+    pub(crate) child: Child,
+    /// `host:port` it listens on.
+    pub(crate) addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `churn-serve` on a free loopback port with the models in `models`, `extra` flags and
+/// `env` variables (the store and token variables of the caller's environment are not inherited).
+pub(crate) fn start(models: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_churn-serve"));
+    cmd.args([
+        "--models",
+        models.to_str().unwrap(),
+        "--bind",
+        "127.0.0.1:0",
+        "--workers",
+        "2",
+    ])
+    .args(extra)
+    .env_remove("CHURN_API_TOKENS")
+    .env_remove("CHURN_ADMIN_TOKEN")
+    .env_remove("CHURN_STORE")
+    .env_remove("CHURN_ID_KEY")
+    .env("RUST_LOG", "warn")
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines.next().expect("server printed its address").unwrap();
+        if let Some(a) = line.strip_prefix("churn-serve listening on http://") {
+            break a.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, addr }
+}
+
+/// An HTTP response: status and body text.
+pub(crate) struct Resp {
+    /// Status code (0 when the response could not be read).
+    pub(crate) status: u16,
+    /// Body text.
+    pub(crate) body: String,
+}
+
+impl Resp {
+    /// The body as JSON; panics with the body when it is not JSON.
+    pub(crate) fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// One HTTP/1.1 request over a fresh connection (`Connection: close`), read to the end.
+pub(crate) fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Resp {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let _ = s.write_all(body);
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
+    Resp { status, body }
+}
+
+/// POST `body` as JSON.
+pub(crate) fn post(addr: &str, path: &str, body: &Value) -> Resp {
+    http(
+        addr,
+        "POST",
+        path,
+        &[("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    )
+}
+
+/// The first `n` rows of the Telco sample as JSON customers, every cell as text (null when empty).
+pub(crate) fn telco_customers(n: usize) -> Vec<Value> {
+    let table = churn::io::read_table(&telco(), None).unwrap();
+    (0..n)
+        .map(|r| {
+            let mut o = serde_json::Map::new();
+            for c in &table.columns {
+                o.insert(
+                    c.name.clone(),
+                    c.data.get(r).to_text().map_or(Value::Null, Value::String),
+                );
+            }
+            Value::Object(o)
+        })
+        .collect()
 }

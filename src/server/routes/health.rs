@@ -15,7 +15,31 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if reg.models.is_empty() {
         ApiError::new(ApiCode::NotReady, "no model is loaded").response()
     } else {
-        HttpResponse::Ok().json(serde_json::json!({"status": "ready", "models": reg.models.len()}))
+        let store = store_status(&state).await;
+        HttpResponse::Ok().json(
+            serde_json::json!({"status": "ready", "models": reg.models.len(), "store": store}),
+        )
+    }
+}
+
+/// The store's part of `/readyz`: scoring goes on without it, so it is detail, not a verdict.
+async fn store_status(state: &AppState) -> serde_json::Value {
+    use std::sync::atomic::Ordering;
+    let (Some(store), Some(log)) = (&state.store, &state.log) else {
+        return serde_json::json!({"status": "disabled"});
+    };
+    let ping = store.ping().await;
+    let last = log.stats().last_error.lock().expect("stats lock").clone();
+    let error = match (&ping, last) {
+        (Err(e), _) => Some(e.to_string()),
+        (Ok(()), Some(e)) if !log.stats().up.load(Ordering::Relaxed) => Some(e),
+        _ => None,
+    };
+    match error {
+        None => {
+            serde_json::json!({"status": "ok", "backend": format!("{:?}", store.backend()).to_lowercase()})
+        }
+        Some(e) => serde_json::json!({"status": "degraded", "error": e}),
     }
 }
 
@@ -24,7 +48,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let reg = state.current();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render(&reg))
+        .body(state.metrics.render(&reg, state.log.as_deref()))
 }
 
 /// `GET /openapi.json`.

@@ -3,8 +3,10 @@
 //! async function in the module of its resource.
 
 mod admin;
+mod customers;
 mod health;
 mod models;
+mod outcomes;
 mod score;
 
 use super::auth;
@@ -44,6 +46,12 @@ pub enum Handler {
     Metrics,
     /// `GET /openapi.json`.
     OpenApi,
+    /// `POST /v1/outcomes`.
+    Outcomes,
+    /// `GET /v1/customers/{id}`.
+    Customer,
+    /// `GET /v1/customers`.
+    Worklist,
 }
 
 /// One route of the API: the single table both the router and `/openapi.json` are built from.
@@ -90,6 +98,27 @@ pub const ROUTES: &[RouteSpec] = &[
         summary: "One model with its model card",
         access: Access::Api,
         handler: Handler::GetModel,
+    },
+    RouteSpec {
+        method: "POST",
+        path: "/v1/outcomes",
+        summary: "Record outcome events (churned, retained, action_taken, purchase, survey); all or nothing, idempotent by external_id",
+        access: Access::Api,
+        handler: Handler::Outcomes,
+    },
+    RouteSpec {
+        method: "GET",
+        path: "/v1/customers/{id}",
+        summary: "A customer's latest stored prediction (?model=NAME)",
+        access: Access::Api,
+        handler: Handler::Customer,
+    },
+    RouteSpec {
+        method: "GET",
+        path: "/v1/customers",
+        summary: "Worklist: latest prediction per customer by expected loss, keyset-paginated (?model, risk_band, segment, treatment, limit, cursor)",
+        access: Access::Api,
+        handler: Handler::Worklist,
     },
     RouteSpec {
         method: "POST",
@@ -146,6 +175,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             Handler::Readyz => route.to(health::readyz),
             Handler::Metrics => route.to(health::metrics),
             Handler::OpenApi => route.to(health::openapi),
+            Handler::Outcomes => route.to(outcomes::post_outcomes),
+            Handler::Customer => route.to(customers::get_customer),
+            Handler::Worklist => route.to(customers::worklist),
         };
         cfg.service(
             web::resource(r.path)

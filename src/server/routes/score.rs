@@ -19,6 +19,9 @@ use std::sync::Arc;
 struct ScoreResult<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     customer_id: Option<&'a Cell<'a>>,
+    /// Id of the stored prediction (store enabled and the customer has an id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prediction_id: Option<String>,
     churn_probability: f64,
     probability_interval: [f64; 2],
     predicted_churn: bool,
@@ -53,6 +56,8 @@ struct ModelRef<'a> {
 
 #[derive(Serialize)]
 struct ScoreResponse<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
     model: ModelRef<'a>,
     results: Vec<ScoreResult<'a>>,
 }
@@ -113,11 +118,23 @@ async fn score_with(
     let body = json::read_body(&req, payload, state.config.max_body_bytes).await?;
     let parsed = json::parse_score_request(&body, state.config.max_batch)?;
     let scorer = &model.scorer;
+    let log = state.log.as_deref().zip(state.store.as_deref());
+    let ctx = log.map(|(_, store)| crate::store::RecordContext {
+        request_id: crate::store::new_id(),
+        model: &model_name,
+        model_version: &scorer.version,
+        scored_at: crate::store::now_ms(),
+        source: crate::store::Source::Http,
+        ids: store.ids(),
+    });
     let mut results = Vec::with_capacity(parsed.customers.len());
     let mut bands = [0u64; RiskBand::ALL.len()];
     for (ci, cust) in parsed.customers.iter().enumerate() {
-        let r = score_customer(scorer, ci, cust)?;
+        let (r, rec) = score_customer(scorer, ci, cust, ctx.as_ref())?;
         bands[band_index(r.risk_band, r.churn_probability)] += 1;
+        if let (Some((log, _)), Some(rec)) = (log, rec) {
+            log.try_log(rec);
+        }
         results.push(r);
     }
     for (band, count) in RiskBand::ALL.into_iter().zip(bands) {
@@ -125,6 +142,7 @@ async fn score_with(
     }
     log_ids(&state, &model_name, &results);
     let response = ScoreResponse {
+        request_id: ctx.map(|c| c.request_id),
         model: ModelRef {
             name: &model_name,
             version: &scorer.version,
@@ -141,12 +159,14 @@ fn band_index(band: Option<RiskBand>, p: f64) -> usize {
     band.unwrap_or_else(|| RiskBands::default().band(p)) as usize
 }
 
-/// Encode and score customer `ci` of a request.
+/// Encode and score customer `ci` of a request; with a record context (store on) also its
+/// prediction record (customers with an id only).
 fn score_customer<'a>(
     scorer: &'a Scorer,
     ci: usize,
     cust: &'a Customer<'a>,
-) -> Result<ScoreResult<'a>, ApiError> {
+    ctx: Option<&crate::store::RecordContext<'_>>,
+) -> Result<(ScoreResult<'a>, Option<crate::store::PredictionRecord>), ApiError> {
     let field = |f: &str| format!("customers[{ci}].{f}");
     // convert JSON values up front so type errors name the field
     let mut vals: Vec<Option<RawValue>> = vec![None; scorer.bundle.encoder.inputs.len()];
@@ -167,10 +187,15 @@ fn score_customer<'a>(
         .or_else(|| cust.get("customer_id"));
     let id_text: Option<Cow<str>> = customer_id.map(|v| v.text());
     let scored = scorer.score_encoded(&row, warnings, id_text.as_deref());
+    let record = ctx.zip(id_text.as_deref()).map(|(ctx, id)| {
+        let input = serde_json::to_string(cust).unwrap_or_else(|_| "{}".into());
+        crate::store::PredictionRecord::new(ctx, id, input, &scored)
+    });
     let p = scored.prediction;
     let has_advice = scored.advice.is_some();
-    Ok(ScoreResult {
+    let result = ScoreResult {
         customer_id,
+        prediction_id: record.as_ref().map(|r| r.prediction_id.clone()),
         churn_probability: p.probability,
         probability_interval: [p.low, p.high],
         predicted_churn: p.churn,
@@ -190,7 +215,8 @@ fn score_customer<'a>(
             scorer.top_reasons(&row, 3)
         },
         warnings: scored.warnings,
-    })
+    };
+    Ok((result, record))
 }
 
 /// Debug log of the scored ids, hashed unless raw ids were asked for.

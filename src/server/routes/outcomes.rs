@@ -1,0 +1,53 @@
+//! `POST /v1/outcomes`: outcome events in, all or nothing.
+
+use crate::server::error::{ApiCode, ApiError, ApiResult};
+use crate::server::json;
+use crate::server::AppState;
+use crate::store::Store;
+use actix_web::{web, HttpRequest, HttpResponse};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// The store, or 503 when the server runs without one.
+pub(crate) fn store_of(state: &AppState) -> Result<Arc<Store>, ApiError> {
+    state.store.clone().ok_or_else(|| {
+        ApiError::new(
+            ApiCode::StoreDisabled,
+            "this server runs without a prediction store (--store none)",
+        )
+    })
+}
+
+/// Action ids of every served model's playbook: what an `action_taken` event may name.
+fn known_actions(state: &AppState) -> BTreeSet<String> {
+    let reg = state.current();
+    reg.models
+        .values()
+        .filter_map(|m| m.scorer.bundle.playbook.as_ref())
+        .flat_map(|p| p.file.actions.iter().map(|a| a.id.clone()))
+        .collect()
+}
+
+/// Validate every event first; store them in one transaction only when all are valid.
+pub async fn post_outcomes(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> ApiResult {
+    let store = store_of(&state)?;
+    let body = json::read_body(&req, payload, state.config.max_body_bytes).await?;
+    let events = json::parse_outcomes(&body, state.config.max_batch)?;
+    let actions = known_actions(&state);
+    let now = crate::store::now_ms();
+    let mut valid = Vec::with_capacity(events.len());
+    for (i, e) in events.iter().enumerate() {
+        let at = format!("outcomes[{i}]");
+        let raw = json::raw_outcome(e).map_err(|err| err.within(&at))?;
+        let v = raw
+            .validate(Some(&actions), now)
+            .map_err(|err| ApiError::from(err).within(&at))?;
+        valid.push(v);
+    }
+    let report = store.record_outcomes(valid).await?;
+    Ok(HttpResponse::Ok().json(report))
+}

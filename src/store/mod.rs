@@ -1,0 +1,450 @@
+//! The prediction store: what was predicted for whom, which outcomes came back, and the read
+//! paths recommendation engines use (latest prediction per customer, worklists).
+//!
+//! One schema on two backends through sqlx's `Any` driver: SQLite (embedded, the default; WAL
+//! mode) and PostgreSQL (by URL). Queries are written once with `$N` placeholders, which both
+//! drivers accept. The store owns a small tokio runtime, so the HTTP server (actix), the batch
+//! scorer and the CLI all use it the same way; scoring never waits for it: predictions go through
+//! a bounded queue to a background writer ([`PredictionLog`]).
+
+mod log;
+mod outcomes;
+mod query;
+mod schema;
+
+pub use log::{new_id, LogStats, PredictionLog, PredictionRecord, RecordContext, Source};
+pub use outcomes::{
+    parse_instant, raw_outcomes_of, OutcomeError, OutcomeEvent, OutcomeReport, RawOutcome,
+    ValidOutcome, OUTCOME_COLUMNS,
+};
+pub use query::{Cursor, StoredPrediction, WorklistFilter, WorklistPage, WorklistRow};
+pub use schema::SCHEMA_VERSION;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use sqlx::any::AnyPoolOptions;
+use sqlx::AnyPool;
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store URL is not one this build understands.
+    #[error("store URL '{url}': {problem}")]
+    Url {
+        /// The URL as given (passwords removed).
+        url: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The database cannot be reached or opened.
+    #[error("store {url}: cannot connect: {message}")]
+    Connect {
+        /// The URL (passwords removed).
+        url: String,
+        /// Driver message.
+        message: String,
+    },
+    /// The schema is newer than this binary, or a migration failed.
+    #[error("store {url}: schema: {message}")]
+    Schema {
+        /// The URL (passwords removed).
+        url: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A query failed.
+    #[error("store: {0}")]
+    Query(#[from] sqlx::Error),
+    /// The store's runtime could not start.
+    #[error("store: runtime: {0}")]
+    Runtime(String),
+}
+
+impl StoreError {
+    /// Process exit code: a store that cannot be used as configured is a usage error (2); a
+    /// failing query is an internal failure (1).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            StoreError::Query(_) | StoreError::Runtime(_) => 1,
+            _ => 2,
+        }
+    }
+}
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// A parsed `--store` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// `--store none`: no store.
+    Disabled,
+    /// A database URL.
+    Database {
+        /// The backend.
+        backend: Backend,
+        /// The URL handed to the driver.
+        url: String,
+    },
+}
+
+impl StoreUrl {
+    /// Parse `none`, `sqlite://PATH` or `postgres://USER@HOST:PORT/DB` (also `postgresql://`).
+    pub fn parse(text: &str) -> Result<StoreUrl, StoreError> {
+        let t = text.trim();
+        let bad = |problem: &str| StoreError::Url {
+            url: redact(t),
+            problem: problem.to_string(),
+        };
+        if t.eq_ignore_ascii_case("none") || t.is_empty() {
+            return Ok(StoreUrl::Disabled);
+        }
+        if let Some(path) = t.strip_prefix("sqlite://") {
+            let path = path.split('?').next().unwrap_or("");
+            if path.is_empty() {
+                return Err(bad("no file path after sqlite://"));
+            }
+            // mode=rwc: create the file when it is missing
+            return Ok(StoreUrl::Database {
+                backend: Backend::Sqlite,
+                url: format!("sqlite://{path}?mode=rwc"),
+            });
+        }
+        if t.starts_with("postgres://") || t.starts_with("postgresql://") {
+            return Ok(StoreUrl::Database {
+                backend: Backend::Postgres,
+                url: t.to_string(),
+            });
+        }
+        Err(bad(
+            "expected none, sqlite://PATH or postgres://USER@HOST:PORT/DB",
+        ))
+    }
+
+    /// The default store of `churn-serve`: `sqlite://MODELS_DIR/store.db`.
+    pub fn default_for(models_dir: &Path) -> StoreUrl {
+        StoreUrl::Database {
+            backend: Backend::Sqlite,
+            url: format!(
+                "sqlite://{}?mode=rwc",
+                models_dir.join("store.db").display()
+            ),
+        }
+    }
+}
+
+/// The URL without a password, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// How customer ids are turned into the stored key: as they are, or an HMAC-SHA256 keyed per
+/// deployment (`CHURN_ID_KEY`), so the store never holds a raw id.
+#[derive(Clone)]
+pub struct IdKey(Option<Vec<u8>>);
+
+impl std::fmt::Debug for IdKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "IdKey(hmac)"
+        } else {
+            "IdKey(raw)"
+        })
+    }
+}
+
+impl IdKey {
+    /// Raw ids, or HMAC-SHA256 with `key` (an empty key counts as none).
+    pub fn new(key: Option<&str>) -> IdKey {
+        IdKey(key.filter(|k| !k.is_empty()).map(|k| k.as_bytes().to_vec()))
+    }
+
+    /// Are ids hashed?
+    pub fn hashes(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// The stored key of a customer id.
+    pub fn key_of(&self, id: &str) -> String {
+        match &self.0 {
+            None => id.to_string(),
+            Some(k) => {
+                let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(k)
+                    .expect("HMAC takes keys of any length");
+                mac.update(id.as_bytes());
+                crate::util::hex(&mac.finalize().into_bytes())
+            }
+        }
+    }
+}
+
+/// The stored form of recommended actions: `[{"action":…,"expected_value":…}, …]`.
+pub fn recommendations_json<'a>(actions: impl Iterator<Item = (&'a str, f64)>) -> String {
+    let list: Vec<serde_json::Value> = actions
+        .map(|(a, ev)| serde_json::json!({"action": a, "expected_value": ev}))
+        .collect();
+    serde_json::Value::Array(list).to_string()
+}
+
+/// Row `r` of a table as a JSON object of its raw cells (text as text, numbers as numbers,
+/// missing as null): the stored input of a batch-scored customer.
+pub fn row_json(table: &crate::io::RawTable, r: usize) -> String {
+    use crate::io::RawValue;
+    let mut m = serde_json::Map::with_capacity(table.columns.len());
+    for c in &table.columns {
+        let v = match c.data.get(r) {
+            RawValue::Missing => serde_json::Value::Null,
+            RawValue::Number(x) => {
+                serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, Into::into)
+            }
+            RawValue::Bool(b) => b.into(),
+            RawValue::Text(t) => t.into(),
+        };
+        m.insert(c.name.clone(), v);
+    }
+    serde_json::Value::Object(m).to_string()
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// An open store: a connection pool, the runtime it runs on, and the id key.
+pub struct Store {
+    rt: Option<tokio::runtime::Runtime>,
+    pool: AnyPool,
+    backend: Backend,
+    url: String,
+    ids: IdKey,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .field("url", &self.url)
+            .field("ids", &self.ids)
+            .finish()
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // never block (a store may be dropped inside another runtime)
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Store {
+    /// Connect, create the schema on first use and apply pending migrations (blocking). A
+    /// database whose schema is newer than this binary is refused.
+    pub fn open(url: &StoreUrl, ids: IdKey) -> Result<Option<Store>, StoreError> {
+        let StoreUrl::Database { backend, url } = url else {
+            return Ok(None);
+        };
+        sqlx::any::install_default_drivers();
+        let shown = redact(url);
+        if *backend == Backend::Sqlite {
+            create_parent_dir(url).map_err(|message| StoreError::Connect {
+                url: shown.clone(),
+                message,
+            })?;
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("churn-store")
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Runtime(e.to_string()))?;
+        let pool = match outside_runtime(|| rt.block_on(connect(*backend, url, &shown))) {
+            Ok(p) => p,
+            Err(e) => {
+                // dropping a runtime may block; the caller may be inside another runtime
+                rt.shutdown_background();
+                return Err(e);
+            }
+        };
+        let store = Store {
+            rt: Some(rt),
+            pool,
+            backend: *backend,
+            url: shown,
+            ids,
+        };
+        store.block_on(schema::migrate(&store.pool, &store.url))?;
+        Ok(Some(store))
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The URL without password.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// How ids are keyed.
+    pub fn ids(&self) -> &IdKey {
+        &self.ids
+    }
+
+    fn rt(&self) -> &tokio::runtime::Runtime {
+        self.rt
+            .as_ref()
+            .expect("the runtime lives as long as the store")
+    }
+
+    /// Run a future on the store's runtime from synchronous code (CLI, start-up), also when the
+    /// caller itself runs inside another runtime (the server's start-up).
+    pub fn block_on<F: Future + Send>(&self, f: F) -> F::Output
+    where
+        F::Output: Send,
+    {
+        outside_runtime(|| self.rt().block_on(f))
+    }
+
+    /// Run a future on the store's runtime and await it from any other runtime (the server's).
+    pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: Future<Output = Result<T, StoreError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        match self.rt().spawn(f).await {
+            Ok(r) => r,
+            Err(e) => Err(StoreError::Runtime(e.to_string())),
+        }
+    }
+
+    /// The pool (cheap to clone).
+    pub fn pool(&self) -> AnyPool {
+        self.pool.clone()
+    }
+
+    /// Start the background writer for prediction records (queue of `capacity` records).
+    pub fn prediction_log(&self, capacity: usize) -> PredictionLog {
+        PredictionLog::start(self.rt().handle(), self.pool.clone(), capacity)
+    }
+
+    /// Is the database answering? (a trivial query with a short timeout)
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let pool = self.pool.clone();
+        self.run(async move {
+            tokio::time::timeout(
+                Duration::from_secs(2),
+                sqlx::query("SELECT 1").execute(&pool),
+            )
+            .await
+            .map_err(|_| StoreError::Runtime("no answer within 2 s".into()))??;
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// Run `f` on this thread, or on a scoped helper thread when this thread drives an async runtime
+/// (tokio refuses to block inside one).
+fn outside_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|s| s.spawn(f).join().expect("store start-up thread"))
+}
+
+async fn connect(backend: Backend, url: &str, shown: &str) -> Result<AnyPool, StoreError> {
+    let opts = AnyPoolOptions::new()
+        .max_connections(match backend {
+            Backend::Sqlite => 4,
+            Backend::Postgres => 8,
+        })
+        .acquire_timeout(Duration::from_secs(5));
+    let opts = match backend {
+        // WAL: readers never block the writer; busy_timeout: a second writer waits, not fails
+        Backend::Sqlite => opts.after_connect(|conn, _| {
+            Box::pin(async move {
+                use sqlx::Executor;
+                conn.execute(
+                    "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA synchronous=NORMAL",
+                )
+                .await?;
+                Ok(())
+            })
+        }),
+        Backend::Postgres => opts,
+    };
+    opts.connect(url).await.map_err(|e| StoreError::Connect {
+        url: shown.to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// Create the directory of a `sqlite://PATH?…` file.
+fn create_parent_dir(url: &str) -> Result<(), String> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .and_then(|p| p.split('?').next())
+        .unwrap_or("");
+    match Path::new(path).parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display())),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_and_passwords_are_hidden() {
+        assert_eq!(StoreUrl::parse("none").unwrap(), StoreUrl::Disabled);
+        assert!(matches!(
+            StoreUrl::parse("sqlite://data/s.db").unwrap(),
+            StoreUrl::Database { backend: Backend::Sqlite, url } if url == "sqlite://data/s.db?mode=rwc"
+        ));
+        assert!(matches!(
+            StoreUrl::parse("postgres://u@h:5432/d").unwrap(),
+            StoreUrl::Database {
+                backend: Backend::Postgres,
+                ..
+            }
+        ));
+        let e = StoreUrl::parse("mysql://x").unwrap_err().to_string();
+        assert!(e.contains("expected none, sqlite://PATH"), "{e}");
+        assert_eq!(redact("postgres://u:secret@h/d"), "postgres://u:***@h/d");
+    }
+
+    #[test]
+    fn hmac_keys_are_stable_and_keyed() {
+        let a = IdKey::new(Some("k1"));
+        assert_eq!(a.key_of("c1"), a.key_of("c1"));
+        assert_eq!(a.key_of("c1").len(), 64);
+        assert_ne!(a.key_of("c1"), IdKey::new(Some("k2")).key_of("c1"));
+        assert_eq!(IdKey::new(None).key_of("c1"), "c1");
+        assert_eq!(IdKey::new(Some("")).key_of("c1"), "c1");
+    }
+}

@@ -1,0 +1,460 @@
+//! Outcome events (churned, retained, action taken, purchase, survey): validation shared by the
+//! HTTP endpoint and the file import, and the all-or-nothing, idempotent insert.
+
+use super::log::new_id;
+use super::{now_ms, IdKey, StoreError};
+use sqlx::AnyPool;
+use std::collections::BTreeSet;
+
+/// Timestamps may lie this far in the future (clock skew between systems).
+const FUTURE_SLACK_MS: i64 = 5 * 60 * 1000;
+
+crate::util::text_enum! {
+    /// What happened to a customer.
+    pub enum OutcomeEvent {
+        /// The customer left.
+        Churned = "churned",
+        /// The customer is known to have stayed.
+        Retained = "retained",
+        /// A retention action was taken (`action` names it).
+        ActionTaken = "action_taken",
+        /// A purchase (`amount`).
+        Purchase = "purchase",
+        /// A survey answer (`score` 0–10, for NPS).
+        Survey = "survey",
+    }
+}
+
+/// An event as received, before validation (fields already typed by the front end).
+#[derive(Debug, Clone, Default)]
+pub struct RawOutcome {
+    /// Customer id.
+    pub customer_id: Option<String>,
+    /// Event name.
+    pub event: Option<String>,
+    /// When it happened (ISO-8601).
+    pub at: Option<String>,
+    /// The prediction it answers.
+    pub prediction_id: Option<String>,
+    /// Action id (for `action_taken`).
+    pub action: Option<String>,
+    /// Cost of the action.
+    pub cost: Option<f64>,
+    /// Purchase amount.
+    pub amount: Option<f64>,
+    /// Survey score.
+    pub score: Option<f64>,
+    /// Sender's id of the event (idempotency key).
+    pub external_id: Option<String>,
+}
+
+/// A validated event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidOutcome {
+    /// Customer id (raw; keyed when stored).
+    pub customer_id: String,
+    /// Event.
+    pub event: OutcomeEvent,
+    /// Unix milliseconds.
+    pub at: i64,
+    /// The prediction it answers.
+    pub prediction_id: Option<String>,
+    /// Action id.
+    pub action: Option<String>,
+    /// Cost.
+    pub cost: Option<f64>,
+    /// Amount.
+    pub amount: Option<f64>,
+    /// Survey score 0–10.
+    pub score: Option<i64>,
+    /// Idempotency key.
+    pub external_id: Option<String>,
+}
+
+/// Why an event is invalid: the field and what was expected.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct OutcomeError {
+    /// The field at fault (`at`, `score`, …).
+    pub field: &'static str,
+    /// Whether the field is absent (rather than wrong).
+    pub missing: bool,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> OutcomeError {
+    OutcomeError {
+        field,
+        missing: false,
+        message: message.into(),
+    }
+}
+
+fn missing(field: &'static str, message: impl Into<String>) -> OutcomeError {
+    OutcomeError {
+        field,
+        missing: true,
+        message: message.into(),
+    }
+}
+
+/// Parse an ISO-8601 instant to Unix milliseconds: RFC 3339 (`Z` or an offset, converted to
+/// UTC), `YYYY-MM-DDTHH:MM:SS[.fff]` (taken as UTC) or `YYYY-MM-DD` (midnight UTC).
+pub fn parse_instant(s: &str) -> Option<i64> {
+    let t = s.trim();
+    if let Ok(d) = chrono::DateTime::parse_from_rfc3339(t) {
+        return Some(d.timestamp_millis());
+    }
+    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+        if let Ok(d) = chrono::NaiveDateTime::parse_from_str(t, f) {
+            return Some(d.and_utc().timestamp_millis());
+        }
+    }
+    let d = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").ok()?;
+    Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
+}
+
+fn short_text(
+    field: &'static str,
+    v: &Option<String>,
+    max: usize,
+) -> Result<Option<String>, OutcomeError> {
+    match v {
+        None => Ok(None),
+        Some(s) if s.trim().is_empty() => Err(invalid(field, "must not be empty")),
+        Some(s) if s.len() > max => Err(invalid(
+            field,
+            format!("at most {max} characters, got {}", s.len()),
+        )),
+        Some(s) => Ok(Some(s.clone())),
+    }
+}
+
+fn finite(field: &'static str, v: Option<f64>) -> Result<Option<f64>, OutcomeError> {
+    match v {
+        Some(x) if !x.is_finite() => Err(invalid(field, "must be a finite number")),
+        other => Ok(other),
+    }
+}
+
+impl RawOutcome {
+    /// Check every field; `actions` are the action ids an event may name (`None`: not checked),
+    /// `now` the current time (Unix ms) for the future check.
+    pub fn validate(
+        &self,
+        actions: Option<&BTreeSet<String>>,
+        now: i64,
+    ) -> Result<ValidOutcome, OutcomeError> {
+        let customer_id = short_text("customer_id", &self.customer_id, 256)?
+            .ok_or_else(|| missing("customer_id", "required"))?;
+        let name = self.event.as_deref().ok_or_else(|| {
+            missing(
+                "event",
+                format!("required: one of {}", OutcomeEvent::NAMES.join(", ")),
+            )
+        })?;
+        let event = OutcomeEvent::from_name(name.trim()).ok_or_else(|| {
+            invalid(
+                "event",
+                format!(
+                    "unknown event '{name}': one of {}",
+                    OutcomeEvent::NAMES.join(", ")
+                ),
+            )
+        })?;
+        let at = self.instant(now)?;
+        let action = short_text("action", &self.action, 128)?;
+        if let (Some(a), Some(known)) = (&action, actions) {
+            if !known.contains(a) {
+                return Err(invalid("action", format!("unknown action id '{a}'")));
+            }
+        }
+        let cost = finite("cost", self.cost)?;
+        if cost.is_some_and(|c| c < 0.0) {
+            return Err(invalid("cost", "must be ≥ 0"));
+        }
+        let score = self.survey_score()?;
+        let amount = finite("amount", self.amount)?;
+        match event {
+            OutcomeEvent::ActionTaken if action.is_none() => {
+                return Err(missing("action", "required for action_taken"))
+            }
+            OutcomeEvent::Purchase if amount.is_none() => {
+                return Err(missing("amount", "required for purchase"))
+            }
+            OutcomeEvent::Survey if score.is_none() => {
+                return Err(missing("score", "required for survey (0 to 10)"))
+            }
+            _ => {}
+        }
+        Ok(ValidOutcome {
+            customer_id,
+            event,
+            at,
+            prediction_id: short_text("prediction_id", &self.prediction_id, 64)?,
+            action,
+            cost,
+            amount,
+            score,
+            external_id: short_text("external_id", &self.external_id, 200)?,
+        })
+    }
+
+    fn instant(&self, now: i64) -> Result<i64, OutcomeError> {
+        let text = self
+            .at
+            .as_deref()
+            .ok_or_else(|| missing("at", "required (ISO-8601, e.g. 2026-11-01T10:00:00Z)"))?;
+        let at = parse_instant(text).ok_or_else(|| {
+            invalid(
+                "at",
+                format!(
+                    "'{text}' is not an ISO-8601 time (e.g. 2026-11-01T10:00:00Z or 2026-11-01)"
+                ),
+            )
+        })?;
+        if at > now + FUTURE_SLACK_MS {
+            return Err(invalid("at", format!("'{text}' is in the future")));
+        }
+        Ok(at)
+    }
+
+    fn survey_score(&self) -> Result<Option<i64>, OutcomeError> {
+        match self.score {
+            None => Ok(None),
+            Some(s) if s.fract() == 0.0 && (0.0..=10.0).contains(&s) => Ok(Some(s as i64)),
+            Some(s) => Err(invalid(
+                "score",
+                format!("must be a whole number from 0 to 10, got {s}"),
+            )),
+        }
+    }
+}
+
+/// The outcome columns a file may have (the JSON field names).
+pub const OUTCOME_COLUMNS: [&str; 9] = [
+    "customer_id",
+    "event",
+    "at",
+    "prediction_id",
+    "action",
+    "cost",
+    "amount",
+    "score",
+    "external_id",
+];
+
+/// A file's rows as raw events; a cell that should be a number and is not is an error naming
+/// the column. Columns other than [`OUTCOME_COLUMNS`] are refused up front.
+pub fn raw_outcomes_of(
+    table: &crate::io::RawTable,
+) -> Result<Vec<Result<RawOutcome, OutcomeError>>, String> {
+    if let Some(c) = table
+        .columns
+        .iter()
+        .find(|c| !OUTCOME_COLUMNS.contains(&c.name.as_str()))
+    {
+        return Err(format!(
+            "unknown column '{}'; outcome files have: {}",
+            c.name,
+            OUTCOME_COLUMNS.join(", ")
+        ));
+    }
+    let col = |name: &str| table.index_of(name);
+    let idx: Vec<Option<usize>> = OUTCOME_COLUMNS.iter().map(|n| col(n)).collect();
+    Ok((0..table.nrows)
+        .map(|r| raw_outcome_row(table, &idx, r))
+        .collect())
+}
+
+fn raw_outcome_row(
+    table: &crate::io::RawTable,
+    idx: &[Option<usize>],
+    r: usize,
+) -> Result<RawOutcome, OutcomeError> {
+    use crate::io::RawValue;
+    let text = |k: usize| {
+        idx[k]
+            .and_then(|i| table.columns[i].data.get(r).to_text())
+            .filter(|t| !crate::ingest::value::is_missing_token(t))
+    };
+    let number = |k: usize, field: &'static str| -> Result<Option<f64>, OutcomeError> {
+        match idx[k].map(|i| table.columns[i].data.get(r)) {
+            None | Some(RawValue::Missing) => Ok(None),
+            Some(RawValue::Number(x)) => Ok(Some(x)),
+            Some(RawValue::Bool(_)) => Err(invalid(field, "expected a number")),
+            Some(RawValue::Text(t)) if crate::ingest::value::is_missing_token(t) => Ok(None),
+            Some(RawValue::Text(t)) => crate::ingest::value::parse_number(t)
+                .map(Some)
+                .ok_or_else(|| invalid(field, format!("expected a number, found '{t}'"))),
+        }
+    };
+    Ok(RawOutcome {
+        customer_id: text(0),
+        event: text(1),
+        at: text(2),
+        prediction_id: text(3),
+        action: text(4),
+        cost: number(5, "cost")?,
+        amount: number(6, "amount")?,
+        score: number(7, "score")?,
+        external_id: text(8),
+    })
+}
+
+/// What an insert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct OutcomeReport {
+    /// Events stored.
+    pub stored: u64,
+    /// Events already stored (same `external_id`), skipped.
+    pub duplicates: u64,
+}
+
+/// Store validated events in one transaction (all or nothing); an event whose `external_id` is
+/// already stored is skipped and counted as a duplicate.
+pub(super) async fn insert_outcomes(
+    pool: &AnyPool,
+    ids: &IdKey,
+    events: &[ValidOutcome],
+) -> Result<OutcomeReport, StoreError> {
+    let received = now_ms();
+    let mut tx = pool.begin().await?;
+    let mut stored = 0u64;
+    for e in events {
+        let key = ids.key_of(&e.customer_id);
+        let done = sqlx::query(
+            "INSERT INTO outcomes (outcome_id, customer_key, event, at, prediction_id, action, cost, \
+             amount, score, external_id, received_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             ON CONFLICT (external_id) DO NOTHING",
+        )
+        .bind(new_id())
+        .bind(key.clone())
+        .bind(e.event.as_str())
+        .bind(e.at)
+        .bind(e.prediction_id.clone())
+        .bind(e.action.clone())
+        .bind(e.cost)
+        .bind(e.amount)
+        .bind(e.score)
+        .bind(e.external_id.clone())
+        .bind(received)
+        // not prepared once and cached: sqlx 0.9's Any driver declares a NULL f64 as float4,
+        // which would fix the cached statement's parameter type for later non-NULL values
+        .persistent(false)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            continue;
+        }
+        stored += 1;
+        sqlx::query(
+            "INSERT INTO customer_last_outcome (customer_key, event, at) VALUES ($1, $2, $3) \
+             ON CONFLICT (customer_key) DO UPDATE SET event = excluded.event, at = excluded.at \
+             WHERE excluded.at >= customer_last_outcome.at",
+        )
+        .bind(key)
+        .bind(e.event.as_str())
+        .bind(e.at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(OutcomeReport {
+        stored,
+        duplicates: events.len() as u64 - stored,
+    })
+}
+
+impl super::Store {
+    /// Store validated events (see [`OutcomeReport`]).
+    pub async fn record_outcomes(
+        &self,
+        events: Vec<ValidOutcome>,
+    ) -> Result<OutcomeReport, StoreError> {
+        let pool = self.pool();
+        let ids = self.ids().clone();
+        self.run(async move { insert_outcomes(&pool, &ids, &events).await })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_with_offsets_and_dates() {
+        let z = parse_instant("2026-11-01T10:00:00Z").unwrap();
+        assert_eq!(parse_instant("2026-11-01T12:00:00+02:00"), Some(z));
+        assert_eq!(parse_instant("2026-11-01T05:00:00-05:00"), Some(z));
+        assert_eq!(parse_instant("2026-11-01T10:00:00"), Some(z));
+        assert_eq!(parse_instant("2026-11-01"), Some(z - 10 * 3600 * 1000));
+        assert_eq!(parse_instant("yesterday"), None);
+        assert_eq!(parse_instant("2026-13-01"), None);
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let actions: BTreeSet<String> = ["WINBACK_EMAIL".to_string()].into();
+        let now = parse_instant("2026-11-30T00:00:00Z").unwrap();
+        let ok = RawOutcome {
+            customer_id: Some("c1".into()),
+            event: Some("survey".into()),
+            at: Some("2026-11-01".into()),
+            score: Some(9.0),
+            ..Default::default()
+        };
+        assert_eq!(ok.validate(Some(&actions), now).unwrap().score, Some(9));
+        let field = |r: RawOutcome| r.validate(Some(&actions), now).unwrap_err().field;
+        assert_eq!(
+            field(RawOutcome {
+                score: Some(11.0),
+                ..ok.clone()
+            }),
+            "score"
+        );
+        assert_eq!(
+            field(RawOutcome {
+                score: None,
+                ..ok.clone()
+            }),
+            "score"
+        );
+        assert_eq!(
+            field(RawOutcome {
+                at: Some("2027-01-01".into()),
+                ..ok.clone()
+            }),
+            "at"
+        );
+        assert_eq!(
+            field(RawOutcome {
+                event: Some("left".into()),
+                ..ok.clone()
+            }),
+            "event"
+        );
+        assert_eq!(
+            field(RawOutcome {
+                customer_id: None,
+                ..ok.clone()
+            }),
+            "customer_id"
+        );
+        let taken = RawOutcome {
+            event: Some("action_taken".into()),
+            action: Some("NOPE".into()),
+            ..ok.clone()
+        };
+        assert_eq!(field(taken.clone()), "action");
+        assert!(RawOutcome {
+            action: Some("WINBACK_EMAIL".into()),
+            ..taken
+        }
+        .validate(Some(&actions), now)
+        .is_ok());
+    }
+}

@@ -1,0 +1,371 @@
+//! Read paths: a customer's latest prediction, the worklist of the riskiest customers (keyset
+//! pagination), and pruning old predictions.
+
+use super::{Store, StoreError};
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+
+/// Columns of a full prediction row, in [`StoredPrediction::from_row`] order.
+const PREDICTION_COLUMNS: &str = "p.prediction_id, p.request_id, p.model, p.model_version, \
+    p.scored_at, p.customer_key, p.customer_id, p.source, p.input, p.probability, \
+    p.probability_low, p.probability_high, p.predicted_churn, p.risk_band, p.segment_id, \
+    p.segment, p.rfm_class, p.lifecycle_stage, p.treatment, p.customer_value, p.expected_loss, \
+    p.top_action, p.recommendations";
+
+/// A stored prediction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPrediction {
+    /// Prediction id.
+    pub prediction_id: String,
+    /// Request id.
+    pub request_id: String,
+    /// Model name.
+    pub model: String,
+    /// Model version.
+    pub model_version: String,
+    /// Unix milliseconds.
+    pub scored_at: i64,
+    /// Stored customer key (raw id or keyed hash).
+    pub customer_key: String,
+    /// Raw id, when ids are not hashed.
+    pub customer_id: Option<String>,
+    /// `http` or `batch`.
+    pub source: String,
+    /// Raw input fields (JSON object text).
+    pub input: String,
+    /// Churn probability.
+    pub probability: f64,
+    /// Interval low end.
+    pub low: f64,
+    /// Interval high end.
+    pub high: f64,
+    /// At or above the threshold.
+    pub predicted_churn: bool,
+    /// Risk band.
+    pub risk_band: Option<String>,
+    /// Segment id.
+    pub segment_id: Option<i64>,
+    /// Segment name.
+    pub segment: Option<String>,
+    /// RFM class.
+    pub rfm_class: Option<String>,
+    /// Lifecycle stage.
+    pub lifecycle_stage: Option<String>,
+    /// Treatment or control.
+    pub treatment: Option<String>,
+    /// Customer value.
+    pub customer_value: Option<f64>,
+    /// Probability × value.
+    pub expected_loss: f64,
+    /// Best action.
+    pub top_action: Option<String>,
+    /// Recommendations (JSON array text).
+    pub recommendations: String,
+}
+
+impl StoredPrediction {
+    fn from_row(r: &AnyRow) -> Result<StoredPrediction, sqlx::Error> {
+        Ok(StoredPrediction {
+            prediction_id: r.try_get(0)?,
+            request_id: r.try_get(1)?,
+            model: r.try_get(2)?,
+            model_version: r.try_get(3)?,
+            scored_at: r.try_get(4)?,
+            customer_key: r.try_get(5)?,
+            customer_id: r.try_get(6)?,
+            source: r.try_get(7)?,
+            input: r.try_get(8)?,
+            probability: r.try_get(9)?,
+            low: r.try_get(10)?,
+            high: r.try_get(11)?,
+            predicted_churn: r.try_get::<i64, _>(12)? != 0,
+            risk_band: r.try_get(13)?,
+            segment_id: r.try_get(14)?,
+            segment: r.try_get(15)?,
+            rfm_class: r.try_get(16)?,
+            lifecycle_stage: r.try_get(17)?,
+            treatment: r.try_get(18)?,
+            customer_value: r.try_get(19)?,
+            expected_loss: r.try_get(20)?,
+            top_action: r.try_get(21)?,
+            recommendations: r.try_get(22)?,
+        })
+    }
+}
+
+/// Worklist filters (all optional; `model` is required).
+#[derive(Debug, Clone, Default)]
+pub struct WorklistFilter {
+    /// Model name.
+    pub model: String,
+    /// Only this risk band.
+    pub risk_band: Option<String>,
+    /// Only this segment (name).
+    pub segment: Option<String>,
+    /// Only treatment or control.
+    pub treatment: Option<String>,
+    /// Page size.
+    pub limit: usize,
+    /// Continue after this position.
+    pub after: Option<Cursor>,
+}
+
+/// A position in the worklist: the last row's (expected loss, customer key).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cursor {
+    /// Expected loss of the last row served.
+    pub expected_loss: f64,
+    /// Its customer key.
+    pub customer_key: String,
+}
+
+impl Cursor {
+    /// Opaque text: the loss's bits and the key in hex (URL-safe, exact).
+    pub fn encode(&self) -> String {
+        format!(
+            "{:016x}.{}",
+            self.expected_loss.to_bits(),
+            crate::util::hex(self.customer_key.as_bytes())
+        )
+    }
+
+    /// Parse [`Cursor::encode`]'s text.
+    pub fn decode(s: &str) -> Option<Cursor> {
+        let (bits, key) = s.split_once('.')?;
+        let bits = u64::from_str_radix(bits, 16).ok()?;
+        if key.len() % 2 != 0 {
+            return None;
+        }
+        let bytes: Option<Vec<u8>> = (0..key.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(key.get(i..i + 2)?, 16).ok())
+            .collect();
+        let expected_loss = f64::from_bits(bits);
+        if !expected_loss.is_finite() {
+            return None;
+        }
+        Some(Cursor {
+            expected_loss,
+            customer_key: String::from_utf8(bytes?).ok()?,
+        })
+    }
+}
+
+/// One worklist row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorklistRow {
+    /// Customer key.
+    pub customer_key: String,
+    /// Raw id when stored.
+    pub customer_id: Option<String>,
+    /// Prediction id.
+    pub prediction_id: String,
+    /// Unix milliseconds.
+    pub scored_at: i64,
+    /// Probability.
+    pub probability: f64,
+    /// Risk band.
+    pub risk_band: Option<String>,
+    /// Segment.
+    pub segment: Option<String>,
+    /// Treatment.
+    pub treatment: Option<String>,
+    /// Probability × value.
+    pub expected_loss: f64,
+    /// Best action.
+    pub top_action: Option<String>,
+}
+
+/// One page of the worklist.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorklistPage {
+    /// Rows, riskiest first.
+    pub rows: Vec<WorklistRow>,
+    /// Where the next page starts (None: this was the last page).
+    pub next: Option<Cursor>,
+}
+
+async fn latest(
+    pool: sqlx::AnyPool,
+    key: String,
+    model: String,
+) -> Result<Option<StoredPrediction>, StoreError> {
+    let sql = format!(
+        "SELECT {PREDICTION_COLUMNS} FROM customer_latest l \
+         JOIN predictions p ON p.prediction_id = l.prediction_id \
+         WHERE l.customer_key = $1 AND l.model = $2"
+    );
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(key)
+        .bind(model)
+        .fetch_optional(&pool)
+        .await?;
+    Ok(row.as_ref().map(StoredPrediction::from_row).transpose()?)
+}
+
+/// The SQL and its text parameters for a worklist page (every filter a bound parameter).
+fn worklist_sql(f: &WorklistFilter) -> (String, Vec<String>) {
+    let mut params = vec![f.model.clone()];
+    let mut sql = String::from(
+        "SELECT l.customer_key, p.customer_id, l.prediction_id, l.scored_at, p.probability, \
+         l.risk_band, l.segment, l.treatment, l.expected_loss, p.top_action \
+         FROM customer_latest l JOIN predictions p ON p.prediction_id = l.prediction_id \
+         LEFT JOIN customer_last_outcome o ON o.customer_key = l.customer_key \
+         WHERE l.model = $1 AND (o.event IS NULL OR o.event <> 'churned')",
+    );
+    for (col, v) in [
+        ("l.risk_band", &f.risk_band),
+        ("l.segment", &f.segment),
+        ("l.treatment", &f.treatment),
+    ] {
+        if let Some(v) = v {
+            params.push(v.clone());
+            sql.push_str(&format!(" AND {col} = ${}", params.len()));
+        }
+    }
+    if f.after.is_some() {
+        let (a, b) = (params.len() + 1, params.len() + 2);
+        sql.push_str(&format!(
+            " AND (l.expected_loss < ${a} OR (l.expected_loss = ${a} AND l.customer_key > ${b}))"
+        ));
+    }
+    sql.push_str(" ORDER BY l.expected_loss DESC, l.customer_key ASC LIMIT ");
+    sql.push_str(&(f.limit + 1).to_string());
+    (sql, params)
+}
+
+async fn worklist(pool: sqlx::AnyPool, f: WorklistFilter) -> Result<WorklistPage, StoreError> {
+    let (sql, params) = worklist_sql(&f);
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for p in params {
+        q = q.bind(p);
+    }
+    if let Some(c) = &f.after {
+        q = q.bind(c.expected_loss).bind(c.customer_key.clone());
+    }
+    let rows = q.fetch_all(&pool).await?;
+    let mut out = Vec::with_capacity(rows.len().min(f.limit));
+    for r in rows.iter().take(f.limit) {
+        out.push(WorklistRow {
+            customer_key: r.try_get(0)?,
+            customer_id: r.try_get(1)?,
+            prediction_id: r.try_get(2)?,
+            scored_at: r.try_get(3)?,
+            probability: r.try_get(4)?,
+            risk_band: r.try_get(5)?,
+            segment: r.try_get(6)?,
+            treatment: r.try_get(7)?,
+            expected_loss: r.try_get(8)?,
+            top_action: r.try_get(9)?,
+        });
+    }
+    let next = (rows.len() > f.limit)
+        .then(|| out.last())
+        .flatten()
+        .map(|r| Cursor {
+            expected_loss: r.expected_loss,
+            customer_key: r.customer_key.clone(),
+        });
+    Ok(WorklistPage { rows: out, next })
+}
+
+/// Delete predictions older than `before` (Unix ms) in batches of 10,000 (each its own
+/// transaction, so a long prune never holds one huge lock); returns how many were deleted.
+async fn prune(pool: sqlx::AnyPool, before: i64) -> Result<u64, StoreError> {
+    let mut total = 0;
+    loop {
+        let mut tx = pool.begin().await?;
+        let n = sqlx::query(
+            "DELETE FROM predictions WHERE prediction_id IN \
+             (SELECT prediction_id FROM predictions WHERE scored_at < $1 LIMIT 10000)",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        // latest pointers whose prediction is gone go too
+        sqlx::query(
+            "DELETE FROM customer_latest WHERE scored_at < $1 AND NOT EXISTS \
+             (SELECT 1 FROM predictions p WHERE p.prediction_id = customer_latest.prediction_id)",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        total += n;
+        if n == 0 {
+            return Ok(total);
+        }
+    }
+}
+
+impl Store {
+    /// The latest prediction of customer `id` (raw id; keyed here) with `model`.
+    pub async fn latest_prediction(
+        &self,
+        id: &str,
+        model: &str,
+    ) -> Result<Option<StoredPrediction>, StoreError> {
+        let (pool, key, model) = (self.pool(), self.ids().key_of(id), model.to_string());
+        self.run(latest(pool, key, model)).await
+    }
+
+    /// One page of the worklist.
+    pub async fn worklist(&self, filter: WorklistFilter) -> Result<WorklistPage, StoreError> {
+        let pool = self.pool();
+        self.run(worklist(pool, filter)).await
+    }
+
+    /// Delete predictions scored before `before` (Unix ms).
+    pub async fn prune(&self, before: i64) -> Result<u64, StoreError> {
+        let pool = self.pool();
+        self.run(prune(pool, before)).await
+    }
+
+    /// Insert prediction records directly (one transaction), bypassing the queue.
+    pub async fn insert_predictions(
+        &self,
+        recs: Vec<super::PredictionRecord>,
+    ) -> Result<(), StoreError> {
+        let pool = self.pool();
+        self.run(async move { super::log::insert_predictions(&pool, &recs).await })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_exactly() {
+        let c = Cursor {
+            expected_loss: 123.456_789_012_345_6,
+            customer_key: "7590-VHVEG/ü".into(),
+        };
+        assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        assert_eq!(Cursor::decode("garbage"), None);
+        assert_eq!(Cursor::decode("zz.00"), None);
+        assert_eq!(Cursor::decode("0.0"), None);
+    }
+
+    #[test]
+    fn worklist_filters_are_parameters() {
+        let f = WorklistFilter {
+            model: "m".into(),
+            risk_band: Some("high'; DROP TABLE x; --".into()),
+            limit: 10,
+            after: Some(Cursor {
+                expected_loss: 1.0,
+                customer_key: "k".into(),
+            }),
+            ..Default::default()
+        };
+        let (sql, params) = worklist_sql(&f);
+        assert!(!sql.contains("DROP"), "{sql}");
+        assert!(sql.contains("l.risk_band = $2"), "{sql}");
+        assert!(sql.contains("l.expected_loss < $3"), "{sql}");
+        assert_eq!(params.len(), 2);
+        assert!(sql.ends_with("LIMIT 11"));
+    }
+}

@@ -1,0 +1,120 @@
+//! Versioned schema migrations, embedded in the binary and applied at start through sqlx's
+//! migrator (its `_sqlx_migrations` table records what ran, with checksums). The SQL is written
+//! once for both backends: `TEXT`, `BIGINT`, `DOUBLE PRECISION`, no auto-increment (ids are
+//! UUIDv7 made by the application), times as Unix milliseconds.
+
+use super::StoreError;
+use sqlx::migrate::{MigrateError, Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::AnyPool;
+use std::borrow::Cow;
+
+/// The newest schema version this binary knows.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Version 1: predictions, the latest prediction per customer and model, outcomes, and each
+/// customer's latest outcome. Indexes serve the read paths (see ARCHITECTURE.md).
+const V1: &str = r#"
+CREATE TABLE predictions (
+    prediction_id    TEXT PRIMARY KEY,
+    request_id       TEXT NOT NULL,
+    model            TEXT NOT NULL,
+    model_version    TEXT NOT NULL,
+    scored_at        BIGINT NOT NULL,
+    customer_key     TEXT NOT NULL,
+    customer_id      TEXT,
+    source           TEXT NOT NULL,
+    input            TEXT NOT NULL,
+    probability      DOUBLE PRECISION NOT NULL,
+    probability_low  DOUBLE PRECISION NOT NULL,
+    probability_high DOUBLE PRECISION NOT NULL,
+    predicted_churn  BIGINT NOT NULL,
+    risk_band        TEXT,
+    segment_id       BIGINT,
+    segment          TEXT,
+    rfm_class        TEXT,
+    lifecycle_stage  TEXT,
+    treatment        TEXT,
+    customer_value   DOUBLE PRECISION,
+    expected_loss    DOUBLE PRECISION NOT NULL,
+    top_action       TEXT,
+    recommendations  TEXT NOT NULL
+);
+CREATE INDEX predictions_customer ON predictions (customer_key, model, scored_at);
+CREATE INDEX predictions_scored_at ON predictions (scored_at);
+
+CREATE TABLE customer_latest (
+    customer_key   TEXT NOT NULL,
+    model          TEXT NOT NULL,
+    prediction_id  TEXT NOT NULL,
+    scored_at      BIGINT NOT NULL,
+    expected_loss  DOUBLE PRECISION NOT NULL,
+    risk_band      TEXT,
+    segment        TEXT,
+    treatment      TEXT,
+    PRIMARY KEY (customer_key, model)
+);
+CREATE INDEX customer_latest_worklist ON customer_latest (model, expected_loss DESC, customer_key);
+
+CREATE TABLE outcomes (
+    outcome_id     TEXT PRIMARY KEY,
+    customer_key   TEXT NOT NULL,
+    event          TEXT NOT NULL,
+    at             BIGINT NOT NULL,
+    prediction_id  TEXT,
+    action         TEXT,
+    cost           DOUBLE PRECISION,
+    amount         DOUBLE PRECISION,
+    score          BIGINT,
+    external_id    TEXT UNIQUE,
+    received_at    BIGINT NOT NULL
+);
+CREATE INDEX outcomes_customer ON outcomes (customer_key, at);
+
+CREATE TABLE customer_last_outcome (
+    customer_key TEXT PRIMARY KEY,
+    event        TEXT NOT NULL,
+    at           BIGINT NOT NULL
+);
+"#;
+
+/// The migrations compiled into this binary.
+#[derive(Debug)]
+struct Embedded;
+
+impl MigrationSource<'static> for Embedded {
+    fn resolve(
+        self,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<Vec<Migration>, sqlx::error::BoxDynError>>
+                + Send,
+        >,
+    > {
+        Box::pin(async {
+            Ok(vec![Migration::new(
+                1,
+                Cow::Borrowed("predictions and outcomes"),
+                MigrationType::Simple,
+                sqlx::SqlSafeStr::into_sql_str(V1),
+                false,
+            )])
+        })
+    }
+}
+
+/// Apply pending migrations; a schema newer than [`SCHEMA_VERSION`] is a clear error.
+pub(super) async fn migrate(pool: &AnyPool, url: &str) -> Result<(), StoreError> {
+    let schema = |message: String| StoreError::Schema {
+        url: url.to_string(),
+        message,
+    };
+    let migrator = Migrator::new(Embedded)
+        .await
+        .map_err(|e| schema(e.to_string()))?;
+    migrator.run(pool).await.map_err(|e| match e {
+        MigrateError::VersionMissing(v) => schema(format!(
+            "the database has schema version {v}, newer than this binary knows ({SCHEMA_VERSION}); upgrade churn or use another store"
+        )),
+        other => schema(other.to_string()),
+    })
+}
