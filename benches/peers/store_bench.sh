@@ -43,6 +43,7 @@ done
 mo=$(printf '%s\n' "${off[@]}" | median); ml=$(printf '%s\n' "${lite[@]}" | median); mp=$(printf '%s\n' "${pg[@]}" | median)
 awk -v o="$mo" -v l="$ml" -v p="$mp" 'BEGIN {printf "  median: off %.0f, sqlite %.0f (%.2fx), postgres %.0f (%.2fx) req/s (target >= 0.8x)\n", o, l, l/o, p, p/o}'
 
+[ "${ONLY_HTTP:-0}" = 1 ] && exit 0
 echo "== 2) batch: $ROWS rows over $CUSTOMERS customers"
 python3 - "$ROWS" "$CUSTOMERS" "$WORK/big.csv" <<'PY'
 import csv, sys
@@ -63,7 +64,7 @@ awk -v a="$b0" -v b="$b1" -v c="$b2" 'BEGIN {printf "  churn-score: no store %.2
 
 echo "== 3) worklist latency over the $ROWS logged predictions"
 for url in "sqlite://$WORK/s.db" "$PG"; do
-  serve "$url" 18097; srv=$!
+  echo "  ${url%%://*}:"; serve "$url" 18097; srv=$!
   python3 - <<'PY'
 import http.client, json, random, time
 random.seed(7)

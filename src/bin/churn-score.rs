@@ -98,6 +98,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
         scored_at: churn::store::now_ms(),
         source: Source::Batch,
         ids: s.ids(),
+        id_field: scorer.bundle.id_column.as_deref(),
     });
     let id_col = scorer
         .bundle

@@ -198,10 +198,18 @@ impl IdKey {
 
 /// The stored form of recommended actions: `[{"action":…,"expected_value":…}, …]`.
 pub fn recommendations_json<'a>(actions: impl Iterator<Item = (&'a str, f64)>) -> String {
-    let list: Vec<serde_json::Value> = actions
-        .map(|(a, ev)| serde_json::json!({"action": a, "expected_value": ev}))
+    #[derive(serde::Serialize)]
+    struct Rec<'a> {
+        action: &'a str,
+        expected_value: f64,
+    }
+    let list: Vec<Rec<'a>> = actions
+        .map(|(action, expected_value)| Rec {
+            action,
+            expected_value,
+        })
         .collect();
-    serde_json::Value::Array(list).to_string()
+    serde_json::to_string(&list).unwrap_or_else(|_| "[]".into())
 }
 
 /// Row `r` of a table as a JSON object of its raw cells (text as text, numbers as numbers,
@@ -347,7 +355,12 @@ impl Store {
 
     /// Start the background writer for prediction records (queue of `capacity` records).
     pub fn prediction_log(&self, capacity: usize) -> PredictionLog {
-        PredictionLog::start(self.rt().handle(), self.pool.clone(), capacity)
+        PredictionLog::start(
+            self.rt().handle(),
+            self.pool.clone(),
+            self.backend,
+            capacity,
+        )
     }
 
     /// Is the database answering? (a trivial query with a short timeout)

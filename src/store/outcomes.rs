@@ -316,6 +316,7 @@ pub struct OutcomeReport {
 /// already stored is skipped and counted as a duplicate.
 pub(super) async fn insert_outcomes(
     pool: &AnyPool,
+    backend: super::Backend,
     ids: &IdKey,
     events: &[ValidOutcome],
 ) -> Result<OutcomeReport, StoreError> {
@@ -341,9 +342,7 @@ pub(super) async fn insert_outcomes(
         .bind(e.score)
         .bind(e.external_id.clone())
         .bind(received)
-        // not prepared once and cached: sqlx 0.9's Any driver declares a NULL f64 as float4,
-        // which would fix the cached statement's parameter type for later non-NULL values
-        .persistent(false)
+        .persistent(super::log::cacheable(backend))
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
@@ -374,9 +373,9 @@ impl super::Store {
         &self,
         events: Vec<ValidOutcome>,
     ) -> Result<OutcomeReport, StoreError> {
-        let pool = self.pool();
+        let (pool, backend) = (self.pool(), self.backend());
         let ids = self.ids().clone();
-        self.run(async move { insert_outcomes(&pool, &ids, &events).await })
+        self.run(async move { insert_outcomes(&pool, backend, &ids, &events).await })
             .await
     }
 }

@@ -327,8 +327,8 @@ impl Store {
         &self,
         recs: Vec<super::PredictionRecord>,
     ) -> Result<(), StoreError> {
-        let pool = self.pool();
-        self.run(async move { super::log::insert_predictions(&pool, &recs).await })
+        let (pool, backend) = (self.pool(), self.backend());
+        self.run(async move { super::log::insert_predictions(&pool, backend, &recs).await })
             .await
     }
 }

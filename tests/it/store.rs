@@ -1620,3 +1620,76 @@ both_backends!(
     hmac_customer_keys_sqlite,
     hmac_customer_keys_postgres
 );
+
+/// The whole content of the store as text (`sqlite3 .dump` / `pg_dump --data-only`), or None
+/// when the client tool is not installed.
+fn dump_store(url: &str) -> Option<String> {
+    let mut cmd = if let Some(path) = url.strip_prefix("sqlite://") {
+        let mut c = Command::new("sqlite3");
+        c.args([path, ".dump"]);
+        c
+    } else {
+        let db = url.rsplit('/').next().unwrap();
+        let mut c = Command::new("pg_dump");
+        c.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            "5432",
+            "-U",
+            "postgres",
+            "--data-only",
+            db,
+        ])
+        .env("PGCONNECT_TIMEOUT", "5");
+        c
+    };
+    let out = cmd.stdin(Stdio::null()).output().ok()?;
+    assert!(
+        out.status.success(),
+        "dumping {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// With CHURN_ID_KEY no raw customer id reaches the database: not as a key, not in the
+/// stored input fields, not in outcomes.
+fn hmac_stores_no_raw_ids(url: &str) {
+    let s = serve(url, &[], &[("CHURN_ID_KEY", "secret")]);
+    let customers = telco_customers(2);
+    score_http(&s.addr, &customers);
+    for c in &customers {
+        lookup_eventually(&s.addr, &id_of(c));
+    }
+    let id = id_of(&customers[0]);
+    outcomes_ok(
+        &s.addr,
+        &[json!({"customer_id": id, "event": "retained", "at": at(-1)})],
+        1,
+        0,
+        "an outcome by raw id",
+    );
+    let Some(dump) = dump_store(url) else {
+        eprintln!("no sqlite3 / pg_dump: raw-id check skipped");
+        return;
+    };
+    assert!(
+        dump.contains(&hmac_hex("secret", &id)),
+        "the dump does not show the keyed id, so it cannot be the store's content"
+    );
+    let leaks: Vec<&str> = dump
+        .lines()
+        .filter(|l| customers.iter().any(|c| l.contains(&id_of(c))))
+        .collect();
+    assert!(
+        leaks.is_empty(),
+        "raw customer ids stored although CHURN_ID_KEY is set:\n{}",
+        leaks.join("\n")
+    );
+}
+both_backends!(
+    hmac_stores_no_raw_ids,
+    hmac_stores_no_raw_ids_sqlite,
+    hmac_stores_no_raw_ids_postgres
+);

@@ -126,6 +126,7 @@ async fn score_with(
         scored_at: crate::store::now_ms(),
         source: crate::store::Source::Http,
         ids: store.ids(),
+        id_field: scorer.bundle.id_column.as_deref(),
     });
     let mut results = Vec::with_capacity(parsed.customers.len());
     let mut bands = [0u64; RiskBand::ALL.len()];
