@@ -8,7 +8,7 @@ use churn::bundle;
 use churn::cli;
 use churn::io::{read_table, write_table};
 use churn::scoring::{self, Scorer};
-use churn::store::{IdKey, PredictionRecord, RecordContext, Source, Store, StoreUrl};
+use churn::store::{BatchLog, IdKey, StoreUrl};
 use clap::Parser;
 use std::path::PathBuf;
 
@@ -84,38 +84,13 @@ fn run(args: &Args) -> anyhow::Result<()> {
         .is_some();
     let columns = scoring::select_columns(&scorer, has_id, args.columns.as_deref())?;
     let store = match &args.store {
-        Some(url) => Store::open(
+        Some(url) => BatchLog::open(
             &StoreUrl::parse(url)?,
             IdKey::new(std::env::var("CHURN_ID_KEY").ok().as_deref()),
         )?,
         None => None,
     };
-    let log = store.as_ref().map(|s| s.prediction_log(10_000));
-    let ctx = store.as_ref().map(|s| RecordContext {
-        request_id: churn::store::new_id(),
-        model: &scorer.bundle.name,
-        model_version: &scorer.version,
-        scored_at: churn::store::now_ms(),
-        source: Source::Batch,
-        ids: s.ids(),
-        id_field: scorer.bundle.id_column.as_deref(),
-    });
-    let id_col = scorer
-        .bundle
-        .id_column
-        .as_deref()
-        .and_then(|c| table.index_of(c));
-    // each scored row with an id goes to the store's writer; the queue waits when full
-    let observe = log.as_ref().zip(ctx.as_ref()).map(|(log, ctx)| {
-        let table = &table;
-        move |r: usize, s: &churn::scoring::Scored<'_>| {
-            let id = id_col.and_then(|i| table.columns[i].data.get(r).text());
-            if let Some(id) = id {
-                let rec = PredictionRecord::new(ctx, &id, churn::store::row_json(table, r), s);
-                log.log_blocking(rec);
-            }
-        }
-    });
+    let observe = store.as_ref().map(|s| s.observer(&scorer, &table));
     let mut out = scoring::score_columns_observed(
         &scorer,
         &table,
@@ -125,27 +100,10 @@ fn run(args: &Args) -> anyhow::Result<()> {
         observe,
     )?;
     tracing::debug!(secs = t.elapsed().as_secs_f64(), "scored");
-    if let (Some(store), Some(log)) = (&store, &log) {
+    if let Some(store) = &store {
         let t = std::time::Instant::now();
-        store.block_on(log.flush(std::time::Duration::from_secs(3600)));
-        let s = log.stats();
-        let failed = s.failed.load(std::sync::atomic::Ordering::Relaxed);
-        if failed > 0 {
-            anyhow::bail!(
-                "prediction store {}: {failed} records could not be written: {}",
-                store.url(),
-                s.last_error
-                    .lock()
-                    .expect("stats lock")
-                    .clone()
-                    .unwrap_or_default()
-            );
-        }
-        tracing::debug!(
-            secs = t.elapsed().as_secs_f64(),
-            written = s.written.load(std::sync::atomic::Ordering::Relaxed),
-            "stored"
-        );
+        let written = store.finish()?;
+        tracing::debug!(secs = t.elapsed().as_secs_f64(), written, "stored");
     }
     if !args.skip_invalid && !out.bad.is_empty() {
         return Err(out.bad.swap_remove(0).1.into());

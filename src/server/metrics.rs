@@ -101,37 +101,7 @@ impl Metrics {
             )
             .expect("valid metric"),
         );
-        let store = [
-            (
-                "churn_store_written_total",
-                "Prediction records written to the store.",
-            ),
-            (
-                "churn_store_dropped_total",
-                "Prediction records dropped because the store queue was full.",
-            ),
-            (
-                "churn_store_failed_total",
-                "Prediction records lost to failed store inserts.",
-            ),
-        ]
-        .map(|(name, help)| register(&r, IntCounter::new(name, help).expect("valid metric")));
-        let store_queue = register(
-            &r,
-            IntGauge::new(
-                "churn_store_queue_depth",
-                "Prediction records waiting for the writer.",
-            )
-            .expect("valid metric"),
-        );
-        let store_up = register(
-            &r,
-            IntGauge::new(
-                "churn_store_up",
-                "1 when the last store insert succeeded (0 also when there is no store).",
-            )
-            .expect("valid metric"),
-        );
+        let (store, store_queue, store_up) = store_metrics(&r);
         Metrics {
             store,
             store_queue,
@@ -192,4 +162,40 @@ impl Metrics {
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
     }
+}
+
+/// The prediction store's metrics: written / dropped / failed counters, queue depth, up.
+fn store_metrics(r: &prometheus::Registry) -> ([IntCounter; 3], IntGauge, IntGauge) {
+    let store = [
+        (
+            "churn_store_written_total",
+            "Prediction records written to the store.",
+        ),
+        (
+            "churn_store_dropped_total",
+            "Prediction records dropped because the store queue was full.",
+        ),
+        (
+            "churn_store_failed_total",
+            "Prediction records lost to failed store inserts.",
+        ),
+    ]
+    .map(|(name, help)| register(r, IntCounter::new(name, help).expect("valid metric")));
+    let store_queue = register(
+        r,
+        IntGauge::new(
+            "churn_store_queue_depth",
+            "Prediction records waiting for the writer.",
+        )
+        .expect("valid metric"),
+    );
+    let store_up = register(
+        r,
+        IntGauge::new(
+            "churn_store_up",
+            "1 when the last store insert succeeded (0 also when there is no store).",
+        )
+        .expect("valid metric"),
+    );
+    (store, store_queue, store_up)
 }

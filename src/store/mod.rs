@@ -7,11 +7,13 @@
 //! scorer and the CLI all use it the same way; scoring never waits for it: predictions go through
 //! a bounded queue to a background writer ([`PredictionLog`]).
 
+mod batch;
 mod log;
 mod outcomes;
 mod query;
 mod schema;
 
+pub use batch::BatchLog;
 pub use log::{new_id, LogStats, PredictionLog, PredictionRecord, RecordContext, Source};
 pub use outcomes::{
     parse_instant, raw_outcomes_of, OutcomeError, OutcomeEvent, OutcomeReport, RawOutcome,

@@ -322,6 +322,18 @@ impl Store {
         self.run(prune(pool, before)).await
     }
 
+    /// Refresh the planner's statistics (`ANALYZE`, both backends): after a bulk load the
+    /// worklist query otherwise plans from stale counts (measured on PostgreSQL with 1M
+    /// predictions: 794 ms per page before, 2.1 ms after).
+    pub async fn analyze(&self) -> Result<(), StoreError> {
+        let pool = self.pool();
+        self.run(async move {
+            sqlx::query("ANALYZE").execute(&pool).await?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Insert prediction records directly (one transaction), bypassing the queue.
     pub async fn insert_predictions(
         &self,
