@@ -544,6 +544,31 @@ pub enum OutData<'a> {
     Bool(Vec<bool>),
 }
 
+/// A reject table: 1-based row, error, then the rejected rows' original cells (what
+/// `churn-score --skip-invalid` and `churn-train outcomes --skip-invalid` write).
+pub fn reject_table<'t>(
+    table: &'t RawTable,
+    bad: &[(usize, String)],
+) -> Vec<(String, OutData<'t>)> {
+    let mut cols: Vec<(String, OutData)> = vec![
+        (
+            "row".into(),
+            OutData::Int(bad.iter().map(|(r, _)| Some(*r as i64 + 1)).collect()),
+        ),
+        (
+            "error".into(),
+            OutData::Text(bad.iter().map(|(_, e)| Some(e.clone())).collect()),
+        ),
+    ];
+    for c in &table.columns {
+        cols.push((
+            c.name.clone(),
+            OutData::Text(bad.iter().map(|(r, _)| c.data.get(*r).to_text()).collect()),
+        ));
+    }
+    cols
+}
+
 /// Write named columns to `path` (CSV / TSV / Parquet by extension), atomically.
 pub fn write_table(path: &Path, columns: Vec<(String, OutData<'_>)>) -> Result<(), IoError> {
     let format = Format::from_path(path)?;

@@ -189,24 +189,16 @@ fn open_store(url: &str) -> anyhow::Result<Store> {
 
 fn outcomes(a: &OutcomeArgs) -> anyhow::Result<()> {
     let table = churn::io::read_table(&a.input, None)?;
-    let rows = churn::store::raw_outcomes_of(&table)
-        .map_err(|m| cli::CliError::Usage(format!("{}: {m}", a.input.display())))?;
     let actions: Option<BTreeSet<String>> = match &a.model {
         Some(dir) => churn::bundle::load(dir)?
             .bundle
             .playbook
-            .map(|p| p.file.actions.iter().map(|x| x.id.clone()).collect()),
+            .map(|p| p.action_ids().map(str::to_string).collect()),
         None => None,
     };
-    let now = churn::store::now_ms();
-    let mut valid = Vec::new();
-    let mut bad: Vec<(usize, String)> = Vec::new();
-    for (r, row) in rows.into_iter().enumerate() {
-        match row.and_then(|raw| raw.validate(actions.as_ref(), now)) {
-            Ok(v) => valid.push(v),
-            Err(e) => bad.push((r, format!("column {}: {}", e.field, e.message))),
-        }
-    }
+    let (valid, bad) =
+        churn::store::validate_table(&table, actions.as_ref(), churn::store::now_ms())
+            .map_err(|m| cli::CliError::Usage(format!("{}: {m}", a.input.display())))?;
     if let (false, Some((r, e))) = (a.skip_invalid, bad.first()) {
         let msg = format!(
             "{}: row {}: {e}; nothing was stored",
@@ -222,7 +214,7 @@ fn outcomes(a: &OutcomeArgs) -> anyhow::Result<()> {
             .rejects
             .clone()
             .unwrap_or_else(|| churn::util::sibling_path(&a.input, "rejects.csv"));
-        write_table(&path, reject_table(&table, &bad))?;
+        write_table(&path, churn::io::reject_table(&table, &bad))?;
         eprintln!(
             "{} of {} rows rejected; written to {}",
             bad.len(),
@@ -239,31 +231,6 @@ fn outcomes(a: &OutcomeArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// Rejected rows: 1-based row, error, then the row's cells.
-fn reject_table<'t>(
-    table: &'t churn::io::RawTable,
-    bad: &[(usize, String)],
-) -> Vec<(String, churn::io::OutData<'t>)> {
-    use churn::io::OutData;
-    let mut cols = vec![
-        (
-            "row".to_string(),
-            OutData::Int(bad.iter().map(|(r, _)| Some(*r as i64 + 1)).collect()),
-        ),
-        (
-            "error".to_string(),
-            OutData::Text(bad.iter().map(|(_, e)| Some(e.clone())).collect()),
-        ),
-    ];
-    for c in &table.columns {
-        cols.push((
-            c.name.clone(),
-            OutData::Text(bad.iter().map(|(r, _)| c.data.get(*r).to_text()).collect()),
-        ));
-    }
-    cols
 }
 
 fn prune(url: &str, older_than_days: u32) -> anyhow::Result<()> {

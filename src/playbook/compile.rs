@@ -294,6 +294,13 @@ struct CompiledParts {
 }
 
 impl Playbook {
+    /// The ids of the playbook's actions (what an `action_taken` outcome may name).
+    pub fn action_ids(&self) -> impl Iterator<Item = &str> {
+        self.file.actions.iter().map(|a| a.id.as_str())
+    }
+}
+
+impl Playbook {
     /// Validate `file` against a model's encoder and compile it.
     pub fn compile(
         file: PlaybookFile,

@@ -397,24 +397,8 @@ impl BatchOutput<'_> {
 
     /// The reject table: 1-based row, error, then the row's raw cells.
     pub fn rejects<'t>(&self, table: &'t RawTable) -> Vec<(String, OutData<'t>)> {
-        let bad = &self.bad;
-        let mut cols: Vec<(String, OutData)> = vec![
-            (
-                "row".into(),
-                OutData::Int(bad.iter().map(|(r, _)| Some(*r as i64 + 1)).collect()),
-            ),
-            (
-                "error".into(),
-                OutData::Text(bad.iter().map(|(_, e)| Some(row_error(e))).collect()),
-            ),
-        ];
-        for c in &table.columns {
-            cols.push((
-                c.name.clone(),
-                OutData::Text(bad.iter().map(|(r, _)| c.data.get(*r).to_text()).collect()),
-            ));
-        }
-        cols
+        let bad: Vec<(usize, String)> = self.bad.iter().map(|(r, e)| (*r, row_error(e))).collect();
+        crate::io::reject_table(table, &bad)
     }
 }
 

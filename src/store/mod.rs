@@ -16,8 +16,8 @@ mod schema;
 pub use batch::BatchLog;
 pub use log::{new_id, LogStats, PredictionLog, PredictionRecord, RecordContext, Source};
 pub use outcomes::{
-    parse_instant, raw_outcomes_of, OutcomeError, OutcomeEvent, OutcomeReport, RawOutcome,
-    ValidOutcome, OUTCOME_COLUMNS,
+    parse_instant, raw_outcomes_of, validate_table, OutcomeError, OutcomeEvent, OutcomeReport,
+    RawOutcome, ValidOutcome, OUTCOME_COLUMNS,
 };
 pub use query::{Cursor, StoredPrediction, WorklistFilter, WorklistPage, WorklistRow};
 pub use schema::SCHEMA_VERSION;

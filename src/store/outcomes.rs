@@ -303,6 +303,27 @@ fn raw_outcome_row(
     })
 }
 
+/// An invalid row of a file: (0-based row, "column FIELD: problem").
+pub type RowError = (usize, String);
+
+/// A file's events, validated: the valid ones and, per invalid row, (0-based row,
+/// "column FIELD: problem"). An unknown column is an error for the whole file.
+pub fn validate_table(
+    table: &crate::io::RawTable,
+    actions: Option<&BTreeSet<String>>,
+    now: i64,
+) -> Result<(Vec<ValidOutcome>, Vec<RowError>), String> {
+    let mut valid = Vec::new();
+    let mut bad = Vec::new();
+    for (r, row) in raw_outcomes_of(table)?.into_iter().enumerate() {
+        match row.and_then(|raw| raw.validate(actions, now)) {
+            Ok(v) => valid.push(v),
+            Err(e) => bad.push((r, format!("column {}: {}", e.field, e.message))),
+        }
+    }
+    Ok((valid, bad))
+}
+
 /// What an insert did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct OutcomeReport {

@@ -24,7 +24,7 @@ fn known_actions(state: &AppState) -> BTreeSet<String> {
     reg.models
         .values()
         .filter_map(|m| m.scorer.bundle.playbook.as_ref())
-        .flat_map(|p| p.file.actions.iter().map(|a| a.id.clone()))
+        .flat_map(|p| p.action_ids().map(str::to_string))
         .collect()
 }
 
