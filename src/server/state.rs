@@ -194,7 +194,7 @@ impl AppState {
         let store = crate::store::Store::open(&config.store, ids)?.map(Arc::new);
         let log = store
             .as_ref()
-            .map(|s| Arc::new(s.prediction_log(config.store_queue)));
+            .map(|s| Arc::new(s.prediction_log(config.store_queue, crate::store::SERVER_BATCH)));
         let state = AppState {
             tokens: Tokens::new(&config.api_tokens, config.admin_token.as_deref()),
             config,

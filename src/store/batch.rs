@@ -26,7 +26,7 @@ impl BatchLog {
         let Some(store) = Store::open(url, ids)? else {
             return Ok(None);
         };
-        let log = store.prediction_log(10_000);
+        let log = store.prediction_log(2 * super::BULK_BATCH, super::BULK_BATCH);
         Ok(Some(BatchLog {
             store,
             log,

@@ -11,8 +11,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
-/// Rows per insert statement (23 parameters each: far below both backends' limits).
-const BATCH: usize = 500;
+/// Most records per transaction for the server: small enough to reach the database within
+/// milliseconds under load, large enough that the random pages of `customer_latest` are written
+/// once per batch rather than once per record.
+pub const SERVER_BATCH: usize = 2_000;
+
+/// Most records per transaction for `churn-score --store`: each commit rewrites every page of
+/// `customer_latest` it touched (with 200k customers, nearly all of them), so a bulk load commits
+/// rarely (measured on 200k rows: 2,000 per commit wrote 780k pages).
+pub const BULK_BATCH: usize = 25_000;
 
 /// How long the writer waits for more records when a batch is not full: a record reaches the
 /// database at most this much later, and a light load still writes in batches.
@@ -117,9 +124,9 @@ impl PredictionLog {
     /// Spawn the writer on `rt` with a queue of `capacity` records.
     pub(super) fn start(
         rt: &tokio::runtime::Handle,
-        pool: AnyPool,
-        backend: Backend,
+        target: LogTarget,
         capacity: usize,
+        batch: usize,
     ) -> Self {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let (flush, flush_rx) = mpsc::unbounded_channel();
@@ -127,7 +134,7 @@ impl PredictionLog {
             up: AtomicBool::new(true),
             ..LogStats::default()
         });
-        rt.spawn(writer(pool, backend, rx, flush_rx, stats.clone()));
+        rt.spawn(writer(target, rx, flush_rx, stats.clone(), batch.max(1)));
         PredictionLog { tx, flush, stats }
     }
 
@@ -169,39 +176,39 @@ impl PredictionLog {
 }
 
 async fn writer(
-    pool: AnyPool,
-    backend: Backend,
+    target: LogTarget,
     mut rx: mpsc::Receiver<PredictionRecord>,
     mut flush_rx: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
     stats: Arc<LogStats>,
+    batch: usize,
 ) {
-    let mut buf = Vec::with_capacity(BATCH);
+    let mut buf = Vec::with_capacity(batch);
     loop {
         tokio::select! {
-            n = rx.recv_many(&mut buf, BATCH) => {
+            n = rx.recv_many(&mut buf, batch) => {
                 if n == 0 {
                     break;
                 }
-                if n < BATCH {
+                if n < batch {
                     // a light load: let a few more records arrive, one transaction for all
                     tokio::time::sleep(LINGER).await;
-                    while buf.len() < BATCH {
+                    while buf.len() < batch {
                         match rx.try_recv() {
                             Ok(r) => buf.push(r),
                             Err(_) => break,
                         }
                     }
                 }
-                write(&pool, backend, &mut buf, &stats).await;
+                write(&target, &mut buf, &stats).await;
             }
             Some(reply) = flush_rx.recv() => {
                 while let Ok(r) = rx.try_recv() {
                     buf.push(r);
-                    if buf.len() >= BATCH {
-                        write(&pool, backend, &mut buf, &stats).await;
+                    if buf.len() >= batch {
+                        write(&target, &mut buf, &stats).await;
                     }
                 }
-                write(&pool, backend, &mut buf, &stats).await;
+                write(&target, &mut buf, &stats).await;
                 let _ = reply.send(());
             }
         }
@@ -209,20 +216,15 @@ async fn writer(
 }
 
 /// Insert `buf` (one retry after a short pause), update the counters and empty it.
-async fn write(
-    pool: &AnyPool,
-    backend: Backend,
-    buf: &mut Vec<PredictionRecord>,
-    stats: &LogStats,
-) {
+async fn write(target: &LogTarget, buf: &mut Vec<PredictionRecord>, stats: &LogStats) {
     if buf.is_empty() {
         return;
     }
     let n = buf.len() as u64;
-    let mut result = insert_predictions(pool, backend, buf).await;
+    let mut result = insert_predictions(target, buf).await;
     if result.is_err() {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        result = insert_predictions(pool, backend, buf).await;
+        result = insert_predictions(target, buf).await;
     }
     stats.queued.fetch_sub(n as i64, Ordering::Relaxed);
     match result {
@@ -241,129 +243,434 @@ async fn write(
     buf.clear();
 }
 
-/// `($1, $2, …), ($24, …)` for `rows` rows of `cols` parameters on PostgreSQL; anonymous `?` on
-/// SQLite, whose parser looks every named parameter up in a list (quadratic in a 10,000-parameter
-/// statement: measured at 800 rows/s with `$N`).
-pub(super) fn placeholders(rows: usize, cols: usize, backend: Backend) -> String {
-    let mut s = String::with_capacity(rows * cols * 5);
-    for r in 0..rows {
-        if r > 0 {
-            s.push_str(", ");
-        }
-        s.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                s.push_str(", ");
-            }
-            match backend {
-                Backend::Sqlite => s.push('?'),
-                Backend::Postgres => {
-                    s.push('$');
-                    s.push_str(&(r * cols + c + 1).to_string());
-                }
-            }
-        }
-        s.push(')');
-    }
-    s
-}
-
-/// May statements be prepared once and cached? On SQLite yes (its bindings carry their own
-/// types). On PostgreSQL no: sqlx 0.9's `Any` driver declares a NULL `f64` as `float4`, and a
-/// cached statement would keep that type and refuse a later non-NULL `f64`.
+/// May statements with many parameters be prepared once and cached? On SQLite yes (its
+/// bindings carry their own types). On PostgreSQL no: sqlx 0.9's `Any` driver declares a NULL
+/// `f64` as `float4`, and a cached statement would keep that type and refuse a later non-NULL
+/// `f64`. (The prediction log binds one text parameter and is always cached.)
 pub(super) fn cacheable(backend: Backend) -> bool {
     backend == Backend::Sqlite
 }
 
-/// Insert the records and move each customer's latest prediction, in one transaction.
-pub(super) async fn insert_predictions(
-    pool: &AnyPool,
-    backend: Backend,
-    recs: &[PredictionRecord],
-) -> Result<(), StoreError> {
-    let mut tx = pool.begin().await?;
-    for chunk in recs.chunks(BATCH) {
-        let sql = format!(
-            "INSERT INTO predictions (prediction_id, request_id, model, model_version, scored_at, \
-             customer_key, customer_id, source, input, probability, probability_low, probability_high, \
-             predicted_churn, risk_band, segment_id, segment, rfm_class, lifecycle_stage, treatment, \
-             customer_value, expected_loss, top_action, recommendations) VALUES {}",
-            placeholders(chunk.len(), 23, backend)
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for r in chunk {
-            q = q
-                .bind(r.prediction_id.clone())
-                .bind(r.request_id.clone())
-                .bind(r.model.clone())
-                .bind(r.model_version.clone())
-                .bind(r.scored_at)
-                .bind(r.customer_key.clone())
-                .bind(r.customer_id.clone())
-                .bind(r.source.as_str())
-                .bind(r.input.clone())
-                .bind(r.probability)
-                .bind(r.low)
-                .bind(r.high)
-                .bind(r.predicted_churn as i64)
-                .bind(r.risk_band)
-                .bind(r.segment_id)
-                .bind(r.segment.clone())
-                .bind(r.rfm_class)
-                .bind(r.lifecycle_stage)
-                .bind(r.treatment)
-                .bind(r.customer_value)
-                .bind(r.expected_loss)
-                .bind(r.top_action.clone())
-                .bind(r.recommendations.clone());
-        }
-        q.persistent(cacheable(backend)).execute(&mut *tx).await?;
-        upsert_latest(&mut tx, backend, chunk).await?;
-    }
-    tx.commit().await?;
-    Ok(())
+/// How a column is read back from a batch's JSON rows.
+#[derive(Debug, Clone, Copy)]
+enum Col {
+    /// A JSON string (or null).
+    Text,
+    /// A JSON integer (or null).
+    Int,
+    /// A JSON number (or null), written in its shortest exact form.
+    Real,
+    /// JSON text (an object or array), carried as a JSON string so that the stored text is
+    /// exactly the record's.
+    Json,
 }
 
-/// Point `customer_latest` at the newest record of each (customer, model) of `chunk`.
-async fn upsert_latest(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    backend: Backend,
-    chunk: &[PredictionRecord],
-) -> Result<(), StoreError> {
-    // one row per key (PostgreSQL refuses to update a row twice in one statement): the newest
-    let mut latest: std::collections::BTreeMap<(&str, &str), &PredictionRecord> =
-        std::collections::BTreeMap::new();
-    for r in chunk {
-        let e = latest.entry((&r.customer_key, &r.model)).or_insert(r);
-        if (r.scored_at, &r.prediction_id) > (e.scored_at, &e.prediction_id) {
-            *e = r;
+/// The columns of `predictions`, in the order of each row of a batch.
+const PREDICTION_COLUMNS: [(&str, Col); 23] = [
+    ("prediction_id", Col::Text),
+    ("request_id", Col::Text),
+    ("model", Col::Text),
+    ("model_version", Col::Text),
+    ("scored_at", Col::Int),
+    ("customer_key", Col::Text),
+    ("customer_id", Col::Text),
+    ("source", Col::Text),
+    ("input", Col::Json),
+    ("probability", Col::Real),
+    ("probability_low", Col::Real),
+    ("probability_high", Col::Real),
+    ("predicted_churn", Col::Int),
+    ("risk_band", Col::Text),
+    ("segment_id", Col::Int),
+    ("segment", Col::Text),
+    ("rfm_class", Col::Text),
+    ("lifecycle_stage", Col::Text),
+    ("treatment", Col::Text),
+    ("customer_value", Col::Real),
+    ("expected_loss", Col::Real),
+    ("top_action", Col::Text),
+    ("recommendations", Col::Json),
+];
+
+/// The columns of `customer_latest`, in the order of each row of a batch.
+const LATEST_COLUMNS: [(&str, Col); 8] = [
+    ("customer_key", Col::Text),
+    ("model", Col::Text),
+    ("prediction_id", Col::Text),
+    ("scored_at", Col::Int),
+    ("expected_loss", Col::Real),
+    ("risk_band", Col::Text),
+    ("segment", Col::Text),
+    ("treatment", Col::Text),
+];
+
+/// `INSERT INTO table (…) SELECT … FROM <the rows of one JSON array parameter>`: a whole batch is
+/// one bound text, so a batch costs one statement (prepared once) whatever its size, and the
+/// database parses the rows (SQLite: `jsonb_each`, whose values stay JSONB, so each `->>` reads
+/// a binary row instead of re-parsing text; PostgreSQL: `jsonb_array_elements`). Numbers travel
+/// as their shortest exact text and parse back to the same bits on both. Used for the upsert of
+/// `customer_latest`, whose conflict clause `COPY` cannot express.
+fn json_insert_sql(table: &str, cols: &[(&str, Col)], backend: Backend, tail: &str) -> String {
+    let values: Vec<String> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, (_, ty))| match (backend, ty) {
+            (Backend::Sqlite, _) => format!("value->>{i}"),
+            (Backend::Postgres, Col::Text | Col::Json) => format!("e->>{i}"),
+            (Backend::Postgres, Col::Int) => format!("(e->>{i})::bigint"),
+            (Backend::Postgres, Col::Real) => format!("(e->>{i})::float8"),
+        })
+        .collect();
+    let from = match backend {
+        Backend::Sqlite => "jsonb_each(?)",
+        Backend::Postgres => "jsonb_array_elements($1::text::jsonb) AS t(e)",
+    };
+    format!(
+        "INSERT INTO {table} ({}) SELECT {} FROM {from} WHERE true {tail}",
+        column_names(cols),
+        values.join(", ")
+    )
+}
+
+/// Receives one row's values in column order: a JSON row of a batch, or the bound parameters
+/// of a multi-row `VALUES` statement. The column lists live once, in [`prediction_row`] and
+/// [`latest_row`].
+trait RowSink {
+    fn text(&mut self, v: Option<&str>) -> &mut Self;
+    fn int(&mut self, v: Option<i64>) -> &mut Self;
+    fn real(&mut self, v: Option<f64>) -> &mut Self;
+    /// JSON text (the record's input object and recommendations array).
+    fn json(&mut self, v: &str) -> &mut Self;
+}
+
+/// `a, b, c` of a column list.
+fn column_names(cols: &[(&str, Col)]) -> String {
+    cols.iter().map(|c| c.0).collect::<Vec<_>>().join(", ")
+}
+
+/// Most rows per multi-row `VALUES` statement on SQLite (23 parameters each, under its limit of
+/// 32,766 parameters).
+const SQLITE_ROWS: usize = 512;
+
+/// Splits `n` rows into statements of power-of-two sizes (at most [`SQLITE_ROWS`]): at most ten
+/// distinct statement texts, all prepared once and cached. (Batches of arbitrary size made a new
+/// text per batch, and SQLite's parser cost 16k instructions per logged record.)
+fn sqlite_chunks(mut n: usize) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        if n == 0 {
+            return None;
+        }
+        let c = if n >= SQLITE_ROWS {
+            SQLITE_ROWS
+        } else {
+            1 << n.ilog2()
+        };
+        n -= c;
+        Some(c)
+    })
+}
+
+/// `(?, ?, …), (?, …)`: anonymous parameters (SQLite's parser looks every named parameter up in
+/// a list, quadratic in a 10,000-parameter statement: measured at 800 rows/s with `$N`).
+fn sqlite_placeholders(rows: usize, cols: usize) -> String {
+    let row = format!("({})", vec!["?"; cols].join(", "));
+    vec![row; rows].join(", ")
+}
+
+/// Appends JSON values to one row array of a batch.
+struct JsonRow<'a>(&'a mut Vec<u8>);
+
+impl JsonRow<'_> {
+    fn sep(&mut self) {
+        if self.0.last() != Some(&b'[') {
+            self.0.push(b',');
         }
     }
-    let sql = format!(
-        "INSERT INTO customer_latest (customer_key, model, prediction_id, scored_at, expected_loss, \
-         risk_band, segment, treatment) VALUES {} \
-         ON CONFLICT (customer_key, model) DO UPDATE SET prediction_id = excluded.prediction_id, \
+}
+
+impl RowSink for JsonRow<'_> {
+    fn text(&mut self, v: Option<&str>) -> &mut Self {
+        self.sep();
+        match v {
+            // writing a str to a Vec cannot fail
+            Some(s) => serde_json::to_writer(&mut *self.0, s).unwrap_or(()),
+            None => self.0.extend_from_slice(b"null"),
+        }
+        self
+    }
+    fn int(&mut self, v: Option<i64>) -> &mut Self {
+        self.sep();
+        match v {
+            Some(i) => serde_json::to_writer(&mut *self.0, &i).unwrap_or(()),
+            None => self.0.extend_from_slice(b"null"),
+        }
+        self
+    }
+    fn real(&mut self, v: Option<f64>) -> &mut Self {
+        self.sep();
+        match v.filter(|x| x.is_finite()) {
+            // serde_json writes the shortest text that parses back to the same bits
+            Some(x) => serde_json::to_writer(&mut *self.0, &x).unwrap_or(()),
+            None => self.0.extend_from_slice(b"null"),
+        }
+        self
+    }
+    /// As a JSON string (the stored text stays exactly the record's).
+    fn json(&mut self, v: &str) -> &mut Self {
+        self.text(Some(v))
+    }
+}
+
+/// Binds one row's values to a query.
+struct BindRow<'q>(Option<sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>>);
+
+impl BindRow<'_> {
+    fn bind<T>(&mut self, v: T) -> &mut Self
+    where
+        T: 'static + Send + sqlx::Encode<'static, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    {
+        self.0 = self.0.take().map(|q| q.bind(v));
+        self
+    }
+}
+
+impl RowSink for BindRow<'_> {
+    fn text(&mut self, v: Option<&str>) -> &mut Self {
+        self.bind(v.map(str::to_string))
+    }
+    fn int(&mut self, v: Option<i64>) -> &mut Self {
+        self.bind(v)
+    }
+    fn real(&mut self, v: Option<f64>) -> &mut Self {
+        self.bind(v)
+    }
+    fn json(&mut self, v: &str) -> &mut Self {
+        self.bind(v.to_string())
+    }
+}
+
+/// A prediction record's values in the order of [`PREDICTION_COLUMNS`].
+fn prediction_row<S: RowSink>(w: &mut S, r: &PredictionRecord) {
+    w.text(Some(&r.prediction_id))
+        .text(Some(&r.request_id))
+        .text(Some(&r.model))
+        .text(Some(&r.model_version))
+        .int(Some(r.scored_at))
+        .text(Some(&r.customer_key))
+        .text(r.customer_id.as_deref())
+        .text(Some(r.source.as_str()))
+        .json(&r.input)
+        .real(Some(r.probability))
+        .real(Some(r.low))
+        .real(Some(r.high))
+        .int(Some(r.predicted_churn as i64))
+        .text(r.risk_band)
+        .int(r.segment_id)
+        .text(r.segment.as_deref())
+        .text(r.rfm_class)
+        .text(r.lifecycle_stage)
+        .text(r.treatment)
+        .real(r.customer_value)
+        .real(Some(r.expected_loss))
+        .text(r.top_action.as_deref())
+        .json(&r.recommendations);
+}
+
+/// A record's `customer_latest` values in the order of [`LATEST_COLUMNS`].
+fn latest_row<S: RowSink>(w: &mut S, r: &PredictionRecord) {
+    w.text(Some(&r.customer_key))
+        .text(Some(&r.model))
+        .text(Some(&r.prediction_id))
+        .int(Some(r.scored_at))
+        .real(Some(r.expected_loss))
+        .text(r.risk_band)
+        .text(r.segment.as_deref())
+        .text(r.treatment);
+}
+
+/// One JSON array of row arrays, in the column order of `cols`, filled by `row` per item.
+fn json_rows<T>(items: &[T], mut row: impl FnMut(&mut JsonRow<'_>, &T)) -> String {
+    let mut buf = Vec::with_capacity(items.len() * 1024);
+    buf.push(b'[');
+    for (i, it) in items.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        buf.push(b'[');
+        row(&mut JsonRow(&mut buf), it);
+        buf.push(b']');
+    }
+    buf.push(b']');
+    // only valid UTF-8 went in: str slices and ASCII
+    String::from_utf8(buf).unwrap_or_default()
+}
+
+/// Where the writer inserts: SQLite through the shared pool; PostgreSQL through a pool of the
+/// native driver, for `COPY` (sqlx's `Any` driver has no `COPY`).
+#[derive(Debug, Clone)]
+pub(super) enum LogTarget {
+    /// SQLite.
+    Sqlite(AnyPool),
+    /// PostgreSQL.
+    Postgres(sqlx::PgPool),
+}
+
+/// Upsert of `customer_latest` from one JSON array of [`LATEST_COLUMNS`] rows: the newest
+/// prediction per (customer, model) wins, also against the stored one.
+fn upsert_latest_sql(backend: Backend) -> String {
+    json_insert_sql(
+        "customer_latest",
+        &LATEST_COLUMNS,
+        backend,
+        "ON CONFLICT (customer_key, model) DO UPDATE SET prediction_id = excluded.prediction_id, \
          scored_at = excluded.scored_at, expected_loss = excluded.expected_loss, \
          risk_band = excluded.risk_band, segment = excluded.segment, treatment = excluded.treatment \
          WHERE excluded.scored_at > customer_latest.scored_at \
          OR (excluded.scored_at = customer_latest.scored_at \
              AND excluded.prediction_id > customer_latest.prediction_id)",
-        placeholders(latest.len(), 8, backend)
-    );
-    let mut q = sqlx::query(AssertSqlSafe(sql));
-    for r in latest.values() {
-        q = q
-            .bind(r.customer_key.clone())
-            .bind(r.model.clone())
-            .bind(r.prediction_id.clone())
-            .bind(r.scored_at)
-            .bind(r.expected_loss)
-            .bind(r.risk_band)
-            .bind(r.segment.clone())
-            .bind(r.treatment);
+    )
+}
+
+/// Insert the records and move each customer's latest prediction, in one transaction. SQLite:
+/// multi-row `VALUES` with bound parameters (prepared once). PostgreSQL: `COPY … FROM STDIN`
+/// (the server's own bulk path: 2.4× faster than a JSON batch in the same measurement).
+pub(super) async fn insert_predictions(
+    target: &LogTarget,
+    recs: &[PredictionRecord],
+) -> Result<(), StoreError> {
+    match target {
+        LogTarget::Sqlite(pool) => {
+            let mut tx = pool.begin().await?;
+            let mut rest = recs;
+            for size in sqlite_chunks(recs.len()) {
+                let (chunk, tail) = rest.split_at(size);
+                rest = tail;
+                let sql = format!(
+                    "INSERT INTO predictions ({}) VALUES {}",
+                    column_names(&PREDICTION_COLUMNS),
+                    sqlite_placeholders(chunk.len(), PREDICTION_COLUMNS.len())
+                );
+                let mut q = BindRow(Some(sqlx::query(AssertSqlSafe(sql))));
+                for r in chunk {
+                    prediction_row(&mut q, r);
+                }
+                if let Some(q) = q.0 {
+                    q.persistent(true).execute(&mut *tx).await?;
+                }
+            }
+            sqlx::query(AssertSqlSafe(upsert_latest_sql(Backend::Sqlite)))
+                .bind(latest_rows(recs))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        LogTarget::Postgres(pool) => {
+            let mut data = Vec::with_capacity(recs.len() * 1024);
+            for r in recs {
+                prediction_row(&mut CopyRow::new(&mut data), r);
+                data.push(b'\n');
+            }
+            let mut tx = pool.begin().await?;
+            let mut copy = tx
+                .copy_in_raw(&format!(
+                    "COPY predictions ({}) FROM STDIN",
+                    column_names(&PREDICTION_COLUMNS)
+                ))
+                .await?;
+            if let Err(e) = copy.send(data).await {
+                let _ = copy.abort("the prediction batch could not be sent").await;
+                return Err(e.into());
+            }
+            copy.finish().await?;
+            sqlx::query(AssertSqlSafe(upsert_latest_sql(Backend::Postgres)))
+                .bind(latest_rows(recs))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
     }
-    q.persistent(cacheable(backend)).execute(&mut **tx).await?;
     Ok(())
+}
+
+/// Appends one row of PostgreSQL's `COPY` text format: tab-separated, `\N` for NULL, with
+/// backslash, tab, newline and carriage return escaped.
+struct CopyRow<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> CopyRow<'a> {
+    fn new(out: &'a mut Vec<u8>) -> Self {
+        CopyRow { out, first: true }
+    }
+    fn sep(&mut self) {
+        if !self.first {
+            self.out.push(b'\t');
+        }
+        self.first = false;
+    }
+    fn null(&mut self) -> &mut Self {
+        self.out.extend_from_slice(b"\\N");
+        self
+    }
+}
+
+impl RowSink for CopyRow<'_> {
+    fn text(&mut self, v: Option<&str>) -> &mut Self {
+        self.sep();
+        let Some(s) = v else { return self.null() };
+        for &b in s.as_bytes() {
+            match b {
+                b'\\' => self.out.extend_from_slice(b"\\\\"),
+                b'\t' => self.out.extend_from_slice(b"\\t"),
+                b'\n' => self.out.extend_from_slice(b"\\n"),
+                b'\r' => self.out.extend_from_slice(b"\\r"),
+                _ => self.out.push(b),
+            }
+        }
+        self
+    }
+    fn int(&mut self, v: Option<i64>) -> &mut Self {
+        self.sep();
+        match v {
+            Some(i) => {
+                self.out.extend_from_slice(i.to_string().as_bytes());
+                self
+            }
+            None => self.null(),
+        }
+    }
+    fn real(&mut self, v: Option<f64>) -> &mut Self {
+        self.sep();
+        match v.filter(|x| x.is_finite()) {
+            // the shortest text that parses back to the same bits
+            Some(x) => {
+                let _ = serde_json::to_writer(&mut *self.out, &x);
+                self
+            }
+            None => self.null(),
+        }
+    }
+    fn json(&mut self, v: &str) -> &mut Self {
+        self.text(Some(v))
+    }
+}
+
+/// The `customer_latest` rows of a batch: the newest record per (customer, model) (PostgreSQL
+/// refuses to update a row twice in one statement).
+fn latest_rows(recs: &[PredictionRecord]) -> String {
+    let mut latest: std::collections::HashMap<(&str, &str), &PredictionRecord> =
+        std::collections::HashMap::with_capacity(recs.len());
+    for r in recs {
+        let e = latest.entry((&r.customer_key, &r.model)).or_insert(r);
+        if (r.scored_at, &r.prediction_id) > (e.scored_at, &e.prediction_id) {
+            *e = r;
+        }
+    }
+    // a stable order: the batch's own
+    let mut list: Vec<&PredictionRecord> = latest.into_values().collect();
+    list.sort_unstable_by(|a, b| a.prediction_id.cmp(&b.prediction_id));
+    json_rows(&list, |w, r| latest_row(w, r))
 }
 
 /// A new UUIDv7 (unique, sortable by creation time).
@@ -449,5 +756,40 @@ impl PredictionRecord {
                 recs.iter().map(|r| (r.action, r.expected_value)),
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_chunks_cover_every_row_in_few_sizes() {
+        let mut sizes = std::collections::BTreeSet::new();
+        for n in 0..3000 {
+            let chunks: Vec<usize> = sqlite_chunks(n).collect();
+            assert_eq!(chunks.iter().sum::<usize>(), n);
+            assert!(chunks
+                .iter()
+                .all(|c| c.is_power_of_two() && *c <= SQLITE_ROWS));
+            sizes.extend(chunks);
+        }
+        assert_eq!(sizes.len(), 10);
+    }
+
+    #[test]
+    fn copy_rows_escape_and_mark_nulls() {
+        let mut out = Vec::new();
+        CopyRow::new(&mut out)
+            .text(Some("a\tb\\c\nd\re"))
+            .text(None)
+            .int(Some(-3))
+            .real(Some(0.1))
+            .real(Some(f64::NAN))
+            .json("{\"k\":\"v\"}");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "a\\tb\\\\c\\nd\\re\t\\N\t-3\t0.1\t\\N\t{\"k\":\"v\"}"
+        );
     }
 }

@@ -339,8 +339,8 @@ impl Store {
         &self,
         recs: Vec<super::PredictionRecord>,
     ) -> Result<(), StoreError> {
-        let (pool, backend) = (self.pool(), self.backend());
-        self.run(async move { super::log::insert_predictions(&pool, backend, &recs).await })
+        let target = self.log_target.clone();
+        self.run(async move { super::log::insert_predictions(&target, &recs).await })
             .await
     }
 }
