@@ -236,7 +236,7 @@ pub fn row_json(table: &crate::io::RawTable, r: usize) -> String {
             // a non-finite number (refused by the encoder anyway) is written as null
             RawValue::Number(x) => serde_json::to_writer(&mut buf, &x),
             RawValue::Bool(b) => serde_json::to_writer(&mut buf, &b),
-            RawValue::Text(t) => serde_json::to_writer(&mut buf, &*t),
+            RawValue::Text(t) => serde_json::to_writer(&mut buf, t),
         };
     }
     buf.push(b'}');
