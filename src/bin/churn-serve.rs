@@ -35,6 +35,9 @@ struct Args {
     /// Maximum request body in bytes.
     #[arg(long, env = "CHURN_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
     max_body_bytes: usize,
+    /// Longest field name or text value of a customer in bytes, ids included (longer: 422)
+    #[arg(long, env = "CHURN_MAX_FIELD_BYTES", default_value_t = 1024)]
+    max_field_bytes: usize,
     /// Log format.
     #[arg(
         long,
@@ -59,16 +62,6 @@ struct Args {
     store_queue: usize,
 }
 
-fn split_tokens(v: Option<String>) -> Vec<String> {
-    v.map(|s| {
-        s.split(',')
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty())
-            .collect()
-    })
-    .unwrap_or_default()
-}
-
 fn main() {
     let args = Args::parse();
     cli::init_logging(false, args.log_format);
@@ -82,6 +75,14 @@ fn main() {
         },
         None => StoreUrl::default_for(&args.models),
     };
+    let api_tokens =
+        match server::parse_api_tokens(std::env::var("CHURN_API_TOKENS").ok().as_deref()) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(e.exit_code());
+            }
+        };
     let config = ServerConfig {
         models_dir: args.models,
         bind: args.bind,
@@ -89,7 +90,8 @@ fn main() {
         default_model: args.default,
         max_batch: args.max_batch,
         max_body_bytes: args.max_body_bytes,
-        api_tokens: split_tokens(std::env::var("CHURN_API_TOKENS").ok()),
+        max_field_bytes: args.max_field_bytes,
+        api_tokens,
         admin_token: std::env::var("CHURN_ADMIN_TOKEN")
             .ok()
             .filter(|t| !t.trim().is_empty()),

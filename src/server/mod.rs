@@ -23,7 +23,6 @@ pub use routes::{configure, Access, Handler, RouteSpec, ROUTES};
 pub use state::{load_registry, AppState, LoadedModel, Registry, ReloadReport};
 
 use actix_web::{web, App, HttpServer};
-use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -42,6 +41,8 @@ pub struct ServerConfig {
     pub max_batch: usize,
     /// Largest request body in bytes.
     pub max_body_bytes: usize,
+    /// Longest field name or text value of a customer, in bytes (ids included).
+    pub max_field_bytes: usize,
     /// Bearer tokens accepted on `/v1/*` (empty: no auth).
     pub api_tokens: Vec<String>,
     /// Token for `/v1/admin/*` (None: admin endpoints disabled).
@@ -71,6 +72,12 @@ impl ServerConfig {
             return Err(invalid(format!(
                 "the body limit must be at least 1024 bytes, got {}",
                 self.max_body_bytes
+            )));
+        }
+        if self.max_field_bytes < 16 {
+            return Err(invalid(format!(
+                "the field length limit must be at least 16 bytes, got {}",
+                self.max_field_bytes
             )));
         }
         if self.bind.trim().is_empty() {
@@ -125,9 +132,26 @@ impl ServerError {
     }
 }
 
-/// The id as it may appear in logs: a short sha256 prefix, never the raw id.
-pub(crate) fn hash_id(v: &str) -> String {
-    crate::util::hex(&Sha256::digest(v.as_bytes())[..6])
+/// The API tokens of `CHURN_API_TOKENS` (comma-separated). Unset means no authentication; set
+/// but without a single token (`" , "`, or an empty value from a missing secret) is refused,
+/// because it would silently turn authentication off.
+pub fn parse_api_tokens(value: Option<&str>) -> Result<Vec<String>, ServerError> {
+    let Some(v) = value else {
+        return Ok(Vec::new());
+    };
+    let tokens: Vec<String> = v
+        .split(',')
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect();
+    if tokens.is_empty() {
+        return Err(ServerError::Config {
+            message: "CHURN_API_TOKENS is set but holds no token: refusing to start with \
+                      authentication off (unset it to run without tokens)"
+                .into(),
+        });
+    }
+    Ok(tokens)
 }
 
 /// SIGHUP reloads the models; a failing reload is logged and the handler keeps listening.

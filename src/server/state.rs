@@ -179,6 +179,8 @@ pub struct AppState {
     pub store: Option<Arc<crate::store::Store>>,
     /// Its background writer for scored customers.
     pub log: Option<Arc<crate::store::PredictionLog>>,
+    /// Keys customer ids in debug logs (HMAC; never a plain hash, which an id list reverses).
+    pub log_key: crate::store::IdKey,
 }
 
 impl AppState {
@@ -190,12 +192,38 @@ impl AppState {
             None,
             config.playbook.as_deref(),
         )?;
+        if let Some(d) = config.default_model.as_deref() {
+            if !reg.models.contains_key(d) {
+                let loaded: Vec<&str> = reg.models.keys().map(String::as_str).collect();
+                return Err(ServerError::Config {
+                    message: format!(
+                        "--default names model '{d}', which is not loaded (loaded: {})",
+                        if loaded.is_empty() {
+                            "none".to_string()
+                        } else {
+                            loaded.join(", ")
+                        }
+                    ),
+                });
+            }
+        }
         let ids = crate::store::IdKey::new(config.id_key.as_deref());
+        // ids in debug logs: keyed like the store's when CHURN_ID_KEY is set (so a log line can be
+        // matched to a record), else with a key that lives only as long as this process
+        let log_key = match config.id_key.as_deref() {
+            Some(k) => crate::store::IdKey::new(Some(k)),
+            None => crate::store::IdKey::new(Some(&format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            ))),
+        };
         let store = crate::store::Store::open(&config.store, ids)?.map(Arc::new);
         let log = store
             .as_ref()
             .map(|s| Arc::new(s.prediction_log(config.store_queue, crate::store::SERVER_BATCH)));
         let state = AppState {
+            log_key,
             tokens: Tokens::new(&config.api_tokens, config.admin_token.as_deref()),
             config,
             registry: RwLock::new(Arc::new(reg)),

@@ -4,6 +4,7 @@
 mod util;
 
 mod cli;
+mod hardening;
 mod ingest;
 mod learners;
 mod model;

@@ -201,6 +201,7 @@ fn bad_input_gets_json_errors_with_code_and_field() {
     };
     let one = |c: Value| json!({"customers": [c]});
     let big = "x".repeat(70_000);
+    let long_key_field = format!("customers[0].{}", "k".repeat(64));
     let cases: Vec<(&str, Resp, u16, &str, Option<&str>)> = vec![
         (
             "truncated JSON",
@@ -259,6 +260,24 @@ fn bad_input_gets_json_errors_with_code_and_field() {
             413,
             "batch_too_large",
             Some("customers"),
+        ),
+        (
+            "id longer than the field limit (never echoed)",
+            post(&s.addr, "/v1/score", &{
+                let mut c = customer();
+                c["customerID"] = json!("7".repeat(5000));
+                json!({"customers": [c]})
+            }),
+            422,
+            "invalid_value",
+            Some("customers[0].customerID"),
+        ),
+        (
+            "field name longer than the field limit",
+            post(&s.addr, "/v1/score", &one(json!({"k".repeat(2000): 1}))),
+            422,
+            "invalid_value",
+            Some(long_key_field.as_str()),
         ),
         (
             "empty batch",
@@ -456,6 +475,11 @@ fn bad_input_gets_json_errors_with_code_and_field() {
     assert!(cases.len() >= 25);
     for (name, r, status, code, field) in &cases {
         assert_eq!(r.status, *status, "{name}: {}", r.body);
+        assert!(
+            r.body.len() < 4096,
+            "{name}: an error echoes the input: {}",
+            r.body.len()
+        );
         let v = r.json();
         assert_eq!(v["error"]["code"], *code, "{name}: {}", r.body);
         assert!(

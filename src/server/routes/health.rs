@@ -9,11 +9,22 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: at least one model is loaded.
+/// `GET /readyz`: at least one model is loaded, and the default model is among them.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let reg = state.current();
     if reg.models.is_empty() {
         ApiError::new(ApiCode::NotReady, "no model is loaded").response()
+    } else if let Some(d) = reg
+        .default
+        .as_deref()
+        .filter(|d| !reg.models.contains_key(*d))
+    {
+        // every request without ?model= would get 404
+        ApiError::new(
+            ApiCode::NotReady,
+            format!("the default model '{d}' is not loaded"),
+        )
+        .response()
     } else {
         let store = store_status(&state).await;
         HttpResponse::Ok().json(

@@ -130,13 +130,20 @@ async fn score_with(
     });
     let mut results = Vec::with_capacity(parsed.customers.len());
     let mut bands = [0u64; RiskBand::ALL.len()];
+    // records are queued only once every customer scored: a request refused for its third
+    // customer leaves no record of the first two
+    let mut records = Vec::new();
     for (ci, cust) in parsed.customers.iter().enumerate() {
-        let (r, rec) = score_customer(scorer, ci, cust, ctx.as_ref())?;
+        let (r, rec) =
+            score_customer(scorer, ci, cust, ctx.as_ref(), state.config.max_field_bytes)?;
         bands[band_index(r.risk_band, r.churn_probability)] += 1;
-        if let (Some((log, _)), Some(rec)) = (log, rec) {
+        records.extend(rec);
+        results.push(r);
+    }
+    if let Some((log, _)) = log {
+        for rec in records {
             log.try_log(rec);
         }
-        results.push(r);
     }
     for (band, count) in RiskBand::ALL.into_iter().zip(bands) {
         state.metrics.scored(&model_name, band.as_str(), count);
@@ -167,8 +174,10 @@ fn score_customer<'a>(
     ci: usize,
     cust: &'a Customer<'a>,
     ctx: Option<&crate::store::RecordContext<'_>>,
+    max_field_bytes: usize,
 ) -> Result<(ScoreResult<'a>, Option<crate::store::PredictionRecord>), ApiError> {
     let field = |f: &str| format!("customers[{ci}].{f}");
+    json::check_field_lengths(cust, ci, max_field_bytes)?;
     // convert JSON values up front so type errors name the field
     let mut vals: Vec<Option<RawValue>> = vec![None; scorer.bundle.encoder.inputs.len()];
     for (k, v) in &cust.0 {
@@ -232,7 +241,7 @@ fn log_ids(state: &AppState, model: &str, results: &[ScoreResult<'_>]) {
             if state.config.log_customer_ids {
                 v.text().into_owned()
             } else {
-                crate::server::hash_id(&v.text())
+                state.log_key.key_of(&v.text())[..16].to_string()
             }
         })
         .collect();
