@@ -41,6 +41,12 @@ pub enum IoError {
         /// All columns of the file.
         available: String,
     },
+    /// The output would overwrite an input.
+    #[error("{path}: refusing to write the output over the input file; choose another --output")]
+    OutputIsInput {
+        /// The file.
+        path: PathBuf,
+    },
     /// Writing the output failed.
     #[error("{path}: cannot write: {message}")]
     Write {
@@ -49,6 +55,21 @@ pub enum IoError {
         /// Why.
         message: String,
     },
+}
+
+/// Refuse an output path that names the input file (also through another spelling or a link):
+/// the atomic write would replace the data being scored.
+pub fn check_output_is_not_input(input: &Path, output: &Path) -> Result<(), IoError> {
+    let same = match (std::fs::canonicalize(input), std::fs::canonicalize(output)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same {
+        return Err(IoError::OutputIsInput {
+            path: output.to_path_buf(),
+        });
+    }
+    Ok(())
 }
 
 impl IoError {

@@ -65,6 +65,7 @@ fn main() {
 }
 
 fn run(args: &Args) -> anyhow::Result<()> {
+    churn::io::check_output_is_not_input(&args.input, &args.output)?;
     let mut scorer = Scorer::new(bundle::load(&args.model)?);
     if let Some(p) = &args.playbook {
         scorer.set_playbook(churn::playbook::read(p)?, &p.display().to_string())?;

@@ -132,3 +132,32 @@ fn a_refused_request_leaves_no_prediction_record() {
     let r = http(&s.addr, "GET", &format!("/v1/customers/{id}"), &[], b"");
     assert_eq!(r.status, 404, "{}", r.body);
 }
+
+#[test]
+fn churn_score_refuses_to_write_over_its_input() {
+    // `--input X --output X` replaced the data being scored with the scores
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("customers.csv");
+    std::fs::copy("training/data/Telco-Customer-Churn.csv", &input).unwrap();
+    let before = std::fs::read(&input).unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let same = dir.path().join("sub").join("..").join("customers.csv");
+    let out = Command::new(env!("CARGO_BIN_EXE_churn-score"))
+        .args(["--model", trained().join("telco").to_str().unwrap()])
+        .args([
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            same.to_str().unwrap(),
+        ])
+        .env_remove("CHURN_STORE")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("refusing to write the output over the input file"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&input).unwrap(), before);
+}
