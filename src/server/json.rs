@@ -68,24 +68,24 @@ pub struct ScoreRequest<'a> {
     pub customers: Vec<Customer<'a>>,
 }
 
-/// Marks the parse error raised when a request holds more customers than allowed.
-const TOO_MANY: &str = "\u{1}too many customers";
-
 /// Parses `{"customers": [...]}` counting customers as they come: parsing stops at customer
 /// `max_batch + 1`, so a body of a million empty objects costs no more memory than the limit
 /// (it held 1.8 GB before the count moved into the parser).
-struct RequestSeed {
+struct RequestSeed<'f> {
     max_batch: usize,
+    /// Set when parsing stopped at the limit (told apart from a malformed body this way, not by
+    /// the error's text).
+    over: &'f std::cell::Cell<bool>,
 }
 
-impl<'de> serde::de::DeserializeSeed<'de> for RequestSeed {
+impl<'de> serde::de::DeserializeSeed<'de> for RequestSeed<'_> {
     type Value = ScoreRequest<'de>;
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> serde::de::Visitor<'de> for RequestSeed {
+impl<'de> serde::de::Visitor<'de> for RequestSeed<'_> {
     type Value = ScoreRequest<'de>;
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("an object with a customers array")
@@ -96,6 +96,7 @@ impl<'de> serde::de::Visitor<'de> for RequestSeed {
             if k.0 == "customers" {
                 customers = Some(a.next_value_seed(CustomersSeed {
                     max_batch: self.max_batch,
+                    over: self.over,
                 })?);
             } else {
                 a.next_value::<serde::de::IgnoredAny>()?;
@@ -109,18 +110,19 @@ impl<'de> serde::de::Visitor<'de> for RequestSeed {
 }
 
 /// The `customers` array, refused past `max_batch` entries.
-struct CustomersSeed {
+struct CustomersSeed<'f> {
     max_batch: usize,
+    over: &'f std::cell::Cell<bool>,
 }
 
-impl<'de> serde::de::DeserializeSeed<'de> for CustomersSeed {
+impl<'de> serde::de::DeserializeSeed<'de> for CustomersSeed<'_> {
     type Value = Vec<Customer<'de>>;
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_seq(self)
     }
 }
 
-impl<'de> serde::de::Visitor<'de> for CustomersSeed {
+impl<'de> serde::de::Visitor<'de> for CustomersSeed<'_> {
     type Value = Vec<Customer<'de>>;
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("an array of customer objects")
@@ -130,7 +132,8 @@ impl<'de> serde::de::Visitor<'de> for CustomersSeed {
         let mut v = Vec::new();
         while let Some(c) = a.next_element::<Customer<'de>>()? {
             if v.len() == self.max_batch {
-                return Err(serde::de::Error::custom(TOO_MANY));
+                self.over.set(true);
+                return Err(serde::de::Error::custom("too many customers"));
             }
             v.push(c);
         }
@@ -141,13 +144,17 @@ impl<'de> serde::de::Visitor<'de> for CustomersSeed {
 /// Parse a scoring request and check its batch size (1..=`max_batch`) while parsing.
 pub fn parse_score_request(body: &[u8], max_batch: usize) -> Result<ScoreRequest<'_>, ApiError> {
     use serde::de::DeserializeSeed;
+    let over = std::cell::Cell::new(false);
     let mut de = serde_json::Deserializer::from_slice(body);
-    let parsed = RequestSeed { max_batch }
-        .deserialize(&mut de)
-        .and_then(|r| de.end().map(|()| r));
+    let parsed = RequestSeed {
+        max_batch,
+        over: &over,
+    }
+    .deserialize(&mut de)
+    .and_then(|r| de.end().map(|()| r));
     let parsed = parsed.map_err(|e| {
         use serde_json::error::Category;
-        if e.to_string().starts_with(TOO_MANY) {
+        if over.get() {
             return ApiError::new(
                 ApiCode::BatchTooLarge,
                 format!("more than {max_batch} customers in one request (the limit)"),

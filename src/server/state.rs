@@ -210,14 +210,13 @@ impl AppState {
         let ids = crate::store::IdKey::new(config.id_key.as_deref());
         // ids in debug logs: keyed like the store's when CHURN_ID_KEY is set (so a log line can be
         // matched to a record), else with a key that lives only as long as this process
-        let log_key = match config.id_key.as_deref() {
-            Some(k) => crate::store::IdKey::new(Some(k)),
-            None => crate::store::IdKey::new(Some(&format!(
-                "{}{}",
-                uuid::Uuid::new_v4().simple(),
-                uuid::Uuid::new_v4().simple()
-            ))),
-        };
+        let process_key = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let key = config.id_key.as_deref().filter(|k| !k.is_empty());
+        let log_key = crate::store::IdKey::new(Some(key.unwrap_or(&process_key)));
         let store = crate::store::Store::open(&config.store, ids)?.map(Arc::new);
         let log = store
             .as_ref()

@@ -260,36 +260,33 @@ enum Col {
     Int,
     /// A JSON number (or null), written in its shortest exact form.
     Real,
-    /// JSON text (an object or array), carried as a JSON string so that the stored text is
-    /// exactly the record's.
-    Json,
 }
 
-/// The columns of `predictions`, in the order of each row of a batch.
-const PREDICTION_COLUMNS: [(&str, Col); 23] = [
-    ("prediction_id", Col::Text),
-    ("request_id", Col::Text),
-    ("model", Col::Text),
-    ("model_version", Col::Text),
-    ("scored_at", Col::Int),
-    ("customer_key", Col::Text),
-    ("customer_id", Col::Text),
-    ("source", Col::Text),
-    ("input", Col::Json),
-    ("probability", Col::Real),
-    ("probability_low", Col::Real),
-    ("probability_high", Col::Real),
-    ("predicted_churn", Col::Int),
-    ("risk_band", Col::Text),
-    ("segment_id", Col::Int),
-    ("segment", Col::Text),
-    ("rfm_class", Col::Text),
-    ("lifecycle_stage", Col::Text),
-    ("treatment", Col::Text),
-    ("customer_value", Col::Real),
-    ("expected_loss", Col::Real),
-    ("top_action", Col::Text),
-    ("recommendations", Col::Json),
+/// The columns of `predictions`, in the order [`prediction_row`] gives the values.
+const PREDICTION_COLUMNS: [&str; 23] = [
+    "prediction_id",
+    "request_id",
+    "model",
+    "model_version",
+    "scored_at",
+    "customer_key",
+    "customer_id",
+    "source",
+    "input",
+    "probability",
+    "probability_low",
+    "probability_high",
+    "predicted_churn",
+    "risk_band",
+    "segment_id",
+    "segment",
+    "rfm_class",
+    "lifecycle_stage",
+    "treatment",
+    "customer_value",
+    "expected_loss",
+    "top_action",
+    "recommendations",
 ];
 
 /// The columns of `customer_latest`, in the order of each row of a batch.
@@ -316,7 +313,7 @@ fn json_insert_sql(table: &str, cols: &[(&str, Col)], backend: Backend, tail: &s
         .enumerate()
         .map(|(i, (_, ty))| match (backend, ty) {
             (Backend::Sqlite, _) => format!("value->>{i}"),
-            (Backend::Postgres, Col::Text | Col::Json) => format!("e->>{i}"),
+            (Backend::Postgres, Col::Text) => format!("e->>{i}"),
             (Backend::Postgres, Col::Int) => format!("(e->>{i})::bigint"),
             (Backend::Postgres, Col::Real) => format!("(e->>{i})::float8"),
         })
@@ -327,7 +324,7 @@ fn json_insert_sql(table: &str, cols: &[(&str, Col)], backend: Backend, tail: &s
     };
     format!(
         "INSERT INTO {table} ({}) SELECT {} FROM {from} WHERE true {tail}",
-        column_names(cols),
+        column_names(cols.iter().map(|c| c.0)),
         values.join(", ")
     )
 }
@@ -339,13 +336,11 @@ trait RowSink {
     fn text(&mut self, v: Option<&str>) -> &mut Self;
     fn int(&mut self, v: Option<i64>) -> &mut Self;
     fn real(&mut self, v: Option<f64>) -> &mut Self;
-    /// JSON text (the record's input object and recommendations array).
-    fn json(&mut self, v: &str) -> &mut Self;
 }
 
 /// `a, b, c` of a column list.
-fn column_names(cols: &[(&str, Col)]) -> String {
-    cols.iter().map(|c| c.0).collect::<Vec<_>>().join(", ")
+fn column_names<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    names.into_iter().collect::<Vec<_>>().join(", ")
 }
 
 /// Most rows per multi-row `VALUES` statement on SQLite (23 parameters each, under its limit of
@@ -370,11 +365,22 @@ fn sqlite_chunks(mut n: usize) -> impl Iterator<Item = usize> {
     })
 }
 
-/// `(?, ?, …), (?, …)`: anonymous parameters (SQLite's parser looks every named parameter up in
-/// a list, quadratic in a 10,000-parameter statement: measured at 800 rows/s with `$N`).
-fn sqlite_placeholders(rows: usize, cols: usize) -> String {
-    let row = format!("({})", vec!["?"; cols].join(", "));
-    vec![row; rows].join(", ")
+/// The insert of `rows` predictions on SQLite (`rows` a power of two up to [`SQLITE_ROWS`]),
+/// built once per process: anonymous `?` parameters (SQLite's parser looks every named parameter
+/// up in a list, quadratic in a 10,000-parameter statement: measured at 800 rows/s with `$N`).
+fn sqlite_insert_sql(rows: usize) -> std::sync::Arc<str> {
+    static SQL: std::sync::OnceLock<Vec<std::sync::Arc<str>>> = std::sync::OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        let row = format!("({})", vec!["?"; PREDICTION_COLUMNS.len()].join(", "));
+        (0..=SQLITE_ROWS.ilog2())
+            .map(|k| {
+                let values = vec![row.as_str(); 1 << k].join(", ");
+                let cols = column_names(PREDICTION_COLUMNS);
+                format!("INSERT INTO predictions ({cols}) VALUES {values}").into()
+            })
+            .collect()
+    });
+    all[rows.ilog2() as usize].clone()
 }
 
 /// Appends JSON values to one row array of a batch.
@@ -415,10 +421,6 @@ impl RowSink for JsonRow<'_> {
         }
         self
     }
-    /// As a JSON string (the stored text stays exactly the record's).
-    fn json(&mut self, v: &str) -> &mut Self {
-        self.text(Some(v))
-    }
 }
 
 /// Binds one row's values to a query.
@@ -444,9 +446,6 @@ impl RowSink for BindRow<'_> {
     fn real(&mut self, v: Option<f64>) -> &mut Self {
         self.bind(v)
     }
-    fn json(&mut self, v: &str) -> &mut Self {
-        self.bind(v.to_string())
-    }
 }
 
 /// A prediction record's values in the order of [`PREDICTION_COLUMNS`].
@@ -459,7 +458,7 @@ fn prediction_row<S: RowSink>(w: &mut S, r: &PredictionRecord) {
         .text(Some(&r.customer_key))
         .text(r.customer_id.as_deref())
         .text(Some(r.source.as_str()))
-        .json(&r.input)
+        .text(Some(&r.input))
         .real(Some(r.probability))
         .real(Some(r.low))
         .real(Some(r.high))
@@ -473,7 +472,7 @@ fn prediction_row<S: RowSink>(w: &mut S, r: &PredictionRecord) {
         .real(r.customer_value)
         .real(Some(r.expected_loss))
         .text(r.top_action.as_deref())
-        .json(&r.recommendations);
+        .text(Some(&r.recommendations));
 }
 
 /// A record's `customer_latest` values in the order of [`LATEST_COLUMNS`].
@@ -545,11 +544,7 @@ pub(super) async fn insert_predictions(
             for size in sqlite_chunks(recs.len()) {
                 let (chunk, tail) = rest.split_at(size);
                 rest = tail;
-                let sql = format!(
-                    "INSERT INTO predictions ({}) VALUES {}",
-                    column_names(&PREDICTION_COLUMNS),
-                    sqlite_placeholders(chunk.len(), PREDICTION_COLUMNS.len())
-                );
+                let sql = sqlite_insert_sql(size);
                 let mut q = BindRow(Some(sqlx::query(AssertSqlSafe(sql))));
                 for r in chunk {
                     prediction_row(&mut q, r);
@@ -574,7 +569,7 @@ pub(super) async fn insert_predictions(
             let mut copy = tx
                 .copy_in_raw(&format!(
                     "COPY predictions ({}) FROM STDIN",
-                    column_names(&PREDICTION_COLUMNS)
+                    column_names(PREDICTION_COLUMNS)
                 ))
                 .await?;
             if let Err(e) = copy.send(data).await {
@@ -634,7 +629,7 @@ impl RowSink for CopyRow<'_> {
         self.sep();
         match v {
             Some(i) => {
-                self.out.extend_from_slice(i.to_string().as_bytes());
+                let _ = serde_json::to_writer(&mut *self.out, &i);
                 self
             }
             None => self.null(),
@@ -650,9 +645,6 @@ impl RowSink for CopyRow<'_> {
             }
             None => self.null(),
         }
-    }
-    fn json(&mut self, v: &str) -> &mut Self {
-        self.text(Some(v))
     }
 }
 
@@ -786,7 +778,7 @@ mod tests {
             .int(Some(-3))
             .real(Some(0.1))
             .real(Some(f64::NAN))
-            .json("{\"k\":\"v\"}");
+            .text(Some("{\"k\":\"v\"}"));
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "a\\tb\\\\c\\nd\\re\t\\N\t-3\t0.1\t\\N\t{\"k\":\"v\"}"

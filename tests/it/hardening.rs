@@ -3,7 +3,7 @@
 
 use crate::util::*;
 use serde_json::json;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// A number from `/proc/PID/status` in kB (`VmRSS`, `VmHWM`).
 fn proc_kb(pid: u32, key: &str) -> u64 {
@@ -30,13 +30,7 @@ fn a_body_of_empty_objects_is_refused_without_taking_memory() {
     }
     body.push_str("]}");
     assert!(body.len() <= 4 * 1024 * 1024);
-    let r = http(
-        &s.addr,
-        "POST",
-        "/v1/score",
-        &[("Content-Type", "application/json")],
-        body.as_bytes(),
-    );
+    let r = post_raw(&s.addr, "/v1/score", body.as_bytes());
     assert_eq!(r.status, 413, "{}", r.body);
     assert_eq!(r.json()["error"]["code"], "batch_too_large");
     let peak = proc_kb(pid, "VmHWM:");
@@ -48,24 +42,8 @@ fn a_body_of_empty_objects_is_refused_without_taking_memory() {
 
 /// Run `churn-serve` expecting it to refuse to start: (exit code, stderr).
 fn refused(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
-    let models = trained();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_churn-serve"));
-    cmd.args([
-        "--models",
-        models.to_str().unwrap(),
-        "--bind",
-        "127.0.0.1:0",
-    ])
-    .args(["--store", "none"])
-    .args(args)
-    .env_remove("CHURN_API_TOKENS")
-    .env_remove("CHURN_DEFAULT_MODEL")
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
+    let args: Vec<&str> = ["--store", "none"].iter().chain(args).copied().collect();
+    let mut child = serve_command(trained(), &args, env).spawn().unwrap();
     // a server that starts would run forever: give it 20 s
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {

@@ -97,13 +97,7 @@ fn happy_paths() {
         "{escaped}"
     );
     let body = format!("{{\"customers\":[{},{escaped}]}}", plain);
-    let r = http(
-        &s.addr,
-        "POST",
-        "/v1/score",
-        &[("Content-Type", "application/json")],
-        body.as_bytes(),
-    );
+    let r = post_raw(&s.addr, "/v1/score", body.as_bytes());
     assert_eq!(r.status, 200, "{}", r.body);
     let res = r.json()["results"].clone();
     assert_eq!(res[0]["customer_id"], json!(12345));

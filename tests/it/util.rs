@@ -250,9 +250,10 @@ impl Drop for Server {
     }
 }
 
-/// Start `churn-serve` on a free loopback port with the models in `models`, `extra` flags and
-/// `env` variables (the store and token variables of the caller's environment are not inherited).
-pub(crate) fn start(models: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+/// The `churn-serve` command on a free loopback port with the models in `models`, `extra` flags
+/// and `env` variables (the store, token and default-model variables of the caller's environment
+/// are not inherited); stderr piped.
+pub(crate) fn serve_command(models: &Path, extra: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_churn-serve"));
     cmd.args([
         "--models",
@@ -267,12 +268,19 @@ pub(crate) fn start(models: &Path, extra: &[&str], env: &[(&str, &str)]) -> Serv
     .env_remove("CHURN_ADMIN_TOKEN")
     .env_remove("CHURN_STORE")
     .env_remove("CHURN_ID_KEY")
+    .env_remove("CHURN_DEFAULT_MODEL")
     .env("RUST_LOG", "warn")
     .stdout(Stdio::null())
     .stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
+    cmd
+}
+
+/// Start `churn-serve` ([`serve_command`]) and wait until it listens.
+pub(crate) fn start(models: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+    let mut cmd = serve_command(models, extra, env);
     let mut child = cmd.spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
@@ -338,12 +346,17 @@ pub(crate) fn http(
 
 /// POST `body` as JSON.
 pub(crate) fn post(addr: &str, path: &str, body: &Value) -> Resp {
+    post_raw(addr, path, body.to_string().as_bytes())
+}
+
+/// POST JSON text exactly as given (escapes, repeated keys, sizes a `Value` would not keep).
+pub(crate) fn post_raw(addr: &str, path: &str, body: &[u8]) -> Resp {
     http(
         addr,
         "POST",
         path,
         &[("Content-Type", "application/json")],
-        body.to_string().as_bytes(),
+        body,
     )
 }
 
