@@ -1216,13 +1216,20 @@ fn outage_keeps_scoring_postgres() {
 
     db.drop_database()
         .unwrap_or_else(|e| panic!("dropping {}: {e}", db.name));
+    scoring_goes_on_while_the_store_is_down(&s, &customers[1..]);
+}
+
+/// During an outage: scoring `customers` still answers 200 without waiting for the database,
+/// `/readyz` stays 200 with the store "degraded" and an error text, and the metrics count the
+/// failure.
+fn scoring_goes_on_while_the_store_is_down(s: &Server, customers: &[Value]) {
     let mut last = String::new();
     let degraded = eventually(
         "store failure visible in /metrics and /readyz",
         Duration::from_secs(30),
         || {
             let started = Instant::now();
-            let r = post(&s.addr, "/v1/score", &json!({"customers": &customers[1..]}));
+            let r = post(&s.addr, "/v1/score", &json!({"customers": customers}));
             if r.status != 200 {
                 panic!(
                     "scoring during the outage answered {}: {}",
@@ -1260,6 +1267,42 @@ fn outage_keeps_scoring_postgres() {
         "degraded store without an error text: {degraded} ({last})"
     );
     assert_eq!(get(&s.addr, "/healthz").status, 200);
+}
+
+/// SQLite: another process holds the database's write lock, so every insert waits out the busy
+/// timeout and fails; scoring goes on and the failure shows.
+#[test]
+fn outage_keeps_scoring_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let s = serve(&format!("sqlite://{}", db.display()), &[], &[]);
+    let customers = telco_customers(3);
+    score_http(&s.addr, &customers[..1]);
+    lookup_eventually(&s.addr, &id_of(&customers[0]));
+    assert_eq!(get(&s.addr, "/readyz").json()["store"]["status"], "ok");
+    let mut locker = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys, time\n\
+             c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+             c.execute('BEGIN EXCLUSIVE')\n\
+             print('locked', flush=True)\n\
+             time.sleep(60)",
+        ])
+        .arg(&db)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(locker.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "locked");
+    scoring_goes_on_while_the_store_is_down(&s, &customers[1..]);
+    let _ = locker.kill();
+    let _ = locker.wait();
 }
 
 /// Start `churn-serve` with `store`; it must exit 2 within 30 s, naming `expect` on stderr.
@@ -1693,3 +1736,17 @@ both_backends!(
     hmac_stores_no_raw_ids_sqlite,
     hmac_stores_no_raw_ids_postgres
 );
+
+/// The README's main command serves without `--store`: predictions land in `MODELS/store.db`
+/// and the lookup answers from it.
+#[test]
+fn the_default_store_is_sqlite_beside_the_models() {
+    let models = models_copy(&format!("default-store-{}", std::process::id()));
+    let _ = std::fs::remove_file(models.join("store.db"));
+    let s = start(&models, &[], &[]);
+    let customers = telco_customers(1);
+    score_http(&s.addr, &customers);
+    let found = lookup_eventually(&s.addr, &id_of(&customers[0]));
+    assert_eq!(found["customer_id"], customers[0]["customerID"], "{found}");
+    assert!(models.join("store.db").is_file());
+}
