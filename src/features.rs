@@ -6,7 +6,9 @@
 //! levels seen at least `min_count` times, the rest share an `other` column. Unseen levels at
 //! scoring go to `other` and produce a warning.
 
-use crate::ingest::value::{is_missing_token, parse_bool, parse_number};
+use crate::ingest::value::{
+    expected_number, is_missing_token, number_in_range, parse_bool, parse_number, NUMBER_EXPECTED,
+};
 use crate::ingest::{CustomerData, FeatureKind, FeatureValues};
 use crate::io::RawValue;
 use serde::{Deserialize, Serialize};
@@ -222,8 +224,8 @@ impl InputSpec {
     fn numeric_value(&self, value: RawValue<'_>) -> Result<Option<f64>, EncodeError> {
         Ok(match (&self.kind, value) {
             (_, RawValue::Missing) => None,
-            (_, RawValue::Number(x)) if !x.is_finite() => {
-                return Err(self.error("a finite number", format!("{x}")))
+            (_, RawValue::Number(x)) if !number_in_range(x) => {
+                return Err(self.error(NUMBER_EXPECTED, format!("{x}")))
             }
             (
                 FeatureKind::Boolean {
@@ -264,7 +266,10 @@ impl InputSpec {
                 if is_missing_token(s) {
                     None
                 } else {
-                    Some(parse_number(s).ok_or_else(|| self.error("a number", format!("'{s}'")))?)
+                    Some(
+                        parse_number(s)
+                            .ok_or_else(|| self.error(expected_number(s), format!("'{s}'")))?,
+                    )
                 }
             }
             (_, RawValue::Bool(b)) => return Err(self.error("a number", format!("{b}"))),

@@ -41,6 +41,14 @@ pub enum IoError {
         /// All columns of the file.
         available: String,
     },
+    /// Two columns share a header name.
+    #[error("{path}: the header names column '{column}' more than once; rename one of them")]
+    DuplicateColumn {
+        /// The file.
+        path: PathBuf,
+        /// The repeated name.
+        column: String,
+    },
     /// The output would overwrite an input.
     #[error("{path}: refusing to write the output over the input file; choose another --output")]
     OutputIsInput {
@@ -413,22 +421,50 @@ fn read_csv(path: &Path, sep: u8, only: Option<&[String]>) -> Result<DataFrame, 
         let cols: Vec<PlSmallStr> = cols.iter().map(|c| c.as_str().into()).collect();
         full = full.with_columns(Some(cols.into()));
     }
+    let header = || {
+        opts()
+            .with_n_rows(Some(0))
+            .try_into_reader_with_file_path(Some(path.to_path_buf()))
+            .and_then(|r| r.finish())
+    };
     match full
         .try_into_reader_with_file_path(Some(path.to_path_buf()))
         .and_then(|r| r.finish())
     {
-        Ok(df) => Ok(df),
+        Ok(df) => {
+            match only {
+                None => check_unique_header(path, &column_names(&df))?,
+                Some(_) => {
+                    if let Ok(h) = header() {
+                        check_unique_header(path, &column_names(&h))?;
+                    }
+                }
+            }
+            Ok(df)
+        }
         Err(e) => {
-            if let Ok(header) = opts()
-                .with_n_rows(Some(0))
-                .try_into_reader_with_file_path(Some(path.to_path_buf()))
-                .and_then(|r| r.finish())
-            {
+            if let Ok(header) = header() {
                 check_columns(path, &column_names(&header), only)?;
             }
             Err(read_err(path, e))
         }
     }
+}
+
+/// polars renames a repeated CSV header `X` to `X_duplicated_0`, … and reads it as another
+/// column, which training would then use as a feature: refuse the file instead.
+fn check_unique_header(path: &Path, names: &[String]) -> Result<(), IoError> {
+    for n in names {
+        if let Some((base, k)) = n.rsplit_once("_duplicated_") {
+            if k.parse::<usize>().is_ok() && names.iter().any(|m| m == base) {
+                return Err(IoError::DuplicateColumn {
+                    path: path.to_path_buf(),
+                    column: base.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Read a Parquet file, checking the requested columns against its schema first.

@@ -167,7 +167,11 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
         timings,
     };
     let bundle = build_bundle(&data, opts, &split, enc.encoder, model, segments)?;
-    let version = bundle::save(&opts.out_dir, &bundle)?;
+    // the card and quality report go first and model.bin last: a server reloading mid-way sees
+    // the old bundle (whose card no longer matches, so it keeps its own) or the new one with its
+    // card, never a new model with an old card
+    let bytes = bundle::to_bytes(&bundle)?;
+    let version = bundle::version_of(&bytes);
     let card = model_card(
         &data,
         opts,
@@ -179,6 +183,7 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
     );
     write_json(&opts.out_dir.join(bundle::CARD_FILE), &card)?;
     write_json(&opts.out_dir.join(bundle::QUALITY_FILE), &data.quality)?;
+    bundle::write(&opts.out_dir, &bytes)?;
     Ok(TrainOutcome { card, bundle })
 }
 

@@ -4,8 +4,14 @@ use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::Path;
 
-/// Write `bytes` to `path` atomically: a temporary file in the same directory, fsync, then rename.
-/// A reader never sees a half-written file, and a failed write leaves the old file in place.
+/// Write `bytes` to `path` atomically: a new temporary file in the same directory, fsync, rename,
+/// then fsync the directory so the rename itself survives a crash. A reader never sees a
+/// half-written file, and a failed write leaves the old file in place.
+///
+/// The temporary name carries the writer's pid and a random part and is created exclusively
+/// (`O_EXCL`), so a symlink or file planted under a guessable name is never written through.
+/// Temporary files of writers that died (`kill -9`) are removed by the next write to the same
+/// file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -16,18 +22,53 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    let prefix = format!(".{file_name}.tmp-");
+    remove_orphans(dir, &prefix);
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    let tmp = dir.join(format!("{prefix}{}-{}", std::process::id(), &random[..16]));
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, path)?;
+        sync_dir(dir)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// fsync a directory (makes a rename in it durable); a no-op where directories cannot be opened.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// Remove `PREFIX{pid}-…` temporary files in `dir` whose writing process no longer exists.
+fn remove_orphans(dir: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(prefix)) else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
+        // only where /proc tells which processes live; a symlink is removed, never followed
+        if Path::new("/proc/self").exists() && !alive {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// Lower-case hex sha256 of `bytes`.
@@ -252,6 +293,57 @@ pub(crate) use text_enum;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[cfg(unix)]
+    fn atomic_writes_never_follow_a_planted_temp_name() {
+        // the temporary name was `.NAME.tmp-PID`: a symlink planted there was written through
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"keep").unwrap();
+        let out = dir.path().join("out.json");
+        let planted = dir
+            .path()
+            .join(format!(".out.json.tmp-{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        write_atomic(&out, b"new").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+        assert_eq!(std::fs::read(&out).unwrap(), b"new");
+        assert!(!std::fs::symlink_metadata(&out).unwrap().is_symlink());
+    }
+
+    #[test]
+    fn atomic_writes_remove_temp_files_of_dead_writers() {
+        // `kill -9` mid-write left `.NAME.tmp-PID` files behind for ever
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("model.bin");
+        // beyond the kernel's pid_max: no such process
+        let dead = dir.path().join(".model.bin.tmp-99999999-0123456789abcdef");
+        let old_style = dir.path().join(".model.bin.tmp-99999998");
+        let live = dir
+            .path()
+            .join(format!(".model.bin.tmp-{}-x", std::process::id()));
+        let other = dir.path().join(".other.tmp-99999999-x");
+        for f in [&dead, &old_style, &live, &other] {
+            std::fs::write(f, b"partial").unwrap();
+        }
+        write_atomic(&out, b"bundle").unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), b"bundle");
+        if Path::new("/proc/self").exists() {
+            assert!(!dead.exists() && !old_style.exists());
+        }
+        // a writer that is alive, and other files' temporaries, are left alone
+        assert!(live.exists() && other.exists());
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| {
+                n.starts_with(".model.bin.tmp-") && !n.contains(&std::process::id().to_string())
+            })
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
 
     #[test]
     fn folds_are_stratified_and_seeded() {

@@ -9,6 +9,7 @@ use churn::server::{self, ServerConfig};
 use churn::store::StoreUrl;
 use clap::Parser;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -38,6 +39,44 @@ struct Args {
     /// Longest field name or text value of a customer in bytes, ids included (longer: 422)
     #[arg(long, env = "CHURN_MAX_FIELD_BYTES", default_value_t = 1024)]
     max_field_bytes: usize,
+    /// Seconds a request body has to arrive whole (slower: 408 and the connection is closed).
+    #[arg(
+        long,
+        env = "CHURN_BODY_TIMEOUT",
+        value_name = "SECS",
+        default_value_t = 30
+    )]
+    body_timeout: u64,
+    /// Seconds a client has to send the request line and headers.
+    #[arg(
+        long,
+        env = "CHURN_HEADER_TIMEOUT",
+        value_name = "SECS",
+        default_value_t = 5
+    )]
+    header_timeout: u64,
+    /// Seconds an idle keep-alive connection stays open.
+    #[arg(
+        long,
+        env = "CHURN_KEEP_ALIVE",
+        value_name = "SECS",
+        default_value_t = 5
+    )]
+    keep_alive: u64,
+    /// Open connections across all workers; further ones wait in the accept queue.
+    #[arg(long, env = "CHURN_MAX_CONNECTIONS", default_value_t = 1024)]
+    max_connections: usize,
+    /// Bytes all request bodies still arriving may hold together (more: 503 server_busy).
+    #[arg(long, env = "CHURN_MAX_PENDING_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
+    max_pending_body_bytes: usize,
+    /// Seconds a reload has to finish; after that the loaded models keep serving.
+    #[arg(
+        long,
+        env = "CHURN_RELOAD_TIMEOUT",
+        value_name = "SECS",
+        default_value_t = 60
+    )]
+    reload_timeout: u64,
     /// Log format.
     #[arg(
         long,
@@ -101,6 +140,12 @@ fn main() {
         // the key stays out of argv (visible to every user of the machine): environment only
         id_key: std::env::var("CHURN_ID_KEY").ok().filter(|k| !k.is_empty()),
         store_queue: args.store_queue,
+        body_timeout: Duration::from_secs(args.body_timeout),
+        header_timeout: Duration::from_secs(args.header_timeout),
+        keep_alive: Duration::from_secs(args.keep_alive),
+        max_connections: args.max_connections,
+        max_pending_body_bytes: args.max_pending_body_bytes,
+        reload_timeout: Duration::from_secs(args.reload_timeout),
     };
     let result = actix_web::rt::System::new().block_on(server::run(config));
     if let Err(e) = result {

@@ -37,11 +37,36 @@ pub fn is_missing_token(s: &str) -> bool {
     t.len() <= 4 && MISSING_TOKENS.contains(&t)
 }
 
-/// Parse a number, accepting surrounding blanks; `None` for anything else (including NaN / inf).
+/// Largest magnitude accepted for a number anywhere (files and requests). Far above any amount,
+/// count or duration in churn data, and low enough that sums and squares over a billion rows stay
+/// finite (1e308 used to overflow a column's sum to infinity deep inside training).
+pub const MAX_MAGNITUDE: f64 = 1e15;
+
+/// What a number cell must be, for messages.
+pub const NUMBER_EXPECTED: &str = "a finite number within ±1e15";
+
+/// True for a number churn accepts: finite and within [`MAX_MAGNITUDE`].
+#[inline]
+pub fn number_in_range(x: f64) -> bool {
+    x.abs() <= MAX_MAGNITUDE
+}
+
+/// What a user whose text `s` is not an acceptable number is told was expected: a number, or,
+/// for a number beyond the range, [`NUMBER_EXPECTED`].
+pub fn expected_number(s: &str) -> &'static str {
+    if s.trim().parse::<f64>().is_ok() {
+        NUMBER_EXPECTED
+    } else {
+        "a number"
+    }
+}
+
+/// Parse a number, accepting surrounding blanks; `None` for anything else (including NaN, inf
+/// and numbers beyond [`MAX_MAGNITUDE`]).
 pub fn parse_number(s: &str) -> Option<f64> {
     let t = s.trim();
     match t.parse::<f64>() {
-        Ok(x) if x.is_finite() => Some(x),
+        Ok(x) if number_in_range(x) => Some(x),
         _ => None,
     }
 }
@@ -99,14 +124,16 @@ pub fn format_day(days: i64) -> String {
 }
 
 fn digits(b: &[u8]) -> Option<u32> {
-    if b.is_empty() || !b.iter().all(|c| c.is_ascii_digit()) {
+    // at most 9 digits: a longer date part (`20240-01-01`, a 10-digit day) overflowed u32
+    if b.is_empty() || b.len() > 9 || !b.iter().all(|c| c.is_ascii_digit()) {
         return None;
     }
     Some(b.iter().fold(0u32, |a, c| a * 10 + (c - b'0') as u32))
 }
 
 fn valid_date(y: i64, m: u32, d: u32) -> bool {
-    if !(1..=12).contains(&m) || d == 0 {
+    // four-digit years: a date part like `1/1/123456789` is a typo, not the year 123456789
+    if !(1..=9999).contains(&y) || !(1..=12).contains(&m) || d == 0 {
         return false;
     }
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
@@ -230,6 +257,10 @@ mod tests {
         assert_eq!(parse_timestamp("1997-13-01"), None);
         assert_eq!(parse_timestamp("1997-02-30"), None);
         assert_eq!(parse_timestamp("yesterday"), None);
+        // 10+ digit parts overflowed u32 (a panic in debug builds, some other date in release)
+        assert_eq!(parse_timestamp("1/1/12345678901"), None);
+        assert_eq!(parse_timestamp("01.01.4294967297"), None);
+        assert_eq!(parse_timestamp("1/1/123456789"), None);
         assert_eq!(format_day(days_from_civil(2000, 2, 29)), "2000-02-29");
     }
 

@@ -21,6 +21,10 @@ pub enum ApiCode {
     BodyTooLarge,
     /// The body could not be read (400).
     BadBody,
+    /// The body did not arrive within the body-read timeout (408).
+    BodyTimeout,
+    /// Bodies still arriving already hold the pending-body budget (503).
+    ServerBusy,
     /// The body is not JSON (400).
     MalformedJson,
     /// JSON of the wrong shape (422).
@@ -47,6 +51,8 @@ pub enum ApiCode {
     NotReady,
     /// A reload left some bundle on its previous version (422).
     ReloadFailed,
+    /// A reload did not finish within its timeout; the loaded models keep serving (503).
+    ReloadTimeout,
     /// A field the request format does not have (422).
     UnknownField,
     /// No stored prediction for that customer (404).
@@ -69,12 +75,13 @@ impl ApiCode {
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             BodyTooLarge | BatchTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             BadBody | MalformedJson => StatusCode::BAD_REQUEST,
+            BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             InvalidRequest | EmptyBatch | InvalidValue | InvalidType | MissingField
             | ReloadFailed | UnknownField => StatusCode::UNPROCESSABLE_ENTITY,
             NoDefaultModel | UnknownModel | NotFound | UnknownCustomer => StatusCode::NOT_FOUND,
             StoreDisabled | StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            NotReady | ReloadTimeout | ServerBusy => StatusCode::SERVICE_UNAVAILABLE,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -89,6 +96,8 @@ impl ApiCode {
             UnsupportedMediaType => "unsupported_media_type",
             BodyTooLarge => "body_too_large",
             BadBody => "bad_body",
+            BodyTimeout => "body_timeout",
+            ServerBusy => "server_busy",
             MalformedJson => "malformed_json",
             InvalidRequest => "invalid_request",
             EmptyBatch => "empty_batch",
@@ -102,6 +111,7 @@ impl ApiCode {
             MethodNotAllowed => "method_not_allowed",
             NotReady => "not_ready",
             ReloadFailed => "reload_failed",
+            ReloadTimeout => "reload_timeout",
             UnknownField => "unknown_field",
             UnknownCustomer => "unknown_customer",
             StoreDisabled => "store_disabled",

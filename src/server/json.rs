@@ -9,12 +9,64 @@ use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
 use serde::Serialize;
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Read a JSON body of at most `limit` bytes (415 for another content type, 413 when larger).
+/// Bytes of request bodies still arriving, across all connections, against a limit: slow or
+/// stalled uploads can hold at most this much memory together, whatever their number.
+#[derive(Debug)]
+pub struct BodyBudget {
+    used: AtomicUsize,
+    limit: usize,
+}
+
+impl BodyBudget {
+    /// A budget of `limit` bytes.
+    pub fn new(limit: usize) -> BodyBudget {
+        BodyBudget {
+            used: AtomicUsize::new(0),
+            limit,
+        }
+    }
+
+    /// Bytes now held by bodies being received.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+}
+
+/// The part of the budget one body holds; given back when dropped.
+struct Held<'a> {
+    budget: &'a BodyBudget,
+    bytes: usize,
+}
+
+impl Held<'_> {
+    /// Take `n` more bytes; false (taking nothing) when the budget would be exceeded.
+    fn take(&mut self, n: usize) -> bool {
+        let before = self.budget.used.fetch_add(n, Ordering::Relaxed);
+        if before + n > self.budget.limit {
+            self.budget.used.fetch_sub(n, Ordering::Relaxed);
+            return false;
+        }
+        self.bytes += n;
+        true
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.budget.used.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
+}
+
+/// Read a JSON body of at most `max_body_bytes` that arrives whole within `body_timeout`, within
+/// the server's pending-body budget (415 for another content type, 413 when larger, 408 when
+/// slower, 503 when bodies still arriving already hold the budget).
 pub async fn read_body(
     req: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
+    payload: web::Payload,
+    config: &super::ServerConfig,
+    budget: &BodyBudget,
 ) -> Result<web::BytesMut, ApiError> {
     let ct = req
         .headers()
@@ -36,10 +88,38 @@ pub async fn read_body(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
+    let limit = config.max_body_bytes;
     if declared.is_some_and(|len| len > limit) {
         return Err(too_large(limit));
     }
-    let mut body = web::BytesMut::new();
+    let timeout = config.body_timeout;
+    // a client that sends part of a body and stalls would hold the buffer and the connection
+    // for ever: the whole body has this long, then the connection is answered and closed
+    let mut held = Held { budget, bytes: 0 };
+    actix_web::rt::time::timeout(timeout, collect(payload, limit, &mut held))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                ApiCode::BodyTimeout,
+                format!(
+                    "the request body did not arrive within {} s",
+                    timeout.as_secs_f64()
+                ),
+            )
+        })?
+}
+
+/// The body, up to `limit` bytes (no capacity taken from what the client declares), each chunk
+/// taken from the budget before it is kept. Chunks are kept as received and joined once at the
+/// end: a buffer grown by doubling while a body trickles in would hold up to twice the body, plus
+/// the smaller buffers it left behind.
+async fn collect(
+    mut payload: web::Payload,
+    limit: usize,
+    held: &mut Held<'_>,
+) -> Result<web::BytesMut, ApiError> {
+    let mut chunks = Vec::new();
+    let mut len = 0usize;
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
             ApiError::new(
@@ -47,10 +127,21 @@ pub async fn read_body(
                 format!("cannot read the request body: {e}"),
             )
         })?;
-        if body.len() + chunk.len() > limit {
+        if len + chunk.len() > limit {
             return Err(too_large(limit));
         }
-        body.extend_from_slice(&chunk);
+        if !held.take(chunk.len()) {
+            return Err(ApiError::new(
+                ApiCode::ServerBusy,
+                "the server is receiving too many request bodies at once; retry shortly",
+            ));
+        }
+        len += chunk.len();
+        chunks.push(chunk);
+    }
+    let mut body = web::BytesMut::with_capacity(len);
+    for c in chunks {
+        body.extend_from_slice(&c);
     }
     Ok(body)
 }
@@ -219,11 +310,15 @@ pub struct Customer<'a>(pub Vec<(Cow<'a, str>, Cell<'a>)>);
 /// One JSON field value of a customer.
 #[derive(Debug)]
 pub enum Cell<'a> {
+    /// `null`.
     Null,
+    /// `true` / `false`.
     Bool(bool),
+    /// A number that fits an f64.
     Num(serde_json::Number),
     /// A number JSON can carry but f64 cannot (overflow).
     NonFinite,
+    /// Text, borrowed from the body when it has no escapes.
     Str(Cow<'a, str>),
     /// An array or an object.
     Compound,

@@ -10,7 +10,7 @@
 
 mod auth;
 mod error;
-mod json;
+pub mod json;
 mod metrics;
 mod openapi;
 pub mod routes;
@@ -20,11 +20,11 @@ pub use error::{ApiCode, ApiError, ApiResult};
 pub use metrics::Metrics;
 pub use openapi::openapi_spec;
 pub use routes::{configure, Access, Handler, RouteSpec, ROUTES};
-pub use state::{load_registry, AppState, LoadedModel, Registry, ReloadReport};
+pub use state::{load_registry, AppState, LoadedModel, Registry, ReloadFailure, ReloadReport};
 
 use actix_web::{web, App, HttpServer};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Server settings.
 #[derive(Debug, Clone)]
@@ -57,6 +57,46 @@ pub struct ServerConfig {
     pub id_key: Option<String>,
     /// Prediction records the store queue holds before dropping.
     pub store_queue: usize,
+    /// Time a request body has to arrive whole (slower: 408 and the connection is closed).
+    pub body_timeout: Duration,
+    /// Time a client has to send the request line and headers.
+    pub header_timeout: Duration,
+    /// Idle time after which a keep-alive connection is closed.
+    pub keep_alive: Duration,
+    /// Open connections across all workers; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// Bytes all request bodies still arriving may hold together (more: 503 `server_busy`).
+    pub max_pending_body_bytes: usize,
+    /// Time a reload has to finish; after it the loaded models keep serving.
+    pub reload_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    /// The defaults of `churn-serve` (the same as its flags').
+    fn default() -> ServerConfig {
+        ServerConfig {
+            models_dir: PathBuf::from("models"),
+            bind: "127.0.0.1:8080".into(),
+            workers: 0,
+            default_model: None,
+            max_batch: 1000,
+            max_body_bytes: 4 * 1024 * 1024,
+            max_field_bytes: 1024,
+            api_tokens: Vec::new(),
+            admin_token: None,
+            log_customer_ids: false,
+            playbook: None,
+            store: crate::store::StoreUrl::Disabled,
+            id_key: None,
+            store_queue: 10_000,
+            body_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(5),
+            keep_alive: Duration::from_secs(5),
+            max_connections: 1024,
+            max_pending_body_bytes: 64 * 1024 * 1024,
+            reload_timeout: Duration::from_secs(60),
+        }
+    }
 }
 
 impl ServerConfig {
@@ -79,6 +119,24 @@ impl ServerConfig {
                 "the field length limit must be at least 16 bytes, got {}",
                 self.max_field_bytes
             )));
+        }
+        for (name, d) in [
+            ("body-read", self.body_timeout),
+            ("header", self.header_timeout),
+            ("reload", self.reload_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(invalid(format!("the {name} timeout must be positive")));
+            }
+        }
+        if self.max_pending_body_bytes < self.max_body_bytes {
+            return Err(invalid(format!(
+                "the pending-body budget ({} bytes) must hold at least one largest body ({} bytes)",
+                self.max_pending_body_bytes, self.max_body_bytes
+            )));
+        }
+        if self.max_connections == 0 {
+            return Err(invalid("the connection cap must be at least 1".into()));
         }
         if self.bind.trim().is_empty() {
             return Err(invalid("the bind address is empty".into()));
@@ -165,7 +223,7 @@ fn spawn_sighup_reload(state: web::Data<AppState>) {
         };
         while hup.recv().await.is_some() {
             tracing::info!("SIGHUP: reloading models");
-            if let Err(e) = state.reload() {
+            if let Err(e) = state.clone().into_inner().reload_blocking().await {
                 tracing::error!(error = %e, "reload failed");
             }
         }
@@ -223,6 +281,11 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
             .default_service(web::to(routes::not_found))
     })
     .workers(workers)
+    // actix counts connections per worker: split the cap so the total holds
+    .max_connections(state.config.max_connections.div_ceil(workers).max(1))
+    .client_request_timeout(state.config.header_timeout)
+    .keep_alive(state.config.keep_alive)
+    .client_disconnect_timeout(Duration::from_secs(1))
     .shutdown_timeout(10)
     .bind(&bind)?;
     for addr in server.addrs() {

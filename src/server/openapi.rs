@@ -101,6 +101,19 @@ fn operation(r: &RouteSpec) -> Value {
         _ => json!({"description": "OK", "content": {"application/json": {}}}),
     };
     responses.insert("200".into(), ok);
+    if matches!(
+        r.handler,
+        Handler::ScoreDefault | Handler::ScoreNamed | Handler::Outcomes
+    ) {
+        responses.insert(
+            "408".into(),
+            error_response("the body did not arrive within the body-read timeout"),
+        );
+        responses.insert(
+            "503".into(),
+            error_response("bodies still arriving hold the pending-body budget: retry shortly (or the store is unavailable)"),
+        );
+    }
     if matches!(r.handler, Handler::ScoreDefault | Handler::ScoreNamed) {
         responses.insert("400".into(), error_response("malformed JSON"));
         responses.insert("413".into(), error_response("body or batch too large"));
@@ -118,6 +131,10 @@ fn operation(r: &RouteSpec) -> Value {
         responses.insert(
             "422".into(),
             error_response("a bundle failed to load; the previous version keeps serving"),
+        );
+        responses.insert(
+            "503".into(),
+            error_response("the reload did not finish in time; the loaded models keep serving"),
         );
     }
     if matches!(r.handler, Handler::Outcomes) {

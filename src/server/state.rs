@@ -71,8 +71,8 @@ fn read_override(playbook: Option<&Path>) -> Result<Override, ServerError> {
     Ok(Some((file, p.display().to_string())))
 }
 
-/// `(name, directory)` of every `DIR/NAME/model.bin`, sorted by name.
-fn bundle_dirs(dir: &Path) -> Result<Vec<(String, PathBuf)>, ServerError> {
+/// `(name, directory)` of every sub-directory of `dir`, sorted by name.
+fn model_dirs(dir: &Path) -> Result<Vec<(String, PathBuf)>, ServerError> {
     let entries = std::fs::read_dir(dir).map_err(|e| ServerError::Models {
         path: dir.to_path_buf(),
         message: format!("cannot read the models directory: {e}"),
@@ -80,7 +80,7 @@ fn bundle_dirs(dir: &Path) -> Result<Vec<(String, PathBuf)>, ServerError> {
     let mut names: Vec<(String, PathBuf)> = entries
         .filter_map(|e| e.ok())
         .map(|e| e.path())
-        .filter(|p| p.join(bundle::MODEL_FILE).is_file())
+        .filter(|p| p.is_dir())
         .map(|p| {
             let name = p
                 .file_name()
@@ -101,9 +101,19 @@ fn load_scorer(path: &Path, playbook: &Override) -> Result<Scorer, LoadError> {
     Ok(scorer)
 }
 
-fn read_card(dir: &Path) -> Option<Value> {
+/// The model card of `dir` when it describes bundle `version`. Training writes the card before
+/// `model.bin`, so a new bundle always finds its own card; a card for another version (a newer
+/// training run half-way through) is not paired with this bundle.
+fn read_card(dir: &Path, version: &str) -> Option<Value> {
     let bytes = std::fs::read(dir.join(bundle::CARD_FILE)).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    let card: Value = serde_json::from_slice(&bytes).ok()?;
+    if card["version"].as_str() == Some(version) {
+        Some(card)
+    } else {
+        tracing::warn!(dir = %dir.display(), version, card_version = ?card["version"].as_str(),
+            "model card is for another bundle version: served without a card until the next reload");
+        None
+    }
 }
 
 fn choose_default(default: Option<&str>, reg: &Registry) -> Option<String> {
@@ -128,14 +138,36 @@ pub fn load_registry(
         loaded: BTreeMap::new(),
         failed: BTreeMap::new(),
     };
-    for (name, path) in bundle_dirs(dir)? {
+    for (name, path) in model_dirs(dir)? {
         let previous = old.and_then(|o| o.models.get(&name));
+        if !path.join(bundle::MODEL_FILE).exists() {
+            // a deploy that replaces the file (rm + cp) leaves the directory without it for a
+            // moment: the loaded version keeps serving; a model whose directory is gone is dropped
+            let Some(m) = previous else { continue };
+            let why = format!(
+                "{} is missing; version {} keeps serving",
+                path.join(bundle::MODEL_FILE).display(),
+                m.scorer.version
+            );
+            tracing::error!(model = %name, "{why}");
+            report.failed.insert(name.clone(), why);
+            report.loaded.insert(name.clone(), m.scorer.version.clone());
+            reg.models.insert(name, m.clone());
+            continue;
+        }
         let model = match load_scorer(&path, &playbook) {
             Ok(scorer) => match previous {
-                // an unchanged bundle keeps its loaded model (and load time)
-                Some(m) if m.scorer.version == scorer.version && playbook.is_none() => m.clone(),
+                // an unchanged bundle keeps its loaded model (and load time), unless it was
+                // loaded without its card
+                Some(m)
+                    if m.scorer.version == scorer.version
+                        && playbook.is_none()
+                        && m.card.is_some() =>
+                {
+                    m.clone()
+                }
                 _ => Arc::new(LoadedModel {
-                    card: read_card(&path),
+                    card: read_card(&path, &scorer.version),
                     scorer,
                     loaded_at: now(),
                 }),
@@ -181,6 +213,24 @@ pub struct AppState {
     pub log: Option<Arc<crate::store::PredictionLog>>,
     /// Keys customer ids in debug logs (HMAC; never a plain hash, which an id list reverses).
     pub log_key: crate::store::IdKey,
+    /// Held while a reload runs: reloads happen one at a time.
+    reloading: std::sync::Mutex<()>,
+    /// Bytes of request bodies still arriving, against `max_pending_body_bytes`.
+    pub body_budget: super::json::BodyBudget,
+}
+
+/// Why a reload did not produce a report.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadFailure {
+    /// The models directory or the override playbook cannot be read.
+    #[error(transparent)]
+    Load(ServerError),
+    /// The reload took longer than the reload timeout.
+    #[error("reload did not finish within {} s; the loaded models keep serving", .0.as_secs_f64())]
+    Timeout(std::time::Duration),
+    /// The reload task failed unexpectedly.
+    #[error("reload failed unexpectedly ({0}); the loaded models keep serving")]
+    Crashed(String),
 }
 
 impl AppState {
@@ -221,6 +271,7 @@ impl AppState {
         let log = store
             .as_ref()
             .map(|s| Arc::new(s.prediction_log(config.store_queue, crate::store::SERVER_BATCH)));
+        let body_budget = super::json::BodyBudget::new(config.max_pending_body_bytes);
         let state = AppState {
             log_key,
             tokens: Tokens::new(&config.api_tokens, config.admin_token.as_deref()),
@@ -229,12 +280,15 @@ impl AppState {
             metrics: Metrics::new(),
             store,
             log,
+            reloading: std::sync::Mutex::new(()),
+            body_budget,
         };
         Ok((state, report))
     }
 
-    /// Reload all bundles from disk and swap the registry.
+    /// Reload all bundles from disk and swap the registry (blocking: file reads and decoding).
     pub fn reload(&self) -> Result<ReloadReport, ServerError> {
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
         let old = self.current();
         let (reg, report) = load_registry(
             &self.config.models_dir,
@@ -243,13 +297,30 @@ impl AppState {
             self.config.playbook.as_deref(),
         )?;
         self.metrics.reload_failed(report.failed.len());
-        *self.registry.write().expect("registry lock") = Arc::new(reg);
+        *self.registry.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(reg);
         tracing::info!(loaded = ?report.loaded, failed = report.failed.len(), "models reloaded");
         Ok(report)
     }
 
+    /// [`reload`](Self::reload) on the blocking thread pool, so request workers and the signal
+    /// task never do file I/O or decoding, bounded by `reload_timeout` (after which the loaded
+    /// models keep serving; a reload still running finishes or fails on its own). A panic in
+    /// the reload is an error here, never the end of the caller.
+    pub async fn reload_blocking(self: Arc<Self>) -> Result<ReloadReport, ReloadFailure> {
+        let timeout = self.config.reload_timeout;
+        let task = actix_web::rt::task::spawn_blocking(move || self.reload());
+        match actix_web::rt::time::timeout(timeout, task).await {
+            Err(_) => Err(ReloadFailure::Timeout(timeout)),
+            Ok(Err(join)) => Err(ReloadFailure::Crashed(join.to_string())),
+            Ok(Ok(result)) => result.map_err(ReloadFailure::Load),
+        }
+    }
+
     /// The registry now being served.
     pub fn current(&self) -> Arc<Registry> {
-        self.registry.read().expect("registry lock").clone()
+        self.registry
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }

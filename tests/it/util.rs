@@ -260,18 +260,19 @@ pub(crate) fn serve_command(models: &Path, extra: &[&str], env: &[(&str, &str)])
         models.to_str().unwrap(),
         "--bind",
         "127.0.0.1:0",
-        "--workers",
-        "2",
-    ])
-    .args(extra)
-    .env_remove("CHURN_API_TOKENS")
-    .env_remove("CHURN_ADMIN_TOKEN")
-    .env_remove("CHURN_STORE")
-    .env_remove("CHURN_ID_KEY")
-    .env_remove("CHURN_DEFAULT_MODEL")
-    .env("RUST_LOG", "warn")
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped());
+    ]);
+    if !extra.contains(&"--workers") {
+        cmd.args(["--workers", "2"]);
+    }
+    cmd.args(extra)
+        .env_remove("CHURN_API_TOKENS")
+        .env_remove("CHURN_ADMIN_TOKEN")
+        .env_remove("CHURN_STORE")
+        .env_remove("CHURN_ID_KEY")
+        .env_remove("CHURN_DEFAULT_MODEL")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -2,7 +2,9 @@
 //! distinct counts of the quality report.
 
 use super::{clean, clean_num, ColumnType};
-use crate::ingest::value::{parse_bool, parse_number, BOOL_PAIRS};
+use crate::ingest::value::{
+    expected_number, number_in_range, parse_bool, parse_number, BOOL_PAIRS, NUMBER_EXPECTED,
+};
 use crate::ingest::{FeatureColumn, FeatureKind, FeatureValues, IngestError};
 use crate::io::RawData;
 use crate::util::{fmt_num, FxHashSet};
@@ -34,16 +36,19 @@ pub(super) fn type_column(
     let kind = match forced {
         Some(&t) => t,
         None => infer_type(&vals, bool_pair.is_some(), &numeric_fails).map_err(|pos| {
-            bad(
-                pos,
-                "a number (the column is otherwise numeric; set its type to categorical if that is intended)",
-            )
+            match expected_number(vals[pos].unwrap_or("")) {
+                "a number" => bad(
+                    pos,
+                    "a number (the column is otherwise numeric; set its type to categorical if that is intended)",
+                ),
+                range => bad(pos, range),
+            }
         })?,
     };
     let (kind, values) = match kind {
         ColumnType::Numeric => {
             if let Some(&i) = numeric_fails.first() {
-                return Err(bad(i, "a number"));
+                return Err(bad(i, expected_number(vals[i].unwrap_or(""))));
             }
             let v = vals.iter().map(|v| v.and_then(parse_number)).collect();
             (FeatureKind::Numeric, FeatureValues::Num(v))
@@ -104,6 +109,13 @@ fn infer_type(
     }
     if numeric_fails.is_empty() && n_present > 0 {
         return Ok(ColumnType::Numeric);
+    }
+    // numbers out of range (1e308, inf) make a numeric column wrong, not categorical
+    if numeric_fails
+        .iter()
+        .all(|&i| vals[i].is_some_and(|s| s.trim().parse::<f64>().is_ok()))
+    {
+        return Err(numeric_fails[0]);
     }
     let distinct_fails: std::collections::HashSet<&str> =
         numeric_fails.iter().filter_map(|&i| vals[i]).collect();
@@ -202,8 +214,11 @@ pub(super) fn numeric_column(
         expected: expected.to_string(),
         value: vals[pos].map(fmt_num).unwrap_or_default(),
     };
-    if let Some(i) = vals.iter().position(|x| x.is_some_and(|x| !x.is_finite())) {
-        return Err(bad(i, "a finite number"));
+    if let Some(i) = vals
+        .iter()
+        .position(|x| x.is_some_and(|x| !number_in_range(x)))
+    {
+        return Err(bad(i, NUMBER_EXPECTED));
     }
     let mut seen = [false; 2];
     let mut other = false;

@@ -3,7 +3,8 @@
 
 use super::{TransactionSpec, TRANSACTION_FEATURES};
 use crate::ingest::value::{
-    civil_from_days, format_day, is_missing_token, parse_number, parse_timestamp,
+    civil_from_days, expected_number, format_day, is_missing_token, number_in_range, parse_number,
+    parse_timestamp, NUMBER_EXPECTED,
 };
 use crate::ingest::{
     CustomerData, DataMode, DropCount, FeatureColumn, FeatureKind, FeatureValues, IngestError,
@@ -94,13 +95,21 @@ impl Acc {
 
 fn number_at(raw: &RawTable, data: &RawData, row: usize, column: &str) -> Result<f64, IngestError> {
     match data.get(row) {
-        RawValue::Number(x) => Ok(x),
+        // Parquet numbers arrive typed: NaN, inf and 1e308 are refused like their text forms
+        RawValue::Number(x) if number_in_range(x) => Ok(x),
+        RawValue::Number(x) => Err(IngestError::BadValue {
+            path: raw.path.clone(),
+            row: row + 1,
+            column: column.to_string(),
+            expected: NUMBER_EXPECTED.into(),
+            value: crate::util::fmt_num(x),
+        }),
         RawValue::Text(s) if !is_missing_token(s) => {
             parse_number(s).ok_or_else(|| IngestError::BadValue {
                 path: raw.path.clone(),
                 row: row + 1,
                 column: column.to_string(),
-                expected: "a number".into(),
+                expected: expected_number(s).into(),
                 value: s.to_string(),
             })
         }

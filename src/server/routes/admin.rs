@@ -1,14 +1,18 @@
 //! `POST /v1/admin/reload`.
 
 use crate::server::error::{ApiCode, ApiError, ApiResult};
-use crate::server::AppState;
+use crate::server::{AppState, ReloadFailure};
 use actix_web::{web, HttpResponse};
 
 /// Reload every bundle and swap atomically; 422 (with the report) when one failed.
 pub async fn reload(state: web::Data<AppState>) -> ApiResult {
-    let report = state
-        .reload()
-        .map_err(|e| ApiError::new(ApiCode::ReloadFailed, e.to_string()))?;
+    let report = state.into_inner().reload_blocking().await.map_err(|e| {
+        let code = match e {
+            ReloadFailure::Load(_) => ApiCode::ReloadFailed,
+            ReloadFailure::Timeout(_) | ReloadFailure::Crashed(_) => ApiCode::ReloadTimeout,
+        };
+        ApiError::new(code, e.to_string())
+    })?;
     if report.failed.is_empty() {
         return Ok(HttpResponse::Ok().json(report));
     }

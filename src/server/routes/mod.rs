@@ -17,9 +17,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Open (health, readiness, metrics, the API description).
+    /// Open (liveness and readiness probes: they reveal only that the process is up and ready).
     Open,
-    /// Bearer token from `CHURN_API_TOKENS` when set.
+    /// Bearer token from `CHURN_API_TOKENS` when set: the API, and also the metrics (counts by
+    /// risk band and model are business figures) and the API description (it lists every input
+    /// and categorical level of the default model).
     Api,
     /// Bearer token `CHURN_ADMIN_TOKEN`.
     Admin,
@@ -145,14 +147,14 @@ pub const ROUTES: &[RouteSpec] = &[
         method: "GET",
         path: "/metrics",
         summary: "Prometheus metrics",
-        access: Access::Open,
+        access: Access::Api,
         handler: Handler::Metrics,
     },
     RouteSpec {
         method: "GET",
         path: "/openapi.json",
         summary: "This API description (OpenAPI 3.1)",
-        access: Access::Open,
+        access: Access::Api,
         handler: Handler::OpenApi,
     },
 ];

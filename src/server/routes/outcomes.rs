@@ -35,7 +35,7 @@ pub async fn post_outcomes(
     payload: web::Payload,
 ) -> ApiResult {
     let store = store_of(&state)?;
-    let body = json::read_body(&req, payload, state.config.max_body_bytes).await?;
+    let body = json::read_body(&req, payload, &state.config, &state.body_budget).await?;
     let events = json::parse_outcomes(&body, state.config.max_batch)?;
     let actions = known_actions(&state);
     let now = crate::store::now_ms();

@@ -115,7 +115,7 @@ async fn score_with(
     name: Option<String>,
 ) -> ApiResult {
     let (model_name, model) = resolve_model(&state.current(), name)?;
-    let body = json::read_body(&req, payload, state.config.max_body_bytes).await?;
+    let body = json::read_body(&req, payload, &state.config, &state.body_budget).await?;
     let parsed = json::parse_score_request(&body, state.config.max_batch)?;
     let scorer = &model.scorer;
     let log = state.log.as_deref().zip(state.store.as_deref());

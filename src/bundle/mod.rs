@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
+mod validate;
+pub use validate::validate;
+
 /// Magic bytes at the start of every bundle.
 pub const MAGIC: &[u8; 8] = b"CHURNMDL";
 /// Bundle format this build writes and reads.
@@ -85,6 +88,14 @@ pub enum BundleError {
         /// File.
         path: PathBuf,
         /// Decoder message.
+        message: String,
+    },
+    /// The payload decodes but is not a well-formed model (see [`validate`]).
+    #[error("{path}: bundle is not a valid model: {message}")]
+    Invalid {
+        /// File.
+        path: PathBuf,
+        /// The first problem found.
         message: String,
     },
     /// Encoding failed.
@@ -185,6 +196,20 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Bundle, BundleError> {
     {
         return Err(BundleError::Checksum { path: p() });
     }
+    decode_payload(payload, path)
+}
+
+/// Decode and validate a bundle payload (the bytes after the header, checksum already checked).
+/// Public so that the fuzzer can reach the decoder and validator past the checksum.
+pub fn decode_payload(payload: &[u8], path: &Path) -> Result<Bundle, BundleError> {
+    let p = || path.to_path_buf();
+    if payload.len() > MAX_PAYLOAD {
+        return Err(BundleError::TooLarge {
+            path: p(),
+            size: payload.len() as u64,
+            limit: MAX_PAYLOAD,
+        });
+    }
     let cfg = bincode::config::standard().with_limit::<MAX_PAYLOAD>();
     let (bundle, used): (Bundle, usize) =
         bincode::serde::decode_from_slice(payload, cfg).map_err(|e| BundleError::Decode {
@@ -197,6 +222,7 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Bundle, BundleError> {
             message: format!("{} trailing bytes", payload.len() - used),
         });
     }
+    validate(&bundle).map_err(|message| BundleError::Invalid { path: p(), message })?;
     Ok(bundle)
 }
 
@@ -227,10 +253,7 @@ pub fn load(path: &Path) -> Result<LoadedBundle, BundleError> {
     } else {
         path.to_path_buf()
     };
-    let bytes = std::fs::read(&file).map_err(|source| BundleError::Io {
-        path: file.clone(),
-        source,
-    })?;
+    let bytes = read_limited(&file)?;
     let bundle = from_bytes(&bytes, &file)?;
     Ok(LoadedBundle {
         bundle,
@@ -239,13 +262,45 @@ pub fn load(path: &Path) -> Result<LoadedBundle, BundleError> {
     })
 }
 
+/// Read a bundle file, refusing one larger than header + [`MAX_PAYLOAD`] before reading it all.
+fn read_limited(file: &Path) -> Result<Vec<u8>, BundleError> {
+    use std::io::Read;
+    let io = |source| BundleError::Io {
+        path: file.to_path_buf(),
+        source,
+    };
+    let f = std::fs::File::open(file).map_err(io)?;
+    let limit = (HEADER + MAX_PAYLOAD) as u64;
+    let size = f.metadata().map_err(io)?.len();
+    if size > limit {
+        return Err(BundleError::TooLarge {
+            path: file.to_path_buf(),
+            size,
+            limit: MAX_PAYLOAD,
+        });
+    }
+    // the file may grow after the size check: never read past the limit
+    let mut bytes = Vec::with_capacity(size as usize);
+    f.take(limit + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > limit {
+        return Err(BundleError::TooLarge {
+            path: file.to_path_buf(),
+            size: bytes.len() as u64,
+            limit: MAX_PAYLOAD,
+        });
+    }
+    Ok(bytes)
+}
+
 /// Write `DIR/model.bin` atomically; returns the content version.
 pub fn save(dir: &Path, bundle: &Bundle) -> Result<String, BundleError> {
     let bytes = to_bytes(bundle)?;
-    let file = dir.join(MODEL_FILE);
-    crate::util::write_atomic(&file, &bytes).map_err(|source| BundleError::Io {
-        path: file.clone(),
-        source,
-    })?;
+    write(dir, &bytes)?;
     Ok(version_of(&bytes))
+}
+
+/// Write encoded bundle bytes to `DIR/model.bin` atomically.
+pub fn write(dir: &Path, bytes: &[u8]) -> Result<(), BundleError> {
+    let file = dir.join(MODEL_FILE);
+    crate::util::write_atomic(&file, bytes).map_err(|source| BundleError::Io { path: file, source })
 }
