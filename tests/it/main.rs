@@ -9,6 +9,7 @@ mod ingest;
 mod learners;
 mod model;
 mod playbook;
+mod properties;
 mod segments;
 mod server;
 mod store;
