@@ -5,13 +5,29 @@ use super::routes::{Access, Handler, RouteSpec, ROUTES};
 use super::state::Registry;
 use serde_json::{json, Map, Value};
 
-fn input_schema(spec: &crate::features::InputSpec) -> Value {
+/// Text that means a missing value, as a schema alternative (with `null`).
+fn missing_schema() -> Value {
+    let mut tokens: Vec<Value> = crate::ingest::value::MISSING_TOKENS
+        .iter()
+        .map(|t| Value::from(*t))
+        .collect();
+    tokens.push(Value::Null);
+    json!({"enum": tokens})
+}
+
+/// One input as exactly what the server accepts, so a schema-valid request is a valid one.
+fn input_schema(spec: &crate::features::InputSpec, max_field_bytes: usize) -> Value {
     use crate::features::InputEncoding;
+    use crate::ingest::value::{BOOL_PAIRS, MAX_MAGNITUDE};
     use crate::ingest::FeatureKind;
     let mut v = match (&spec.kind, &spec.encoding) {
-        (FeatureKind::Numeric, _) => serde_json::json!({
-            "type": ["number", "string", "null"],
-            "description": "a number (numeric strings accepted); null = missing, imputed"
+        (FeatureKind::Numeric, _) => json!({
+            "anyOf": [
+                {"type": "number", "minimum": -MAX_MAGNITUDE, "maximum": MAX_MAGNITUDE},
+                {"type": "string", "pattern": "^\\s*[-+]?([0-9]{1,15}(\\.[0-9]*)?|\\.[0-9]+)\\s*$"},
+                missing_schema(),
+            ],
+            "description": "a number within ±1e15 (numeric strings accepted); null or a missing token = missing, imputed"
         }),
         (
             FeatureKind::Boolean {
@@ -19,29 +35,50 @@ fn input_schema(spec: &crate::features::InputSpec) -> Value {
                 false_token,
             },
             _,
-        ) => serde_json::json!({
-            "type": ["boolean", "string", "number", "null"],
-            "description": format!("'{true_token}' / '{false_token}', true / false or 1 / 0")
-        }),
-        (FeatureKind::Categorical, InputEncoding::OneHot { levels, .. }) => serde_json::json!({
-            "type": ["string", "number", "null"],
+        ) => {
+            let mut allowed: Vec<Value> = vec![
+                true.into(),
+                false.into(),
+                0.into(),
+                1.into(),
+                true_token.as_str().into(),
+                false_token.as_str().into(),
+            ];
+            for (t, f) in BOOL_PAIRS {
+                allowed.push((*t).into());
+                allowed.push((*f).into());
+            }
+            json!({
+                "anyOf": [{"enum": allowed}, missing_schema()],
+                "description": format!("'{true_token}' / '{false_token}', true / false or 1 / 0")
+            })
+        }
+        (FeatureKind::Categorical, InputEncoding::OneHot { levels, .. }) => json!({
+            "anyOf": [
+                {"type": "string", "maxLength": max_field_bytes / 4},
+                {"type": "number", "minimum": -MAX_MAGNITUDE, "maximum": MAX_MAGNITUDE},
+                {"type": "null"},
+            ],
             "description": "a category; unseen values are scored as 'other' with a warning",
             "examples": levels,
         }),
-        (FeatureKind::Categorical, _) => serde_json::json!({"type": ["string", "null"]}),
+        (FeatureKind::Categorical, _) => {
+            json!({"anyOf": [{"type": "string", "maxLength": max_field_bytes / 4}, {"type": "null"}]})
+        }
     };
     v["x-churn-type"] = Value::from(spec.kind.name());
     v
 }
 
-/// The OpenAPI 3.1 description, built from [`ROUTES`] and the default model's inputs.
-pub fn openapi_spec(reg: &Registry) -> Value {
+/// The OpenAPI 3.1 description, built from [`ROUTES`], the default model's inputs and the
+/// server's limits (batch size, field length).
+pub fn openapi_spec(reg: &Registry, config: &super::ServerConfig) -> Value {
     let mut paths = Map::new();
     for r in ROUTES {
         let entry = paths.entry(r.path.to_string()).or_insert_with(|| json!({}));
         entry[r.method.to_ascii_lowercase()] = operation(r);
     }
-    let customer = customer_schema(reg);
+    let customer = customer_schema(reg, config.max_field_bytes);
     json!({
         "openapi": "3.1.0",
         "info": {"title": "churn", "version": env!("CARGO_PKG_VERSION"), "description": "Churn probability, reasons and warnings for customers."},
@@ -62,9 +99,9 @@ pub fn openapi_spec(reg: &Registry) -> Value {
                     "score": {"type": "integer", "minimum": 0, "maximum": 10, "description": "survey answer (NPS)"},
                     "external_id": {"type": "string", "description": "idempotency key"}
                 }, "additionalProperties": false}}}},
-                "ScoreRequest": {"type": "object", "required": ["customers"], "properties": {"customers": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Customer"}}}},
+                "ScoreRequest": {"type": "object", "required": ["customers"], "properties": {"customers": {"type": "array", "minItems": 1, "maxItems": config.max_batch, "items": {"$ref": "#/components/schemas/Customer"}}}},
                 "ScoreResult": {"type": "object", "properties": {
-                    "customer_id": {"type": ["string", "number"]},
+                    "customer_id": {"type": ["string", "number", "boolean", "null"]},
                     "churn_probability": {"type": "number", "minimum": 0, "maximum": 1},
                     "probability_interval": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2, "description": "95% Wilson interval of the leaf, calibrated"},
                     "predicted_churn": {"type": "boolean", "description": "churn_probability >= the model's threshold"},
@@ -179,12 +216,16 @@ fn operation(r: &RouteSpec) -> Value {
     }
     responses.insert("405".into(), error_response("method not allowed"));
     let mut op = json!({"summary": r.summary, "responses": responses});
-    if r.path.contains("{name}") {
-        op["parameters"] =
-            json!([{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}]);
+    for param in ["name", "id"] {
+        if r.path.contains(&format!("{{{param}}}")) {
+            op["parameters"] = json!([{"name": param, "in": "path", "required": true, "schema": {"type": "string"}}]);
+        }
     }
     if matches!(r.handler, Handler::ScoreDefault | Handler::ScoreNamed) {
         op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ScoreRequest"}}}});
+    }
+    if matches!(r.handler, Handler::Outcomes) {
+        op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OutcomesRequest"}}}});
     }
     match r.access {
         Access::Open => {}
@@ -195,22 +236,23 @@ fn operation(r: &RouteSpec) -> Value {
 }
 
 /// The `Customer` schema: the default model's raw inputs.
-fn customer_schema(reg: &Registry) -> Value {
+fn customer_schema(reg: &Registry, max_field_bytes: usize) -> Value {
     let default = reg.default.as_ref().and_then(|d| reg.models.get(d));
     match default {
         Some(m) => {
             let b = &m.scorer.bundle;
             let mut props = Map::new();
             if let Some(id) = &b.id_column {
-                props.insert(id.clone(), json!({"type": ["string", "number"], "description": "customer id (echoed as customer_id)"}));
+                props.insert(id.clone(), json!({"anyOf": [{"type": "string", "maxLength": max_field_bytes / 4}, {"type": "number"}], "description": "customer id (echoed as customer_id)"}));
             }
             for i in &b.encoder.inputs {
-                props.insert(i.name.clone(), input_schema(i));
+                props.insert(i.name.clone(), input_schema(i, max_field_bytes));
             }
             json!({
                 "type": "object",
                 "description": format!("raw columns as in training data of the default model '{}'; every input is required (null = missing)", b.name),
                 "properties": props,
+                "propertyNames": {"maxLength": max_field_bytes / 4},
                 "required": b.encoder.inputs.iter().map(|i| i.name.clone()).collect::<Vec<_>>(),
             })
         }

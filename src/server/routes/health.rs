@@ -64,5 +64,8 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 
 /// `GET /openapi.json`.
 pub async fn openapi(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(crate::server::openapi::openapi_spec(&state.current()))
+    HttpResponse::Ok().json(crate::server::openapi::openapi_spec(
+        &state.current(),
+        &state.config,
+    ))
 }

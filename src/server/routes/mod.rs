@@ -185,7 +185,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource(r.path)
                 .wrap(from_fn(move |req, next| auth::guard(r, req, next)))
                 .route(route)
-                .default_service(web::to(method_not_allowed)),
+                .default_service(web::to(move |req: HttpRequest| {
+                    method_not_allowed(req, r.method)
+                })),
         );
     }
 }
@@ -199,10 +201,16 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
     .response()
 }
 
-async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
-    ApiError::new(
+/// 405 with the `Allow` header naming the route's method (RFC 9110).
+async fn method_not_allowed(req: HttpRequest, allowed: &'static str) -> HttpResponse {
+    let mut res = ApiError::new(
         ApiCode::MethodNotAllowed,
         format!("{} is not allowed on {}", req.method(), req.path()),
     )
-    .response()
+    .response();
+    res.headers_mut().insert(
+        actix_web::http::header::ALLOW,
+        actix_web::http::header::HeaderValue::from_static(allowed),
+    );
+    res
 }
