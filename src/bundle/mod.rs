@@ -269,6 +269,13 @@ fn read_limited(file: &Path) -> Result<Vec<u8>, BundleError> {
         path: file.to_path_buf(),
         source,
     };
+    // a FIFO or device named model.bin would block the open (and start-up, or a reload) for ever
+    if !std::fs::metadata(file).map_err(io)?.is_file() {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        )));
+    }
     let f = std::fs::File::open(file).map_err(io)?;
     let limit = (HEADER + MAX_PAYLOAD) as u64;
     let size = f.metadata().map_err(io)?.len();

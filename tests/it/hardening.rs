@@ -787,4 +787,9 @@ fn an_oversized_bundle_file_is_refused_before_it_is_read() {
         "{e}"
     );
     assert!(e.to_string().contains("exceeds the limit"), "{e}");
+    // a FIFO in its place would block the open for ever: refused from its metadata
+    std::fs::remove_file(&bin).unwrap();
+    assert!(Command::new("mkfifo").arg(&bin).status().unwrap().success());
+    let e = churn::bundle::load(&bin).unwrap_err();
+    assert!(e.to_string().contains("not a regular file"), "{e}");
 }
