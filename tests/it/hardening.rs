@@ -645,6 +645,32 @@ fn with_tokens_the_api_description_and_metrics_need_one() {
     }
 }
 
+/// `churn-train` arguments training the table `p` (label `Churn`, id `id`) into `out`.
+fn table_args<'a>(p: &'a std::path::Path, out: &'a str) -> Vec<&'a str> {
+    let data = p.to_str().unwrap();
+    vec![
+        "--data", data, "--label", "Churn", "--id", "id", "--out", out,
+    ]
+}
+
+/// `churn-train features` arguments for the transaction log `p` written to `out`.
+fn features_args<'a>(p: &'a std::path::Path, out: &'a str) -> Vec<&'a str> {
+    let log = p.to_str().unwrap();
+    vec![
+        "features",
+        "--transactions",
+        log,
+        "--customer-col",
+        "customer_id",
+        "--time-col",
+        "date",
+        "--amount-col",
+        "amount",
+        "--output",
+        out,
+    ]
+}
+
 /// Run `churn-train` with `args`; (exit code, stderr).
 fn train_fails(args: &[&str]) -> (i32, String) {
     let (code, _, err) = run("churn-train", args);
@@ -663,16 +689,7 @@ fn input_files_with_repeated_headers_huge_numbers_or_long_dates_are_refused() {
     }
     // a repeated header was renamed tenure_duplicated_0 and trained on as a feature
     let p = write(d, "dup.csv", &rows);
-    let (code, err) = train_fails(&[
-        "--data",
-        p.to_str().unwrap(),
-        "--label",
-        "Churn",
-        "--id",
-        "id",
-        "--out",
-        out,
-    ]);
+    let (code, err) = train_fails(&table_args(&p, out));
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("dup.csv: the header names column 'tenure' more than once"),
@@ -689,16 +706,7 @@ fn input_files_with_repeated_headers_huge_numbers_or_long_dates_are_refused() {
         rows.push_str(&format!("c{i},{v},{}\n", i % 2));
     }
     let p = write(d, "huge.csv", &rows);
-    let (code, err) = train_fails(&[
-        "--data",
-        p.to_str().unwrap(),
-        "--label",
-        "Churn",
-        "--id",
-        "id",
-        "--out",
-        out,
-    ]);
+    let (code, err) = train_fails(&table_args(&p, out));
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("huge.csv: row 42, column 'spend': expected a finite number within ±1e15, found '1e308'"),
@@ -710,19 +718,7 @@ fn input_files_with_repeated_headers_huge_numbers_or_long_dates_are_refused() {
         "tx.csv",
         "customer_id,date,amount\n1,1997-01-01,5\n2,1/1/12345678901,7\n",
     );
-    let (code, err) = train_fails(&[
-        "features",
-        "--transactions",
-        p.to_str().unwrap(),
-        "--customer-col",
-        "customer_id",
-        "--time-col",
-        "date",
-        "--amount-col",
-        "amount",
-        "--output",
-        &format!("{out}.csv"),
-    ]);
+    let (code, err) = train_fails(&features_args(&p, &format!("{out}.csv")));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("tx.csv: row 2, column 'date'"), "{err}");
     // Parquet amounts arrive as numbers: NaN and inf were summed without a word
@@ -750,19 +746,7 @@ fn input_files_with_repeated_headers_huge_numbers_or_long_dates_are_refused() {
             ],
         )
         .unwrap();
-        let (code, err) = train_fails(&[
-            "features",
-            "--transactions",
-            p.to_str().unwrap(),
-            "--customer-col",
-            "customer_id",
-            "--time-col",
-            "date",
-            "--amount-col",
-            "amount",
-            "--output",
-            &format!("{out}.csv"),
-        ]);
+        let (code, err) = train_fails(&features_args(&p, &format!("{out}.csv")));
         assert_eq!(code, 2, "{bad}: {err}");
         assert!(
             err.contains(
