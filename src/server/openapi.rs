@@ -199,10 +199,10 @@ fn operation(r: &RouteSpec) -> Value {
         r.handler,
         Handler::Outcomes | Handler::Customer | Handler::Worklist
     ) {
-        responses.insert(
-            "503".into(),
-            error_response("no prediction store, or it did not answer"),
-        );
+        // outcomes already document 503 for the pending-body budget, naming the store as well
+        responses
+            .entry("503")
+            .or_insert_with(|| error_response("no prediction store, or it did not answer"));
     }
     if matches!(r.handler, Handler::Readyz) {
         responses.insert("503".into(), error_response("no model loaded"));
