@@ -154,15 +154,36 @@ fn valid_date(y: i64, m: u32, d: u32) -> bool {
     d <= dim[(m - 1) as usize]
 }
 
-fn hms(rest: &str) -> Option<i64> {
-    // HH:MM[:SS[.fff]] optionally followed by Z or +HH:MM (offsets are ignored: local wall time)
-    let rest = rest.trim();
-    let rest = rest.trim_end_matches('Z');
-    let rest = match rest.find(['+']) {
-        Some(i) => &rest[..i],
-        None => rest,
+/// Split a UTC offset (`Z`, `+HH:MM`, `-HH:MM`, `+HHMM`, `+HH`) off a time of day: the clock
+/// part and the offset in seconds east of UTC (0 when there is none).
+fn split_offset(t: &str) -> Option<(&str, i64)> {
+    if let Some(clock) = t.strip_suffix(['Z', 'z']) {
+        return Some((clock.trim_end(), 0));
+    }
+    let Some(i) = t.rfind(['+', '-']) else {
+        return Some((t, 0));
     };
-    let mut parts = rest.split(':');
+    let (clock, off) = (t[..i].trim_end(), &t[i + 1..]);
+    let sign = if t.as_bytes()[i] == b'-' { -1 } else { 1 };
+    let b = off.as_bytes();
+    let (h, m) = match b.len() {
+        2 => (digits(b)?, 0),
+        4 => (digits(&b[..2])?, digits(&b[2..])?),
+        5 if b[2] == b':' => (digits(&b[..2])?, digits(&b[3..])?),
+        _ => return None,
+    };
+    // real offsets run from -12:00 to +14:00
+    if h > 14 || m > 59 {
+        return None;
+    }
+    Some((clock, sign * (h as i64 * 3600 + m as i64 * 60)))
+}
+
+/// `HH:MM[:SS[.fff]]` with an optional UTC offset, as seconds after midnight UTC (may fall
+/// outside 0..86400 when the offset moves the instant to another day).
+fn hms(rest: &str) -> Option<i64> {
+    let (clock, offset) = split_offset(rest.trim())?;
+    let mut parts = clock.split(':');
     let h = digits(parts.next()?.as_bytes())?;
     let mi = digits(parts.next()?.as_bytes())?;
     let s = match parts.next() {
@@ -175,13 +196,16 @@ fn hms(rest: &str) -> Option<i64> {
     if parts.next().is_some() || h > 23 || mi > 59 || s > 60 {
         return None;
     }
-    Some((h * 3600 + mi * 60 + s) as i64)
+    Some((h * 3600 + mi * 60 + s) as i64 - offset)
 }
 
-/// Parse a date or datetime in a common format to seconds since 1970-01-01 (time zones ignored).
+/// Parse a date or datetime in a common format to seconds since 1970-01-01 UTC.
 ///
 /// Accepted: `YYYY-MM-DD`, `YYYY/MM/DD`, `YYYYMMDD`, `DD.MM.YYYY`, `MM/DD/YYYY`, each optionally
-/// followed by ` HH:MM[:SS[.fff]]` or `THH:MM:SS[.fff][Z|+HH:MM]`.
+/// followed by ` HH:MM[:SS[.fff]]` or `THH:MM:SS[.fff]`, and then optionally a UTC offset
+/// (`Z`, `+02:00`, `-05:00`, `+0200`, `+02`). A time with an offset is converted to UTC
+/// (`1997-10-01T01:00:00+02:00` is 1997-09-30 23:00 UTC); a date or a time without an offset
+/// is taken as UTC.
 pub fn parse_timestamp(s: &str) -> Option<i64> {
     let s = s.trim();
     let (date, time) = match s.find(['T', ' ']) {
@@ -254,6 +278,19 @@ mod tests {
             parse_timestamp("12/1/2010 8:26"),
             Some(days_from_civil(2010, 12, 1) * 86_400 + 8 * 3600 + 26 * 60)
         );
+        // offsets are honoured: the instant in UTC
+        let t = |s| parse_timestamp(s).unwrap();
+        let at = |d: i64, h: i64| days_from_civil(1997, 10, 1) * 86_400 + d * 86_400 + h * 3600;
+        assert_eq!(t("1997-10-01T01:00:00Z"), at(0, 1));
+        assert_eq!(t("1997-10-01T01:00:00"), at(0, 1));
+        assert_eq!(t("1997-10-01T01:00:00+02:00"), at(-1, 23));
+        assert_eq!(t("1997-10-01T01:00:00-05:00"), at(0, 6));
+        assert_eq!(t("1997-10-01T22:30:00-05:00"), at(1, 3) + 1800);
+        assert_eq!(t("1997-10-01 01:00:00 +0200"), at(-1, 23));
+        assert_eq!(t("1997-10-01T01:00+02"), at(-1, 23));
+        assert_eq!(t("1997-10-01T01:00:00.250-05:00"), at(0, 6));
+        assert_eq!(parse_timestamp("1997-10-01T01:00:00+25:00"), None);
+        assert_eq!(parse_timestamp("1997-10-01T01:00:00+2:00"), None);
         assert_eq!(parse_timestamp("1997-13-01"), None);
         assert_eq!(parse_timestamp("1997-02-30"), None);
         assert_eq!(parse_timestamp("yesterday"), None);
