@@ -164,15 +164,33 @@ fn ratio(a: usize, b: usize) -> f64 {
 }
 
 /// Share of all churners found in the top `frac` of customers ranked by probability.
+///
+/// Customers with equal scores cannot be told apart, so a group of ties that straddles the cut
+/// counts in proportion: the expected capture over every order of the ties (not row order).
 pub fn capture_at(p: &[f64], y: &[bool], frac: f64) -> f64 {
     let npos = y.iter().filter(|&&b| b).count();
     if npos == 0 {
         return f64::NAN;
     }
     let mut idx: Vec<usize> = (0..p.len()).collect();
-    idx.sort_by(|&a, &b| p[b].total_cmp(&p[a]).then(a.cmp(&b)));
+    idx.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
     let k = ((p.len() as f64 * frac).ceil() as usize).min(p.len());
-    idx[..k].iter().filter(|&&i| y[i]).count() as f64 / npos as f64
+    let (mut taken, mut caught) = (0usize, 0.0f64);
+    let mut i = 0;
+    while i < idx.len() && taken < k {
+        let t = p[idx[i]];
+        let start = i;
+        let mut pos = 0usize;
+        while i < idx.len() && p[idx[i]] == t {
+            pos += usize::from(y[idx[i]]);
+            i += 1;
+        }
+        let group = i - start;
+        let take = group.min(k - taken);
+        caught += pos as f64 * take as f64 / group as f64;
+        taken += take;
+    }
+    caught / npos as f64
 }
 
 /// Holdout metrics reported in the model card.
@@ -266,6 +284,11 @@ mod tests {
         let p: Vec<f64> = (0..100).map(|i| i as f64 / 100.0).collect();
         let y: Vec<bool> = (0..100).map(|i| i >= 90).collect();
         assert_eq!(capture_at(&p, &y, 0.1), 1.0);
+        // a tie straddling the cut counts in proportion, whatever the row order: top 1 of 4
+        // tied rows holding 2 churners catches 0.5 churners of 2
+        let tied = [0.5; 4];
+        assert_eq!(capture_at(&tied, &[true, true, false, false], 0.25), 0.25);
+        assert_eq!(capture_at(&tied, &[false, false, true, true], 0.25), 0.25);
         let e = Evaluation::compute(&p, &y, 0.9);
         assert!((e.top_decile_lift - 10.0).abs() < 1e-9);
         assert_eq!(e.confusion.tp, 10);
