@@ -51,7 +51,12 @@ pub struct DataArgs {
     /// The amount column is a unit price: amount = quantity × price.
     #[arg(long)]
     pub unit_price: bool,
-    /// As-of date YYYY-MM-DD (default: day after the last event minus the horizon).
+    /// Order (invoice) id column of the transaction log: the lines of one order are one purchase
+    /// (without it, a customer's rows at the same timestamp are one purchase).
+    #[arg(long, value_name = "COL")]
+    pub order_col: Option<String>,
+    /// Training cutoff YYYY-MM-DD: features before it, label from the horizon after it
+    /// (default: day after the last event minus the horizon).
     #[arg(long, value_name = "DATE")]
     pub cutoff: Option<String>,
     /// Label horizon in days (default 90).
@@ -162,6 +167,9 @@ impl DataArgs {
         set(&mut t.amount_col, &self.amount_col);
         if self.quantity_col.is_some() {
             t.quantity_col = self.quantity_col.clone();
+        }
+        if self.order_col.is_some() {
+            t.order_col = self.order_col.clone();
         }
         if self.unit_price {
             t.unit_price = true;

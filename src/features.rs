@@ -3,8 +3,14 @@
 //!
 //! Numeric and boolean inputs are imputed with the training median (plus a `__missing` indicator
 //! column when training data had missing values); categorical inputs are one-hot encoded for
-//! levels seen at least `min_count` times, the rest share an `other` column. Unseen levels at
-//! scoring go to `other` and produce a warning.
+//! levels seen at least `min_count` times, the rest share an `other` column. Rare and unseen
+//! levels at scoring go to `other` and produce a warning that says which of the two it was.
+//!
+//! The encoder also keeps which values of the categorical inputs occur together in training
+//! ([`LevelSupport`]), so levers propose only combinations that exist.
+
+mod support;
+pub use support::{LevelSupport, LEVER_MIN_SUPPORT};
 
 use crate::ingest::value::{
     expected_number, is_missing_token, number_in_range, parse_bool, parse_number, NUMBER_EXPECTED,
@@ -47,6 +53,15 @@ pub enum Warning {
         /// The value.
         value: String,
     },
+    /// A categorical value seen in training fewer than `min_count` times; treated as `other`.
+    RareCategory {
+        /// Field.
+        field: String,
+        /// The value.
+        value: String,
+        /// The encoder's minimum level count.
+        min_count: usize,
+    },
     /// A missing value replaced by the training median.
     Imputed {
         /// Field.
@@ -62,6 +77,14 @@ impl std::fmt::Display for Warning {
             Warning::UnseenCategory { field, value } => {
                 write!(f, "{field}: unseen category '{value}' treated as other")
             }
+            Warning::RareCategory {
+                field,
+                value,
+                min_count,
+            } => write!(
+                f,
+                "{field}: '{value}' is rare in training (fewer than {min_count} customers), treated as other"
+            ),
             Warning::Imputed { field, value } => {
                 write!(
                     f,
@@ -94,8 +117,16 @@ pub enum InputEncoding {
         first_column: usize,
         /// Column for rare and unseen levels.
         other_column: usize,
+        /// Levels seen in training fewer than `min_count` times, sorted (at most
+        /// [`MAX_RARE_LEVELS`]; `rare_complete` says whether that is all of them).
+        rare: Vec<String>,
+        /// Whether `rare` lists every rare training level.
+        rare_complete: bool,
     },
 }
+
+/// Most rare levels an input keeps for its warnings (high-cardinality columns keep the first).
+pub const MAX_RARE_LEVELS: usize = 10_000;
 
 /// One input column of the model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -184,6 +215,8 @@ pub struct Encoder {
     pub columns: Vec<EncodedColumn>,
     /// Minimum level count for a one-hot column.
     pub min_count: usize,
+    /// Which values of the categorical inputs occur together in training (for levers).
+    pub support: LevelSupport,
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -335,6 +368,13 @@ impl Encoder {
                         .filter(|(_, &n)| n >= min_count.max(1))
                         .map(|(k, _)| k.to_string())
                         .collect();
+                    let rare_all = counts.iter().filter(|(_, &n)| n < min_count.max(1));
+                    let rare: Vec<String> = rare_all
+                        .clone()
+                        .take(MAX_RARE_LEVELS)
+                        .map(|(k, _)| k.to_string())
+                        .collect();
+                    let rare_complete = rare_all.count() <= MAX_RARE_LEVELS;
                     let first_column = columns.len();
                     for l in &levels {
                         columns.push(EncodedColumn {
@@ -353,6 +393,8 @@ impl Encoder {
                         levels,
                         first_column,
                         other_column,
+                        rare,
+                        rare_complete,
                     }
                 }
             };
@@ -362,11 +404,14 @@ impl Encoder {
                 encoding,
             });
         }
-        Encoder {
+        let mut enc = Encoder {
             inputs,
             columns,
             min_count,
-        }
+            support: LevelSupport::default(),
+        };
+        enc.support = LevelSupport::fit(&enc, data, rows);
+        enc
     }
 
     /// Number of encoded columns.
@@ -408,15 +453,24 @@ impl Encoder {
                 levels,
                 first_column,
                 other_column,
+                rare,
+                ..
             } => {
                 let text = spec.level_text(value)?;
                 match levels.binary_search_by(|l| l.as_str().cmp(&text)) {
                     Ok(i) => out[first_column + i] = 1.0,
                     Err(_) => {
                         out[*other_column] = 1.0;
-                        warnings.push(Warning::UnseenCategory {
-                            field: spec.name.clone(),
-                            value: text.into_owned(),
+                        let field = spec.name.clone();
+                        let value = text.into_owned();
+                        warnings.push(if rare.binary_search(&value).is_ok() {
+                            Warning::RareCategory {
+                                field,
+                                value,
+                                min_count: self.min_count,
+                            }
+                        } else {
+                            Warning::UnseenCategory { field, value }
                         });
                     }
                 }

@@ -17,8 +17,8 @@ use card::{importances, model_card, Findings};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use steps::{
-    build_bundle, calibrate_oof, encode, evaluate_holdout, fit_segments, search, thread_count,
-    Split, Stopwatch, TrainSet,
+    build_bundle, calibrate_oof, compile_playbook, encode, evaluate_holdout, fit_segments,
+    playbook_values, search, thread_count, Split, Stopwatch, TrainSet,
 };
 
 /// Errors of the training pipeline.
@@ -142,7 +142,12 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
         min_samples_leaf = params.min_samples_leaf,
         "hyper-parameters chosen"
     );
-    let cal = calibrate_oof(&prep, &set, &split.ty, &params, opts)?;
+    // the playbook's value expression also values customers for the profit threshold
+    let playbook = compile_playbook(opts, &enc.encoder)?;
+    let values = opts
+        .economics
+        .and_then(|_| playbook_values(&playbook, &enc.x, set.rows));
+    let cal = calibrate_oof(&prep, &set, &split.ty, &params, opts, values.as_deref())?;
     timings.calibration_s = clock.lap();
     let tree = prep.fit(set.y, set.w, set.rows, &params, threads)?;
     drop(prep);
@@ -166,7 +171,7 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
         segments: segment_report,
         timings,
     };
-    let bundle = build_bundle(&data, opts, &split, enc.encoder, model, segments)?;
+    let bundle = build_bundle(&data, opts, &split, enc.encoder, model, segments, playbook)?;
     // the card and quality report go first and model.bin last: a server reloading mid-way sees
     // the old bundle (whose card no longer matches, so it keeps its own) or the new one with its
     // card, never a new model with an old card

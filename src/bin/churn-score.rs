@@ -23,8 +23,21 @@ struct Args {
     #[arg(long, value_name = "DIR")]
     model: PathBuf,
     /// Customers to score, in the training layout (CSV, CSV.gz, TSV or Parquet).
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "transactions",
+        conflicts_with = "transactions"
+    )]
+    input: Option<PathBuf>,
+    /// Transaction log to score (transaction models): the model's features are built from it as
+    /// of --as-of with the settings stored in the bundle, then scored.
     #[arg(long, value_name = "FILE")]
-    input: PathBuf,
+    transactions: Option<PathBuf>,
+    /// Scoring date YYYY-MM-DD for --transactions: features from every event before it
+    /// (default: the day after the last event).
+    #[arg(long, value_name = "DATE", requires = "transactions")]
+    as_of: Option<String>,
     /// Output file (CSV, TSV or Parquet by extension).
     #[arg(long, value_name = "FILE")]
     output: PathBuf,
@@ -64,14 +77,45 @@ fn main() {
     }
 }
 
+/// The customers to score: the input table, or the features built from a transaction log.
+fn customers(args: &Args, scorer: &Scorer) -> anyhow::Result<churn::io::RawTable> {
+    if let Some(input) = &args.input {
+        return Ok(read_table(input, None)?);
+    }
+    let log = args.transactions.clone().unwrap_or_default();
+    let Some(spec) = scorer.bundle.transactions.clone() else {
+        return Err(cli::CliError::Usage(format!(
+            "--transactions: model '{}' was trained on a customer table, not a transaction log; score a table with --input",
+            scorer.bundle.name
+        ))
+        .into());
+    };
+    let spec = churn::ingest::TransactionSpec {
+        path: log,
+        cut: churn::ingest::Cut::AsOf(args.as_of.clone()),
+        ..spec
+    };
+    let data = churn::ingest::load(&churn::ingest::Source::Transactions(spec))?;
+    if !args.quiet {
+        for note in &data.quality.notes {
+            eprintln!("{note}");
+        }
+    }
+    Ok(data.to_raw_table())
+}
+
 fn run(args: &Args) -> anyhow::Result<()> {
-    churn::io::check_output_is_not_input(&args.input, &args.output)?;
+    let input = args.input.as_ref().or(args.transactions.as_ref());
+    churn::io::check_output_is_not_input(
+        input.map_or(std::path::Path::new(""), |p| p),
+        &args.output,
+    )?;
     let mut scorer = Scorer::new(bundle::load(&args.model)?);
     if let Some(p) = &args.playbook {
         scorer.set_playbook(churn::playbook::read(p)?, &p.display().to_string())?;
     }
     let t = std::time::Instant::now();
-    let table = read_table(&args.input, None)?;
+    let table = customers(args, &scorer)?;
     tracing::debug!(secs = t.elapsed().as_secs_f64(), rows = table.nrows, "read");
     let t = std::time::Instant::now();
     let threads = args

@@ -31,10 +31,15 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Write the customer-level table the model would be trained on (id, features, label).
+    /// Write the customer-level table the model would be trained on (id, features, label), or
+    /// with --as-of the features of every customer on that date, for scoring (no label).
     Features {
         #[command(flatten)]
         data: Box<DataArgs>,
+        /// Transaction logs: build the features as of DATE (YYYY-MM-DD) for scoring, from every
+        /// event before it; no label is written. (--cutoff is for training.)
+        #[arg(long, value_name = "DATE", conflicts_with = "cutoff")]
+        as_of: Option<String>,
         /// Output file (CSV, TSV or Parquet by extension).
         #[arg(long, value_name = "FILE")]
         output: PathBuf,
@@ -167,9 +172,10 @@ fn main() {
     let result = match cli.cmd {
         Some(Cmd::Features {
             data,
+            as_of,
             output,
             quiet,
-        }) => features(&data, &output, quiet),
+        }) => features(&data, as_of, &output, quiet),
         Some(Cmd::Outcomes(a)) => outcomes(&a),
         Some(Cmd::Store {
             cmd: StoreCmd::Prune { store, older_than },
@@ -241,10 +247,31 @@ fn prune(url: &str, older_than_days: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn features(data: &DataArgs, output: &std::path::Path, quiet: bool) -> anyhow::Result<()> {
-    let (_, source) = data.resolve()?;
+fn features(
+    data: &DataArgs,
+    as_of: Option<String>,
+    output: &std::path::Path,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let (_, mut source) = data.resolve()?;
+    let scoring = as_of.is_some();
+    if let Some(d) = as_of {
+        match &mut source {
+            churn::ingest::Source::Transactions(t) => t.cut = churn::ingest::Cut::AsOf(Some(d)),
+            churn::ingest::Source::Table(_) => {
+                return Err(cli::CliError::Usage(
+                    "--as-of builds features from a transaction log (--transactions)".into(),
+                )
+                .into())
+            }
+        }
+    }
     let table = churn::ingest::load(&source)?;
-    write_table(output, table.output_columns())?;
+    let mut columns = table.output_columns();
+    if scoring {
+        columns.pop(); // the label: meaningless as of the scoring date
+    }
+    write_table(output, columns)?;
     let qpath = churn::util::sibling_path(output, "quality.json");
     train::write_json(&qpath, &table.quality)?;
     if !quiet {

@@ -17,7 +17,7 @@ pub use validate::validate;
 /// Magic bytes at the start of every bundle.
 pub const MAGIC: &[u8; 8] = b"CHURNMDL";
 /// Bundle format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// Largest payload we decode (guards against hostile or corrupted files).
 pub const MAX_PAYLOAD: usize = 256 * 1024 * 1024;
 const HEADER: usize = 8 + 4 + 8 + 32;
@@ -138,6 +138,9 @@ pub struct Bundle {
     pub segments: Option<crate::segment::SegmentModel>,
     /// The retention playbook used at training (served behaviour is versioned with the model).
     pub playbook: Option<crate::playbook::Playbook>,
+    /// How features were built from a transaction log (transaction models; the file path is not
+    /// kept), so scoring can build them from a log the same way.
+    pub transactions: Option<crate::ingest::TransactionSpec>,
 }
 
 /// Serialize a bundle to its file bytes.

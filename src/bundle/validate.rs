@@ -68,6 +68,7 @@ fn encoder(enc: &Encoder) -> Result<(), String> {
                 levels,
                 first_column,
                 other_column,
+                ..
             } => {
                 let end = first_column.checked_add(levels.len());
                 if end.is_none_or(|e| e > width) {
@@ -105,7 +106,7 @@ fn encoder(enc: &Encoder) -> Result<(), String> {
             ));
         }
     }
-    Ok(())
+    enc.support.check(enc)
 }
 
 fn probability(p: f64) -> bool {

@@ -11,7 +11,7 @@ pub use table::{
     load_customer_table, ColumnType as ColumnTypeOverride, CustomerTableSpec,
     DEFAULT_PERSONAL_PATTERNS,
 };
-pub use transactions::{build_transaction_features, TransactionSpec, TRANSACTION_FEATURES};
+pub use transactions::{build_transaction_features, Cut, TransactionSpec, TRANSACTION_FEATURES};
 
 use crate::io::{IoError, OutData};
 use serde::{Deserialize, Serialize};
@@ -185,9 +185,39 @@ pub struct CustomerData {
     pub features: Vec<FeatureColumn>,
     /// Data-quality report.
     pub quality: QualityReport,
+    /// How the features were built from a transaction log (`None` for a customer table); kept
+    /// in the bundle so `churn-score --transactions` builds the same features.
+    pub transactions: Option<TransactionSpec>,
 }
 
 impl CustomerData {
+    /// The features (and ids) as a table in the layout scoring reads, without the label.
+    pub fn to_raw_table(&self) -> crate::io::RawTable {
+        use crate::io::{RawColumn, RawData, TextColumn};
+        let mut columns = Vec::with_capacity(self.features.len() + 1);
+        if let (Some(name), Some(ids)) = (&self.id_column, &self.ids) {
+            columns.push(RawColumn {
+                name: name.clone(),
+                data: RawData::Text(ids.iter().map(|s| Some(s.as_str())).collect::<TextColumn>()),
+            });
+        }
+        for f in &self.features {
+            let data = match &f.values {
+                FeatureValues::Num(v) => RawData::Num(v.iter().copied().collect()),
+                FeatureValues::Cat(v) => RawData::Text((0..v.len()).map(|i| v.get(i)).collect()),
+            };
+            columns.push(RawColumn {
+                name: f.name.clone(),
+                data,
+            });
+        }
+        crate::io::RawTable {
+            path: self.source.clone(),
+            columns,
+            nrows: self.nrows(),
+        }
+    }
+
     /// Number of rows.
     pub fn nrows(&self) -> usize {
         self.label.len()
@@ -279,6 +309,7 @@ impl CustomerData {
             label: rows.iter().map(|&i| self.label[i]).collect(),
             features,
             quality: self.quality.clone(),
+            transactions: self.transactions.clone(),
         }
     }
 }

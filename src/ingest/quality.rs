@@ -33,6 +33,8 @@ crate::util::text_enum! {
         Amount = "amount",
         /// Transaction-log quantity column.
         Quantity = "quantity",
+        /// Order (invoice) id of a transaction log.
+        Order = "order",
     }
 }
 

@@ -238,6 +238,7 @@ pub fn load_customer_table(
         label: labels.label,
         features,
         quality,
+        transactions: None,
     })
 }
 

@@ -35,6 +35,10 @@ pub struct TransactionSpec {
     /// Optional quantity column.
     #[serde(default)]
     pub quantity_col: Option<String>,
+    /// Optional order (invoice) id column: lines of one order are one purchase. Without it,
+    /// a customer's rows with the same timestamp are one purchase.
+    #[serde(default)]
+    pub order_col: Option<String>,
     /// When true, amount = quantity × the amount column (a unit price).
     #[serde(default)]
     pub unit_price: bool,
@@ -47,6 +51,21 @@ pub struct TransactionSpec {
     /// Trend window in days (default 90).
     #[serde(default = "default_window")]
     pub window_days: u32,
+    /// Training features with a horizon label (the default), or features for scoring.
+    #[serde(skip)]
+    pub cut: Cut,
+}
+
+/// Where features are cut from the log.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Cut {
+    /// For training: features before `cutoff` (default: the day after the last event minus the
+    /// horizon) and the label from the horizon after it.
+    #[default]
+    Training,
+    /// For scoring: features as of a date `YYYY-MM-DD` (`None`: the day after the last event);
+    /// the label is meaningless and not written.
+    AsOf(Option<String>),
 }
 
 fn default_horizon() -> u32 {
@@ -64,10 +83,12 @@ impl Default for TransactionSpec {
             time_col: String::new(),
             amount_col: String::new(),
             quantity_col: None,
+            order_col: None,
             unit_price: false,
             cutoff: None,
             horizon_days: default_horizon(),
             window_days: default_window(),
+            cut: Cut::Training,
         }
     }
 }
@@ -82,6 +103,9 @@ impl TransactionSpec {
         ];
         if let Some(q) = &self.quantity_col {
             c.push(q.clone());
+        }
+        if let Some(o) = &self.order_col {
+            c.push(o.clone());
         }
         c
     }
@@ -113,23 +137,35 @@ impl TransactionSpec {
         Ok(())
     }
 
-    /// The configured cutoff in Unix seconds (`None` when it is to be derived from the data).
+    /// The configured cutoff (or as-of date) in Unix seconds (`None` when it is to be derived
+    /// from the data).
     fn explicit_cutoff(&self) -> Result<Option<i64>, IngestError> {
-        match &self.cutoff {
+        let (what, date) = match &self.cut {
+            Cut::Training => ("cutoff", &self.cutoff),
+            Cut::AsOf(d) => ("as-of date", d),
+        };
+        match date {
             Some(c) => Some(parse_timestamp(c).ok_or_else(|| {
-                IngestError::Config(format!("cutoff '{c}' is not a date (expected YYYY-MM-DD)"))
+                IngestError::Config(format!("{what} '{c}' is not a date (expected YYYY-MM-DD)"))
             }))
             .transpose(),
             None => Ok(None),
         }
     }
+
+    /// True when features are built for scoring (no label).
+    pub fn for_scoring(&self) -> bool {
+        matches!(self.cut, Cut::AsOf(_))
+    }
 }
 
 /// Build the customer-level table from a transaction log.
 ///
-/// An *event* is a purchase: a row with amount >= 0. Returns (negative amounts) net into
-/// `monetary_total` but are not activity: they do not count toward frequency, recency, tenure,
-/// trend, active months or the label. Features use rows strictly before the cutoff; `churned` =
+/// A *purchase* is an order (the rows sharing an `order_col` value) or, without an order
+/// column, a customer's rows at one timestamp; a row with amount >= 0 makes its purchase count.
+/// Frequency, trend and `monetary_mean` count purchases, not rows. Returns (negative amounts)
+/// net into `monetary_total` but are not activity: they do not count toward frequency, recency,
+/// tenure, trend, active months or the label. Features use rows strictly before the cutoff; `churned` =
 /// no purchase in `[cutoff, cutoff + horizon)`. Customers without a purchase before the cutoff are
 /// left out and counted; rows without a customer id are dropped and counted.
 pub fn build_transaction_features(
@@ -141,6 +177,7 @@ pub fn build_transaction_features(
         (Some(&spec.time_col), InputRole::Timestamp),
         (Some(&spec.amount_col), InputRole::Amount),
         (spec.quantity_col.as_ref(), InputRole::Quantity),
+        (spec.order_col.as_ref(), InputRole::Order),
     ];
     // Column statistics for the quality report run on the second core while we aggregate.
     std::thread::scope(|s| {

@@ -523,11 +523,21 @@ pub struct ThresholdChoice {
 }
 
 /// Choose the threshold maximising expected profit (with economics) or F1 (without).
-pub fn choose_threshold(p: &[f64], y: &[bool], econ: Option<&Economics>) -> ThresholdChoice {
+///
+/// `values` (per row, when given) replaces the constant `customer_value`: the playbook's value
+/// expression, so the profit threshold and the playbook's ranking value customers alike.
+pub fn choose_threshold(
+    p: &[f64],
+    y: &[bool],
+    econ: Option<&Economics>,
+    values: Option<&[f64]>,
+) -> ThresholdChoice {
     let mut idx: Vec<usize> = (0..p.len()).collect();
     idx.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
     let npos = y.iter().filter(|&&b| b).count() as f64;
     let (mut tp, mut fp) = (0.0, 0.0);
+    // value of the churners caught so far
+    let mut tp_value = 0.0;
     let mut best = (f64::NEG_INFINITY, 1.0 + 1e-9);
     let mut i = 0;
     while i < idx.len() {
@@ -535,6 +545,11 @@ pub fn choose_threshold(p: &[f64], y: &[bool], econ: Option<&Economics>) -> Thre
         while i < idx.len() && p[idx[i]] == t {
             if y[idx[i]] {
                 tp += 1.0;
+                tp_value += match (values, econ) {
+                    (Some(v), _) => v[idx[i]],
+                    (None, Some(e)) => e.customer_value,
+                    (None, None) => 0.0,
+                };
             } else {
                 fp += 1.0;
             }
@@ -542,8 +557,7 @@ pub fn choose_threshold(p: &[f64], y: &[bool], econ: Option<&Economics>) -> Thre
         }
         let v = match econ {
             Some(e) => {
-                (tp * e.customer_value * e.save_rate - (tp + fp) * e.contact_cost)
-                    / p.len().max(1) as f64
+                (tp_value * e.save_rate - (tp + fp) * e.contact_cost) / p.len().max(1) as f64
             }
             None => 2.0 * tp / (tp + fp + npos),
         };

@@ -84,6 +84,10 @@ pub struct Advice<'a> {
     pub treatment: Treatment,
     /// Ranked recommendations (empty for the control group).
     pub recommendations: Vec<Recommendation<'a>>,
+    /// The one contact decision: the customer is in the treatment group and the top-ranked
+    /// recommendation has a positive expected net value. A campaign filters on this;
+    /// `predicted_churn` is the model's classification, for judging the model.
+    pub contact: bool,
 }
 
 /// Customer context for [`Playbook::advise`].
@@ -214,11 +218,13 @@ impl Playbook {
         if treatment == Treatment::Control {
             recs.clear();
         }
+        let contact = recs.first().is_some_and(|r| r.expected_value > 0.0);
         Advice {
             risk_band: band,
             value,
             treatment,
             recommendations: recs,
+            contact,
         }
     }
 

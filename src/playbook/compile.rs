@@ -192,6 +192,12 @@ impl PlaybookFile {
                 format!("must be 1..=20, got {}", self.top_n),
             ));
         }
+        if self.lever_min_support == 0 {
+            return Err(Invalid::new(
+                "lever_min_support",
+                "must be at least 1 (a lever needs value combinations seen in training)".into(),
+            ));
+        }
         self.risk_bands.validate()?;
         self.value.validate()
     }

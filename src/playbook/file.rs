@@ -118,6 +118,10 @@ impl RiskBands {
     }
 }
 
+fn default_lever_min_support() -> u32 {
+    crate::features::LEVER_MIN_SUPPORT
+}
+
 /// The playbook file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -137,6 +141,13 @@ pub struct PlaybookFile {
     /// Inputs a customer or the business can change (for levers).
     #[serde(default)]
     pub actionable: Vec<String>,
+    /// Values a lever never proposes, whatever the input (e.g. `No internet service`: a
+    /// consequence of another input, not something to change).
+    #[serde(default)]
+    pub never_levers: Vec<String>,
+    /// Training rows every pair of values in a lever's combination needs (default 5).
+    #[serde(default = "default_lever_min_support")]
+    pub lever_min_support: u32,
     /// Action recommended when no paid action has a positive expected value.
     #[serde(default)]
     pub suppress_action: Option<String>,

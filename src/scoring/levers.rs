@@ -1,5 +1,11 @@
 //! Levers: changes to the playbook's actionable inputs (contract, payment method, …) that lower
 //! a customer's churn risk. Served per request, so the tree walk allocates nothing per node.
+//!
+//! A lever only proposes values that occur in training together with the customer's other
+//! values ([`LevelSupport`](crate::features::LevelSupport)), and its `risk_after` is the
+//! model's risk for customers like this one with the new values: an association learned from
+//! data, not a promised effect of making the change. The saving a recommendation expects comes
+//! from the playbook's save rate, not from the lever.
 
 use super::Scorer;
 use crate::features::InputEncoding;
@@ -7,13 +13,19 @@ use crate::ingest::FeatureKind;
 use crate::model::Model;
 use serde::Serialize;
 
-/// An actionable input with its current value and alternatives (value, columns set to 1).
+/// An actionable input with its current value and alternatives (value, column set to 1,
+/// support state).
 struct LeverOption<'a> {
     input: usize,
     current: &'a str,
-    alternatives: Vec<(&'a str, Option<usize>)>,
+    alternatives: Vec<(&'a str, Option<usize>, u32)>,
     clear: Vec<usize>,
 }
+
+/// Most reachable leaves tried, lowest risk first, before the combination search gives up.
+const MAX_LEAVES_TRIED: usize = 256;
+/// Most value assignments the concrete-choice search visits for one customer.
+const MAX_CHOICE_STEPS: usize = 4096;
 
 /// Most actionable inputs the lever walk handles (more: single changes only).
 const MAX_LEVER_INPUTS: usize = 16;
@@ -40,14 +52,16 @@ pub struct Change<'a> {
 }
 
 /// Changes to actionable inputs that lower the churn risk. Serialised with a `text` field, its
-/// [`Display`](std::fmt::Display) form: `change Contract to Two year: risk 0.62 → 0.18`.
+/// [`Display`](std::fmt::Display) form: `change Contract to Two year: similar customers' risk
+/// 0.18 (now 0.62); a model estimate, not a promised effect`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lever<'a> {
     /// The changes.
     pub changes: Vec<Change<'a>>,
     /// Risk now.
     pub risk_before: f64,
-    /// Risk after the changes.
+    /// The model's risk for customers like this one with the changed values (an association,
+    /// not the effect of making the change).
     pub risk_after: f64,
 }
 
@@ -72,7 +86,11 @@ impl std::fmt::Display for Lever<'_> {
             }
             write!(f, "{} to {}", c.field, c.to)?;
         }
-        write!(f, ": risk {:.2} → {:.2}", self.risk_before, self.risk_after)
+        write!(
+            f,
+            ": similar customers' risk {:.2} (now {:.2}); a model estimate, not a promised effect",
+            self.risk_after, self.risk_before
+        )
     }
 }
 
@@ -88,11 +106,18 @@ impl Scorer {
         };
         let model = &self.bundle.model;
         let before = model.predict(row).probability;
+        let support = &self.bundle.encoder.support;
+        let never = &pb.file.never_levers;
         let opts: Vec<LeverOption> = pb
             .actionable_inputs
             .iter()
-            .map(|&i| self.alternatives(i, row))
-            .filter(|o| !o.alternatives.is_empty())
+            .filter(|&&i| support.tracks(i))
+            .map(|&i| {
+                let mut o = self.alternatives(i, row);
+                o.alternatives.retain(|a| !never.iter().any(|n| n == a.0));
+                o
+            })
+            .filter(|o| o.alternatives.iter().any(|a| a.0 != o.current))
             .collect();
         if opts.is_empty() {
             return Vec::new();
@@ -102,6 +127,7 @@ impl Scorer {
             model,
             row,
             opts,
+            min_support: pb.file.lever_min_support,
         };
         let mut buf = row.to_vec();
         let mut found = search.single_changes(&mut buf);
@@ -114,9 +140,17 @@ impl Scorer {
         search.levers(&found, before)
     }
 
-    /// Current value and the alternatives of an actionable input.
+    /// Current value and the alternatives of an actionable input (tracked by the encoder's
+    /// level support).
     fn alternatives(&self, input: usize, row: &[f64]) -> LeverOption<'_> {
         let spec = &self.bundle.encoder.inputs[input];
+        let state = |k: usize| {
+            self.bundle
+                .encoder
+                .support
+                .state(input, k)
+                .expect("levers only use tracked inputs")
+        };
         match (&spec.kind, &spec.encoding) {
             (
                 FeatureKind::Boolean {
@@ -139,7 +173,10 @@ impl Scorer {
                 LeverOption {
                     input,
                     current: cur,
-                    alternatives: vec![(true_token, Some(*column)), (false_token, None)],
+                    alternatives: vec![
+                        (true_token, Some(*column), state(1)),
+                        (false_token, None, state(0)),
+                    ],
                     clear,
                 }
             }
@@ -149,6 +186,7 @@ impl Scorer {
                     levels,
                     first_column,
                     other_column,
+                    ..
                 },
             ) => {
                 let cur = levels
@@ -162,7 +200,7 @@ impl Scorer {
                     .iter()
                     .enumerate()
                     .filter(|(_, l)| *l != crate::features::MISSING_LEVEL)
-                    .map(|(i, l)| (l.as_str(), Some(first_column + i)))
+                    .map(|(i, l)| (l.as_str(), Some(first_column + i), state(i)))
                     .collect();
                 LeverOption {
                     input,
@@ -188,6 +226,8 @@ struct LeverSearch<'s, 'r> {
     row: &'r [f64],
     /// Actionable inputs with at least one alternative.
     opts: Vec<LeverOption<'s>>,
+    /// Training rows each pair of values of a lever needs.
+    min_support: u32,
 }
 
 impl<'s> LeverSearch<'s, '_> {
@@ -206,12 +246,23 @@ impl<'s> LeverSearch<'s, '_> {
         self.model.predict(buf).probability
     }
 
-    /// Every change of one input to another value, with its risk.
+    /// Whether `choice` gives a combination of values with training support.
+    fn supported(&self, choice: &[(usize, usize)]) -> bool {
+        let changed: Vec<(usize, u32)> = choice
+            .iter()
+            .map(|&(oi, ai)| (self.opts[oi].input, self.opts[oi].alternatives[ai].2))
+            .collect();
+        let enc = &self.scorer.bundle.encoder;
+        enc.support
+            .supports(enc, self.row, &changed, self.min_support)
+    }
+
+    /// Every supported change of one input to another value, with its risk.
     fn single_changes(&self, buf: &mut [f64]) -> Vec<(f64, Choice)> {
         let mut found = Vec::new();
         for (oi, o) in self.opts.iter().enumerate() {
             for (ai, alt) in o.alternatives.iter().enumerate() {
-                if alt.0 != o.current {
+                if alt.0 != o.current && self.supported(&[(oi, ai)]) {
                     found.push((self.apply(&[(oi, ai)], buf), vec![(oi, ai)]));
                 }
             }
@@ -219,21 +270,26 @@ impl<'s> LeverSearch<'s, '_> {
         found
     }
 
-    /// The lowest-risk leaf reachable through the tree, then a concrete choice of several
-    /// changes for it (`None` with a single option, or when one change suffices).
+    /// The lowest-risk leaf reachable through the tree with a supported choice of values, and
+    /// that choice (`None` with a single option, or when one change suffices).
     fn best_combination(&self) -> Option<Choice> {
         if self.opts.len() <= 1 {
             return None;
         }
-        let cons = self.lowest_reachable_leaf(&self.column_options())?;
-        self.concrete_choice(&cons).filter(|c| c.len() > 1)
+        let leaves = self.reachable_leaves(&self.column_options())?;
+        let mut budget = MAX_CHOICE_STEPS;
+        leaves
+            .iter()
+            .take(MAX_LEAVES_TRIED)
+            .find_map(|(_, cons)| self.concrete_choice(cons, &mut budget))
+            .filter(|c| c.len() > 1)
     }
 
     /// Encoded column → (option, alternative it selects).
     fn column_options(&self) -> Vec<Option<(usize, usize)>> {
         let mut col_opt = vec![None; self.row.len()];
         for (oi, o) in self.opts.iter().enumerate() {
-            for (ai, (_, col)) in o.alternatives.iter().enumerate() {
+            for (ai, (_, col, _)) in o.alternatives.iter().enumerate() {
                 if let Some(c) = col {
                     col_opt[*c] = Some((oi, ai));
                 }
@@ -243,24 +299,21 @@ impl<'s> LeverSearch<'s, '_> {
     }
 
     /// Walk the tree following the row on other inputs and both branches on actionable
-    /// columns; the constraints leading to the lowest-risk leaf. `None` when the options do
-    /// not fit [`Cons`].
-    fn lowest_reachable_leaf(&self, col_opt: &[Option<(usize, usize)>]) -> Option<Cons> {
+    /// columns; every reachable leaf's risk and constraints, lowest risk first. `None` when the
+    /// options do not fit [`Cons`].
+    fn reachable_leaves(&self, col_opt: &[Option<(usize, usize)>]) -> Option<Vec<(f64, Cons)>> {
         let fits = self.opts.len() <= MAX_LEVER_INPUTS
             && self.opts.iter().all(|o| o.alternatives.len() < 64);
         if !fits {
             return None;
         }
         let nodes = &self.model.tree.nodes;
-        let mut best: Option<(f64, Cons)> = None;
+        let mut leaves: Vec<(f64, Cons)> = Vec::new();
         let mut stack: Vec<(usize, Cons)> = vec![(0, [(NONE, 0u64); MAX_LEVER_INPUTS])];
         while let Some((i, cons)) = stack.pop() {
             let n = &nodes[i];
             if n.is_leaf() {
-                let p = self.model.scores[i].p;
-                if best.as_ref().is_none_or(|b| p < b.0) {
-                    best = Some((p, cons));
-                }
+                leaves.push((self.model.scores[i].p, cons));
                 continue;
             }
             let f = n.feature as usize;
@@ -287,31 +340,105 @@ impl<'s> LeverSearch<'s, '_> {
                 stack.push((n.left as usize, c));
             }
         }
-        best.map(|(_, cons)| cons)
+        // stable: equal risks keep walk order
+        leaves.sort_by(|a, b| a.0.total_cmp(&b.0));
+        Some(leaves)
     }
 
-    /// Values meeting `cons`: the required one, else the current one if allowed, else the
-    /// first allowed; the changes from the current values, or `None` if no value is allowed.
-    fn concrete_choice(&self, cons: &Cons) -> Option<Choice> {
-        let mut choice = Vec::new();
+    /// Values meeting `cons` whose combination has training support, preferring each input's
+    /// current value; the changes from the current values, or `None` when no supported
+    /// combination exists or the search spent its `budget` of steps.
+    fn concrete_choice(&self, cons: &Cons, budget: &mut usize) -> Option<Choice> {
+        // per option, the allowed values (`None` = keep the current one), current first
+        let mut cands: Vec<Vec<Option<usize>>> = Vec::with_capacity(self.opts.len());
         for (oi, o) in self.opts.iter().enumerate() {
             let (must, not) = cons[oi];
-            let allowed = |a: usize| not & (1u64 << a) == 0;
             let cur = o.alternatives.iter().position(|a| a.0 == o.current);
-            let pick = if must != NONE {
-                Some(must as usize)
-            } else if cur.is_some_and(allowed) {
-                cur
+            let allowed = |a: usize| not & (1u64 << a) == 0;
+            let mut c: Vec<Option<usize>> = Vec::new();
+            if must != NONE {
+                c.push((Some(must as usize) != cur).then_some(must as usize));
             } else {
-                (0..o.alternatives.len()).find(|&a| allowed(a))
-            };
-            match pick {
-                Some(ai) if Some(ai) != cur => choice.push((oi, ai)),
-                Some(_) => {}
-                None => return None,
+                if cur.is_none_or(allowed) {
+                    c.push(None);
+                }
+                c.extend(
+                    (0..o.alternatives.len())
+                        .filter(|&a| allowed(a) && Some(a) != cur)
+                        .map(Some),
+                );
+            }
+            if c.is_empty() {
+                return None;
+            }
+            cands.push(c);
+        }
+        let mut picks = vec![None; cands.len()];
+        if !self.search_choice(&cands, &mut picks, 0, budget) {
+            return None;
+        }
+        Some(
+            picks
+                .iter()
+                .enumerate()
+                .filter_map(|(oi, p)| p.map(|ai| (oi, ai)))
+                .collect(),
+        )
+    }
+
+    /// Depth-first search over the values of options `k..`, pruned by pairwise support; true
+    /// when `picks` holds a supported choice.
+    fn search_choice(
+        &self,
+        cands: &[Vec<Option<usize>>],
+        picks: &mut [Option<usize>],
+        k: usize,
+        budget: &mut usize,
+    ) -> bool {
+        if k == cands.len() {
+            let choice: Choice = picks
+                .iter()
+                .enumerate()
+                .filter_map(|(oi, p)| p.map(|ai| (oi, ai)))
+                .collect();
+            return self.supported(&choice);
+        }
+        for &pick in &cands[k] {
+            if *budget == 0 {
+                return false;
+            }
+            *budget -= 1;
+            if !self.compatible(k, pick, &picks[..k]) {
+                continue;
+            }
+            picks[k] = pick;
+            if self.search_choice(cands, picks, k + 1, budget) {
+                return true;
             }
         }
-        Some(choice)
+        picks[k] = None;
+        false
+    }
+
+    /// Whether option `k` taking `pick` has support with the options decided before it (pairs
+    /// where at least one side changes); a full check follows once every option is decided.
+    fn compatible(&self, k: usize, pick: Option<usize>, decided: &[Option<usize>]) -> bool {
+        let support = &self.scorer.bundle.encoder.support;
+        let enc = &self.scorer.bundle.encoder;
+        let state = |oi: usize, p: Option<usize>| match p {
+            Some(ai) => Some(self.opts[oi].alternatives[ai].2),
+            None => support.row_state(enc, self.opts[oi].input, self.row),
+        };
+        let sk = state(k, pick);
+        decided.iter().enumerate().all(|(m, &pm)| {
+            if pick.is_none() && pm.is_none() {
+                return true;
+            }
+            match (sk, state(m, pm)) {
+                (Some(a), Some(b)) => support.count(a, b) >= self.min_support,
+                _ => true,
+            }
+        })
     }
 
     /// The levers to show from the sorted `found`: the best one, then up to three in all with

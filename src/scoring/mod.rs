@@ -1,7 +1,7 @@
 //! The scoring core: raw customer fields → encoded row → calibrated prediction, warnings and
 //! reasons. `churn-score` (batch) and `churn-serve` (HTTP) both call [`Scorer`].
 //!
-//! Submodules: [`Reason`]s (decision-path steps), [`Lever`]s (changes that lower the risk)
+//! Submodules: [`Reason`]s (each input's net contribution along the decision path), [`Lever`]s (changes that lower the risk)
 //! and batch scoring of tables ([`Scorer::score_table`]).
 
 mod batch;
@@ -14,7 +14,7 @@ pub use output::{
     available_columns, score_columns, score_columns_observed, select_columns, BatchOutput, Cells,
     ColumnError, OutputColumn,
 };
-pub use reasons::Reason;
+pub use reasons::{Explanation, Reason};
 
 use crate::bundle::{Bundle, LoadedBundle};
 use crate::features::{EncodeError, Warning};
@@ -87,8 +87,10 @@ pub struct Scored<'a> {
     pub segment: Option<crate::segment::Assignment<'a>>,
     /// Risk band, treatment group and ranked recommendations (when the model has a playbook).
     pub advice: Option<crate::playbook::Advice<'a>>,
-    /// The three decision-path steps that raised the risk most (when the model has a playbook).
+    /// The three inputs that raised the risk most (when the model has a playbook).
     pub reasons: Vec<&'a Reason>,
+    /// The three inputs that lowered the risk most (when the model has a playbook).
+    pub protective: Vec<&'a Reason>,
 }
 
 /// Which parts of a result to compute beyond the probability.
@@ -115,9 +117,9 @@ pub struct Scorer {
     pub bundle: Bundle,
     /// Content version of the bundle.
     pub version: String,
-    /// The reason for reaching each node from its parent (`None` for the root), built once so
-    /// scoring formats no text.
-    edges: Vec<Option<Reason>>,
+    /// Each leaf's [`Explanation`] (empty for internal nodes), built once so scoring formats
+    /// no text.
+    explanations: Vec<Explanation>,
     /// Input name → position.
     inputs: crate::util::FxHashMap<String, usize>,
 }
@@ -128,7 +130,7 @@ impl Scorer {
         let mut s = Scorer {
             bundle: loaded.bundle,
             version: loaded.version,
-            edges: Vec::new(),
+            explanations: Vec::new(),
             inputs: Default::default(),
         };
         s.inputs = s
@@ -139,7 +141,7 @@ impl Scorer {
             .enumerate()
             .map(|(i, spec)| (spec.name.clone(), i))
             .collect();
-        s.edges = s.build_edges();
+        s.explanations = reasons::explain_leaves(&s.bundle.model.tree, &s.bundle.encoder);
         s
     }
 
@@ -229,15 +231,19 @@ impl Scorer {
             None
         };
         let playbook = self.bundle.playbook.as_ref().filter(|_| detail.advice);
-        let reasons = if playbook.is_some() {
-            self.top_reasons(row, 3)
+        let (reasons, protective) = if playbook.is_some() {
+            let ex = self.explanation(prediction.leaf);
+            (
+                ex.raised.iter().take(3).collect(),
+                ex.lowered.iter().take(3).collect(),
+            )
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
         let advice = playbook.map(|pb| {
+            // only risk-raising inputs explain a retention action
             let top: Vec<&str> = reasons
                 .iter()
-                .filter(|r| r.effect > 0.0)
                 .take(2)
                 .map(|r| r.condition.as_str())
                 .collect();
@@ -257,6 +263,7 @@ impl Scorer {
             segment,
             advice,
             reasons,
+            protective,
         }
     }
 }

@@ -38,13 +38,15 @@ pub enum OutputColumn {
     ExpectedValue,
     /// Treatment or control group.
     Treatment,
+    /// The contact decision (treatment group and a top action worth its cost).
+    Contact,
     /// Warnings, `; `-separated.
     Warnings,
 }
 
 impl OutputColumn {
     /// Every column in output order.
-    pub const ALL: [OutputColumn; 15] = [
+    pub const ALL: [OutputColumn; 16] = [
         OutputColumn::Id,
         OutputColumn::ChurnProbability,
         OutputColumn::ProbabilityLow,
@@ -59,6 +61,7 @@ impl OutputColumn {
         OutputColumn::TopAction,
         OutputColumn::ExpectedValue,
         OutputColumn::Treatment,
+        OutputColumn::Contact,
         OutputColumn::Warnings,
     ];
 
@@ -80,6 +83,7 @@ impl OutputColumn {
             TopAction => "top_action",
             ExpectedValue => "expected_value",
             Treatment => "treatment",
+            Contact => "contact",
             Warnings => "warnings",
         }
     }
@@ -91,7 +95,10 @@ impl OutputColumn {
 
     fn needs_advice(self) -> bool {
         use OutputColumn::*;
-        matches!(self, RiskBand | TopAction | ExpectedValue | Treatment)
+        matches!(
+            self,
+            RiskBand | TopAction | ExpectedValue | Treatment | Contact
+        )
     }
 
     /// Can this model (and an input with or without the id column) produce the column?
@@ -190,6 +197,7 @@ pub struct Cells<'a> {
     action: Vec<Option<&'a str>>,
     ev: Vec<Option<f64>>,
     treatment: Vec<Treatment>,
+    contact: Vec<bool>,
     warnings: Vec<Option<String>>,
     bad: Vec<(usize, ScoreError)>,
 }
@@ -242,6 +250,7 @@ impl<'a> Cells<'a> {
             self.action.push(top.map(|r| r.action));
             self.ev.push(top.map(|r| r.expected_value));
             self.treatment.push(a.treatment);
+            self.contact.push(a.contact);
         }
         self.warnings.push((!s.warnings.is_empty()).then(|| {
             s.warnings
@@ -391,6 +400,7 @@ impl BatchOutput<'_> {
             OutputColumn::Treatment => {
                 OutData::Str(cat(ch, |c| &c.treatment, |v| Some(v.as_str())))
             }
+            OutputColumn::Contact => OutData::Bool(cat(ch, |c| &c.contact, |v| *v)),
             OutputColumn::Warnings => OutData::Str(cat(ch, |c| &c.warnings, |v| v.as_deref())),
         }
     }

@@ -1,107 +1,207 @@
-//! Reasons: the steps of a decision path in the input's own terms (`Contract is Month-to-month`,
-//! `tenure ≤ 5.5`) with the change in risk each step brings. Built once per tree edge so scoring
-//! formats no text.
+//! Reasons: each input's net contribution to a customer's risk along the decision path, in the
+//! input's own terms (`Contract is Month-to-month`, `5.5 < tenure ≤ 30.5`).
+//!
+//! A single tree's path from the root (the training base rate) to the leaf changes the risk
+//! step by step; each step belongs to the input it tests. An input's contribution is the sum
+//! of its steps, so an input tested twice is counted once, and the contributions plus the base
+//! rate equal the leaf's risk before calibration. Inputs that raised the risk are the
+//! `reasons`; those that lowered it are `protective`. Every path ends in a leaf, so both lists
+//! are built once per leaf and scoring formats no text.
 
 use super::Scorer;
-use crate::features::ColumnRole;
+use crate::features::{ColumnRole, Encoder};
 use crate::ingest::FeatureKind;
+use crate::model::tree::Tree;
 use serde::{Deserialize, Serialize};
 
-/// One step of a decision path, in the input's own terms.
+/// One input's net contribution to a customer's risk, in the input's own terms.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reason {
-    /// Readable condition, e.g. `Contract is Month-to-month` or `tenure ≤ 5.5`.
+    /// Readable condition, e.g. `Contract is Month-to-month` or `5.5 < tenure ≤ 30.5`.
     pub condition: String,
-    /// Input field tested.
+    /// Input field.
     pub field: String,
-    /// Change in calibrated churn probability from the parent node to the child.
+    /// Net change in churn risk (before calibration) from the steps of the decision path that
+    /// test this input: positive raised the risk, negative lowered it.
     pub effect: f64,
 }
 
-impl Scorer {
-    /// The reason for reaching each node from its parent (`None` for the root).
-    pub(super) fn build_edges(&self) -> Vec<Option<Reason>> {
-        let nodes = &self.bundle.model.tree.nodes;
-        let mut edges = vec![None; nodes.len()];
-        for (i, n) in nodes.iter().enumerate() {
-            if !n.is_leaf() {
-                edges[n.left as usize] = Some(self.reason_step(i, n.left as usize));
-                edges[n.right as usize] = Some(self.reason_step(i, n.right as usize));
-            }
+/// The explanation of one leaf: the base rate and every input's net contribution.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Explanation {
+    /// Churn risk at the root (the training base rate, before calibration).
+    pub base_rate: f64,
+    /// Inputs that raised the risk, largest effect first.
+    pub raised: Vec<Reason>,
+    /// Inputs that lowered the risk, most negative first.
+    pub lowered: Vec<Reason>,
+}
+
+/// One step of a path that tests an input: encoded column, threshold, went left.
+type Step = (usize, f64, bool);
+
+/// The explanation of every leaf (empty for internal nodes), built by one walk of the tree.
+pub(super) fn explain_leaves(tree: &Tree, enc: &Encoder) -> Vec<Explanation> {
+    let nodes = &tree.nodes;
+    let mut out = vec![Explanation::default(); nodes.len()];
+    if nodes.is_empty() {
+        return out;
+    }
+    // (node, path of (parent, child) edges to it)
+    let mut stack: Vec<(usize, Vec<(usize, usize)>)> = vec![(0, Vec::new())];
+    while let Some((i, path)) = stack.pop() {
+        let n = &nodes[i];
+        if n.is_leaf() {
+            out[i] = explain_path(tree, enc, &path);
+            continue;
         }
-        edges
-    }
-
-    fn edge(&self, child: usize) -> &Reason {
-        self.edges[child]
-            .as_ref()
-            .expect("every non-root node has a parent edge")
-    }
-
-    /// The step from `parent` to `child` of a decision path as a reason.
-    fn reason_step(&self, parent: usize, child: usize) -> Reason {
-        let m = &self.bundle.model;
-        let node = &m.tree.nodes[parent];
-        let left = node.left as usize == child;
-        let (condition, field) = self.describe(node.feature as usize, node.threshold, left);
-        Reason {
-            condition,
-            field,
-            effect: m.scores[child].p - m.scores[parent].p,
+        for child in [n.left as usize, n.right as usize] {
+            let mut p = path.clone();
+            p.push((i, child));
+            stack.push((child, p));
         }
     }
+    out
+}
 
-    /// The decision path of an encoded row as readable reasons, root first.
-    pub fn reasons(&self, row: &[f64]) -> Vec<&Reason> {
-        let path = self.bundle.model.tree.path(row);
-        path[1..].iter().map(|&c| self.edge(c)).collect()
+/// Group the path's steps by input, sum their changes and describe each input's condition.
+fn explain_path(tree: &Tree, enc: &Encoder, path: &[(usize, usize)]) -> Explanation {
+    let nodes = &tree.nodes;
+    // per input, in first-tested order: (input, steps, effect)
+    let mut per_input: Vec<(usize, Vec<Step>, f64)> = Vec::new();
+    for &(parent, child) in path {
+        let node = &nodes[parent];
+        let col = node.feature as usize;
+        let input = enc.columns[col].input;
+        let step = (col, node.threshold, node.left as usize == child);
+        let change = nodes[child].value - node.value;
+        match per_input.iter_mut().find(|(i, _, _)| *i == input) {
+            Some(e) => {
+                e.1.push(step);
+                e.2 += change;
+            }
+            None => per_input.push((input, vec![step], change)),
+        }
     }
-
-    /// The `n` decision-path steps that raised the risk most, highest first.
-    pub fn top_reasons(&self, row: &[f64], n: usize) -> Vec<&Reason> {
-        let mut steps = self.reasons(row);
-        // stable: equal effects keep root-first order
-        steps.sort_by(|a, b| b.effect.total_cmp(&a.effect));
-        steps.truncate(n);
-        steps
-    }
-
-    /// Readable form of `column <= threshold` (left) or its negation (right).
-    pub fn describe(&self, column: usize, threshold: f64, left: bool) -> (String, String) {
-        let enc = &self.bundle.encoder;
-        let col = &enc.columns[column];
-        let input = &enc.inputs[col.input];
-        let name = input.name.clone();
-        let text = match (&col.role, &input.kind) {
-            (
-                ColumnRole::Value,
-                FeatureKind::Boolean {
-                    true_token,
-                    false_token,
-                },
-            ) => {
-                format!("{name} is {}", if left { false_token } else { true_token })
-            }
-            (ColumnRole::Value, _) => format!(
-                "{name} {} {}",
-                if left { "≤" } else { ">" },
-                crate::util::fmt_num(threshold)
-            ),
-            (ColumnRole::Missing, _) => {
-                format!("{name} is {}", if left { "present" } else { "missing" })
-            }
-            (ColumnRole::Level { level }, _) => {
-                format!("{name} is {}{level}", if left { "not " } else { "" })
-            }
-            (ColumnRole::Other, _) => format!(
-                "{name} is {}",
-                if left {
-                    "a common value"
-                } else {
-                    "a rare or unseen value"
-                }
-            ),
+    let mut raised = Vec::new();
+    let mut lowered = Vec::new();
+    for (input, steps, effect) in per_input {
+        let reason = Reason {
+            condition: describe_input(enc, input, &steps),
+            field: enc.inputs[input].name.clone(),
+            effect,
         };
-        (text, name)
+        if effect > 0.0 {
+            raised.push(reason);
+        } else if effect < 0.0 {
+            lowered.push(reason);
+        }
+    }
+    // stable: equal effects keep root-first order
+    raised.sort_by(|a, b| b.effect.total_cmp(&a.effect));
+    lowered.sort_by(|a, b| a.effect.total_cmp(&b.effect));
+    Explanation {
+        base_rate: nodes[0].value,
+        raised,
+        lowered,
+    }
+}
+
+/// What the steps of a path say about one input, as one readable condition.
+fn describe_input(enc: &Encoder, input: usize, steps: &[Step]) -> String {
+    let spec = &enc.inputs[input];
+    let name = &spec.name;
+    let mut lower: Option<f64> = None; // value > lower
+    let mut upper: Option<f64> = None; // value ≤ upper
+    let mut missing: Option<bool> = None;
+    let mut is_level: Option<&str> = None;
+    let mut not_levels: Vec<&str> = Vec::new();
+    let mut other: Option<bool> = None;
+    let mut boolean: Option<bool> = None;
+    for &(col, t, left) in steps {
+        match (&enc.columns[col].role, &spec.kind) {
+            (ColumnRole::Value, FeatureKind::Boolean { .. }) => boolean = Some(!left),
+            (ColumnRole::Value, _) => {
+                if left {
+                    upper = Some(upper.map_or(t, |u| u.min(t)));
+                } else {
+                    lower = Some(lower.map_or(t, |l| l.max(t)));
+                }
+            }
+            (ColumnRole::Missing, _) => missing = Some(!left),
+            (ColumnRole::Level { level }, _) => {
+                if left {
+                    not_levels.push(level);
+                } else {
+                    is_level = Some(level);
+                }
+            }
+            (ColumnRole::Other, _) => other = Some(!left),
+        }
+    }
+    if missing == Some(true) {
+        return format!("{name} is missing");
+    }
+    if let Some(level) = is_level {
+        return format!("{name} is {level}");
+    }
+    if other == Some(true) {
+        return format!("{name} is a rare or unseen value");
+    }
+    if let (
+        Some(b),
+        FeatureKind::Boolean {
+            true_token,
+            false_token,
+        },
+    ) = (boolean, &spec.kind)
+    {
+        return format!("{name} is {}", if b { true_token } else { false_token });
+    }
+    let num = crate::util::fmt_num;
+    match (lower, upper) {
+        (Some(l), Some(u)) => return format!("{} < {name} ≤ {}", num(l), num(u)),
+        (Some(l), None) => return format!("{name} > {}", num(l)),
+        (None, Some(u)) => return format!("{name} ≤ {}", num(u)),
+        (None, None) => {}
+    }
+    if !not_levels.is_empty() {
+        not_levels.sort_unstable();
+        let list = match not_levels.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => not_levels[0].to_string(),
+        };
+        return format!("{name} is not {list}");
+    }
+    if other == Some(false) {
+        return format!("{name} is a common value");
+    }
+    format!("{name} is present")
+}
+
+impl Scorer {
+    /// The explanation of an encoded row's leaf.
+    pub fn explain(&self, row: &[f64]) -> &Explanation {
+        self.explanation(self.bundle.model.tree.leaf_of(row))
+    }
+
+    /// The explanation of leaf `leaf` (a [`Prediction::leaf`](crate::model::Prediction::leaf)).
+    pub fn explanation(&self, leaf: usize) -> &Explanation {
+        &self.explanations[leaf]
+    }
+
+    /// Every input that raised the risk of an encoded row, largest effect first.
+    pub fn reasons(&self, row: &[f64]) -> Vec<&Reason> {
+        self.explain(row).raised.iter().collect()
+    }
+
+    /// The `n` inputs that raised the risk most, largest first (only risk-raising inputs).
+    pub fn top_reasons(&self, row: &[f64], n: usize) -> Vec<&Reason> {
+        self.explain(row).raised.iter().take(n).collect()
+    }
+
+    /// The `n` inputs that lowered the risk most, most negative first.
+    pub fn protective(&self, row: &[f64], n: usize) -> Vec<&Reason> {
+        self.explain(row).lowered.iter().take(n).collect()
     }
 }

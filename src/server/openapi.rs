@@ -106,9 +106,13 @@ pub fn openapi_spec(reg: &Registry, config: &super::ServerConfig) -> Value {
                     "probability_interval": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2, "description": "95% Wilson interval of the leaf, calibrated"},
                     "predicted_churn": {"type": "boolean", "description": "churn_probability >= the model's threshold"},
                     "leaf_support": {"type": "integer", "description": "training customers in the leaf"},
-                    "reasons": {"type": "array", "items": {"type": "object", "properties": {"condition": {"type": "string"}, "field": {"type": "string"}, "effect": {"type": "number"}}}},
-                    "warnings": {"type": "array", "items": {"type": "object", "properties": {"kind": {"enum": ["unseen_category", "imputed"]}, "field": {"type": "string"}}}}
+                    "contact": {"type": "boolean", "description": "the one contact decision: treatment group and a top recommendation with positive expected net value (models with a playbook)"},
+                    "reasons": {"type": "array", "description": "up to three inputs that raised the risk most: each input's net contribution along the decision path (before calibration), largest first; all effects are positive", "items": {"$ref": "#/components/schemas/Reason"}},
+                    "protective": {"type": "array", "description": "up to three inputs that lowered the risk most, most negative first", "items": {"$ref": "#/components/schemas/Reason"}},
+                    "levers": {"type": "array", "description": "changes of actionable inputs to value combinations seen in training; risk_after is the model's estimate for similar customers, not a promised effect", "items": {"type": "object"}},
+                    "warnings": {"type": "array", "items": {"type": "object", "properties": {"kind": {"enum": ["unseen_category", "rare_category", "imputed"]}, "field": {"type": "string"}}}}
                 }},
+                "Reason": {"type": "object", "properties": {"condition": {"type": "string"}, "field": {"type": "string"}, "effect": {"type": "number"}}},
                 "ScoreResponse": {"type": "object", "properties": {
                     "model": {"type": "object", "properties": {"name": {"type": "string"}, "version": {"type": "string"}}},
                     "results": {"type": "array", "items": {"$ref": "#/components/schemas/ScoreResult"}}

@@ -241,6 +241,7 @@ pub(super) fn calibrate_oof(
     ty: &[bool],
     params: &TreeParams,
     opts: &TrainOptions,
+    values: Option<&[f64]>,
 ) -> Result<Calibration, TrainError> {
     let k = set.k;
     let oof = out_of_fold(
@@ -257,7 +258,7 @@ pub(super) fn calibrate_oof(
     let cal_folds = util::stratified_folds(ty, k, opts.seed.wrapping_add(1));
     let (calibrator, choice) = calibrate::choose(&oof_p, ty, &cal_folds, k);
     let oof_cal: Vec<f64> = oof_p.iter().map(|&p| calibrator.apply(p)).collect();
-    let threshold = choose_threshold(&oof_cal, ty, opts.economics.as_ref());
+    let threshold = choose_threshold(&oof_cal, ty, opts.economics.as_ref(), values);
     Ok(Calibration {
         calibrator,
         choice,
@@ -336,6 +337,17 @@ pub(super) fn compile_playbook(
     )?)
 }
 
+/// Per training row (in `rows` order), the playbook's customer value when it has a value
+/// expression (`None` for a constant value).
+pub(super) fn playbook_values(
+    playbook: &crate::playbook::Playbook,
+    x: &Matrix,
+    rows: &[usize],
+) -> Option<Vec<f64>> {
+    playbook.value_rpn.as_ref()?;
+    Some(rows.iter().map(|&r| playbook.value(&x.row(r))).collect())
+}
+
 /// Assemble the bundle (with the compiled playbook).
 pub(super) fn build_bundle(
     data: &CustomerData,
@@ -344,8 +356,8 @@ pub(super) fn build_bundle(
     encoder: Encoder,
     model: Model,
     segments: Option<SegmentModel>,
+    playbook: crate::playbook::Playbook,
 ) -> Result<Bundle, TrainError> {
-    let playbook = compile_playbook(opts, &encoder)?;
     Ok(Bundle {
         name: opts.name.clone(),
         software_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -359,5 +371,12 @@ pub(super) fn build_bundle(
         training_churn_rate: split.tpos as f64 / split.ty.len() as f64,
         segments,
         playbook: Some(playbook),
+        transactions: data
+            .transactions
+            .clone()
+            .map(|t| crate::ingest::TransactionSpec {
+                path: Default::default(),
+                ..t
+            }),
     })
 }

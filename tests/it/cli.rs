@@ -200,6 +200,7 @@ fn score_roundtrip_rejects_and_missing_columns() {
             "top_action",
             "expected_value",
             "treatment",
+            "contact",
             "warnings"
         ]
     );

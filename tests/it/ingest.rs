@@ -395,11 +395,9 @@ fn missing_label_rows_are_dropped_and_counted() {
 
 #[test]
 fn online_retail_known_facts_when_shared_data_is_present() {
-    let p = root().join("../shared/datasets/online_retail/OnlineRetail.csv.gz");
-    if !p.exists() {
-        eprintln!("skipped: {} not present", p.display());
+    let Some(p) = online_retail() else {
         return;
-    }
+    };
     let spec = TransactionSpec {
         path: p,
         customer_col: "CustomerID".into(),

@@ -4,6 +4,7 @@
 mod util;
 
 mod cli;
+mod decisions;
 mod hardening;
 mod ingest;
 mod learners;

@@ -10,7 +10,6 @@ use churn::playbook::{
 };
 use churn::segment::{LifecycleStage, RfmClass};
 use std::collections::HashSet;
-use std::path::Path;
 
 /// An encoder fitted on every row of `d`, as training would fit it.
 fn encoder_over_all_rows(d: &CustomerData) -> Encoder {
@@ -254,6 +253,13 @@ fn validation_errors_name_the_file_the_rule_and_the_problem() {
             "holdout_percent: must be 0..=50, got 80",
         ),
         (
+            base.replace(
+                "holdout_percent = 10",
+                "holdout_percent = 10\nlever_min_support = 0",
+            ),
+            "lever_min_support: must be at least 1",
+        ),
+        (
             base.replace("medium = 0.3", "medium = 0.7"),
             "risk_bands: need 0 < medium < high < 1",
         ),
@@ -321,9 +327,8 @@ fn validation_errors_name_the_file_the_rule_and_the_problem() {
 
 #[test]
 fn levers_change_only_actionable_inputs_and_always_lower_the_risk() {
-    let dir = tempfile::tempdir().unwrap();
-    train_config(Path::new("training/telco.toml"), dir.path(), &[]);
-    let scorer = churn::scoring::Scorer::new(churn::bundle::load(dir.path()).unwrap());
+    let scorer =
+        churn::scoring::Scorer::new(churn::bundle::load(&trained_example().join("telco")).unwrap());
     let actionable: HashSet<String> = scorer
         .bundle
         .playbook

@@ -27,6 +27,16 @@ pub(crate) fn cdnow() -> PathBuf {
     root().join("training/data/cdnow_master_transactions.csv")
 }
 
+/// The shared Online Retail log (`../shared/datasets`), or `None` (with a note) when absent.
+pub(crate) fn online_retail() -> Option<PathBuf> {
+    let p = root().join("../shared/datasets/online_retail/OnlineRetail.csv.gz");
+    if !p.exists() {
+        eprintln!("skipped: {} not present", p.display());
+        return None;
+    }
+    Some(p)
+}
+
 /// Write `text` to `dir/name` and return the path.
 pub(crate) fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
@@ -203,6 +213,23 @@ pub(crate) fn trained() -> &'static PathBuf {
     })
 }
 
+/// The bundled example exactly as the README's main command trains it (`training/telco.toml`:
+/// full grid, the Telco playbook with its actionable inputs), once per test run, in
+/// `DIR/telco`; returns `DIR`.
+pub(crate) fn trained_example() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let dir = tmp.join(format!(
+            "churn-serve-trained-example-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        train_config(Path::new("training/telco.toml"), &dir.join("telco"), &[]);
+        dir
+    })
+}
+
 /// Remove `churn-serve-trained-PID` directories of test processes that are gone (Linux: checked
 /// in /proc; elsewhere nothing is removed).
 fn remove_stale_trained_dirs(tmp: &Path) {
@@ -214,7 +241,10 @@ fn remove_stale_trained_dirs(tmp: &Path) {
     };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix("churn-serve-trained-") else {
+        let Some(pid) = name
+            .strip_prefix("churn-serve-trained-example-")
+            .or_else(|| name.strip_prefix("churn-serve-trained-"))
+        else {
             continue;
         };
         if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {

@@ -47,9 +47,10 @@ impl Acc {
         }
     }
 
-    /// Fold in one row at time `t` (before `period.horizon_end`) with amount `amt`.
+    /// Fold in one row at time `t` (before `period.horizon_end`) with amount `amt`;
+    /// `new_purchase` is true for the first row of a purchase (order, or timestamp).
     #[inline]
-    fn record(&mut self, t: i64, amt: f64, period: &Period) {
+    fn record(&mut self, t: i64, amt: f64, period: &Period, new_purchase: bool) {
         // A purchase (amount >= 0) is activity; a return (amount < 0) only nets into spend.
         let purchase = amt >= 0.0;
         let cutoff = period.cutoff;
@@ -61,11 +62,13 @@ impl Acc {
             self.any_before = true;
             self.first = self.first.min(t);
             self.last = self.last.max(t);
-            self.count += 1;
-            if t >= cutoff - period.window {
-                self.recent += 1;
-            } else if t >= cutoff - 2 * period.window {
-                self.previous += 1;
+            if new_purchase {
+                self.count += 1;
+                if t >= cutoff - period.window {
+                    self.recent += 1;
+                } else if t >= cutoff - 2 * period.window {
+                    self.previous += 1;
+                }
             }
             let (y, m, _) = civil_from_days(t.div_euclid(DAY));
             let month = (y * 12 + m as i64) as i32;
@@ -159,6 +162,7 @@ struct LogColumns<'a> {
     time: &'a RawData,
     amount: &'a RawData,
     qty: Option<&'a RawData>,
+    order: Option<&'a RawData>,
 }
 
 impl<'a> LogColumns<'a> {
@@ -180,6 +184,10 @@ impl<'a> LogColumns<'a> {
             amount: col(&spec.amount_col, InputRole::Amount)?,
             qty: match &spec.quantity_col {
                 Some(q) => Some(col(q, InputRole::Quantity)?),
+                None => None,
+            },
+            order: match &spec.order_col {
+                Some(o) => Some(col(o, InputRole::Order)?),
                 None => None,
             },
         })
@@ -279,11 +287,22 @@ struct Period {
 }
 
 impl Period {
-    /// The configured cutoff, or by default the day after the last event minus the horizon.
+    /// The configured cutoff, or by default the day after the last event minus the horizon (for
+    /// training) or the day after the last event (for scoring).
     fn choose(spec: &TransactionSpec, explicit_cutoff: Option<i64>, last_event: i64) -> Period {
         let horizon = spec.horizon_days as i64 * DAY;
         let (cutoff, note) = match explicit_cutoff {
             Some(t) => (t, None),
+            None if spec.for_scoring() => {
+                let c = (last_event.div_euclid(DAY) + 1) * DAY;
+                (
+                    c,
+                    Some(format!(
+                        "as-of date defaulted to {} (the day after the last event)",
+                        format_day(c.div_euclid(DAY))
+                    )),
+                )
+            }
             None => {
                 let end = (last_event.div_euclid(DAY) + 1) * DAY;
                 let c = end - horizon;
@@ -308,13 +327,42 @@ impl Period {
     }
 }
 
+/// Which purchase a row belongs to: distinct purchases per customer, keyed by order id or, without
+/// an order column (or a row without an order id), by timestamp.
+#[derive(Default)]
+struct Purchases<'a> {
+    /// Order id → small number.
+    orders: FxHashMap<Cow<'a, str>, i64>,
+    /// (customer, keyed by order?, order number or timestamp) seen so far.
+    seen: crate::util::FxHashSet<(usize, bool, i64)>,
+}
+
+impl<'a> Purchases<'a> {
+    /// True when `row` is the first row of its purchase for customer `ix`.
+    fn first_row(&mut self, order: Option<&'a RawData>, row: usize, ix: usize, t: i64) -> bool {
+        let id: Option<Cow<'a, str>> = order.and_then(|o| match o.get(row) {
+            RawValue::Text(s) if !is_missing_token(s) => Some(Cow::Borrowed(s.trim())),
+            RawValue::Number(x) => Some(Cow::Owned(crate::util::fmt_num(x))),
+            _ => None,
+        });
+        let key = match id {
+            Some(id) => {
+                let next = self.orders.len() as i64;
+                (ix, true, *self.orders.entry(id).or_insert(next))
+            }
+            None => (ix, false, t),
+        };
+        self.seen.insert(key)
+    }
+}
+
 /// Fold the rows into one [`Acc`] per customer (first-seen order). Every customer with an id is
 /// registered, even when all its rows fall after the horizon; amounts are read only for rows
 /// before the horizon end.
 fn accumulate<'r>(
-    raw: &RawTable,
+    raw: &'r RawTable,
     spec: &TransactionSpec,
-    cols: &LogColumns<'_>,
+    cols: &LogColumns<'r>,
     rows: &'r ParsedRows<'_>,
     period: &Period,
 ) -> Result<(Vec<&'r str>, Vec<Acc>), IngestError> {
@@ -322,6 +370,7 @@ fn accumulate<'r>(
     index.reserve((raw.nrows - rows.no_id) / 4 + 16);
     let mut order: Vec<&str> = Vec::new();
     let mut acc: Vec<Acc> = Vec::new();
+    let mut purchases = Purchases::default();
     for row in 0..raw.nrows {
         let Some(id) = rows.ids[row].as_deref() else {
             continue;
@@ -336,7 +385,9 @@ fn accumulate<'r>(
             continue;
         }
         let amt = amount_at(raw, spec, cols, row)?;
-        acc[ix].record(t, amt, period);
+        let new_purchase =
+            t < period.cutoff && amt >= 0.0 && purchases.first_row(cols.order, row, ix, t);
+        acc[ix].record(t, amt, period, new_purchase);
     }
     Ok((order, acc))
 }
@@ -419,6 +470,7 @@ impl Customers {
                 })
                 .collect(),
             quality,
+            transactions: Some(spec.clone()),
         }
     }
 }
@@ -469,6 +521,15 @@ fn quality_report(
 
 /// Notes on the cutoff and windows, with a warning when the label window outruns the data.
 fn period_notes(spec: &TransactionSpec, period: &Period) -> Vec<String> {
+    if spec.for_scoring() {
+        let mut notes = vec![format!(
+            "features as of {} for scoring (no label), trend window {} days",
+            format_day(period.cutoff.div_euclid(DAY)),
+            spec.window_days
+        )];
+        notes.extend(period.note.clone());
+        return notes;
+    }
     let mut notes = vec![format!(
         "cutoff {}, horizon {} days, trend window {} days",
         format_day(period.cutoff.div_euclid(DAY)),

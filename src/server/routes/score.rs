@@ -39,10 +39,13 @@ struct ScoreResult<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     treatment: Option<Treatment>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    contact: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     customer_value: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     recommendations: Option<Vec<crate::playbook::Recommendation<'a>>>,
     reasons: Vec<&'a Reason>,
+    protective: Vec<&'a Reason>,
     #[serde(skip_serializing_if = "Option::is_none")]
     levers: Option<Vec<crate::scoring::Lever<'a>>>,
     warnings: Vec<Warning>,
@@ -216,6 +219,7 @@ fn score_customer<'a>(
         segment: scored.segment.map(|a| a.segment),
         risk_band: scored.advice.as_ref().map(|a| a.risk_band),
         treatment: scored.advice.as_ref().map(|a| a.treatment),
+        contact: scored.advice.as_ref().map(|a| a.contact),
         customer_value: scored.advice.as_ref().map(|a| a.value),
         levers: scored.advice.as_ref().map(|_| scorer.levers(&row)),
         recommendations: scored.advice.map(|a| a.recommendations),
@@ -223,6 +227,11 @@ fn score_customer<'a>(
             scored.reasons
         } else {
             scorer.top_reasons(&row, 3)
+        },
+        protective: if has_advice {
+            scored.protective
+        } else {
+            scorer.protective(&row, 3)
         },
         warnings: scored.warnings,
     };
