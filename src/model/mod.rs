@@ -580,3 +580,35 @@ pub fn choose_threshold(
         value: best.0,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profit_threshold_values_customers_by_their_own_value() {
+        // two churners at 0.9 (worth 10 each) and 0.4 (worth 1000); one non-churner at 0.6
+        let p = [0.9, 0.6, 0.4];
+        let y = [true, false, true];
+        let econ = Economics {
+            customer_value: 100.0,
+            contact_cost: 30.0,
+            save_rate: 0.5,
+        };
+        // constant value 100: contacting the top one pays 50 - 30 = 20; all three 100 - 90 = 10
+        let flat = choose_threshold(&p, &y, Some(&econ), None);
+        assert_eq!(flat.threshold, 0.9);
+        assert!((flat.value - 20.0 / 3.0).abs() < 1e-12);
+        // with per-customer values the big customer at 0.4 is worth reaching
+        let values = [10.0, 10.0, 1000.0];
+        let valued = choose_threshold(&p, &y, Some(&econ), Some(&values));
+        assert_eq!(valued.threshold, 0.4);
+        assert!((valued.value - (505.0 - 90.0) / 3.0).abs() < 1e-12);
+        assert_eq!(valued.objective, "expected_profit");
+        // F1 ignores values
+        assert_eq!(
+            choose_threshold(&p, &y, None, Some(&values)).threshold,
+            choose_threshold(&p, &y, None, None).threshold
+        );
+    }
+}
