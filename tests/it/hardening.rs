@@ -196,7 +196,7 @@ fn stalled_uploads_are_cut_off_and_their_memory_returns() {
     assert_eq!(r.status, 200);
     let baseline = proc_kb(pid, "VmRSS:");
     let mut after = Vec::new();
-    for round in 0..3 {
+    for round in 0..5 {
         let started = std::time::Instant::now();
         let conns: Vec<_> = (0..100)
             .map(|_| stalled_upload(&s.addr, 2 * 1024 * 1024))
@@ -228,11 +228,12 @@ fn stalled_uploads_are_cut_off_and_their_memory_returns() {
             "round {round}: peak RSS {peak} kB from a baseline of {baseline} kB"
         );
     }
-    // the memory the uploads held went back to the allocator, which reuses it: later rounds end
-    // where the first did (the allocator keeps freed pages mapped, so RSS stays above the idle
-    // baseline, but nothing accumulates)
+    // the memory the uploads held went back to the allocator, which reuses it: RSS levels off
+    // (the allocator keeps freed pages mapped, per worker thread, so the first rounds still add
+    // some while each thread's cache fills; then nothing accumulates)
+    let early = after[..3].iter().copied().max().unwrap();
     assert!(
-        after[2] <= after[0] + 32 * 1024,
+        after[3].max(after[4]) <= early + 32 * 1024,
         "RSS after each round: {after:?} kB: memory accumulates"
     );
 }
