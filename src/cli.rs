@@ -253,6 +253,7 @@ fn layer_exit_code(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
         crate::playbook::PlaybookError,
         crate::train::TrainError,
         crate::bundle::BundleError,
+        crate::report::ReportError,
         crate::scoring::ScoreError,
         crate::scoring::ColumnError,
         crate::server::ServerError,

@@ -11,7 +11,7 @@
 //!    [`playbook`] — retention actions, rules, risk bands, control group;
 //! 5. [`train`] — the training pipeline writing the [`bundle`] and the model card;
 //! 6. [`scoring`] — the scoring core used by every front end; [`store`] — the prediction log,
-//!    outcomes and the read paths over SQLite or PostgreSQL;
+//!    outcomes and the read paths over SQLite or PostgreSQL; [`report`] — the HTML model report;
 //! 7. front ends: the `churn-train`, `churn-score` and `churn-serve` binaries and [`server`].
 
 pub mod bundle;
@@ -22,6 +22,7 @@ pub mod ingest;
 pub mod io;
 pub mod model;
 pub mod playbook;
+pub mod report;
 pub mod scoring;
 pub mod segment;
 pub mod server;

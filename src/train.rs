@@ -2,6 +2,7 @@
 //! holdout evaluation → bundle + model card + data-quality report.
 
 mod card;
+mod holdout;
 mod steps;
 
 pub use card::{summary, FeatureInfo, Importance, ModelCard, Timings, TreeSummary};
@@ -14,6 +15,7 @@ use crate::model::tree::Prepared;
 use crate::model::{Economics, Model, ModelError};
 use crate::util;
 use card::{importances, model_card, Findings};
+pub use holdout::{ActionShare, HoldoutDetails, PlaybookMix};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use steps::{
@@ -159,25 +161,28 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
     let (importance, importance_encoded) = importances(&enc.encoder, &model.tree.importances);
     let (segments, segment_report) = fit_segments(opts, &enc, &split, set.y, data.quality.mode)?;
     timings.segments_s = clock.lap();
-    timings.total_s = clock.total();
+    let bundle = build_bundle(&data, opts, &split, enc.encoder, model, segments, playbook)?;
+    let holdout_details =
+        holdout::holdout_details(&bundle, &enc.x, &data, &split, opts.economics.as_ref());
+    timings.report_s = clock.lap();
     let findings = Findings {
         cv_table,
         calibration: cal.choice,
         threshold: cal.threshold,
         holdout,
         holdout_auc_uncalibrated,
+        holdout_details,
         importance,
         importance_encoded,
         segments: segment_report,
         timings,
     };
-    let bundle = build_bundle(&data, opts, &split, enc.encoder, model, segments, playbook)?;
     // the card and quality report go first and model.bin last: a server reloading mid-way sees
     // the old bundle (whose card no longer matches, so it keeps its own) or the new one with its
     // card, never a new model with an old card
     let bytes = bundle::to_bytes(&bundle)?;
     let version = bundle::version_of(&bytes);
-    let card = model_card(
+    let mut card = model_card(
         &data,
         opts,
         learner.name(),
@@ -186,8 +191,16 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
         version,
         findings,
     );
+    let html = crate::report::render(&card, &bundle);
+    card.timings.report_s += clock.lap();
+    card.timings.total_s = clock.total();
     write_json(&opts.out_dir.join(bundle::CARD_FILE), &card)?;
     write_json(&opts.out_dir.join(bundle::QUALITY_FILE), &data.quality)?;
+    let report = opts.out_dir.join(crate::report::REPORT_FILE);
+    util::write_atomic(&report, html.as_bytes()).map_err(|source| TrainError::Write {
+        path: report,
+        source,
+    })?;
     bundle::write(&opts.out_dir, &bytes)?;
     Ok(TrainOutcome { card, bundle })
 }

@@ -47,6 +47,15 @@ enum Cmd {
         #[arg(long)]
         quiet: bool,
     },
+    /// Re-render a trained model's HTML report (report.html) from its bundle and card.
+    Report {
+        /// Model directory (holding model.bin and model_card.json).
+        #[arg(long, value_name = "DIR")]
+        model: PathBuf,
+        /// Output file (default: DIR/report.html).
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Load outcome events (churned, retained, action_taken, purchase, survey) from a CSV /
     /// Parquet file into the prediction store; all or nothing unless --skip-invalid.
     Outcomes(OutcomeArgs),
@@ -165,7 +174,7 @@ fn main() {
     let quiet = match &cli.cmd {
         Some(Cmd::Features { quiet, .. }) => *quiet,
         Some(Cmd::Outcomes(a)) => a.quiet,
-        Some(Cmd::Store { .. }) => false,
+        Some(Cmd::Store { .. }) | Some(Cmd::Report { .. }) => false,
         None => cli.train.quiet,
     };
     cli::init_logging(quiet, cli::LogFormat::Text);
@@ -176,6 +185,7 @@ fn main() {
             output,
             quiet,
         }) => features(&data, as_of, &output, quiet),
+        Some(Cmd::Report { model, output }) => report(&model, output),
         Some(Cmd::Outcomes(a)) => outcomes(&a),
         Some(Cmd::Store {
             cmd: StoreCmd::Prune { store, older_than },
@@ -244,6 +254,20 @@ fn prune(url: &str, older_than_days: u32) -> anyhow::Result<()> {
     let before = churn::store::now_ms() - i64::from(older_than_days) * 86_400_000;
     let n = store.block_on(store.prune(before))?;
     eprintln!("deleted {n} predictions from {}", store.url());
+    Ok(())
+}
+
+fn report(model: &std::path::Path, output: Option<PathBuf>) -> anyhow::Result<()> {
+    let html = churn::report::render_dir(model)?;
+    let dir = if model.is_dir() {
+        model.to_path_buf()
+    } else {
+        model.parent().map(PathBuf::from).unwrap_or_default()
+    };
+    let out = output.unwrap_or_else(|| dir.join(churn::report::REPORT_FILE));
+    churn::util::write_atomic(&out, html.as_bytes())
+        .with_context(|| format!("{}: cannot write", out.display()))?;
+    eprintln!("wrote {} ({} KB)", out.display(), html.len() / 1024);
     Ok(())
 }
 

@@ -193,6 +193,95 @@ pub fn capture_at(p: &[f64], y: &[bool], frac: f64) -> f64 {
     caught / npos as f64
 }
 
+/// One bin of a reliability diagram.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReliabilityBin {
+    /// Lower edge of the predicted-probability bin.
+    pub from: f64,
+    /// Upper edge.
+    pub to: f64,
+    /// Customers in the bin.
+    pub n: usize,
+    /// Mean predicted probability.
+    pub predicted: f64,
+    /// Observed churn rate.
+    pub observed: f64,
+    /// 95% Wilson interval of the observed rate.
+    pub low: f64,
+    /// Upper end of the interval.
+    pub high: f64,
+}
+
+/// The curves behind the holdout metrics (for the report): one point per distinct score, so a
+/// tree's curves have at most one point per leaf.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Curves {
+    /// ROC: `[false positive rate, true positive rate, threshold]`, from (0, 0).
+    pub roc: Vec<[f64; 3]>,
+    /// Precision–recall: `[recall, precision, threshold]`.
+    pub pr: Vec<[f64; 3]>,
+    /// Cumulative gains: `[share of customers contacted, share of churners caught, threshold]`,
+    /// from (0, 0).
+    pub gains: Vec<[f64; 3]>,
+    /// Reliability diagram, 10 equal-width bins (empty bins left out).
+    pub reliability: Vec<ReliabilityBin>,
+}
+
+impl Curves {
+    /// The curves of scores `p` for labels `y`.
+    pub fn compute(p: &[f64], y: &[bool]) -> Curves {
+        let n = p.len();
+        let npos = y.iter().filter(|&&b| b).count();
+        let nneg = n - npos;
+        let mut idx: Vec<usize> = (0..n).collect();
+        idx.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
+        let mut c = Curves {
+            roc: vec![[0.0, 0.0, 1.0]],
+            gains: vec![[0.0, 0.0, 1.0]],
+            ..Default::default()
+        };
+        let (mut tp, mut fp) = (0usize, 0usize);
+        let mut i = 0;
+        while i < n {
+            let t = p[idx[i]];
+            while i < n && p[idx[i]] == t {
+                if y[idx[i]] {
+                    tp += 1;
+                } else {
+                    fp += 1;
+                }
+                i += 1;
+            }
+            let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+            c.roc.push([ratio(fp, nneg), ratio(tp, npos), t]);
+            c.pr.push([ratio(tp, npos), ratio(tp, tp + fp), t]);
+            c.gains.push([ratio(tp + fp, n), ratio(tp, npos), t]);
+        }
+        let bins = 10;
+        for b in 0..bins {
+            let (from, to) = (b as f64 / bins as f64, (b + 1) as f64 / bins as f64);
+            let in_bin = |x: f64| ((x * bins as f64) as usize).min(bins - 1) == b;
+            let rows: Vec<usize> = (0..n).filter(|&r| in_bin(p[r])).collect();
+            if rows.is_empty() {
+                continue;
+            }
+            let pos = rows.iter().filter(|&&r| y[r]).count() as f64;
+            let m = rows.len() as f64;
+            let (low, high) = crate::model::wilson(pos, m);
+            c.reliability.push(ReliabilityBin {
+                from,
+                to,
+                n: rows.len(),
+                predicted: rows.iter().map(|&r| p[r]).sum::<f64>() / m,
+                observed: pos / m,
+                low,
+                high,
+            });
+        }
+        c
+    }
+}
+
 /// Holdout metrics reported in the model card.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {

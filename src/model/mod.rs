@@ -522,23 +522,25 @@ pub struct ThresholdChoice {
     pub value: f64,
 }
 
-/// Choose the threshold maximising expected profit (with economics) or F1 (without).
+/// The decision objective at every distinct score, highest score first: `(threshold, value)`
+/// with value = expected profit per customer (with economics) or F1 (without) when every
+/// customer scoring at or above the threshold is flagged.
 ///
 /// `values` (per row, when given) replaces the constant `customer_value`: the playbook's value
 /// expression, so the profit threshold and the playbook's ranking value customers alike.
-pub fn choose_threshold(
+pub fn objective_curve(
     p: &[f64],
     y: &[bool],
     econ: Option<&Economics>,
     values: Option<&[f64]>,
-) -> ThresholdChoice {
+) -> Vec<(f64, f64)> {
     let mut idx: Vec<usize> = (0..p.len()).collect();
     idx.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
     let npos = y.iter().filter(|&&b| b).count() as f64;
     let (mut tp, mut fp) = (0.0, 0.0);
     // value of the churners caught so far
     let mut tp_value = 0.0;
-    let mut best = (f64::NEG_INFINITY, 1.0 + 1e-9);
+    let mut out = Vec::new();
     let mut i = 0;
     while i < idx.len() {
         let t = p[idx[i]];
@@ -561,6 +563,21 @@ pub fn choose_threshold(
             }
             None => 2.0 * tp / (tp + fp + npos),
         };
+        out.push((t, v));
+    }
+    out
+}
+
+/// Choose the threshold maximising [`objective_curve`]: expected profit (with economics) or F1
+/// (without).
+pub fn choose_threshold(
+    p: &[f64],
+    y: &[bool],
+    econ: Option<&Economics>,
+    values: Option<&[f64]>,
+) -> ThresholdChoice {
+    let mut best = (f64::NEG_INFINITY, 1.0 + 1e-9);
+    for (t, v) in objective_curve(p, y, econ, values) {
         if v > best.0 {
             best = (v, t);
         }

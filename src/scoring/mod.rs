@@ -14,7 +14,7 @@ pub use output::{
     available_columns, score_columns, score_columns_observed, select_columns, BatchOutput, Cells,
     ColumnError, OutputColumn,
 };
-pub use reasons::{Explanation, Reason};
+pub use reasons::{edge_condition, Explanation, Reason};
 
 use crate::bundle::{Bundle, LoadedBundle};
 use crate::features::{EncodeError, Warning};

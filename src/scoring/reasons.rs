@@ -107,6 +107,12 @@ fn explain_path(tree: &Tree, enc: &Encoder, path: &[(usize, usize)]) -> Explanat
     }
 }
 
+/// The condition of one tree edge, `column <= threshold` (left) or its negation (right), in the
+/// input's own terms (`Contract is Month-to-month`, `tenure ≤ 5.5`).
+pub fn edge_condition(enc: &Encoder, column: usize, threshold: f64, left: bool) -> String {
+    describe_input(enc, enc.columns[column].input, &[(column, threshold, left)])
+}
+
 /// What the steps of a path say about one input, as one readable condition.
 fn describe_input(enc: &Encoder, input: usize, steps: &[Step]) -> String {
     let spec = &enc.inputs[input];

@@ -57,6 +57,8 @@ pub enum ApiCode {
     UnknownField,
     /// No stored prediction for that customer (404).
     UnknownCustomer,
+    /// The model is served without a model card for its version, so there is no report (404).
+    NoModelCard,
     /// The server runs without a prediction store (503).
     StoreDisabled,
     /// The prediction store did not answer (503).
@@ -78,7 +80,9 @@ impl ApiCode {
             BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             InvalidRequest | EmptyBatch | InvalidValue | InvalidType | MissingField
             | ReloadFailed | UnknownField => StatusCode::UNPROCESSABLE_ENTITY,
-            NoDefaultModel | UnknownModel | NotFound | UnknownCustomer => StatusCode::NOT_FOUND,
+            NoDefaultModel | UnknownModel | NotFound | UnknownCustomer | NoModelCard => {
+                StatusCode::NOT_FOUND
+            }
             StoreDisabled | StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             NotReady | ReloadTimeout | ServerBusy => StatusCode::SERVICE_UNAVAILABLE,
@@ -114,6 +118,7 @@ impl ApiCode {
             ReloadTimeout => "reload_timeout",
             UnknownField => "unknown_field",
             UnknownCustomer => "unknown_customer",
+            NoModelCard => "no_model_card",
             StoreDisabled => "store_disabled",
             StoreUnavailable => "store_unavailable",
             Internal => "internal",

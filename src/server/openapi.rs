@@ -139,6 +139,9 @@ fn operation(r: &RouteSpec) -> Value {
         Handler::Metrics => {
             json!({"description": "Prometheus text format", "content": {"text/plain": {}}})
         }
+        Handler::ModelReport => {
+            json!({"description": "the report: one self-contained HTML page (inline SVG and CSS, no scripts)", "content": {"text/html": {}}})
+        }
         _ => json!({"description": "OK", "content": {"application/json": {}}}),
     };
     responses.insert("200".into(), ok);
@@ -167,6 +170,12 @@ fn operation(r: &RouteSpec) -> Value {
     }
     if matches!(r.handler, Handler::GetModel) {
         responses.insert("404".into(), error_response("unknown model"));
+    }
+    if matches!(r.handler, Handler::ModelReport) {
+        responses.insert(
+            "404".into(),
+            error_response("unknown model, or no model card for the served version"),
+        );
     }
     if matches!(r.handler, Handler::Reload) {
         responses.insert(

@@ -83,6 +83,9 @@ pub struct ModelCard {
     pub holdout: Option<Evaluation>,
     /// Holdout ROC-AUC of the uncalibrated leaf probabilities.
     pub holdout_auc_uncalibrated: Option<f64>,
+    /// Holdout curves, profit by threshold and the playbook's action mix (for the report).
+    #[serde(default)]
+    pub holdout_details: Option<super::holdout::HoldoutDetails>,
     /// Importance per input field.
     pub importance: Vec<Importance>,
     /// Importance per encoded column.
@@ -113,6 +116,9 @@ pub struct Timings {
     pub evaluation_s: f64,
     /// Segments (k-means).
     pub segments_s: f64,
+    /// Holdout curves, playbook mix and the HTML report.
+    #[serde(default)]
+    pub report_s: f64,
     /// Everything in `train` (excluding reading the input).
     pub total_s: f64,
 }
@@ -181,6 +187,8 @@ pub(super) struct Findings {
     pub(super) holdout: Option<Evaluation>,
     /// Holdout ROC-AUC before calibration.
     pub(super) holdout_auc_uncalibrated: Option<f64>,
+    /// Holdout curves and playbook mix.
+    pub(super) holdout_details: Option<super::holdout::HoldoutDetails>,
     /// Importance per input field.
     pub(super) importance: Vec<Importance>,
     /// Importance per encoded column.
@@ -234,6 +242,7 @@ pub(super) fn model_card(
         economics: opts.economics,
         holdout: f.holdout,
         holdout_auc_uncalibrated: f.holdout_auc_uncalibrated,
+        holdout_details: f.holdout_details,
         importance: f.importance,
         importance_encoded: f.importance_encoded,
         segments: f.segments,
@@ -293,5 +302,26 @@ pub fn summary(card: &ModelCard) -> String {
         .map(|i| format!("{} {:.2}", i.name, i.importance))
         .collect();
     s.push_str(&format!("top features: {}\n", top.join(", ")));
+    if let Some(mix) = card
+        .holdout_details
+        .as_ref()
+        .and_then(|d| d.playbook.as_ref())
+    {
+        let top: Vec<String> = mix
+            .actions
+            .iter()
+            .take(4)
+            .map(|a| format!("{} {:.0}%", a.action, 100.0 * a.share))
+            .collect();
+        s.push_str(&format!(
+            "playbook '{}' on the holdout: contact {} customers; top actions {}\n",
+            mix.playbook,
+            mix.contacted,
+            top.join(", ")
+        ));
+        for w in &mix.warnings {
+            s.push_str(&format!("warning: {w}\n"));
+        }
+    }
     s
 }

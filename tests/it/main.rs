@@ -11,6 +11,7 @@ mod learners;
 mod model;
 mod playbook;
 mod properties;
+mod report;
 mod segments;
 mod server;
 mod store;

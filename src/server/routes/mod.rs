@@ -38,6 +38,8 @@ pub enum Handler {
     ListModels,
     /// `GET /v1/models/{name}`.
     GetModel,
+    /// `GET /v1/models/{name}/report`.
+    ModelReport,
     /// `POST /v1/admin/reload`.
     Reload,
     /// `GET /healthz`.
@@ -100,6 +102,13 @@ pub const ROUTES: &[RouteSpec] = &[
         summary: "One model with its model card",
         access: Access::Api,
         handler: Handler::GetModel,
+    },
+    RouteSpec {
+        method: "GET",
+        path: "/v1/models/{name}/report",
+        summary: "The model's report: one self-contained HTML page (text/html)",
+        access: Access::Api,
+        handler: Handler::ModelReport,
     },
     RouteSpec {
         method: "POST",
@@ -172,6 +181,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             Handler::ScoreNamed => route.to(score::score_named),
             Handler::ListModels => route.to(models::list_models),
             Handler::GetModel => route.to(models::get_model),
+            Handler::ModelReport => route.to(models::model_report),
             Handler::Reload => route.to(admin::reload),
             Handler::Healthz => route.to(health::healthz),
             Handler::Readyz => route.to(health::readyz),

@@ -1,4 +1,4 @@
-//! `GET /v1/models` and `GET /v1/models/{name}`.
+//! `GET /v1/models`, `GET /v1/models/{name}` and `GET /v1/models/{name}/report`.
 
 use crate::server::error::{ApiCode, ApiError, ApiResult};
 use crate::server::state::LoadedModel;
@@ -45,4 +45,37 @@ pub async fn get_model(state: web::Data<AppState>, path: web::Path<String>) -> A
     let mut v = model_summary(&name, m, reg.default.as_deref() == Some(&name));
     v["card"] = m.card.clone().unwrap_or(Value::Null);
     Ok(HttpResponse::Ok().json(v))
+}
+
+/// `GET /v1/models/{name}/report`: the HTML report, rendered from the served bundle and its card.
+pub async fn model_report(state: web::Data<AppState>, path: web::Path<String>) -> ApiResult {
+    let name = path.into_inner();
+    let reg = state.current();
+    let Some(m) = reg.models.get(&name).cloned() else {
+        return Err(ApiError::new(
+            ApiCode::UnknownModel,
+            format!("no model named '{name}'"),
+        ));
+    };
+    let no_card = || {
+        ApiError::new(
+            ApiCode::NoModelCard,
+            format!(
+                "model '{name}' version {} is served without its model card (missing, unreadable or for another version), so there is no report; retrain or restore model_card.json and reload",
+                m.scorer.version
+            ),
+        )
+    };
+    let card: crate::train::ModelCard = match &m.card {
+        Some(v) => serde_json::from_value(v.clone()).map_err(|_| no_card())?,
+        None => return Err(no_card()),
+    };
+    let html = crate::report::render(&card, &m.scorer.bundle);
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+        ))
+        .body(html))
 }

@@ -1,0 +1,173 @@
+//! What the report shows about the holdout beyond the headline metrics: the curves, expected
+//! profit by threshold, and which action the playbook gives each holdout customer (with a warning
+//! when that mix or the customer value is degenerate).
+
+use super::steps::Split;
+use crate::bundle::{Bundle, LoadedBundle};
+use crate::features::Matrix;
+use crate::ingest::CustomerData;
+use crate::model::metrics::Curves;
+use crate::model::{objective_curve, Economics};
+use crate::scoring::Scorer;
+use serde::{Deserialize, Serialize};
+
+/// One action of the playbook summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionShare {
+    /// Action id (`(control group)` for customers held out).
+    pub action: String,
+    /// Cost per contact.
+    pub cost: f64,
+    /// Save rate.
+    pub save_rate: f64,
+    /// Holdout customers for whom it is the top recommendation.
+    pub customers: usize,
+    /// Their share of the holdout.
+    pub share: f64,
+}
+
+/// How the playbook treats the holdout customers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlaybookMix {
+    /// Playbook name.
+    pub playbook: String,
+    /// Top actions, most frequent first.
+    pub actions: Vec<ActionShare>,
+    /// Holdout customers the `contact` decision selects.
+    pub contacted: usize,
+    /// How customer value is computed (`expression …` or `constant …`).
+    pub value: String,
+    /// Problems a user should fix, each with how.
+    pub warnings: Vec<String>,
+}
+
+/// Holdout details for the report (absent without holdout rows).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HoldoutDetails {
+    /// ROC, PR, gains and reliability.
+    pub curves: Curves,
+    /// Expected profit per customer by threshold `[threshold, profit]` (with economics).
+    pub profit: Option<Vec<[f64; 2]>>,
+    /// The playbook's top actions on the holdout.
+    pub playbook: Option<PlaybookMix>,
+}
+
+/// Share above which one top action makes the mix degenerate.
+const DOMINANT_SHARE: f64 = 0.6;
+
+/// Curves, profit and playbook mix of the shipped model on the holdout rows.
+pub(super) fn holdout_details(
+    bundle: &Bundle,
+    x: &Matrix,
+    data: &CustomerData,
+    split: &Split,
+    economics: Option<&Economics>,
+) -> Option<HoldoutDetails> {
+    let rows = &split.test_rows;
+    if rows.is_empty() {
+        return None;
+    }
+    let scorer = Scorer::new(LoadedBundle {
+        bundle: bundle.clone(),
+        version: String::new(),
+        dir: Default::default(),
+    });
+    let encoded: Vec<Vec<f64>> = rows.iter().map(|&r| x.row(r)).collect();
+    let p: Vec<f64> = encoded
+        .iter()
+        .map(|row| scorer.bundle.model.predict(row).probability)
+        .collect();
+    let y: Vec<bool> = rows.iter().map(|&r| data.label[r]).collect();
+    let pb = bundle.playbook.as_ref();
+    let profit = economics.map(|e| {
+        let values: Option<Vec<f64>> = pb
+            .filter(|pb| pb.value_rpn.is_some())
+            .map(|pb| encoded.iter().map(|row| pb.value(row)).collect());
+        objective_curve(&p, &y, Some(e), values.as_deref())
+            .into_iter()
+            .map(|(t, v)| [t, v])
+            .collect()
+    });
+    let playbook = pb.map(|_| playbook_mix(&scorer, &encoded, data, rows));
+    Some(HoldoutDetails {
+        curves: Curves::compute(&p, &y),
+        profit,
+        playbook,
+    })
+}
+
+/// Count each holdout customer's top action and flag a degenerate mix or a constant value.
+fn playbook_mix(
+    scorer: &Scorer,
+    encoded: &[Vec<f64>],
+    data: &CustomerData,
+    rows: &[usize],
+) -> PlaybookMix {
+    let pb = scorer
+        .bundle
+        .playbook
+        .as_ref()
+        .expect("called with a playbook");
+    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut contacted = 0;
+    for (row, &r) in encoded.iter().zip(rows) {
+        let id = data.ids.as_ref().map(|ids| ids[r].as_str());
+        let scored = scorer.score_encoded(row, Vec::new(), id);
+        let Some(a) = scored.advice else { continue };
+        contacted += usize::from(a.contact);
+        let top = a
+            .recommendations
+            .first()
+            .map_or("(control group)", |r| r.action);
+        *counts.entry(top.to_string()).or_default() += 1;
+    }
+    let n = rows.len() as f64;
+    let mut actions: Vec<ActionShare> = counts
+        .into_iter()
+        .map(|(action, customers)| {
+            let a = pb.file.actions.iter().find(|a| a.id == action);
+            ActionShare {
+                cost: a.map_or(0.0, |a| a.cost),
+                save_rate: a.map_or(0.0, |a| a.save_rate),
+                share: customers as f64 / n,
+                action,
+                customers,
+            }
+        })
+        .collect();
+    actions.sort_by(|a, b| b.customers.cmp(&a.customers).then(a.action.cmp(&b.action)));
+    let value = match &pb.file.value.expression {
+        Some(e) if pb.value_rpn.is_some() => format!("expression {e}"),
+        _ => format!("constant {}", crate::util::fmt_num(pb.file.value.default)),
+    };
+    let mut warnings = Vec::new();
+    if pb.value_rpn.is_none() {
+        warnings.push(format!(
+            "every customer is worth the same ({}): expected values, the ranking and the contact decision ignore what a customer brings in. Fix: set [value] expression over a revenue column of your data (e.g. \"MonthlyCharges * 12\" or \"monetary_total\") in a playbook of your own",
+            crate::util::fmt_num(pb.file.value.default)
+        ));
+    }
+    let treated: Vec<&ActionShare> = actions
+        .iter()
+        .filter(|a| a.action != "(control group)")
+        .collect();
+    if let Some(top) = treated.first().filter(|a| a.share > DOMINANT_SHARE) {
+        warnings.push(format!(
+            "{:.0}% of holdout customers get {} as their top action: the playbook hardly tells customers apart. Fix: rules (and actions) that fit this data, a value expression, or risk bands that match its churn rate",
+            100.0 * top.share, top.action
+        ));
+    }
+    if treated.len() <= 2 {
+        warnings.push(format!(
+            "only {} action(s) ever come first on the holdout. Fix: a playbook of your own whose rules match this data's segments, classes and inputs",
+            treated.len()
+        ));
+    }
+    PlaybookMix {
+        playbook: pb.file.name.clone(),
+        actions,
+        contacted,
+        value,
+        warnings,
+    }
+}
