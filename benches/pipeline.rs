@@ -70,7 +70,11 @@ fn benches(c: &mut Criterion) {
         progress: false,
         segments: Default::default(),
         previous: None,
-        playbook: None,
+        // the Telco playbook: actionable inputs, so the lever benchmark below has work to do
+        playbook: Some((
+            churn::playbook::read(&root().join("training/telco-playbook.toml")).unwrap(),
+            "telco-playbook.toml".into(),
+        )),
     };
     let mut g = c.benchmark_group("train");
     g.sample_size(10);
@@ -78,8 +82,23 @@ fn benches(c: &mut Criterion) {
         b.iter(|| black_box(train(data.clone(), &opts).unwrap()))
     });
     g.finish();
+    // the HTML report of that model (part of every training run; issue 15: ≤ 10% of it)
+    let outcome = train(data.clone(), &opts).unwrap();
+    c.bench_function("render_report_telco", |b| {
+        b.iter(|| black_box(churn::report::render(&outcome.card, &outcome.bundle)))
+    });
 
     let scorer = Scorer::new(bundle::load(dir.path()).unwrap());
+    // levers and explanations of one encoded customer (issue 18: feasibility-checked levers)
+    let mut w = Vec::new();
+    let t = read_table(&root().join("training/data/Telco-Customer-Churn.csv"), None).unwrap();
+    let b = scorer.bind(&t).unwrap();
+    let one = scorer
+        .encode(|i| Some(t.columns[b[i]].data.get(0)), &mut w)
+        .unwrap();
+    c.bench_function("levers_one_customer", |bn| {
+        bn.iter(|| black_box(scorer.levers(black_box(&one))))
+    });
     let table = read_table(&root().join("training/data/Telco-Customer-Churn.csv"), None).unwrap();
     let bind = scorer.bind(&table).unwrap();
     c.bench_function("encode_and_score_one_customer", |b| {

@@ -134,16 +134,34 @@ impl LevelSupport {
         self.counts[a as usize * self.states as usize + b as usize]
     }
 
+    /// The state of every input of an encoded row (`None` when untracked or missing).
+    pub fn row_states(&self, enc: &Encoder, row: &[f64]) -> Vec<Option<u32>> {
+        (0..enc.inputs.len())
+            .map(|i| self.row_state(enc, i, row))
+            .collect()
+    }
+
     /// Whether changing the inputs of `changed` (`(input, new state)`) gives a combination with
     /// support: every new state occurs at least `min` times with each other new state and with
     /// each state of `row` that is kept. Untracked inputs cannot be changed.
     pub fn supports(&self, enc: &Encoder, row: &[f64], changed: &[(usize, u32)], min: u32) -> bool {
+        self.supports_states(&self.row_states(enc, row), changed, min)
+    }
+
+    /// [`supports`](Self::supports) with the row's states already computed
+    /// ([`row_states`](Self::row_states)).
+    pub fn supports_states(
+        &self,
+        states: &[Option<u32>],
+        changed: &[(usize, u32)],
+        min: u32,
+    ) -> bool {
         changed.iter().all(|&(ci, cs)| {
             self.tracks(ci)
-                && (0..enc.inputs.len()).all(|j| {
+                && states.iter().enumerate().all(|(j, &own)| {
                     let other = match changed.iter().find(|c| c.0 == j) {
                         Some(&(_, s)) => Some(s),
-                        None => self.row_state(enc, j, row),
+                        None => own,
                     };
                     other.is_none_or(|s| self.count(cs, s) >= min)
                 })

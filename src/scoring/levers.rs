@@ -126,12 +126,15 @@ impl Scorer {
             scorer: self,
             model,
             row,
+            states: support.row_states(&self.bundle.encoder, row),
             opts,
             min_support: pb.file.lever_min_support,
         };
         let mut buf = row.to_vec();
         let mut found = search.single_changes(&mut buf);
-        if let Some(choice) = search.best_combination() {
+        // a combination is only shown when it beats every single change (and the customer)
+        let bound = found.iter().map(|f| f.0).fold(before, f64::min);
+        if let Some(choice) = search.best_combination(bound) {
             found.push((search.apply(&choice, &mut buf), choice));
         }
         found.retain(|(p, _)| *p < before - 1e-9);
@@ -224,6 +227,8 @@ struct LeverSearch<'s, 'r> {
     scorer: &'s Scorer,
     model: &'s Model,
     row: &'r [f64],
+    /// The row's state of every input (see [`LevelSupport`](crate::features::LevelSupport)).
+    states: Vec<Option<u32>>,
     /// Actionable inputs with at least one alternative.
     opts: Vec<LeverOption<'s>>,
     /// Training rows each pair of values of a lever needs.
@@ -252,9 +257,11 @@ impl<'s> LeverSearch<'s, '_> {
             .iter()
             .map(|&(oi, ai)| (self.opts[oi].input, self.opts[oi].alternatives[ai].2))
             .collect();
-        let enc = &self.scorer.bundle.encoder;
-        enc.support
-            .supports(enc, self.row, &changed, self.min_support)
+        self.scorer
+            .bundle
+            .encoder
+            .support
+            .supports_states(&self.states, &changed, self.min_support)
     }
 
     /// Every supported change of one input to another value, with its risk.
@@ -271,8 +278,9 @@ impl<'s> LeverSearch<'s, '_> {
     }
 
     /// The lowest-risk leaf reachable through the tree with a supported choice of values, and
-    /// that choice (`None` with a single option, or when one change suffices).
-    fn best_combination(&self) -> Option<Choice> {
+    /// that choice, among leaves with a risk below `bound` (`None` with a single option, or
+    /// when one change suffices).
+    fn best_combination(&self, bound: f64) -> Option<Choice> {
         if self.opts.len() <= 1 {
             return None;
         }
@@ -281,6 +289,7 @@ impl<'s> LeverSearch<'s, '_> {
         leaves
             .iter()
             .take(MAX_LEAVES_TRIED)
+            .take_while(|(p, _)| *p < bound - 1e-12)
             .find_map(|(_, cons)| self.concrete_choice(cons, &mut budget))
             .filter(|c| c.len() > 1)
     }
@@ -424,10 +433,9 @@ impl<'s> LeverSearch<'s, '_> {
     /// where at least one side changes); a full check follows once every option is decided.
     fn compatible(&self, k: usize, pick: Option<usize>, decided: &[Option<usize>]) -> bool {
         let support = &self.scorer.bundle.encoder.support;
-        let enc = &self.scorer.bundle.encoder;
         let state = |oi: usize, p: Option<usize>| match p {
             Some(ai) => Some(self.opts[oi].alternatives[ai].2),
-            None => support.row_state(enc, self.opts[oi].input, self.row),
+            None => self.states[self.opts[oi].input],
         };
         let sk = state(k, pick);
         decided.iter().enumerate().all(|(m, &pm)| {
