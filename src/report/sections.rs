@@ -709,7 +709,7 @@ fn playbook(card: &ModelCard) -> Option<Section> {
     Some(section(
         "playbook",
         "What the playbook would do",
-        "The first recommendation each holdout customer gets, with the action's cost and assumed save rate.",
+        "Every action of the playbook: its cost and assumed save rate, how many holdout customers get it first and how many get it at all.",
         body,
     ))
 }

@@ -310,6 +310,7 @@ pub fn summary(card: &ModelCard) -> String {
         let top: Vec<String> = mix
             .actions
             .iter()
+            .filter(|a| a.customers > 0)
             .take(4)
             .map(|a| format!("{} {:.0}%", a.action, 100.0 * a.share))
             .collect();

@@ -24,6 +24,9 @@ pub struct ActionShare {
     pub customers: usize,
     /// Their share of the holdout.
     pub share: f64,
+    /// Holdout customers who get it among their recommendations (any position).
+    #[serde(default)]
+    pub recommended: usize,
 }
 
 /// How the playbook treats the holdout customers.
@@ -108,34 +111,55 @@ fn playbook_mix(
         .playbook
         .as_ref()
         .expect("called with a playbook");
-    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+    // every action of the catalogue (never recommended ones too), then the control group
+    let mut actions: Vec<ActionShare> = pb
+        .file
+        .actions
+        .iter()
+        .map(|a| ActionShare {
+            action: a.id.clone(),
+            cost: a.cost,
+            save_rate: a.save_rate,
+            customers: 0,
+            share: 0.0,
+            recommended: 0,
+        })
+        .collect();
+    actions.push(ActionShare {
+        action: "(control group)".into(),
+        cost: 0.0,
+        save_rate: 0.0,
+        customers: 0,
+        share: 0.0,
+        recommended: 0,
+    });
+    let control = actions.len() - 1;
+    let ids: Vec<String> = actions.iter().map(|a| a.action.clone()).collect();
+    let index = |id: &str| ids.iter().position(|a| a == id);
     let mut contacted = 0;
     for (row, &r) in encoded.iter().zip(rows) {
         let id = data.ids.as_ref().map(|ids| ids[r].as_str());
         let scored = scorer.score_encoded(row, Vec::new(), id);
         let Some(a) = scored.advice else { continue };
         contacted += usize::from(a.contact);
-        let top = a
-            .recommendations
-            .first()
-            .map_or("(control group)", |r| r.action);
-        *counts.entry(top.to_string()).or_default() += 1;
+        let top = a.recommendations.first().and_then(|r| index(r.action));
+        actions[top.unwrap_or(control)].customers += 1;
+        for rec in &a.recommendations {
+            if let Some(i) = index(rec.action) {
+                actions[i].recommended += 1;
+            }
+        }
     }
     let n = rows.len() as f64;
-    let mut actions: Vec<ActionShare> = counts
-        .into_iter()
-        .map(|(action, customers)| {
-            let a = pb.file.actions.iter().find(|a| a.id == action);
-            ActionShare {
-                cost: a.map_or(0.0, |a| a.cost),
-                save_rate: a.map_or(0.0, |a| a.save_rate),
-                share: customers as f64 / n,
-                action,
-                customers,
-            }
-        })
-        .collect();
-    actions.sort_by(|a, b| b.customers.cmp(&a.customers).then(a.action.cmp(&b.action)));
+    for a in &mut actions {
+        a.share = a.customers as f64 / n;
+    }
+    actions.sort_by(|a, b| {
+        b.customers
+            .cmp(&a.customers)
+            .then(b.recommended.cmp(&a.recommended))
+            .then(a.action.cmp(&b.action))
+    });
     let value = match &pb.file.value.expression {
         Some(e) if pb.value_rpn.is_some() => format!("expression {e}"),
         _ => format!("constant {}", crate::util::fmt_num(pb.file.value.default)),
@@ -149,7 +173,7 @@ fn playbook_mix(
     }
     let treated: Vec<&ActionShare> = actions
         .iter()
-        .filter(|a| a.action != "(control group)")
+        .filter(|a| a.action != "(control group)" && a.customers > 0)
         .collect();
     if let Some(top) = treated.first().filter(|a| a.share > DOMINANT_SHARE) {
         warnings.push(format!(
