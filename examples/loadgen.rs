@@ -5,7 +5,9 @@
 //! Run: `cargo run --release --example loadgen -- ADDR PATH BODY_FILE RATE SECONDS CONNECTIONS`
 //! Prints one JSON line: {"rate":…, "achieved":…, "p50_ms":…, "p90_ms":…, "p99_ms":…, "max_ms":…, "errors":…}
 
-use std::io::{BufRead, BufReader, Read, Write};
+#[path = "support/http1.rs"]
+mod http1;
+use std::io::{BufReader, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -54,30 +56,7 @@ fn main() {
                         errors += 1;
                         break;
                     }
-                    // status line + headers
-                    let mut line = String::new();
-                    let mut len = 0usize;
-                    let mut ok = false;
-                    let mut first = true;
-                    loop {
-                        line.clear();
-                        if r.read_line(&mut line).unwrap_or(0) == 0 {
-                            break;
-                        }
-                        if first {
-                            ok = line.split(' ').nth(1) == Some("200");
-                            first = false;
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                        let l = line.to_ascii_lowercase();
-                        if let Some(v) = l.strip_prefix("content-length:") {
-                            len = v.trim().parse().unwrap_or(0);
-                        }
-                    }
-                    let mut buf = vec![0u8; len];
-                    if r.read_exact(&mut buf).is_err() || !ok {
+                    if http1::response(&mut r).is_none_or(|(status, _)| status != 200) {
                         errors += 1;
                     }
                     lat.push(due.elapsed().as_secs_f64() * 1e3);

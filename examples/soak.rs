@@ -12,7 +12,10 @@
 //! count and the statuses that were not the expected one; p50 / p99 / max of valid requests;
 //! reloads and their statuses; RSS every second in kB.
 
-use std::io::{BufRead, BufReader, Read, Write};
+#[path = "support/http1.rs"]
+mod http1;
+use http1::response;
+use std::io::{BufReader, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -57,38 +60,6 @@ fn request(addr: &str, path: &str, body: &[u8], close: bool) -> Vec<u8> {
     .into_bytes();
     r.extend_from_slice(body);
     r
-}
-
-/// Read one response: (status, the server closes the connection).
-fn response(r: &mut BufReader<TcpStream>) -> Option<(u16, bool)> {
-    let mut line = String::new();
-    let mut status = 0u16;
-    let mut len = 0usize;
-    let mut close = false;
-    let mut first = true;
-    loop {
-        line.clear();
-        if r.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        if first {
-            status = line.split(' ').nth(1)?.parse().ok()?;
-            first = false;
-        }
-        if line == "\r\n" {
-            break;
-        }
-        let l = line.to_ascii_lowercase();
-        if let Some(v) = l.strip_prefix("content-length:") {
-            len = v.trim().parse().unwrap_or(0);
-        }
-        if l.starts_with("connection:") && l.contains("close") {
-            close = true;
-        }
-    }
-    let mut buf = vec![0u8; len];
-    r.read_exact(&mut buf).ok()?;
-    Some((status, close))
 }
 
 fn connect(addr: &str) -> (TcpStream, BufReader<TcpStream>) {
