@@ -155,15 +155,21 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
     drop(prep);
     timings.fit_s = clock.lap();
     let model = Model::new(tree, params, cal.calibrator, cal.threshold.threshold);
-    let (holdout, holdout_auc_uncalibrated) =
+    let (holdout, holdout_auc_uncalibrated, holdout_p) =
         evaluate_holdout(&model, &enc.x, set.y, &split.test_rows);
     timings.evaluation_s = clock.lap();
     let (importance, importance_encoded) = importances(&enc.encoder, &model.tree.importances);
     let (segments, segment_report) = fit_segments(opts, &enc, &split, set.y, data.quality.mode)?;
     timings.segments_s = clock.lap();
     let bundle = build_bundle(&data, opts, &split, enc.encoder, model, segments, playbook)?;
-    let holdout_details =
-        holdout::holdout_details(&bundle, &enc.x, &data, &split, opts.economics.as_ref());
+    let holdout_details = holdout::holdout_details(
+        &bundle,
+        &enc.x,
+        &data,
+        &split,
+        &holdout_p,
+        opts.economics.as_ref(),
+    );
     timings.report_s = clock.lap();
     let findings = Findings {
         cv_table,

@@ -172,25 +172,44 @@ pub fn capture_at(p: &[f64], y: &[bool], frac: f64) -> f64 {
     if npos == 0 {
         return f64::NAN;
     }
-    let mut idx: Vec<usize> = (0..p.len()).collect();
-    idx.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
     let k = ((p.len() as f64 * frac).ceil() as usize).min(p.len());
     let (mut taken, mut caught) = (0usize, 0.0f64);
-    let mut i = 0;
-    while i < idx.len() && taken < k {
-        let t = p[idx[i]];
-        let start = i;
-        let mut pos = 0usize;
-        while i < idx.len() && p[idx[i]] == t {
-            pos += usize::from(y[idx[i]]);
-            i += 1;
+    for g in tie_groups_desc(p) {
+        if taken >= k {
+            break;
         }
-        let group = i - start;
-        let take = group.min(k - taken);
-        caught += pos as f64 * take as f64 / group as f64;
+        let pos = g.rows.iter().filter(|&&r| y[r]).count();
+        let take = g.rows.len().min(k - taken);
+        caught += pos as f64 * take as f64 / g.rows.len() as f64;
         taken += take;
     }
     caught / npos as f64
+}
+
+/// Customers sharing one score, for the metrics that walk the ranking from the top.
+pub struct TieGroup {
+    /// The score.
+    pub score: f64,
+    /// Their rows.
+    pub rows: Vec<usize>,
+}
+
+/// The rows of `p` grouped by equal score, highest score first (rows in index order within a
+/// group): every metric over the ranking treats tied customers alike.
+pub fn tie_groups_desc(p: &[f64]) -> Vec<TieGroup> {
+    let mut idx: Vec<usize> = (0..p.len()).collect();
+    idx.sort_by(|&a, &b| p[b].total_cmp(&p[a]).then(a.cmp(&b)));
+    let mut out: Vec<TieGroup> = Vec::new();
+    for r in idx {
+        match out.last_mut() {
+            Some(g) if g.score == p[r] => g.rows.push(r),
+            _ => out.push(TieGroup {
+                score: p[r],
+                rows: vec![r],
+            }),
+        }
+    }
+    out
 }
 
 /// One bin of a reliability diagram.
@@ -233,25 +252,17 @@ impl Curves {
         let n = p.len();
         let npos = y.iter().filter(|&&b| b).count();
         let nneg = n - npos;
-        let mut idx: Vec<usize> = (0..n).collect();
-        idx.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
         let mut c = Curves {
             roc: vec![[0.0, 0.0, 1.0]],
             gains: vec![[0.0, 0.0, 1.0]],
             ..Default::default()
         };
         let (mut tp, mut fp) = (0usize, 0usize);
-        let mut i = 0;
-        while i < n {
-            let t = p[idx[i]];
-            while i < n && p[idx[i]] == t {
-                if y[idx[i]] {
-                    tp += 1;
-                } else {
-                    fp += 1;
-                }
-                i += 1;
-            }
+        for g in tie_groups_desc(p) {
+            let t = g.score;
+            let pos = g.rows.iter().filter(|&&r| y[r]).count();
+            tp += pos;
+            fp += g.rows.len() - pos;
             let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
             c.roc.push([ratio(fp, nneg), ratio(tp, npos), t]);
             c.pr.push([ratio(tp, npos), ratio(tp, tp + fp), t]);

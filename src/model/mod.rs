@@ -534,28 +534,24 @@ pub fn objective_curve(
     econ: Option<&Economics>,
     values: Option<&[f64]>,
 ) -> Vec<(f64, f64)> {
-    let mut idx: Vec<usize> = (0..p.len()).collect();
-    idx.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
     let npos = y.iter().filter(|&&b| b).count() as f64;
     let (mut tp, mut fp) = (0.0, 0.0);
     // value of the churners caught so far
     let mut tp_value = 0.0;
     let mut out = Vec::new();
-    let mut i = 0;
-    while i < idx.len() {
-        let t = p[idx[i]];
-        while i < idx.len() && p[idx[i]] == t {
-            if y[idx[i]] {
+    for g in metrics::tie_groups_desc(p) {
+        let t = g.score;
+        for &r in &g.rows {
+            if y[r] {
                 tp += 1.0;
                 tp_value += match (values, econ) {
-                    (Some(v), _) => v[idx[i]],
+                    (Some(v), _) => v[r],
                     (None, Some(e)) => e.customer_value,
                     (None, None) => 0.0,
                 };
             } else {
                 fp += 1.0;
             }
-            i += 1;
         }
         let v = match econ {
             Some(e) => {

@@ -31,7 +31,9 @@ pub struct Series {
     pub markers: bool,
 }
 
-/// A line chart on fixed axis ranges.
+/// A line chart on fixed axis ranges (`..Default::default()` for no diagonal, error bars or
+/// marks).
+#[derive(Default)]
 pub struct LineChart {
     /// Text alternative and `<title>`.
     pub alt: String,

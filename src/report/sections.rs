@@ -209,9 +209,9 @@ fn ranking(card: &ModelCard, c: &Curves) -> Section {
             markers: false,
         }],
         diagonal: true,
-        error_bars: Vec::new(),
         marks: mark(&c.roc, 0, 1),
         percent: (true, true),
+        ..Default::default()
     });
     let base = card.holdout.as_ref().map_or(0.0, |h| h.churn_rate);
     let pr = line_chart(&LineChart {
@@ -237,10 +237,9 @@ fn ranking(card: &ModelCard, c: &Curves) -> Section {
                 markers: false,
             },
         ],
-        diagonal: false,
-        error_bars: Vec::new(),
         marks: mark(&c.pr, 0, 1),
         percent: (true, true),
+        ..Default::default()
     });
     let body = format!(
         "<div class=\"figs\">{}{}</div>",
@@ -282,8 +281,8 @@ fn reliability(c: &Curves) -> Section {
             .iter()
             .map(|b| (b.predicted, b.low, b.observed, b.high))
             .collect(),
-        marks: Vec::new(),
         percent: (true, true),
+        ..Default::default()
     });
     let rows: Vec<Vec<String>> = rel
         .iter()
@@ -347,12 +346,12 @@ fn gains(card: &ModelCard, c: &Curves) -> Section {
             markers: false,
         }],
         diagonal: true,
-        error_bars: Vec::new(),
         marks: at_threshold(&c.gains, card.threshold.threshold)
             .map(|p| (p[0], p[1], "  threshold".to_string()))
             .into_iter()
             .collect(),
         percent: (true, true),
+        ..Default::default()
     });
     // contacting the top N% of n customers means ceil(N% × n) of them, as the card counts
     let n = card.holdout.as_ref().map_or(0, |h| h.rows) as f64;
@@ -407,10 +406,9 @@ fn profit(card: &ModelCard, points: &[[f64; 2]]) -> Section {
             color: 2,
             markers: true,
         }],
-        diagonal: false,
-        error_bars: Vec::new(),
         marks: best.into_iter().collect(),
         percent: (true, false),
+        ..Default::default()
     });
     let econ = card.economics.as_ref().map_or(String::new(), |e| {
         format!(

@@ -383,50 +383,41 @@ impl<'s> LeverSearch<'s, '_> {
             cands.push(c);
         }
         let mut picks = vec![None; cands.len()];
-        if !self.search_choice(&cands, &mut picks, 0, budget) {
-            return None;
-        }
-        Some(
-            picks
-                .iter()
-                .enumerate()
-                .filter_map(|(oi, p)| p.map(|ai| (oi, ai)))
-                .collect(),
-        )
+        self.search_choice(&cands, &mut picks, 0, budget)
     }
 
-    /// Depth-first search over the values of options `k..`, pruned by pairwise support; true
-    /// when `picks` holds a supported choice.
+    /// Depth-first search over the values of options `k..`, pruned by pairwise support; the
+    /// first supported choice (the changes `picks` ends with).
     fn search_choice(
         &self,
         cands: &[Vec<Option<usize>>],
         picks: &mut [Option<usize>],
         k: usize,
         budget: &mut usize,
-    ) -> bool {
+    ) -> Option<Choice> {
         if k == cands.len() {
             let choice: Choice = picks
                 .iter()
                 .enumerate()
                 .filter_map(|(oi, p)| p.map(|ai| (oi, ai)))
                 .collect();
-            return self.supported(&choice);
+            return self.supported(&choice).then_some(choice);
         }
         for &pick in &cands[k] {
             if *budget == 0 {
-                return false;
+                return None;
             }
             *budget -= 1;
             if !self.compatible(k, pick, &picks[..k]) {
                 continue;
             }
             picks[k] = pick;
-            if self.search_choice(cands, picks, k + 1, budget) {
-                return true;
+            if let Some(c) = self.search_choice(cands, picks, k + 1, budget) {
+                return Some(c);
             }
         }
         picks[k] = None;
-        false
+        None
     }
 
     /// Whether option `k` taking `pick` has support with the options decided before it (pairs

@@ -233,10 +233,7 @@ impl Scorer {
         let playbook = self.bundle.playbook.as_ref().filter(|_| detail.advice);
         let (reasons, protective) = if playbook.is_some() {
             let ex = self.explanation(prediction.leaf);
-            (
-                ex.raised.iter().take(3).collect(),
-                ex.lowered.iter().take(3).collect(),
-            )
+            (ex.top_raised(3), ex.top_lowered(3))
         } else {
             (Vec::new(), Vec::new())
         };

@@ -37,6 +37,18 @@ pub struct Explanation {
     pub lowered: Vec<Reason>,
 }
 
+impl Explanation {
+    /// The `n` inputs that raised the risk most, largest first.
+    pub fn top_raised(&self, n: usize) -> Vec<&Reason> {
+        self.raised.iter().take(n).collect()
+    }
+
+    /// The `n` inputs that lowered the risk most, most negative first.
+    pub fn top_lowered(&self, n: usize) -> Vec<&Reason> {
+        self.lowered.iter().take(n).collect()
+    }
+}
+
 /// One step of a path that tests an input: encoded column, threshold, went left.
 type Step = (usize, f64, bool);
 
@@ -203,11 +215,11 @@ impl Scorer {
 
     /// The `n` inputs that raised the risk most, largest first (only risk-raising inputs).
     pub fn top_reasons(&self, row: &[f64], n: usize) -> Vec<&Reason> {
-        self.explain(row).raised.iter().take(n).collect()
+        self.explain(row).top_raised(n)
     }
 
     /// The `n` inputs that lowered the risk most, most negative first.
     pub fn protective(&self, row: &[f64], n: usize) -> Vec<&Reason> {
-        self.explain(row).lowered.iter().take(n).collect()
+        self.explain(row).top_lowered(n)
     }
 }

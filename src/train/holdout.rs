@@ -58,42 +58,43 @@ pub struct HoldoutDetails {
 /// Share above which one top action makes the mix degenerate.
 const DOMINANT_SHARE: f64 = 0.6;
 
-/// Curves, profit and playbook mix of the shipped model on the holdout rows.
+/// Curves, profit and playbook mix of the shipped model on the holdout rows, whose
+/// probabilities (in `split.test_rows` order) the holdout evaluation computed as `p`.
 pub(super) fn holdout_details(
     bundle: &Bundle,
     x: &Matrix,
     data: &CustomerData,
     split: &Split,
+    p: &[f64],
     economics: Option<&Economics>,
 ) -> Option<HoldoutDetails> {
     let rows = &split.test_rows;
     if rows.is_empty() {
         return None;
     }
-    let scorer = Scorer::new(LoadedBundle {
-        bundle: bundle.clone(),
-        version: String::new(),
-        dir: Default::default(),
-    });
     let encoded: Vec<Vec<f64>> = rows.iter().map(|&r| x.row(r)).collect();
-    let p: Vec<f64> = encoded
-        .iter()
-        .map(|row| scorer.bundle.model.predict(row).probability)
-        .collect();
     let y: Vec<bool> = rows.iter().map(|&r| data.label[r]).collect();
     let pb = bundle.playbook.as_ref();
     let profit = economics.map(|e| {
         let values: Option<Vec<f64>> = pb
             .filter(|pb| pb.value_rpn.is_some())
             .map(|pb| encoded.iter().map(|row| pb.value(row)).collect());
-        objective_curve(&p, &y, Some(e), values.as_deref())
+        objective_curve(p, &y, Some(e), values.as_deref())
             .into_iter()
             .map(|(t, v)| [t, v])
             .collect()
     });
-    let playbook = pb.map(|_| playbook_mix(&scorer, &encoded, data, rows));
+    let playbook = pb.map(|_| {
+        // the scoring core gives each customer exactly the advice the service would
+        let scorer = Scorer::new(LoadedBundle {
+            bundle: bundle.clone(),
+            version: String::new(),
+            dir: Default::default(),
+        });
+        playbook_mix(&scorer, &encoded, data, rows)
+    });
     Some(HoldoutDetails {
-        curves: Curves::compute(&p, &y),
+        curves: Curves::compute(p, &y),
         profit,
         playbook,
     })

@@ -266,16 +266,16 @@ pub(super) fn calibrate_oof(
     })
 }
 
-/// Holdout metrics of the shipped model and ROC-AUC of its uncalibrated leaf probabilities
-/// (both `None` without holdout rows).
+/// Holdout metrics of the shipped model, ROC-AUC of its uncalibrated leaf probabilities (both
+/// `None` without holdout rows) and the holdout probabilities in `test_rows` order.
 pub(super) fn evaluate_holdout(
     model: &Model,
     x: &Matrix,
     y: &[bool],
     test_rows: &[usize],
-) -> (Option<Evaluation>, Option<f64>) {
+) -> (Option<Evaluation>, Option<f64>, Vec<f64>) {
     if test_rows.is_empty() {
-        return (None, None);
+        return (None, None, Vec::new());
     }
     let hy: Vec<bool> = test_rows.iter().map(|&r| y[r]).collect();
     let leaves: Vec<usize> = test_rows
@@ -287,6 +287,7 @@ pub(super) fn evaluate_holdout(
     (
         Some(Evaluation::compute(&p, &hy, model.threshold)),
         Some(metrics::roc_auc(&raw, &hy)),
+        p,
     )
 }
 

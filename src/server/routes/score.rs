@@ -223,15 +223,16 @@ fn score_customer<'a>(
         customer_value: scored.advice.as_ref().map(|a| a.value),
         levers: scored.advice.as_ref().map(|_| scorer.levers(&row)),
         recommendations: scored.advice.map(|a| a.recommendations),
+        // the scorer explains only when it advises; otherwise the leaf's explanation directly
         reasons: if has_advice {
             scored.reasons
         } else {
-            scorer.top_reasons(&row, 3)
+            scorer.explanation(p.leaf).top_raised(3)
         },
         protective: if has_advice {
             scored.protective
         } else {
-            scorer.protective(&row, 3)
+            scorer.explanation(p.leaf).top_lowered(3)
         },
         warnings: scored.warnings,
     };
