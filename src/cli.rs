@@ -258,6 +258,7 @@ fn layer_exit_code(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
         crate::scoring::ColumnError,
         crate::server::ServerError,
         crate::store::StoreError,
+        crate::evaluate::EvalError,
     );
     None
 }

@@ -17,6 +17,7 @@
 pub mod bundle;
 pub mod cli;
 pub mod config;
+pub mod evaluate;
 pub mod features;
 pub mod ingest;
 pub mod io;

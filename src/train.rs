@@ -161,7 +161,8 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
     let (importance, importance_encoded) = importances(&enc.encoder, &model.tree.importances);
     let (segments, segment_report) = fit_segments(opts, &enc, &split, set.y, data.quality.mode)?;
     timings.segments_s = clock.lap();
-    let bundle = build_bundle(&data, opts, &split, enc.encoder, model, segments, playbook)?;
+    let mut bundle = build_bundle(&data, opts, &split, enc.encoder, model, segments, playbook)?;
+    bundle.profile = Some(steps::profile(&bundle, &enc.x, &split.train_rows, set.y));
     let holdout_details = holdout::holdout_details(
         &bundle,
         &enc.x,

@@ -64,6 +64,10 @@ struct Args {
     /// postgres://USER@HOST:PORT/DB (default: none).
     #[arg(long, env = "CHURN_STORE", value_name = "URL")]
     store: Option<String>,
+    /// With --store: rank actions with the playbook's save rates even where `churn-train
+    /// evaluate` has learned others.
+    #[arg(long)]
+    no_learned_rates: bool,
     /// Print only errors.
     #[arg(long)]
     quiet: bool,
@@ -135,6 +139,9 @@ fn run(args: &Args) -> anyhow::Result<()> {
         )?,
         None => None,
     };
+    if let (Some(log), false) = (&store, args.no_learned_rates) {
+        churn::evaluate::apply_learned_rates(&mut scorer, log.store());
+    }
     let observe = store.as_ref().map(|s| s.observer(&scorer, &table));
     let mut out = scoring::score_columns_observed(
         &scorer,

@@ -30,6 +30,10 @@ struct Args {
     /// Default model for POST /v1/score (default: the only model, or `telco`).
     #[arg(long, env = "CHURN_DEFAULT_MODEL")]
     default: Option<String>,
+    /// Rank actions with the playbook's save rates even where `churn-train evaluate` has
+    /// learned others (default: learned rates with enough evidence are used).
+    #[arg(long)]
+    no_learned_rates: bool,
     /// Maximum customers per request.
     #[arg(long, env = "CHURN_MAX_BATCH", default_value_t = 1000)]
     max_batch: usize,
@@ -146,6 +150,7 @@ fn main() {
         max_connections: args.max_connections,
         max_pending_body_bytes: args.max_pending_body_bytes,
         reload_timeout: Duration::from_secs(args.reload_timeout),
+        learned_rates: !args.no_learned_rates,
     };
     let result = actix_web::rt::System::new().block_on(server::run(config));
     if let Err(e) = result {

@@ -59,6 +59,16 @@ enum Cmd {
     /// Load outcome events (churned, retained, action_taken, purchase, survey) from a CSV /
     /// Parquet file into the prediction store; all or nothing unless --skip-invalid.
     Outcomes(OutcomeArgs),
+    /// Measure what the logged predictions were worth once outcomes came back: realised and
+    /// expected performance, the lift of each action against the control group, and the save
+    /// rates it teaches (stored, unless --no-learned-rates, for the next load of the model).
+    Evaluate(EvaluateArgs),
+    /// Retention KPIs over a period (default: the last full month), overall and per segment:
+    /// retention, churn, repurchase, NPS, average order value, CLV.
+    Kpis(KpiArgs),
+    /// Write a simulated campaign with known truth into a store: customers drawn from a table,
+    /// scored by the model, contacted, and churning with a chosen true effect per action.
+    Simulate(SimulateArgs),
     /// Maintain the prediction store.
     Store {
         #[command(subcommand)]
@@ -87,6 +97,90 @@ struct OutcomeArgs {
     /// Print only errors.
     #[arg(long)]
     quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct EvaluateArgs {
+    /// Prediction store: sqlite://PATH or postgres://USER@HOST:PORT/DB.
+    #[arg(long, env = "CHURN_STORE", value_name = "URL")]
+    store: String,
+    /// Model name (default: the only model with predictions in the store).
+    #[arg(long, value_name = "NAME")]
+    model: Option<String>,
+    /// Directory of model bundles (the model's horizon and playbook come from MODELS/NAME).
+    #[arg(long, value_name = "DIR", default_value = "models")]
+    models: PathBuf,
+    /// Predictions scored on or after DATE (YYYY-MM-DD or ISO-8601).
+    #[arg(long, value_name = "DATE")]
+    from: Option<String>,
+    /// Predictions scored before DATE.
+    #[arg(long, value_name = "DATE")]
+    to: Option<String>,
+    /// Judge labels as of DATE (default: now).
+    #[arg(long, value_name = "DATE")]
+    as_of: Option<String>,
+    /// Label horizon in days (default: the model's; 90 for customer-table models).
+    #[arg(long, value_name = "DAYS")]
+    horizon_days: Option<u32>,
+    /// Also write the full evaluation as JSON.
+    #[arg(long, value_name = "FILE.json")]
+    output: Option<PathBuf>,
+    /// Do not store the learned save rates.
+    #[arg(long)]
+    no_learned_rates: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct KpiArgs {
+    /// Prediction store.
+    #[arg(long, env = "CHURN_STORE", value_name = "URL")]
+    store: String,
+    /// Model whose predictions define customers and segments (default: the only one).
+    #[arg(long, value_name = "NAME")]
+    model: Option<String>,
+    /// Period start (YYYY-MM-DD or ISO-8601; default: the start of last month).
+    #[arg(long, value_name = "DATE", requires = "to")]
+    from: Option<String>,
+    /// Period end, exclusive.
+    #[arg(long, value_name = "DATE", requires = "from")]
+    to: Option<String>,
+    /// Share of revenue that is margin (for CLV).
+    #[arg(long, default_value_t = 0.3)]
+    margin_rate: f64,
+    /// Discount rate per period (for CLV).
+    #[arg(long, default_value_t = 0.01)]
+    discount_rate: f64,
+    /// Also write the KPIs as JSON.
+    #[arg(long, value_name = "FILE.json")]
+    output: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+struct SimulateArgs {
+    /// Model directory.
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+    /// Prediction store to write into.
+    #[arg(long, env = "CHURN_STORE", value_name = "URL")]
+    store: String,
+    /// Customers are drawn from this table (the model's input layout).
+    #[arg(long, value_name = "FILE")]
+    input: PathBuf,
+    /// Customers to simulate.
+    #[arg(long, default_value_t = 10_000)]
+    customers: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// True effect of an action: ACTION=SHARE of would-be churners saved (repeatable; others 0).
+    #[arg(long, value_name = "ACTION=SHARE")]
+    effect: Vec<String>,
+    /// Share of customers to contact who are contacted.
+    #[arg(long, default_value_t = 0.8)]
+    take_rate: f64,
+    /// First scoring day (YYYY-MM-DD); predictions spread over the next 28 days.
+    #[arg(long, value_name = "DATE", default_value = "2026-01-01")]
+    start: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -174,7 +268,11 @@ fn main() {
     let quiet = match &cli.cmd {
         Some(Cmd::Features { quiet, .. }) => *quiet,
         Some(Cmd::Outcomes(a)) => a.quiet,
-        Some(Cmd::Store { .. }) | Some(Cmd::Report { .. }) => false,
+        Some(Cmd::Store { .. })
+        | Some(Cmd::Report { .. })
+        | Some(Cmd::Evaluate(_))
+        | Some(Cmd::Kpis(_))
+        | Some(Cmd::Simulate(_)) => false,
         None => cli.train.quiet,
     };
     cli::init_logging(quiet, cli::LogFormat::Text);
@@ -187,6 +285,9 @@ fn main() {
         }) => features(&data, as_of, &output, quiet),
         Some(Cmd::Report { model, output }) => report(&model, output),
         Some(Cmd::Outcomes(a)) => outcomes(&a),
+        Some(Cmd::Evaluate(a)) => evaluate(&a),
+        Some(Cmd::Kpis(a)) => kpis(&a),
+        Some(Cmd::Simulate(a)) => simulate(&a),
         Some(Cmd::Store {
             cmd: StoreCmd::Prune { store, older_than },
         }) => prune(&store, older_than),
@@ -244,6 +345,165 @@ fn outcomes(a: &OutcomeArgs) -> anyhow::Result<()> {
             report.stored,
             report.duplicates,
             store.url()
+        );
+    }
+    Ok(())
+}
+
+/// A date option as Unix milliseconds, or a usage error naming the option.
+fn instant(option: &str, v: &Option<String>) -> anyhow::Result<Option<i64>> {
+    v.as_deref()
+        .map(|s| {
+            churn::store::parse_instant(s).ok_or_else(|| {
+                cli::CliError::Usage(format!(
+                    "--{option}: expected a date (YYYY-MM-DD) or ISO-8601 instant, got '{s}'"
+                ))
+                .into()
+            })
+        })
+        .transpose()
+}
+
+fn evaluate(a: &EvaluateArgs) -> anyhow::Result<()> {
+    use churn::evaluate;
+    let period = evaluate::Period {
+        from: instant("from", &a.from)?,
+        to: instant("to", &a.to)?,
+        as_of: instant("as-of", &a.as_of)?,
+        horizon_days: a.horizon_days,
+    };
+    let store = open_store(&a.store)?;
+    let model = store.block_on(evaluate::resolve_model(&store, a.model.as_deref()))?;
+    let dir = a.models.join(&model);
+    let bundle = if dir.join(churn::bundle::MODEL_FILE).exists() {
+        Some(churn::bundle::load(&dir)?.bundle)
+    } else {
+        eprintln!(
+            "note: no bundle at {}: no playbook (costs, learned save rates) and the default horizon unless --horizon-days",
+            dir.display()
+        );
+        None
+    };
+    let opts = evaluate::options(&model, bundle.as_ref(), &period);
+    let data = store.block_on(store.load_evaluation(&model, period.from, period.to))?;
+    let ev = evaluate::evaluate(&data, &opts)?;
+    print!("{}", ev.summary());
+    if let Some(path) = &a.output {
+        let json = serde_json::to_vec_pretty(&ev)?;
+        churn::util::write_atomic(path, &json)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if !a.no_learned_rates && bundle.is_some() {
+        store.block_on(store.save_learned_rates(&model, &ev.learned_rates))?;
+        let used = ev.learned_rates.iter().filter(|l| l.applied).count();
+        eprintln!(
+            "stored {} learned save rates ({used} with enough evidence to be used) for model {model}; churn-serve and churn-score use them from their next load",
+            ev.learned_rates.len()
+        );
+    }
+    Ok(())
+}
+
+fn kpis(a: &KpiArgs) -> anyhow::Result<()> {
+    use churn::evaluate::{self, kpi};
+    let mut opt = kpi::KpiOptions::last_full_month(churn::store::now_ms());
+    if let (Some(f), Some(t)) = (instant("from", &a.from)?, instant("to", &a.to)?) {
+        opt.from = f;
+        opt.to = t;
+    }
+    opt.margin_rate = a.margin_rate;
+    opt.discount_rate = a.discount_rate;
+    kpi::check(&opt)?;
+    let store = open_store(&a.store)?;
+    let model = store.block_on(evaluate::resolve_model(&store, a.model.as_deref()))?;
+    let data = store.block_on(store.load_evaluation(&model, None, None))?;
+    let k = kpi::kpis(&data, &opt);
+    print!("{}", k.summary());
+    if let Some(path) = &a.output {
+        churn::util::write_atomic(path, &serde_json::to_vec_pretty(&k)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn simulate(a: &SimulateArgs) -> anyhow::Result<()> {
+    use churn::evaluate::simulate::{simulate, SimConfig};
+    let mut effects = Vec::new();
+    for e in &a.effect {
+        let parsed = e
+            .split_once('=')
+            .and_then(|(k, v)| Some((k.trim().to_string(), v.trim().parse::<f64>().ok()?)))
+            .filter(|(_, v)| (0.0..=1.0).contains(v));
+        match parsed {
+            Some(p) => effects.push(p),
+            None => {
+                return Err(cli::CliError::Usage(format!(
+                    "--effect: expected ACTION=SHARE with SHARE in 0..=1, got '{e}'"
+                ))
+                .into())
+            }
+        }
+    }
+    if !(0.0..=1.0).contains(&a.take_rate) {
+        return Err(cli::CliError::Usage(format!(
+            "--take-rate: expected 0..=1, got {}",
+            a.take_rate
+        ))
+        .into());
+    }
+    let scorer = churn::scoring::Scorer::new(churn::bundle::load(&a.model)?);
+    if let Some(pb) = &scorer.bundle.playbook {
+        for (action, _) in &effects {
+            if !pb.action_ids().any(|x| x == action) {
+                return Err(cli::CliError::Usage(format!(
+                    "--effect: the playbook has no action '{action}'"
+                ))
+                .into());
+            }
+        }
+    } else {
+        return Err(cli::CliError::Usage(format!(
+            "{}: the model has no playbook",
+            a.model.display()
+        ))
+        .into());
+    }
+    let start = instant("start", &Some(a.start.clone()))?.unwrap_or_default();
+    let table = churn::io::read_table(&a.input, None)?;
+    let cfg = SimConfig {
+        customers: a.customers,
+        seed: a.seed,
+        effects,
+        take_rate: a.take_rate,
+        start_ms: start,
+        horizon_days: churn::evaluate::options(
+            &scorer.bundle.name,
+            Some(&scorer.bundle),
+            &Default::default(),
+        )
+        .horizon_days,
+        id_prefix: format!("sim{}-", a.seed),
+        ..SimConfig::default()
+    };
+    let campaign = simulate(&scorer, &table, &cfg)?;
+    let store = open_store(&a.store)?;
+    store.block_on(store.insert_predictions(campaign.records.clone()))?;
+    let report = store.block_on(store.record_outcomes(campaign.outcomes.clone()))?;
+    eprintln!(
+        "simulated {} customers of model {} into {}: {} predictions, {} outcome events",
+        campaign.records.len(),
+        scorer.bundle.name,
+        store.url(),
+        campaign.records.len(),
+        report.stored
+    );
+    for t in &campaign.truth.actions {
+        eprintln!(
+            "  truth {:<24} effect {:.2} × mean probability {:.3} = lift {:+.1} pts",
+            t.action,
+            t.effect,
+            t.mean_probability,
+            100.0 * t.lift
         );
     }
     Ok(())

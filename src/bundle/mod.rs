@@ -11,13 +11,14 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
+pub mod profile;
 mod validate;
 pub use validate::validate;
 
 /// Magic bytes at the start of every bundle.
 pub const MAGIC: &[u8; 8] = b"CHURNMDL";
 /// Bundle format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// Largest payload we decode (guards against hostile or corrupted files).
 pub const MAX_PAYLOAD: usize = 256 * 1024 * 1024;
 const HEADER: usize = 8 + 4 + 8 + 32;
@@ -141,6 +142,8 @@ pub struct Bundle {
     /// How features were built from a transaction log (transaction models; the file path is not
     /// kept), so scoring can build them from a log the same way.
     pub transactions: Option<crate::ingest::TransactionSpec>,
+    /// The training data profile drift is measured against.
+    pub profile: Option<profile::Profile>,
 }
 
 /// Serialize a bundle to its file bytes.

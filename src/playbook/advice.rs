@@ -3,7 +3,7 @@
 
 use super::predicate::Predicate;
 use super::value_expr::eval_rpn;
-use super::{Action, Playbook, RiskBand, Rule, Treatment};
+use super::{Action, LearnedRate, Playbook, RiskBand, Rule, Treatment};
 use crate::segment::{LifecycleStage, RfmClass};
 use serde::Serialize;
 use std::borrow::Cow;
@@ -38,6 +38,9 @@ pub enum Why<'a> {
         rule: &'a str,
         /// Readable decision-path conditions that raised the risk.
         drivers: [Option<&'a str>; 2],
+        /// The save rate was learned from this many contacted customers (`None`: the
+        /// playbook's).
+        learned: Option<u64>,
     },
     /// The suppression action: no paid action pays off.
     NoPositiveValue {
@@ -49,7 +52,11 @@ pub enum Why<'a> {
 impl std::fmt::Display for Why<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Why::Rule { rule, drivers } => {
+            Why::Rule {
+                rule,
+                drivers,
+                learned,
+            } => {
                 write!(f, "rule '{rule}'")?;
                 let mut first = true;
                 for d in drivers.iter().flatten() {
@@ -57,7 +64,10 @@ impl std::fmt::Display for Why<'_> {
                     f.write_str(d)?;
                     first = false;
                 }
-                Ok(())
+                match learned {
+                    Some(n) => write!(f, "; save rate learned from {n} contacted customers"),
+                    None => f.write_str("; save rate from the playbook"),
+                }
             }
             Why::NoPositiveValue { best } => write!(
                 f,
@@ -88,6 +98,9 @@ pub struct Advice<'a> {
     /// recommendation has a positive expected net value. A campaign filters on this;
     /// `predicted_churn` is the model's classification, for judging the model.
     pub contact: bool,
+    /// Control group: the action that would have been recommended first, when the contact
+    /// decision would have been yes (the control arm of that action's lift). `None` otherwise.
+    pub held_out: Option<&'a str>,
 }
 
 /// Customer context for [`Playbook::advise`].
@@ -139,16 +152,27 @@ impl Rule {
 /// Expected values and recommendation text for one customer.
 struct Ranker<'c, 'a, 's> {
     ctx: &'c Context<'a, 's>,
+    /// Learned save rates in force (usually none: a linear search is cheapest).
+    learned: &'s [LearnedRate],
     value: f64,
     /// The first two reasons, shown in every rule's "why".
     drivers: [Option<&'s str>; 2],
 }
 
 impl<'s> Ranker<'_, '_, 's> {
+    /// The save rate in force for `a` and, when learned, the contacts it was learned from.
+    #[inline]
+    fn rate(&self, a: &Action) -> (f64, Option<u64>) {
+        match self.learned.iter().find(|l| l.action == a.id) {
+            Some(l) => (l.save_rate, Some(l.treated)),
+            None => (a.save_rate, None),
+        }
+    }
+
     /// P(churn) × value × save rate − cost.
     #[inline]
     fn ev(&self, a: &Action) -> f64 {
-        self.ctx.probability * self.value * a.save_rate - a.cost
+        self.ctx.probability * self.value * self.rate(a).0 - a.cost
     }
 
     /// Highest expected value first, then higher priority, then action id.
@@ -163,16 +187,18 @@ impl<'s> Ranker<'_, '_, 's> {
 
     /// The recommendation of action `a` proposed by `rule`.
     fn recommend(&self, a: &'s Action, rule: &'s str) -> Recommendation<'s> {
+        let (save_rate, learned) = self.rate(a);
         Recommendation {
             action: &a.id,
             name: &a.name,
             channel: &a.channel,
             cost: a.cost,
-            save_rate: a.save_rate,
+            save_rate,
             expected_value: self.ev(a),
             why: Why::Rule {
                 rule,
                 drivers: self.drivers,
+                learned,
             },
             message: self.message(a),
         }
@@ -209,22 +235,27 @@ impl Playbook {
         let treatment = self.treatment(ctx.customer_id);
         let ranker = Ranker {
             ctx,
+            learned: &self.learned,
             value,
             drivers: [ctx.reasons.first().copied(), ctx.reasons.get(1).copied()],
         };
         let mut eligible = self.eligible(ctx, band);
         ranker.sort(&mut eligible);
         let mut recs = self.recommendations(&ranker, &eligible);
+        let would_contact = recs.first().is_some_and(|r| r.expected_value > 0.0);
+        let mut held_out = None;
         if treatment == Treatment::Control {
+            held_out = recs.first().filter(|_| would_contact).map(|r| r.action);
             recs.clear();
         }
-        let contact = recs.first().is_some_and(|r| r.expected_value > 0.0);
+        let contact = treatment == Treatment::Treatment && would_contact;
         Advice {
             risk_band: band,
             value,
             treatment,
             recommendations: recs,
             contact,
+            held_out,
         }
     }
 

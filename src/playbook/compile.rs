@@ -5,7 +5,9 @@
 
 use super::predicate::{parse_predicate, Predicate};
 use super::value_expr::{compile_expression, Tok};
-use super::{Action, PlaybookError, PlaybookFile, RiskBand, RiskBands, Rule, ValueConfig};
+use super::{
+    Action, LearnedRate, PlaybookError, PlaybookFile, RiskBand, RiskBands, Rule, ValueConfig,
+};
 use crate::features::Encoder;
 use crate::ingest::FeatureKind;
 use crate::segment::{LifecycleStage, RfmClass};
@@ -23,6 +25,10 @@ pub struct Playbook {
     pub value_rpn: Option<Vec<Tok>>,
     /// Actionable inputs (indices into the encoder's inputs).
     pub actionable_inputs: Vec<usize>,
+    /// Save rates learned from measured lift (`churn-train evaluate`), applied when a model is
+    /// loaded with a store ([`Playbook::set_learned`]); never part of the bundle.
+    #[serde(skip)]
+    pub learned: Vec<LearnedRate>,
 }
 
 /// Channels an action may use.
@@ -198,6 +204,8 @@ impl PlaybookFile {
                 "must be at least 1 (a lever needs value combinations seen in training)".into(),
             ));
         }
+        non_negative(self.learning.prior_strength, "prior_strength")
+            .map_err(|p| Invalid::new("learning", p))?;
         self.risk_bands.validate()?;
         self.value.validate()
     }
@@ -300,6 +308,18 @@ struct CompiledParts {
 }
 
 impl Playbook {
+    /// Use learned save rates in ranking: those of `rates` that name one of this playbook's
+    /// actions and carry enough evidence ([`LearnedRate::applied`]); the rest keep the
+    /// playbook's rate. Returns how many are in force.
+    pub fn set_learned(&mut self, rates: &[LearnedRate]) -> usize {
+        self.learned = rates
+            .iter()
+            .filter(|r| r.applied && self.file.actions.iter().any(|a| a.id == r.action))
+            .cloned()
+            .collect();
+        self.learned.len()
+    }
+
     /// The ids of the playbook's actions (what an `action_taken` outcome may name).
     pub fn action_ids(&self) -> impl Iterator<Item = &str> {
         self.file.actions.iter().map(|a| a.id.as_str())
@@ -319,6 +339,7 @@ impl Playbook {
             predicates: parts.predicates,
             value_rpn: parts.value_rpn,
             actionable_inputs: parts.actionable_inputs,
+            learned: Vec::new(),
         })
     }
 }

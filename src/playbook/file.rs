@@ -161,6 +161,9 @@ pub struct PlaybookFile {
     /// Risk bands.
     #[serde(default)]
     pub risk_bands: RiskBands,
+    /// How measured lift updates the save rates.
+    #[serde(default)]
+    pub learning: super::LearningConfig,
     /// Actions.
     pub actions: Vec<Action>,
     /// Rules.

@@ -8,12 +8,14 @@
 //! - the file types ([`PlaybookFile`], [`Action`], [`Rule`], …) and reading;
 //! - compilation and validation ([`Playbook::compile`]);
 //! - predicates ([`Predicate`]) and value expressions ([`Tok`]);
-//! - advice ([`Playbook::advise`]) and the control group ([`in_control`]).
+//! - advice ([`Playbook::advise`]) and the control group ([`in_control`]);
+//! - save rates learned from measured lift ([`LearnedRate`], [`Playbook::set_learned`]).
 
 mod advice;
 mod compile;
 mod control;
 mod file;
+mod learned;
 mod predicate;
 mod value_expr;
 
@@ -23,6 +25,7 @@ pub use control::{in_control, Treatment};
 pub use file::{
     parse, read, Action, PlaybookFile, RiskBand, RiskBands, Rule, ValueConfig, DEFAULT_PLAYBOOK,
 };
+pub use learned::{LearnedRate, LearningConfig};
 pub use predicate::{Op, Predicate};
 pub use value_expr::Tok;
 

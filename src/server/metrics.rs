@@ -24,6 +24,8 @@ pub struct Metrics {
     store: [IntCounter; 3],
     store_queue: IntGauge,
     store_up: IntGauge,
+    drift_psi: GaugeVec,
+    drift_status: IntGaugeVec,
 }
 
 impl Default for Metrics {
@@ -102,7 +104,31 @@ impl Metrics {
             .expect("valid metric"),
         );
         let (store, store_queue, store_up) = store_metrics(&r);
+        let drift_psi = register(
+            &r,
+            GaugeVec::new(
+                Opts::new(
+                    "churn_drift_psi",
+                    "PSI of each input against training, from the last evaluation (GET /v1/evaluation).",
+                ),
+                &["model", "input"],
+            )
+            .expect("valid metric"),
+        );
+        let drift_status = register(
+            &r,
+            IntGaugeVec::new(
+                Opts::new(
+                    "churn_drift_status",
+                    "Overall drift of the last evaluation: 0 stable, 1 warning, 2 alarm.",
+                ),
+                &["model"],
+            )
+            .expect("valid metric"),
+        );
         Metrics {
+            drift_psi,
+            drift_status,
             store,
             store_queue,
             store_up,
@@ -129,6 +155,18 @@ impl Metrics {
         if count > 0 {
             self.scored.with_label_values(&[model, band]).inc_by(count);
         }
+    }
+
+    /// Record the drift of `model`'s last evaluation.
+    pub fn drift(&self, model: &str, d: &crate::evaluate::drift::DriftReport) {
+        for x in d.inputs.iter().chain(&d.segment_mix).chain([&d.score]) {
+            self.drift_psi
+                .with_label_values(&[model, x.name.as_str()])
+                .set(x.psi);
+        }
+        self.drift_status
+            .with_label_values(&[model])
+            .set(d.status.level());
     }
 
     /// Count bundles that failed on a reload.

@@ -55,6 +55,9 @@ pub struct ServerConfig {
     pub store: crate::store::StoreUrl,
     /// Store customer ids as HMAC-SHA256 keyed with this (`CHURN_ID_KEY`).
     pub id_key: Option<String>,
+    /// Rank with the save rates learned by `churn-train evaluate` (from the store) instead of
+    /// the playbook's (`--no-learned-rates`: false).
+    pub learned_rates: bool,
     /// Prediction records the store queue holds before dropping.
     pub store_queue: usize,
     /// Time a request body has to arrive whole (slower: 408 and the connection is closed).
@@ -95,6 +98,7 @@ impl Default for ServerConfig {
             max_connections: 1024,
             max_pending_body_bytes: 64 * 1024 * 1024,
             reload_timeout: Duration::from_secs(60),
+            learned_rates: true,
         }
     }
 }

@@ -201,7 +201,10 @@ fn operation(r: &RouteSpec) -> Value {
             ),
         );
     }
-    if matches!(r.handler, Handler::Customer | Handler::Worklist) {
+    if matches!(
+        r.handler,
+        Handler::Customer | Handler::Worklist | Handler::Evaluation | Handler::Kpis
+    ) {
         responses.insert("404".into(), error_response("unknown customer or model"));
         responses.insert(
             "422".into(),
@@ -210,7 +213,11 @@ fn operation(r: &RouteSpec) -> Value {
     }
     if matches!(
         r.handler,
-        Handler::Outcomes | Handler::Customer | Handler::Worklist
+        Handler::Outcomes
+            | Handler::Customer
+            | Handler::Worklist
+            | Handler::Evaluation
+            | Handler::Kpis
     ) {
         // outcomes already document 503 for the pending-body budget, naming the store as well
         responses
@@ -233,6 +240,48 @@ fn operation(r: &RouteSpec) -> Value {
         if r.path.contains(&format!("{{{param}}}")) {
             op["parameters"] = json!([{"name": param, "in": "path", "required": true, "schema": {"type": "string"}}]);
         }
+    }
+    let query: &[(&str, &str)] = match r.handler {
+        Handler::Evaluation => &[
+            ("model", "model name (default: the default model)"),
+            (
+                "from",
+                "predictions scored on or after (YYYY-MM-DD or ISO-8601)",
+            ),
+            ("to", "predictions scored before"),
+            ("as_of", "judge labels as of (default: now)"),
+            (
+                "horizon_days",
+                "label horizon in days (default: the model's, else 90)",
+            ),
+        ],
+        Handler::Kpis => &[
+            (
+                "model",
+                "model whose predictions define customers and segments",
+            ),
+            (
+                "from",
+                "period start (default: the last full month; give both or neither)",
+            ),
+            ("to", "period end, exclusive"),
+            ("by", "`segment`: add one row per segment"),
+            (
+                "margin_rate",
+                "share of revenue that is margin, for CLV (default 0.3)",
+            ),
+            (
+                "discount_rate",
+                "discount rate per period, for CLV (default 0.01)",
+            ),
+        ],
+        _ => &[],
+    };
+    if !query.is_empty() {
+        op["parameters"] = query
+            .iter()
+            .map(|(name, description)| json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": "string"}}))
+            .collect();
     }
     if matches!(r.handler, Handler::ScoreDefault | Handler::ScoreNamed) {
         op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ScoreRequest"}}}});

@@ -125,12 +125,20 @@ fn choose_default(default: Option<&str>, reg: &Registry) -> Option<String> {
     }
 }
 
+/// The learned rates in force in a scorer's playbook.
+fn learned_of(s: &Scorer) -> &[crate::playbook::LearnedRate] {
+    s.bundle.playbook.as_ref().map_or(&[], |p| &p.learned)
+}
+
 /// Load every `DIR/NAME/model.bin`. Bundles that fail keep their previous version from `old`.
+/// With `learned` (the store, unless `--no-learned-rates`), each model's learned save rates
+/// are put in force.
 pub fn load_registry(
     dir: &Path,
     default: Option<&str>,
     old: Option<&Registry>,
     playbook: Option<&Path>,
+    learned: Option<&crate::store::Store>,
 ) -> Result<(Registry, ReloadReport), ServerError> {
     let playbook = read_override(playbook)?;
     let mut reg = Registry::default();
@@ -155,14 +163,21 @@ pub fn load_registry(
             reg.models.insert(name, m.clone());
             continue;
         }
-        let model = match load_scorer(&path, &playbook) {
+        let loaded = load_scorer(&path, &playbook).map(|mut s| {
+            if let Some(store) = learned {
+                crate::evaluate::apply_learned_rates(&mut s, store);
+            }
+            s
+        });
+        let model = match loaded {
             Ok(scorer) => match previous {
                 // an unchanged bundle keeps its loaded model (and load time), unless it was
-                // loaded without its card
+                // loaded without its card or its learned rates changed
                 Some(m)
                     if m.scorer.version == scorer.version
                         && playbook.is_none()
-                        && m.card.is_some() =>
+                        && m.card.is_some()
+                        && learned_of(&m.scorer) == learned_of(&scorer) =>
                 {
                     m.clone()
                 }
@@ -236,11 +251,14 @@ pub enum ReloadFailure {
 impl AppState {
     /// Build the state and load the models.
     pub fn new(config: ServerConfig) -> Result<(AppState, ReloadReport), ServerError> {
+        let ids = crate::store::IdKey::new(config.id_key.as_deref());
+        let store = crate::store::Store::open(&config.store, ids)?.map(Arc::new);
         let (reg, report) = load_registry(
             &config.models_dir,
             config.default_model.as_deref(),
             None,
             config.playbook.as_deref(),
+            store.as_deref().filter(|_| config.learned_rates),
         )?;
         if let Some(d) = config.default_model.as_deref() {
             if !reg.models.contains_key(d) {
@@ -257,7 +275,6 @@ impl AppState {
                 });
             }
         }
-        let ids = crate::store::IdKey::new(config.id_key.as_deref());
         // ids in debug logs: keyed like the store's when CHURN_ID_KEY is set (so a log line can be
         // matched to a record), else with a key that lives only as long as this process
         let process_key = format!(
@@ -267,7 +284,6 @@ impl AppState {
         );
         let key = config.id_key.as_deref().filter(|k| !k.is_empty());
         let log_key = crate::store::IdKey::new(Some(key.unwrap_or(&process_key)));
-        let store = crate::store::Store::open(&config.store, ids)?.map(Arc::new);
         let log = store
             .as_ref()
             .map(|s| Arc::new(s.prediction_log(config.store_queue, crate::store::SERVER_BATCH)));
@@ -295,6 +311,7 @@ impl AppState {
             self.config.default_model.as_deref(),
             Some(&old),
             self.config.playbook.as_deref(),
+            self.store.as_deref().filter(|_| self.config.learned_rates),
         )?;
         self.metrics.reload_failed(report.failed.len());
         *self.registry.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(reg);

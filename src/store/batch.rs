@@ -35,6 +35,11 @@ impl BatchLog {
         }))
     }
 
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// The per-row observer for [`crate::scoring::score_columns_observed`]: records row `r`
     /// (when it has an id) with its raw cells as the input.
     pub fn observer<'a>(

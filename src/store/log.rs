@@ -93,6 +93,8 @@ pub struct PredictionRecord {
     pub top_action: Option<String>,
     /// Recommended actions with expected values (JSON array).
     pub recommendations: String,
+    /// Control group: the action the customer would have been offered (the lift's control arm).
+    pub held_out_action: Option<String>,
 }
 
 /// Counters of the writer, read by metrics and `/readyz`.
@@ -263,7 +265,7 @@ enum Col {
 }
 
 /// The columns of `predictions`, in the order [`prediction_row`] gives the values.
-const PREDICTION_COLUMNS: [&str; 23] = [
+const PREDICTION_COLUMNS: [&str; 24] = [
     "prediction_id",
     "request_id",
     "model",
@@ -287,6 +289,7 @@ const PREDICTION_COLUMNS: [&str; 23] = [
     "expected_loss",
     "top_action",
     "recommendations",
+    "held_out_action",
 ];
 
 /// The columns of `customer_latest`, in the order of each row of a batch.
@@ -343,7 +346,7 @@ fn column_names<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
     names.into_iter().collect::<Vec<_>>().join(", ")
 }
 
-/// Most rows per multi-row `VALUES` statement on SQLite (23 parameters each, under its limit of
+/// Most rows per multi-row `VALUES` statement on SQLite (24 parameters each, under its limit of
 /// 32,766 parameters).
 const SQLITE_ROWS: usize = 512;
 
@@ -472,7 +475,8 @@ fn prediction_row<S: RowSink>(w: &mut S, r: &PredictionRecord) {
         .real(r.customer_value)
         .real(Some(r.expected_loss))
         .text(r.top_action.as_deref())
-        .text(Some(&r.recommendations));
+        .text(Some(&r.recommendations))
+        .text(r.held_out_action.as_deref());
 }
 
 /// A record's `customer_latest` values in the order of [`LATEST_COLUMNS`].
@@ -747,6 +751,7 @@ impl PredictionRecord {
             recommendations: super::recommendations_json(
                 recs.iter().map(|r| (r.action, r.expected_value)),
             ),
+            held_out_action: advice.and_then(|a| a.held_out).map(str::to_string),
         }
     }
 }

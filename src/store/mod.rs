@@ -8,6 +8,7 @@
 //! a bounded queue to a background writer ([`PredictionLog`]).
 
 mod batch;
+mod evaluation;
 mod log;
 mod outcomes;
 mod query;

@@ -9,7 +9,7 @@ use sqlx::AnyPool;
 use std::borrow::Cow;
 
 /// The newest schema version this binary knows.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Version 1: predictions, the latest prediction per customer and model, outcomes, and each
 /// customer's latest outcome. Indexes serve the read paths (see ARCHITECTURE.md).
@@ -84,6 +84,26 @@ const V2: &str = r#"
 CREATE INDEX customer_latest_band ON customer_latest (model, risk_band, expected_loss DESC, customer_key);
 "#;
 
+/// Version 3: what the control group would have been offered (`held_out_action`: the top action
+/// of a control customer whose contact decision would have been yes), so the lift of an action
+/// compares like with like; and the save rates learned by `churn-train evaluate`, read back when
+/// a model loads.
+const V3: &str = r#"
+ALTER TABLE predictions ADD COLUMN held_out_action TEXT;
+CREATE TABLE learned_rates (
+    model          TEXT NOT NULL,
+    action         TEXT NOT NULL,
+    save_rate      DOUBLE PRECISION NOT NULL,
+    prior_rate     DOUBLE PRECISION NOT NULL,
+    evidence       DOUBLE PRECISION NOT NULL,
+    treated        BIGINT NOT NULL,
+    control        BIGINT NOT NULL,
+    applied        BIGINT NOT NULL,
+    updated_at     BIGINT NOT NULL,
+    PRIMARY KEY (model, action)
+);
+"#;
+
 /// The migrations compiled into this binary.
 #[derive(Debug)]
 struct Embedded;
@@ -111,6 +131,13 @@ impl MigrationSource<'static> for Embedded {
                     Cow::Borrowed("worklist by risk band"),
                     MigrationType::Simple,
                     sqlx::SqlSafeStr::into_sql_str(V2),
+                    false,
+                ),
+                Migration::new(
+                    3,
+                    Cow::Borrowed("held-out actions and learned save rates"),
+                    MigrationType::Simple,
+                    sqlx::SqlSafeStr::into_sql_str(V3),
                     false,
                 ),
             ])

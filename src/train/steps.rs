@@ -379,5 +379,29 @@ pub(super) fn build_bundle(
                 path: Default::default(),
                 ..t
             }),
+        profile: None,
     })
+}
+
+/// The training data profile of the bundle (what drift is measured against).
+pub(super) fn profile(
+    bundle: &Bundle,
+    x: &Matrix,
+    rows: &[usize],
+    y: &[bool],
+) -> crate::bundle::profile::Profile {
+    let names: Vec<String> = bundle
+        .segments
+        .as_ref()
+        .map(|s| s.segments.iter().map(|g| g.name.clone()).collect())
+        .unwrap_or_default();
+    crate::bundle::profile::Profile::build(
+        &bundle.encoder,
+        x,
+        rows,
+        y,
+        &|row| bundle.model.predict(row).probability,
+        &|row| bundle.segments.as_ref().map(|s| s.cluster_of(row)),
+        &names,
+    )
 }

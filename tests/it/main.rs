@@ -5,6 +5,7 @@ mod util;
 
 mod cli;
 mod decisions;
+mod evaluation;
 mod hardening;
 mod ingest;
 mod learners;

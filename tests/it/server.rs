@@ -673,7 +673,7 @@ fn openapi_describes_every_route_and_the_model_inputs() {
     let spec = r.json();
     assert_eq!(spec["openapi"], "3.1.0");
     let paths = spec["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 13);
+    assert_eq!(paths.len(), 15);
     // the store's read paths answer for a customer scored before (the writer is asynchronous)
     assert_eq!(
         post(&s.addr, "/v1/score", &json!({"customers": [customer()]})).status,

@@ -18,7 +18,7 @@ const WRITE_WAIT: Duration = Duration::from_secs(5);
 // ---------------------------------------------------------------- backends
 
 /// Run `sql` with `psql` on database `db` (PostgreSQL on loopback, trust auth); stdout or stderr.
-fn psql(db: &str, sql: &str) -> Result<String, String> {
+pub(crate) fn psql(db: &str, sql: &str) -> Result<String, String> {
     let out = Command::new("psql")
         .args(["-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-d", db])
         .args(["-v", "ON_ERROR_STOP=1", "-tA", "-c", sql])
@@ -35,13 +35,13 @@ fn psql(db: &str, sql: &str) -> Result<String, String> {
 
 /// A PostgreSQL database of one test; dropped `WITH (FORCE)` when the guard goes out of scope,
 /// so a failing test leaves nothing behind.
-struct PgDb {
+pub(crate) struct PgDb {
     name: String,
 }
 
 impl PgDb {
     /// Create `churn_t_<test>_<pid>` (dropping a leftover of the same name first).
-    fn create(test: &str) -> PgDb {
+    pub(crate) fn create(test: &str) -> PgDb {
         let name = format!("churn_t_{test}_{}", std::process::id());
         assert!(name.len() <= 63, "database name too long: {name}");
         let _ = psql(
@@ -53,7 +53,7 @@ impl PgDb {
         PgDb { name }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
     }
 
@@ -111,7 +111,7 @@ fn serve(url: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
     start(trained(), &args, env)
 }
 
-fn get(addr: &str, path: &str) -> Resp {
+pub(crate) fn get(addr: &str, path: &str) -> Resp {
     http(addr, "GET", path, &[], b"")
 }
 

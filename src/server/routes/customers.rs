@@ -18,13 +18,13 @@ fn rfc3339(ms: i64) -> String {
 }
 
 /// The query string as (key, value) pairs; a repeated key keeps its last value.
-fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
+pub(super) fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
     web::Query::<Vec<(String, String)>>::from_query(req.query_string())
         .map(|q| q.into_inner())
         .map_err(|e| ApiError::new(ApiCode::InvalidValue, format!("bad query string: {e}")))
 }
 
-fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+pub(super) fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
     pairs
         .iter()
         .rev()
@@ -33,7 +33,7 @@ fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
 }
 
 /// The model a query names (`?model=`), or the default one; it must be served.
-fn model_name(state: &AppState, pairs: &[(String, String)]) -> Result<String, ApiError> {
+pub(super) fn model_name(state: &AppState, pairs: &[(String, String)]) -> Result<String, ApiError> {
     let name = param(pairs, "model").map(str::to_string);
     let (name, _) = super::score::resolve_model(&state.current(), name)?;
     Ok(name)

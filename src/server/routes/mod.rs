@@ -4,6 +4,7 @@
 
 mod admin;
 mod customers;
+mod evaluation;
 mod health;
 mod models;
 mod outcomes;
@@ -56,6 +57,10 @@ pub enum Handler {
     Customer,
     /// `GET /v1/customers`.
     Worklist,
+    /// `GET /v1/evaluation`.
+    Evaluation,
+    /// `GET /v1/kpis`.
+    Kpis,
 }
 
 /// One route of the API: the single table both the router and `/openapi.json` are built from.
@@ -132,6 +137,20 @@ pub const ROUTES: &[RouteSpec] = &[
         handler: Handler::Worklist,
     },
     RouteSpec {
+        method: "GET",
+        path: "/v1/evaluation",
+        summary: "Evaluation of a model from the store: realised and expected performance, lift of each action against the control group, learned save rates (?model, from, to, as_of, horizon_days)",
+        access: Access::Api,
+        handler: Handler::Evaluation,
+    },
+    RouteSpec {
+        method: "GET",
+        path: "/v1/kpis",
+        summary: "Retention KPIs of a period (default: the last full month): retention, churn, repurchase, NPS, average order value, CLV (?model, from, to, by=segment, margin_rate, discount_rate)",
+        access: Access::Api,
+        handler: Handler::Kpis,
+    },
+    RouteSpec {
         method: "POST",
         path: "/v1/admin/reload",
         summary: "Reload bundles from disk and swap atomically",
@@ -190,6 +209,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             Handler::Outcomes => route.to(outcomes::post_outcomes),
             Handler::Customer => route.to(customers::get_customer),
             Handler::Worklist => route.to(customers::worklist),
+            Handler::Evaluation => route.to(evaluation::get_evaluation),
+            Handler::Kpis => route.to(evaluation::get_kpis),
         };
         cfg.service(
             web::resource(r.path)

@@ -1,0 +1,524 @@
+//! Measure and adjust: what the logged predictions turned out to be worth once outcomes came
+//! back. One core for `churn-train evaluate` and `GET /v1/evaluation`:
+//!
+//! - labels from outcomes ([`data`]): churned within `[scored_at, scored_at + horizon)`,
+//!   pending until the horizon has passed or a `churned` event arrived;
+//! - realised performance with intervals, and the performance expected from the calibrated
+//!   probabilities before labels arrive ([`performance`]), overall and per model version,
+//!   month and segment;
+//! - the lift of each action against the control group ([`lift`]) and the save rates it
+//!   teaches ([`crate::playbook::LearnedRate`]);
+//! - a simulator with known truth ([`simulate`]) that the statistics are tested on.
+
+pub mod data;
+pub mod drift;
+pub mod kpi;
+pub mod lift;
+pub mod performance;
+pub mod simulate;
+pub mod stats;
+
+pub use data::{EvalData, Label, OutcomeObs, PredictionObs, Sym};
+pub use lift::{ActionLift, Arm, Verdict};
+pub use performance::{Expected, Realised};
+pub use stats::Estimate;
+
+use crate::playbook::{LearnedRate, Playbook};
+use data::Timeline;
+use serde::Serialize;
+
+/// Default label horizon of customer-table models (transaction models carry their own).
+pub const DEFAULT_HORIZON_DAYS: u32 = 90;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Errors of the evaluation layer.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// A parameter is out of range.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The parameter (`from`, `to`, `model`, …).
+        field: &'static str,
+        /// What was expected.
+        message: String,
+    },
+}
+
+impl EvalError {
+    /// Process exit code: bad parameters are usage errors (2).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            EvalError::Store(e) => e.exit_code(),
+            EvalError::Invalid { .. } => 2,
+        }
+    }
+}
+
+/// What to evaluate.
+#[derive(Debug, Clone)]
+pub struct EvalOptions<'a> {
+    /// Model name.
+    pub model: String,
+    /// Label horizon in days.
+    pub horizon_days: u32,
+    /// Where the horizon comes from (shown in the report).
+    pub horizon_source: String,
+    /// Predictions scored at or after this instant (Unix ms).
+    pub from: Option<i64>,
+    /// Predictions scored before this instant.
+    pub to: Option<i64>,
+    /// Labels are judged as of this instant (default: now).
+    pub as_of: i64,
+    /// The model's bundle: its playbook (action costs, the priors of learned save rates), its
+    /// encoder and training profile (drift).
+    pub bundle: Option<&'a crate::bundle::Bundle>,
+}
+
+impl EvalOptions<'_> {
+    fn playbook(&self) -> Option<&Playbook> {
+        self.bundle.and_then(|b| b.playbook.as_ref())
+    }
+}
+
+/// Realised and expected performance of one group of predictions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupReport {
+    /// Version, month (`YYYY-MM`) or segment; `all` overall.
+    pub key: String,
+    /// Predictions in the group.
+    pub predictions: usize,
+    /// Of which still pending.
+    pub pending: usize,
+    /// On matured predictions.
+    pub realised: Realised,
+    /// From the probabilities of all predictions of the group.
+    pub expected: Expected,
+}
+
+/// The evaluation of one model over one period.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evaluation {
+    /// Model name.
+    pub model: String,
+    /// Predictions from (ISO date-time, inclusive), if limited.
+    pub from: Option<String>,
+    /// Predictions until (exclusive), if limited.
+    pub to: Option<String>,
+    /// Labels as of.
+    pub as_of: String,
+    /// Label horizon in days.
+    pub horizon_days: u32,
+    /// Where the horizon comes from.
+    pub horizon_source: String,
+    /// Predictions evaluated.
+    pub predictions: usize,
+    /// Customers (their first prediction in the period is the unit of the action lift).
+    pub customers: usize,
+    /// Overall.
+    pub overall: GroupReport,
+    /// Per model version.
+    pub by_version: Vec<GroupReport>,
+    /// Per calendar month of scoring (UTC).
+    pub by_month: Vec<GroupReport>,
+    /// Per segment.
+    pub by_segment: Vec<GroupReport>,
+    /// Lift of each action (all actions `*` first), overall and per segment.
+    pub actions: Vec<ActionLift>,
+    /// Save rates learned from the lift (with a playbook).
+    pub learned_rates: Vec<LearnedRate>,
+    /// Drift of the window's most recent predictions against the training profile.
+    pub drift: Option<drift::DriftReport>,
+    /// Caveats.
+    pub notes: Vec<String>,
+}
+
+/// ISO-8601 UTC text of Unix milliseconds.
+pub fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+fn month_of(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.format("%Y-%m").to_string())
+        .unwrap_or_default()
+}
+
+/// Evaluate `data` (the predictions of one model and their customers' outcomes).
+pub fn evaluate(data: &EvalData, opt: &EvalOptions<'_>) -> Result<Evaluation, EvalError> {
+    if let (Some(f), Some(t)) = (opt.from, opt.to) {
+        if f >= t {
+            return Err(EvalError::Invalid {
+                field: "from",
+                message: format!("must be before to ({} ≥ {})", iso(f), iso(t)),
+            });
+        }
+    }
+    if opt.horizon_days == 0 {
+        return Err(EvalError::Invalid {
+            field: "horizon_days",
+            message: "must be at least 1".into(),
+        });
+    }
+    let horizon = i64::from(opt.horizon_days) * DAY_MS;
+    let tl = Timeline::new(data);
+    // the period's predictions in time order
+    let mut idx: Vec<usize> = (0..data.predictions.len())
+        .filter(|&i| {
+            let t = data.predictions[i].scored_at;
+            opt.from.is_none_or(|f| t >= f) && opt.to.is_none_or(|e| t < e)
+        })
+        .collect();
+    idx.sort_by_key(|&i| data.predictions[i].scored_at);
+    let labels: Vec<Label> = idx
+        .iter()
+        .map(|&i| tl.label(data, &data.predictions[i], horizon, opt.as_of))
+        .collect();
+    let group = |key: String, pick: &dyn Fn(usize) -> bool| -> GroupReport {
+        let (mut p, mut y, mut all) = (Vec::new(), Vec::new(), Vec::new());
+        let mut pending = 0;
+        for (k, &i) in idx.iter().enumerate() {
+            if !pick(i) {
+                continue;
+            }
+            let prob = data.predictions[i].probability;
+            all.push(prob);
+            match labels[k] {
+                Label::Pending => pending += 1,
+                l => {
+                    p.push(prob);
+                    y.push(l == Label::Churned);
+                }
+            }
+        }
+        GroupReport {
+            key,
+            predictions: all.len(),
+            pending,
+            realised: performance::realised(&p, &y),
+            expected: performance::expected(&all),
+        }
+    };
+    let by = |key: &dyn Fn(usize) -> Option<String>| -> Vec<GroupReport> {
+        let keys: std::collections::BTreeSet<String> = idx.iter().filter_map(|&i| key(i)).collect();
+        keys.into_iter()
+            .map(|k| group(k.clone(), &|i| key(i).as_deref() == Some(k.as_str())))
+            .collect()
+    };
+    let pred = |i: usize| &data.predictions[i];
+    let overall = group("all".into(), &|_| true);
+    let by_version = by(&|i| Some(data.name(pred(i).version).to_string()));
+    let by_month = by(&|i| Some(month_of(pred(i).scored_at)));
+    let by_segment = by(&|i| pred(i).segment.map(|s| data.name(s).to_string()));
+
+    // the unit of the lift: each customer's first prediction in the period
+    let mut seen = crate::util::FxHashMap::default();
+    let units: Vec<usize> = idx
+        .iter()
+        .copied()
+        .filter(|&i| seen.insert(pred(i).customer, ()).is_none())
+        .collect();
+    let cost = |a: &str| -> Option<f64> {
+        opt.playbook()
+            .and_then(|pb| pb.file.actions.iter().find(|x| x.id == a))
+            .map(|x| x.cost)
+    };
+    let arms = lift::Arms::collect(data, &tl, &units, horizon, opt.as_of, &cost);
+    let actions = arms.lifts(data);
+    let learned_rates = learn(&actions, opt.playbook());
+    let drift = opt.bundle.and_then(|b| {
+        let profile = b.profile.as_ref()?;
+        let r = &overall.realised;
+        Some(drift::drift(
+            profile,
+            &b.encoder,
+            &data.drift_rows,
+            (r.churned, r.n),
+        ))
+    });
+
+    let mut notes = Vec::new();
+    if drift.is_none() {
+        notes.push(match opt.bundle {
+            None => {
+                "no bundle of the model is loaded: no drift, action costs or learned rates".into()
+            }
+            Some(_) => "the bundle holds no training profile: no drift".into(),
+        });
+    }
+    if overall.pending > 0 {
+        notes.push(format!(
+            "{} of {} predictions are within their {}-day horizon without a churned event: pending, not counted as retained",
+            overall.pending, overall.predictions, opt.horizon_days
+        ));
+    }
+    if actions
+        .iter()
+        .any(|a| a.not_contacted.n + a.not_contacted.pending > 0)
+    {
+        notes.push(
+            "customers recommended an action but not contacted are counted apart, in neither arm"
+                .into(),
+        );
+    }
+    Ok(Evaluation {
+        model: opt.model.clone(),
+        from: opt.from.map(iso),
+        to: opt.to.map(iso),
+        as_of: iso(opt.as_of),
+        horizon_days: opt.horizon_days,
+        horizon_source: opt.horizon_source.clone(),
+        predictions: idx.len(),
+        customers: units.len(),
+        overall,
+        by_version,
+        by_month,
+        by_segment,
+        actions,
+        learned_rates,
+        drift,
+        notes,
+    })
+}
+
+/// One learned rate per playbook action measured overall (both arms non-empty).
+fn learn(actions: &[ActionLift], playbook: Option<&Playbook>) -> Vec<LearnedRate> {
+    let Some(pb) = playbook else {
+        return Vec::new();
+    };
+    actions
+        .iter()
+        .filter(|l| l.segment.is_none() && l.action != "*")
+        .filter(|l| l.contacted.n > 0 && l.control.n > 0)
+        .filter_map(|l| {
+            let a = pb.file.actions.iter().find(|a| a.id == l.action)?;
+            Some(LearnedRate::update(
+                &a.id,
+                a.save_rate,
+                &pb.file.learning,
+                (l.contacted.n, l.contacted.churned),
+                (l.control.n, l.control.rate()),
+            ))
+        })
+        .collect()
+}
+
+impl Evaluation {
+    /// A readable summary for the terminal.
+    pub fn summary(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let pct = |x: f64| format!("{:.1}%", 100.0 * x);
+        let est = |e: &Estimate, f: &dyn Fn(f64) -> String| {
+            format!("{} [{}, {}]", f(e.value), f(e.low), f(e.high))
+        };
+        let num3 = |x: f64| format!("{x:.3}");
+        let _ = writeln!(
+            s,
+            "model {}: {} predictions of {} customers; labels as of {} with a {}-day horizon ({})",
+            self.model,
+            self.predictions,
+            self.customers,
+            self.as_of,
+            self.horizon_days,
+            self.horizon_source
+        );
+        let groups = std::iter::once(&self.overall)
+            .chain(&self.by_version)
+            .chain(&self.by_month)
+            .chain(&self.by_segment);
+        let _ = writeln!(s, "\nperformance (realised on matured labels, 95% intervals; expected from the probabilities)");
+        for (k, g) in groups.enumerate() {
+            let label = match k {
+                0 => "all".to_string(),
+                _ => g.key.clone(),
+            };
+            let r = &g.realised;
+            let auc = r.auc.map_or("-".into(), |e| est(&e, &num3));
+            let _ = writeln!(
+                s,
+                "  {label:<24} matured {:>7} pending {:>7}  churn {} (expected {})  AUC {} (expected {:.3}){}",
+                r.n,
+                g.pending,
+                pct(r.churn_rate.value),
+                pct(g.expected.churn_rate),
+                auc,
+                g.expected.auc,
+                r.note.as_deref().map(|n| format!("  — {n}")).unwrap_or_default()
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\naction lift (control churn − contacted churn, 95% interval)"
+        );
+        for a in self.actions.iter().filter(|a| a.segment.is_none()) {
+            let lift = a.lift.map_or("-".into(), |e| {
+                est(&e, &|x| format!("{:+.1} pts", 100.0 * x))
+            });
+            let _ = writeln!(
+                s,
+                "  {:<22} contacted {:>6} ({}), control {:>6} ({}), not contacted {:>6}: lift {lift}, MDE {}, {:?}",
+                a.action,
+                a.contacted.n,
+                pct(a.contacted.rate()),
+                a.control.n,
+                pct(a.control.rate()),
+                a.not_contacted.n,
+                a.minimum_detectable_effect.map_or("-".into(), |m| format!("{:.1} pts", 100.0 * m)),
+                a.verdict
+            );
+        }
+        if !self.learned_rates.is_empty() {
+            let _ = writeln!(s, "\nlearned save rates (posterior mean; prior = playbook)");
+            for l in &self.learned_rates {
+                let _ = writeln!(
+                    s,
+                    "  {:<22} {:.3} (playbook {:.3}; {} contacted, {} control){}",
+                    l.action,
+                    l.save_rate,
+                    l.prior_rate,
+                    l.treated,
+                    l.control,
+                    if l.applied {
+                        ""
+                    } else {
+                        " — not yet used: too few customers"
+                    }
+                );
+            }
+        }
+        if let Some(d) = &self.drift {
+            let _ = writeln!(
+                s,
+                "\ndrift of the {} most recent predictions against training: {:?}",
+                d.rows, d.status
+            );
+            for x in d
+                .inputs
+                .iter()
+                .filter(|x| x.status >= drift::DriftStatus::Warning)
+            {
+                let _ = writeln!(
+                    s,
+                    "  {:<24} PSI {:.3} (noise {:.3}) {:?}",
+                    x.name, x.psi, x.noise_threshold, x.status
+                );
+            }
+            for x in d.segment_mix.iter().chain([&d.score]) {
+                let _ = writeln!(
+                    s,
+                    "  {:<24} PSI {:.3} (noise {:.3}) {:?}",
+                    x.name, x.psi, x.noise_threshold, x.status
+                );
+            }
+            let _ = writeln!(
+                s,
+                "  base rate: training {}, expected now {}{}",
+                pct(d.base_rate.training),
+                pct(d.base_rate.expected),
+                d.base_rate
+                    .realised
+                    .map(|r| format!(", realised {}", pct(r.value)))
+                    .unwrap_or_default()
+            );
+        }
+        for n in &self.notes {
+            let _ = writeln!(s, "\nnote: {n}");
+        }
+        s
+    }
+}
+
+/// The period and label settings of an evaluation run (the query of the CLI and the API).
+#[derive(Debug, Clone, Default)]
+pub struct Period {
+    /// Predictions scored at or after (Unix ms).
+    pub from: Option<i64>,
+    /// Predictions scored before.
+    pub to: Option<i64>,
+    /// Labels as of (default: now).
+    pub as_of: Option<i64>,
+    /// Label horizon override in days.
+    pub horizon_days: Option<u32>,
+}
+
+/// The model to evaluate: the one named, else the only one the store has predictions of.
+pub async fn resolve_model(
+    store: &crate::store::Store,
+    model: Option<&str>,
+) -> Result<String, EvalError> {
+    if let Some(m) = model {
+        return Ok(m.to_string());
+    }
+    let models = store.models().await?;
+    match models.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(EvalError::Invalid {
+            field: "model",
+            message: "the store holds no predictions yet".into(),
+        }),
+        many => Err(EvalError::Invalid {
+            field: "model",
+            message: format!(
+                "the store holds several models; name one of: {}",
+                many.join(", ")
+            ),
+        }),
+    }
+}
+
+/// The options of evaluating `model` with its bundle (when loaded): the horizon of a
+/// transaction model, else the period's override, else [`DEFAULT_HORIZON_DAYS`]; the playbook.
+pub fn options<'a>(
+    model: &str,
+    bundle: Option<&'a crate::bundle::Bundle>,
+    period: &Period,
+) -> EvalOptions<'a> {
+    let (horizon_days, horizon_source) = match (
+        period.horizon_days,
+        bundle.and_then(|b| b.transactions.as_ref()),
+    ) {
+        (Some(h), _) => (h, "given".to_string()),
+        (None, Some(t)) => (
+            t.horizon_days,
+            "the model's transaction horizon".to_string(),
+        ),
+        (None, None) => (
+            DEFAULT_HORIZON_DAYS,
+            "default for customer-table models; set --horizon-days".to_string(),
+        ),
+    };
+    EvalOptions {
+        model: model.to_string(),
+        horizon_days,
+        horizon_source,
+        from: period.from,
+        to: period.to,
+        as_of: period.as_of.unwrap_or_else(crate::store::now_ms),
+        bundle,
+    }
+}
+
+/// Put the save rates learned for the scorer's model (`churn-train evaluate`) in force. A store
+/// that cannot be read leaves the playbook's rates, with a warning.
+pub fn apply_learned_rates(scorer: &mut crate::scoring::Scorer, store: &crate::store::Store) {
+    let Some(pb) = scorer.bundle.playbook.as_mut() else {
+        return;
+    };
+    match store.block_on(store.learned_rates(&scorer.bundle.name)) {
+        Ok(rates) => {
+            let used = pb.set_learned(&rates);
+            if used > 0 {
+                tracing::info!(model = %scorer.bundle.name, rates = used, "learned save rates in force");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(model = %scorer.bundle.name, error = %e, "learned save rates unreadable; the playbook's rates apply")
+        }
+    }
+}
