@@ -385,8 +385,17 @@ fn evaluate(a: &EvaluateArgs) -> anyhow::Result<()> {
         None
     };
     let opts = evaluate::options(&model, bundle.as_ref(), &period);
-    let data = store.block_on(store.load_evaluation(&model, period.from, period.to))?;
+    let t = std::time::Instant::now();
+    let data = store.block_on(store.load_evaluation(&model, period.from, period.to, false))?;
+    tracing::debug!(
+        secs = t.elapsed().as_secs_f64(),
+        predictions = data.predictions.len(),
+        outcomes = data.outcomes.len(),
+        "loaded"
+    );
+    let t = std::time::Instant::now();
     let ev = evaluate::evaluate(&data, &opts)?;
+    tracing::debug!(secs = t.elapsed().as_secs_f64(), "evaluated");
     print!("{}", ev.summary());
     if let Some(path) = &a.output {
         let json = serde_json::to_vec_pretty(&ev)?;
@@ -416,7 +425,7 @@ fn kpis(a: &KpiArgs) -> anyhow::Result<()> {
     kpi::check(&opt)?;
     let store = open_store(&a.store)?;
     let model = store.block_on(evaluate::resolve_model(&store, a.model.as_deref()))?;
-    let data = store.block_on(store.load_evaluation(&model, None, None))?;
+    let data = store.block_on(store.load_evaluation(&model, None, None, true))?;
     let k = kpi::kpis(&data, &opt);
     print!("{}", k.summary());
     if let Some(path) = &a.output {

@@ -11,7 +11,7 @@ pub type Sym = u32;
 /// One stored prediction, as the evaluation needs it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PredictionObs {
-    /// Customer (interned key).
+    /// Customer ([`EvalData::customer`]).
     pub customer: Sym,
     /// Unix milliseconds.
     pub scored_at: i64,
@@ -27,6 +27,8 @@ pub struct PredictionObs {
     pub top_action: Option<Sym>,
     /// The action a control customer would have been offered.
     pub held_out: Option<Sym>,
+    /// The contact decision (`None`: not recorded).
+    pub contact: Option<bool>,
     /// Customer value used in the expected values.
     pub value: Option<f64>,
 }
@@ -34,7 +36,7 @@ pub struct PredictionObs {
 /// One outcome event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutcomeObs {
-    /// Customer (interned key).
+    /// Customer ([`EvalData::customer`]).
     pub customer: Sym,
     /// What happened.
     pub event: OutcomeEvent,
@@ -63,6 +65,8 @@ pub struct EvalData {
     pub predictions: Vec<PredictionObs>,
     /// Outcome events.
     pub outcomes: Vec<OutcomeObs>,
+    /// Customer key → number (customers are only compared, never shown: no name list).
+    customers: FxHashMap<Box<str>, Sym>,
     /// Prediction id → index, for outcomes that name their prediction.
     ids: FxHashMap<String, usize>,
     /// The most recent predictions of the period with their stored inputs, for drift.
@@ -78,6 +82,16 @@ impl EvalData {
         let k = self.names.len() as Sym;
         self.names.push(s.to_string());
         self.index.insert(s.to_string(), k);
+        k
+    }
+
+    /// The number of customer `key` (its own numbering, apart from [`EvalData::sym`]).
+    pub fn customer(&mut self, key: &str) -> Sym {
+        if let Some(&k) = self.customers.get(key) {
+            return k;
+        }
+        let k = self.customers.len() as Sym;
+        self.customers.insert(key.into(), k);
         k
     }
 

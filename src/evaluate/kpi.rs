@@ -398,7 +398,7 @@ mod tests {
             ("d", 12, new),
             ("e", 15, new),
         ] {
-            let customer = d.sym(who);
+            let customer = d.customer(who);
             d.push_prediction(
                 PredictionObs {
                     customer,
@@ -409,6 +409,7 @@ mod tests {
                     control: None,
                     top_action: None,
                     held_out: None,
+                    contact: None,
                     value: Some(100.0),
                 },
                 None,
@@ -420,7 +421,7 @@ mod tests {
                   day: i64,
                   amount: Option<f64>,
                   score: Option<i64>| {
-            let customer = d.sym(who);
+            let customer = d.customer(who);
             d.push_outcome(OutcomeObs {
                 customer,
                 event,

@@ -6,7 +6,12 @@
 //! campaign is one experiment, not several). Arms of action A:
 //! - **contacted**: treatment group, top action A, an `action_taken` A within the horizon;
 //! - **control**: control group, A is the action they would have been offered;
-//! - **not contacted** (reported, never in either arm): treatment, top action A, nothing taken.
+//! - **not contacted** (reported, never in either arm): treatment, top action A with a positive
+//!   contact decision, nothing taken.
+//!
+//! Treatment customers whose contact decision was no (e.g. the suppression action came first)
+//! are in no arm, as control customers whose decision would have been no have no held-out
+//! action.
 
 use super::data::{EvalData, Label, Sym, Timeline};
 use super::stats::{minimum_detectable_effect, rate_difference, wilson, Estimate};
@@ -140,7 +145,10 @@ impl Arms {
                 arms.each(a, p.segment, |c| c.control.add(label));
                 continue;
             }
-            let Some(top) = p.top_action else { continue };
+            // a treatment customer the playbook did not say to contact is in no arm
+            let Some(top) = p.top_action.filter(|_| p.contact != Some(false)) else {
+                continue;
+            };
             // the contact: an action_taken of the top action naming this prediction, or naming
             // none and falling within the horizon
             let taken = tl
@@ -176,13 +184,15 @@ impl Arms {
 
     /// Apply `f` to the cells of (action, segment), (action, all), (all, segment), (all, all).
     fn each(&mut self, action: Sym, segment: Option<Sym>, mut f: impl FnMut(&mut Cell)) {
-        let mut keys = vec![(Some(action), None), (ALL, None)];
-        if segment.is_some() {
-            keys.push((Some(action), segment));
-            keys.push((ALL, segment));
-        }
-        for k in keys {
-            f(self.cells.entry(k).or_default());
+        let keys = [
+            (Some(action), None),
+            (ALL, None),
+            (Some(action), segment),
+            (ALL, segment),
+        ];
+        let n = if segment.is_some() { 4 } else { 2 };
+        for k in &keys[..n] {
+            f(self.cells.entry(*k).or_default());
         }
     }
 

@@ -179,43 +179,33 @@ pub fn evaluate(data: &EvalData, opt: &EvalOptions<'_>) -> Result<Evaluation, Ev
         .iter()
         .map(|&i| tl.label(data, &data.predictions[i], horizon, opt.as_of))
         .collect();
-    let group = |key: String, pick: &dyn Fn(usize) -> bool| -> GroupReport {
-        let (mut p, mut y, mut all) = (Vec::new(), Vec::new(), Vec::new());
-        let mut pending = 0;
-        for (k, &i) in idx.iter().enumerate() {
-            if !pick(i) {
-                continue;
-            }
-            let prob = data.predictions[i].probability;
-            all.push(prob);
-            match labels[k] {
-                Label::Pending => pending += 1,
-                l => {
-                    p.push(prob);
-                    y.push(l == Label::Churned);
-                }
-            }
-        }
-        GroupReport {
-            key,
-            predictions: all.len(),
-            pending,
-            realised: performance::realised(&p, &y),
-            expected: performance::expected(&all),
-        }
-    };
-    let by = |key: &dyn Fn(usize) -> Option<String>| -> Vec<GroupReport> {
-        let keys: std::collections::BTreeSet<String> = idx.iter().filter_map(|&i| key(i)).collect();
-        keys.into_iter()
-            .map(|k| group(k.clone(), &|i| key(i).as_deref() == Some(k.as_str())))
-            .collect()
-    };
     let pred = |i: usize| &data.predictions[i];
-    let overall = group("all".into(), &|_| true);
-    let by_version = by(&|i| Some(data.name(pred(i).version).to_string()));
-    let by_month = by(&|i| Some(month_of(pred(i).scored_at)));
-    let by_segment = by(&|i| pred(i).segment.map(|s| data.name(s).to_string()));
-
+    // the four groupings sort a million probabilities several times each: two at a time
+    let group = |dim: usize| -> Vec<GroupReport> {
+        match dim {
+            0 => group_by(data, &idx, &labels, &|_| Some("all".into())),
+            1 => group_by(data, &idx, &labels, &|i| {
+                Some(data.name(pred(i).version).into())
+            }),
+            2 => group_by(data, &idx, &labels, &|i| {
+                Some(month_of(pred(i).scored_at).into())
+            }),
+            _ => group_by(data, &idx, &labels, &|i| {
+                pred(i).segment.map(|s| data.name(s).into())
+            }),
+        }
+    };
+    let [all, by_version, by_month, by_segment] = std::thread::scope(|s| {
+        let other = s.spawn(|| [group(2), group(3)]);
+        let mine = [group(0), group(1)];
+        let [m, g] = other.join().expect("grouping thread");
+        let [a, v] = mine;
+        [a, v, m, g]
+    });
+    let overall = all
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| Bucket::default().report("all".into()));
     // the unit of the lift: each customer's first prediction in the period
     let mut seen = crate::util::FxHashMap::default();
     let units: Vec<usize> = idx
@@ -284,6 +274,64 @@ pub fn evaluate(data: &EvalData, opt: &EvalOptions<'_>) -> Result<Evaluation, Ev
         drift,
         notes,
     })
+}
+
+/// One report per distinct key of the predictions `idx` (with their `labels`): each key
+/// computed once, into its group's bucket.
+fn group_by<'d>(
+    data: &EvalData,
+    idx: &[usize],
+    labels: &[Label],
+    key: &dyn Fn(usize) -> Option<std::borrow::Cow<'d, str>>,
+) -> Vec<GroupReport> {
+    let mut buckets: std::collections::BTreeMap<String, Bucket> = Default::default();
+    for (k, &i) in idx.iter().enumerate() {
+        let Some(name) = key(i) else { continue };
+        let p = data.predictions[i].probability;
+        match buckets.get_mut(name.as_ref()) {
+            Some(b) => b.add(p, labels[k]),
+            None => {
+                let mut b = Bucket::default();
+                b.add(p, labels[k]);
+                buckets.insert(name.into_owned(), b);
+            }
+        }
+    }
+    buckets.into_iter().map(|(k, b)| b.report(k)).collect()
+}
+
+/// The predictions of one group, split by label.
+#[derive(Default)]
+struct Bucket {
+    /// Matured probabilities and labels.
+    p: Vec<f64>,
+    y: Vec<bool>,
+    /// Every probability.
+    all: Vec<f64>,
+    pending: usize,
+}
+
+impl Bucket {
+    fn add(&mut self, prob: f64, label: Label) {
+        self.all.push(prob);
+        match label {
+            Label::Pending => self.pending += 1,
+            l => {
+                self.p.push(prob);
+                self.y.push(l == Label::Churned);
+            }
+        }
+    }
+
+    fn report(self, key: String) -> GroupReport {
+        GroupReport {
+            key,
+            predictions: self.all.len(),
+            pending: self.pending,
+            realised: performance::realised(&self.p, &self.y),
+            expected: performance::expected(&self.all),
+        }
+    }
 }
 
 /// One learned rate per playbook action measured overall (both arms non-empty).

@@ -165,7 +165,9 @@ fn calibration_deciles(p: &[f64], y: &[bool]) -> Vec<CalibrationBin> {
 /// p_i > p_j, and half of that when the two are tied (a tree gives all customers of a leaf the
 /// same score). The expected Mann–Whitney count over the expected number of pairs:
 ///
-/// AUC ≈ Σ_{i≠j} p_i (1 − p_j) [s_i > s_j] + ½ [s_i = s_j]  /  Σ_{i≠j} p_i (1 − p_j)
+/// ```text
+/// AUC ≈ Σ_{i≠j} p_i (1 − p_j) ([s_i > s_j] + ½ [s_i = s_j])  /  Σ_{i≠j} p_i (1 − p_j)
+/// ```
 pub fn expected(p: &[f64]) -> Expected {
     let n = p.len();
     let mut sorted: Vec<f64> = p.to_vec();

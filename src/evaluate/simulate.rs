@@ -226,7 +226,7 @@ impl super::EvalData {
         let mut d = super::EvalData::default();
         for r in &c.records {
             let obs = super::PredictionObs {
-                customer: d.sym(&r.customer_key),
+                customer: d.customer(&r.customer_key),
                 scored_at: r.scored_at,
                 probability: r.probability,
                 version: d.sym(&r.model_version),
@@ -234,13 +234,14 @@ impl super::EvalData {
                 control: r.treatment.map(|t| t == "control"),
                 top_action: r.top_action.as_deref().map(|s| d.sym(s)),
                 held_out: r.held_out_action.as_deref().map(|s| d.sym(s)),
+                contact: r.contact,
                 value: r.customer_value,
             };
             d.push_prediction(obs, Some(&r.prediction_id));
         }
         for o in &c.outcomes {
             let obs = super::OutcomeObs {
-                customer: d.sym(&o.customer_id),
+                customer: d.customer(&o.customer_id),
                 event: o.event,
                 at: o.at,
                 prediction: o

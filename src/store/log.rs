@@ -95,6 +95,8 @@ pub struct PredictionRecord {
     pub recommendations: String,
     /// Control group: the action the customer would have been offered (the lift's control arm).
     pub held_out_action: Option<String>,
+    /// The contact decision (with a playbook).
+    pub contact: Option<bool>,
 }
 
 /// Counters of the writer, read by metrics and `/readyz`.
@@ -255,7 +257,7 @@ pub(super) fn cacheable(backend: Backend) -> bool {
 
 /// How a column is read back from a batch's JSON rows.
 #[derive(Debug, Clone, Copy)]
-enum Col {
+pub(super) enum Col {
     /// A JSON string (or null).
     Text,
     /// A JSON integer (or null).
@@ -265,7 +267,7 @@ enum Col {
 }
 
 /// The columns of `predictions`, in the order [`prediction_row`] gives the values.
-const PREDICTION_COLUMNS: [&str; 24] = [
+const PREDICTION_COLUMNS: [&str; 25] = [
     "prediction_id",
     "request_id",
     "model",
@@ -290,6 +292,7 @@ const PREDICTION_COLUMNS: [&str; 24] = [
     "top_action",
     "recommendations",
     "held_out_action",
+    "contact",
 ];
 
 /// The columns of `customer_latest`, in the order of each row of a batch.
@@ -346,7 +349,7 @@ fn column_names<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
     names.into_iter().collect::<Vec<_>>().join(", ")
 }
 
-/// Most rows per multi-row `VALUES` statement on SQLite (24 parameters each, under its limit of
+/// Most rows per multi-row `VALUES` statement on SQLite (25 parameters each, under its limit of
 /// 32,766 parameters).
 const SQLITE_ROWS: usize = 512;
 
@@ -476,7 +479,8 @@ fn prediction_row<S: RowSink>(w: &mut S, r: &PredictionRecord) {
         .real(Some(r.expected_loss))
         .text(r.top_action.as_deref())
         .text(Some(&r.recommendations))
-        .text(r.held_out_action.as_deref());
+        .text(r.held_out_action.as_deref())
+        .int(r.contact.map(i64::from));
 }
 
 /// A record's `customer_latest` values in the order of [`LATEST_COLUMNS`].
@@ -752,6 +756,7 @@ impl PredictionRecord {
                 recs.iter().map(|r| (r.action, r.expected_value)),
             ),
             held_out_action: advice.and_then(|a| a.held_out).map(str::to_string),
+            contact: advice.map(|a| a.contact),
         }
     }
 }

@@ -333,53 +333,106 @@ pub struct OutcomeReport {
     pub duplicates: u64,
 }
 
+/// `(…)` of row `r` with `width` parameters: `?` on SQLite (its parser looks every named
+/// parameter up in a list, quadratic in a 5,000-parameter statement: 77% of an import's time
+/// with `$N`), `$N` on PostgreSQL.
+fn row_params(backend: super::Backend, r: usize, width: usize) -> String {
+    let p: Vec<String> = (1..=width)
+        .map(|c| match backend {
+            super::Backend::Sqlite => "?".to_string(),
+            super::Backend::Postgres => format!("${}", r * width + c),
+        })
+        .collect();
+    format!("({})", p.join(", "))
+}
+
+/// Events per insert statement (11 parameters each: far below SQLite's and PostgreSQL's limits).
+const OUTCOME_ROWS: usize = 512;
+
+/// `INSERT INTO outcomes … VALUES (…), (…) ON CONFLICT (external_id) DO NOTHING RETURNING …` for
+/// `rows` events: what was stored comes back, so duplicates are known without a second query.
+fn insert_outcomes_sql(backend: super::Backend, rows: usize) -> String {
+    let values: Vec<String> = (0..rows).map(|r| row_params(backend, r, 11)).collect();
+    format!(
+        "INSERT INTO outcomes (outcome_id, customer_key, event, at, prediction_id, action, cost, \
+         amount, score, external_id, received_at) VALUES {} \
+         ON CONFLICT (external_id) DO NOTHING RETURNING customer_key, event, at",
+        values.join(", ")
+    )
+}
+
 /// Store validated events in one transaction (all or nothing); an event whose `external_id` is
-/// already stored is skipped and counted as a duplicate.
+/// already stored is skipped and counted as a duplicate. Events go in multi-row statements
+/// (one statement per event cost ~70 µs of driver round trips each: 160k events took 20 s on
+/// SQLite); each customer's latest outcome moves once per statement.
 pub(super) async fn insert_outcomes(
     pool: &AnyPool,
     backend: super::Backend,
     ids: &IdKey,
     events: &[ValidOutcome],
 ) -> Result<OutcomeReport, StoreError> {
+    use sqlx::Row;
     let received = now_ms();
     let mut tx = pool.begin().await?;
     let mut stored = 0u64;
-    for e in events {
-        let key = ids.key_of(&e.customer_id);
-        let done = sqlx::query(
-            "INSERT INTO outcomes (outcome_id, customer_key, event, at, prediction_id, action, cost, \
-             amount, score, external_id, received_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-             ON CONFLICT (external_id) DO NOTHING",
-        )
-        .bind(new_id())
-        .bind(key.clone())
-        .bind(e.event.as_str())
-        .bind(e.at)
-        .bind(e.prediction_id.clone())
-        .bind(e.action.clone())
-        .bind(e.cost)
-        .bind(e.amount)
-        .bind(e.score)
-        .bind(e.external_id.clone())
-        .bind(received)
-        .persistent(super::log::cacheable(backend))
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            continue;
+    // power-of-two chunks: few distinct statement texts, each prepared once on SQLite
+    let mut rest = events;
+    while !rest.is_empty() {
+        let size = if rest.len() >= OUTCOME_ROWS {
+            OUTCOME_ROWS
+        } else {
+            1 << rest.len().ilog2()
+        };
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        let sql = insert_outcomes_sql(backend, size);
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for e in chunk {
+            q = q
+                .bind(new_id())
+                .bind(ids.key_of(&e.customer_id))
+                .bind(e.event.as_str())
+                .bind(e.at)
+                .bind(e.prediction_id.clone())
+                .bind(e.action.clone())
+                .bind(e.cost)
+                .bind(e.amount)
+                .bind(e.score)
+                .bind(e.external_id.clone())
+                .bind(received);
         }
-        stored += 1;
-        sqlx::query(
-            "INSERT INTO customer_last_outcome (customer_key, event, at) VALUES ($1, $2, $3) \
-             ON CONFLICT (customer_key) DO UPDATE SET event = excluded.event, at = excluded.at \
-             WHERE excluded.at >= customer_last_outcome.at",
-        )
-        .bind(key)
-        .bind(e.event.as_str())
-        .bind(e.at)
-        .execute(&mut *tx)
-        .await?;
+        let rows = q
+            .persistent(super::log::cacheable(backend))
+            .fetch_all(&mut *tx)
+            .await?;
+        stored += rows.len() as u64;
+        // each customer's latest stored event of the chunk (PostgreSQL refuses to update a row
+        // twice in one statement)
+        let mut latest: std::collections::BTreeMap<String, (i64, String)> = Default::default();
+        for r in &rows {
+            let (key, event, at): (String, String, i64) =
+                (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+            match latest.get(&key) {
+                Some((t, _)) if *t > at => {}
+                _ => {
+                    latest.insert(key, (at, event));
+                }
+            }
+        }
+        for part in latest.into_iter().collect::<Vec<_>>().chunks(OUTCOME_ROWS) {
+            let values: Vec<String> = (0..part.len()).map(|r| row_params(backend, r, 3)).collect();
+            let sql = format!(
+                "INSERT INTO customer_last_outcome (customer_key, event, at) VALUES {} \
+                 ON CONFLICT (customer_key) DO UPDATE SET event = excluded.event, at = excluded.at \
+                 WHERE excluded.at >= customer_last_outcome.at",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (key, (at, event)) in part {
+                q = q.bind(key.clone()).bind(event.clone()).bind(*at);
+            }
+            q.persistent(false).execute(&mut *tx).await?;
+        }
     }
     tx.commit().await?;
     Ok(OutcomeReport {

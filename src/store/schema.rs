@@ -85,11 +85,12 @@ CREATE INDEX customer_latest_band ON customer_latest (model, risk_band, expected
 "#;
 
 /// Version 3: what the control group would have been offered (`held_out_action`: the top action
-/// of a control customer whose contact decision would have been yes), so the lift of an action
-/// compares like with like; and the save rates learned by `churn-train evaluate`, read back when
+/// of a control customer whose contact decision would have been yes) and the contact decision
+/// itself, so the lift of an action compares like with like; and the save rates learned by `churn-train evaluate`, read back when
 /// a model loads.
 const V3: &str = r#"
 ALTER TABLE predictions ADD COLUMN held_out_action TEXT;
+ALTER TABLE predictions ADD COLUMN contact BIGINT;
 CREATE TABLE learned_rates (
     model          TEXT NOT NULL,
     action         TEXT NOT NULL,

@@ -355,7 +355,7 @@ fn store_round_trip(url: &str) {
         .unwrap();
     assert_eq!(model, "telco");
     let data = store
-        .block_on(store.load_evaluation(&model, None, None))
+        .block_on(store.load_evaluation(&model, None, None, false))
         .unwrap();
     let period = Period {
         as_of: Some(as_of()),

@@ -61,7 +61,7 @@ pub async fn get_evaluation(state: web::Data<AppState>, req: HttpRequest) -> Api
     let period = period(&pairs)?;
     let loaded = state.current().models.get(&model).cloned();
     let data = store
-        .load_evaluation(&model, period.from, period.to)
+        .load_evaluation(&model, period.from, period.to, false)
         .await?;
     // the arithmetic over a million predictions runs off the request workers
     let ev = web::block(move || {
@@ -126,7 +126,7 @@ pub async fn get_kpis(state: web::Data<AppState>, req: HttpRequest) -> ApiResult
     opt.margin_rate = rate(&pairs, "margin_rate", opt.margin_rate)?;
     opt.discount_rate = rate(&pairs, "discount_rate", opt.discount_rate)?;
     kpi::check(&opt)?;
-    let data = store.load_evaluation(&model, None, None).await?;
+    let data = store.load_evaluation(&model, None, None, true).await?;
     let mut k = web::block(move || kpi::kpis(&data, &opt))
         .await
         .map_err(|e| ApiError::new(ApiCode::Internal, format!("KPIs failed: {e}")))?;
