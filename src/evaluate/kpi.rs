@@ -338,9 +338,11 @@ impl Kpis {
         let pct = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{:.1}%", 100.0 * v));
         let num = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.1}"));
         let mut s = format!("KPIs from {} to {}\n", self.from, self.to);
+        let rows = || std::iter::once(&self.overall).chain(&self.by_segment);
+        let w = rows().map(|r| r.key.chars().count()).max().unwrap_or(5).max(5);
         let _ = writeln!(
             s,
-            "  {:<28} {:>8} {:>6} {:>8} {:>9} {:>8} {:>10} {:>6} {:>8} {:>9}",
+            "  {:<w$} {:>8} {:>6} {:>8} {:>9} {:>8} {:>10} {:>6} {:>8} {:>9}",
             "group",
             "start",
             "new",
@@ -352,10 +354,10 @@ impl Kpis {
             "AOV",
             "CLV"
         );
-        for r in std::iter::once(&self.overall).chain(&self.by_segment) {
+        for r in rows() {
             let _ = writeln!(
                 s,
-                "  {:<28} {:>8} {:>6} {:>8} {:>9} {:>8} {:>10} {:>6} {:>8} {:>9}",
+                "  {:<w$} {:>8} {:>6} {:>8} {:>9} {:>8} {:>10} {:>6} {:>8} {:>9}",
                 r.key,
                 r.customers_start,
                 r.customers_new,

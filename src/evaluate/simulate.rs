@@ -205,7 +205,7 @@ pub fn simulate(scorer: &Scorer, pool: &RawTable, cfg: &SimConfig) -> Result<Cam
             let score = (base + rng.uniform() * 5.0).floor().min(10.0) as i64;
             outcomes.push(ValidOutcome {
                 score: Some(score),
-                ..event(OutcomeEvent::Survey, at + DAY_MS / 2)
+                ..event(OutcomeEvent::Survey, at + (last - at) / 2)
             });
         }
         if churned {
