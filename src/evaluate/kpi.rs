@@ -339,7 +339,11 @@ impl Kpis {
         let num = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.1}"));
         let mut s = format!("KPIs from {} to {}\n", self.from, self.to);
         let rows = || std::iter::once(&self.overall).chain(&self.by_segment);
-        let w = rows().map(|r| r.key.chars().count()).max().unwrap_or(5).max(5);
+        let w = rows()
+            .map(|r| r.key.chars().count())
+            .max()
+            .unwrap_or(5)
+            .max(5);
         let _ = writeln!(
             s,
             "  {:<w$} {:>8} {:>6} {:>8} {:>9} {:>8} {:>10} {:>6} {:>8} {:>9}",

@@ -71,6 +71,18 @@ fn pool() -> &'static churn::io::RawTable {
     T.get_or_init(|| churn::io::read_table(&telco(), None).unwrap())
 }
 
+/// Row `r` of the Telco customers, encoded by the simulation's scorer.
+fn pool_row(r: usize) -> Vec<f64> {
+    let table = pool();
+    let bind = scorer().bind(table).unwrap();
+    scorer()
+        .encode(
+            |i| Some(table.columns[bind[i]].data.get(r)),
+            &mut Vec::new(),
+        )
+        .unwrap()
+}
+
 fn effects() -> Vec<(String, f64)> {
     vec![("CALL".into(), 0.3), ("COUPON".into(), 0.0)]
 }
@@ -387,6 +399,21 @@ fn store_round_trip(url: &str) {
     assert_eq!(r.json()["error"]["field"], "from");
     let r = get(&server.addr, "/v1/evaluation?model=nope");
     assert_eq!(r.status, 404, "{}", r.body);
+    // KPIs of February to April: the library's figures over the same events
+    let opt = churn::evaluate::kpi::KpiOptions {
+        from: churn::store::parse_instant("2026-02-01").unwrap(),
+        to: churn::store::parse_instant("2026-05-01").unwrap(),
+        ..churn::evaluate::kpi::KpiOptions::last_full_month(0)
+    };
+    let kpis = churn::evaluate::kpi::kpis(&EvalData::from_campaign(&c), &opt);
+    assert!(kpis.overall.nps.is_some() && kpis.overall.retention_rate.is_some());
+    let r = get(&server.addr, "/v1/kpis?from=2026-02-01&to=2026-05-01&by=segment");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json(), serde_json::to_value(&kpis).unwrap());
+    for bad in ["by=month", "from=2026-02-01", "margin_rate=2&from=2026-02-01&to=2026-05-01"] {
+        let r = get(&server.addr, &format!("/v1/kpis?{bad}"));
+        assert_eq!(r.status, 422, "{bad}: {}", r.body);
+    }
     drop(server);
 
     // learned rates: stored, read back, used by the next server
@@ -422,7 +449,6 @@ fn store_round_trip(url: &str) {
 /// worth offering): row index and encoded row.
 fn two_year_newcomer_row() -> (usize, Vec<f64>) {
     let table = pool();
-    let bind = scorer().bind(table).unwrap();
     let text = |c: &str, r: usize| {
         table.columns[table.index_of(c).unwrap()]
             .data
@@ -434,15 +460,7 @@ fn two_year_newcomer_row() -> (usize, Vec<f64>) {
         .filter(|&r| {
             text("Contract", r) == "Two year" && text("tenure", r).parse::<f64>().unwrap() <= 12.0
         })
-        .map(|r| {
-            let row = scorer()
-                .encode(
-                    |i| Some(table.columns[bind[i]].data.get(r)),
-                    &mut Vec::new(),
-                )
-                .unwrap();
-            (r, row)
-        })
+        .map(|r| (r, pool_row(r)))
         .max_by(|a, b| {
             let p = |row: &[f64]| scorer().bundle.model.predict(row).probability;
             p(&a.1).total_cmp(&p(&b.1))
@@ -487,22 +505,19 @@ fn simulate_then_evaluate_with_the_cli() {
     let store = format!("sqlite://{}", dir.path().join("store.db").display());
     let model = trained().join("telco");
     let telco = telco();
-    let (code, _, err) = run(
-        "churn-train",
-        &[
+    let simulate = |extra: &[&str]| {
+        let mut args = vec![
             "simulate",
             "--model",
             model.to_str().unwrap(),
             "--store",
             &store,
-            "--input",
-            telco.to_str().unwrap(),
-            "--customers",
-            "3000",
-            "--effect",
-            "WINBACK_EMAIL=0.4",
-        ],
-    );
+        ];
+        args.extend(["--input", telco.to_str().unwrap()]);
+        args.extend(extra);
+        run("churn-train", &args)
+    };
+    let (code, _, err) = simulate(&["--customers", "3000", "--effect", "WINBACK_EMAIL=0.4"]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("simulated 3000 customers"), "{err}");
     let out = dir.path().join("evaluation.json");
@@ -557,20 +572,7 @@ fn simulate_then_evaluate_with_the_cli() {
         assert_eq!(code, 2, "{args:?}: {err}");
         assert!(err.contains(needle), "{args:?}: {err}");
     }
-    let (code, _, err) = run(
-        "churn-train",
-        &[
-            "simulate",
-            "--model",
-            model.to_str().unwrap(),
-            "--store",
-            &store,
-            "--input",
-            telco.to_str().unwrap(),
-            "--effect",
-            "NOPE=0.3",
-        ],
-    );
+    let (code, _, err) = simulate(&["--effect", "NOPE=0.3"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no action 'NOPE'"), "{err}");
 }
@@ -658,15 +660,9 @@ fn drift_names_the_shifted_input_and_the_segment_mix() {
 
     // one segment's share doubled: its customers' rows repeated
     let table = pool();
-    let bind = scorer().bind(table).unwrap();
     let seg_of: Vec<String> = (0..table.nrows)
         .map(|r| {
-            let row = scorer()
-                .encode(
-                    |i| Some(table.columns[bind[i]].data.get(r)),
-                    &mut Vec::new(),
-                )
-                .unwrap();
+            let row = pool_row(r);
             scorer()
                 .score_encoded(&row, Vec::new(), None)
                 .segment
