@@ -407,10 +407,17 @@ fn store_round_trip(url: &str) {
     };
     let kpis = churn::evaluate::kpi::kpis(&EvalData::from_campaign(&c), &opt);
     assert!(kpis.overall.nps.is_some() && kpis.overall.retention_rate.is_some());
-    let r = get(&server.addr, "/v1/kpis?from=2026-02-01&to=2026-05-01&by=segment");
+    let r = get(
+        &server.addr,
+        "/v1/kpis?from=2026-02-01&to=2026-05-01&by=segment",
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json(), serde_json::to_value(&kpis).unwrap());
-    for bad in ["by=month", "from=2026-02-01", "margin_rate=2&from=2026-02-01&to=2026-05-01"] {
+    for bad in [
+        "by=month",
+        "from=2026-02-01",
+        "margin_rate=2&from=2026-02-01&to=2026-05-01",
+    ] {
         let r = get(&server.addr, &format!("/v1/kpis?{bad}"));
         assert_eq!(r.status, 422, "{bad}: {}", r.body);
     }
