@@ -126,6 +126,9 @@ pub struct Evaluation {
     pub by_month: Vec<GroupReport>,
     /// Per segment.
     pub by_segment: Vec<GroupReport>,
+    /// Control and treatment group: actions change the treatment group's outcomes, so the
+    /// control group's realised figures judge the model alone.
+    pub by_group: Vec<GroupReport>,
     /// Lift of each action (all actions `*` first), overall and per segment.
     pub actions: Vec<ActionLift>,
     /// Save rates learned from the lift (with a playbook).
@@ -190,17 +193,22 @@ pub fn evaluate(data: &EvalData, opt: &EvalOptions<'_>) -> Result<Evaluation, Ev
             2 => group_by(data, &idx, &labels, &|i| {
                 Some(month_of(pred(i).scored_at).into())
             }),
+            4 => group_by(data, &idx, &labels, &|i| {
+                pred(i)
+                    .control
+                    .map(|c| if c { "control" } else { "treatment" }.into())
+            }),
             _ => group_by(data, &idx, &labels, &|i| {
                 pred(i).segment.map(|s| data.name(s).into())
             }),
         }
     };
-    let [all, by_version, by_month, by_segment] = std::thread::scope(|s| {
+    let [all, by_version, by_month, by_segment, by_group] = std::thread::scope(|s| {
         let other = s.spawn(|| [group(2), group(3)]);
-        let mine = [group(0), group(1)];
+        let mine = [group(0), group(1), group(4)];
         let [m, g] = other.join().expect("grouping thread");
-        let [a, v] = mine;
-        [a, v, m, g]
+        let [a, v, t] = mine;
+        [a, v, m, g, t]
     });
     let overall = all
         .into_iter()
@@ -269,6 +277,7 @@ pub fn evaluate(data: &EvalData, opt: &EvalOptions<'_>) -> Result<Evaluation, Ev
         by_version,
         by_month,
         by_segment,
+        by_group,
         actions,
         learned_rates,
         drift,
@@ -377,6 +386,7 @@ impl Evaluation {
             self.horizon_source
         );
         let groups = std::iter::once(&self.overall)
+            .chain(&self.by_group)
             .chain(&self.by_version)
             .chain(&self.by_month)
             .chain(&self.by_segment);

@@ -220,9 +220,14 @@ fn operation(r: &RouteSpec) -> Value {
             | Handler::Kpis
     ) {
         // outcomes already document 503 for the pending-body budget, naming the store as well
+        let why = if matches!(r.handler, Handler::Evaluation | Handler::Kpis) {
+            "no prediction store, it did not answer, or another evaluation is running (one at a time)"
+        } else {
+            "no prediction store, or it did not answer"
+        };
         responses
             .entry("503")
-            .or_insert_with(|| error_response("no prediction store, or it did not answer"));
+            .or_insert_with(|| error_response(why));
     }
     if matches!(r.handler, Handler::Readyz) {
         responses.insert("503".into(), error_response("no model loaded"));

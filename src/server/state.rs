@@ -232,6 +232,9 @@ pub struct AppState {
     reloading: std::sync::Mutex<()>,
     /// Bytes of request bodies still arriving, against `max_pending_body_bytes`.
     pub body_budget: super::json::BodyBudget,
+    /// Held while an evaluation or KPI computation runs: one at a time (each reads a model's
+    /// whole log into memory — about 1 GB per million predictions).
+    pub evaluating: std::sync::atomic::AtomicBool,
 }
 
 /// Why a reload did not produce a report.
@@ -298,6 +301,7 @@ impl AppState {
             log,
             reloading: std::sync::Mutex::new(()),
             body_budget,
+            evaluating: std::sync::atomic::AtomicBool::new(false),
         };
         Ok((state, report))
     }

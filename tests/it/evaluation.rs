@@ -150,6 +150,19 @@ fn measured_lift_covers_the_truth_and_learning_reorders_actions() {
         );
         assert!(l.minimum_detectable_effect.unwrap() < 0.05);
     }
+    // the control group's outcomes are the model's alone: its realised figures match the
+    // expected ones; the treatment group's churn is lower than its probabilities say
+    let group = |k: &str| ev.by_group.iter().find(|g| g.key == k).unwrap();
+    let (control, treatment) = (group("control"), group("treatment"));
+    let auc = control.realised.auc.unwrap().value;
+    assert!(
+        (control.expected.auc - auc).abs() <= 0.02,
+        "{} vs {auc}",
+        control.expected.auc
+    );
+    let rate = control.realised.churn_rate;
+    assert!(rate.low <= control.expected.churn_rate && control.expected.churn_rate <= rate.high);
+    assert!(treatment.realised.churn_rate.high < treatment.expected.churn_rate);
     assert_eq!(overall(&ev, "CALL").verdict, Verdict::Saves);
     assert_eq!(overall(&ev, "COUPON").verdict, Verdict::NoEffectDetected);
     // net value per 1000 contacts: 1000 × lift × 100 − 1000 × 1

@@ -6,6 +6,7 @@ use crate::evaluate::{self, EvalError, Period};
 use crate::server::error::{ApiCode, ApiError, ApiResult};
 use crate::server::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 impl From<EvalError> for ApiError {
     fn from(e: EvalError) -> ApiError {
@@ -53,12 +54,33 @@ fn period(pairs: &[(String, String)]) -> Result<Period, ApiError> {
     })
 }
 
+/// Held while one evaluation runs; released when dropped (also when the request is cancelled).
+struct Running<'a>(&'a AtomicBool);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// The one-at-a-time gate of evaluations: 503 `server_busy` while another runs.
+fn gate(state: &AppState) -> Result<Running<'_>, ApiError> {
+    if state.evaluating.swap(true, Ordering::Acquire) {
+        return Err(ApiError::new(
+            ApiCode::ServerBusy,
+            "another evaluation is running (one at a time: each reads the whole log); retry when it ends",
+        ));
+    }
+    Ok(Running(&state.evaluating))
+}
+
 /// `GET /v1/evaluation?model=&from=&to=&as_of=&horizon_days=`.
 pub async fn get_evaluation(state: web::Data<AppState>, req: HttpRequest) -> ApiResult {
     let store = store_of(&state)?;
     let pairs = query_pairs(&req)?;
     let model = model_name(&state, &pairs)?;
     let period = period(&pairs)?;
+    let _one = gate(&state)?;
     let loaded = state.current().models.get(&model).cloned();
     let data = store
         .load_evaluation(&model, period.from, period.to, false)
@@ -126,6 +148,7 @@ pub async fn get_kpis(state: web::Data<AppState>, req: HttpRequest) -> ApiResult
     opt.margin_rate = rate(&pairs, "margin_rate", opt.margin_rate)?;
     opt.discount_rate = rate(&pairs, "discount_rate", opt.discount_rate)?;
     kpi::check(&opt)?;
+    let _one = gate(&state)?;
     let data = store.load_evaluation(&model, None, None, true).await?;
     let mut k = web::block(move || kpi::kpis(&data, &opt))
         .await
