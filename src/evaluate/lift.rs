@@ -9,6 +9,10 @@
 //! - **not contacted** (reported, never in either arm): treatment, top action A with a positive
 //!   contact decision, nothing taken.
 //!
+//! The lift compares the contacted with the control arm (per protocol); `intention_to_treat`
+//! compares every customer the action was recommended to (contacted or not) with the control
+//! arm, which stays unbiased when contacting is selective.
+//!
 //! Treatment customers whose contact decision was no (e.g. the suppression action came first)
 //! are in no arm, as control customers whose decision would have been no have no held-out
 //! action.
@@ -90,6 +94,10 @@ pub struct ActionLift {
     /// Control churn rate − contacted churn rate: churners prevented per contacted customer
     /// (Newcombe interval); `None` when an arm is empty.
     pub lift: Option<Estimate>,
+    /// Intention-to-treat lift: control churn − churn of every customer the action was
+    /// recommended to (contacted or not), Newcombe interval. Unbiased even when contacting is
+    /// selective; diluted by the share not contacted.
+    pub intention_to_treat: Option<Estimate>,
     /// The smallest lift these arm sizes detect (5% two-sided, 80% power).
     pub minimum_detectable_effect: Option<f64>,
     /// Customers saved per 1000 contacts (1000 × lift).
@@ -230,6 +238,13 @@ fn rate(arm: &Arm) -> Estimate {
 fn lift_of(action: &str, segment: Option<&str>, c: &Cell) -> ActionLift {
     let (t, k) = (&c.contacted, &c.control);
     let lift = (t.n > 0 && k.n > 0).then(|| rate_difference(k.churned, k.n, t.churned, t.n));
+    let assigned = Arm {
+        n: t.n + c.not_contacted.n,
+        churned: t.churned + c.not_contacted.churned,
+        pending: t.pending + c.not_contacted.pending,
+    };
+    let intention_to_treat = (assigned.n > 0 && k.n > 0)
+        .then(|| rate_difference(k.churned, k.n, assigned.churned, assigned.n));
     let cost = if c.cost.1 > 0 {
         c.cost.0 / c.cost.1 as f64
     } else {
@@ -251,6 +266,7 @@ fn lift_of(action: &str, segment: Option<&str>, c: &Cell) -> ActionLift {
         contacted_churn_rate: rate(t),
         control_churn_rate: rate(k),
         lift,
+        intention_to_treat,
         minimum_detectable_effect: minimum_detectable_effect(k.rate(), t.n, k.n),
         saved_per_1000: lift.map(|l| l.affine(1000.0, 0.0)),
         net_value_per_1000: lift

@@ -144,6 +144,15 @@ fn measured_lift_covers_the_truth_and_learning_reorders_actions() {
             lift.high
         );
         assert!(l.contacted.n >= 1000 && l.control.n >= 1000, "{l:?}");
+        // intention to treat: 80% of those to contact were, so the truth is diluted to 0.8×
+        let itt = l.intention_to_treat.unwrap();
+        assert!(
+            itt.low <= 0.8 * t && 0.8 * t <= itt.high,
+            "{action}: ITT truth {} outside [{}, {}]",
+            0.8 * t,
+            itt.low,
+            itt.high
+        );
         assert!(
             l.not_contacted.n > 0,
             "a fifth of the customers to contact were not"
@@ -219,11 +228,12 @@ fn measured_lift_covers_the_truth_and_learning_reorders_actions() {
 }
 
 /// Over 200 campaigns, the 95% interval of each action's lift covers the truth 93–97% of the
-/// time (400 intervals: two actions per campaign), and the action without effect is declared
-/// a win in at most 5% of the campaigns.
+/// time (400 intervals: two actions per campaign), so does the intention-to-treat interval for
+/// the diluted truth (80% take-up), and the action without effect is declared a win in at most
+/// 5% of the campaigns.
 #[test]
 fn lift_intervals_cover_the_truth_95_percent_of_the_time() {
-    let (mut covered, mut intervals, mut false_wins) = (0, 0, 0);
+    let (mut covered, mut intervals, mut false_wins, mut itt_covered) = (0, 0, 0, 0);
     for seed in 0..200 {
         let c = campaign(4_000, 1_000 + seed, effects());
         let ev = evaluate_campaign(&c);
@@ -232,16 +242,24 @@ fn lift_intervals_cover_the_truth_95_percent_of_the_time() {
             let t = truth(&c, action);
             intervals += 1;
             covered += (lift.low <= t && t <= lift.high) as u32;
+            let itt = overall(&ev, action).intention_to_treat.unwrap();
+            itt_covered += (itt.low <= 0.8 * t && 0.8 * t <= itt.high) as u32;
         }
         false_wins += (overall(&ev, "COUPON").verdict == Verdict::Saves) as u32;
     }
     let coverage = covered as f64 / intervals as f64;
     eprintln!(
-        "coverage {coverage} over {intervals} intervals; the 0% action won {false_wins} of 200"
+        "coverage {coverage} (intention to treat {}) over {intervals} intervals; the 0% action won {false_wins} of 200",
+        itt_covered as f64 / intervals as f64
     );
     assert!(
         (0.93..=0.97).contains(&coverage),
         "coverage {coverage} over {intervals} intervals"
+    );
+    let itt = itt_covered as f64 / intervals as f64;
+    assert!(
+        (0.93..=0.97).contains(&itt),
+        "intention-to-treat coverage {itt} of 0.8 × the truth"
     );
     assert!(
         false_wins <= 10,
