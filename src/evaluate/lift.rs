@@ -132,21 +132,20 @@ pub(crate) struct Arms {
 const ALL: Option<Sym> = None;
 
 impl Arms {
-    /// Sort the first prediction of every customer into its arms.
+    /// Sort the first prediction of every customer into its arms: `units` are (prediction,
+    /// its label).
     pub(crate) fn collect(
         data: &EvalData,
         tl: &Timeline,
-        units: &[usize],
+        units: &[(usize, Label)],
         horizon_ms: i64,
-        as_of: i64,
         playbook_cost: &dyn Fn(&str) -> Option<f64>,
     ) -> Arms {
         let mut arms = Arms::default();
         let taken_sym = OutcomeEvent::ActionTaken;
-        for &i in units {
+        for &(i, label) in units {
             let p = &data.predictions[i];
             let Some(control) = p.control else { continue };
-            let label = tl.label(data, p, horizon_ms, as_of);
             let end = p.scored_at + horizon_ms;
             if control {
                 let Some(a) = p.held_out else { continue };

@@ -214,19 +214,20 @@ pub fn evaluate(data: &EvalData, opt: &EvalOptions<'_>) -> Result<Evaluation, Ev
         .into_iter()
         .next()
         .unwrap_or_else(|| Bucket::default().report("all".into()));
-    // the unit of the lift: each customer's first prediction in the period
-    let mut seen = crate::util::FxHashMap::default();
-    let units: Vec<usize> = idx
+    // the unit of the lift: each customer's first prediction in the period, with its label
+    let mut seen = crate::util::FxHashSet::default();
+    let units: Vec<(usize, Label)> = idx
         .iter()
-        .copied()
-        .filter(|&i| seen.insert(pred(i).customer, ()).is_none())
+        .zip(&labels)
+        .filter(|(&i, _)| seen.insert(pred(i).customer))
+        .map(|(&i, &l)| (i, l))
         .collect();
     let cost = |a: &str| -> Option<f64> {
         opt.playbook()
             .and_then(|pb| pb.file.actions.iter().find(|x| x.id == a))
             .map(|x| x.cost)
     };
-    let arms = lift::Arms::collect(data, &tl, &units, horizon, opt.as_of, &cost);
+    let arms = lift::Arms::collect(data, &tl, &units, horizon, &cost);
     let actions = arms.lifts(data);
     let learned_rates = learn(&actions, opt.playbook());
     let drift = opt.bundle.and_then(|b| {

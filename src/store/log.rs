@@ -351,12 +351,12 @@ fn column_names<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
 
 /// Most rows per multi-row `VALUES` statement on SQLite (25 parameters each, under its limit of
 /// 32,766 parameters).
-const SQLITE_ROWS: usize = 512;
+pub(super) const SQLITE_ROWS: usize = 512;
 
 /// Splits `n` rows into statements of power-of-two sizes (at most [`SQLITE_ROWS`]): at most ten
 /// distinct statement texts, all prepared once and cached. (Batches of arbitrary size made a new
 /// text per batch, and SQLite's parser cost 16k instructions per logged record.)
-fn sqlite_chunks(mut n: usize) -> impl Iterator<Item = usize> {
+pub(super) fn sqlite_chunks(mut n: usize) -> impl Iterator<Item = usize> {
     std::iter::from_fn(move || {
         if n == 0 {
             return None;

@@ -346,9 +346,6 @@ fn row_params(backend: super::Backend, r: usize, width: usize) -> String {
     format!("({})", p.join(", "))
 }
 
-/// Events per insert statement (11 parameters each: far below SQLite's and PostgreSQL's limits).
-const OUTCOME_ROWS: usize = 512;
-
 /// `INSERT INTO outcomes … VALUES (…), (…) ON CONFLICT (external_id) DO NOTHING RETURNING …` for
 /// `rows` events: what was stored comes back, so duplicates are known without a second query.
 fn insert_outcomes_sql(backend: super::Backend, rows: usize) -> String {
@@ -375,14 +372,10 @@ pub(super) async fn insert_outcomes(
     let received = now_ms();
     let mut tx = pool.begin().await?;
     let mut stored = 0u64;
-    // power-of-two chunks: few distinct statement texts, each prepared once on SQLite
+    // the prediction log's power-of-two chunks (at most 512 events, 11 parameters each): few
+    // distinct statement texts, each prepared once on SQLite
     let mut rest = events;
-    while !rest.is_empty() {
-        let size = if rest.len() >= OUTCOME_ROWS {
-            OUTCOME_ROWS
-        } else {
-            1 << rest.len().ilog2()
-        };
+    for size in super::log::sqlite_chunks(events.len()) {
         let (chunk, tail) = rest.split_at(size);
         rest = tail;
         let sql = insert_outcomes_sql(backend, size);
@@ -419,7 +412,11 @@ pub(super) async fn insert_outcomes(
                 }
             }
         }
-        for part in latest.into_iter().collect::<Vec<_>>().chunks(OUTCOME_ROWS) {
+        for part in latest
+            .into_iter()
+            .collect::<Vec<_>>()
+            .chunks(super::log::SQLITE_ROWS)
+        {
             let values: Vec<String> = (0..part.len()).map(|r| row_params(backend, r, 3)).collect();
             let sql = format!(
                 "INSERT INTO customer_last_outcome (customer_key, event, at) VALUES {} \
