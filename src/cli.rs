@@ -94,6 +94,26 @@ impl DataArgs {
         Ok((cfg, source))
     }
 
+    /// The transaction-log spec of `--config` (its `[transactions]`) or of the flags alone, for
+    /// work that names the log's columns without reading a file (the SQL feature query).
+    pub fn transaction_columns(&self) -> Result<crate::ingest::TransactionSpec, CliError> {
+        let base = match &self.config {
+            Some(p) => Config::load(p)?.transactions.ok_or_else(|| {
+                CliError::Usage(format!(
+                    "{}: no [transactions] section; the SQL feature query is for transaction logs",
+                    p.display()
+                ))
+            })?,
+            None => TransactionSpec::default(),
+        };
+        if self.data.is_some() {
+            return Err(CliError::Usage(
+                "--data is a customer table; the SQL feature query is for transaction logs".into(),
+            ));
+        }
+        Ok(self.transaction_spec(base))
+    }
+
     /// The config file named, the bundled example when no input is given, else the defaults.
     fn base_config(&self) -> Result<Config, CliError> {
         if let Some(p) = &self.config {
@@ -259,6 +279,7 @@ fn layer_exit_code(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
         crate::server::ServerError,
         crate::store::StoreError,
         crate::evaluate::EvalError,
+        crate::export::ExportError,
     );
     None
 }

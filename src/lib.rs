@@ -18,6 +18,7 @@ pub mod bundle;
 pub mod cli;
 pub mod config;
 pub mod evaluate;
+pub mod export;
 pub mod features;
 pub mod ingest;
 pub mod io;

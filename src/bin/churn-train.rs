@@ -40,9 +40,20 @@ enum Cmd {
         /// event before it; no label is written. (--cutoff is for training.)
         #[arg(long, value_name = "DATE", conflicts_with = "cutoff")]
         as_of: Option<String>,
-        /// Output file (CSV, TSV or Parquet by extension).
+        /// Output file (CSV, TSV or Parquet by extension; with --engine sql the query, default
+        /// standard output).
         #[arg(long, value_name = "FILE")]
-        output: PathBuf,
+        output: Option<PathBuf>,
+        /// native: build the table here; sql: print the query that builds it inside a database
+        /// (PostgreSQL, DuckDB, Spark) from a transaction table, without reading any file.
+        #[arg(long, value_name = "ENGINE", default_value = "native")]
+        engine: String,
+        /// SQL dialect for --engine sql: postgres, duckdb or spark.
+        #[arg(long, value_name = "DIALECT")]
+        dialect: Option<String>,
+        /// Transaction table the query reads (optionally schema.table), for --engine sql.
+        #[arg(long, value_name = "NAME", default_value = "transactions")]
+        table: String,
         /// Print only errors.
         #[arg(long)]
         quiet: bool,
@@ -56,6 +67,10 @@ enum Cmd {
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Print the model as one SQL query that scores a customer table inside PostgreSQL, DuckDB
+    /// or Spark: the same probabilities (to the last bit), intervals, segments, classes, stages
+    /// and risk bands churn-score writes.
+    ExportSql(ExportSqlArgs),
     /// Load outcome events (churned, retained, action_taken, purchase, survey) from a CSV /
     /// Parquet file into the prediction store; all or nothing unless --skip-invalid.
     Outcomes(OutcomeArgs),
@@ -74,6 +89,26 @@ enum Cmd {
         #[command(subcommand)]
         cmd: StoreCmd,
     },
+}
+
+#[derive(clap::Args, Debug)]
+struct ExportSqlArgs {
+    /// Model directory (holding model.bin).
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+    /// SQL dialect: postgres, duckdb or spark.
+    #[arg(long, value_name = "DIALECT")]
+    dialect: String,
+    /// Customer table the query reads (optionally schema.table), in the training layout.
+    #[arg(long, value_name = "NAME", default_value = "customers")]
+    table: String,
+    /// Trees deeper than this are written as one condition chain per leaf instead of nested
+    /// CASE expressions (engines limit nesting: Spark at about 300).
+    #[arg(long, value_name = "N", default_value_t = churn::export::DEFAULT_MAX_CASE_DEPTH)]
+    max_case_depth: usize,
+    /// Output file (default: standard output).
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -270,6 +305,7 @@ fn main() {
         Some(Cmd::Outcomes(a)) => a.quiet,
         Some(Cmd::Store { .. })
         | Some(Cmd::Report { .. })
+        | Some(Cmd::ExportSql(_))
         | Some(Cmd::Evaluate(_))
         | Some(Cmd::Kpis(_))
         | Some(Cmd::Simulate(_)) => false,
@@ -281,9 +317,26 @@ fn main() {
             data,
             as_of,
             output,
+            engine,
+            dialect,
+            table,
             quiet,
-        }) => features(&data, as_of, &output, quiet),
+        }) => match engine.as_str() {
+            "native" => match output {
+                Some(out) => features(&data, as_of, &out, quiet),
+                None => Err(cli::CliError::Usage(
+                    "features: --output FILE is required (or --engine sql to print a query)".into(),
+                )
+                .into()),
+            },
+            "sql" => features_sql(&data, as_of, dialect.as_deref(), &table, output),
+            other => Err(cli::CliError::Usage(format!(
+                "--engine: expected native or sql, found '{other}'"
+            ))
+            .into()),
+        },
         Some(Cmd::Report { model, output }) => report(&model, output),
+        Some(Cmd::ExportSql(a)) => export_sql(&a),
         Some(Cmd::Outcomes(a)) => outcomes(&a),
         Some(Cmd::Evaluate(a)) => evaluate(&a),
         Some(Cmd::Kpis(a)) => kpis(&a),
@@ -524,6 +577,72 @@ fn prune(url: &str, older_than_days: u32) -> anyhow::Result<()> {
     let n = store.block_on(store.prune(before))?;
     eprintln!("deleted {n} predictions from {}", store.url());
     Ok(())
+}
+
+/// `--dialect` as a [`churn::export::Dialect`].
+fn parse_dialect(d: Option<&str>) -> Result<churn::export::Dialect, cli::CliError> {
+    let d = d.ok_or_else(|| {
+        cli::CliError::Usage("--dialect is required: postgres, duckdb or spark".into())
+    })?;
+    churn::export::Dialect::parse(d).ok_or_else(|| {
+        cli::CliError::Usage(format!(
+            "--dialect: expected postgres, duckdb or spark, found '{d}'"
+        ))
+    })
+}
+
+/// Print SQL to `output` (atomically) or standard output.
+fn write_sql(sql: &str, output: Option<&std::path::Path>, what: &str) -> anyhow::Result<()> {
+    match output {
+        Some(out) => {
+            churn::util::write_atomic(out, sql.as_bytes())
+                .with_context(|| format!("{}: cannot write", out.display()))?;
+            eprintln!(
+                "wrote {} ({} KB, {what})",
+                out.display(),
+                sql.len().div_ceil(1024)
+            );
+        }
+        None => print!("{sql}"),
+    }
+    Ok(())
+}
+
+fn features_sql(
+    data: &DataArgs,
+    as_of: Option<String>,
+    dialect: Option<&str>,
+    table: &str,
+    output: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let dialect = parse_dialect(dialect)?;
+    let mut spec = data.transaction_columns()?;
+    if let Some(d) = as_of {
+        spec.cut = churn::ingest::Cut::AsOf(Some(d));
+    }
+    let sql = churn::export::features_query(
+        &spec,
+        &churn::export::FeatureExport {
+            dialect,
+            table: table.to_string(),
+        },
+    )?;
+    write_sql(&sql, output.as_deref(), dialect.name())
+}
+
+fn export_sql(a: &ExportSqlArgs) -> anyhow::Result<()> {
+    let dialect = parse_dialect(Some(&a.dialect))?;
+    let loaded = churn::bundle::load(&a.model)?;
+    let sql = churn::export::model_query(
+        &loaded.bundle,
+        &loaded.version,
+        &churn::export::ModelExport {
+            dialect,
+            table: a.table.clone(),
+            max_case_depth: a.max_case_depth,
+        },
+    )?;
+    write_sql(&sql, a.output.as_deref(), dialect.name())
 }
 
 fn report(model: &std::path::Path, output: Option<PathBuf>) -> anyhow::Result<()> {

@@ -139,7 +139,7 @@ impl TransactionSpec {
 
     /// The configured cutoff (or as-of date) in Unix seconds (`None` when it is to be derived
     /// from the data).
-    fn explicit_cutoff(&self) -> Result<Option<i64>, IngestError> {
+    pub fn explicit_cutoff(&self) -> Result<Option<i64>, IngestError> {
         let (what, date) = match &self.cut {
             Cut::Training => ("cutoff", &self.cutoff),
             Cut::AsOf(d) => ("as-of date", d),

@@ -6,6 +6,7 @@ mod util;
 mod cli;
 mod decisions;
 mod evaluation;
+mod export_sql;
 mod hardening;
 mod ingest;
 mod learners;

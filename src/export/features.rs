@@ -1,0 +1,245 @@
+//! The point-in-time feature query of a transaction log: the table `churn-train features`
+//! writes (id, [`TRANSACTION_FEATURES`], and `churned` for a training cutoff), computed where
+//! the log lives. The definitions are those of [`crate::ingest::build_transaction_features`]:
+//! a purchase is an order (or, without an order id, a customer's rows at one timestamp) with an
+//! amount ≥ 0; returns net into `monetary_total` only; rows before the cutoff make the features,
+//! purchases in `[cutoff, cutoff + horizon)` the label.
+//!
+//! Two differences are inherent to SQL and documented in the README: a purchase whose lines have
+//! different timestamps is placed in the trend windows by its earliest line (natively: by its
+//! first line in file order), and sums of amounts are added in the engine's order, so
+//! `monetary_total` and `monetary_mean` can differ in the last bits.
+
+use super::sql::{Dialect, Expr, Op, Query, Select, SqlType};
+use super::ExportError;
+use crate::ingest::value::MISSING_TOKENS;
+use crate::ingest::TransactionSpec;
+
+/// Seconds per day.
+const DAY: i64 = 86_400;
+
+/// Options of [`features_query`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureExport {
+    /// Dialect to print.
+    pub dialect: Dialect,
+    /// The transaction table (optionally `schema.table`).
+    pub table: String,
+}
+
+fn trimmed(col: &str) -> Expr {
+    Expr::Func("TRIM", vec![Expr::col(col).cast(SqlType::Text)])
+}
+
+fn missing(e: Expr) -> Expr {
+    Expr::Chain(
+        Op::Or,
+        vec![
+            e.clone().is_null(),
+            e.in_list(MISSING_TOKENS.iter().map(|s| Expr::str(*s)).collect()),
+        ],
+    )
+}
+
+/// The feature query for `spec` (its cutoff, or its as-of date when `spec` is for scoring,
+/// must be set: the default cutoff depends on the last event).
+pub fn features_query(spec: &TransactionSpec, opts: &FeatureExport) -> Result<String, ExportError> {
+    let d = opts.dialect;
+    let cutoff = spec
+        .explicit_cutoff()
+        .map_err(|e| ExportError::Usage(e.to_string()))?
+        .ok_or_else(|| {
+            ExportError::Usage(
+                "the SQL feature query needs a date: --as-of DATE (scoring) or --cutoff DATE (training)"
+                    .into(),
+            )
+        })?;
+    spec.validate()
+        .map_err(|e| ExportError::Usage(e.to_string()))?;
+    let training = !spec.for_scoring();
+    let window = spec.window_days as i64 * DAY;
+    let horizon_end = cutoff + spec.horizon_days as i64 * DAY;
+    let int = Expr::Int;
+    let t = || Expr::col("_t");
+
+    // rows: typed columns
+    let mut rows = Select::new(opts.table.clone());
+    rows.item(trimmed(&spec.customer_col), "_cust");
+    rows.item(
+        Expr::col(spec.time_col.clone()).cast(SqlType::Timestamp),
+        "_ts",
+    );
+    let num = |c: &str| trimmed(c).cast(SqlType::Double);
+    let amount = match (&spec.quantity_col, spec.unit_price) {
+        (Some(q), true) => num(&spec.amount_col).bin(Op::Mul, num(q)),
+        _ => num(&spec.amount_col),
+    };
+    rows.item(amount, "_amt");
+    let has_order = spec.order_col.is_some();
+    if let Some(o) = &spec.order_col {
+        rows.item(
+            Expr::when(missing(trimmed(o)), Expr::Null, trimmed(o)),
+            "_order",
+        );
+    }
+
+    // events: rows with a customer id, in seconds and months
+    let mut events = Select::new("rows");
+    events.pass(&["_cust".into()]);
+    events.item(Expr::Epoch(Box::new(Expr::col("_ts"))), "_t");
+    events.item(
+        Expr::Extract("YEAR", Box::new(Expr::col("_ts")))
+            .bin(Op::Mul, int(12))
+            .bin(Op::Add, Expr::Extract("MONTH", Box::new(Expr::col("_ts")))),
+        "_month",
+    );
+    events.pass(&["_amt".into()]);
+    if has_order {
+        events.pass(&["_order".into()]);
+    }
+    events.filter = Some(Expr::Not(Box::new(missing(Expr::col("_cust")))));
+
+    let mut event_cols: Vec<String> = ["_cust", "_t", "_month", "_amt"].map(String::from).to_vec();
+    if has_order {
+        event_cols.push("_order".into());
+    }
+    let mut before = Select::new("events");
+    before.pass(&event_cols);
+    before.filter = Some(t().bin(Op::Lt, int(cutoff)));
+
+    // spend: every row before the cutoff, returns included
+    let mut spend = Select::new("before");
+    spend.pass(&["_cust".into()]);
+    spend.item(Expr::Func("SUM", vec![Expr::col("_amt")]), "_total");
+    spend.group_by = vec![Expr::col("_cust")];
+
+    let purchase = || Expr::col("_amt").bin(Op::Ge, Expr::Num(0.0));
+    // active: purchases only
+    let mut active = Select::new("before");
+    active.pass(&["_cust".into()]);
+    active.item(Expr::Func("MIN", vec![t()]), "_first");
+    active.item(Expr::Func("MAX", vec![t()]), "_last");
+    active.item(
+        Expr::Func("COUNT", vec![Expr::Distinct(Box::new(Expr::col("_month")))]),
+        "_months",
+    );
+    active.filter = Some(purchase());
+    active.group_by = vec![Expr::col("_cust")];
+
+    // purchases: one row per order (or timestamp), placed at its earliest line
+    let mut purchases = Select::new("before");
+    purchases.pass(&["_cust".into()]);
+    purchases.item(Expr::Func("MIN", vec![t()]), "_pt");
+    purchases.filter = Some(purchase());
+    purchases.group_by = if has_order {
+        vec![
+            Expr::col("_cust"),
+            Expr::col("_order"),
+            Expr::when(Expr::col("_order").is_null(), t(), Expr::Null),
+        ]
+    } else {
+        vec![Expr::col("_cust"), t()]
+    };
+
+    let pt = || Expr::col("_pt");
+    let mut counts = Select::new("purchases");
+    counts.pass(&["_cust".into()]);
+    counts.item(Expr::Func("COUNT", vec![Expr::Star]), "_count");
+    let one_if = |c: Expr| Expr::Func("SUM", vec![Expr::when(c, int(1), int(0))]);
+    counts.item(one_if(pt().bin(Op::Ge, int(cutoff - window))), "_recent");
+    counts.item(
+        one_if(
+            pt().bin(Op::Lt, int(cutoff - window))
+                .and(pt().bin(Op::Ge, int(cutoff - 2 * window))),
+        ),
+        "_previous",
+    );
+    counts.group_by = vec![Expr::col("_cust")];
+
+    let mut steps = vec![
+        ("rows".to_string(), rows),
+        ("events".to_string(), events),
+        ("before".to_string(), before),
+        ("spend".to_string(), spend),
+        ("active".to_string(), active),
+        ("purchases".to_string(), purchases),
+        ("counts".to_string(), counts),
+    ];
+    if training {
+        let mut after = Select::new("events");
+        after.pass(&["_cust".into()]);
+        after.item(Expr::Func("COUNT", vec![Expr::Star]), "_after");
+        after.filter = Some(Expr::all(vec![
+            t().bin(Op::Ge, int(cutoff)),
+            t().bin(Op::Lt, int(horizon_end)),
+            purchase(),
+        ]));
+        after.group_by = vec![Expr::col("_cust")];
+        steps.push(("after".to_string(), after));
+    }
+
+    // output: the training layout, floats computed as natively
+    let dbl = |e: Expr| e.cast(SqlType::Double);
+    let days = |a: Expr| dbl(a).bin(Op::Div, dbl(int(DAY)));
+    let mut out = Select::new("active");
+    out.joins.push((false, "spend".into(), "_cust".into()));
+    out.joins.push((false, "counts".into(), "_cust".into()));
+    out.item(Expr::col("_cust"), spec.customer_col.clone());
+    out.item(
+        days(int(cutoff).bin(Op::Sub, Expr::col("_last"))),
+        "recency_days",
+    );
+    out.item(dbl(Expr::col("_count")), "frequency");
+    out.item(Expr::col("_total"), "monetary_total");
+    out.item(
+        Expr::col("_total").bin(Op::Div, dbl(Expr::col("_count"))),
+        "monetary_mean",
+    );
+    out.item(
+        days(int(cutoff).bin(Op::Sub, Expr::col("_first"))),
+        "tenure_days",
+    );
+    out.item(
+        dbl(Expr::col("_recent")).bin(
+            Op::Div,
+            dbl(Expr::Func("GREATEST", vec![Expr::col("_previous"), int(1)])),
+        ),
+        "frequency_trend",
+    );
+    out.item(dbl(Expr::col("_months")), "active_months");
+    if training {
+        out.joins.push((true, "after".into(), "_cust".into()));
+        out.item(
+            Expr::when(Expr::col("_after").is_null(), int(1), int(0)),
+            "churned",
+        );
+    }
+    debug_assert_eq!(
+        out.items.len() - 1 - training as usize,
+        crate::ingest::TRANSACTION_FEATURES.len()
+    );
+    let day = |s: i64| crate::ingest::value::format_day(s.div_euclid(DAY));
+    let comment = format!(
+        "churn transaction features {} {}, {} dialect.\n\
+         Input: {} with columns {} (timestamps or ISO text, read as UTC{}).\n\
+         Output: the table churn-train features writes: {} per customer with a purchase before the date{}.",
+        if training { "at the training cutoff" } else { "as of" },
+        day(cutoff),
+        d.name(),
+        opts.table,
+        spec.columns().join(", "),
+        if d == Dialect::Spark { "; set spark.sql.session.timeZone=UTC" } else { "" },
+        crate::ingest::TRANSACTION_FEATURES.join(", "),
+        if training {
+            format!(", and churned = no purchase before {}", day(horizon_end))
+        } else {
+            String::new()
+        },
+    );
+    Ok(Query {
+        steps,
+        body: out,
+        materialized: vec!["events".into()],
+    }
+    .to_sql(d, &comment))
+}

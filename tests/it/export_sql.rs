@@ -1,0 +1,779 @@
+//! Models exported as SQL (issue 16): `churn-train export-sql` run on a real PostgreSQL and a
+//! real DuckDB must give what `churn-score` writes — probabilities and intervals to the last bit
+//! (compared as f64 bits), segment ids and names, RFM classes, lifecycle stages and risk bands
+//! identical — on Telco, Bank, CDNOW, 100k synthetic rows full of edge cases and a depth-30 tree;
+//! the Spark output must parse with a Spark (Databricks) dialect parser.
+//!
+//! DuckDB runs through its Python package: `CHURN_DUCKDB_PYTHON` names a Python that imports
+//! `duckdb` (`.ci/run` makes one); without it the DuckDB half is skipped with a note, unless
+//! `CHURN_REQUIRE_DUCKDB=1`.
+
+use crate::store::PgDb;
+use crate::util::*;
+use churn::io::read_table;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+/// Output columns compared as f64 bits.
+const FLOAT_COLUMNS: [&str; 4] = [
+    "churn_probability",
+    "probability_low",
+    "probability_high",
+    "leaf_support",
+];
+
+/// A scored table: column names, and per id the cells by column.
+struct Scores {
+    columns: Vec<String>,
+    rows: BTreeMap<String, Vec<Option<String>>>,
+}
+
+fn read_scores(path: &Path, id: &str) -> Scores {
+    let t = read_table(path, None).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let columns: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
+    let idc = t
+        .index_of(id)
+        .unwrap_or_else(|| panic!("{}: no id column {id} in {columns:?}", path.display()));
+    let mut rows = BTreeMap::new();
+    for r in 0..t.nrows {
+        let key = t.columns[idc].data.get(r).to_text().unwrap();
+        let cells = t.columns.iter().map(|c| c.data.get(r).to_text()).collect();
+        assert!(
+            rows.insert(key.clone(), cells).is_none(),
+            "duplicate id {key}"
+        );
+    }
+    Scores { columns, rows }
+}
+
+/// Every column of `engine` equals `native`'s: floats bit for bit, booleans by value, the rest
+/// as text. Returns the number of compared cells.
+fn assert_same(native: &Scores, engine: &Scores, what: &str) -> usize {
+    assert_eq!(
+        native.rows.len(),
+        engine.rows.len(),
+        "{what}: row counts differ"
+    );
+    let mut cells = 0;
+    for (ec, name) in engine.columns.iter().enumerate() {
+        let nc = native
+            .columns
+            .iter()
+            .position(|c| c == name)
+            .unwrap_or_else(|| panic!("{what}: churn-score wrote no column {name}"));
+        let mut bad = Vec::new();
+        for (id, erow) in &engine.rows {
+            let nrow = native
+                .rows
+                .get(id)
+                .unwrap_or_else(|| panic!("{what}: id {id} not scored natively"));
+            let (n, e) = (nrow[nc].as_deref(), erow[ec].as_deref());
+            let same = if FLOAT_COLUMNS.contains(&name.as_str()) {
+                let bits =
+                    |s: Option<&str>| s.and_then(|s| s.parse::<f64>().ok()).map(f64::to_bits);
+                bits(n).is_some() && bits(n) == bits(e)
+            } else if name == "predicted_churn" {
+                let b = |s: Option<&str>| {
+                    s.map(|s| matches!(s.to_ascii_lowercase().as_str(), "t" | "true"))
+                };
+                b(n).is_some() && b(n) == b(e)
+            } else {
+                n == e
+            };
+            cells += 1;
+            if !same {
+                bad.push(format!("{id}: native {n:?}, {what} {e:?}"));
+            }
+        }
+        assert!(
+            bad.is_empty(),
+            "{what}: column {name} differs in {} of {} rows, e.g. {:?}",
+            bad.len(),
+            engine.rows.len(),
+            &bad[..bad.len().min(5)]
+        );
+    }
+    cells
+}
+
+/// The Python that runs DuckDB, or `None` (skip) when none is configured.
+fn duckdb_python() -> Option<String> {
+    match std::env::var("CHURN_DUCKDB_PYTHON") {
+        Ok(p) if !p.is_empty() => Some(p),
+        _ => {
+            assert!(
+                std::env::var("CHURN_REQUIRE_DUCKDB").as_deref() != Ok("1"),
+                "CHURN_REQUIRE_DUCKDB=1 but CHURN_DUCKDB_PYTHON is not set"
+            );
+            eprintln!("skipped DuckDB: set CHURN_DUCKDB_PYTHON to a Python that imports duckdb");
+            None
+        }
+    }
+}
+
+const DUCKDB_SCRIPT: &str = r#"
+import csv, sys, duckdb
+data, sql, out, table = sys.argv[1:5]
+con = duckdb.connect()
+con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_csv(?, all_varchar=true, header=true)", [data])
+cur = con.execute(open(sql).read())
+cols = [d[0] for d in cur.description]
+def cell(v):
+    if v is None: return ''
+    if isinstance(v, bool): return 'true' if v else 'false'
+    if isinstance(v, float): return repr(v)
+    return str(v)
+with open(out, 'w', newline='') as f:
+    w = csv.writer(f)
+    w.writerow(cols)
+    for r in cur.fetchall():
+        w.writerow([cell(v) for v in r])
+"#;
+
+/// Run `sql` on DuckDB over `data` loaded as text columns into table `table`.
+fn run_duckdb(python: &str, data: &Path, sql: &Path, out: &Path, table: &str) {
+    let o = Command::new(python)
+        .arg("-c")
+        .arg(DUCKDB_SCRIPT)
+        .args([data, sql, out])
+        .arg(table)
+        .stdin(Stdio::null())
+        .output()
+        .expect("python runs");
+    assert!(
+        o.status.success(),
+        "DuckDB failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Load `data` as text columns into `warehouse.customers` of `db` and run `sql` there; the
+/// result goes to `out` as CSV.
+fn run_postgres(db: &PgDb, data: &Path, sql: &Path, out: &Path) {
+    let header = std::fs::read_to_string(data)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    let cols: Vec<String> = header
+        .split(',')
+        .map(|c| format!("\"{}\" TEXT", c.trim_matches('"')))
+        .collect();
+    let query = std::fs::read_to_string(sql).unwrap();
+    let script = format!(
+        "SET statement_timeout = '300s';\nDROP SCHEMA IF EXISTS warehouse CASCADE;\nCREATE SCHEMA warehouse;\n\
+         CREATE TABLE warehouse.customers ({});\n\
+         \\copy warehouse.customers FROM '{}' WITH (FORMAT csv, HEADER true)\n\
+         COPY (\n{}\n) TO STDOUT WITH (FORMAT csv, HEADER true);\n",
+        cols.join(", "),
+        data.display(),
+        query.trim_end().trim_end_matches(';')
+    );
+    let script_path = out.with_extension("psql");
+    std::fs::write(&script_path, script).unwrap();
+    let o = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            "5432",
+            "-U",
+            "postgres",
+            "-d",
+            db.name(),
+        ])
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-f"])
+        .arg(&script_path)
+        .env("PGCONNECT_TIMEOUT", "5")
+        .stdin(Stdio::null())
+        .output()
+        .expect("psql runs");
+    assert!(
+        o.status.success(),
+        "PostgreSQL failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::fs::write(out, &o.stdout).unwrap();
+}
+
+/// Export `model` for `dialect` (reading `table`) into `dir`; returns the file.
+fn export(model: &Path, dialect: &str, table: &str, dir: &Path, extra: &[&str]) -> PathBuf {
+    let out = dir.join(format!("{dialect}.sql"));
+    let mut args = vec![
+        "export-sql",
+        "--model",
+        model.to_str().unwrap(),
+        "--dialect",
+        dialect,
+        "--table",
+        table,
+        "--output",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let (code, _, err) = run("churn-train", &args);
+    assert_eq!(code, 0, "export-sql failed: {err}");
+    out
+}
+
+/// Score `data` natively and with the exported SQL on PostgreSQL and DuckDB; every value must
+/// agree. `test` names the PostgreSQL database.
+fn check_model(test: &str, model: &Path, data: &Path, id: &str, extra: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let native_out = dir.path().join("native.csv");
+    let t = Instant::now();
+    let (code, _, err) = score(model, data, &native_out, &[]);
+    assert_eq!(code, 0, "churn-score failed: {err}");
+    let native_s = t.elapsed().as_secs_f64();
+    let native = read_scores(&native_out, id);
+    let input_rows = read_table(data, None).unwrap().nrows;
+    assert_eq!(
+        native.rows.len(),
+        input_rows,
+        "churn-score rejected rows: {err}"
+    );
+
+    let db = PgDb::create(test);
+    let pg_sql = export(model, "postgres", "warehouse.customers", dir.path(), extra);
+    let pg_out = dir.path().join("postgres.csv");
+    let t = Instant::now();
+    run_postgres(&db, data, &pg_sql, &pg_out);
+    let pg_s = t.elapsed().as_secs_f64();
+    let pg = read_scores(&pg_out, id);
+    let cells = assert_same(&native, &pg, "PostgreSQL");
+    eprintln!(
+        "{test}: PostgreSQL identical in {cells} cells of {} rows (load + query {pg_s:.2} s, churn-score {native_s:.2} s)",
+        pg.rows.len()
+    );
+
+    if let Some(py) = duckdb_python() {
+        let duck_sql = export(model, "duckdb", "customers", dir.path(), extra);
+        let duck_out = dir.path().join("duckdb.csv");
+        let t = Instant::now();
+        run_duckdb(&py, data, &duck_sql, &duck_out, "customers");
+        let duck = read_scores(&duck_out, id);
+        let cells = assert_same(&native, &duck, "DuckDB");
+        eprintln!(
+            "{test}: DuckDB identical in {cells} cells (load + query {:.2} s)",
+            t.elapsed().as_secs_f64()
+        );
+    }
+}
+
+#[test]
+fn telco_scores_identically_in_sql() {
+    let model = trained_example().join("telco");
+    check_model("sql_telco", &model, &telco(), "customerID", &[]);
+}
+
+#[test]
+fn bank_scores_identically_in_sql() {
+    let data = root().join("../shared/datasets/bank_customer_churn/Churn_Modelling.csv");
+    if !data.exists() {
+        eprintln!("skipped: {} not present", data.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("bank");
+    let (code, _, err) = run(
+        "churn-train",
+        &[
+            "--data",
+            data.to_str().unwrap(),
+            "--label",
+            "Exited",
+            "--id",
+            "CustomerId",
+            "--drop",
+            "RowNumber,Surname",
+            "--max-depth",
+            "4,6,8",
+            "--min-samples-leaf",
+            "10,40",
+            "--out",
+            model.to_str().unwrap(),
+            "--quiet",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    check_model("sql_bank", &model, &data, "CustomerId", &[]);
+}
+
+#[test]
+fn cdnow_scores_identically_in_sql() {
+    // a transaction model: the SQL reads the feature table `churn-train features` writes
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("cdnow");
+    train_config(Path::new("training/cdnow.toml"), &model, &[]);
+    let feats = dir.path().join("features.csv");
+    let (code, _, err) = run(
+        "churn-train",
+        &[
+            "features",
+            "--config",
+            "training/cdnow.toml",
+            "--as-of",
+            "1998-04-01",
+            "--output",
+            feats.to_str().unwrap(),
+            "--quiet",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    check_model("sql_cdnow", &model, &feats, "customer_id", &[]);
+}
+
+/// A tiny deterministic generator (the test must not depend on a seed of another crate).
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+        from[(self.next() * from.len() as f64) as usize % from.len()]
+    }
+}
+
+/// `n` Telco-shaped rows full of edge cases: values exactly at (and one ulp around) every split
+/// threshold of `model`, missing-value tokens, unseen and padded categories, other boolean
+/// spellings, negative amounts.
+fn synthetic_telco(model: &Path, n: usize, out: &Path) {
+    let b = churn::bundle::load(model).unwrap().bundle;
+    let base = read_table(&telco(), None).unwrap();
+    // thresholds per input name (value columns only)
+    let mut cuts: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for node in b.model.tree.nodes.iter().filter(|n| !n.is_leaf()) {
+        let c = &b.encoder.columns[node.feature as usize];
+        if c.role == churn::features::ColumnRole::Value {
+            let name = b.encoder.inputs[c.input].name.clone();
+            cuts.entry(name).or_default().push(node.threshold);
+        }
+    }
+    let kinds: BTreeMap<&str, &churn::ingest::FeatureKind> = b
+        .encoder
+        .inputs
+        .iter()
+        .map(|i| (i.name.as_str(), &i.kind))
+        .collect();
+    let mut rng = Lcg(16);
+    let mut text = String::new();
+    let header: Vec<&str> = base.columns.iter().map(|c| c.name.as_str()).collect();
+    text.push_str(&header.join(","));
+    text.push('\n');
+    for r in 0..n {
+        let src = r % base.nrows;
+        let mut cells = Vec::new();
+        for c in &base.columns {
+            let orig = c.data.get(src).to_text().unwrap_or_default();
+            let cell = if c.name == "customerID" {
+                format!("S{r:06}")
+            } else {
+                match kinds.get(c.name.as_str()) {
+                    Some(churn::ingest::FeatureKind::Numeric) => {
+                        let u = rng.next();
+                        let cut = cuts.get(&c.name).filter(|v| !v.is_empty());
+                        match (u, cut) {
+                            (u, _) if u < 0.08 => rng
+                                .pick(&["", " ", "NA", "null", "NaN", "None"])
+                                .to_string(),
+                            (u, Some(v)) if u < 0.40 => {
+                                let t = v[(rng.next() * v.len() as f64) as usize % v.len()];
+                                let t = match (rng.next() * 3.0) as u32 {
+                                    0 => t,
+                                    1 => f64::from_bits(t.to_bits() + 1),
+                                    _ => f64::from_bits(t.to_bits() - 1),
+                                };
+                                format!("{t:?}")
+                            }
+                            (u, _) if u < 0.43 => format!("-{}", (rng.next() * 50.0).floor()),
+                            (u, _) if u < 0.46 => format!(" {orig} "),
+                            _ => orig,
+                        }
+                    }
+                    Some(churn::ingest::FeatureKind::Boolean { .. }) => {
+                        let u = rng.next();
+                        if u < 0.06 {
+                            rng.pick(&["", "NA", "N/A"]).to_string()
+                        } else if u < 0.15 {
+                            rng.pick(&["yes", "NO", "True", "f", "1", "0", "Y", "n"])
+                                .to_string()
+                        } else {
+                            orig
+                        }
+                    }
+                    Some(churn::ingest::FeatureKind::Categorical) => {
+                        let u = rng.next();
+                        if u < 0.06 {
+                            rng.pick(&["", "NA", "n/a", "NULL"]).to_string()
+                        } else if u < 0.11 {
+                            rng.pick(&[
+                                "Zeppelin",
+                                "fiber optic",
+                                "Month–to–month",
+                                "O'Brien \"x\"",
+                            ])
+                            .to_string()
+                        } else if u < 0.15 {
+                            format!("  {orig} ")
+                        } else {
+                            orig
+                        }
+                    }
+                    None => orig,
+                }
+            };
+            cells.push(format!("\"{}\"", cell.replace('"', "\"\"")));
+        }
+        text.push_str(&cells.join(","));
+        text.push('\n');
+    }
+    std::fs::write(out, text).unwrap();
+}
+
+#[test]
+fn synthetic_edge_cases_score_identically_in_sql() {
+    let model = trained_example().join("telco");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("synthetic.csv");
+    synthetic_telco(&model, 100_000, &data);
+    check_model("sql_synthetic", &model, &data, "customerID", &[]);
+}
+
+/// The Telco model with its tree replaced by a chain 30 splits deep over tenure and
+/// MonthlyCharges (thresholds between the data's values, so every level is reached).
+fn deep_model(dir: &Path) -> PathBuf {
+    use churn::model::tree::{Node, Tree, LEAF};
+    let src = trained_example().join("telco");
+    let mut b = churn::bundle::load(&src).unwrap().bundle;
+    let col = |name: &str| {
+        b.encoder
+            .columns
+            .iter()
+            .position(|c| c.name == name)
+            .unwrap()
+    };
+    let (tenure, charges) = (col("tenure") as u32, col("MonthlyCharges") as u32);
+    let leaf = |n: f64, pos: f64| Node {
+        feature: 0,
+        threshold: 0.0,
+        left: LEAF,
+        right: LEAF,
+        n,
+        pos,
+        class: pos * 2.0 > n,
+        value: (pos + 0.5) / (n + 1.0),
+    };
+    let mut nodes = Vec::new();
+    for d in 0..30u32 {
+        let i = nodes.len() as u32;
+        let (feature, threshold) = if d % 2 == 0 {
+            (tenure, 2.5 * d as f64 + 0.5)
+        } else {
+            (charges, 20.0 + 3.3 * d as f64)
+        };
+        nodes.push(Node {
+            feature,
+            threshold,
+            left: i + 1,
+            right: i + 2,
+            n: 1000.0,
+            pos: 300.0,
+            class: false,
+            value: 0.3,
+        });
+        nodes.push(leaf(30.0 + d as f64, (d as f64 * 7.0) % 29.0));
+    }
+    nodes.push(leaf(500.0, 40.0));
+    // the chain: internal node i has its leaf at i + 1 and the next split at i + 2
+    let tree = Tree {
+        nodes,
+        learner: "test-chain".into(),
+        importances: b.model.tree.importances.clone(),
+    };
+    assert_eq!(tree.depth(), 30);
+    let m = &b.model;
+    b.model = churn::model::Model::new(tree, m.params, m.calibrator.clone(), m.threshold);
+    let out = dir.join("deep");
+    std::fs::create_dir_all(&out).unwrap();
+    churn::bundle::save(&out, &b).unwrap();
+    out
+}
+
+#[test]
+fn deep_tree_goes_flat_scores_identically_and_parses_as_spark() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = deep_model(dir.path());
+    // default depth limit: one condition chain per leaf
+    let spark = export(&model, "spark", "db.customers", dir.path(), &[]);
+    let flat = std::fs::read_to_string(&spark).unwrap();
+    assert!(
+        flat.contains("one condition chain per leaf"),
+        "{}",
+        &flat[..400]
+    );
+    spark_parses(&flat);
+    check_model("sql_deep_flat", &model, &telco(), "customerID", &[]);
+    // nested form of the same tree, forced, for PostgreSQL and DuckDB
+    check_model(
+        "sql_deep_nested",
+        &model,
+        &telco(),
+        "customerID",
+        &["--max-case-depth", "64"],
+    );
+}
+
+/// `sql` parses as Spark SQL (sqlparser's Databricks dialect) into exactly one query.
+fn spark_parses(sql: &str) {
+    use sqlparser::dialect::DatabricksDialect;
+    use sqlparser::parser::Parser;
+    let statements = Parser::new(&DatabricksDialect {})
+        .with_recursion_limit(256)
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_statements())
+        .unwrap_or_else(|e| panic!("Spark SQL does not parse: {e}"));
+    assert_eq!(statements.len(), 1);
+    assert!(matches!(statements[0], sqlparser::ast::Statement::Query(_)));
+}
+
+#[test]
+fn spark_export_of_every_bundled_model_parses() {
+    let dir = tempfile::tempdir().unwrap();
+    let telco_model = trained_example().join("telco");
+    let sql = std::fs::read_to_string(export(&telco_model, "spark", "customers", dir.path(), &[]))
+        .unwrap();
+    spark_parses(&sql);
+    // Spark string literals escape with backslashes, identifiers with backticks
+    assert!(sql.contains("`customerID`"), "{}", &sql[..600]);
+    assert!(
+        !sql.lines().any(|l| !l.starts_with("--") && l.contains('"')),
+        "double quotes in Spark SQL"
+    );
+}
+
+#[test]
+fn export_sql_refuses_bad_options() {
+    let model = trained_example().join("telco");
+    let (code, _, err) = run(
+        "churn-train",
+        &[
+            "export-sql",
+            "--model",
+            model.to_str().unwrap(),
+            "--dialect",
+            "oracle",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--dialect") && err.contains("oracle"), "{err}");
+    let (code, _, err) = run(
+        "churn-train",
+        &[
+            "export-sql",
+            "--model",
+            "no/such/dir",
+            "--dialect",
+            "duckdb",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no/such/dir"), "{err}");
+}
+
+// ---------------------------------------------------------------- the feature query
+
+/// `churn-train features` natively and as SQL on PostgreSQL and DuckDB over the same log (loaded
+/// as text columns): same customers, same values (counts, days, trend and months exactly; sums
+/// of amounts to 1e-9 relative, since engines add in their own order).
+fn check_features(test: &str, log: &Path, id: &str, flags: &[&str], date_flag: (&str, &str)) {
+    let dir = tempfile::tempdir().unwrap();
+    let native_out = dir.path().join("native.csv");
+    let mut args = vec!["features", "--transactions", log.to_str().unwrap()];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&[date_flag.0, date_flag.1, "--quiet"]);
+    let mut native_args = args.clone();
+    native_args.extend_from_slice(&["--output", native_out.to_str().unwrap()]);
+    let (code, _, err) = run("churn-train", &native_args);
+    assert_eq!(code, 0, "{err}");
+    let native = read_scores(&native_out, id);
+
+    let sql_for = |dialect: &str, table: &str| {
+        let out = dir.path().join(format!("features-{dialect}.sql"));
+        let mut a = args.clone();
+        a.extend_from_slice(&[
+            "--engine",
+            "sql",
+            "--dialect",
+            dialect,
+            "--table",
+            table,
+            "--output",
+            out.to_str().unwrap(),
+        ]);
+        let (code, _, err) = run("churn-train", &a);
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let header = read_table(log, None).unwrap();
+    let cols: Vec<String> = header
+        .columns
+        .iter()
+        .map(|c| format!("\"{}\" TEXT", c.name))
+        .collect();
+    let db = PgDb::create(test);
+    let pg_sql = std::fs::read_to_string(sql_for("postgres", "warehouse.log")).unwrap();
+    let source = if log.extension().is_some_and(|e| e == "gz") {
+        format!("PROGRAM 'gzip -dc {}'", log.display())
+    } else {
+        format!("'{}'", log.display())
+    };
+    let script = format!(
+        "SET statement_timeout = '300s';\nCREATE SCHEMA warehouse;\nCREATE TABLE warehouse.log ({});\n\
+         \\copy warehouse.log FROM {source} WITH (FORMAT csv, HEADER true)\n\
+         COPY (\n{}\n) TO STDOUT WITH (FORMAT csv, HEADER true);\n",
+        cols.join(", "),
+        pg_sql.trim_end()
+    );
+    let pg_out = dir.path().join("pg.csv");
+    psql_script(&db, &script, &pg_out);
+    compare_features(
+        &native,
+        &read_scores(&pg_out, id),
+        &format!("{test} PostgreSQL"),
+    );
+
+    if let Some(py) = duckdb_python() {
+        let duck_out = dir.path().join("duck.csv");
+        run_duckdb(&py, log, &sql_for("duckdb", "log"), &duck_out, "log");
+        compare_features(
+            &native,
+            &read_scores(&duck_out, id),
+            &format!("{test} DuckDB"),
+        );
+    }
+}
+
+/// Run a psql script on `db`; its standard output goes to `out`.
+fn psql_script(db: &PgDb, script: &str, out: &Path) {
+    let path = out.with_extension("psql");
+    std::fs::write(&path, script).unwrap();
+    let o = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            "5432",
+            "-U",
+            "postgres",
+            "-d",
+            db.name(),
+        ])
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-f"])
+        .arg(&path)
+        .env("PGCONNECT_TIMEOUT", "5")
+        .stdin(Stdio::null())
+        .output()
+        .expect("psql runs");
+    assert!(
+        o.status.success(),
+        "PostgreSQL failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::fs::write(out, &o.stdout).unwrap();
+}
+
+fn compare_features(native: &Scores, engine: &Scores, what: &str) {
+    assert_eq!(native.columns, engine.columns, "{what}: columns");
+    assert_eq!(
+        native.rows.keys().collect::<Vec<_>>(),
+        engine.rows.keys().collect::<Vec<_>>(),
+        "{what}: customers differ"
+    );
+    let (mut exact, mut close) = (0usize, 0usize);
+    for (id, n) in &native.rows {
+        let e = &engine.rows[id];
+        for (c, name) in native.columns.iter().enumerate().skip(1) {
+            let num = |s: &Option<String>| s.as_deref().and_then(|s| s.parse::<f64>().ok());
+            let (a, b) = (num(&n[c]), num(&e[c]));
+            let (Some(a), Some(b)) = (a, b) else {
+                panic!("{what}: {id} {name}: native {:?}, SQL {:?}", n[c], e[c]);
+            };
+            if a.to_bits() == b.to_bits() {
+                exact += 1;
+            } else if name.starts_with("monetary") && (a - b).abs() <= 1e-9 * a.abs().max(1.0) {
+                close += 1;
+            } else {
+                panic!("{what}: {id} {name}: native {a:?}, SQL {b:?}");
+            }
+        }
+    }
+    eprintln!(
+        "{what}: {} customers, {exact} values bit-identical, {close} sums within 1e-9",
+        native.rows.len()
+    );
+}
+
+#[test]
+fn cdnow_feature_query_matches_native_features() {
+    let flags = [
+        "--customer-col",
+        "customer_id",
+        "--time-col",
+        "date",
+        "--amount-col",
+        "dollar_value",
+        "--horizon-days",
+        "273",
+    ];
+    // for scoring (no label), and at a training cutoff (with the label)
+    check_features(
+        "sqlf_cdnow_asof",
+        &cdnow(),
+        "customer_id",
+        &flags,
+        ("--as-of", "1998-04-01"),
+    );
+    check_features(
+        "sqlf_cdnow_train",
+        &cdnow(),
+        "customer_id",
+        &flags,
+        ("--cutoff", "1997-10-01"),
+    );
+}
+
+#[test]
+fn online_retail_feature_query_matches_native_features() {
+    let Some(log) = online_retail() else {
+        return;
+    };
+    let flags = [
+        "--customer-col",
+        "CustomerID",
+        "--time-col",
+        "InvoiceDate",
+        "--amount-col",
+        "UnitPrice",
+        "--quantity-col",
+        "Quantity",
+        "--unit-price",
+        "--order-col",
+        "InvoiceNo",
+        "--horizon-days",
+        "100",
+    ];
+    check_features(
+        "sqlf_retail",
+        &log,
+        "CustomerID",
+        &flags,
+        ("--cutoff", "2011-09-01"),
+    );
+}
