@@ -6,7 +6,8 @@
 //!
 //! DuckDB runs through its Python package: `CHURN_DUCKDB_PYTHON` names a Python that imports
 //! `duckdb` (`.ci/run` makes one); without it the DuckDB half is skipped with a note, unless
-//! `CHURN_REQUIRE_DUCKDB=1`.
+//! `CHURN_REQUIRE_DUCKDB=1`. Spark likewise: `CHURN_SPARK_PYTHON` (a Python with `pyspark`, local
+//! mode, Java 17) and `CHURN_REQUIRE_SPARK=1`.
 
 use crate::store::PgDb;
 use crate::util::*;
@@ -541,6 +542,152 @@ fn spark_parses(sql: &str) {
         .unwrap_or_else(|e| panic!("Spark SQL does not parse: {e}"));
     assert_eq!(statements.len(), 1);
     assert!(matches!(statements[0], sqlparser::ast::Statement::Query(_)));
+}
+
+/// The Python that runs PySpark (local mode), or `None` (skip) when none is configured.
+fn spark_python() -> Option<String> {
+    match std::env::var("CHURN_SPARK_PYTHON") {
+        Ok(p) if !p.is_empty() => Some(p),
+        _ => {
+            assert!(
+                std::env::var("CHURN_REQUIRE_SPARK").as_deref() != Ok("1"),
+                "CHURN_REQUIRE_SPARK=1 but CHURN_SPARK_PYTHON is not set"
+            );
+            eprintln!("skipped Spark: set CHURN_SPARK_PYTHON to a Python that imports pyspark");
+            None
+        }
+    }
+}
+
+/// Runs jobs `data sql out table` (four arguments each) in one local Spark session (UTC, CSV
+/// read with every column as a string).
+const SPARK_SCRIPT: &str = r#"
+import csv, sys
+from pyspark.sql import SparkSession
+spark = (SparkSession.builder.master("local[2]").config("spark.sql.session.timeZone", "UTC")
+         .config("spark.ui.enabled", "false").getOrCreate())
+spark.sparkContext.setLogLevel("ERROR")
+args = sys.argv[1:]
+def cell(v):
+    if v is None: return ''
+    if isinstance(v, bool): return 'true' if v else 'false'
+    if isinstance(v, float): return repr(v)
+    return str(v)
+for i in range(0, len(args), 4):
+    data, sql, out, table = args[i:i + 4]
+    spark.read.option("header", True).option("inferSchema", False).csv(data).createOrReplaceTempView(table)
+    res = spark.sql(open(sql).read())
+    with open(out, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(res.columns)
+        for r in res.collect():
+            w.writerow([cell(v) for v in r])
+"#;
+
+/// On a real Spark (PySpark, local mode): the exported scoring queries of Telco, CDNOW, the 100k
+/// edge-case rows and the depth-30 tree give what churn-score writes, and the CDNOW feature query
+/// what churn-train features writes.
+#[test]
+fn spark_runs_the_exports_identically() {
+    let Some(py) = spark_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let telco_model = trained_example().join("telco");
+    let cd_model = d.join("cdnow");
+    train_config(Path::new("training/cdnow.toml"), &cd_model, &[]);
+    let cd_feats = d.join("cd-features.csv");
+    let (code, _, err) = run(
+        "churn-train",
+        &[
+            "features",
+            "--config",
+            "training/cdnow.toml",
+            "--as-of",
+            "1998-04-01",
+            "--output",
+            cd_feats.to_str().unwrap(),
+            "--quiet",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let synthetic = d.join("synthetic.csv");
+    synthetic_telco(&telco_model, 100_000, &synthetic);
+    let deep = deep_model(d);
+    // (name, model, data, id)
+    let jobs: Vec<(&str, PathBuf, PathBuf, &str)> = vec![
+        ("telco", telco_model.clone(), telco(), "customerID"),
+        ("cdnow", cd_model, cd_feats.clone(), "customer_id"),
+        ("synthetic", telco_model, synthetic, "customerID"),
+        ("deep", deep, telco(), "customerID"),
+    ];
+    let mut args: Vec<String> = Vec::new();
+    let mut expected = Vec::new();
+    for (name, model, data, id) in &jobs {
+        let jd = d.join(name);
+        std::fs::create_dir_all(&jd).unwrap();
+        let native_out = jd.join("native.csv");
+        let (code, _, err) = score(model, data, &native_out, &[]);
+        assert_eq!(code, 0, "{err}");
+        let sql = export(model, "spark", "customers", &jd, &[]);
+        let out = jd.join("spark.csv");
+        for a in [data.as_path(), sql.as_path(), out.as_path()] {
+            args.push(a.display().to_string());
+        }
+        args.push("customers".into());
+        expected.push((name.to_string(), native_out, out, *id));
+    }
+    // the feature query of the CDNOW log
+    let feats_sql = d.join("features.spark.sql");
+    let (code, _, err) = run(
+        "churn-train",
+        &[
+            "features",
+            "--config",
+            "training/cdnow.toml",
+            "--as-of",
+            "1998-04-01",
+            "--engine",
+            "sql",
+            "--dialect",
+            "spark",
+            "--table",
+            "log",
+            "--output",
+            feats_sql.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let feats_out = d.join("features.spark.csv");
+    for a in [cdnow(), feats_sql.clone(), feats_out.clone()] {
+        args.push(a.display().to_string());
+    }
+    args.push("log".into());
+
+    let t = Instant::now();
+    let o = Command::new(&py)
+        .arg("-c")
+        .arg(SPARK_SCRIPT)
+        .args(&args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("python runs");
+    assert!(
+        o.status.success(),
+        "Spark failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for (name, native, out, id) in &expected {
+        let cells = assert_same(&read_scores(native, id), &read_scores(out, id), "Spark");
+        eprintln!("spark {name}: identical in {cells} cells");
+    }
+    compare_features(
+        &read_scores(&cd_feats, "customer_id"),
+        &read_scores(&feats_out, "customer_id"),
+        "Spark CDNOW features",
+    );
+    eprintln!("Spark session: {:.1} s", t.elapsed().as_secs_f64());
 }
 
 #[test]
