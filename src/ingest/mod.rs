@@ -11,7 +11,10 @@ pub use table::{
     load_customer_table, ColumnType as ColumnTypeOverride, CustomerTableSpec,
     DEFAULT_PERSONAL_PATTERNS,
 };
-pub use transactions::{build_transaction_features, Cut, TransactionSpec, TRANSACTION_FEATURES};
+pub use transactions::{
+    build_transaction_features, stream_transaction_features, Cut, StreamOptions, TransactionSpec,
+    TRANSACTION_FEATURES,
+};
 
 use crate::io::{IoError, OutData};
 use serde::{Deserialize, Serialize};

@@ -6,6 +6,7 @@ use super::value::parse_timestamp;
 use super::{ColumnQuality, CustomerData, IngestError, InputRole};
 use crate::io::{RawData, RawTable};
 use aggregate::aggregate;
+pub use aggregate::StreamOptions;
 use serde::{Deserialize, Serialize};
 
 /// Names of the features built from a transaction log, in output order.
@@ -209,4 +210,18 @@ pub fn build_transaction_features(
             .map_err(|_| IngestError::Config("column statistics failed".into()))?;
         Ok(data)
     })
+}
+
+/// [`build_transaction_features`] for a CSV / TSV log (plain or gzip) larger than memory: the
+/// file is read in chunks and folded by the same code, so the table is identical; memory holds
+/// one chunk plus what each customer and purchase needs (about 200 bytes per customer and 8 per
+/// purchase). `progress(stage, bytes_read, file_bytes)` follows the reading. The quality report
+/// has no per-column statistics (they would need every distinct value).
+pub fn stream_transaction_features(
+    path: &std::path::Path,
+    spec: &TransactionSpec,
+    opts: StreamOptions,
+    progress: &mut dyn FnMut(&str, u64, u64),
+) -> Result<CustomerData, IngestError> {
+    aggregate::stream(path, spec, opts, progress)
 }

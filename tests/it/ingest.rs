@@ -416,3 +416,172 @@ fn online_retail_known_facts_when_shared_data_is_present() {
     assert_eq!(d.quality.rows_read, 541_909);
     assert!(d.quality.dropped.iter().any(|x| x.rows == 135_080));
 }
+
+// ---------------------------------------------------------------- out of core (issue 16)
+
+/// Streams `spec`'s log in chunks of `chunk_bytes` and checks the table against the in-memory
+/// build: same customers in the same order, same values (bit for bit: the fold is the same code
+/// over the same row order), same labels and row counts.
+fn assert_streamed_equal(spec: &TransactionSpec, chunk_bytes: usize) {
+    use churn::ingest::{stream_transaction_features, StreamOptions};
+    let raw = read_table(&spec.path, Some(&spec.columns())).unwrap();
+    let mem = build_transaction_features(&raw, spec).unwrap();
+    let mut calls = 0;
+    let streamed = stream_transaction_features(
+        &spec.path,
+        spec,
+        StreamOptions {
+            chunk_bytes,
+            memory_limit: None,
+        },
+        &mut |_, done, total| {
+            calls += 1;
+            assert!(total == 0 || done <= total);
+        },
+    )
+    .unwrap();
+    assert!(
+        calls > 1,
+        "one chunk only: the test would not cross a boundary"
+    );
+    assert_eq!(streamed.ids, mem.ids);
+    assert_eq!(streamed.label, mem.label);
+    assert_eq!(streamed.features, mem.features);
+    assert_eq!(streamed.quality.rows_read, mem.quality.rows_read);
+    assert_eq!(streamed.quality.rows_out, mem.quality.rows_out);
+    assert_eq!(
+        format!("{:?}", streamed.quality.dropped),
+        format!("{:?}", mem.quality.dropped)
+    );
+    assert_eq!(streamed.quality.notes, mem.quality.notes);
+}
+
+#[test]
+fn streamed_features_equal_the_in_memory_table() {
+    // an explicit cutoff (one pass) and the default one (two passes), 64 KB and 1 MB chunks
+    let spec = cdnow_spec();
+    assert_streamed_equal(&spec, 64 << 10);
+    let default_cutoff = TransactionSpec {
+        cutoff: None,
+        ..cdnow_spec()
+    };
+    assert_streamed_equal(&default_cutoff, 1 << 20);
+    // gzip, orders and unit prices, returns
+    if let Some(p) = online_retail() {
+        let retail = TransactionSpec {
+            path: p,
+            customer_col: "CustomerID".into(),
+            time_col: "InvoiceDate".into(),
+            amount_col: "UnitPrice".into(),
+            quantity_col: Some("Quantity".into()),
+            order_col: Some("InvoiceNo".into()),
+            unit_price: true,
+            cutoff: Some("2011-09-01".into()),
+            horizon_days: 100,
+            ..Default::default()
+        };
+        assert_streamed_equal(&retail, 4 << 20);
+    }
+}
+
+#[test]
+fn streamed_chunks_respect_quoted_newlines_and_number_rows_in_the_file() {
+    // quoted fields with commas and newlines, chunks far smaller than a record: every boundary
+    // falls somewhere awkward
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("customer_id,note,date,amount,order\n");
+    for i in 0..400 {
+        text.push_str(&format!(
+            "c{},\"line one, with a comma\nline \"\"two\"\"\",2024-0{}-1{} 10:00:00,{}.5,o{}\n",
+            i % 37,
+            1 + i % 9,
+            i % 10,
+            i % 13,
+            i / 2
+        ));
+    }
+    let path = write(dir.path(), "log.csv", &text);
+    let spec = TransactionSpec {
+        path: path.clone(),
+        customer_col: "customer_id".into(),
+        time_col: "date".into(),
+        amount_col: "amount".into(),
+        order_col: Some("order".into()),
+        cutoff: Some("2024-08-01".into()),
+        ..Default::default()
+    };
+    for chunk in [16, 100, 1000] {
+        assert_streamed_equal(&spec, chunk);
+    }
+    // a bad amount in the 350th data row is reported there, however the file was chunked
+    let bad = text.replacen(
+        ",2024-08-19 10:00:00,11.5,o174\n",
+        ",2024-08-19 10:00:00,eleven,o174\n",
+        1,
+    );
+    assert_ne!(bad, text);
+    let path = write(dir.path(), "bad.csv", &bad);
+    let spec = TransactionSpec { path, ..spec };
+    let raw = read_table(&spec.path, Some(&spec.columns())).unwrap();
+    let mem_err = build_transaction_features(&raw, &spec)
+        .unwrap_err()
+        .to_string();
+    let stream_err = churn::ingest::stream_transaction_features(
+        &spec.path,
+        &spec,
+        churn::ingest::StreamOptions {
+            chunk_bytes: 100,
+            memory_limit: None,
+        },
+        &mut |_, _, _| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(stream_err, mem_err);
+    assert!(
+        stream_err.contains("row 350") && stream_err.contains("'eleven'"),
+        "{stream_err}"
+    );
+}
+
+#[test]
+fn features_memory_limit_via_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = |out: &std::path::Path, extra: &[&str]| {
+        let mut a: Vec<String> = [
+            "features",
+            "--config",
+            "training/cdnow.toml",
+            "--quiet",
+            "--output",
+        ]
+        .map(String::from)
+        .to_vec();
+        a.push(out.display().to_string());
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let run_args = |a: Vec<String>| {
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        run("churn-train", &refs)
+    };
+    let (mem, streamed) = (dir.path().join("mem.csv"), dir.path().join("stream.csv"));
+    let (code, _, err) = run_args(args(&mem, &[]));
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run_args(args(&streamed, &["--memory-limit", "256M"]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        std::fs::read(&mem).unwrap(),
+        std::fs::read(&streamed).unwrap()
+    );
+    // a limit the customers cannot fit in stops with a message naming the flag
+    let (code, _, err) = run_args(args(&streamed, &["--memory-limit", "1M"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--memory-limit") && err.contains("customers"),
+        "{err}"
+    );
+    let (code, _, err) = run_args(args(&streamed, &["--memory-limit", "lots"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("'lots'"), "{err}");
+}

@@ -29,6 +29,8 @@ struct Acc {
     months: Vec<i32>,
     any_before: bool,
     active_after: bool,
+    /// The customer's purchases seen so far (to count each once).
+    keys: PurchaseKeys,
 }
 
 impl Acc {
@@ -44,6 +46,7 @@ impl Acc {
             months: Vec::new(),
             any_before: false,
             active_after: false,
+            keys: PurchaseKeys::default(),
         }
     }
 
@@ -134,26 +137,299 @@ pub(super) fn aggregate(
     let cols = LogColumns::resolve(raw, spec)?;
     // Parse timestamps first: the default cutoff depends on the last event.
     let rows = ParsedRows::parse(raw, spec, &cols)?;
-    if rows.no_id == raw.nrows {
-        return Err(IngestError::Empty {
-            path: raw.path.clone(),
-            message: "no transactions with a customer id".into(),
-        });
-    }
     let period = Period::choose(spec, explicit_cutoff, rows.last_event());
-    let (order, acc) = accumulate(raw, spec, &cols, &rows, &period)?;
-    let customers = Customers::collect(&order, acc, period.cutoff);
-    if customers.ids.is_empty() {
-        return Err(IngestError::Empty {
-            path: raw.path.clone(),
-            message: format!(
-                "no customer has an event before the cutoff {}",
-                format_day(period.cutoff.div_euclid(DAY))
-            ),
-        });
+    let mut folder = Folder::new(spec, period);
+    folder.fold(raw, spec, &cols, &rows)?;
+    folder.finish(raw.path.clone(), raw.nrows)
+}
+
+/// The per-customer fold behind both readers: [`aggregate`] feeds it one in-memory table,
+/// [`stream`] a file chunk by chunk (so a log larger than memory needs memory for its customers
+/// and purchases only, not its rows).
+pub(super) struct Folder<'s> {
+    spec: &'s TransactionSpec,
+    period: Period,
+    /// Customer id → index into `acc` (first-seen order).
+    index: FxHashMap<Box<str>, u32>,
+    acc: Vec<Acc>,
+    /// Rows without a customer id.
+    no_id: usize,
+    /// Purchase keys stored (for the memory estimate).
+    keys: u64,
+    /// The latest timestamp of a row with an id (for the period notes).
+    last_event: Option<i64>,
+}
+
+impl<'s> Folder<'s> {
+    fn new(spec: &'s TransactionSpec, period: Period) -> Folder<'s> {
+        Folder {
+            spec,
+            period,
+            index: FxHashMap::default(),
+            acc: Vec::new(),
+            no_id: 0,
+            keys: 0,
+            last_event: None,
+        }
     }
-    let quality = quality_report(raw, spec, rows.no_id, &period, &customers);
-    Ok(customers.into_data(raw, spec, quality))
+
+    /// Fold the rows of `raw` (already parsed into `rows`). Every customer with an id is
+    /// registered, even when all its rows fall after the horizon; amounts are read only for rows
+    /// before the horizon end.
+    fn fold(
+        &mut self,
+        raw: &RawTable,
+        spec: &TransactionSpec,
+        cols: &LogColumns<'_>,
+        rows: &ParsedRows<'_>,
+    ) -> Result<(), IngestError> {
+        self.no_id += rows.no_id;
+        let period = &self.period;
+        for row in 0..raw.nrows {
+            let Some(id) = rows.ids[row].as_deref() else {
+                continue;
+            };
+            let t = rows.ts[row];
+            self.last_event = Some(self.last_event.map_or(t, |l| l.max(t)));
+            let ix = match self.index.get(id) {
+                Some(&ix) => ix as usize,
+                None => {
+                    self.index.insert(id.into(), self.acc.len() as u32);
+                    self.acc.push(Acc::new());
+                    self.acc.len() - 1
+                }
+            };
+            if t >= period.horizon_end {
+                continue;
+            }
+            let amt = amount_at(raw, spec, cols, row)?;
+            let a = &mut self.acc[ix];
+            let new_purchase = t < period.cutoff && amt >= 0.0 && {
+                let key = purchase_key(cols.order, row, t);
+                let new = a.keys.insert(key);
+                self.keys += new as u64;
+                new
+            };
+            a.record(t, amt, period, new_purchase);
+        }
+        Ok(())
+    }
+
+    /// Rough bytes held: per customer its id, index entry and accumulator, per purchase a key.
+    fn bytes(&self) -> u64 {
+        self.acc.len() as u64 * 200 + self.keys * 8
+    }
+
+    /// The customer table (customers in first-seen order).
+    fn finish(
+        mut self,
+        path: std::path::PathBuf,
+        rows_read: usize,
+    ) -> Result<CustomerData, IngestError> {
+        if self.no_id == rows_read {
+            return Err(IngestError::Empty {
+                path,
+                message: "no transactions with a customer id".into(),
+            });
+        }
+        let mut ids: Vec<Option<Box<str>>> = (0..self.acc.len()).map(|_| None).collect();
+        for (id, ix) in std::mem::take(&mut self.index) {
+            ids[ix as usize] = Some(id);
+        }
+        let ids: Vec<Box<str>> = ids
+            .into_iter()
+            .map(|i| i.expect("every index has an id"))
+            .collect();
+        // an explicit cutoff skips the first pass: the last event is known only now
+        self.period.last_event = self.last_event.unwrap_or(0);
+        let customers = Customers::collect(ids, self.acc, self.period.cutoff);
+        if customers.ids.is_empty() {
+            return Err(IngestError::Empty {
+                path,
+                message: format!(
+                    "no customer has an event before the cutoff {}",
+                    format_day(self.period.cutoff.div_euclid(DAY))
+                ),
+            });
+        }
+        let quality = quality_report(
+            &path,
+            rows_read,
+            self.spec,
+            self.no_id,
+            &self.period,
+            &customers,
+        );
+        Ok(customers.into_data(path, self.spec, quality))
+    }
+}
+
+/// A purchase's key within its customer: the order id (hashed), or without one the timestamp;
+/// the low bit tells the two apart.
+#[inline]
+fn purchase_key(order: Option<&RawData>, row: usize, t: i64) -> i64 {
+    use std::hash::{Hash, Hasher};
+    let id: Option<Cow<str>> = order.and_then(|o| match o.get(row) {
+        RawValue::Text(s) if !is_missing_token(s) => Some(Cow::Borrowed(s.trim())),
+        RawValue::Number(x) => Some(Cow::Owned(crate::util::fmt_num(x))),
+        _ => None,
+    });
+    match id {
+        Some(id) => {
+            let mut h = crate::util::FxHasher::default();
+            id.hash(&mut h);
+            ((h.finish() << 1) | 1) as i64
+        }
+        None => t << 1,
+    }
+}
+
+/// One customer's purchase keys: a sorted vector while small, a hash set for heavy buyers.
+#[derive(Clone, Default)]
+enum PurchaseKeys {
+    #[default]
+    None,
+    Small(Vec<i64>),
+    Big(Box<crate::util::FxHashSet<i64>>),
+}
+
+impl PurchaseKeys {
+    /// Add `key`; true when it was new.
+    #[inline]
+    fn insert(&mut self, key: i64) -> bool {
+        match self {
+            PurchaseKeys::None => {
+                *self = PurchaseKeys::Small(vec![key]);
+                true
+            }
+            PurchaseKeys::Small(v) => match v.binary_search(&key) {
+                Ok(_) => false,
+                Err(i) => {
+                    if v.len() < 64 {
+                        v.insert(i, key);
+                    } else {
+                        let mut set: crate::util::FxHashSet<i64> = v.drain(..).collect();
+                        set.insert(key);
+                        *self = PurchaseKeys::Big(Box::new(set));
+                    }
+                    true
+                }
+            },
+            PurchaseKeys::Big(set) => set.insert(key),
+        }
+    }
+}
+
+/// Out-of-core options of [`stream`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StreamOptions {
+    /// Bytes of the file read per chunk.
+    pub chunk_bytes: usize,
+    /// Stop with an error when the customers and purchases held would pass this many bytes.
+    pub memory_limit: Option<u64>,
+}
+
+/// Build the features of a CSV / TSV log (plain or gzip) read chunk by chunk: memory holds one
+/// chunk of rows plus one accumulator per customer and one key per purchase. Without an explicit
+/// cutoff the file is read twice (the default cutoff depends on the last event).
+pub(super) fn stream(
+    path: &std::path::Path,
+    spec: &TransactionSpec,
+    opts: StreamOptions,
+    progress: &mut dyn FnMut(&str, u64, u64),
+) -> Result<CustomerData, IngestError> {
+    spec.validate()?;
+    let only = spec.columns();
+    let explicit_cutoff = spec.explicit_cutoff()?;
+    let last_event = match explicit_cutoff {
+        Some(_) => 0,
+        None => {
+            let mut last = 0i64;
+            let mut any = false;
+            crate::io::for_each_csv_chunk(
+                path,
+                &only,
+                opts.chunk_bytes,
+                |done, total| progress("finding the last event", done, total),
+                |raw, first| -> Result<(), IngestError> {
+                    let cols = LogColumns::resolve(&raw, spec)?;
+                    let rows = ParsedRows::parse(&raw, spec, &cols).map_err(|e| shift(e, first))?;
+                    if rows.no_id < raw.nrows {
+                        last = if any {
+                            last.max(rows.last_event())
+                        } else {
+                            rows.last_event()
+                        };
+                        any = true;
+                    }
+                    Ok(())
+                },
+            )?;
+            last
+        }
+    };
+    let period = Period::choose(spec, explicit_cutoff, last_event);
+    let mut folder = Folder::new(spec, period);
+    let rows_read = crate::io::for_each_csv_chunk(
+        path,
+        &only,
+        opts.chunk_bytes,
+        |done, total| progress("aggregating", done, total),
+        |raw, first| -> Result<(), IngestError> {
+            let cols = LogColumns::resolve(&raw, spec)?;
+            let rows = ParsedRows::parse(&raw, spec, &cols).map_err(|e| shift(e, first))?;
+            folder
+                .fold(&raw, spec, &cols, &rows)
+                .map_err(|e| shift(e, first))?;
+            if let Some(limit) = opts.memory_limit {
+                let need = folder.bytes() + 4 * opts.chunk_bytes as u64;
+                if need > limit {
+                    return Err(IngestError::Config(format!(
+                        "{}: after {} rows the log holds {} customers and {} purchases, about {} MB with the read buffers, over --memory-limit {} MB; raise the limit",
+                        path.display(),
+                        first + raw.nrows,
+                        folder.acc.len(),
+                        folder.keys,
+                        need >> 20,
+                        limit >> 20
+                    )));
+                }
+            }
+            Ok(())
+        },
+    )?;
+    folder.finish(path.to_path_buf(), rows_read)
+}
+
+/// A row error of a chunk, renumbered to the file's data rows.
+fn shift(e: IngestError, first: usize) -> IngestError {
+    match e {
+        IngestError::BadValue {
+            path,
+            row,
+            column,
+            expected,
+            value,
+        } => IngestError::BadValue {
+            path,
+            row: row + first,
+            column,
+            expected,
+            value,
+        },
+        IngestError::MissingValue {
+            path,
+            row,
+            column,
+            what,
+        } => IngestError::MissingValue {
+            path,
+            row: row + first,
+            column,
+            what,
+        },
+        other => other,
+    }
 }
 
 /// The log's columns by role.
@@ -327,71 +603,6 @@ impl Period {
     }
 }
 
-/// Which purchase a row belongs to: distinct purchases per customer, keyed by order id or, without
-/// an order column (or a row without an order id), by timestamp.
-#[derive(Default)]
-struct Purchases<'a> {
-    /// Order id → small number.
-    orders: FxHashMap<Cow<'a, str>, i64>,
-    /// (customer, keyed by order?, order number or timestamp) seen so far.
-    seen: crate::util::FxHashSet<(usize, bool, i64)>,
-}
-
-impl<'a> Purchases<'a> {
-    /// True when `row` is the first row of its purchase for customer `ix`.
-    fn first_row(&mut self, order: Option<&'a RawData>, row: usize, ix: usize, t: i64) -> bool {
-        let id: Option<Cow<'a, str>> = order.and_then(|o| match o.get(row) {
-            RawValue::Text(s) if !is_missing_token(s) => Some(Cow::Borrowed(s.trim())),
-            RawValue::Number(x) => Some(Cow::Owned(crate::util::fmt_num(x))),
-            _ => None,
-        });
-        let key = match id {
-            Some(id) => {
-                let next = self.orders.len() as i64;
-                (ix, true, *self.orders.entry(id).or_insert(next))
-            }
-            None => (ix, false, t),
-        };
-        self.seen.insert(key)
-    }
-}
-
-/// Fold the rows into one [`Acc`] per customer (first-seen order). Every customer with an id is
-/// registered, even when all its rows fall after the horizon; amounts are read only for rows
-/// before the horizon end.
-fn accumulate<'r>(
-    raw: &'r RawTable,
-    spec: &TransactionSpec,
-    cols: &LogColumns<'r>,
-    rows: &'r ParsedRows<'_>,
-    period: &Period,
-) -> Result<(Vec<&'r str>, Vec<Acc>), IngestError> {
-    let mut index: FxHashMap<&str, usize> = FxHashMap::default();
-    index.reserve((raw.nrows - rows.no_id) / 4 + 16);
-    let mut order: Vec<&str> = Vec::new();
-    let mut acc: Vec<Acc> = Vec::new();
-    let mut purchases = Purchases::default();
-    for row in 0..raw.nrows {
-        let Some(id) = rows.ids[row].as_deref() else {
-            continue;
-        };
-        let t = rows.ts[row];
-        let ix = *index.entry(id).or_insert_with(|| {
-            order.push(id);
-            acc.push(Acc::new());
-            acc.len() - 1
-        });
-        if t >= period.horizon_end {
-            continue;
-        }
-        let amt = amount_at(raw, spec, cols, row)?;
-        let new_purchase =
-            t < period.cutoff && amt >= 0.0 && purchases.first_row(cols.order, row, ix, t);
-        acc[ix].record(t, amt, period, new_purchase);
-    }
-    Ok((order, acc))
-}
-
 /// The amount of `row`: the amount column, times the quantity with `unit_price` (the quantity
 /// is parsed, and so checked, whenever the column is configured).
 #[inline]
@@ -423,20 +634,20 @@ struct Customers {
 
 impl Customers {
     /// Turn the accumulators into feature rows and labels (`churned` = no purchase after cutoff).
-    fn collect(order: &[&str], mut acc: Vec<Acc>, cutoff: i64) -> Customers {
+    fn collect(ids: Vec<Box<str>>, acc: Vec<Acc>, cutoff: i64) -> Customers {
         let mut out = Customers {
             ids: Vec::new(),
             label: Vec::new(),
             cols: vec![Vec::new(); TRANSACTION_FEATURES.len()],
             late: 0,
         };
-        for (ix, a) in acc.iter_mut().enumerate() {
+        for (id, mut a) in ids.into_iter().zip(acc) {
             if !a.any_before {
                 out.late += 1;
                 continue;
             }
             let vals = a.features(cutoff);
-            out.ids.push(order[ix].to_string());
+            out.ids.push(id.into_string());
             out.label.push(!a.active_after);
             for (c, v) in out.cols.iter_mut().zip(vals) {
                 c.push(Some(v));
@@ -448,12 +659,12 @@ impl Customers {
     /// The customer-level table with the `churned` label.
     fn into_data(
         self,
-        raw: &RawTable,
+        path: std::path::PathBuf,
         spec: &TransactionSpec,
         quality: QualityReport,
     ) -> CustomerData {
         CustomerData {
-            source: raw.path.clone(),
+            source: path,
             id_column: Some(spec.customer_col.clone()),
             ids: Some(self.ids),
             label_column: "churned".into(),
@@ -478,7 +689,8 @@ impl Customers {
 /// Rows and drops, the period and its notes, and the label balance (column statistics are added
 /// by the caller).
 fn quality_report(
-    raw: &RawTable,
+    path: &std::path::Path,
+    rows_read: usize,
     spec: &TransactionSpec,
     no_id: usize,
     period: &Period,
@@ -487,9 +699,9 @@ fn quality_report(
     let label = &customers.label;
     let positives = label.iter().filter(|&&b| b).count();
     let mut quality = QualityReport {
-        source: raw.path.display().to_string(),
+        source: path.display().to_string(),
         mode: DataMode::Transactions,
-        rows_read: raw.nrows,
+        rows_read,
         rows_out: customers.ids.len(),
         ..Default::default()
     };
