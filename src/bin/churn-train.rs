@@ -695,7 +695,8 @@ fn stream_features(
     quiet: bool,
 ) -> anyhow::Result<churn::ingest::CustomerData> {
     // chunks of 1/64 of the limit, 4–32 MB: polars parses a chunk into a few times its size,
-    // and larger chunks were not faster (64 MB: the same 27.5 s on 50M lines, 1987 MB peak)
+    // and larger chunks were not faster (50M lines: 32 MB 26.4 s / 1.75 GB peak, 64 MB 27.5 s /
+    // 1.99 GB)
     let chunk_bytes = limit.map_or(32 << 20, |l| (l / 64).clamp(4 << 20, 32 << 20)) as usize;
     let bar = if quiet {
         indicatif::ProgressBar::hidden()

@@ -1,5 +1,5 @@
 //! The point-in-time feature query of a transaction log: the table `churn-train features`
-//! writes (id, [`TRANSACTION_FEATURES`], and `churned` for a training cutoff), computed where
+//! writes (id, [`crate::ingest::TRANSACTION_FEATURES`], and `churned` for a training cutoff), computed where
 //! the log lives. The definitions are those of [`crate::ingest::build_transaction_features`]:
 //! a purchase is an order (or, without an order id, a customer's rows at one timestamp) with an
 //! amount ≥ 0; returns net into `monetary_total` only; rows before the cutoff make the features,

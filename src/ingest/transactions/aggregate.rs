@@ -320,7 +320,7 @@ impl PurchaseKeys {
     }
 }
 
-/// Out-of-core options of [`stream`].
+/// Out-of-core options of [`crate::ingest::stream_transaction_features`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StreamOptions {
     /// Bytes of the file read per chunk.
