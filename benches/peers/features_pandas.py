@@ -6,7 +6,8 @@ amount = Quantity × UnitPrice, and build per customer, from rows strictly befor
 recency_days, frequency, monetary_total, monetary_mean, tenure_days, frequency_trend,
 active_months, and the label churned = no purchase in [cutoff, cutoff + horizon).
 
-Event semantics follow src/ingest/transactions.rs: an event is a purchase, i.e. a row with
+Event semantics follow src/ingest/transactions.rs: a purchase is a customer's rows at one
+timestamp (no order column here) with
 amount >= 0. Returns (amount < 0) net into monetary_total only; they do not count toward
 frequency, recency, tenure, trend, active months or the label. Customers without a purchase
 before the cutoff are left out. frequency_trend = purchases in [cutoff - W, cutoff) /
@@ -95,13 +96,12 @@ def build_features(df, customer_col, time_col, amount_col, quantity_col=None, un
     spend = pd.Series(amount[before]).groupby(codes[before]).sum()
     sel = before & buy
     bt = t[sel]
-    buys = pd.DataFrame({
-        "c": codes[sel],
-        "t": bt,
-        "recent": bt >= cut - w,
-        "previous": (bt < cut - w) & (bt >= cut - 2 * w),
-        "month": bt.astype("datetime64[M]").astype(np.int64),
-    })
+    # a purchase is a customer's rows at one timestamp (churn without --order-col)
+    buys = pd.DataFrame({"c": codes[sel], "t": bt}).drop_duplicates()
+    bt = buys["t"].to_numpy()
+    buys["recent"] = bt >= cut - w
+    buys["previous"] = (bt < cut - w) & (bt >= cut - 2 * w)
+    buys["month"] = bt.astype("datetime64[M]").astype(np.int64)
     g = buys.groupby("c", sort=True).agg(
         first=("t", "min"), last=("t", "max"), frequency=("t", "size"),
         recent=("recent", "sum"), previous=("previous", "sum"), active_months=("month", "nunique"))
