@@ -173,31 +173,7 @@ fn run_postgres(db: &PgDb, data: &Path, sql: &Path, out: &Path) {
         data.display(),
         query.trim_end().trim_end_matches(';')
     );
-    let script_path = out.with_extension("psql");
-    std::fs::write(&script_path, script).unwrap();
-    let o = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            "5432",
-            "-U",
-            "postgres",
-            "-d",
-            db.name(),
-        ])
-        .args(["-v", "ON_ERROR_STOP=1", "-q", "-f"])
-        .arg(&script_path)
-        .env("PGCONNECT_TIMEOUT", "5")
-        .stdin(Stdio::null())
-        .output()
-        .expect("psql runs");
-    assert!(
-        o.status.success(),
-        "PostgreSQL failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    std::fs::write(out, &o.stdout).unwrap();
+    psql_script(db, &script, out);
 }
 
 /// Export `model` for `dialect` (reading `table`) into `dir`; returns the file.
