@@ -99,19 +99,25 @@ fn assert_same(native: &Scores, engine: &Scores, what: &str) -> usize {
     cells
 }
 
-/// The Python that runs DuckDB, or `None` (skip) when none is configured.
-fn duckdb_python() -> Option<String> {
-    match std::env::var("CHURN_DUCKDB_PYTHON") {
+/// The Python named by `var` (one that imports `module`), or `None` (skip, with a note) when
+/// none is configured — a failure instead when `require` is `1`.
+fn engine_python(var: &str, require: &str, module: &str) -> Option<String> {
+    match std::env::var(var) {
         Ok(p) if !p.is_empty() => Some(p),
         _ => {
             assert!(
-                std::env::var("CHURN_REQUIRE_DUCKDB").as_deref() != Ok("1"),
-                "CHURN_REQUIRE_DUCKDB=1 but CHURN_DUCKDB_PYTHON is not set"
+                std::env::var(require).as_deref() != Ok("1"),
+                "{require}=1 but {var} is not set"
             );
-            eprintln!("skipped DuckDB: set CHURN_DUCKDB_PYTHON to a Python that imports duckdb");
+            eprintln!("skipped {module}: set {var} to a Python that imports {module}");
             None
         }
     }
+}
+
+/// The Python that runs DuckDB, or `None` (skip) when none is configured.
+fn duckdb_python() -> Option<String> {
+    engine_python("CHURN_DUCKDB_PYTHON", "CHURN_REQUIRE_DUCKDB", "duckdb")
 }
 
 const DUCKDB_SCRIPT: &str = r#"
@@ -522,17 +528,7 @@ fn spark_parses(sql: &str) {
 
 /// The Python that runs PySpark (local mode), or `None` (skip) when none is configured.
 fn spark_python() -> Option<String> {
-    match std::env::var("CHURN_SPARK_PYTHON") {
-        Ok(p) if !p.is_empty() => Some(p),
-        _ => {
-            assert!(
-                std::env::var("CHURN_REQUIRE_SPARK").as_deref() != Ok("1"),
-                "CHURN_REQUIRE_SPARK=1 but CHURN_SPARK_PYTHON is not set"
-            );
-            eprintln!("skipped Spark: set CHURN_SPARK_PYTHON to a Python that imports pyspark");
-            None
-        }
-    }
+    engine_python("CHURN_SPARK_PYTHON", "CHURN_REQUIRE_SPARK", "pyspark")
 }
 
 /// Runs jobs `data sql out table` (four arguments each) in one local Spark session (UTC, CSV

@@ -344,8 +344,7 @@ pub(super) fn stream(
     let last_event = match explicit_cutoff {
         Some(_) => 0,
         None => {
-            let mut last = 0i64;
-            let mut any = false;
+            let mut last: Option<i64> = None;
             crate::io::for_each_csv_chunk(
                 path,
                 &only,
@@ -353,19 +352,15 @@ pub(super) fn stream(
                 |done, total| progress("finding the last event", done, total),
                 |raw, first| -> Result<(), IngestError> {
                     let cols = LogColumns::resolve(&raw, spec)?;
-                    let rows = ParsedRows::parse(&raw, spec, &cols).map_err(|e| shift(e, first))?;
+                    let rows = parse_chunk(&raw, spec, &cols, first)?;
                     if rows.no_id < raw.nrows {
-                        last = if any {
-                            last.max(rows.last_event())
-                        } else {
-                            rows.last_event()
-                        };
-                        any = true;
+                        let e = rows.last_event();
+                        last = Some(last.map_or(e, |l| l.max(e)));
                     }
                     Ok(())
                 },
             )?;
-            last
+            last.unwrap_or(0)
         }
     };
     let period = Period::choose(spec, explicit_cutoff, last_event);
@@ -377,7 +372,7 @@ pub(super) fn stream(
         |done, total| progress("aggregating", done, total),
         |raw, first| -> Result<(), IngestError> {
             let cols = LogColumns::resolve(&raw, spec)?;
-            let rows = ParsedRows::parse(&raw, spec, &cols).map_err(|e| shift(e, first))?;
+            let rows = parse_chunk(&raw, spec, &cols, first)?;
             folder
                 .fold(&raw, spec, &cols, &rows)
                 .map_err(|e| shift(e, first))?;
@@ -399,6 +394,17 @@ pub(super) fn stream(
         },
     )?;
     folder.finish(path.to_path_buf(), rows_read)
+}
+
+/// Ids and timestamps of a chunk whose first row is data row `first` of the file (errors name
+/// the file's row).
+fn parse_chunk<'a>(
+    raw: &'a RawTable,
+    spec: &TransactionSpec,
+    cols: &LogColumns<'a>,
+    first: usize,
+) -> Result<ParsedRows<'a>, IngestError> {
+    ParsedRows::parse(raw, spec, cols).map_err(|e| shift(e, first))
 }
 
 /// A row error of a chunk, renumbered to the file's data rows.
