@@ -42,6 +42,9 @@ impl ConfigError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
+    /// Which model to ship: `auto` (default: cross-validated log loss decides), `tree` or
+    /// `boosted`.
+    pub model: crate::model::ModelChoice,
     /// Tree learner: `hist` (default), `cart` or `linfa`.
     pub learner: LearnerKind,
     /// `gini` or `entropy`.
@@ -64,6 +67,24 @@ pub struct ModelConfig {
     pub search: bool,
     /// Worker threads (0 = all cores).
     pub threads: usize,
+    /// Boosted trees: depths searched.
+    pub boost_max_depth: Vec<usize>,
+    /// Boosted trees: learning rates searched.
+    pub boost_learning_rate: Vec<f64>,
+    /// Boosted trees: most rounds (early stopping picks fewer).
+    pub boost_rounds: usize,
+    /// Boosted trees: rounds without improvement before stopping early.
+    pub boost_early_stopping: usize,
+    /// Boosted trees: most leaves per tree (0: `2^depth`).
+    pub boost_max_leaves: usize,
+    /// Boosted trees: minimum rows per leaf.
+    pub boost_min_samples_leaf: usize,
+    /// Boosted trees: L2 penalty on leaf values.
+    pub boost_l2: f64,
+    /// Boosted trees: share of rows per round.
+    pub boost_row_subsample: f64,
+    /// Boosted trees: share of columns per tree.
+    pub boost_col_subsample: f64,
 }
 
 impl Default for ModelConfig {
@@ -80,6 +101,16 @@ impl Default for ModelConfig {
             min_count: 10,
             search: true,
             threads: 0,
+            model: crate::model::ModelChoice::Auto,
+            boost_max_depth: vec![3, 5],
+            boost_learning_rate: vec![0.05],
+            boost_rounds: 1000,
+            boost_early_stopping: 50,
+            boost_max_leaves: 0,
+            boost_min_samples_leaf: 20,
+            boost_l2: 1.0,
+            boost_row_subsample: 1.0,
+            boost_col_subsample: 1.0,
         }
     }
 }
@@ -103,7 +134,37 @@ impl ModelConfig {
         if self.min_samples_leaf.is_empty() || self.min_samples_leaf.contains(&0) {
             return bad("model.min_samples_leaf must list sizes ≥ 1".into());
         }
+        if self.boost_max_depth.is_empty() || self.boost_learning_rate.is_empty() {
+            return bad("model.boost_max_depth and model.boost_learning_rate must not be empty".into());
+        }
+        for p in self.boost_grid(0) {
+            p.validate()
+                .map_err(|e| ConfigError::Invalid(format!("model.boost_*: {e}")))?;
+        }
         Ok(())
+    }
+
+    /// The boosted candidates (depth outer, learning rate inner) with seed `seed`.
+    pub fn boost_grid(&self, seed: u64) -> Vec<crate::model::boost::BoostParams> {
+        let mut v = Vec::new();
+        for &max_depth in &self.boost_max_depth {
+            for &learning_rate in &self.boost_learning_rate {
+                v.push(crate::model::boost::BoostParams {
+                    rounds: self.boost_rounds,
+                    learning_rate,
+                    max_depth,
+                    max_leaves: self.boost_max_leaves,
+                    min_samples_leaf: self.boost_min_samples_leaf,
+                    min_hessian: 1e-3,
+                    l2: self.boost_l2,
+                    row_subsample: self.boost_row_subsample,
+                    col_subsample: self.boost_col_subsample,
+                    early_stopping: self.boost_early_stopping,
+                    seed,
+                });
+            }
+        }
+        v
     }
 }
 

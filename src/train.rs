@@ -5,22 +5,28 @@ mod card;
 mod holdout;
 mod steps;
 
-pub use card::{summary, FeatureInfo, Importance, ModelCard, Timings, TreeSummary};
+pub use card::{
+    summary, FeatureInfo, Importance, ModelCard, ModelChoiceReport, Timings, TreeSummary,
+};
 
 use crate::bundle::{self, Bundle, BundleError};
 use crate::config::ModelConfig;
 use crate::features::EncodeError;
 use crate::ingest::CustomerData;
 use crate::model::tree::Prepared;
-use crate::model::{Economics, Model, ModelError};
+use crate::model::boost;
+use crate::model::hist::{Binned, MAX_BINS};
+use crate::model::tree::{Tree, LEAF};
+use crate::model::{score_bins, Economics, Model, ModelChoice, ModelError};
 use crate::util;
 use card::{importances, model_card, Findings};
 pub use holdout::{ActionShare, HoldoutDetails, PlaybookMix};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use steps::{
-    build_bundle, calibrate_oof, compile_playbook, encode, evaluate_holdout, fit_segments,
-    playbook_values, search, thread_count, Split, Stopwatch, TrainSet,
+    boost_search, build_bundle, calibrate_oof, calibrate_probs, choose_model, compile_playbook,
+    encode, evaluate_holdout, fit_segments, playbook_values, search, shap_importances,
+    thread_count, Split, Stopwatch, TrainSet,
 };
 
 /// Errors of the training pipeline.
@@ -136,25 +142,71 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
         threads,
     };
     let prep = Prepared::new(learner, &enc.x, set.rows, threads)?;
+    // boosting reuses the histogram learner's bins; other learners bin for it here
+    let own_bins = match (cfg.model, prep.binned()) {
+        (ModelChoice::Tree, _) | (_, Some(_)) => None,
+        _ => Some(Binned::new(&enc.x, set.rows, MAX_BINS, threads)?),
+    };
     timings.prepare_s = clock.lap();
-    let (cv_table, params) = search(&prep, &set, cfg, opts.progress)?;
+    // a boosted-only run needs no tree search
+    let tree_cfg = crate::config::ModelConfig {
+        search: cfg.search && cfg.model != ModelChoice::Boosted,
+        ..cfg.clone()
+    };
+    let (cv_table, params) = search(&prep, &set, &tree_cfg, opts.progress)?;
+    let boost_cv = match own_bins.as_ref().or(prep.binned()) {
+        Some(b) if cfg.model != ModelChoice::Tree => Some(boost_search(
+            b,
+            &enc.x,
+            &set,
+            cfg,
+            opts.seed,
+            opts.progress,
+        )?),
+        _ => None,
+    };
     timings.search_s = clock.lap();
-    tracing::info!(
-        max_depth = params.max_depth,
-        min_samples_leaf = params.min_samples_leaf,
-        "hyper-parameters chosen"
-    );
+    let mut choice = choose_model(cfg.model, &cv_table, boost_cv.as_ref());
+    tracing::info!(model = %choice.chosen, reason = %choice.reason, "model chosen");
     // the playbook's value expression also values customers for the profit threshold
     let playbook = compile_playbook(opts, &enc.encoder)?;
     let values = opts
         .economics
         .and_then(|_| playbook_values(&playbook, &enc.x, set.rows));
-    let cal = calibrate_oof(&prep, &set, &split.ty, &params, opts, values.as_deref())?;
-    timings.calibration_s = clock.lap();
-    let tree = prep.fit(set.y, set.w, set.rows, &params, threads)?;
+    let (model, cal) = match boost_cv.as_ref().filter(|_| choice.chosen == "boosted") {
+        Some(bcv) => {
+            let cal = calibrate_probs(&bcv.oof, &set, &split.ty, opts, values.as_deref());
+            timings.calibration_s = clock.lap();
+            let binned = own_bins.as_ref().or(prep.binned()).expect("binned above");
+            let (ensemble, _) = boost::fit(binned, set.y, set.w, set.rows, &[], &bcv.best, threads)?;
+            let class = split.tpos * 2 > split.ty.len();
+            let root = vec![(0, 0.0, LEAF, LEAF, class)];
+            let mut base = Tree::compile(root, "gbdt", &enc.x, set.y, set.w, set.rows, params.criterion, 1.0)?;
+            base.importances = shap_importances(&ensemble, &enc.x, set.rows);
+            let oof_rows: Vec<usize> = set.rows.iter().copied().filter(|&r| bcv.oof[r].is_finite()).collect();
+            let op: Vec<f64> = oof_rows.iter().map(|&r| bcv.oof[r]).collect();
+            let oy: Vec<bool> = oof_rows.iter().map(|&r| set.y[r]).collect();
+            let bins = score_bins(&op, &oy);
+            choice.boosted = Some(ensemble.params);
+            let model = Model::boosted(base, params, ensemble, bins, cal.calibrator.clone(), cal.threshold.threshold);
+            (model, cal)
+        }
+        None => {
+            tracing::info!(
+                max_depth = params.max_depth,
+                min_samples_leaf = params.min_samples_leaf,
+                "hyper-parameters chosen"
+            );
+            let cal = calibrate_oof(&prep, &set, &split.ty, &params, opts, values.as_deref())?;
+            timings.calibration_s = clock.lap();
+            let tree = prep.fit(set.y, set.w, set.rows, &params, threads)?;
+            let model = Model::new(tree, params, cal.calibrator.clone(), cal.threshold.threshold);
+            (model, cal)
+        }
+    };
     drop(prep);
+    drop(own_bins);
     timings.fit_s = clock.lap();
-    let model = Model::new(tree, params, cal.calibrator, cal.threshold.threshold);
     let (holdout, holdout_auc_uncalibrated, holdout_p) =
         evaluate_holdout(&model, &enc.x, set.y, &split.test_rows);
     timings.evaluation_s = clock.lap();
@@ -173,6 +225,7 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
     );
     timings.report_s = clock.lap();
     let findings = Findings {
+        model_choice: choice,
         cv_table,
         calibration: cal.choice,
         threshold: cal.threshold,

@@ -248,7 +248,20 @@ struct TrainArgs {
     /// Seed for the holdout split and CV folds (default 42).
     #[arg(long)]
     seed: Option<u64>,
-    /// Tree learner (default hist).
+    /// Model to ship: auto (default; the lower cross-validated log loss of the single tree and
+    /// the boosted trees), tree, or boosted.
+    #[arg(long, value_name = "KIND", value_enum)]
+    model: Option<churn::model::ModelChoice>,
+    /// Boosted trees: depths to search, comma-separated (default 3,5).
+    #[arg(long, value_name = "D,...", value_delimiter = ',')]
+    boost_max_depth: Vec<usize>,
+    /// Boosted trees: learning rates to search, comma-separated (default 0.05).
+    #[arg(long, value_name = "LR,...", value_delimiter = ',')]
+    boost_learning_rate: Vec<f64>,
+    /// Boosted trees: most rounds; early stopping picks fewer (default 1000).
+    #[arg(long, value_name = "N")]
+    boost_rounds: Option<usize>,
+    /// Single tree's learner (default hist).
     #[arg(long, value_name = "NAME", value_enum)]
     learner: Option<LearnerKind>,
     /// Split criterion (default gini).
@@ -854,6 +867,18 @@ impl TrainArgs {
     }
 
     fn apply_model(&self, m: &mut ModelConfig) {
+        if let Some(v) = self.model {
+            m.model = v;
+        }
+        if !self.boost_max_depth.is_empty() {
+            m.boost_max_depth = self.boost_max_depth.clone();
+        }
+        if !self.boost_learning_rate.is_empty() {
+            m.boost_learning_rate = self.boost_learning_rate.clone();
+        }
+        if let Some(v) = self.boost_rounds {
+            m.boost_rounds = v;
+        }
         if let Some(v) = self.learner {
             m.learner = v;
         }

@@ -11,14 +11,17 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
+mod legacy;
 pub mod profile;
 mod validate;
 pub use validate::validate;
 
 /// Magic bytes at the start of every bundle.
 pub const MAGIC: &[u8; 8] = b"CHURNMDL";
-/// Bundle format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 5;
+/// Bundle format this build writes (6: boosted trees in the model).
+pub const FORMAT_VERSION: u32 = 6;
+/// Oldest bundle format this build still reads (see `legacy`).
+pub const OLDEST_FORMAT: u32 = 5;
 /// Largest payload we decode (guards against hostile or corrupted files).
 pub const MAX_PAYLOAD: usize = 256 * 1024 * 1024;
 const HEADER: usize = 8 + 4 + 8 + 32;
@@ -48,7 +51,7 @@ pub enum BundleError {
         path: PathBuf,
     },
     /// Unsupported format version.
-    #[error("{path}: bundle format version {found} is not supported (this build reads version {supported}); retrain the model with this version")]
+    #[error("{path}: bundle format version {found} is not supported (this build reads versions 5 to {supported}); retrain the model with this version")]
     Version {
         /// File.
         path: PathBuf,
@@ -173,7 +176,7 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Bundle, BundleError> {
         });
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    if version != FORMAT_VERSION {
+    if !(OLDEST_FORMAT..=FORMAT_VERSION).contains(&version) {
         return Err(BundleError::Version {
             path: p(),
             found: version,
@@ -202,12 +205,18 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Bundle, BundleError> {
     {
         return Err(BundleError::Checksum { path: p() });
     }
-    decode_payload(payload, path)
+    decode_version(payload, version, path)
 }
 
-/// Decode and validate a bundle payload (the bytes after the header, checksum already checked).
-/// Public so that the fuzzer can reach the decoder and validator past the checksum.
+/// Decode and validate a bundle payload of the current format (the bytes after the header,
+/// checksum already checked). Public so that the fuzzer can reach the decoder and validator
+/// past the checksum.
 pub fn decode_payload(payload: &[u8], path: &Path) -> Result<Bundle, BundleError> {
+    decode_version(payload, FORMAT_VERSION, path)
+}
+
+/// Decode a payload of format `version` into the current [`Bundle`] and validate it.
+fn decode_version(payload: &[u8], version: u32, path: &Path) -> Result<Bundle, BundleError> {
     let p = || path.to_path_buf();
     if payload.len() > MAX_PAYLOAD {
         return Err(BundleError::TooLarge {
@@ -217,11 +226,17 @@ pub fn decode_payload(payload: &[u8], path: &Path) -> Result<Bundle, BundleError
         });
     }
     let cfg = bincode::config::standard().with_limit::<MAX_PAYLOAD>();
-    let (bundle, used): (Bundle, usize) =
-        bincode::serde::decode_from_slice(payload, cfg).map_err(|e| BundleError::Decode {
-            path: p(),
-            message: e.to_string(),
-        })?;
+    let decode_error = |e: bincode::error::DecodeError| BundleError::Decode {
+        path: p(),
+        message: e.to_string(),
+    };
+    let (bundle, used): (Bundle, usize) = if version == 5 {
+        let (b, used): (legacy::BundleV5, usize) =
+            bincode::serde::decode_from_slice(payload, cfg).map_err(decode_error)?;
+        (b.into(), used)
+    } else {
+        bincode::serde::decode_from_slice(payload, cfg).map_err(decode_error)?
+    };
     if used != payload.len() {
         return Err(BundleError::Decode {
             path: p(),

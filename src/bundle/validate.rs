@@ -18,6 +18,9 @@ pub fn validate(b: &Bundle) -> Result<(), String> {
     encoder(&b.encoder)?;
     let width = b.encoder.width();
     tree(b, width)?;
+    if let Some(bo) = &b.model.boosted {
+        boosted(bo, width)?;
+    }
     calibration(b)?;
     if let Some(s) = &b.segments {
         segments(s, width)?;
@@ -187,6 +190,72 @@ fn tree(b: &Bundle, width: usize) -> Result<(), String> {
             "tree has {} importances for {width} encoded columns",
             m.tree.importances.len()
         ));
+    }
+    Ok(())
+}
+
+/// The boosted trees: well-formed trees (children after their parent, one parent each, known
+/// columns, finite numbers) and ordered calibration bins.
+fn boosted(bo: &crate::model::Boosted, width: usize) -> Result<(), String> {
+    let e = &bo.ensemble;
+    if !e.base_margin.is_finite() {
+        return Err("boosted base margin is not finite".into());
+    }
+    for (t, tree) in e.trees.iter().enumerate() {
+        let nodes = &tree.nodes;
+        if nodes.is_empty() {
+            return Err(format!("boosted tree {t} has no nodes"));
+        }
+        let mut has_parent = vec![false; nodes.len()];
+        for (i, n) in nodes.iter().enumerate() {
+            let place = || format!("boosted tree {t} node {i}");
+            if !(n.value.is_finite() && n.cover.is_finite() && n.cover >= 0.0) {
+                return Err(format!("{} has a non-finite value or cover", place()));
+            }
+            if n.left == LEAF || n.right == LEAF {
+                if n.left != n.right {
+                    return Err(format!("{} has one child", place()));
+                }
+                continue;
+            }
+            column(n.feature as usize, width, place)?;
+            if n.threshold.is_nan() {
+                return Err(format!("{} has a NaN threshold", place()));
+            }
+            for child in [n.left as usize, n.right as usize] {
+                if child <= i || child >= nodes.len() {
+                    return Err(format!(
+                        "{} has child {child}, which is not a later node",
+                        place()
+                    ));
+                }
+                if std::mem::replace(&mut has_parent[child], true) {
+                    return Err(format!("boosted tree {t} node {child} has two parents"));
+                }
+            }
+        }
+        if let Some(orphan) = has_parent.iter().skip(1).position(|p| !p) {
+            return Err(format!(
+                "boosted tree {t} node {} is not reachable",
+                orphan + 1
+            ));
+        }
+    }
+    if bo.bins.is_empty() {
+        return Err("boosted model has no calibration bins".into());
+    }
+    let mut prev = f64::NEG_INFINITY;
+    for (i, s) in bo.bins.iter().enumerate() {
+        let ok = s.upper > prev
+            && probability(s.low)
+            && probability(s.high)
+            && s.low <= s.high
+            && s.n >= 0.0
+            && (0.0..=s.n).contains(&s.pos);
+        if !ok {
+            return Err(format!("boosted calibration bin {i} is not well-formed"));
+        }
+        prev = s.upper;
     }
     Ok(())
 }

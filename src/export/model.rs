@@ -59,6 +59,11 @@ pub fn model_query(
     version: &str,
     opts: &ModelExport,
 ) -> Result<String, ExportError> {
+    if bundle.model.boosted.is_some() {
+        return Err(ExportError::Bundle(
+            "this is a boosted model; SQL export covers single-tree models so far (retrain with --model tree to export)".into(),
+        ));
+    }
     let d = opts.dialect;
     let enc = &bundle.encoder;
     let tree = &bundle.model.tree;

@@ -106,7 +106,7 @@ fn cuts(sorted: &[f64], max_bins: usize) -> Vec<f64> {
 }
 
 /// Run `f(feature, slice)` over disjoint per-feature chunks of `data` on `threads` threads.
-fn per_feature<T: Send>(
+pub(crate) fn per_feature<T: Send>(
     data: &mut [T],
     sizes: &[usize],
     threads: usize,
@@ -261,9 +261,34 @@ impl Binned {
         self.nbins[f]
     }
 
+    /// Rows of the binned matrix (every matrix row has codes).
+    pub fn nrows_binned(&self) -> usize {
+        self.nrows
+    }
+
+    /// Columns binned.
+    pub fn ncols(&self) -> usize {
+        self.ncols
+    }
+
+    /// Bins of every feature, in feature order (the histogram layout).
+    pub(crate) fn bin_counts(&self) -> &[usize] {
+        &self.nbins
+    }
+
+    /// Offset of feature `f`'s first bin in a histogram.
+    pub(crate) fn offset(&self, f: usize) -> usize {
+        self.offset[f]
+    }
+
+    /// Cells of a histogram over every feature's bins.
+    pub(crate) fn hist_len(&self) -> usize {
+        self.upper.len()
+    }
+
     /// Threshold separating bin `l` (last on the left) from bin `r` (first non-empty on the
     /// right) of feature `f`.
-    fn threshold(&self, f: usize, l: usize, r: usize) -> f64 {
+    pub(crate) fn threshold(&self, f: usize, l: usize, r: usize) -> f64 {
         let (a, b) = (self.hi[self.offset[f] + l], self.lo[self.offset[f] + r]);
         if !(a.is_finite() && b.is_finite()) {
             return self.upper[self.offset[f] + l];
@@ -276,7 +301,8 @@ impl Binned {
         }
     }
 
-    fn codes_of(&self, f: usize) -> &[u8] {
+    /// Bin codes of feature `f`, one per matrix row.
+    pub(crate) fn codes_of(&self, f: usize) -> &[u8] {
         &self.codes[f * self.nrows..(f + 1) * self.nrows]
     }
 }
@@ -501,6 +527,10 @@ fn subtract(parent: &mut [Cell], child: &[Cell]) {
 }
 
 impl Grow for Binned {
+    fn binned(&self) -> Option<&Binned> {
+        Some(self)
+    }
+
     fn grow(
         &self,
         y: &[bool],

@@ -1,9 +1,12 @@
-//! The churn model: a compiled decision tree with calibrated, interval-carrying probabilities,
-//! plus the cross-validated hyper-parameter search and threshold choice that produce it.
+//! The churn model: a compiled decision tree or gradient-boosted trees with calibrated,
+//! interval-carrying probabilities, plus the cross-validated hyper-parameter search and
+//! threshold choice that produce it.
 
+pub mod boost;
 pub mod calibrate;
 pub mod hist;
 pub mod metrics;
+pub mod shap;
 pub mod tree;
 
 use crate::features::Matrix;
@@ -34,6 +37,20 @@ impl ModelError {
             ModelError::Fit(_) => 1,
             _ => 2,
         }
+    }
+}
+
+crate::util::text_enum! {
+    /// Which model training ships (`model.model`, `--model`).
+    #[derive(Default, clap::ValueEnum)]
+    pub enum ModelChoice {
+        /// The single tree or the boosted trees, whichever has the lower cross-validated log loss.
+        #[default]
+        Auto = "auto",
+        /// The single calibrated tree.
+        Tree = "tree",
+        /// Gradient-boosted trees.
+        Boosted = "boosted",
     }
 }
 
@@ -110,10 +127,68 @@ pub struct LeafScore {
     pub high: f64,
 }
 
+/// One calibration bin of a boosted model: the out-of-fold rows whose uncalibrated
+/// probability fell in the bin, and the 95% Wilson interval of their churn rate.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ScoreBin {
+    /// Largest uncalibrated probability of the bin (the last bin: +inf).
+    pub upper: f64,
+    /// Out-of-fold training rows in the bin.
+    pub n: f64,
+    /// Churned rows among them.
+    pub pos: f64,
+    /// Interval low.
+    pub low: f64,
+    /// Interval high.
+    pub high: f64,
+}
+
+/// The boosted part of a [`Model`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Boosted {
+    /// The trees.
+    pub ensemble: boost::Ensemble,
+    /// Calibration bins, ascending (see [`ScoreBin`]).
+    pub bins: Vec<ScoreBin>,
+}
+
+/// Bins for the intervals of a boosted model from out-of-fold uncalibrated probabilities `p`
+/// and labels `y`: equal-count bins of at least 200 rows (5 to 20 bins), ties never split.
+pub fn score_bins(p: &[f64], y: &[bool]) -> Vec<ScoreBin> {
+    let mut idx: Vec<usize> = (0..p.len()).filter(|&i| p[i].is_finite()).collect();
+    idx.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let nb = (idx.len() / 200).clamp(5, 20);
+    let per = idx.len().div_ceil(nb).max(1);
+    let mut bins = Vec::new();
+    let mut start = 0;
+    while start < idx.len() {
+        let mut end = (start + per).min(idx.len());
+        while end < idx.len() && p[idx[end]] == p[idx[end - 1]] {
+            end += 1;
+        }
+        let n = (end - start) as f64;
+        let pos = idx[start..end].iter().filter(|&&i| y[i]).count() as f64;
+        let (low, high) = wilson(pos, n);
+        bins.push(ScoreBin {
+            upper: p[idx[end - 1]],
+            n,
+            pos,
+            low,
+            high,
+        });
+        start = end;
+    }
+    if let Some(last) = bins.last_mut() {
+        last.upper = f64::INFINITY;
+    }
+    bins
+}
+
 /// The fitted, calibrated model stored in the bundle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Model {
-    /// The compiled tree.
+    /// The compiled tree. For a boosted model: the root alone (the training base rate), with
+    /// the mean-|SHAP| importances.
     pub tree: Tree,
     /// Hyper-parameters it was grown with.
     pub params: TreeParams,
@@ -123,6 +198,8 @@ pub struct Model {
     pub threshold: f64,
     /// Per-node calibrated scores (indexed like `tree.nodes`).
     pub scores: Vec<LeafScore>,
+    /// Gradient-boosted trees; when present they, not `tree`, make the predictions.
+    pub boosted: Option<Boosted>,
 }
 
 impl Model {
@@ -147,13 +224,83 @@ impl Model {
             calibrator,
             threshold,
             scores,
+            boosted: None,
+        }
+    }
+
+    /// A boosted model: `base` is the root-only tree (training rows and base rate, with the
+    /// importances), `bins` the out-of-fold calibration bins for the intervals.
+    pub fn boosted(
+        base: Tree,
+        params: TreeParams,
+        ensemble: boost::Ensemble,
+        bins: Vec<ScoreBin>,
+        calibrator: Calibrator,
+        threshold: f64,
+    ) -> Model {
+        let mut m = Model::new(base, params, calibrator, threshold);
+        m.boosted = Some(Boosted { ensemble, bins });
+        m
+    }
+
+    /// `"boosted"` or `"tree"`.
+    pub fn kind(&self) -> &'static str {
+        if self.boosted.is_some() {
+            "boosted"
+        } else {
+            "tree"
         }
     }
 
     /// Predict one encoded row.
     #[inline]
     pub fn predict(&self, row: &[f64]) -> Prediction {
-        self.from_leaf(self.tree.leaf_of(row))
+        match &self.boosted {
+            Some(b) => self.from_margin(b, b.ensemble.margin(row)),
+            None => self.from_leaf(self.tree.leaf_of(row)),
+        }
+    }
+
+    /// Predict row `r` of a matrix.
+    pub fn predict_matrix(&self, x: &Matrix, r: usize) -> Prediction {
+        match &self.boosted {
+            Some(b) => self.from_margin(b, b.ensemble.margin_of_matrix(x, r)),
+            None => self.from_leaf(self.tree.leaf_of_matrix(x, r)),
+        }
+    }
+
+    /// Uncalibrated probability of row `r` of a matrix (leaf rate or σ(margin)).
+    pub fn raw_matrix(&self, x: &Matrix, r: usize) -> f64 {
+        match &self.boosted {
+            Some(b) => boost::sigmoid(b.ensemble.margin_of_matrix(x, r)),
+            None => self.tree.nodes[self.tree.leaf_of_matrix(x, r)].value,
+        }
+    }
+
+    /// Prediction of a boosted model from its margin; `leaf` is the calibration bin.
+    #[inline]
+    fn from_margin(&self, b: &Boosted, margin: f64) -> Prediction {
+        let raw = boost::sigmoid(margin);
+        let p = self.calibrator.apply(raw);
+        let i = b
+            .bins
+            .partition_point(|s| s.upper < raw)
+            .min(b.bins.len().saturating_sub(1));
+        let bin = b.bins.get(i).copied().unwrap_or(ScoreBin {
+            upper: f64::INFINITY,
+            n: 0.0,
+            pos: 0.0,
+            low: 0.0,
+            high: 1.0,
+        });
+        Prediction {
+            probability: p,
+            low: bin.low.min(p),
+            high: bin.high.max(p),
+            support: bin.n,
+            leaf: i,
+            churn: p >= self.threshold,
+        }
     }
 
     /// Prediction for a leaf index.

@@ -37,7 +37,7 @@ pub enum Why<'a> {
         /// Rule id.
         rule: &'a str,
         /// Readable decision-path conditions that raised the risk.
-        drivers: [Option<&'a str>; 2],
+        drivers: [Option<Cow<'a, str>>; 2],
         /// The save rate was learned from this many contacted customers (`None`: the
         /// playbook's).
         learned: Option<u64>,
@@ -119,7 +119,7 @@ pub struct Context<'a, 'r> {
     pub customer_id: Option<&'a str>,
     /// Top reasons (readable conditions), for the "why"; they outlive the context (they belong
     /// to the scorer) so recommendations can borrow them.
-    pub reasons: &'a [&'r str],
+    pub reasons: &'a [Cow<'r, str>],
 }
 
 /// An eligible action and the highest-priority matching rule that proposes it.
@@ -156,7 +156,7 @@ struct Ranker<'c, 'a, 's> {
     learned: &'s [LearnedRate],
     value: f64,
     /// The first two reasons, shown in every rule's "why".
-    drivers: [Option<&'s str>; 2],
+    drivers: [Option<Cow<'s, str>>; 2],
 }
 
 impl<'s> Ranker<'_, '_, 's> {
@@ -197,7 +197,7 @@ impl<'s> Ranker<'_, '_, 's> {
             expected_value: self.ev(a),
             why: Why::Rule {
                 rule,
-                drivers: self.drivers,
+                drivers: self.drivers.clone(),
                 learned,
             },
             message: self.message(a),
@@ -237,7 +237,7 @@ impl Playbook {
             ctx,
             learned: &self.learned,
             value,
-            drivers: [ctx.reasons.first().copied(), ctx.reasons.get(1).copied()],
+            drivers: [ctx.reasons.first().cloned(), ctx.reasons.get(1).cloned()],
         };
         let mut eligible = self.eligible(ctx, band);
         ranker.sort(&mut eligible);

@@ -438,6 +438,9 @@ fn profit(card: &ModelCard, points: &[[f64; 2]]) -> Section {
 }
 
 fn tree(card: &ModelCard, bundle: &Bundle) -> Section {
+    if let Some(b) = &bundle.model.boosted {
+        return boosted(card, b);
+    }
     let m = &bundle.model;
     let nodes = &m.tree.nodes;
     let mut html = String::from("<div class=\"tree\"><ul>");
@@ -491,6 +494,46 @@ fn tree(card: &ModelCard, bundle: &Bundle) -> Section {
             card.tree.depth, card.tree.leaves
         ),
         html,
+    )
+}
+
+/// A boosted model in place of the tree: its shape, the choice and the calibration bins.
+fn boosted(card: &ModelCard, b: &crate::model::Boosted) -> Section {
+    let e = &b.ensemble;
+    let reason = card
+        .model_choice
+        .as_ref()
+        .map_or(String::new(), |c| format!(" Chosen: {}.", c.reason));
+    let rows: Vec<Vec<String>> = b
+        .bins
+        .iter()
+        .map(|s| {
+            vec![
+                if s.upper.is_finite() {
+                    format!("≤ {}", pct(s.upper))
+                } else {
+                    "rest".into()
+                },
+                format!("{}", s.n as u64),
+                pct(if s.n > 0.0 { s.pos / s.n } else { 0.0 }),
+                format!("{} – {}", pct(s.low), pct(s.high)),
+            ]
+        })
+        .collect();
+    section(
+        "tree",
+        "The boosted trees",
+        &format!(
+            "{} trees of depth up to {} ({} leaves in all), learning rate {}.{reason} Reasons are exact TreeSHAP contributions in log-odds; intervals are the 95% Wilson intervals of the out-of-fold churn rate in each score bin below.",
+            e.trees.len(),
+            e.params.max_depth,
+            e.n_leaves(),
+            e.params.learning_rate
+        ),
+        table(
+            &["uncalibrated score", "customers (out of fold)", "churn rate", "95% interval"],
+            &rows,
+        ),
     )
 }
 

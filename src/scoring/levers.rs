@@ -6,6 +6,10 @@
 //! model's risk for customers like this one with the new values: an association learned from
 //! data, not a promised effect of making the change. The saving a recommendation expects comes
 //! from the playbook's save rate, not from the lever.
+//!
+//! Single trees are searched by walking the tree; boosted trees by re-scoring combinations
+//! (exhaustively when there are few, greedily otherwise; see `searched_combination`). Either
+//! way every lever's `risk_after` is the model's exact prediction for the changed row.
 
 use super::Scorer;
 use crate::features::InputEncoding;
@@ -284,6 +288,9 @@ impl<'s> LeverSearch<'s, '_> {
         if self.opts.len() <= 1 {
             return None;
         }
+        if self.model.boosted.is_some() {
+            return self.searched_combination(bound);
+        }
         let leaves = self.reachable_leaves(&self.column_options())?;
         let mut budget = MAX_CHOICE_STEPS;
         leaves
@@ -292,6 +299,93 @@ impl<'s> LeverSearch<'s, '_> {
             .take_while(|(p, _)| *p < bound - 1e-12)
             .find_map(|(_, cons)| self.concrete_choice(cons, &mut budget))
             .filter(|c| c.len() > 1)
+    }
+
+    /// Boosted trees have no leaf to aim for: every supported combination of changes is
+    /// re-scored exactly when there are at most [`MAX_CHOICE_STEPS`] of them (the best is then
+    /// optimal), else changes are added greedily, each time the one that lowers the risk most,
+    /// until none does (a local optimum). Only combinations of two or more changes below
+    /// `bound`.
+    fn searched_combination(&self, bound: f64) -> Option<Choice> {
+        let mut buf = vec![0.0; self.row.len()];
+        let changes: Vec<Vec<usize>> = self
+            .opts
+            .iter()
+            .map(|o| {
+                (0..o.alternatives.len())
+                    .filter(|&a| o.alternatives[a].0 != o.current)
+                    .collect()
+            })
+            .collect();
+        let space = changes
+            .iter()
+            .try_fold(1usize, |acc, c| acc.checked_mul(c.len() + 1))
+            .unwrap_or(usize::MAX);
+        let mut best: Option<(f64, Choice)> = None;
+        let mut consider = |choice: Choice, buf: &mut [f64]| {
+            if choice.len() < 2 || !self.supported(&choice) {
+                return;
+            }
+            let p = self.apply(&choice, buf);
+            let better = best
+                .as_ref()
+                .is_none_or(|(bp, bc)| p < *bp - 1e-12 || (p <= *bp && choice.len() < bc.len()));
+            if p < bound - 1e-12 && better {
+                best = Some((p, choice));
+            }
+        };
+        if space <= MAX_CHOICE_STEPS {
+            // odometer over (keep | each change) per option
+            let mut digit = vec![0usize; changes.len()];
+            loop {
+                let choice: Choice = digit
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &d)| d > 0)
+                    .map(|(oi, &d)| (oi, changes[oi][d - 1]))
+                    .collect();
+                consider(choice, &mut buf);
+                let mut k = 0;
+                while k < digit.len() {
+                    digit[k] += 1;
+                    if digit[k] <= changes[k].len() {
+                        break;
+                    }
+                    digit[k] = 0;
+                    k += 1;
+                }
+                if k == digit.len() {
+                    break;
+                }
+            }
+            return best.map(|b| b.1);
+        }
+        let mut choice: Choice = Vec::new();
+        let mut risk = self.apply(&choice, &mut buf);
+        loop {
+            let mut step: Option<(f64, (usize, usize))> = None;
+            for (oi, alts) in changes.iter().enumerate() {
+                if choice.iter().any(|c| c.0 == oi) {
+                    continue;
+                }
+                for &ai in alts {
+                    let mut c = choice.clone();
+                    c.push((oi, ai));
+                    if !self.supported(&c) {
+                        continue;
+                    }
+                    let p = self.apply(&c, &mut buf);
+                    if p < risk - 1e-12 && step.is_none_or(|s| p < s.0) {
+                        step = Some((p, (oi, ai)));
+                    }
+                }
+            }
+            let Some((p, c)) = step else { break };
+            choice.push(c);
+            risk = p;
+        }
+        choice.sort_unstable();
+        (choice.len() >= 2 && risk < bound - 1e-12).then_some(choice)
     }
 
     /// Encoded column → (option, alternative it selects).

@@ -88,9 +88,9 @@ pub struct Scored<'a> {
     /// Risk band, treatment group and ranked recommendations (when the model has a playbook).
     pub advice: Option<crate::playbook::Advice<'a>>,
     /// The three inputs that raised the risk most (when the model has a playbook).
-    pub reasons: Vec<&'a Reason>,
+    pub reasons: Vec<std::borrow::Cow<'a, Reason>>,
     /// The three inputs that lowered the risk most (when the model has a playbook).
-    pub protective: Vec<&'a Reason>,
+    pub protective: Vec<std::borrow::Cow<'a, Reason>>,
 }
 
 /// Which parts of a result to compute beyond the probability.
@@ -232,17 +232,19 @@ impl Scorer {
         };
         let playbook = self.bundle.playbook.as_ref().filter(|_| detail.advice);
         let (reasons, protective) = if playbook.is_some() {
-            let ex = self.explanation(prediction.leaf);
-            (ex.top_raised(3), ex.top_lowered(3))
+            self.top_reasons_with_leaf(row, prediction.leaf, 3)
         } else {
             (Vec::new(), Vec::new())
         };
         let advice = playbook.map(|pb| {
             // only risk-raising inputs explain a retention action
-            let top: Vec<&str> = reasons
+            let top: Vec<std::borrow::Cow<str>> = reasons
                 .iter()
                 .take(2)
-                .map(|r| r.condition.as_str())
+                .map(|r| match r {
+                    std::borrow::Cow::Borrowed(b) => std::borrow::Cow::Borrowed(b.condition.as_str()),
+                    std::borrow::Cow::Owned(o) => std::borrow::Cow::Owned(o.condition.clone()),
+                })
                 .collect();
             pb.advise(&crate::playbook::Context {
                 row,

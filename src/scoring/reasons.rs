@@ -7,9 +7,16 @@
 //! rate equal the leaf's risk before calibration. Inputs that raised the risk are the
 //! `reasons`; those that lowered it are `protective`. Every path ends in a leaf, so both lists
 //! are built once per leaf and scoring formats no text.
+//!
+//! Boosted trees are explained per row by exact TreeSHAP ([`crate::model::shap`]): each
+//! encoded column's Shapley contribution to the margin, summed over the columns of its input
+//! (one-hot levels folded back), so the effects are in log-odds and add up, with the expected
+//! margin, to the row's margin.
 
 use super::Scorer;
-use crate::features::{ColumnRole, Encoder};
+use crate::features::{ColumnRole, Encoder, InputEncoding};
+use crate::model::shap::shap_values;
+use std::borrow::Cow;
 use crate::ingest::FeatureKind;
 use crate::model::tree::Tree;
 use serde::{Deserialize, Serialize};
@@ -197,29 +204,135 @@ fn describe_input(enc: &Encoder, input: usize, steps: &[Step]) -> String {
     format!("{name} is present")
 }
 
+/// The explanation of one row of a boosted model: its SHAP values `phi` (per encoded column,
+/// margin units) summed per input, each input described by the row's own value.
+pub(super) fn explain_shap(enc: &Encoder, row: &[f64], phi: &[f64], base: f64) -> Explanation {
+    let mut per_input = vec![0.0; enc.inputs.len()];
+    for (c, v) in phi.iter().enumerate() {
+        per_input[enc.columns[c].input] += v;
+    }
+    let mut raised = Vec::new();
+    let mut lowered = Vec::new();
+    for (input, &effect) in per_input.iter().enumerate() {
+        if effect == 0.0 {
+            continue;
+        }
+        let reason = Reason {
+            condition: describe_value(enc, input, row),
+            field: enc.inputs[input].name.clone(),
+            effect,
+        };
+        if effect > 0.0 {
+            raised.push(reason);
+        } else {
+            lowered.push(reason);
+        }
+    }
+    // stable: equal effects keep input order
+    raised.sort_by(|a, b| b.effect.total_cmp(&a.effect));
+    lowered.sort_by(|a, b| a.effect.total_cmp(&b.effect));
+    Explanation {
+        base_rate: base,
+        raised,
+        lowered,
+    }
+}
+
+/// An input's value in an encoded row, as a condition (`Contract is Month-to-month`,
+/// `tenure = 5`, `TotalCharges is missing`).
+fn describe_value(enc: &Encoder, input: usize, row: &[f64]) -> String {
+    let spec = &enc.inputs[input];
+    let name = &spec.name;
+    match &spec.encoding {
+        InputEncoding::Numeric {
+            column,
+            missing_column,
+            ..
+        } => {
+            if missing_column.is_some_and(|m| row[m] != 0.0) {
+                return format!("{name} is missing");
+            }
+            match &spec.kind {
+                FeatureKind::Boolean {
+                    true_token,
+                    false_token,
+                } => format!(
+                    "{name} is {}",
+                    if row[*column] != 0.0 {
+                        true_token
+                    } else {
+                        false_token
+                    }
+                ),
+                _ => format!("{name} = {}", crate::util::fmt_num(row[*column])),
+            }
+        }
+        InputEncoding::OneHot {
+            levels,
+            first_column,
+            ..
+        } => match (0..levels.len()).find(|&i| row[first_column + i] != 0.0) {
+            Some(i) => format!("{name} is {}", levels[i]),
+            None => format!("{name} is a rare or unseen value"),
+        },
+    }
+}
+
 impl Scorer {
-    /// The explanation of an encoded row's leaf.
-    pub fn explain(&self, row: &[f64]) -> &Explanation {
-        self.explanation(self.bundle.model.tree.leaf_of(row))
+    /// The explanation of an encoded row: its leaf's (single tree, borrowed) or its TreeSHAP
+    /// contributions (boosted trees, in log-odds; computed per row).
+    pub fn explain(&self, row: &[f64]) -> Cow<'_, Explanation> {
+        self.explain_with_leaf(row, self.bundle.model.tree.leaf_of(row))
     }
 
-    /// The explanation of leaf `leaf` (a [`Prediction::leaf`](crate::model::Prediction::leaf)).
-    pub fn explanation(&self, leaf: usize) -> &Explanation {
-        &self.explanations[leaf]
+    /// [`Scorer::explain`] when the row's [`Prediction::leaf`](crate::model::Prediction::leaf)
+    /// is known.
+    pub fn explain_with_leaf(&self, row: &[f64], leaf: usize) -> Cow<'_, Explanation> {
+        match &self.bundle.model.boosted {
+            Some(b) => {
+                let phi = shap_values(&b.ensemble, row, row.len());
+                Cow::Owned(explain_shap(
+                    &self.bundle.encoder,
+                    row,
+                    &phi,
+                    b.ensemble.expected_margin(),
+                ))
+            }
+            None => Cow::Borrowed(&self.explanations[leaf]),
+        }
+    }
+
+    /// The `n` inputs that raised the risk most and the `n` that lowered it most.
+    pub fn top_reasons_with_leaf(
+        &self,
+        row: &[f64],
+        leaf: usize,
+        n: usize,
+    ) -> (Vec<Cow<'_, Reason>>, Vec<Cow<'_, Reason>>) {
+        match self.explain_with_leaf(row, leaf) {
+            Cow::Borrowed(ex) => (
+                ex.raised.iter().take(n).map(Cow::Borrowed).collect(),
+                ex.lowered.iter().take(n).map(Cow::Borrowed).collect(),
+            ),
+            Cow::Owned(ex) => (
+                ex.raised.into_iter().take(n).map(Cow::Owned).collect(),
+                ex.lowered.into_iter().take(n).map(Cow::Owned).collect(),
+            ),
+        }
     }
 
     /// Every input that raised the risk of an encoded row, largest effect first.
-    pub fn reasons(&self, row: &[f64]) -> Vec<&Reason> {
-        self.explain(row).raised.iter().collect()
+    pub fn reasons(&self, row: &[f64]) -> Vec<Reason> {
+        self.explain(row).raised.clone()
     }
 
     /// The `n` inputs that raised the risk most, largest first (only risk-raising inputs).
-    pub fn top_reasons(&self, row: &[f64], n: usize) -> Vec<&Reason> {
-        self.explain(row).top_raised(n)
+    pub fn top_reasons(&self, row: &[f64], n: usize) -> Vec<Reason> {
+        self.explain(row).raised.iter().take(n).cloned().collect()
     }
 
     /// The `n` inputs that lowered the risk most, most negative first.
-    pub fn protective(&self, row: &[f64], n: usize) -> Vec<&Reason> {
-        self.explain(row).top_lowered(n)
+    pub fn protective(&self, row: &[f64], n: usize) -> Vec<Reason> {
+        self.explain(row).lowered.iter().take(n).cloned().collect()
     }
 }

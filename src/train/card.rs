@@ -71,7 +71,11 @@ pub struct ModelCard {
     pub class_weight: crate::model::ClassWeight,
     /// Tree size.
     pub tree: TreeSummary,
-    /// Cross-validation table (empty with `search = false`).
+    /// Which model was shipped (single tree or boosted trees) and why.
+    #[serde(default)]
+    pub model_choice: Option<ModelChoiceReport>,
+    /// Cross-validation table of the single tree (empty with `search = false` or
+    /// `--model boosted`).
     pub cv_table: Vec<CvRow>,
     /// Calibration choice.
     pub calibration: CalibrationChoice,
@@ -121,6 +125,25 @@ pub struct Timings {
     pub report_s: f64,
     /// Everything in `train` (excluding reading the input).
     pub total_s: f64,
+}
+
+/// The model choice: both candidates' cross-validated scores and the decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelChoiceReport {
+    /// What was asked for (`auto`, `tree` or `boosted`).
+    pub requested: crate::model::ModelChoice,
+    /// What ships: `tree` or `boosted`.
+    pub chosen: String,
+    /// Why.
+    pub reason: String,
+    /// Mean validation log loss of the best single tree (uncalibrated leaf rates).
+    pub tree_cv_log_loss: Option<f64>,
+    /// Mean validation log loss of the best boosted candidate (uncalibrated σ(margin)).
+    pub boosted_cv_log_loss: Option<f64>,
+    /// Cross-validation table of the boosted candidates.
+    pub boosted_cv_table: Vec<crate::model::boost::BoostCvRow>,
+    /// The shipped boosted model's settings (`rounds` = trees), when boosted.
+    pub boosted: Option<crate::model::boost::BoostParams>,
 }
 
 /// Size of the tree.
@@ -177,6 +200,8 @@ pub(super) fn ranked<'a>(items: impl Iterator<Item = (&'a String, f64)>) -> Vec<
 
 /// The card's parts computed along the pipeline.
 pub(super) struct Findings {
+    /// Tree or boosted, and why.
+    pub(super) model_choice: ModelChoiceReport,
     /// Cross-validation table.
     pub(super) cv_table: Vec<CvRow>,
     /// Calibration choice.
@@ -236,6 +261,7 @@ pub(super) fn model_card(
             leaves: model.tree.n_leaves(),
             depth: model.tree.depth(),
         },
+        model_choice: Some(f.model_choice),
         cv_table: f.cv_table,
         calibration: f.calibration,
         threshold: f.threshold,
@@ -253,18 +279,32 @@ pub(super) fn model_card(
 
 /// A short human-readable summary of a card.
 pub fn summary(card: &ModelCard) -> String {
+    let boosted = card.model_choice.as_ref().and_then(|c| c.boosted);
+    let shape = match boosted {
+        Some(b) => format!(
+            "boosted trees: {} rounds, depth {}, learning rate {}",
+            b.rounds, b.max_depth, b.learning_rate
+        ),
+        None => format!(
+            "{} learner, depth {}, min leaf {}, {} leaves",
+            card.learner,
+            card.hyper_parameters.max_depth,
+            card.hyper_parameters.min_samples_leaf,
+            card.tree.leaves
+        ),
+    };
     let mut s = format!(
-        "model '{}' version {} — {} learner, depth {}, min leaf {}, {} leaves, calibration {}, threshold {:.3} ({})\n",
+        "model '{}' version {} — {}, calibration {}, threshold {:.3} ({})\n",
         card.name,
         card.version,
-        card.learner,
-        card.hyper_parameters.max_depth,
-        card.hyper_parameters.min_samples_leaf,
-        card.tree.leaves,
+        shape,
         card.calibration.method,
         card.threshold.threshold,
         card.threshold.objective
     );
+    if let Some(c) = &card.model_choice {
+        s.push_str(&format!("model choice ({}): {} — {}\n", c.requested, c.chosen, c.reason));
+    }
     if let Some(h) = &card.holdout {
         s.push_str(&format!(
             "holdout ({} rows): ROC-AUC {:.4}  PR-AUC {:.4}  log loss {:.4}  Brier {:.4}  ECE {:.4}  F1 {:.3}  top-decile lift {:.2}  caught top 10%/20%: {:.1}%/{:.1}%\n",

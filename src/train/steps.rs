@@ -243,27 +243,103 @@ pub(super) fn calibrate_oof(
     opts: &TrainOptions,
     values: Option<&[f64]>,
 ) -> Result<Calibration, TrainError> {
-    let k = set.k;
     let oof = out_of_fold(
         prep,
         set.y,
         set.w,
         set.rows,
         set.folds,
-        k,
+        set.k,
         params,
         set.threads,
     )?;
-    let oof_p: Vec<f64> = set.rows.iter().map(|&r| oof[r]).collect();
-    let cal_folds = util::stratified_folds(ty, k, opts.seed.wrapping_add(1));
-    let (calibrator, choice) = calibrate::choose(&oof_p, ty, &cal_folds, k);
+    Ok(calibrate_probs(&oof, set, ty, opts, values))
+}
+
+/// Calibration and threshold from out-of-fold uncalibrated probabilities `oof` (indexed by
+/// row; training rows without one, NaN, are left out).
+pub(super) fn calibrate_probs(
+    oof: &[f64],
+    set: &TrainSet,
+    ty: &[bool],
+    opts: &TrainOptions,
+    values: Option<&[f64]>,
+) -> Calibration {
+    let k = set.k;
+    let keep: Vec<usize> = (0..set.rows.len())
+        .filter(|&i| oof[set.rows[i]].is_finite())
+        .collect();
+    let oof_p: Vec<f64> = keep.iter().map(|&i| oof[set.rows[i]]).collect();
+    let ky: Vec<bool> = keep.iter().map(|&i| ty[i]).collect();
+    let kv: Option<Vec<f64>> = values.map(|v| keep.iter().map(|&i| v[i]).collect());
+    let cal_folds = util::stratified_folds(&ky, k, opts.seed.wrapping_add(1));
+    let (calibrator, choice) = calibrate::choose(&oof_p, &ky, &cal_folds, k);
     let oof_cal: Vec<f64> = oof_p.iter().map(|&p| calibrator.apply(p)).collect();
-    let threshold = choose_threshold(&oof_cal, ty, opts.economics.as_ref(), values);
-    Ok(Calibration {
+    let threshold = choose_threshold(&oof_cal, &ky, opts.economics.as_ref(), kv.as_deref());
+    Calibration {
         calibrator,
         choice,
         threshold,
-    })
+    }
+}
+
+/// Training rows above which the boosted search holds out one fold instead of all `k`.
+const BOOST_SINGLE_FOLD_ROWS: usize = 200_000;
+
+/// The boosted search: every candidate of the configured grid cross-validated with early
+/// stopping (one held-out fold on large inputs), with a progress bar.
+pub(super) fn boost_search(
+    binned: &crate::model::hist::Binned,
+    x: &Matrix,
+    set: &TrainSet,
+    cfg: &ModelConfig,
+    seed: u64,
+    progress: bool,
+) -> Result<crate::model::boost::BoostCv, TrainError> {
+    let grid = cfg.boost_grid(seed);
+    let eval_folds: Vec<usize> = if set.rows.len() > BOOST_SINGLE_FOLD_ROWS {
+        vec![0]
+    } else {
+        (0..set.k).collect()
+    };
+    let pb = progress_bar(grid.len() * eval_folds.len(), progress, "boosting");
+    let tick = || pb.inc(1);
+    let cv = crate::model::boost::cross_validate(
+        binned,
+        x,
+        set.y,
+        set.w,
+        set.rows,
+        set.folds,
+        &eval_folds,
+        &grid,
+        set.threads,
+        &tick,
+    )?;
+    pb.finish_and_clear();
+    Ok(cv)
+}
+
+/// Mean |SHAP| per encoded column of a boosted model over (at most 20,000 of) `rows`,
+/// normalised to sum 1.
+pub(super) fn shap_importances(
+    e: &crate::model::boost::Ensemble,
+    x: &Matrix,
+    rows: &[usize],
+) -> Vec<f64> {
+    let step = rows.len().div_ceil(20_000).max(1);
+    let mut imp = vec![0.0; x.ncols];
+    for &r in rows.iter().step_by(step) {
+        let phi = crate::model::shap::shap_values(e, &x.row(r), x.ncols);
+        for (a, v) in imp.iter_mut().zip(phi) {
+            *a += v.abs();
+        }
+    }
+    let s: f64 = imp.iter().sum();
+    if s > 0.0 {
+        imp.iter_mut().for_each(|v| *v /= s);
+    }
+    imp
 }
 
 /// Holdout metrics of the shipped model, ROC-AUC of its uncalibrated leaf probabilities (both
@@ -278,12 +354,11 @@ pub(super) fn evaluate_holdout(
         return (None, None, Vec::new());
     }
     let hy: Vec<bool> = test_rows.iter().map(|&r| y[r]).collect();
-    let leaves: Vec<usize> = test_rows
+    let p: Vec<f64> = test_rows
         .iter()
-        .map(|&r| model.tree.leaf_of_matrix(x, r))
+        .map(|&r| model.predict_matrix(x, r).probability)
         .collect();
-    let p: Vec<f64> = leaves.iter().map(|&l| model.scores[l].p).collect();
-    let raw: Vec<f64> = leaves.iter().map(|&l| model.tree.nodes[l].value).collect();
+    let raw: Vec<f64> = test_rows.iter().map(|&r| model.raw_matrix(x, r)).collect();
     (
         Some(Evaluation::compute(&p, &hy, model.threshold)),
         Some(metrics::roc_auc(&raw, &hy)),
@@ -404,4 +479,46 @@ pub(super) fn profile(
         &|row| bundle.segments.as_ref().map(|s| s.cluster_of(row)),
         &names,
     )
+}
+
+/// Tree or boosted: what `requested` asks for, or under `auto` the lower cross-validated log
+/// loss (the tree when the boosted search did not run).
+pub(super) fn choose_model(
+    requested: crate::model::ModelChoice,
+    cv_table: &[CvRow],
+    boost: Option<&crate::model::boost::BoostCv>,
+) -> super::ModelChoiceReport {
+    use crate::model::ModelChoice;
+    let tree_ll = cv_table
+        .iter()
+        .map(|r| r.log_loss)
+        .min_by(|a, b| a.total_cmp(b));
+    let boost_ll = boost.map(|b| b.log_loss);
+    let (chosen, reason) = match (requested, tree_ll, boost_ll) {
+        (ModelChoice::Tree, ..) => ("tree", "asked for (--model tree)".to_string()),
+        (ModelChoice::Boosted, ..) => ("boosted", "asked for (--model boosted)".to_string()),
+        (ModelChoice::Auto, Some(t), Some(b)) if b < t => (
+            "boosted",
+            format!("cross-validated log loss {b:.4} beats the single tree's {t:.4}"),
+        ),
+        (ModelChoice::Auto, Some(t), Some(b)) => (
+            "tree",
+            format!("cross-validated log loss {t:.4} is no worse than the boosted trees' {b:.4}"),
+        ),
+        (ModelChoice::Auto, None, Some(_)) => (
+            "tree",
+            "the grid search is off (--no-search), so there is no cross-validated tree score to compare"
+                .to_string(),
+        ),
+        (ModelChoice::Auto, _, None) => ("tree", "the boosted search did not run".to_string()),
+    };
+    super::ModelChoiceReport {
+        requested,
+        chosen: chosen.to_string(),
+        reason,
+        tree_cv_log_loss: tree_ll,
+        boosted_cv_log_loss: boost_ll,
+        boosted_cv_table: boost.map(|b| b.table.clone()).unwrap_or_default(),
+        boosted: None,
+    }
 }

@@ -74,7 +74,7 @@ fn reasons_only_raise_the_risk_and_sum_to_the_leaf_with_the_protective_ones() {
             if let churn::playbook::Why::Rule { drivers, .. } = &rec.why {
                 for d in drivers.iter().flatten() {
                     assert!(
-                        raised.contains(d),
+                        raised.contains(d.as_ref()),
                         "row {r}: driver '{d}' did not raise the risk"
                     );
                 }

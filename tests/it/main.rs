@@ -3,6 +3,7 @@
 
 mod util;
 
+mod boost;
 mod cli;
 mod decisions;
 mod evaluation;

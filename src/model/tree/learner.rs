@@ -17,6 +17,11 @@ pub trait Grow: Sync {
         params: &TreeParams,
         threads: usize,
     ) -> Result<Structure, ModelError>;
+
+    /// The binned matrix, for learners that bin (boosting reuses it).
+    fn binned(&self) -> Option<&crate::model::hist::Binned> {
+        None
+    }
 }
 
 /// A tree learner.
@@ -60,6 +65,11 @@ impl<'a> Prepared<'a> {
             x,
             grower: learner.prepare(x, rows, threads)?,
         })
+    }
+
+    /// The binned matrix when the learner bins (see [`Grow::binned`]).
+    pub fn binned(&self) -> Option<&crate::model::hist::Binned> {
+        self.grower.binned()
     }
 
     /// Grow the raw structure.

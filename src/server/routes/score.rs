@@ -44,8 +44,8 @@ struct ScoreResult<'a> {
     customer_value: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     recommendations: Option<Vec<crate::playbook::Recommendation<'a>>>,
-    reasons: Vec<&'a Reason>,
-    protective: Vec<&'a Reason>,
+    reasons: Vec<Cow<'a, Reason>>,
+    protective: Vec<Cow<'a, Reason>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     levers: Option<Vec<crate::scoring::Lever<'a>>>,
     warnings: Vec<Warning>,
@@ -205,7 +205,11 @@ fn score_customer<'a>(
         crate::store::PredictionRecord::new(ctx, id, input, &scored)
     });
     let p = scored.prediction;
-    let has_advice = scored.advice.is_some();
+    let (reasons, protective) = if scored.advice.is_some() {
+        (scored.reasons, scored.protective)
+    } else {
+        scorer.top_reasons_with_leaf(&row, p.leaf, 3)
+    };
     let result = ScoreResult {
         customer_id,
         prediction_id: record.as_ref().map(|r| r.prediction_id.clone()),
@@ -223,17 +227,9 @@ fn score_customer<'a>(
         customer_value: scored.advice.as_ref().map(|a| a.value),
         levers: scored.advice.as_ref().map(|_| scorer.levers(&row)),
         recommendations: scored.advice.map(|a| a.recommendations),
-        // the scorer explains only when it advises; otherwise the leaf's explanation directly
-        reasons: if has_advice {
-            scored.reasons
-        } else {
-            scorer.explanation(p.leaf).top_raised(3)
-        },
-        protective: if has_advice {
-            scored.protective
-        } else {
-            scorer.explanation(p.leaf).top_lowered(3)
-        },
+        // the scorer explains only when it advises; otherwise explain here
+        reasons,
+        protective,
         warnings: scored.warnings,
     };
     Ok((result, record))

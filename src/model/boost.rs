@@ -1,0 +1,812 @@
+//! Gradient-boosted trees with logistic loss on the histogram binning of [`super::hist`].
+//!
+//! Each round fits one regression tree to the gradients `g = w·(p − y)` and hessians
+//! `h = w·p·(1 − p)` of the current margins (second-order boosting as in XGBoost/LightGBM):
+//!
+//! * **Growth** is best-first (leaf-wise): the leaf whose best split gains most is split next,
+//!   until `max_leaves` leaves (default `2^max_depth`) or no split gains. Gain is
+//!   `G_L²/(H_L+λ) + G_R²/(H_R+λ) − G²/(H+λ)`; a leaf's value is `−lr·G/(H+λ)`.
+//! * **Histograms** of (Σg, Σh, rows) per feature bin; only the smaller child's is built, the
+//!   larger one's is the parent's minus it; large ones are split over features across threads.
+//!   Every sum runs in row order, so results do not depend on the thread count.
+//! * **Subsampling** of rows (per round) and columns (per tree) from a seeded generator.
+//! * **Early stopping** on a validation set: the ensemble is cut back to its best round.
+//!
+//! Splits are `x <= threshold` going left, the threshold halfway between the last value of the
+//! last bin going left and the first value of the next bin of the whole prepared matrix, so
+//! every prepared row (in the node or not) routes by its raw values exactly as by its bins.
+
+use super::hist::{per_feature, Binned};
+use super::metrics;
+use super::ModelError;
+use crate::features::Matrix;
+use crate::util::Rng;
+use serde::{Deserialize, Serialize};
+
+/// Cell updates below which a histogram is built on one thread.
+const PAR_MIN_WORK: usize = 1 << 20;
+
+/// Hyper-parameters of a boosted model.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BoostParams {
+    /// Boosting rounds (trees); with early stopping, the most rounds tried.
+    pub rounds: usize,
+    /// Shrinkage applied to every leaf value.
+    pub learning_rate: f64,
+    /// Maximum depth of a tree (root = depth 0).
+    pub max_depth: usize,
+    /// Maximum leaves of a tree (0: `2^max_depth`).
+    pub max_leaves: usize,
+    /// Minimum training rows in a leaf.
+    pub min_samples_leaf: usize,
+    /// Minimum hessian sum in a leaf.
+    pub min_hessian: f64,
+    /// L2 penalty on leaf values (λ).
+    pub l2: f64,
+    /// Share of rows each round fits on (1: all).
+    pub row_subsample: f64,
+    /// Share of columns each tree may split on (1: all).
+    pub col_subsample: f64,
+    /// Rounds without a better validation log loss before stopping (0: never stop early).
+    pub early_stopping: usize,
+    /// Seed of the subsampling.
+    pub seed: u64,
+}
+
+impl Default for BoostParams {
+    fn default() -> Self {
+        BoostParams {
+            rounds: 1000,
+            learning_rate: 0.05,
+            max_depth: 4,
+            max_leaves: 0,
+            min_samples_leaf: 20,
+            min_hessian: 1e-3,
+            l2: 1.0,
+            row_subsample: 1.0,
+            col_subsample: 1.0,
+            early_stopping: 50,
+            seed: 0,
+        }
+    }
+}
+
+impl BoostParams {
+    /// Reject settings no model can be fitted with.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let bad = |m: String| Err(ModelError::Config(m));
+        if self.rounds == 0 {
+            return bad("boosting rounds must be at least 1".into());
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate <= 1.0) {
+            return bad(format!(
+                "learning_rate must be in (0, 1], got {}",
+                self.learning_rate
+            ));
+        }
+        if self.max_depth == 0 || self.max_depth > 30 {
+            return bad(format!(
+                "boosted max_depth must be in 1..=30, got {}",
+                self.max_depth
+            ));
+        }
+        for (name, v) in [
+            ("row_subsample", self.row_subsample),
+            ("col_subsample", self.col_subsample),
+        ] {
+            if !(v > 0.0 && v <= 1.0) {
+                return bad(format!("{name} must be in (0, 1], got {v}"));
+            }
+        }
+        if !(self.l2 >= 0.0 && self.l2.is_finite()) || !(self.min_hessian >= 0.0) {
+            return bad("l2 and min_hessian must be finite and non-negative".into());
+        }
+        Ok(())
+    }
+
+    /// Leaves a tree may have.
+    fn leaf_cap(&self) -> usize {
+        let by_depth = 1usize << self.max_depth.min(20);
+        if self.max_leaves >= 2 {
+            self.max_leaves.min(by_depth)
+        } else {
+            by_depth
+        }
+    }
+}
+
+/// A node of a boosted tree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BoostNode {
+    /// Encoded column tested (internal nodes).
+    pub feature: u32,
+    /// `x <= threshold` goes left.
+    pub threshold: f64,
+    /// Left child or [`super::tree::LEAF`].
+    pub left: u32,
+    /// Right child or [`super::tree::LEAF`].
+    pub right: u32,
+    /// Leaf value (margin, learning rate applied); 0 for internal nodes.
+    pub value: f64,
+    /// Training rows that reached the node (the path-dependent SHAP weights).
+    pub cover: f64,
+}
+
+impl BoostNode {
+    /// True for leaves.
+    #[inline]
+    pub fn is_leaf(&self) -> bool {
+        self.left == super::tree::LEAF
+    }
+}
+
+/// One regression tree of the ensemble; root first, children after their parent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BoostTree {
+    /// Nodes.
+    pub nodes: Vec<BoostNode>,
+}
+
+impl BoostTree {
+    /// Leaf index reached when column `f` has value `value(f)`.
+    #[inline]
+    pub fn leaf_by(&self, value: impl Fn(usize) -> f64) -> usize {
+        let mut i = 0usize;
+        loop {
+            let n = &self.nodes[i];
+            if n.is_leaf() {
+                return i;
+            }
+            i = if value(n.feature as usize) <= n.threshold {
+                n.left as usize
+            } else {
+                n.right as usize
+            };
+        }
+    }
+
+    /// Expected value over the training rows: leaves weighted by cover.
+    pub fn expected_value(&self) -> f64 {
+        let root = self.nodes[0].cover;
+        if root <= 0.0 {
+            return 0.0;
+        }
+        self.nodes
+            .iter()
+            .filter(|n| n.is_leaf())
+            .map(|n| n.value * n.cover / root)
+            .sum()
+    }
+
+    /// Depth of the deepest leaf.
+    pub fn depth(&self) -> usize {
+        let mut depth = vec![0usize; self.nodes.len()];
+        let mut max = 0;
+        for (i, n) in self.nodes.iter().enumerate() {
+            if !n.is_leaf() {
+                for c in [n.left, n.right] {
+                    depth[c as usize] = depth[i] + 1;
+                }
+                max = max.max(depth[i] + 1);
+            }
+        }
+        max
+    }
+}
+
+/// The boosted trees: margin = `base_margin` + Σ tree leaf values; probability = σ(margin).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ensemble {
+    /// Log-odds of the training churn rate (weighted), where boosting starts.
+    pub base_margin: f64,
+    /// The trees in boosting order.
+    pub trees: Vec<BoostTree>,
+    /// Hyper-parameters it was fitted with (`rounds` = trees kept).
+    pub params: BoostParams,
+}
+
+/// Logistic function.
+#[inline]
+pub fn sigmoid(m: f64) -> f64 {
+    1.0 / (1.0 + (-m).exp())
+}
+
+impl Ensemble {
+    /// Margin (log-odds) of an encoded row.
+    #[inline]
+    pub fn margin(&self, row: &[f64]) -> f64 {
+        self.margin_by(|f| row[f])
+    }
+
+    /// Margin when column `f` has value `value(f)`.
+    #[inline]
+    pub fn margin_by(&self, value: impl Fn(usize) -> f64 + Copy) -> f64 {
+        let mut m = self.base_margin;
+        for t in &self.trees {
+            m += t.nodes[t.leaf_by(value)].value;
+        }
+        m
+    }
+
+    /// Margin of row `r` of a matrix.
+    pub fn margin_of_matrix(&self, x: &Matrix, r: usize) -> f64 {
+        self.margin_by(|f| x.get(r, f))
+    }
+
+    /// Expected margin over the training rows (the SHAP base value).
+    pub fn expected_margin(&self) -> f64 {
+        self.base_margin + self.trees.iter().map(BoostTree::expected_value).sum::<f64>()
+    }
+
+    /// Total leaves.
+    pub fn n_leaves(&self) -> usize {
+        self.trees
+            .iter()
+            .map(|t| t.nodes.iter().filter(|n| n.is_leaf()).count())
+            .sum()
+    }
+}
+
+/// What [`fit`] returns besides the ensemble.
+#[derive(Debug, Clone)]
+pub struct FitReport {
+    /// Validation log loss after every round (empty without validation rows).
+    pub valid_log_loss: Vec<f64>,
+    /// Rounds kept (the best validation round with early stopping).
+    pub rounds: usize,
+}
+
+/// One histogram cell: gradient sum, hessian sum, rows.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cell {
+    g: f64,
+    h: f64,
+    n: u64,
+}
+
+/// The best split of a leaf.
+#[derive(Debug, Clone, Copy)]
+struct Split {
+    gain: f64,
+    feature: usize,
+    /// Last bin going left.
+    last_left: usize,
+    /// (G, H, n) of the left child.
+    left: (f64, f64, u64),
+}
+
+/// A leaf of the tree being grown.
+struct Open {
+    node: u32,
+    /// Range of the node's rows in the row buffer.
+    start: usize,
+    end: usize,
+    depth: usize,
+    g: f64,
+    h: f64,
+    hist: Option<Vec<Cell>>,
+    split: Option<Split>,
+}
+
+/// Fit an ensemble on `rows` of the binned matrix `b` (labels `y`, sample weights `w`),
+/// stopping early on `valid` rows when `params.early_stopping > 0` and `valid` is non-empty.
+pub fn fit(
+    b: &Binned,
+    y: &[bool],
+    w: &[f64],
+    rows: &[usize],
+    valid: &[usize],
+    params: &BoostParams,
+    threads: usize,
+) -> Result<(Ensemble, FitReport), ModelError> {
+    params.validate()?;
+    if rows.is_empty() {
+        return Err(ModelError::Fit("no training rows".into()));
+    }
+    let (sw, sp) = rows
+        .iter()
+        .fold((0.0, 0.0), |(s, p), &r| (s + w[r], p + if y[r] { w[r] } else { 0.0 }));
+    if sp <= 0.0 || sp >= sw {
+        return Err(ModelError::Data(
+            "boosting needs churned and retained training rows".into(),
+        ));
+    }
+    let base = (sp / (sw - sp)).ln();
+    let mut g = Grower {
+        b,
+        p: params,
+        threads: threads.max(1),
+        cap: params.leaf_cap(),
+        gh: Vec::new(),
+        scratch: Vec::new(),
+        features: (0..b.ncols()).collect(),
+    };
+    let mut margin = vec![base; b.nrows_binned()];
+    let mut grad = vec![(0.0f64, 0.0f64); b.nrows_binned()];
+    let mut rng = Rng::new(params.seed ^ 0xB005_7ED0);
+    let mut trees: Vec<BoostTree> = Vec::new();
+    let vy: Vec<bool> = valid.iter().map(|&r| y[r]).collect();
+    let mut curve = Vec::new();
+    let (mut best, mut best_round) = (f64::INFINITY, 0usize);
+    let stop = params.early_stopping > 0 && !valid.is_empty();
+    let mut bag: Vec<u32> = Vec::with_capacity(rows.len());
+    for round in 0..params.rounds {
+        for &r in rows {
+            let p = sigmoid(margin[r]);
+            let t = if y[r] { 1.0 } else { 0.0 };
+            grad[r] = (w[r] * (p - t), (w[r] * p * (1.0 - p)).max(1e-16));
+        }
+        bag.clear();
+        if params.row_subsample < 1.0 {
+            bag.extend(
+                rows.iter()
+                    .filter(|_| rng.uniform() < params.row_subsample)
+                    .map(|&r| r as u32),
+            );
+            if bag.is_empty() {
+                bag.push(rows[rng.below(rows.len())] as u32);
+            }
+        } else {
+            bag.extend(rows.iter().map(|&r| r as u32));
+        }
+        g.pick_features(&mut rng);
+        let (tree, routes) = g.grow(&grad, &mut bag);
+        // in-bag rows: the leaf their partition ended in; the others route by their bins
+        for &(leaf, lo, hi) in &routes.leaves {
+            let v = tree.nodes[leaf as usize].value;
+            for &r in &bag[lo..hi] {
+                margin[r as usize] += v;
+            }
+        }
+        if params.row_subsample < 1.0 {
+            let mut in_bag = vec![false; margin.len()];
+            bag.iter().for_each(|&r| in_bag[r as usize] = true);
+            for &r in rows.iter().filter(|&&r| !in_bag[r]) {
+                margin[r] += tree.nodes[b.leaf_of_binned(&tree, &routes.cut, r)].value;
+            }
+        }
+        for &r in valid {
+            margin[r] += tree.nodes[b.leaf_of_binned(&tree, &routes.cut, r)].value;
+        }
+        trees.push(tree);
+        if !valid.is_empty() {
+            let p: Vec<f64> = valid.iter().map(|&r| sigmoid(margin[r])).collect();
+            let ll = metrics::log_loss(&p, &vy);
+            curve.push(ll);
+            if ll < best - 1e-12 {
+                best = ll;
+                best_round = round;
+            } else if stop && round - best_round >= params.early_stopping {
+                break;
+            }
+        }
+    }
+    if stop {
+        trees.truncate(best_round + 1);
+    }
+    let kept = trees.len();
+    Ok((
+        Ensemble {
+            base_margin: base,
+            trees,
+            params: BoostParams {
+                rounds: kept,
+                ..*params
+            },
+        },
+        FitReport {
+            valid_log_loss: curve,
+            rounds: kept,
+        },
+    ))
+}
+
+impl Binned {
+    /// Leaf of a boosted tree for row `r`, routed by the row's bins (the same route as its raw
+    /// values take through the tree's thresholds).
+    fn leaf_of_binned(&self, tree: &BoostTree, cut: &[u32], r: usize) -> usize {
+        let mut i = 0usize;
+        loop {
+            let n = &tree.nodes[i];
+            if n.is_leaf() {
+                return i;
+            }
+            i = if self.codes_of(n.feature as usize)[r] as u32 <= cut[i] {
+                n.left as usize
+            } else {
+                n.right as usize
+            };
+        }
+    }
+}
+
+/// How training rows route through a freshly grown tree.
+struct Routes {
+    /// Each leaf's (node, start, end) in the reordered bag.
+    leaves: Vec<(u32, usize, usize)>,
+    /// Per node, the last bin of its feature going left.
+    cut: Vec<u32>,
+}
+
+/// State of boosting on one binned matrix.
+struct Grower<'a> {
+    b: &'a Binned,
+    p: &'a BoostParams,
+    threads: usize,
+    cap: usize,
+    /// Gradient pairs of the node being histogrammed, in row order.
+    gh: Vec<(f64, f64)>,
+    scratch: Vec<u32>,
+    /// Features this tree may split on, ascending.
+    features: Vec<usize>,
+}
+
+impl Grower<'_> {
+    /// Choose this tree's columns.
+    fn pick_features(&mut self, rng: &mut Rng) {
+        let ncols = self.b.ncols();
+        self.features = (0..ncols).collect();
+        if self.p.col_subsample < 1.0 && ncols > 1 {
+            let keep = ((ncols as f64 * self.p.col_subsample).ceil() as usize).clamp(1, ncols);
+            rng.shuffle(&mut self.features);
+            self.features.truncate(keep);
+            self.features.sort_unstable();
+        }
+    }
+
+    /// Histogram of `rows` over every bin.
+    fn build(&mut self, grad: &[(f64, f64)], rows: &[u32]) -> Vec<Cell> {
+        self.gh.clear();
+        self.gh.extend(rows.iter().map(|&r| grad[r as usize]));
+        let mut h = vec![Cell::default(); self.b.hist_len()];
+        let threads = if rows.len() * self.features.len() >= PAR_MIN_WORK {
+            self.threads
+        } else {
+            1
+        };
+        let (b, gh, feats) = (self.b, &self.gh, &self.features);
+        per_feature(&mut h, b.bin_counts(), threads, &|f, cells: &mut [Cell]| {
+            if feats.binary_search(&f).is_err() {
+                return;
+            }
+            let codes = b.codes_of(f);
+            for (&r, &(g, hh)) in rows.iter().zip(gh.iter()) {
+                let c = &mut cells[codes[r as usize] as usize];
+                c.g += g;
+                c.h += hh;
+                c.n += 1;
+            }
+        });
+        h
+    }
+
+    /// Score of a node with sums `g`, `h` (the part of the gain it contributes).
+    #[inline]
+    fn score(&self, g: f64, h: f64) -> f64 {
+        g * g / (h + self.p.l2)
+    }
+
+    /// Best split of a node from its histogram, or `None` when no split gains.
+    fn best_split(&self, hist: &[Cell], g: f64, h: f64, n: u64) -> Option<Split> {
+        let min_leaf = self.p.min_samples_leaf.max(1) as u64;
+        let parent = self.score(g, h);
+        let mut best: Option<Split> = None;
+        for &f in &self.features {
+            let off = self.b.offset(f);
+            let cells = &hist[off..off + self.b.bins(f)];
+            let (mut lg, mut lh, mut ln) = (0.0, 0.0, 0u64);
+            let mut last: Option<usize> = None;
+            for (bi, c) in cells.iter().enumerate() {
+                if c.n == 0 {
+                    continue;
+                }
+                if let Some(ll) = last {
+                    // split between bin `ll` (left) and `bi` (right)
+                    let (rg, rh, rn) = (g - lg, h - lh, n - ln);
+                    if ln >= min_leaf
+                        && rn >= min_leaf
+                        && lh >= self.p.min_hessian
+                        && rh >= self.p.min_hessian
+                    {
+                        let gain = self.score(lg, lh) + self.score(rg, rh) - parent;
+                        if gain > 1e-12 && best.is_none_or(|s| gain > s.gain) {
+                            best = Some(Split {
+                                gain,
+                                feature: f,
+                                last_left: ll,
+                                left: (lg, lh, ln),
+                            });
+                        }
+                    }
+                }
+                lg += c.g;
+                lh += c.h;
+                ln += c.n;
+                last = Some(bi);
+                if ln >= n {
+                    break;
+                }
+            }
+        }
+        best
+    }
+
+    /// Whether a node may be split at all.
+    fn can_split(&self, n: usize, depth: usize) -> bool {
+        depth < self.p.max_depth && n >= 2 * self.p.min_samples_leaf.max(1)
+    }
+
+    /// Grow one tree on `bag` (reordered in place so every leaf owns a contiguous range);
+    /// returns the tree and how rows route through it.
+    fn grow(
+        &mut self,
+        grad: &[(f64, f64)],
+        bag: &mut [u32],
+    ) -> (BoostTree, Routes) {
+        let (g, h) = bag.iter().fold((0.0, 0.0), |(g, h), &r| {
+            let (a, b) = grad[r as usize];
+            (g + a, h + b)
+        });
+        let mut nodes = vec![BoostNode {
+            feature: 0,
+            threshold: 0.0,
+            left: super::tree::LEAF,
+            right: super::tree::LEAF,
+            value: 0.0,
+            cover: bag.len() as f64,
+        }];
+        // per node, the last bin going left (rows outside the bag route by their bins)
+        let mut cut: Vec<u32> = vec![0];
+        let mut open: Vec<Open> = vec![self.open(grad, bag, 0, 0, bag.len(), 0, (g, h), None)];
+        let mut leaves = 1usize;
+        while leaves < self.cap {
+            // the open leaf whose split gains most; ties go to the earlier node
+            let Some(k) = (0..open.len())
+                .filter(|&k| open[k].split.is_some())
+                .max_by(|&a, &b| {
+                    let (ga, gb) = (open[a].split.unwrap().gain, open[b].split.unwrap().gain);
+                    ga.total_cmp(&gb).then(open[b].node.cmp(&open[a].node))
+                })
+            else {
+                break;
+            };
+            let o = open.swap_remove(k);
+            let s = o.split.expect("filtered");
+            // against the next bin of the whole matrix, not of the node: rows outside the node
+            // (out of bag, validation) then route by value exactly as by bin
+            let threshold = self.b.threshold(s.feature, s.last_left, s.last_left + 1);
+            let mid = self.partition(&mut bag[o.start..o.end], s.feature, s.last_left) + o.start;
+            let (l, r) = (nodes.len() as u32, nodes.len() as u32 + 1);
+            for cover in [mid - o.start, o.end - mid] {
+                nodes.push(BoostNode {
+                    feature: 0,
+                    threshold: 0.0,
+                    left: super::tree::LEAF,
+                    right: super::tree::LEAF,
+                    value: 0.0,
+                    cover: cover as f64,
+                });
+            }
+            let n = &mut nodes[o.node as usize];
+            n.feature = s.feature as u32;
+            n.threshold = threshold;
+            n.left = l;
+            n.right = r;
+            cut[o.node as usize] = s.last_left as u32;
+            cut.extend([0, 0]);
+            leaves += 1;
+            let (lg, lh, _) = s.left;
+            let lt = (lg, lh);
+            let rt = (o.g - lg, o.h - lh);
+            let (nl, nr) = (mid - o.start, o.end - mid);
+            let need_l = self.can_split(nl, o.depth + 1);
+            let need_r = self.can_split(nr, o.depth + 1);
+            let (hl, hr) = match o.hist {
+                Some(mut parent) if need_l || need_r => {
+                    let (small, small_is_left) = if nl <= nr {
+                        (self.build(grad, &bag[o.start..mid]), true)
+                    } else {
+                        (self.build(grad, &bag[mid..o.end]), false)
+                    };
+                    for (p, c) in parent.iter_mut().zip(&small) {
+                        p.g -= c.g;
+                        p.h -= c.h;
+                        p.n -= c.n;
+                    }
+                    if small_is_left {
+                        (Some(small), Some(parent))
+                    } else {
+                        (Some(parent), Some(small))
+                    }
+                }
+                _ => (None, None),
+            };
+            open.push(self.open(grad, bag, l, o.start, mid, o.depth + 1, lt, hl));
+            open.push(self.open(grad, bag, r, mid, o.end, o.depth + 1, rt, hr));
+        }
+        let mut routes = Vec::with_capacity(open.len());
+        for o in open {
+            nodes[o.node as usize].value = -self.p.learning_rate * o.g / (o.h + self.p.l2);
+            routes.push((o.node, o.start, o.end));
+        }
+        (BoostTree { nodes }, Routes { leaves: routes, cut })
+    }
+
+    /// A new leaf with its best split (when it may split).
+    #[allow(clippy::too_many_arguments)]
+    fn open(
+        &mut self,
+        grad: &[(f64, f64)],
+        bag: &[u32],
+        node: u32,
+        start: usize,
+        end: usize,
+        depth: usize,
+        (g, h): (f64, f64),
+        hist: Option<Vec<Cell>>,
+    ) -> Open {
+        let n = end - start;
+        let (hist, split) = if self.can_split(n, depth) {
+            let hist = hist.unwrap_or_else(|| self.build(grad, &bag[start..end]));
+            let split = self.best_split(&hist, g, h, n as u64);
+            (split.map(|_| hist), split)
+        } else {
+            (None, None)
+        };
+        Open {
+            node,
+            start,
+            end,
+            depth,
+            g,
+            h,
+            hist,
+            split,
+        }
+    }
+
+    /// Stable in-place partition: rows whose bin of `f` is `<= last_left` first; returns how
+    /// many went left.
+    fn partition(&mut self, rows: &mut [u32], f: usize, last_left: usize) -> usize {
+        let codes = self.b.codes_of(f);
+        self.scratch.clear();
+        let mut k = 0;
+        for i in 0..rows.len() {
+            let r = rows[i];
+            if codes[r as usize] as usize <= last_left {
+                rows[k] = r;
+                k += 1;
+            } else {
+                self.scratch.push(r);
+            }
+        }
+        rows[k..].copy_from_slice(&self.scratch);
+        k
+    }
+}
+
+/// One candidate of the boosted cross-validation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BoostCvRow {
+    /// Tree depth.
+    pub max_depth: usize,
+    /// Learning rate.
+    pub learning_rate: f64,
+    /// Mean of the folds' early-stopped round counts.
+    pub rounds: usize,
+    /// Mean validation log loss over folds (uncalibrated σ(margin)).
+    pub log_loss: f64,
+    /// Standard deviation of the fold log losses.
+    pub log_loss_std: f64,
+    /// Mean validation ROC-AUC.
+    pub roc_auc: f64,
+    /// Mean validation Brier score.
+    pub brier: f64,
+}
+
+/// Result of [`cross_validate`].
+#[derive(Debug, Clone)]
+pub struct BoostCv {
+    /// One row per candidate, in grid order.
+    pub table: Vec<BoostCvRow>,
+    /// The best candidate, with `rounds` set to its mean early-stopped round count.
+    pub best: BoostParams,
+    /// Out-of-fold σ(margin) of the best candidate for every row of `rows` (NaN for rows that
+    /// were never in a validation fold).
+    pub oof: Vec<f64>,
+    /// Mean validation log loss of the best candidate.
+    pub log_loss: f64,
+}
+
+/// Cross-validate every candidate of `grid` on the folds of `rows`; each fit stops early on a
+/// seeded 10% of its training folds, then scores its held-out fold. Only the folds listed in
+/// `eval_folds` are held out (all `k` for full cross-validation).
+#[allow(clippy::too_many_arguments)]
+pub fn cross_validate(
+    b: &Binned,
+    x: &Matrix,
+    y: &[bool],
+    w: &[f64],
+    rows: &[usize],
+    folds: &[usize],
+    eval_folds: &[usize],
+    grid: &[BoostParams],
+    threads: usize,
+    tick: &(dyn Fn() + Sync),
+) -> Result<BoostCv, ModelError> {
+    if grid.is_empty() || eval_folds.is_empty() {
+        return Err(ModelError::Config("the boosted search grid is empty".into()));
+    }
+    let nf = eval_folds.len();
+    let tasks = grid.len() * nf;
+    // fewer tasks than threads: the rest go into each fit's histograms
+    let inner = (threads / tasks.max(1)).max(1);
+    let results = super::parallel_map(
+        tasks,
+        threads,
+        |t| -> Result<(Vec<(usize, f64)>, usize), ModelError> {
+            let (c, fold) = (t / nf, eval_folds[t % nf]);
+            let train: Vec<usize> = rows.iter().copied().filter(|&r| folds[r] != fold).collect();
+            let ty: Vec<bool> = train.iter().map(|&r| y[r]).collect();
+            let (fit_i, stop_i) =
+                crate::util::stratified_split(&ty, 0.1, grid[c].seed ^ (fold as u64 + 1));
+            let fit_rows: Vec<usize> = fit_i.iter().map(|&i| train[i]).collect();
+            let stop_rows: Vec<usize> = stop_i.iter().map(|&i| train[i]).collect();
+            let (e, rep) = fit(b, y, w, &fit_rows, &stop_rows, &grid[c], inner)?;
+            let out = rows
+                .iter()
+                .copied()
+                .filter(|&r| folds[r] == fold)
+                .map(|r| (r, sigmoid(e.margin_of_matrix(x, r))))
+                .collect();
+            Ok((out, rep.rounds))
+        },
+        tick,
+    );
+    let mut table = Vec::with_capacity(grid.len());
+    let mut oofs: Vec<Vec<f64>> = Vec::with_capacity(grid.len());
+    let mut per_task = results.into_iter();
+    for p in grid {
+        let mut oof = vec![f64::NAN; y.len()];
+        let (mut lls, mut auc, mut br, mut rounds) = (Vec::new(), 0.0, 0.0, 0usize);
+        for _ in 0..nf {
+            let (pred, r) = per_task.next().expect("one result per task")?;
+            let pp: Vec<f64> = pred.iter().map(|v| v.1).collect();
+            let py: Vec<bool> = pred.iter().map(|v| y[v.0]).collect();
+            lls.push(metrics::log_loss(&pp, &py));
+            auc += metrics::roc_auc(&pp, &py);
+            br += metrics::brier(&pp, &py);
+            rounds += r;
+            for (r, v) in pred {
+                oof[r] = v;
+            }
+        }
+        let m = nf as f64;
+        let mean = lls.iter().sum::<f64>() / m;
+        let sd = (lls.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / m).sqrt();
+        table.push(BoostCvRow {
+            max_depth: p.max_depth,
+            learning_rate: p.learning_rate,
+            rounds: rounds.div_ceil(nf).max(1),
+            log_loss: mean,
+            log_loss_std: sd,
+            roc_auc: auc / m,
+            brier: br / m,
+        });
+        oofs.push(oof);
+    }
+    // lowest log loss; ties: the earlier (simpler) candidate
+    let bi = (0..table.len())
+        .min_by(|&a, &b| table[a].log_loss.total_cmp(&table[b].log_loss).then(a.cmp(&b)))
+        .expect("non-empty grid");
+    Ok(BoostCv {
+        best: BoostParams {
+            rounds: table[bi].rounds,
+            early_stopping: 0,
+            ..grid[bi]
+        },
+        log_loss: table[bi].log_loss,
+        oof: oofs.swap_remove(bi),
+        table,
+    })
+}
