@@ -135,7 +135,9 @@ impl ModelConfig {
             return bad("model.min_samples_leaf must list sizes ≥ 1".into());
         }
         if self.boost_max_depth.is_empty() || self.boost_learning_rate.is_empty() {
-            return bad("model.boost_max_depth and model.boost_learning_rate must not be empty".into());
+            return bad(
+                "model.boost_max_depth and model.boost_learning_rate must not be empty".into(),
+            );
         }
         for p in self.boost_grid(0) {
             p.validate()

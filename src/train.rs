@@ -13,9 +13,9 @@ use crate::bundle::{self, Bundle, BundleError};
 use crate::config::ModelConfig;
 use crate::features::EncodeError;
 use crate::ingest::CustomerData;
-use crate::model::tree::Prepared;
 use crate::model::boost;
 use crate::model::hist::{Binned, MAX_BINS};
+use crate::model::tree::Prepared;
 use crate::model::tree::{Tree, LEAF};
 use crate::model::{score_bins, Economics, Model, ModelChoice, ModelError};
 use crate::util;
@@ -178,17 +178,39 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
             let cal = calibrate_probs(&bcv.oof, &set, &split.ty, opts, values.as_deref());
             timings.calibration_s = clock.lap();
             let binned = own_bins.as_ref().or(prep.binned()).expect("binned above");
-            let (ensemble, _) = boost::fit(binned, set.y, set.w, set.rows, &[], &bcv.best, threads)?;
+            let (ensemble, _) =
+                boost::fit(binned, set.y, set.w, set.rows, &[], &bcv.best, threads)?;
             let class = split.tpos * 2 > split.ty.len();
             let root = vec![(0, 0.0, LEAF, LEAF, class)];
-            let mut base = Tree::compile(root, "gbdt", &enc.x, set.y, set.w, set.rows, params.criterion, 1.0)?;
+            let mut base = Tree::compile(
+                root,
+                "gbdt",
+                &enc.x,
+                set.y,
+                set.w,
+                set.rows,
+                params.criterion,
+                1.0,
+            )?;
             base.importances = shap_importances(&ensemble, &enc.x, set.rows);
-            let oof_rows: Vec<usize> = set.rows.iter().copied().filter(|&r| bcv.oof[r].is_finite()).collect();
+            let oof_rows: Vec<usize> = set
+                .rows
+                .iter()
+                .copied()
+                .filter(|&r| bcv.oof[r].is_finite())
+                .collect();
             let op: Vec<f64> = oof_rows.iter().map(|&r| bcv.oof[r]).collect();
             let oy: Vec<bool> = oof_rows.iter().map(|&r| set.y[r]).collect();
             let bins = score_bins(&op, &oy);
             choice.boosted = Some(ensemble.params);
-            let model = Model::boosted(base, params, ensemble, bins, cal.calibrator.clone(), cal.threshold.threshold);
+            let model = Model::boosted(
+                base,
+                params,
+                ensemble,
+                bins,
+                cal.calibrator.clone(),
+                cal.threshold.threshold,
+            );
             (model, cal)
         }
         None => {
@@ -200,7 +222,12 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
             let cal = calibrate_oof(&prep, &set, &split.ty, &params, opts, values.as_deref())?;
             timings.calibration_s = clock.lap();
             let tree = prep.fit(set.y, set.w, set.rows, &params, threads)?;
-            let model = Model::new(tree, params, cal.calibrator.clone(), cal.threshold.threshold);
+            let model = Model::new(
+                tree,
+                params,
+                cal.calibrator.clone(),
+                cal.threshold.threshold,
+            );
             (model, cal)
         }
     };

@@ -85,6 +85,9 @@ def main():
                     help="churn-score --threads (default: not passed, i.e. all cores)")
     ap.add_argument("--workdir", default="/tmp/churn-peers",
                     help="data, models and outputs, reused between runs (default /tmp/churn-peers)")
+    ap.add_argument("--boosted-rounds", type=int, default=0,
+                    help="both sides fit boosted trees of this many rounds (depth 6, learning "
+                         "rate 0.1): LightGBM for the peer, churn-train --model boosted for us")
     ap.add_argument("--json", help="also write the results to this JSON file")
     args = ap.parse_args()
     for exe in (BIN / "churn-train", BIN / "churn-score", BIN / "examples/synth"):
@@ -96,16 +99,22 @@ def main():
     train = synth(wd, args.train_rows, args.numeric, args.categorical, 42)
     test = synth(wd, args.rows, args.numeric, args.categorical, 43)
     py, peer_script = sys.executable, HERE / "score_pandas.py"
-    peer_model, model_dir = wd / f"peer_tree_{args.train_rows}.joblib", wd / "model_batch"
+    kind = f"lgbm{args.boosted_rounds}" if args.boosted_rounds else "tree"
+    peer_model = wd / f"peer_{kind}_{args.train_rows}.joblib"
+    model_dir = wd / f"model_batch_{kind}"
     peer_out, our_out, lean_out = wd / "peer.parquet", wd / "ours.parquet", wd / "ours_lean.parquet"
 
     print(f"training both on {train.name} (untimed)", file=sys.stderr)
+    b = args.boosted_rounds
     measure([py, peer_script, "train", "--data", train, "--model", peer_model,
-             "--max-depth", 8, "--min-samples-leaf", 50])
+             "--max-depth", 6 if b else 8, "--min-samples-leaf", 20 if b else 50,
+             "--rounds", b])
     shutil.rmtree(model_dir, ignore_errors=True)
+    shape = (["--model", "boosted", "--boost-rounds", b, "--boost-max-depth", 6,
+              "--boost-learning-rate", 0.1] if b else
+             ["--model", "tree", "--max-depth", 8, "--min-samples-leaf", 50])
     measure([BIN / "churn-train", "--data", train, "--label", LABEL, "--id", ID, "--no-search",
-             "--max-depth", 8, "--min-samples-leaf", 50, "--holdout", 0, "--no-segments",
-             "--quiet", "--out", model_dir])
+             *shape, "--holdout", 0, "--no-segments", "--quiet", "--out", model_dir])
 
     peer_cmd = [py, peer_script, "score", "--model", peer_model, "--input", test,
                 "--output", peer_out]
@@ -138,7 +147,8 @@ def main():
     print(f"\nbatch scoring {args.rows:,} rows ({test.name}), best of {args.repeat}, "
           f"process wall clock; RSS = max over runs")
     print(f"{'':28} {'wall s':>8} {'peak RSS':>10} {'rows out':>10} {'AUC':>7}")
-    for side, name in (("peer", "pandas + sklearn (process)"), ("ours", "churn-score, all columns"),
+    peer_name = "pandas + LightGBM (process)" if b else "pandas + sklearn (process)"
+    for side, name in (("peer", peer_name), ("ours", "churn-score, all columns"),
                        ("lean", "churn-score --columns id,p")):
         rss = max(x["peak_rss_mib"] for x in runs[side])
         n, auc = rows_auc[side]

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""pandas + scikit-learn batch-scoring peer for batch_score.py (timed there as a whole process).
+"""pandas + scikit-learn (or LightGBM) batch-scoring peer for batch_score.py (timed there as a
+whole process).
 
   train: read a Parquet customer table, one-hot encode the text columns, fit
-         DecisionTreeClassifier(max_depth=8, min_samples_leaf=50), save model + column list (joblib)
+         DecisionTreeClassifier(max_depth=8, min_samples_leaf=50), or with --rounds R a LightGBM
+         model of R trees (depth --max-depth, learning rate 0.1), save model + columns (joblib)
   score: read_parquet, one-hot encode aligned to the training columns, predict_proba, write a
          Parquet with customer_id and churn_probability; prints the in-process seconds per step
          as one JSON line on stdout (imports and interpreter start are not in them)
@@ -34,12 +36,22 @@ def train(a):
     df = pd.read_parquet(a.data)
     cats = [c for c in df.columns if c not in (a.id, a.label) and df[c].dtype.kind not in "biuf"]
     x = encode(df, a.id, a.label, cats)
-    tree = DecisionTreeClassifier(max_depth=a.max_depth, min_samples_leaf=a.min_samples_leaf,
-                                  random_state=0).fit(x.to_numpy(np.float32), df[a.label])
+    if a.rounds:  # LightGBM with `rounds` trees of depth max_depth
+        import lightgbm as lgb
+        tree = lgb.LGBMClassifier(n_estimators=a.rounds, max_depth=a.max_depth,
+                                  num_leaves=2 ** a.max_depth, learning_rate=0.1,
+                                  min_child_samples=a.min_samples_leaf, reg_lambda=1.0,
+                                  verbose=-1, random_state=0)
+        tree.fit(x.to_numpy(np.float32), df[a.label])
+        size = f"{a.rounds} LightGBM trees"
+    else:
+        tree = DecisionTreeClassifier(max_depth=a.max_depth, min_samples_leaf=a.min_samples_leaf,
+                                      random_state=0).fit(x.to_numpy(np.float32), df[a.label])
+        size = f"{tree.get_n_leaves()} leaves"
     joblib.dump(dict(tree=tree, columns=list(x.columns), categoricals=cats, id=a.id,
                      label=a.label), a.model)
     print(f"trained on {len(df):,} rows, {x.shape[1]} columns ({len(cats)} one-hot), "
-          f"{tree.get_n_leaves()} leaves -> {a.model}")
+          f"{size} -> {a.model}")
 
 
 def score(a):
@@ -70,6 +82,8 @@ def main():
     t.add_argument("--label", default="churned")
     t.add_argument("--max-depth", type=int, default=8)
     t.add_argument("--min-samples-leaf", type=int, default=50)
+    t.add_argument("--rounds", type=int, default=0,
+                   help="fit LightGBM with this many trees instead of one sklearn tree")
     s = sub.add_parser("score", help="score a Parquet file (the timed step)")
     s.add_argument("--model", required=True, help="joblib file written by `train`")
     s.add_argument("--input", required=True, help="Parquet file to score")

@@ -235,7 +235,12 @@ impl Ensemble {
 
     /// Expected margin over the training rows (the SHAP base value).
     pub fn expected_margin(&self) -> f64 {
-        self.base_margin + self.trees.iter().map(BoostTree::expected_value).sum::<f64>()
+        self.base_margin
+            + self
+                .trees
+                .iter()
+                .map(BoostTree::expected_value)
+                .sum::<f64>()
     }
 
     /// Total leaves.
@@ -303,9 +308,9 @@ pub fn fit(
     if rows.is_empty() {
         return Err(ModelError::Fit("no training rows".into()));
     }
-    let (sw, sp) = rows
-        .iter()
-        .fold((0.0, 0.0), |(s, p), &r| (s + w[r], p + if y[r] { w[r] } else { 0.0 }));
+    let (sw, sp) = rows.iter().fold((0.0, 0.0), |(s, p), &r| {
+        (s + w[r], p + if y[r] { w[r] } else { 0.0 })
+    });
     if sp <= 0.0 || sp >= sw {
         return Err(ModelError::Data(
             "boosting needs churned and retained training rows".into(),
@@ -538,11 +543,7 @@ impl Grower<'_> {
 
     /// Grow one tree on `bag` (reordered in place so every leaf owns a contiguous range);
     /// returns the tree and how rows route through it.
-    fn grow(
-        &mut self,
-        grad: &[(f64, f64)],
-        bag: &mut [u32],
-    ) -> (BoostTree, Routes) {
+    fn grow(&mut self, grad: &[(f64, f64)], bag: &mut [u32]) -> (BoostTree, Routes) {
         let (g, h) = bag.iter().fold((0.0, 0.0), |(g, h), &r| {
             let (a, b) = grad[r as usize];
             (g + a, h + b)
@@ -629,7 +630,13 @@ impl Grower<'_> {
             nodes[o.node as usize].value = -self.p.learning_rate * o.g / (o.h + self.p.l2);
             routes.push((o.node, o.start, o.end));
         }
-        (BoostTree { nodes }, Routes { leaves: routes, cut })
+        (
+            BoostTree { nodes },
+            Routes {
+                leaves: routes,
+                cut,
+            },
+        )
     }
 
     /// A new leaf with its best split (when it may split).
@@ -735,7 +742,9 @@ pub fn cross_validate(
     tick: &(dyn Fn() + Sync),
 ) -> Result<BoostCv, ModelError> {
     if grid.is_empty() || eval_folds.is_empty() {
-        return Err(ModelError::Config("the boosted search grid is empty".into()));
+        return Err(ModelError::Config(
+            "the boosted search grid is empty".into(),
+        ));
     }
     let nf = eval_folds.len();
     let tasks = grid.len() * nf;
@@ -797,7 +806,12 @@ pub fn cross_validate(
     }
     // lowest log loss; ties: the earlier (simpler) candidate
     let bi = (0..table.len())
-        .min_by(|&a, &b| table[a].log_loss.total_cmp(&table[b].log_loss).then(a.cmp(&b)))
+        .min_by(|&a, &b| {
+            table[a]
+                .log_loss
+                .total_cmp(&table[b].log_loss)
+                .then(a.cmp(&b))
+        })
         .expect("non-empty grid");
     Ok(BoostCv {
         best: BoostParams {

@@ -226,7 +226,11 @@ mod tests {
         }
         let f = n.feature as usize;
         if known & (1 << f) != 0 {
-            let next = if row[f] <= n.threshold { n.left } else { n.right };
+            let next = if row[f] <= n.threshold {
+                n.left
+            } else {
+                n.right
+            };
             return cond_value(t, row, known, next as usize);
         }
         let (l, r) = (n.left as usize, n.right as usize);
@@ -238,7 +242,12 @@ mod tests {
     /// Shapley values by enumerating every subset of the `m` columns.
     fn brute_force(e: &Ensemble, row: &[f64], m: usize) -> Vec<f64> {
         let fact = |k: usize| (1..=k).map(|v| v as f64).product::<f64>();
-        let v = |s: u32| e.trees.iter().map(|t| cond_value(t, row, s, 0)).sum::<f64>();
+        let v = |s: u32| {
+            e.trees
+                .iter()
+                .map(|t| cond_value(t, row, s, 0))
+                .sum::<f64>()
+        };
         (0..m)
             .map(|i| {
                 let mut phi = 0.0;

@@ -242,7 +242,9 @@ impl Scorer {
                 .iter()
                 .take(2)
                 .map(|r| match r {
-                    std::borrow::Cow::Borrowed(b) => std::borrow::Cow::Borrowed(b.condition.as_str()),
+                    std::borrow::Cow::Borrowed(b) => {
+                        std::borrow::Cow::Borrowed(b.condition.as_str())
+                    }
                     std::borrow::Cow::Owned(o) => std::borrow::Cow::Owned(o.condition.clone()),
                 })
                 .collect();

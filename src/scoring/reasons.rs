@@ -15,11 +15,11 @@
 
 use super::Scorer;
 use crate::features::{ColumnRole, Encoder, InputEncoding};
-use crate::model::shap::shap_values;
-use std::borrow::Cow;
 use crate::ingest::FeatureKind;
+use crate::model::shap::shap_values;
 use crate::model::tree::Tree;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// One input's net contribution to a customer's risk, in the input's own terms.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -303,7 +303,10 @@ pub fn summary(card: &ModelCard) -> String {
         card.threshold.objective
     );
     if let Some(c) = &card.model_choice {
-        s.push_str(&format!("model choice ({}): {} — {}\n", c.requested, c.chosen, c.reason));
+        s.push_str(&format!(
+            "model choice ({}): {} — {}\n",
+            c.requested, c.chosen, c.reason
+        ));
     }
     if let Some(h) = &card.holdout {
         s.push_str(&format!(

@@ -287,7 +287,9 @@ pub(super) fn calibrate_probs(
 const BOOST_SINGLE_FOLD_ROWS: usize = 200_000;
 
 /// The boosted search: every candidate of the configured grid cross-validated with early
-/// stopping (one held-out fold on large inputs), with a progress bar.
+/// stopping (one held-out fold on large inputs), with a progress bar. With the search off, the
+/// first candidate with the configured rounds (its folds still give the out-of-fold
+/// predictions calibration needs).
 pub(super) fn boost_search(
     binned: &crate::model::hist::Binned,
     x: &Matrix,
@@ -296,7 +298,12 @@ pub(super) fn boost_search(
     seed: u64,
     progress: bool,
 ) -> Result<crate::model::boost::BoostCv, TrainError> {
-    let grid = cfg.boost_grid(seed);
+    let mut grid = cfg.boost_grid(seed);
+    if !cfg.search {
+        // no search: the first candidate with exactly the configured rounds
+        grid.truncate(1);
+        grid[0].early_stopping = 0;
+    }
     let eval_folds: Vec<usize> = if set.rows.len() > BOOST_SINGLE_FOLD_ROWS {
         vec![0]
     } else {

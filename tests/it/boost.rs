@@ -18,8 +18,8 @@ fn data(n: usize, seed: u64) -> (Matrix, Vec<bool>) {
             .iter()
             .map(|&l| rng.below(l) as f64 * 0.5 + 0.25)
             .collect();
-        let z = 0.8 * v[0] - 0.3 * v[1] + if v[2] > 7.0 { 1.0 } else { -0.2 } + 0.2 * v[3] * v[4]
-            - 1.0;
+        let z =
+            0.8 * v[0] - 0.3 * v[1] + if v[2] > 7.0 { 1.0 } else { -0.2 } + 0.2 * v[3] * v[4] - 1.0;
         y.push(rng.uniform() < sigmoid(z));
         for (c, x) in cols.iter_mut().zip(v) {
             c.push(x);
@@ -51,9 +51,10 @@ fn ref_tree(
     p: &BoostParams,
     depth: usize,
 ) -> RefNode {
-    let (gs, hs): (f64, f64) = rows.iter().map(|&r| (g[r], h[r])).fold((0.0, 0.0), |a, b| {
-        (a.0 + b.0, a.1 + b.1)
-    });
+    let (gs, hs): (f64, f64) = rows
+        .iter()
+        .map(|&r| (g[r], h[r]))
+        .fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
     let leaf = RefNode::Leaf(-p.learning_rate * gs / (hs + p.l2));
     if depth >= p.max_depth || rows.len() < 2 * p.min_samples_leaf {
         return leaf;
@@ -155,7 +156,14 @@ fn params(rounds: usize) -> BoostParams {
     }
 }
 
-fn boost(x: &Matrix, y: &[bool], rows: &[usize], valid: &[usize], p: &BoostParams, threads: usize) -> Ensemble {
+fn boost(
+    x: &Matrix,
+    y: &[bool],
+    rows: &[usize],
+    valid: &[usize],
+    p: &BoostParams,
+    threads: usize,
+) -> Ensemble {
     let b = Binned::new(x, rows, MAX_BINS, threads).unwrap();
     let w = vec![1.0; y.len()];
     fit(&b, y, &w, rows, valid, p, threads).unwrap().0
@@ -219,7 +227,11 @@ fn early_stopping_keeps_the_best_validation_round() {
     let w = vec![1.0; y.len()];
     let (e, rep) = fit(&b, &y, &w, &rows, &valid, &p, 1).unwrap();
     let curve = &rep.valid_log_loss;
-    assert!(curve.len() < 400, "stopped early ({} rounds run)", curve.len());
+    assert!(
+        curve.len() < 400,
+        "stopped early ({} rounds run)",
+        curve.len()
+    );
     let best = (0..curve.len())
         .min_by(|&a, &b| curve[a].total_cmp(&curve[b]))
         .unwrap();
@@ -252,7 +264,17 @@ fn calibration_bin_intervals_cover_the_true_churn_rate() {
         let train: Vec<usize> = (0..15_000).collect();
         let cal: Vec<usize> = (15_000..22_500).collect();
         let fresh: Vec<usize> = (22_500..30_000).collect();
-        let e = boost(&x, &y, &train, &[], &BoostParams { learning_rate: 0.1, ..params(60) }, 2);
+        let e = boost(
+            &x,
+            &y,
+            &train,
+            &[],
+            &BoostParams {
+                learning_rate: 0.1,
+                ..params(60)
+            },
+            2,
+        );
         let raw = |r: usize| sigmoid(e.margin_of_matrix(&x, r));
         let cp: Vec<f64> = cal.iter().map(|&r| raw(r)).collect();
         let cy: Vec<bool> = cal.iter().map(|&r| y[r]).collect();
@@ -278,7 +300,10 @@ fn calibration_bin_intervals_cover_the_true_churn_rate() {
     }
     let rate = covered as f64 / total as f64;
     assert!(total >= 60, "{total} bins checked");
-    assert!(rate >= 0.88, "95% intervals covered the truth in {covered} of {total} bins");
+    assert!(
+        rate >= 0.88,
+        "95% intervals covered the truth in {covered} of {total} bins"
+    );
 }
 
 mod trained {
@@ -325,16 +350,33 @@ mod trained {
         assert_eq!(bytes, std::fs::read(again.join("model.bin")).unwrap());
         let loaded = bundle::load(&dir).unwrap();
         assert_eq!(loaded.bundle, out.bundle);
-        let b = loaded.bundle.model.boosted.as_ref().expect("a boosted model");
+        let b = loaded
+            .bundle
+            .model
+            .boosted
+            .as_ref()
+            .expect("a boosted model");
         let e = &b.ensemble;
-        assert!(e.trees.len() >= 10 && e.trees.len() <= 300, "{} trees", e.trees.len());
+        assert!(
+            e.trees.len() >= 10 && e.trees.len() <= 300,
+            "{} trees",
+            e.trees.len()
+        );
         let card = &out.card;
         let choice = card.model_choice.as_ref().unwrap();
         assert_eq!(choice.chosen, "boosted");
         assert_eq!(choice.boosted.unwrap().rounds, e.trees.len());
         // importances by mean |SHAP| name Telco's known drivers first
-        let top: Vec<&str> = card.importance.iter().take(4).map(|i| i.name.as_str()).collect();
-        assert!(top.contains(&"Contract") || top.contains(&"tenure"), "{top:?}");
+        let top: Vec<&str> = card
+            .importance
+            .iter()
+            .take(4)
+            .map(|i| i.name.as_str())
+            .collect();
+        assert!(
+            top.contains(&"Contract") || top.contains(&"tenure"),
+            "{top:?}"
+        );
         let h = card.holdout.as_ref().unwrap();
         assert!(h.roc_auc > 0.82, "holdout AUC {}", h.roc_auc);
         // every row (training and holdout): contributions + expected margin = margin, and the
@@ -349,7 +391,10 @@ mod trained {
             let m = e.margin(&row);
             let phi = shap_values(e, &row, x.ncols);
             let sum: f64 = phi.iter().sum();
-            assert!((base + sum - m).abs() < 1e-9, "row {r}: {base} + {sum} vs {m}");
+            assert!(
+                (base + sum - m).abs() < 1e-9,
+                "row {r}: {base} + {sum} vs {m}"
+            );
             let ex = scorer.explain(&row);
             let folded: f64 = ex.raised.iter().chain(&ex.lowered).map(|r| r.effect).sum();
             assert!((ex.base_rate + folded - m).abs() < 1e-9, "row {r}");
@@ -396,4 +441,33 @@ mod trained {
             let _ = std::fs::remove_dir_all(d);
         }
     }
+}
+
+#[test]
+fn a_format_5_bundle_still_loads_and_scores_exactly_as_before() {
+    let fixture = crate::util::root().join("tests/fixtures/bundle-v5");
+    let bytes = std::fs::read(fixture.join("model.bin")).unwrap();
+    assert_eq!(
+        &bytes[8..12],
+        &5u32.to_le_bytes(),
+        "the fixture is format 5"
+    );
+    let loaded = churn::bundle::load(&fixture).unwrap();
+    assert!(loaded.bundle.model.boosted.is_none());
+    assert_eq!(loaded.bundle.model.kind(), "tree");
+    // every output cell as the software that wrote the bundle scored it
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("scores.csv");
+    let (code, _, err) =
+        crate::util::score(&fixture, &fixture.join("customers.csv"), &out, &["--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(out).unwrap(),
+        std::fs::read_to_string(fixture.join("expected.csv")).unwrap()
+    );
+    // a format this build does not know is refused by name
+    let mut future = bytes.clone();
+    future[8..12].copy_from_slice(&7u32.to_le_bytes());
+    let e = churn::bundle::from_bytes(&future, std::path::Path::new("m.bin")).unwrap_err();
+    assert!(e.to_string().contains("format version 7"), "{e}");
 }

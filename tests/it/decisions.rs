@@ -57,15 +57,19 @@ fn reasons_only_raise_the_risk_and_sum_to_the_leaf_with_the_protective_ones() {
             .map(|x| x.field.as_str())
             .collect();
         assert_eq!(fields.len(), ex.raised.len() + ex.lowered.len(), "row {r}");
-        // base rate + every contribution = the leaf's risk before calibration
+        // base + every contribution = the leaf's risk before calibration (a tree) or the
+        // margin (boosted trees: exact TreeSHAP)
         let total: f64 = ex.raised.iter().chain(&ex.lowered).map(|x| x.effect).sum();
+        let (base, whole) = match &scorer.bundle.model.boosted {
+            Some(b) => (b.ensemble.expected_margin(), b.ensemble.margin(row)),
+            None => (nodes[0].value, nodes[leaf].value),
+        };
         assert!(
-            (ex.base_rate + total - nodes[leaf].value).abs() < 1e-9,
-            "row {r}: {} + {total} != {}",
+            (ex.base_rate + total - whole).abs() < 1e-9,
+            "row {r}: {} + {total} != {whole}",
             ex.base_rate,
-            nodes[leaf].value
         );
-        assert_eq!(ex.base_rate, nodes[0].value);
+        assert_eq!(ex.base_rate, base);
         with_protective += usize::from(!ex.lowered.is_empty());
         // the recommendation's "why" names only risk-raising inputs
         let scored = scorer.score_encoded(row, Vec::new(), Some("x"));

@@ -182,6 +182,21 @@ fn run_postgres(db: &PgDb, data: &Path, sql: &Path, out: &Path) {
     psql_script(db, &script, out);
 }
 
+/// The bundled example's configuration trained as a single tree (SQL export covers trees),
+/// once per test run; returns the model directory.
+fn tree_example() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("export-tree-example-{}", std::process::id()))
+            .join("telco");
+        let _ = std::fs::remove_dir_all(&dir);
+        train_config(Path::new("training/telco.toml"), &dir, &["--model", "tree"]);
+        dir
+    })
+    .clone()
+}
+
 /// Export `model` for `dialect` (reading `table`) into `dir`; returns the file.
 fn export(model: &Path, dialect: &str, table: &str, dir: &Path, extra: &[&str]) -> PathBuf {
     let out = dir.join(format!("{dialect}.sql"));
@@ -248,7 +263,7 @@ fn check_model(test: &str, model: &Path, data: &Path, id: &str, extra: &[&str]) 
 
 #[test]
 fn telco_scores_identically_in_sql() {
-    let model = trained_example().join("telco");
+    let model = tree_example();
     check_model("sql_telco", &model, &telco(), "customerID", &[]);
 }
 
@@ -272,6 +287,8 @@ fn bank_scores_identically_in_sql() {
             "CustomerId",
             "--drop",
             "RowNumber,Surname",
+            "--model",
+            "tree",
             "--max-depth",
             "4,6,8",
             "--min-samples-leaf",
@@ -290,7 +307,11 @@ fn cdnow_scores_identically_in_sql() {
     // a transaction model: the SQL reads the feature table `churn-train features` writes
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("cdnow");
-    train_config(Path::new("training/cdnow.toml"), &model, &[]);
+    train_config(
+        Path::new("training/cdnow.toml"),
+        &model,
+        &["--model", "tree"],
+    );
     let feats = dir.path().join("features.csv");
     let (code, _, err) = run(
         "churn-train",
@@ -422,7 +443,7 @@ fn synthetic_telco(model: &Path, n: usize, out: &Path) {
 
 #[test]
 fn synthetic_edge_cases_score_identically_in_sql() {
-    let model = trained_example().join("telco");
+    let model = tree_example();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("synthetic.csv");
     synthetic_telco(&model, 100_000, &data);
@@ -433,7 +454,7 @@ fn synthetic_edge_cases_score_identically_in_sql() {
 /// MonthlyCharges (thresholds between the data's values, so every level is reached).
 fn deep_model(dir: &Path) -> PathBuf {
     use churn::model::tree::{Node, Tree, LEAF};
-    let src = trained_example().join("telco");
+    let src = tree_example();
     let mut b = churn::bundle::load(&src).unwrap().bundle;
     let col = |name: &str| {
         b.encoder
@@ -566,9 +587,13 @@ fn spark_runs_the_exports_identically() {
     };
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let telco_model = trained_example().join("telco");
+    let telco_model = tree_example();
     let cd_model = d.join("cdnow");
-    train_config(Path::new("training/cdnow.toml"), &cd_model, &[]);
+    train_config(
+        Path::new("training/cdnow.toml"),
+        &cd_model,
+        &["--model", "tree"],
+    );
     let cd_feats = d.join("cd-features.csv");
     let (code, _, err) = run(
         "churn-train",
@@ -665,7 +690,7 @@ fn spark_runs_the_exports_identically() {
 #[test]
 fn spark_export_of_every_bundled_model_parses() {
     let dir = tempfile::tempdir().unwrap();
-    let telco_model = trained_example().join("telco");
+    let telco_model = tree_example();
     let sql = std::fs::read_to_string(export(&telco_model, "spark", "customers", dir.path(), &[]))
         .unwrap();
     spark_parses(&sql);
@@ -679,7 +704,7 @@ fn spark_export_of_every_bundled_model_parses() {
 
 #[test]
 fn export_sql_refuses_bad_options() {
-    let model = trained_example().join("telco");
+    let model = tree_example();
     let (code, _, err) = run(
         "churn-train",
         &[
@@ -704,6 +729,45 @@ fn export_sql_refuses_bad_options() {
     );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no/such/dir"), "{err}");
+    // a boosted model is refused with the reason and the way out
+    let dir = tempfile::tempdir().unwrap();
+    let boosted = dir.path().join("boosted");
+    let (code, _, err) = run(
+        "churn-train",
+        &[
+            "--data",
+            telco().to_str().unwrap(),
+            "--label",
+            "Churn",
+            "--id",
+            "customerID",
+            "--model",
+            "boosted",
+            "--no-search",
+            "--boost-rounds",
+            "20",
+            "--no-segments",
+            "--out",
+            boosted.to_str().unwrap(),
+            "--quiet",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(
+        "churn-train",
+        &[
+            "export-sql",
+            "--model",
+            boosted.to_str().unwrap(),
+            "--dialect",
+            "duckdb",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("boosted model") && err.contains("--model tree"),
+        "{err}"
+    );
 }
 
 // ---------------------------------------------------------------- the feature query

@@ -428,6 +428,32 @@ fn structurally_invalid_bundles_are_refused_with_the_problem_named() {
     // an out-of-range child panicked at start-up; a node pointing to itself looped for ever
     let cases: Vec<(&str, Box<Edit>, &str)> = vec![
         (
+            "boosted-loop",
+            // boosted trees whose root points back at itself
+            Box::new(|b| {
+                use churn::model::boost::{BoostNode, BoostParams, BoostTree, Ensemble};
+                let node = |left: u32, right: u32| BoostNode {
+                    feature: 0,
+                    threshold: 0.5,
+                    left,
+                    right,
+                    value: 0.0,
+                    cover: 1.0,
+                };
+                b.model.boosted = Some(churn::model::Boosted {
+                    ensemble: Ensemble {
+                        base_margin: 0.0,
+                        trees: vec![BoostTree {
+                            nodes: vec![node(0, 1), node(u32::MAX, u32::MAX)],
+                        }],
+                        params: BoostParams::default(),
+                    },
+                    bins: churn::model::score_bins(&[0.2, 0.8], &[false, true]),
+                });
+            }),
+            "boosted tree 0 node 0 has child 0",
+        ),
+        (
             "child-range",
             Box::new(|b| b.model.tree.nodes[0].left = 99_999),
             "tree node 0 has child 99999",

@@ -64,7 +64,8 @@ pub(crate) fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// Train the bundled Telco sample into `out` with a small grid (fast); panics on failure.
+/// Train the bundled Telco sample into `out` as a single tree with a small grid (fast); panics
+/// on failure.
 pub(crate) fn train_telco(out: &Path, depths: &str, leaf: &str) {
     let (code, _, err) = run(
         "churn-train",
@@ -79,6 +80,8 @@ pub(crate) fn train_telco(out: &Path, depths: &str, leaf: &str) {
             depths,
             "--min-samples-leaf",
             leaf,
+            "--model",
+            "tree",
             "--out",
             out.to_str().unwrap(),
             "--quiet",
