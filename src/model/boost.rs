@@ -98,7 +98,8 @@ impl BoostParams {
                 return bad(format!("{name} must be in (0, 1], got {v}"));
             }
         }
-        if !(self.l2 >= 0.0 && self.l2.is_finite()) || !(self.min_hessian >= 0.0) {
+        let ok = self.l2 >= 0.0 && self.l2.is_finite() && self.min_hessian >= 0.0;
+        if !ok {
             return bad("l2 and min_hessian must be finite and non-negative".into());
         }
         Ok(())

@@ -256,7 +256,7 @@ impl Model {
     #[inline]
     pub fn predict(&self, row: &[f64]) -> Prediction {
         match &self.boosted {
-            Some(b) => self.from_margin(b, b.ensemble.margin(row)),
+            Some(b) => self.predict_margin(b, b.ensemble.margin(row)),
             None => self.from_leaf(self.tree.leaf_of(row)),
         }
     }
@@ -264,7 +264,7 @@ impl Model {
     /// Predict row `r` of a matrix.
     pub fn predict_matrix(&self, x: &Matrix, r: usize) -> Prediction {
         match &self.boosted {
-            Some(b) => self.from_margin(b, b.ensemble.margin_of_matrix(x, r)),
+            Some(b) => self.predict_margin(b, b.ensemble.margin_of_matrix(x, r)),
             None => self.from_leaf(self.tree.leaf_of_matrix(x, r)),
         }
     }
@@ -279,7 +279,7 @@ impl Model {
 
     /// Prediction of a boosted model from its margin; `leaf` is the calibration bin.
     #[inline]
-    fn from_margin(&self, b: &Boosted, margin: f64) -> Prediction {
+    fn predict_margin(&self, b: &Boosted, margin: f64) -> Prediction {
         let raw = boost::sigmoid(margin);
         let p = self.calibrator.apply(raw);
         let i = b
