@@ -193,15 +193,8 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
                 1.0,
             )?;
             base.importances = shap_importances(&ensemble, &enc.x, set.rows);
-            let oof_rows: Vec<usize> = set
-                .rows
-                .iter()
-                .copied()
-                .filter(|&r| bcv.oof[r].is_finite())
-                .collect();
-            let op: Vec<f64> = oof_rows.iter().map(|&r| bcv.oof[r]).collect();
-            let oy: Vec<bool> = oof_rows.iter().map(|&r| set.y[r]).collect();
-            let bins = score_bins(&op, &oy);
+            // rows never held out (NaN) are skipped by the binning itself
+            let bins = score_bins(&bcv.oof, set.y);
             choice.boosted = Some(ensemble.params);
             let model = Model::boosted(
                 base,

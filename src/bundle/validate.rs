@@ -158,33 +158,12 @@ fn tree(b: &Bundle, width: usize) -> Result<(), String> {
                 s.high
             ));
         }
-        if n.left == LEAF || n.right == LEAF {
-            if n.left != n.right {
-                return Err(format!("{} has one child", place()));
-            }
-            continue;
-        }
-        column(n.feature as usize, width, place)?;
-        if n.threshold.is_nan() {
-            return Err(format!("{} has a NaN threshold", place()));
-        }
-        for child in [n.left as usize, n.right as usize] {
-            // children after their parent: every walk from the root moves forward and ends
-            if child <= i || child >= nodes.len() {
-                return Err(format!(
-                    "{} has child {child}, which is not a later node of the {}",
-                    place(),
-                    nodes.len()
-                ));
-            }
-            if std::mem::replace(&mut has_parent[child], true) {
-                return Err(format!("tree node {child} has two parents"));
-            }
-        }
+        let node = (n.feature, n.threshold, n.left, n.right);
+        links(i, node, width, &mut has_parent, place, |c| {
+            format!("tree node {c}")
+        })?;
     }
-    if let Some(orphan) = has_parent.iter().skip(1).position(|p| !p) {
-        return Err(format!("tree node {} is not reachable", orphan + 1));
-    }
+    reachable(&has_parent, |c| format!("tree node {c}"))?;
     if m.tree.importances.len() != width && !m.tree.importances.is_empty() {
         return Err(format!(
             "tree has {} importances for {width} encoded columns",
@@ -212,34 +191,11 @@ fn boosted(bo: &crate::model::Boosted, width: usize) -> Result<(), String> {
             if !(n.value.is_finite() && n.cover.is_finite() && n.cover >= 0.0) {
                 return Err(format!("{} has a non-finite value or cover", place()));
             }
-            if n.left == LEAF || n.right == LEAF {
-                if n.left != n.right {
-                    return Err(format!("{} has one child", place()));
-                }
-                continue;
-            }
-            column(n.feature as usize, width, place)?;
-            if n.threshold.is_nan() {
-                return Err(format!("{} has a NaN threshold", place()));
-            }
-            for child in [n.left as usize, n.right as usize] {
-                if child <= i || child >= nodes.len() {
-                    return Err(format!(
-                        "{} has child {child}, which is not a later node",
-                        place()
-                    ));
-                }
-                if std::mem::replace(&mut has_parent[child], true) {
-                    return Err(format!("boosted tree {t} node {child} has two parents"));
-                }
-            }
+            let node = (n.feature, n.threshold, n.left, n.right);
+            let name = |c: usize| format!("boosted tree {t} node {c}");
+            links(i, node, width, &mut has_parent, place, name)?;
         }
-        if let Some(orphan) = has_parent.iter().skip(1).position(|p| !p) {
-            return Err(format!(
-                "boosted tree {t} node {} is not reachable",
-                orphan + 1
-            ));
-        }
+        reachable(&has_parent, |c| format!("boosted tree {t} node {c}"))?;
     }
     if bo.bins.is_empty() {
         return Err("boosted model has no calibration bins".into());
@@ -258,6 +214,51 @@ fn boosted(bo: &crate::model::Boosted, width: usize) -> Result<(), String> {
         prev = s.upper;
     }
     Ok(())
+}
+
+/// The links of node `i` = (feature, threshold, left, right) of a flat tree whose
+/// `has_parent.len()` nodes are named by `name`: a leaf has no children; an internal node tests
+/// a known column at a non-NaN threshold and points at two later nodes that have no other
+/// parent (so every walk from the root moves forward and ends).
+fn links(
+    i: usize,
+    (feature, threshold, left, right): (u32, f64, u32, u32),
+    width: usize,
+    has_parent: &mut [bool],
+    place: impl Fn() -> String,
+    name: impl Fn(usize) -> String,
+) -> Result<(), String> {
+    if left == LEAF || right == LEAF {
+        if left != right {
+            return Err(format!("{} has one child", place()));
+        }
+        return Ok(());
+    }
+    column(feature as usize, width, &place)?;
+    if threshold.is_nan() {
+        return Err(format!("{} has a NaN threshold", place()));
+    }
+    let len = has_parent.len();
+    for child in [left as usize, right as usize] {
+        if child <= i || child >= len {
+            return Err(format!(
+                "{} has child {child}, which is not a later node of the {len}",
+                place()
+            ));
+        }
+        if std::mem::replace(&mut has_parent[child], true) {
+            return Err(format!("{} has two parents", name(child)));
+        }
+    }
+    Ok(())
+}
+
+/// Every node but the root has a parent.
+fn reachable(has_parent: &[bool], name: impl Fn(usize) -> String) -> Result<(), String> {
+    match has_parent.iter().skip(1).position(|p| !p) {
+        Some(orphan) => Err(format!("{} is not reachable", name(orphan + 1))),
+        None => Ok(()),
+    }
 }
 
 fn calibration(b: &Bundle) -> Result<(), String> {

@@ -16,7 +16,7 @@
 //! last bin going left and the first value of the next bin of the whole prepared matrix, so
 //! every prepared row (in the node or not) routes by its raw values exactly as by its bins.
 
-use super::hist::{per_feature, Binned};
+use super::hist::{partition_rows, per_feature, Binned};
 use super::metrics;
 use super::ModelError;
 use crate::features::Matrix;
@@ -336,6 +336,15 @@ pub fn fit(
     let (mut best, mut best_round) = (f64::INFINITY, 0usize);
     let stop = params.early_stopping > 0 && !valid.is_empty();
     let mut bag: Vec<u32> = Vec::with_capacity(rows.len());
+    // which rows this round fits on (subsampling only; cleared after every round)
+    let mut in_bag = vec![
+        false;
+        if params.row_subsample < 1.0 {
+            margin.len()
+        } else {
+            0
+        }
+    ];
     for round in 0..params.rounds {
         for &r in rows {
             let p = sigmoid(margin[r]);
@@ -365,11 +374,11 @@ pub fn fit(
             }
         }
         if params.row_subsample < 1.0 {
-            let mut in_bag = vec![false; margin.len()];
             bag.iter().for_each(|&r| in_bag[r as usize] = true);
             for &r in rows.iter().filter(|&&r| !in_bag[r]) {
                 margin[r] += tree.nodes[b.leaf_of_binned(&tree, &routes.cut, r)].value;
             }
+            bag.iter().for_each(|&r| in_bag[r as usize] = false);
         }
         for &r in valid {
             margin[r] += tree.nodes[b.leaf_of_binned(&tree, &routes.cut, r)].value;
@@ -676,20 +685,7 @@ impl Grower<'_> {
     /// Stable in-place partition: rows whose bin of `f` is `<= last_left` first; returns how
     /// many went left.
     fn partition(&mut self, rows: &mut [u32], f: usize, last_left: usize) -> usize {
-        let codes = self.b.codes_of(f);
-        self.scratch.clear();
-        let mut k = 0;
-        for i in 0..rows.len() {
-            let r = rows[i];
-            if codes[r as usize] as usize <= last_left {
-                rows[k] = r;
-                k += 1;
-            } else {
-                self.scratch.push(r);
-            }
-        }
-        rows[k..].copy_from_slice(&self.scratch);
-        k
+        partition_rows(self.b.codes_of(f), rows, last_left, &mut self.scratch)
     }
 }
 

@@ -456,20 +456,7 @@ impl HistGrower<'_> {
     /// the number of left rows. Uses the grower's scratch buffer, so it allocates nothing.
     #[inline(always)]
     fn partition(&mut self, rows: &mut [u32], f: usize, last_left: usize) -> usize {
-        let codes = self.b.codes_of(f);
-        self.scratch.clear();
-        let mut k = 0;
-        for i in 0..rows.len() {
-            let r = rows[i];
-            if codes[r as usize] as usize <= last_left {
-                rows[k] = r;
-                k += 1;
-            } else {
-                self.scratch.push(r);
-            }
-        }
-        rows[k..].copy_from_slice(&self.scratch);
-        k
+        partition_rows(self.b.codes_of(f), rows, last_left, &mut self.scratch)
     }
 
     /// Histograms for the children that will try to split (`need`): only the smaller child's is
@@ -502,6 +489,31 @@ impl HistGrower<'_> {
             }
         }
     }
+}
+
+/// Stable in-place partition of `rows` by their bin `codes`: codes `<= last_left` first;
+/// returns how many went left. `scratch` holds the right rows meanwhile (no allocation once it
+/// has grown).
+#[inline(always)]
+pub(crate) fn partition_rows(
+    codes: &[u8],
+    rows: &mut [u32],
+    last_left: usize,
+    scratch: &mut Vec<u32>,
+) -> usize {
+    scratch.clear();
+    let mut k = 0;
+    for i in 0..rows.len() {
+        let r = rows[i];
+        if codes[r as usize] as usize <= last_left {
+            rows[k] = r;
+            k += 1;
+        } else {
+            scratch.push(r);
+        }
+    }
+    rows[k..].copy_from_slice(scratch);
+    k
 }
 
 /// The chosen split of a node.

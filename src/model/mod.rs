@@ -153,7 +153,8 @@ pub struct Boosted {
 }
 
 /// Bins for the intervals of a boosted model from out-of-fold uncalibrated probabilities `p`
-/// and labels `y`: equal-count bins of at least 200 rows (5 to 20 bins), ties never split.
+/// and labels `y` (non-finite entries, rows never held out, are skipped): equal-count bins of at
+/// least 200 rows (5 to 20 bins), ties never split.
 pub fn score_bins(p: &[f64], y: &[bool]) -> Vec<ScoreBin> {
     let mut idx: Vec<usize> = (0..p.len()).filter(|&i| p[i].is_finite()).collect();
     idx.sort_by(|&a, &b| p[a].total_cmp(&p[b]));

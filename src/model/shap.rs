@@ -85,7 +85,7 @@ pub struct ShapScratch {
 /// Add one tree's SHAP values for `row` into `phi` (indexed by encoded column).
 pub fn tree_shap(tree: &BoostTree, row: &[f64], phi: &mut [f64], scratch: &mut ShapScratch) {
     // level d holds a path of at most d + 1 elements; levels are tree depth + 2
-    let levels = tree_depth(tree) + 2;
+    let levels = tree.depth() + 2;
     let need = levels * (levels + 1) / 2;
     if scratch.buf.len() < need {
         scratch.buf.resize(
@@ -105,11 +105,6 @@ pub fn tree_shap(tree: &BoostTree, row: &[f64], phi: &mut [f64], scratch: &mut S
         buf: &mut scratch.buf,
     };
     walk.recurse(0, 0, 0, 0, 1.0, 1.0, usize::MAX);
-}
-
-/// Depth of the deepest leaf (iterative, children after parents).
-fn tree_depth(tree: &BoostTree) -> usize {
-    tree.depth()
 }
 
 /// One row's walk through one tree.
