@@ -103,7 +103,7 @@ impl Default for ModelConfig {
             threads: 0,
             model: crate::model::ModelChoice::Auto,
             boost_max_depth: vec![3, 5],
-            boost_learning_rate: vec![0.05],
+            boost_learning_rate: vec![0.1],
             boost_rounds: 1000,
             boost_early_stopping: 50,
             boost_max_leaves: 0,

@@ -192,7 +192,9 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
                 params.criterion,
                 1.0,
             )?;
-            base.importances = shap_importances(&ensemble, &enc.x, set.rows);
+            timings.fit_s = clock.lap();
+            base.importances = shap_importances(&ensemble, &enc.x, set.rows, threads);
+            timings.explain_s = clock.lap();
             // rows never held out (NaN) are skipped by the binning itself
             let bins = score_bins(&bcv.oof, set.y);
             choice.boosted = Some(ensemble.params);
@@ -215,6 +217,7 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
             let cal = calibrate_oof(&prep, &set, &split.ty, &params, opts, values.as_deref())?;
             timings.calibration_s = clock.lap();
             let tree = prep.fit(set.y, set.w, set.rows, &params, threads)?;
+            timings.fit_s = clock.lap();
             let model = Model::new(
                 tree,
                 params,
@@ -226,9 +229,9 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
     };
     drop(prep);
     drop(own_bins);
-    timings.fit_s = clock.lap();
+
     let (holdout, holdout_auc_uncalibrated, holdout_p) =
-        evaluate_holdout(&model, &enc.x, set.y, &split.test_rows);
+        evaluate_holdout(&model, &enc.x, set.y, &split.test_rows, threads);
     timings.evaluation_s = clock.lap();
     let (importance, importance_encoded) = importances(&enc.encoder, &model.tree.importances);
     let (segments, segment_report) = fit_segments(opts, &enc, &split, set.y, data.quality.mode)?;
@@ -242,6 +245,7 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
         &split,
         &holdout_p,
         opts.economics.as_ref(),
+        threads,
     );
     timings.report_s = clock.lap();
     let findings = Findings {

@@ -125,12 +125,14 @@ def main():
                 "--columns", f"{ID},churn_probability", "--quiet"] + (
                     ["--threads", args.score_threads] if args.score_threads else [])
     cmds = {"peer": peer_cmd, "ours": our_cmd, "lean": lean_cmd}
-    runs = {"peer": [], "ours": [], "lean": []}
+    if b:  # boosted: the peer with reasons too (LightGBM pred_contrib), against our full output
+        cmds["peer_shap"] = peer_cmd[:-1] + [wd / "peer_shap.parquet", "--contrib"]
+    runs = {k: [] for k in cmds}
     for r in range(args.repeat):
-        order = ("peer", "ours", "lean") if r % 2 == 0 else ("lean", "ours", "peer")
+        order = tuple(cmds) if r % 2 == 0 else tuple(reversed(cmds))
         for side in order:
             wall, rss, out = measure(cmds[side])
-            inproc = json.loads(out.strip().splitlines()[-1]) if side == "peer" else None
+            inproc = json.loads(out.strip().splitlines()[-1]) if side.startswith("peer") else None
             runs[side].append(dict(wall_s=wall, peak_rss_mib=rss, in_process=inproc))
             print(f"  run {r + 1} {side}: {wall:.3f} s, {rss:.0f} MiB"
                   + (f", in-process {inproc['in_process_s']:.3f} s" if inproc else ""),
@@ -148,8 +150,12 @@ def main():
           f"process wall clock; RSS = max over runs")
     print(f"{'':28} {'wall s':>8} {'peak RSS':>10} {'rows out':>10} {'AUC':>7}")
     peer_name = "pandas + LightGBM (process)" if b else "pandas + sklearn (process)"
-    for side, name in (("peer", peer_name), ("ours", "churn-score, all columns"),
-                       ("lean", "churn-score --columns id,p")):
+    sides = [("peer", peer_name), ("ours", "churn-score, all columns"),
+             ("lean", "churn-score --columns id,p")]
+    if "peer_shap" in runs:
+        sides.insert(1, ("peer_shap", "LightGBM + pred_contrib"))
+        rows_auc["peer_shap"] = check(wd / "peer_shap.parquet", labels)
+    for side, name in sides:
         rss = max(x["peak_rss_mib"] for x in runs[side])
         n, auc = rows_auc[side]
         print(f"{name:<28} {best[side]['wall_s']:8.3f} {rss:7.0f} MiB {n:>10,} {auc:7.4f}")
@@ -159,6 +165,9 @@ def main():
     print(f"ratio peer wall / our wall = {ratio_lean:.2f}x with the peer's output (id + probability), "
           f"{ratio:.2f}x with all 13 columns (target >= 3); peer in-process / our lean wall = "
           f"{ip['in_process_s'] / best['lean']['wall_s']:.2f}x")
+    if "peer_shap" in runs:
+        print(f"with reasons on both sides (LightGBM pred_contrib top 3 vs churn-score's full "
+              f"output): {best['peer_shap']['wall_s'] / best['ours']['wall_s']:.2f}x")
     if args.json:
         meta = {k: v for k, v in vars(args).items() if k != "json"}
         Path(args.json).write_text(json.dumps(dict(

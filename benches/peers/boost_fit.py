@@ -48,7 +48,8 @@ def run(cmd):
 
 def churn_auc(model, test, labels, workdir):
     scores = workdir / "boost_scores.parquet"
-    run([BIN / "churn-score", "--model", model, "--input", test, "--output", scores, "--quiet"])
+    run([BIN / "churn-score", "--model", model, "--input", test, "--output", scores,
+         "--columns", f"{ID},churn_probability", "--quiet"])
     s = pd.read_parquet(scores, columns=[ID, "churn_probability"]).merge(labels, on=ID)
     return roc_auc_score(s[LABEL], s["churn_probability"])
 

@@ -6,7 +6,8 @@ whole process).
          DecisionTreeClassifier(max_depth=8, min_samples_leaf=50), or with --rounds R a LightGBM
          model of R trees (depth --max-depth, learning rate 0.1), save model + columns (joblib)
   score: read_parquet, one-hot encode aligned to the training columns, predict_proba, write a
-         Parquet with customer_id and churn_probability; prints the in-process seconds per step
+         Parquet with customer_id and churn_probability (--contrib: plus LightGBM's TreeSHAP
+         top-3 reasons per customer); prints the in-process seconds per step
          as one JSON line on stdout (imports and interpreter start are not in them)
 
 Usage:
@@ -63,8 +64,15 @@ def score(a):
     x = encode(df, m["id"], m["label"], m["categoricals"], m["columns"]).to_numpy(np.float32)
     t3 = time.perf_counter()
     p = m["tree"].predict_proba(x)[:, 1]
+    out = {m["id"]: df[m["id"]], "churn_probability": p}
+    if a.contrib:  # LightGBM's TreeSHAP: the three inputs that raise the risk most per customer
+        phi = m["tree"].booster_.predict(x, pred_contrib=True)[:, :-1]
+        top = np.argsort(-phi, axis=1)[:, :3]
+        names = np.array(m["columns"])
+        for k in range(3):
+            out[f"reason_{k + 1}"] = names[top[:, k]]
     t4 = time.perf_counter()
-    pd.DataFrame({m["id"]: df[m["id"]], "churn_probability": p}).to_parquet(a.output, index=False)
+    pd.DataFrame(out).to_parquet(a.output, index=False)
     t5 = time.perf_counter()
     print(json.dumps(dict(rows=len(df), in_process_s=t5 - t0, load_model_s=t1 - t0,
                           read_s=t2 - t1, encode_s=t3 - t2, predict_s=t4 - t3, write_s=t5 - t4)))
@@ -88,6 +96,9 @@ def main():
     s.add_argument("--model", required=True, help="joblib file written by `train`")
     s.add_argument("--input", required=True, help="Parquet file to score")
     s.add_argument("--output", required=True, help="output Parquet: customer_id, churn_probability")
+    s.add_argument("--contrib", action="store_true",
+                   help="LightGBM models: also TreeSHAP contributions (pred_contrib) and each "
+                        "customer's top-3 reasons, as churn-score's reasons columns")
     a = ap.parse_args()
     train(a) if a.cmd == "train" else score(a)
 

@@ -26,6 +26,9 @@ use serde::{Deserialize, Serialize};
 /// Cell updates below which a histogram is built on one thread.
 const PAR_MIN_WORK: usize = 1 << 20;
 
+/// Features histogrammed together in one pass over a node's rows.
+const BLOCK: usize = 4;
+
 /// Hyper-parameters of a boosted model.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BoostParams {
@@ -346,11 +349,7 @@ pub fn fit(
         }
     ];
     for round in 0..params.rounds {
-        for &r in rows {
-            let p = sigmoid(margin[r]);
-            let t = if y[r] { 1.0 } else { 0.0 };
-            grad[r] = (w[r] * (p - t), (w[r] * p * (1.0 - p)).max(1e-16));
-        }
+        gradients(rows, y, w, &margin, &mut grad, g.threads);
         bag.clear();
         if params.row_subsample < 1.0 {
             bag.extend(
@@ -416,6 +415,64 @@ pub fn fit(
     ))
 }
 
+/// Logistic-loss gradient and hessian of every row of `rows` into `grad` (indexed by row).
+/// Rows are independent, so ascending `rows` are split over `threads` by row range; the result
+/// is the same for any thread count.
+fn gradients(
+    rows: &[usize],
+    y: &[bool],
+    w: &[f64],
+    margin: &[f64],
+    grad: &mut [(f64, f64)],
+    threads: usize,
+) {
+    let one = |r: usize| {
+        let p = sigmoid(margin[r]);
+        let t = if y[r] { 1.0 } else { 0.0 };
+        (w[r] * (p - t), (w[r] * p * (1.0 - p)).max(1e-16))
+    };
+    if threads <= 1 || rows.len() < PAR_MIN_WORK / 16 || !rows.is_sorted() {
+        rows.iter().for_each(|&r| grad[r] = one(r));
+        return;
+    }
+    // chunk k holds rows[k n / T .. (k+1) n / T]; its slice of `grad` starts at its first row
+    let n = rows.len();
+    std::thread::scope(|s| {
+        let mut rest = grad;
+        let mut base = 0usize;
+        for k in 0..threads {
+            let (lo, hi) = (k * n / threads, (k + 1) * n / threads);
+            let end = if hi < n { rows[hi] } else { base + rest.len() };
+            let (out, tail) = std::mem::take(&mut rest).split_at_mut(end - base);
+            let (chunk, start) = (&rows[lo..hi], base);
+            s.spawn(move || chunk.iter().for_each(|&r| out[r - start] = one(r)));
+            rest = tail;
+            base = end;
+        }
+    });
+}
+
+/// Add `rows` (with their gradient pairs `gh`) to the cells of the `N` features `cols`
+/// (codes, offset of the feature's first cell in `cells`) in one pass over the rows.
+#[inline]
+fn fill<const N: usize>(
+    cells: &mut [Cell],
+    cols: &[(&[u8], usize)],
+    rows: &[u32],
+    gh: &[(f64, f64)],
+) {
+    let cols: [(&[u8], usize); N] = std::array::from_fn(|i| cols[i]);
+    for (&r, &(g, hh)) in rows.iter().zip(gh) {
+        let r = r as usize;
+        for (codes, off) in cols {
+            let c = &mut cells[off + codes[r] as usize];
+            c.g += g;
+            c.h += hh;
+            c.n += 1;
+        }
+    }
+}
+
 impl Binned {
     /// Leaf of a boosted tree for row `r`, routed by the row's bins (the same route as its raw
     /// values take through the tree's thresholds).
@@ -470,6 +527,13 @@ impl Grower<'_> {
     }
 
     /// Histogram of `rows` over every bin.
+    ///
+    /// Features go in blocks of up to [`BLOCK`] neighbours whose cells are contiguous; one
+    /// pass over the rows fills a whole block, so the rows and their gradient pairs are read
+    /// once per block rather than once per feature, and the block's independent cell updates
+    /// overlap. The block count is a multiple of the thread count so threads get equal shares.
+    /// Each cell's sums run in row order, so the histogram is the same for any thread count.
+    /// (Row-major codes, one cache line per row, measured 25% slower than this.)
     fn build(&mut self, grad: &[(f64, f64)], rows: &[u32]) -> Vec<Cell> {
         self.gh.clear();
         self.gh.extend(rows.iter().map(|&r| grad[r as usize]));
@@ -480,16 +544,25 @@ impl Grower<'_> {
             1
         };
         let (b, gh, feats) = (self.b, &self.gh, &self.features);
-        per_feature(&mut h, b.bin_counts(), threads, &|f, cells: &mut [Cell]| {
-            if feats.binary_search(&f).is_err() {
-                return;
-            }
-            let codes = b.codes_of(f);
-            for (&r, &(g, hh)) in rows.iter().zip(gh.iter()) {
-                let c = &mut cells[codes[r as usize] as usize];
-                c.g += g;
-                c.h += hh;
-                c.n += 1;
+        let nf = b.ncols();
+        let blocks = nf.div_ceil(BLOCK).div_ceil(threads) * threads;
+        let first = |k: usize| k * nf / blocks;
+        let sizes: Vec<usize> = (0..blocks)
+            .map(|k| (first(k)..first(k + 1)).map(|f| b.bins(f)).sum())
+            .collect();
+        per_feature(&mut h, &sizes, threads, &|k, cells: &mut [Cell]| {
+            // this tree's features in the block: (codes, offset of their cells in the block)
+            let cols: Vec<(&[u8], usize)> = (first(k)..first(k + 1))
+                .filter(|f| feats.binary_search(f).is_ok())
+                .map(|f| (b.codes_of(f), b.offset(f) - b.offset(first(k))))
+                .collect();
+            match cols.len() {
+                4 => fill::<4>(cells, &cols, rows, gh),
+                3 => fill::<3>(cells, &cols, rows, gh),
+                2 => fill::<2>(cells, &cols, rows, gh),
+                _ => cols
+                    .iter()
+                    .for_each(|c| fill::<1>(cells, std::slice::from_ref(c), rows, gh)),
             }
         });
         h

@@ -271,11 +271,6 @@ impl Binned {
         self.ncols
     }
 
-    /// Bins of every feature, in feature order (the histogram layout).
-    pub(crate) fn bin_counts(&self) -> &[usize] {
-        &self.nbins
-    }
-
     /// Offset of feature `f`'s first bin in a histogram.
     pub(crate) fn offset(&self, f: usize) -> usize {
         self.offset[f]

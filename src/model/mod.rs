@@ -394,7 +394,8 @@ fn value_at_depth(tree: &Tree, x: &Matrix, r: usize, depth: usize) -> f64 {
     }
 }
 
-/// Stratified k-fold grid search over `space`, scored by mean validation log loss.
+/// Stratified k-fold grid search over `space`, scored by mean validation log loss over the
+/// folds listed in `eval_folds` (all `0..k` for full cross-validation).
 ///
 /// For learners whose trees nest by depth (CART), one deepest tree per (leaf size, fold) is grown
 /// and evaluated truncated at every candidate depth — identical to growing each depth separately.
@@ -405,7 +406,7 @@ pub fn grid_search(
     w: &[f64],
     rows: &[usize],
     folds: &[usize],
-    k: usize,
+    eval_folds: &[usize],
     base: &TreeParams,
     space: &SearchSpace,
     threads: usize,
@@ -414,18 +415,22 @@ pub fn grid_search(
     if space.max_depth.is_empty() || space.min_samples_leaf.is_empty() {
         return Err(ModelError::Config("the search grid is empty".into()));
     }
+    if eval_folds.is_empty() {
+        return Err(ModelError::Config("no fold to validate on".into()));
+    }
     let grid = Grid {
         prep,
         y,
         w,
         rows,
         folds,
-        k,
+        eval_folds,
         base,
         space,
         groups: grid_groups(prep.learner.nests_by_depth(), space),
     };
-    let results = parallel_map(grid.groups.len() * k, threads, |t| grid.run_task(t), tick);
+    let tasks = grid.groups.len() * eval_folds.len();
+    let results = parallel_map(tasks, threads, |t| grid.run_task(t), tick);
     let table = grid.table(&results)?;
     let params = best_params(&table, base);
     Ok((table, params))
@@ -460,14 +465,15 @@ struct FoldScore {
     leaves: f64,
 }
 
-/// Shared state of a grid search; task `t` is group `t / k` on fold `t % k`.
+/// Shared state of a grid search; with `e` validation folds, task `t` is group `t / e` on
+/// fold `eval_folds[t % e]`.
 struct Grid<'a, 'p> {
     prep: &'a Prepared<'p>,
     y: &'a [bool],
     w: &'a [f64],
     rows: &'a [usize],
     folds: &'a [usize],
-    k: usize,
+    eval_folds: &'a [usize],
     base: &'a TreeParams,
     space: &'a SearchSpace,
     groups: Vec<(usize, Option<usize>)>,
@@ -478,8 +484,9 @@ impl Grid<'_, '_> {
     fn run_task(&self, t: usize) -> Result<Vec<FoldScore>, ModelError> {
         let depths = &self.space.max_depth;
         let max_d = *depths.iter().max().expect("non-empty");
-        let (l, d) = self.groups[t / self.k];
-        let fold = t % self.k;
+        let e = self.eval_folds.len();
+        let (l, d) = self.groups[t / e];
+        let fold = self.eval_folds[t % e];
         let folds = self.folds;
         let tr: Vec<usize> = self
             .rows
@@ -548,7 +555,7 @@ impl Grid<'_, '_> {
         let mut ll = Vec::new();
         let (mut auc, mut br, mut lv) = (0.0, 0.0, 0.0);
         for (t, res) in results.iter().enumerate() {
-            let (gl, gd) = self.groups[t / self.k];
+            let (gl, gd) = self.groups[t / self.eval_folds.len()];
             if gl != l || gd.is_some_and(|g| g != di) {
                 continue;
             }

@@ -120,6 +120,9 @@ pub struct Scorer {
     /// Each leaf's [`Explanation`] (empty for internal nodes), built once so scoring formats
     /// no text.
     explanations: Vec<Explanation>,
+    /// TreeSHAP tables of a boosted model, built once at load so each row's reasons cost
+    /// `O(depth)` per leaf.
+    shap: Option<crate::model::shap::ShapTables>,
     /// Input name → position.
     inputs: crate::util::FxHashMap<String, usize>,
 }
@@ -131,6 +134,7 @@ impl Scorer {
             bundle: loaded.bundle,
             version: loaded.version,
             explanations: Vec::new(),
+            shap: None,
             inputs: Default::default(),
         };
         s.inputs = s
@@ -142,6 +146,12 @@ impl Scorer {
             .map(|(i, spec)| (spec.name.clone(), i))
             .collect();
         s.explanations = reasons::explain_leaves(&s.bundle.model.tree, &s.bundle.encoder);
+        s.shap = s
+            .bundle
+            .model
+            .boosted
+            .as_ref()
+            .map(|b| crate::model::shap::ShapTables::new(&b.ensemble));
         s
     }
 

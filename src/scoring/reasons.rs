@@ -290,7 +290,10 @@ impl Scorer {
     pub fn explain_with_leaf(&self, row: &[f64], leaf: usize) -> Cow<'_, Explanation> {
         match &self.bundle.model.boosted {
             Some(b) => {
-                let phi = shap_values(&b.ensemble, row, row.len());
+                let phi = match &self.shap {
+                    Some(t) => t.shap_values(&b.ensemble, row, row.len()),
+                    None => shap_values(&b.ensemble, row, row.len()),
+                };
                 Cow::Owned(explain_shap(
                     &self.bundle.encoder,
                     row,

@@ -96,23 +96,36 @@ fn search_k(
     d: usize,
 ) -> Result<KSelection, SegmentError> {
     let fit_len = zfit.len() / d;
+    let ks: Vec<usize> =
+        (cfg.k_min..=cfg.k_max.min(fit_len.saturating_sub(1)).max(cfg.k_min)).collect();
+    // every k on the (≤ LINFA_ROWS) clustering sample; only the chosen one is refined on all
+    // fit rows below (Lloyd over 200k rows for each k was most of the segment stage)
+    let sample = linfa_sample(zfit, d, seed);
+    let fitted = ks
+        .iter()
+        .map(|&k| linfa_fit(sample.0.clone(), sample.1, d, k, cfg, seed))
+        .collect::<Result<Vec<_>, _>>()?;
+    // one pass over the pairwise distances scores every k
+    let scores = silhouettes(zs, d, &fitted);
     let mut search = Vec::new();
-    let mut best: Option<(f64, usize, Vec<Vec<f64>>)> = None;
-    for k in cfg.k_min..=cfg.k_max.min(fit_len.saturating_sub(1)).max(cfg.k_min) {
-        let c = kmeans(zfit, d, k, cfg, seed)?;
-        let s = silhouette(zs, d, &c);
+    let mut best: Option<(f64, usize)> = None;
+    for (i, (&k, &s)) in ks.iter().zip(&scores).enumerate() {
         search.push(KChoice {
             k,
             silhouette: s,
-            sse: sse(&c, zfit, d),
+            sse: sse(&fitted[i], zfit, d),
         });
-        if best.as_ref().is_none_or(|b| s > b.0 + 1e-12) {
-            best = Some((s, k, c));
+        if best.is_none_or(|b| s > b.0 + 1e-12) {
+            best = Some((s, i));
         }
     }
-    let (_, k, centroids) = best.ok_or_else(|| SegmentError::Fit("no k could be fitted".into()))?;
+    let (_, i) = best.ok_or_else(|| SegmentError::Fit("no k could be fitted".into()))?;
+    let mut centroids = fitted.into_iter().nth(i).unwrap_or_default();
+    if fit_len > sample.1 {
+        centroids = lloyd(zfit, d, centroids, cfg.max_iterations, cfg.tolerance);
+    }
     Ok(KSelection {
-        k,
+        k: ks[i],
         centroids,
         search,
     })
@@ -142,16 +155,24 @@ pub fn kmeans(
             "{n} rows cannot make {k} clusters; lower segments.k or use --no-segments"
         )));
     }
+    let (sample, rows) = linfa_sample(data, d, seed);
+    let centroids = linfa_fit(sample, rows, d, k, cfg, seed)?;
+    if n <= rows {
+        return Ok(centroids);
+    }
+    Ok(lloyd(data, d, centroids, cfg.max_iterations, cfg.tolerance))
+}
+
+/// The seeded sample (row-major, and its row count) of at most [`LINFA_ROWS`] rows of `data`
+/// that linfa-clustering fits on.
+fn linfa_sample(data: &[f64], d: usize, seed: u64) -> (Vec<f64>, usize) {
+    let n = data.len() / d.max(1);
     let idx = seeded_sample(n, LINFA_ROWS, seed ^ 0x6b6d);
     let mut sample = Vec::with_capacity(idx.len() * d);
     for &i in &idx {
         sample.extend_from_slice(&data[i * d..(i + 1) * d]);
     }
-    let centroids = linfa_fit(sample, idx.len(), d, k, cfg, seed)?;
-    if n <= idx.len() {
-        return Ok(centroids);
-    }
-    Ok(lloyd(data, d, centroids, cfg.max_iterations, cfg.tolerance))
+    (sample, idx.len())
 }
 
 /// linfa-clustering k-means (k-means++ init, seeded Xoshiro256+) on the row-major `sample`
@@ -275,60 +296,82 @@ fn move_centroids(c: &mut [Vec<f64>], sums: &[f64], counts: &[usize], d: usize) 
 
 /// Mean silhouette of row-major points `z` (`n × d`) under `centroids`.
 pub fn silhouette(z: &[f64], d: usize, centroids: &[Vec<f64>]) -> f64 {
-    let n = z.len() / d;
-    let k = centroids.len();
-    let labels: Vec<usize> = (0..n)
-        .map(|i| nearest(centroids, &z[i * d..(i + 1) * d]).0)
-        .collect();
-    let mut counts = vec![0usize; k];
-    for &l in &labels {
-        counts[l] += 1;
+    silhouettes(z, d, std::slice::from_ref(&centroids.to_vec()))[0]
+}
+
+/// Fixed number of strided work chunks for [`silhouettes`], so the sum (and the card) does not
+/// depend on the machine's core count.
+const SILHOUETTE_CHUNKS: usize = 16;
+
+/// Mean silhouette of row-major points `z` (`n × d`) under each candidate set of centroids.
+///
+/// The pairwise distances do not depend on the clustering, so each one is computed once and
+/// added to every candidate's per-cluster sum: `n² (d + m)` work for `m` candidates instead of
+/// `m n² d`.
+pub fn silhouettes(z: &[f64], d: usize, candidates: &[Vec<Vec<f64>>]) -> Vec<f64> {
+    let n = z.len() / d.max(1);
+    let m = candidates.len();
+    // where candidate c keeps its per-cluster sums in the flat scratch array
+    let mut offset = Vec::with_capacity(m + 1);
+    offset.push(0usize);
+    for c in candidates {
+        offset.push(offset.last().copied().unwrap_or(0) + c.len());
+    }
+    let slots = offset[m];
+    // slot[j * m + c]: the scratch slot of point j's cluster under candidate c
+    let mut slot = vec![0u32; n * m];
+    let mut counts = vec![0usize; slots];
+    for j in 0..n {
+        let p = &z[j * d..(j + 1) * d];
+        for (c, cent) in candidates.iter().enumerate() {
+            let s = offset[c] + nearest(cent, p).0;
+            slot[j * m + c] = s as u32;
+            counts[s] += 1;
+        }
     }
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
-    let sums = crate::model::parallel_map(
+    let parts = crate::model::parallel_map(
+        SILHOUETTE_CHUNKS,
         threads,
-        threads,
-        |t| {
-            let mut s = 0.0;
-            let mut sum = vec![0.0; k];
-            for i in (t..n).step_by(threads) {
-                if let Some(v) = point_silhouette(z, d, i, &labels, &counts, &mut sum) {
-                    s += v;
+        |chunk| {
+            let mut total = vec![0.0; m];
+            let mut sum = vec![0.0; slots];
+            for i in (chunk..n).step_by(SILHOUETTE_CHUNKS) {
+                sum.iter_mut().for_each(|v| *v = 0.0);
+                let a = &z[i * d..(i + 1) * d];
+                for j in (0..n).filter(|&j| j != i) {
+                    let b = &z[j * d..(j + 1) * d];
+                    let dist = a
+                        .iter()
+                        .zip(b)
+                        .map(|(x, y)| (x - y) * (x - y))
+                        .sum::<f64>()
+                        .sqrt();
+                    for &s in &slot[j * m..(j + 1) * m] {
+                        sum[s as usize] += dist;
+                    }
+                }
+                for c in 0..m {
+                    let range = offset[c]..offset[c + 1];
+                    let own = slot[i * m + c] as usize - offset[c];
+                    if let Some(v) = point_silhouette(&sum[range.clone()], &counts[range], own) {
+                        total[c] += v;
+                    }
                 }
             }
-            s
+            total
         },
         &|| {},
     );
-    sums.iter().sum::<f64>() / n.max(1) as f64
+    (0..m)
+        .map(|c| parts.iter().map(|t| t[c]).sum::<f64>() / n.max(1) as f64)
+        .collect()
 }
 
-/// Silhouette of point `i` (`None` for a singleton cluster or when no other cluster has
-/// members); `sum` is scratch space of length k for the distance sums per cluster.
-fn point_silhouette(
-    z: &[f64],
-    d: usize,
-    i: usize,
-    labels: &[usize],
-    counts: &[usize],
-    sum: &mut [f64],
-) -> Option<f64> {
-    sum.iter_mut().for_each(|v| *v = 0.0);
-    let a = &z[i * d..(i + 1) * d];
-    for j in 0..labels.len() {
-        if i == j {
-            continue;
-        }
-        let b = &z[j * d..(j + 1) * d];
-        let dist: f64 = a
-            .iter()
-            .zip(b)
-            .map(|(x, y)| (x - y) * (x - y))
-            .sum::<f64>()
-            .sqrt();
-        sum[labels[j]] += dist;
-    }
-    let own = labels[i];
+/// Silhouette of a point in cluster `own` given its distance sums to each cluster's members
+/// (`sum`, excluding itself) and the cluster sizes; `None` for a singleton cluster or when no
+/// other cluster has members.
+fn point_silhouette(sum: &[f64], counts: &[usize], own: usize) -> Option<f64> {
     if counts[own] <= 1 {
         return None; // silhouette of a singleton is 0
     }

@@ -116,6 +116,9 @@ pub struct Timings {
     pub calibration_s: f64,
     /// The single final fit on all training rows.
     pub fit_s: f64,
+    /// Boosted models: mean-|SHAP| importances over (at most 10,000) training rows.
+    #[serde(default)]
+    pub explain_s: f64,
     /// Holdout evaluation.
     pub evaluation_s: f64,
     /// Segments (k-means).

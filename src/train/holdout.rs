@@ -67,6 +67,7 @@ pub(super) fn holdout_details(
     split: &Split,
     p: &[f64],
     economics: Option<&Economics>,
+    threads: usize,
 ) -> Option<HoldoutDetails> {
     let rows = &split.test_rows;
     if rows.is_empty() {
@@ -91,7 +92,7 @@ pub(super) fn holdout_details(
             version: String::new(),
             dir: Default::default(),
         });
-        playbook_mix(&scorer, &encoded, data, rows)
+        playbook_mix(&scorer, &encoded, data, rows, threads)
     });
     Some(HoldoutDetails {
         curves: Curves::compute(p, &y),
@@ -106,6 +107,7 @@ fn playbook_mix(
     encoded: &[Vec<f64>],
     data: &CustomerData,
     rows: &[usize],
+    threads: usize,
 ) -> PlaybookMix {
     let pb = scorer
         .bundle
@@ -137,18 +139,39 @@ fn playbook_mix(
     let control = actions.len() - 1;
     let ids: Vec<String> = actions.iter().map(|a| a.action.clone()).collect();
     let index = |id: &str| ids.iter().position(|a| a == id);
+    // each customer's advice on its own (threads over fixed chunks), then integer counts:
+    // (contacted, top action, recommended actions)
+    const CHUNKS: usize = 16;
+    let n_rows = rows.len();
+    let advice = crate::model::parallel_map(
+        CHUNKS,
+        threads,
+        |c| {
+            let (lo, hi) = (c * n_rows / CHUNKS, (c + 1) * n_rows / CHUNKS);
+            encoded[lo..hi]
+                .iter()
+                .zip(&rows[lo..hi])
+                .filter_map(|(row, &r)| {
+                    let id = data.ids.as_ref().map(|ids| ids[r].as_str());
+                    let a = scorer.score_encoded(row, Vec::new(), id).advice?;
+                    let top = a.recommendations.first().and_then(|r| index(r.action));
+                    let all: Vec<usize> = a
+                        .recommendations
+                        .iter()
+                        .filter_map(|rec| index(rec.action))
+                        .collect();
+                    Some((a.contact, top, all))
+                })
+                .collect::<Vec<_>>()
+        },
+        &|| {},
+    );
     let mut contacted = 0;
-    for (row, &r) in encoded.iter().zip(rows) {
-        let id = data.ids.as_ref().map(|ids| ids[r].as_str());
-        let scored = scorer.score_encoded(row, Vec::new(), id);
-        let Some(a) = scored.advice else { continue };
-        contacted += usize::from(a.contact);
-        let top = a.recommendations.first().and_then(|r| index(r.action));
+    for (contact, top, all) in advice.into_iter().flatten() {
+        contacted += usize::from(contact);
         actions[top.unwrap_or(control)].customers += 1;
-        for rec in &a.recommendations {
-            if let Some(i) = index(rec.action) {
-                actions[i].recommended += 1;
-            }
+        for i in all {
+            actions[i].recommended += 1;
         }
     }
     let n = rows.len() as f64;

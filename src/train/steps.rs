@@ -200,7 +200,10 @@ pub(super) fn search(
         max_depth: cfg.max_depth.clone(),
         min_samples_leaf: leaf_grid(&cfg.min_samples_leaf, set.rows.len()),
     };
-    let (k, leaves) = (set.k, space.min_samples_leaf.len());
+    // under `auto` on large inputs the tree is validated on the boosted search's single fold:
+    // both candidates are then judged on the same rows, at a fifth of the cost
+    let eval_folds = boost_eval_folds(cfg, set);
+    let (k, leaves) = (eval_folds.len(), space.min_samples_leaf.len());
     let tasks = if prep.learner.nests_by_depth() {
         leaves * k
     } else {
@@ -214,7 +217,7 @@ pub(super) fn search(
         set.w,
         set.rows,
         set.folds,
-        k,
+        &eval_folds,
         &base,
         &space,
         set.threads,
@@ -283,8 +286,20 @@ pub(super) fn calibrate_probs(
     }
 }
 
-/// Training rows above which the boosted search holds out one fold instead of all `k`.
+/// Training rows above which the boosted search (and, under `auto`, the tree search) holds out
+/// one fold instead of all `k`.
 const BOOST_SINGLE_FOLD_ROWS: usize = 200_000;
+
+/// The folds the boosted candidates are validated on: fold 0 alone above
+/// [`BOOST_SINGLE_FOLD_ROWS`] training rows, unless only the tree is wanted (`--model tree`
+/// keeps full cross-validation), else all `k`.
+fn boost_eval_folds(cfg: &ModelConfig, set: &TrainSet) -> Vec<usize> {
+    if cfg.model != crate::model::ModelChoice::Tree && set.rows.len() > BOOST_SINGLE_FOLD_ROWS {
+        vec![0]
+    } else {
+        (0..set.k).collect()
+    }
+}
 
 /// The boosted search: every candidate of the configured grid cross-validated with early
 /// stopping (one held-out fold on large inputs), with a progress bar. With the search off, the
@@ -304,11 +319,7 @@ pub(super) fn boost_search(
         grid.truncate(1);
         grid[0].early_stopping = 0;
     }
-    let eval_folds: Vec<usize> = if set.rows.len() > BOOST_SINGLE_FOLD_ROWS {
-        vec![0]
-    } else {
-        (0..set.k).collect()
-    };
+    let eval_folds = boost_eval_folds(cfg, set);
     let pb = progress_bar(grid.len() * eval_folds.len(), progress, "boosting");
     let tick = || pb.inc(1);
     let cv = crate::model::boost::cross_validate(
@@ -327,19 +338,39 @@ pub(super) fn boost_search(
     Ok(cv)
 }
 
-/// Mean |SHAP| per encoded column of a boosted model over (at most 20,000 of) `rows`,
-/// normalised to sum 1.
+/// Mean |SHAP| per encoded column of a boosted model over (at most 10,000 of) `rows`,
+/// normalised to sum 1. Rows are split into a fixed number of chunks added up in order, so the
+/// result does not depend on the thread count.
 pub(super) fn shap_importances(
     e: &crate::model::boost::Ensemble,
     x: &Matrix,
     rows: &[usize],
+    threads: usize,
 ) -> Vec<f64> {
-    let step = rows.len().div_ceil(20_000).max(1);
+    const CHUNKS: usize = 16;
+    let step = rows.len().div_ceil(10_000).max(1);
+    let sample: Vec<usize> = rows.iter().step_by(step).copied().collect();
+    let tables = crate::model::shap::ShapTables::new(e);
+    let parts = crate::model::parallel_map(
+        CHUNKS,
+        threads,
+        |c| {
+            let mut imp = vec![0.0; x.ncols];
+            let (lo, hi) = (c * sample.len() / CHUNKS, (c + 1) * sample.len() / CHUNKS);
+            for &r in &sample[lo..hi] {
+                let phi = tables.shap_values(e, &x.row(r), x.ncols);
+                for (a, v) in imp.iter_mut().zip(phi) {
+                    *a += v.abs();
+                }
+            }
+            imp
+        },
+        &|| {},
+    );
     let mut imp = vec![0.0; x.ncols];
-    for &r in rows.iter().step_by(step) {
-        let phi = crate::model::shap::shap_values(e, &x.row(r), x.ncols);
-        for (a, v) in imp.iter_mut().zip(phi) {
-            *a += v.abs();
+    for part in parts {
+        for (a, v) in imp.iter_mut().zip(part) {
+            *a += v;
         }
     }
     let s: f64 = imp.iter().sum();
@@ -356,16 +387,31 @@ pub(super) fn evaluate_holdout(
     x: &Matrix,
     y: &[bool],
     test_rows: &[usize],
+    threads: usize,
 ) -> (Option<Evaluation>, Option<f64>, Vec<f64>) {
     if test_rows.is_empty() {
         return (None, None, Vec::new());
     }
     let hy: Vec<bool> = test_rows.iter().map(|&r| y[r]).collect();
-    let p: Vec<f64> = test_rows
-        .iter()
-        .map(|&r| model.predict_matrix(x, r).probability)
-        .collect();
-    let raw: Vec<f64> = test_rows.iter().map(|&r| model.raw_matrix(x, r)).collect();
+    // rows are independent: chunks over the threads, concatenated in order
+    const CHUNKS: usize = 16;
+    let parts = crate::model::parallel_map(
+        CHUNKS,
+        threads,
+        |c| {
+            let rows = &test_rows[c * test_rows.len() / CHUNKS..(c + 1) * test_rows.len() / CHUNKS];
+            rows.iter()
+                .map(|&r| {
+                    (
+                        model.predict_matrix(x, r).probability,
+                        model.raw_matrix(x, r),
+                    )
+                })
+                .collect::<Vec<_>>()
+        },
+        &|| {},
+    );
+    let (p, raw): (Vec<f64>, Vec<f64>) = parts.into_iter().flatten().unzip();
     (
         Some(Evaluation::compute(&p, &hy, model.threshold)),
         Some(metrics::roc_auc(&raw, &hy)),

@@ -310,7 +310,7 @@ mod trained {
     use crate::util::telco_data;
     use churn::bundle;
     use churn::config::ModelConfig;
-    use churn::model::shap::shap_values;
+    use churn::model::shap::{shap_values, ShapTables};
     use churn::model::ModelChoice;
     use churn::scoring::Scorer;
     use churn::train::{train, TrainOptions};
@@ -386,6 +386,9 @@ mod trained {
         let x = loaded.bundle.encoder.transform(&data, &all).unwrap();
         let scorer = Scorer::new(bundle::load(&dir).unwrap());
         let base = e.expected_margin();
+        // the scorer's tabulated TreeSHAP must give the recursive algorithm's values
+        let tables = ShapTables::new(e);
+        assert_eq!(tables.tabulated(), e.trees.len());
         for r in 0..x.nrows {
             let row = x.row(r);
             let m = e.margin(&row);
@@ -395,6 +398,13 @@ mod trained {
                 (base + sum - m).abs() < 1e-9,
                 "row {r}: {base} + {sum} vs {m}"
             );
+            let fast = tables.shap_values(e, &row, x.ncols);
+            for (c, (a, b)) in fast.iter().zip(&phi).enumerate() {
+                assert!(
+                    (a - b).abs() < 1e-10,
+                    "row {r} column {c}: tables {a} vs {b}"
+                );
+            }
             let ex = scorer.explain(&row);
             let folded: f64 = ex.raised.iter().chain(&ex.lowered).map(|r| r.effect).sum();
             assert!((ex.base_rate + folded - m).abs() < 1e-9, "row {r}");
