@@ -262,6 +262,26 @@ impl Model {
         }
     }
 
+    /// Predictions of the row-major `rows` (`width` columns each) into `out`, equal to
+    /// [`Model::predict`] row by row; boosted margins are computed a block of rows at a time
+    /// (see [`boost::Ensemble::margins`]), `margins` is scratch space.
+    pub fn predict_rows(
+        &self,
+        rows: &[f64],
+        width: usize,
+        margins: &mut Vec<f64>,
+        out: &mut Vec<Prediction>,
+    ) {
+        out.clear();
+        match &self.boosted {
+            Some(b) => {
+                b.ensemble.margins(rows, width, margins);
+                out.extend(margins.iter().map(|&m| self.predict_margin(b, m)));
+            }
+            None => out.extend(rows.chunks_exact(width.max(1)).map(|r| self.predict(r))),
+        }
+    }
+
     /// Predict row `r` of a matrix.
     pub fn predict_matrix(&self, x: &Matrix, r: usize) -> Prediction {
         match &self.boosted {

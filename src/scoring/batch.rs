@@ -2,6 +2,7 @@
 //! then score chunks of rows in parallel.
 
 use super::{Detail, ScoreError, Scored, Scorer};
+use crate::features::Warning;
 use crate::io::RawTable;
 use crate::model::parallel_map;
 
@@ -56,26 +57,41 @@ impl Scorer {
             |c| {
                 let lo = c * chunk;
                 let hi = (lo + chunk).min(table.nrows);
-                let mut row = vec![0.0; width];
                 let mut out = init(hi - lo);
-                for r in lo..hi {
-                    let mut warnings = Vec::new();
-                    // the id only drives the control group, i.e. the advice
-                    let id = id_col
-                        .filter(|_| detail.advice)
-                        .and_then(|c| table.columns[c].data.get(r).text());
-                    let res = self
-                        .encode_into(
+                // encode the whole chunk, predict it in one go (boosted models walk each tree
+                // for a block of rows), then finish every row
+                let mut rows = vec![0.0; (hi - lo) * width];
+                let encoded: Vec<Result<Vec<Warning>, ScoreError>> = (lo..hi)
+                    .zip(rows.chunks_exact_mut(width.max(1)))
+                    .map(|(r, row)| {
+                        let mut warnings = Vec::new();
+                        self.encode_into(
                             |i| Some(table.columns[bind[i]].data.get(r)),
-                            &mut row,
+                            row,
                             &mut warnings,
                         )
-                        .map(|()| self.score_encoded_with(&row, warnings, id.as_deref(), detail))
+                        .map(|()| warnings)
                         .map_err(|e| ScoreError::BadRow {
                             path: path.clone(),
                             row: r + 1,
                             source: Box::new(e),
-                        });
+                        })
+                    })
+                    .collect();
+                let (mut margins, mut predictions) = (Vec::new(), Vec::new());
+                self.bundle
+                    .model
+                    .predict_rows(&rows, width, &mut margins, &mut predictions);
+                for (i, res) in encoded.into_iter().enumerate() {
+                    let r = lo + i;
+                    // the id only drives the control group, i.e. the advice
+                    let id = id_col
+                        .filter(|_| detail.advice)
+                        .and_then(|c| table.columns[c].data.get(r).text());
+                    let row = &rows[i * width..(i + 1) * width];
+                    let res = res.map(|warnings| {
+                        self.score_predicted(row, predictions[i], warnings, id.as_deref(), detail)
+                    });
                     keep(&mut out, r, res);
                 }
                 out

@@ -31,6 +31,11 @@ const MAX_LEAVES_TRIED: usize = 256;
 /// Most value assignments the concrete-choice search visits for one customer.
 const MAX_CHOICE_STEPS: usize = 4096;
 
+/// Boosted models: tree evaluations one customer's exhaustive combination search may take
+/// (combinations × trees); past it the search is greedy. 300 trees → 218 combinations, so a
+/// request stays well under a millisecond.
+const MAX_TREE_EVALUATIONS: usize = 1 << 16;
+
 /// Most actionable inputs the lever walk handles (more: single changes only).
 const MAX_LEVER_INPUTS: usize = 16;
 
@@ -302,8 +307,9 @@ impl<'s> LeverSearch<'s, '_> {
     }
 
     /// Boosted trees have no leaf to aim for: every supported combination of changes is
-    /// re-scored exactly when there are at most [`MAX_CHOICE_STEPS`] of them (the best is then
-    /// optimal), else changes are added greedily, each time the one that lowers the risk most,
+    /// re-scored exactly when there are at most [`MAX_CHOICE_STEPS`] of them and at most
+    /// [`MAX_TREE_EVALUATIONS`] tree evaluations (the best is then optimal), else changes are
+    /// added greedily, each time the one that lowers the risk most,
     /// until none does (a local optimum). Only combinations of two or more changes below
     /// `bound`.
     fn searched_combination(&self, bound: f64) -> Option<Choice> {
@@ -334,7 +340,13 @@ impl<'s> LeverSearch<'s, '_> {
                 best = Some((p, choice));
             }
         };
-        if space <= MAX_CHOICE_STEPS {
+        let trees = self
+            .model
+            .boosted
+            .as_ref()
+            .map_or(1, |b| b.ensemble.trees.len());
+        let cap = (MAX_TREE_EVALUATIONS / trees.max(1)).clamp(16, MAX_CHOICE_STEPS);
+        if space <= cap {
             // odometer over (keep | each change) per option
             let mut digit = vec![0usize; changes.len()];
             loop {

@@ -234,6 +234,19 @@ impl Scorer {
         detail: Detail,
     ) -> Scored<'_> {
         let prediction = self.bundle.model.predict(row);
+        self.score_predicted(row, prediction, warnings, customer_id, detail)
+    }
+
+    /// [`Scorer::score_encoded_with`] when the row's prediction is already known (batch
+    /// scoring predicts a block of rows at once).
+    pub fn score_predicted(
+        &self,
+        row: &[f64],
+        prediction: crate::model::Prediction,
+        warnings: Vec<Warning>,
+        customer_id: Option<&str>,
+        detail: Detail,
+    ) -> Scored<'_> {
         // the playbook's rules may test the segment, so advice implies segments
         let segment = if detail.segments || detail.advice {
             self.bundle.segments.as_ref().map(|s| s.assign(row))

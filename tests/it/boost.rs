@@ -413,6 +413,19 @@ mod trained {
             assert!(p.low <= p.probability && p.probability <= p.high);
             assert!(p.support > 0.0);
         }
+        // batch prediction (trees outer, branch-free walks) equals row-by-row prediction,
+        // with missing values (NaN goes right) sprinkled in
+        let mut flat: Vec<f64> = (0..x.nrows).flat_map(|r| x.row(r)).collect();
+        for r in (0..x.nrows).step_by(7) {
+            flat[r * x.ncols + r % x.ncols] = f64::NAN;
+        }
+        let (mut margins, mut batch) = (Vec::new(), Vec::new());
+        let model = &loaded.bundle.model;
+        model.predict_rows(&flat, x.ncols, &mut margins, &mut batch);
+        assert_eq!(batch.len(), x.nrows);
+        for (r, (b, row)) in batch.iter().zip(flat.chunks_exact(x.ncols)).enumerate() {
+            assert_eq!(*b, model.predict(row), "row {r}");
+        }
         // a month-to-month customer's reasons read in the input's own terms
         let m2m = (0..x.nrows)
             .find(|&r| {
