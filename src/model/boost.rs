@@ -252,8 +252,8 @@ impl Ensemble {
                     for _ in 0..t.depth {
                         let node = &t.nodes[k];
                         // NaN fails `<=` and goes right, as in `leaf_by`
-                        k = node.next[usize::from(!(row[node.feature as usize] <= node.threshold))]
-                            as usize;
+                        let left = row[node.feature as usize] <= node.threshold;
+                        k = node.next[usize::from(!left)] as usize;
                     }
                     *m += t.value[k];
                 }
