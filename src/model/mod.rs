@@ -367,6 +367,25 @@ pub struct SearchSpace {
     pub min_samples_leaf: Vec<usize>,
 }
 
+/// Fixed number of contiguous chunks [`parallel_chunks`] cuts a range into, so results that
+/// are added up chunk by chunk do not depend on the machine's core count.
+pub const FIXED_CHUNKS: usize = 16;
+
+/// `f` over [`FIXED_CHUNKS`] contiguous, ordered ranges covering `0..n` (some empty when `n` is
+/// small), on `threads` threads; results in range order.
+pub fn parallel_chunks<T: Send>(
+    n: usize,
+    threads: usize,
+    f: impl Fn(std::ops::Range<usize>) -> T + Sync,
+) -> Vec<T> {
+    parallel_map(
+        FIXED_CHUNKS,
+        threads,
+        |c| f(c * n / FIXED_CHUNKS..(c + 1) * n / FIXED_CHUNKS),
+        &|| {},
+    )
+}
+
 /// Run `tasks` closures over `threads` threads; results in task order.
 pub fn parallel_map<T: Send>(
     n: usize,

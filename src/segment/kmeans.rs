@@ -10,10 +10,6 @@ use serde::{Deserialize, Serialize};
 /// Rows linfa-clustering fits on; larger inputs are then refined by Lloyd steps on all rows.
 pub const LINFA_ROWS: usize = 20_000;
 
-/// Fixed number of work chunks for the Lloyd steps, so sums (and bundles) do not depend on the
-/// machine's core count.
-const LLOYD_CHUNKS: usize = 16;
-
 /// How k was chosen, per candidate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KChoice {
@@ -219,16 +215,9 @@ pub fn lloyd(
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
     for _ in 0..max_iter.max(1) {
         let cf: Vec<f64> = c.iter().flatten().copied().collect();
-        let parts = crate::model::parallel_map(
-            LLOYD_CHUNKS,
-            threads,
-            |chunk| {
-                let lo = chunk * n / LLOYD_CHUNKS;
-                let hi = (chunk + 1) * n / LLOYD_CHUNKS;
-                assign_and_sum(&data[lo * d..hi * d], d, &cf, k)
-            },
-            &|| {},
-        );
+        let parts = crate::model::parallel_chunks(n, threads, |rows| {
+            assign_and_sum(&data[rows.start * d..rows.end * d], d, &cf, k)
+        });
         let (sums, counts) = merge_parts(parts, k, d);
         let shift = move_centroids(&mut c, &sums, &counts, d);
         if shift.sqrt() < tol {
@@ -292,11 +281,6 @@ fn move_centroids(c: &mut [Vec<f64>], sums: &[f64], counts: &[usize], d: usize) 
         }
     }
     shift
-}
-
-/// Mean silhouette of row-major points `z` (`n × d`) under `centroids`.
-pub fn silhouette(z: &[f64], d: usize, centroids: &[Vec<f64>]) -> f64 {
-    silhouettes(z, d, std::slice::from_ref(&centroids.to_vec()))[0]
 }
 
 /// Fixed number of strided work chunks for [`silhouettes`], so the sum (and the card) does not

@@ -21,7 +21,7 @@ mod stable;
 pub use lifecycle::LifecycleStage;
 pub use rfm::RfmClass;
 
-pub use kmeans::{kmeans, lloyd, silhouette, silhouettes, KChoice, LINFA_ROWS};
+pub use kmeans::{kmeans, lloyd, silhouettes, KChoice, LINFA_ROWS};
 pub use model::{Assignment, SegmentInfo, SegmentModel};
 pub use naming::name_centroids;
 pub use profile::{LabelShare, SegmentProfile, SegmentReport};

@@ -141,31 +141,23 @@ fn playbook_mix(
     let index = |id: &str| ids.iter().position(|a| a == id);
     // each customer's advice on its own (threads over fixed chunks), then integer counts:
     // (contacted, top action, recommended actions)
-    const CHUNKS: usize = 16;
-    let n_rows = rows.len();
-    let advice = crate::model::parallel_map(
-        CHUNKS,
-        threads,
-        |c| {
-            let (lo, hi) = (c * n_rows / CHUNKS, (c + 1) * n_rows / CHUNKS);
-            encoded[lo..hi]
-                .iter()
-                .zip(&rows[lo..hi])
-                .filter_map(|(row, &r)| {
-                    let id = data.ids.as_ref().map(|ids| ids[r].as_str());
-                    let a = scorer.score_encoded(row, Vec::new(), id).advice?;
-                    let top = a.recommendations.first().and_then(|r| index(r.action));
-                    let all: Vec<usize> = a
-                        .recommendations
-                        .iter()
-                        .filter_map(|rec| index(rec.action))
-                        .collect();
-                    Some((a.contact, top, all))
-                })
-                .collect::<Vec<_>>()
-        },
-        &|| {},
-    );
+    let advice = crate::model::parallel_chunks(rows.len(), threads, |range| {
+        encoded[range.clone()]
+            .iter()
+            .zip(&rows[range])
+            .filter_map(|(row, &r)| {
+                let id = data.ids.as_ref().map(|ids| ids[r].as_str());
+                let a = scorer.score_encoded(row, Vec::new(), id).advice?;
+                let top = a.recommendations.first().and_then(|r| index(r.action));
+                let all: Vec<usize> = a
+                    .recommendations
+                    .iter()
+                    .filter_map(|rec| index(rec.action))
+                    .collect();
+                Some((a.contact, top, all))
+            })
+            .collect::<Vec<_>>()
+    });
     let mut contacted = 0;
     for (contact, top, all) in advice.into_iter().flatten() {
         contacted += usize::from(contact);

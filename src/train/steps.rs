@@ -347,26 +347,19 @@ pub(super) fn shap_importances(
     rows: &[usize],
     threads: usize,
 ) -> Vec<f64> {
-    const CHUNKS: usize = 16;
     let step = rows.len().div_ceil(10_000).max(1);
     let sample: Vec<usize> = rows.iter().step_by(step).copied().collect();
     let tables = crate::model::shap::ShapTables::new(e);
-    let parts = crate::model::parallel_map(
-        CHUNKS,
-        threads,
-        |c| {
-            let mut imp = vec![0.0; x.ncols];
-            let (lo, hi) = (c * sample.len() / CHUNKS, (c + 1) * sample.len() / CHUNKS);
-            for &r in &sample[lo..hi] {
-                let phi = tables.shap_values(e, &x.row(r), x.ncols);
-                for (a, v) in imp.iter_mut().zip(phi) {
-                    *a += v.abs();
-                }
+    let parts = crate::model::parallel_chunks(sample.len(), threads, |range| {
+        let mut imp = vec![0.0; x.ncols];
+        for &r in &sample[range] {
+            let phi = tables.shap_values(e, &x.row(r), x.ncols);
+            for (a, v) in imp.iter_mut().zip(phi) {
+                *a += v.abs();
             }
-            imp
-        },
-        &|| {},
-    );
+        }
+        imp
+    });
     let mut imp = vec![0.0; x.ncols];
     for part in parts {
         for (a, v) in imp.iter_mut().zip(part) {
@@ -394,23 +387,17 @@ pub(super) fn evaluate_holdout(
     }
     let hy: Vec<bool> = test_rows.iter().map(|&r| y[r]).collect();
     // rows are independent: chunks over the threads, concatenated in order
-    const CHUNKS: usize = 16;
-    let parts = crate::model::parallel_map(
-        CHUNKS,
-        threads,
-        |c| {
-            let rows = &test_rows[c * test_rows.len() / CHUNKS..(c + 1) * test_rows.len() / CHUNKS];
-            rows.iter()
-                .map(|&r| {
-                    (
-                        model.predict_matrix(x, r).probability,
-                        model.raw_matrix(x, r),
-                    )
-                })
-                .collect::<Vec<_>>()
-        },
-        &|| {},
-    );
+    let parts = crate::model::parallel_chunks(test_rows.len(), threads, |range| {
+        test_rows[range]
+            .iter()
+            .map(|&r| {
+                (
+                    model.predict_matrix(x, r).probability,
+                    model.raw_matrix(x, r),
+                )
+            })
+            .collect::<Vec<_>>()
+    });
     let (p, raw): (Vec<f64>, Vec<f64>) = parts.into_iter().flatten().unzip();
     (
         Some(Evaluation::compute(&p, &hy, model.threshold)),

@@ -732,27 +732,17 @@ fn export_sql_refuses_bad_options() {
     // a boosted model is refused with the reason and the way out
     let dir = tempfile::tempdir().unwrap();
     let boosted = dir.path().join("boosted");
-    let (code, _, err) = run(
-        "churn-train",
+    train_telco_with(
+        &boosted,
         &[
-            "--data",
-            telco().to_str().unwrap(),
-            "--label",
-            "Churn",
-            "--id",
-            "customerID",
             "--model",
             "boosted",
             "--no-search",
             "--boost-rounds",
             "20",
             "--no-segments",
-            "--out",
-            boosted.to_str().unwrap(),
-            "--quiet",
         ],
     );
-    assert_eq!(code, 0, "{err}");
     let (code, _, err) = run(
         "churn-train",
         &[

@@ -67,26 +67,33 @@ pub(crate) fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
 /// Train the bundled Telco sample into `out` as a single tree with a small grid (fast); panics
 /// on failure.
 pub(crate) fn train_telco(out: &Path, depths: &str, leaf: &str) {
-    let (code, _, err) = run(
-        "churn-train",
+    train_telco_with(
+        out,
         &[
-            "--data",
-            telco().to_str().unwrap(),
-            "--label",
-            "Churn",
-            "--id",
-            "customerID",
             "--max-depth",
             depths,
             "--min-samples-leaf",
             leaf,
             "--model",
             "tree",
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
         ],
     );
+}
+
+/// Train the bundled Telco sample into `out` with the flags `extra`; panics on failure.
+pub(crate) fn train_telco_with(out: &Path, extra: &[&str]) {
+    let data = telco();
+    let mut args = vec![
+        "--data",
+        data.to_str().unwrap(),
+        "--label",
+        "Churn",
+        "--id",
+        "customerID",
+    ];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--out", out.to_str().unwrap(), "--quiet"]);
+    let (code, _, err) = run("churn-train", &args);
     assert_eq!(code, 0, "{err}");
 }
 
