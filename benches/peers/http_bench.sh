@@ -5,7 +5,9 @@
 # 1) peak throughput with wrk (1 thread, 32 connections, keep-alive, one customer per request)
 # 2) latency at half of churn-serve's peak with the open-loop generator (examples/loadgen.rs)
 # Needs: wrk (apt-get install wrk), benches/peers/setup.sh (Python venv with fastapi/uvicorn/sklearn).
-# BOOST_ROUNDS=300 adds churn-serve on the same example as a 300-round boosted model.
+# BOOST_ROUNDS=300 adds churn-serve on the same example as a 300-round boosted model, twice: with
+# everything on every request (reasons, advice, levers; the default store on), and as a scoring
+# back end asking only for the probability (?detail=probability, --store none).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DUR=${DUR:-10}
@@ -35,8 +37,8 @@ wait_up() { # port
   done
   echo "server on $1 did not come up" >&2; exit 1
 }
-peak() { # name port -> prints "name rps p50 p99"
-  local out; out=$(taskset -c 1 wrk -t1 -c32 -d"${DUR}s" --latency -s "$WORK/post.lua" "http://127.0.0.1:$2/v1/score")
+peak() { # name port [path] -> prints "name rps p50 p99"
+  local out; out=$(taskset -c 1 wrk -t1 -c32 -d"${DUR}s" --latency -s "$WORK/post.lua" "http://127.0.0.1:$2${3:-/v1/score}")
   local rps p50 p99
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out"); p99=$(awk '$1=="99%" {print $2}' <<<"$out")
@@ -63,7 +65,7 @@ SRV=$!; wait_up 18089
 R_CHURN=$(peak churn-serve 18089); c=$(awk '{print $2}' <<<"$R_CHURN")
 L_CHURN=$(half_latency 18089 "$c")
 kill $SRV; wait $SRV 2>/dev/null || true
-R_BOOST="" L_BOOST=""
+R_BOOST="" L_BOOST="" R_PROB=""
 if [ "${BOOST_ROUNDS:-0}" -gt 0 ]; then
   # the same example, as boosted trees of BOOST_ROUNDS rounds (depth 6): TreeSHAP reasons and
   # levers re-scored through every tree on each request
@@ -74,6 +76,11 @@ if [ "${BOOST_ROUNDS:-0}" -gt 0 ]; then
   SRV=$!; wait_up 18092
   R_BOOST=$(peak "churn-boosted${BOOST_ROUNDS}" 18092); cb=$(awk '{print $2}' <<<"$R_BOOST")
   L_BOOST=$(half_latency 18092 "$cb")
+  kill $SRV; wait $SRV 2>/dev/null || true
+  echo "== churn-serve, ${BOOST_ROUNDS}-round boosted model, ?detail=probability, --store none"
+  RUST_LOG=warn taskset -c 0 ./target/release/churn-serve --models "$WORK/boosted" --bind 127.0.0.1:18093 --workers 1 --store none 2>/dev/null &
+  SRV=$!; wait_up 18093
+  R_PROB=$(peak "boosted${BOOST_ROUNDS}-prob" 18093 "/v1/score?detail=probability"); cp=$(awk '{print $2}' <<<"$R_PROB")
   kill $SRV; wait $SRV 2>/dev/null || true
 fi
 echo "== bare actix handler"
@@ -93,10 +100,11 @@ kill $SRV; wait $SRV 2>/dev/null || true
 echo
 echo "peak: wrk -t1 -c32 ${DUR}s, one customer per request, each server on 1 core"
 printf '%-16s %12s %10s %10s\n' server req/s p50 p99
-for r in "$R_CHURN" "$R_BOOST" "$R_BARE" "$R_FAST"; do if [ -n "$r" ]; then printf '%-16s %12s %10s %10s\n' $r; fi; done
+for r in "$R_CHURN" "$R_BOOST" "$R_PROB" "$R_BARE" "$R_FAST"; do if [ -n "$r" ]; then printf '%-16s %12s %10s %10s\n' $r; fi; done
 awk -v c="$c" -v b="$b" -v f="$f" 'BEGIN {printf "churn-serve / fastapi = %.1fx (target >= 20x); churn-serve / bare handler = %.2f (target >= 0.5)\n", c/f, c/b}'
 if [ -n "$R_BOOST" ]; then
-  awk -v c="$cb" -v b="$b" -v r="$BOOST_ROUNDS" 'BEGIN {printf "churn-serve (%d-round boosted) / bare handler = %.2f (target >= 0.35)\n", r, c/b}'
+  awk -v c="$cb" -v b="$b" -v r="$BOOST_ROUNDS" 'BEGIN {printf "churn-serve (%d-round boosted) / bare handler = %.3f (target >= 0.35)\n", r, c/b}'
+  awk -v c="$cp" -v b="$b" -v r="$BOOST_ROUNDS" 'BEGIN {printf "churn-serve (%d-round boosted, ?detail=probability) / bare handler = %.2f (target >= 0.35)\n", r, c/b}'
 fi
 echo "latency at half of each server's peak (open loop, 4 connections):"
 echo "  churn-serve (target: median p99 <= 2 ms):"; echo "$L_CHURN"

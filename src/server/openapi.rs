@@ -107,9 +107,9 @@ pub fn openapi_spec(reg: &Registry, config: &super::ServerConfig) -> Value {
                     "predicted_churn": {"type": "boolean", "description": "churn_probability >= the model's threshold"},
                     "leaf_support": {"type": "integer", "description": "training customers in the leaf"},
                     "contact": {"type": "boolean", "description": "the one contact decision: treatment group and a top recommendation with positive expected net value (models with a playbook)"},
-                    "reasons": {"type": "array", "description": "up to three inputs that raised the risk most, largest first; all effects are positive. Single tree: each input's net contribution along the decision path (probability before calibration). Boosted trees: the input's exact TreeSHAP contribution (log-odds), one-hot levels folded into their input", "items": {"$ref": "#/components/schemas/Reason"}},
+                    "reasons": {"type": "array", "description": "absent with detail=probability; up to three inputs that raised the risk most, largest first; all effects are positive. Single tree: each input's net contribution along the decision path (probability before calibration). Boosted trees: the input's exact TreeSHAP contribution (log-odds), one-hot levels folded into their input", "items": {"$ref": "#/components/schemas/Reason"}},
                     "protective": {"type": "array", "description": "up to three inputs that lowered the risk most, most negative first", "items": {"$ref": "#/components/schemas/Reason"}},
-                    "levers": {"type": "array", "description": "changes of actionable inputs to value combinations seen in training; risk_after is the model's estimate for similar customers, not a promised effect", "items": {"type": "object"}},
+                    "levers": {"type": "array", "description": "only with detail=full (the default); changes of actionable inputs to value combinations seen in training; risk_after is the model's estimate for similar customers, not a promised effect", "items": {"type": "object"}},
                     "warnings": {"type": "array", "items": {"type": "object", "properties": {"kind": {"enum": ["unseen_category", "rare_category", "imputed"]}, "field": {"type": "string"}}}}
                 }},
                 "Reason": {"type": "object", "properties": {"condition": {"type": "string"}, "field": {"type": "string"}, "effect": {"type": "number"}}},
@@ -241,11 +241,11 @@ fn operation(r: &RouteSpec) -> Value {
     }
     responses.insert("405".into(), error_response("method not allowed"));
     let mut op = json!({"summary": r.summary, "responses": responses});
-    for param in ["name", "id"] {
-        if r.path.contains(&format!("{{{param}}}")) {
-            op["parameters"] = json!([{"name": param, "in": "path", "required": true, "schema": {"type": "string"}}]);
-        }
-    }
+    let mut params: Vec<Value> = ["name", "id"]
+        .into_iter()
+        .filter(|param| r.path.contains(&format!("{{{param}}}")))
+        .map(|param| json!({"name": param, "in": "path", "required": true, "schema": {"type": "string"}}))
+        .collect();
     let query: &[(&str, &str)] = match r.handler {
         Handler::Evaluation => &[
             ("model", "model name (default: the default model)"),
@@ -280,13 +280,15 @@ fn operation(r: &RouteSpec) -> Value {
                 "discount rate per period, for CLV (default 0.01)",
             ),
         ],
+        Handler::ScoreDefault | Handler::ScoreNamed => &[(
+            "detail",
+            "`full` (default): everything; `advice`: all but levers; `probability`: probability, interval, leaf support, segment and warnings only (no reasons, advice or levers are computed, unless the store is on: then the advice is still computed and recorded)",
+        )],
         _ => &[],
     };
-    if !query.is_empty() {
-        op["parameters"] = query
-            .iter()
-            .map(|(name, description)| json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": "string"}}))
-            .collect();
+    params.extend(query.iter().map(|(name, description)| json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": "string"}})));
+    if !params.is_empty() {
+        op["parameters"] = Value::Array(params);
     }
     if matches!(r.handler, Handler::ScoreDefault | Handler::ScoreNamed) {
         op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ScoreRequest"}}}});

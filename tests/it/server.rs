@@ -851,3 +851,80 @@ fn a_playbook_override_drives_recommendations_and_levers() {
         "{err}"
     );
 }
+
+/// `?detail=` trims what is computed and returned; the probability and interval never change,
+/// and with the store on a probability-only request still records the advice the loop measures.
+#[test]
+fn detail_query_trims_the_result_but_never_the_probability() {
+    let models = models_copy("detail");
+    let s = start(&models, &[], &[("CHURN_ADMIN_TOKEN", "root")]);
+    let body = json!({"customers": [customer(), with("tenure", json!(60))]});
+    let get = |q: &str| {
+        let r = post(&s.addr, &format!("/v1/score{q}"), &body);
+        assert_eq!(r.status, 200, "{q}: {}", r.body);
+        r.json()
+    };
+    let (full, advice, prob) = (get(""), get("?detail=advice"), get("?detail=probability"));
+    assert_eq!(get("?detail=full")["results"][0]["levers"], json!([]));
+    for i in 0..2 {
+        let (f, a, p) = (
+            &full["results"][i],
+            &advice["results"][i],
+            &prob["results"][i],
+        );
+        for k in [
+            "churn_probability",
+            "probability_interval",
+            "predicted_churn",
+            "leaf_support",
+            "segment",
+            "segment_id",
+            "warnings",
+        ] {
+            assert!(!f[k].is_null(), "{k}");
+            assert_eq!(f[k], a[k], "advice {k}");
+            assert_eq!(f[k], p[k], "probability {k}");
+        }
+        assert!(f["levers"].is_array());
+        assert!(a.get("levers").is_none() && p.get("levers").is_none());
+        for k in [
+            "reasons",
+            "protective",
+            "risk_band",
+            "treatment",
+            "contact",
+            "recommendations",
+        ] {
+            assert!(!f[k].is_null(), "{k}");
+            assert_eq!(f[k], a[k], "advice {k}");
+            assert!(p.get(k).is_none(), "probability-only result has {k}: {p}");
+        }
+    }
+    // the stored prediction of a probability-only request carries the advice
+    let only = json!({"customers": [with("customerID", json!("PROBABILITY-ONLY"))]});
+    let r = post(&s.addr, "/v1/score?detail=probability", &only);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let stored = (0..100).find_map(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        let r = http(
+            &s.addr,
+            "GET",
+            "/v1/customers/PROBABILITY-ONLY",
+            &[("Authorization", "Bearer root")],
+            b"",
+        );
+        (r.status == 200).then(|| r.json())
+    });
+    let stored = stored.expect("the scored customer reached the store");
+    assert_eq!(stored["risk_band"], full["results"][0]["risk_band"]);
+    assert!(stored["treatment"].is_string(), "{stored}");
+    // an unknown detail is refused by name, before the body is read
+    let r = post(&s.addr, "/v1/score?detail=everything", &body);
+    assert_eq!(r.status, 422, "{}", r.body);
+    let e = r.json();
+    assert_eq!(e["error"]["field"], "detail");
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("full, advice, probability"));
+}

@@ -3,7 +3,7 @@
 use crate::features::Warning;
 use crate::io::RawValue;
 use crate::playbook::{RiskBand, RiskBands, Treatment};
-use crate::scoring::{Reason, Scorer};
+use crate::scoring::{Detail, Reason, Scorer};
 use crate::segment::{LifecycleStage, RfmClass};
 use crate::server::error::{ApiCode, ApiError, ApiResult};
 use crate::server::json::{self, Cell, Customer};
@@ -44,8 +44,10 @@ struct ScoreResult<'a> {
     customer_value: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     recommendations: Option<Vec<crate::playbook::Recommendation<'a>>>,
-    reasons: Vec<Cow<'a, Reason>>,
-    protective: Vec<Cow<'a, Reason>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasons: Option<Vec<Cow<'a, Reason>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    protective: Option<Vec<Cow<'a, Reason>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     levers: Option<Vec<crate::scoring::Lever<'a>>>,
     warnings: Vec<Warning>,
@@ -63,6 +65,41 @@ struct ScoreResponse<'a> {
     request_id: Option<String>,
     model: ModelRef<'a>,
     results: Vec<ScoreResult<'a>>,
+}
+
+/// How much of a result a request asks for (`?detail=`): what is left out is not computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseDetail {
+    /// Everything: probability, interval, segment, reasons, advice and levers (the default).
+    Full,
+    /// Everything but levers (the lever search re-scores the model for every candidate).
+    Advice,
+    /// Probability, interval, leaf support, segment and warnings: no reasons, advice or levers.
+    Probability,
+}
+
+impl ResponseDetail {
+    /// The accepted `detail` values.
+    pub const NAMES: [&'static str; 3] = ["full", "advice", "probability"];
+
+    /// The `detail` query parameter of a request (absent: [`ResponseDetail::Full`]).
+    pub fn from_request(req: &HttpRequest) -> Result<ResponseDetail, ApiError> {
+        let pairs = super::customers::query_pairs(req)?;
+        match super::customers::param(&pairs, "detail") {
+            None | Some("full") => Ok(ResponseDetail::Full),
+            Some("advice") => Ok(ResponseDetail::Advice),
+            Some("probability") => Ok(ResponseDetail::Probability),
+            Some(other) => Err(ApiError::new(
+                ApiCode::InvalidValue,
+                format!(
+                    "query parameter detail: expected one of {}, got '{}'",
+                    Self::NAMES.join(", "),
+                    other.chars().take(64).collect::<String>()
+                ),
+            )
+            .field("detail")),
+        }
+    }
 }
 
 /// `POST /v1/score`.
@@ -117,6 +154,7 @@ async fn score_with(
     payload: web::Payload,
     name: Option<String>,
 ) -> ApiResult {
+    let detail = ResponseDetail::from_request(&req)?;
     let (model_name, model) = resolve_model(&state.current(), name)?;
     let body = json::read_body(&req, payload, &state.config, &state.body_budget).await?;
     let parsed = json::parse_score_request(&body, state.config.max_batch)?;
@@ -137,8 +175,14 @@ async fn score_with(
     // customer leaves no record of the first two
     let mut records = Vec::new();
     for (ci, cust) in parsed.customers.iter().enumerate() {
-        let (r, rec) =
-            score_customer(scorer, ci, cust, ctx.as_ref(), state.config.max_field_bytes)?;
+        let (r, rec) = score_customer(
+            scorer,
+            ci,
+            cust,
+            ctx.as_ref(),
+            state.config.max_field_bytes,
+            detail,
+        )?;
         bands[band_index(r.risk_band, r.churn_probability)] += 1;
         records.extend(rec);
         results.push(r);
@@ -171,13 +215,16 @@ fn band_index(band: Option<RiskBand>, p: f64) -> usize {
 }
 
 /// Encode and score customer `ci` of a request; with a record context (store on) also its
-/// prediction record (customers with an id only).
+/// prediction record (customers with an id only). With the store on the advice is computed
+/// whatever `detail` asks for: the record keeps the treatment and control-group assignment that
+/// the evaluation measures; `detail` then only trims the response (levers are never recorded).
 fn score_customer<'a>(
     scorer: &'a Scorer,
     ci: usize,
     cust: &'a Customer<'a>,
     ctx: Option<&crate::store::RecordContext<'_>>,
     max_field_bytes: usize,
+    detail: ResponseDetail,
 ) -> Result<(ScoreResult<'a>, Option<crate::store::PredictionRecord>), ApiError> {
     let field = |f: &str| format!("customers[{ci}].{f}");
     json::check_field_lengths(cust, ci, max_field_bytes)?;
@@ -199,17 +246,30 @@ fn score_customer<'a>(
         .and_then(|k| cust.get(k))
         .or_else(|| cust.get("customer_id"));
     let id_text: Option<Cow<str>> = customer_id.map(|v| v.text());
-    let scored = scorer.score_encoded(&row, warnings, id_text.as_deref());
+    let compute = if ctx.is_some() || detail != ResponseDetail::Probability {
+        Detail::FULL
+    } else {
+        Detail {
+            segments: true,
+            advice: false,
+        }
+    };
+    let scored = scorer.score_encoded_with(&row, warnings, id_text.as_deref(), compute);
     let record = ctx.zip(id_text.as_deref()).map(|(ctx, id)| {
         let input = serde_json::to_string(cust).unwrap_or_else(|_| "{}".into());
         crate::store::PredictionRecord::new(ctx, id, input, &scored)
     });
     let p = scored.prediction;
-    let (reasons, protective) = if scored.advice.is_some() {
-        (scored.reasons, scored.protective)
+    let brief = detail == ResponseDetail::Probability;
+    let (reasons, protective) = if brief {
+        (None, None)
+    } else if scored.advice.is_some() {
+        (Some(scored.reasons), Some(scored.protective))
     } else {
-        scorer.top_reasons_with_leaf(&row, p.leaf, 3)
+        let (r, p) = scorer.top_reasons_with_leaf(&row, p.leaf, 3);
+        (Some(r), Some(p))
     };
+    let advice = scored.advice.filter(|_| !brief);
     let result = ScoreResult {
         customer_id,
         prediction_id: record.as_ref().map(|r| r.prediction_id.clone()),
@@ -221,12 +281,15 @@ fn score_customer<'a>(
         rfm_class: scored.segment.as_ref().and_then(|a| a.rfm_class),
         lifecycle_stage: scored.segment.as_ref().and_then(|a| a.lifecycle_stage),
         segment: scored.segment.map(|a| a.segment),
-        risk_band: scored.advice.as_ref().map(|a| a.risk_band),
-        treatment: scored.advice.as_ref().map(|a| a.treatment),
-        contact: scored.advice.as_ref().map(|a| a.contact),
-        customer_value: scored.advice.as_ref().map(|a| a.value),
-        levers: scored.advice.as_ref().map(|_| scorer.levers(&row)),
-        recommendations: scored.advice.map(|a| a.recommendations),
+        risk_band: advice.as_ref().map(|a| a.risk_band),
+        treatment: advice.as_ref().map(|a| a.treatment),
+        contact: advice.as_ref().map(|a| a.contact),
+        customer_value: advice.as_ref().map(|a| a.value),
+        levers: advice
+            .as_ref()
+            .filter(|_| detail == ResponseDetail::Full)
+            .map(|_| scorer.levers(&row)),
+        recommendations: advice.map(|a| a.recommendations),
         // the scorer explains only when it advises; otherwise explain here
         reasons,
         protective,
