@@ -614,23 +614,14 @@ impl Grower<'_> {
             1
         };
         // the node's gradient pairs in its row order, gathered over the threads
-        self.gh.clear();
-        self.gh.resize(rows.len(), (0.0, 0.0));
         let share = rows.len().div_ceil(threads).max(1);
-        let gather = |(out, part): (&mut [(f64, f64)], &[u32])| {
-            for (o, &r) in out.iter_mut().zip(part) {
+        let sizes: Vec<usize> = rows.chunks(share).map(<[u32]>::len).collect();
+        self.gh.resize(rows.len(), (0.0, 0.0));
+        per_feature(&mut self.gh, &sizes, threads, &|k, out| {
+            for (o, &r) in out.iter_mut().zip(&rows[k * share..]) {
                 *o = grad[r as usize];
             }
-        };
-        if threads > 1 {
-            std::thread::scope(|s| {
-                for job in self.gh.chunks_mut(share).zip(rows.chunks(share)) {
-                    s.spawn(move || gather(job));
-                }
-            });
-        } else {
-            gather((&mut self.gh, rows));
-        }
+        });
         let mut h = vec![Cell::default(); self.b.hist_len()];
         let (b, gh, feats) = (self.b, &self.gh, &self.features);
         let nf = b.ncols();

@@ -105,7 +105,8 @@ fn cuts(sorted: &[f64], max_bins: usize) -> Vec<f64> {
     up
 }
 
-/// Run `f(feature, slice)` over disjoint per-feature chunks of `data` on `threads` threads.
+/// Run `f(chunk, slice)` over disjoint consecutive chunks of `data` (chunk `i` has `sizes[i]`
+/// items: one per feature, histogram block or share of rows) on `threads` threads.
 pub(crate) fn per_feature<T: Send>(
     data: &mut [T],
     sizes: &[usize],
@@ -317,7 +318,7 @@ struct HistGrower<'a> {
     p: &'a TreeParams,
     threads: usize,
     out: Structure,
-    scratch: Vec<u32>,
+    scratch: PartBuffers,
 }
 
 impl HistGrower<'_> {
@@ -448,7 +449,7 @@ impl HistGrower<'_> {
     }
 
     /// Stable in-place partition of `rows`: codes `<= last_left` of feature `f` first. Returns
-    /// the number of left rows. Uses the grower's scratch buffer, so it allocates nothing.
+    /// the number of left rows. Uses the grower's buffers, so it allocates nothing once grown.
     #[inline(always)]
     fn partition(&mut self, rows: &mut [u32], f: usize, last_left: usize) -> usize {
         partition_rows(self.b.codes_of(f), rows, last_left, &mut self.scratch)
@@ -486,42 +487,54 @@ impl HistGrower<'_> {
     }
 }
 
+/// One thread's buffers of a partition: its left rows and its right rows (kept between calls,
+/// so nothing is allocated once they have grown).
+pub(crate) type PartBuffers = (Vec<u32>, Vec<u32>);
+
+/// Split `rows` by their bin `codes` into the buffers' left rows (codes `<= last_left`) and
+/// right rows, both in row order; returns how many went each way. Branch-free: every row is
+/// written to both buffers and only the side it belongs to advances, so a left/right pattern
+/// the processor cannot predict costs nothing.
+fn split_rows(
+    codes: &[u8],
+    rows: &[u32],
+    last_left: usize,
+    (left, right): &mut PartBuffers,
+) -> (usize, usize) {
+    left.resize(rows.len(), 0);
+    right.resize(rows.len(), 0);
+    let (mut k, mut j) = (0usize, 0usize);
+    for &r in rows {
+        let l = usize::from(codes[r as usize] as usize <= last_left);
+        left[k] = r;
+        right[j] = r;
+        k += l;
+        j += 1 - l;
+    }
+    (k, j)
+}
+
 /// Stable in-place partition of `rows` by their bin `codes`: codes `<= last_left` first;
-/// returns how many went left. `scratch` holds the right rows meanwhile (no allocation once it
-/// has grown). Branch-free: every row is written to both places and only the side it belongs
-/// to advances, so a left/right pattern the processor cannot predict costs nothing.
+/// returns how many went left.
 pub(crate) fn partition_rows(
     codes: &[u8],
     rows: &mut [u32],
     last_left: usize,
-    scratch: &mut Vec<u32>,
+    buf: &mut PartBuffers,
 ) -> usize {
-    scratch.clear();
-    scratch.resize(rows.len(), 0);
-    let (mut k, mut j) = (0usize, 0usize);
-    for i in 0..rows.len() {
-        let r = rows[i];
-        let left = usize::from(codes[r as usize] as usize <= last_left);
-        rows[k] = r;
-        scratch[j] = r;
-        k += left;
-        j += 1 - left;
-    }
-    rows[k..].copy_from_slice(&scratch[..j]);
+    let (k, j) = split_rows(codes, rows, last_left, buf);
+    rows[..k].copy_from_slice(&buf.0[..k]);
+    rows[k..].copy_from_slice(&buf.1[..j]);
     k
 }
 
 /// Rows below which [`partition_rows_par`] stays on one thread.
 const PAR_PARTITION_MIN: usize = 1 << 16;
 
-/// One thread's buffers of [`partition_rows_par`]: its left rows and its right rows.
-pub(crate) type PartBuffers = (Vec<u32>, Vec<u32>);
-
-/// [`partition_rows`] over `threads` (one [`PartBuffers`] each in `bufs`, kept between calls so
-/// nothing is allocated once they have grown): each thread splits its contiguous share of the
-/// rows into its left and right buffers, then each copies its buffers to their final places —
-/// every share's left rows in share order, then every share's right rows in share order, which
-/// is exactly the one-thread result.
+/// [`partition_rows`] over `threads` (one [`PartBuffers`] each in `bufs`): each thread splits
+/// its contiguous share of the rows into its buffers, then each copies its buffers to their
+/// final places — every share's left rows in share order, then every share's right rows in
+/// share order, which is exactly the one-thread result.
 pub(crate) fn partition_rows_par(
     codes: &[u8],
     rows: &mut [u32],
@@ -532,7 +545,7 @@ pub(crate) fn partition_rows_par(
     let n = rows.len();
     bufs.resize_with(bufs.len().max(threads.max(1)), Default::default);
     if threads <= 1 || n < PAR_PARTITION_MIN {
-        return partition_rows(codes, rows, last_left, &mut bufs[0].0);
+        return partition_rows(codes, rows, last_left, &mut bufs[0]);
     }
     let share = n.div_ceil(threads);
     // phase 1: every share into its thread's buffers
@@ -540,21 +553,7 @@ pub(crate) fn partition_rows_par(
         let handles: Vec<_> = rows
             .chunks(share)
             .zip(bufs.iter_mut())
-            .map(|(rows, (left, right))| {
-                s.spawn(move || {
-                    left.resize(rows.len(), 0);
-                    right.resize(rows.len(), 0);
-                    let (mut k, mut j) = (0usize, 0usize);
-                    for &r in rows {
-                        let l = usize::from(codes[r as usize] as usize <= last_left);
-                        left[k] = r;
-                        right[j] = r;
-                        k += l;
-                        j += 1 - l;
-                    }
-                    (k, j)
-                })
-            })
+            .map(|(rows, buf)| s.spawn(move || split_rows(codes, rows, last_left, buf)))
             .collect();
         handles
             .into_iter()
@@ -643,7 +642,7 @@ impl Grow for Binned {
             p: params,
             threads: threads.max(1),
             out: Vec::new(),
-            scratch: Vec::with_capacity(rows.len()),
+            scratch: Default::default(),
         };
         let mut r: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
         g.grow(&mut r, None, (wn, wp), 0);
@@ -664,7 +663,7 @@ mod tests {
         let mut bufs = Vec::new();
         for (last_left, threads) in [(0, 2), (100, 2), (127, 3), (200, 5), (255, 2), (50, 1)] {
             let (mut a, mut b) = (rows.clone(), rows.clone());
-            let ka = partition_rows(&codes, &mut a, last_left, &mut Vec::new());
+            let ka = partition_rows(&codes, &mut a, last_left, &mut Default::default());
             let kb = partition_rows_par(&codes, &mut b, last_left, threads, &mut bufs);
             assert_eq!((ka, &a), (kb, &b), "{last_left}, {threads} threads");
             assert!(a[..ka]

@@ -82,6 +82,15 @@ impl ResponseDetail {
     /// The accepted `detail` values.
     pub const NAMES: [&'static str; 3] = ["full", "advice", "probability"];
 
+    /// What the scorer computes for it; `recording` (store on) needs the advice whatever the
+    /// response shows (levers are computed by the route, only for [`ResponseDetail::Full`]).
+    fn computed(self, recording: bool) -> Detail {
+        Detail {
+            segments: true,
+            advice: recording || self != ResponseDetail::Probability,
+        }
+    }
+
     /// The `detail` query parameter of a request (absent: [`ResponseDetail::Full`]).
     pub fn from_request(req: &HttpRequest) -> Result<ResponseDetail, ApiError> {
         let pairs = super::customers::query_pairs(req)?;
@@ -246,14 +255,7 @@ fn score_customer<'a>(
         .and_then(|k| cust.get(k))
         .or_else(|| cust.get("customer_id"));
     let id_text: Option<Cow<str>> = customer_id.map(|v| v.text());
-    let compute = if ctx.is_some() || detail != ResponseDetail::Probability {
-        Detail::FULL
-    } else {
-        Detail {
-            segments: true,
-            advice: false,
-        }
-    };
+    let compute = detail.computed(ctx.is_some());
     let scored = scorer.score_encoded_with(&row, warnings, id_text.as_deref(), compute);
     let record = ctx.zip(id_text.as_deref()).map(|(ctx, id)| {
         let input = serde_json::to_string(cust).unwrap_or_else(|_| "{}".into());
