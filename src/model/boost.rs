@@ -16,7 +16,7 @@
 //! last bin going left and the first value of the next bin of the whole prepared matrix, so
 //! every prepared row (in the node or not) routes by its raw values exactly as by its bins.
 
-use super::hist::{partition_rows_par, per_feature, Binned, PartBuffers};
+use super::hist::{partition_rows_par, prefetch, Binned, PartBuffers, AHEAD};
 use super::metrics;
 use super::ModelError;
 use crate::features::Matrix;
@@ -25,9 +25,6 @@ use serde::{Deserialize, Serialize};
 
 /// Cell updates below which a histogram is built on one thread.
 const PAR_MIN_WORK: usize = 1 << 20;
-
-/// Features histogrammed together in one pass over a node's rows.
-const BLOCK: usize = 4;
 
 /// Hyper-parameters of a boosted model.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -338,12 +335,45 @@ pub struct FitReport {
     pub rounds: usize,
 }
 
-/// One histogram cell: gradient sum, hessian sum, rows.
+/// One histogram cell: gradient and hessian sums in fixed point (see [`Fixed`]).
+///
+/// There is no row count: a bin is empty exactly when its hessian sum is 0 (every row adds at
+/// least one unit, and fixed-point subtraction leaves no residue), and `min_samples_leaf` is
+/// checked by a bound from the hessian, with exact counts taken only for the few candidates
+/// the bound cannot decide (see [`Grower::best_split`]). A cell is one 16-byte vector add.
 #[derive(Debug, Clone, Copy, Default)]
 struct Cell {
-    g: f64,
-    h: f64,
-    n: u64,
+    g: i64,
+    h: i64,
+}
+
+/// Gradient pairs in fixed point: a value `v` is held as `v * scale` truncated to an integer.
+///
+/// `scale` is a power of two chosen so that the sum over all training rows of the largest
+/// possible |gradient| (the largest weight) stays below 2^62: sums never overflow, they are
+/// exact and associative (the same for any thread count or summation order), and histogram
+/// subtraction leaves no rounding residue. At 1M rows of weight 1 a unit is 2^-42 (2.3e-13).
+#[derive(Debug, Clone, Copy)]
+struct Fixed {
+    scale: f64,
+    unit: f64,
+}
+
+impl Fixed {
+    fn new(rows: usize, max_weight: f64) -> Fixed {
+        let top = (rows.max(1) as f64 * max_weight.max(f64::MIN_POSITIVE)).log2();
+        let k = (62.0 - top.ceil()).clamp(-1000.0, 1000.0) as i32;
+        let scale = 2f64.powi(k);
+        Fixed {
+            scale,
+            unit: 1.0 / scale,
+        }
+    }
+
+    #[inline]
+    fn to_f64(self, v: i64) -> f64 {
+        v as f64 * self.unit
+    }
 }
 
 /// The best split of a leaf.
@@ -353,8 +383,8 @@ struct Split {
     feature: usize,
     /// Last bin going left.
     last_left: usize,
-    /// (G, H, n) of the left child.
-    left: (f64, f64, u64),
+    /// (G, H) of the left child, fixed point.
+    left: (i64, i64),
 }
 
 /// A leaf of the tree being grown.
@@ -364,8 +394,10 @@ struct Open {
     start: usize,
     end: usize,
     depth: usize,
-    g: f64,
-    h: f64,
+    g: i64,
+    h: i64,
+    /// Largest hessian of one of the node's rows (or an upper bound of it), fixed point.
+    hmax: i64,
     hist: Option<Vec<Cell>>,
     split: Option<Split>,
 }
@@ -394,17 +426,20 @@ pub fn fit(
         ));
     }
     let base = (sp / (sw - sp)).ln();
+    let wmax = rows.iter().fold(0.0f64, |m, &r| m.max(w[r]));
+    let fixed = Fixed::new(rows.len(), wmax);
     let mut g = Grower {
         b,
         p: params,
+        fixed,
         threads: threads.max(1),
         cap: params.leaf_cap(),
-        gh: Vec::new(),
+        by_row: row_major(b),
         scratch: Vec::new(),
         features: (0..b.ncols()).collect(),
     };
     let mut margin = vec![base; b.nrows_binned()];
-    let mut grad = vec![(0.0f64, 0.0f64); b.nrows_binned()];
+    let mut grad = vec![(0i64, 0i64); b.nrows_binned()];
     let mut rng = Rng::new(params.seed ^ 0xB005_7ED0);
     let mut trees: Vec<BoostTree> = Vec::new();
     let vy: Vec<bool> = valid.iter().map(|&r| y[r]).collect();
@@ -422,7 +457,7 @@ pub fn fit(
         }
     ];
     for round in 0..params.rounds {
-        gradients(rows, y, w, &margin, &mut grad, g.threads);
+        gradients(rows, y, w, &margin, fixed, &mut grad, g.threads);
         bag.clear();
         if params.row_subsample < 1.0 {
             bag.extend(
@@ -488,21 +523,25 @@ pub fn fit(
     ))
 }
 
-/// Logistic-loss gradient and hessian of every row of `rows` into `grad` (indexed by row).
-/// Rows are independent, so ascending `rows` are split over `threads` by row range; the result
-/// is the same for any thread count.
+/// Logistic-loss gradient and hessian of every row of `rows` into `grad` (indexed by row), in
+/// fixed point; every hessian is at least one unit. Rows are independent, so ascending `rows`
+/// are split over `threads` by row range; the result is the same for any thread count.
 fn gradients(
     rows: &[usize],
     y: &[bool],
     w: &[f64],
     margin: &[f64],
-    grad: &mut [(f64, f64)],
+    fixed: Fixed,
+    grad: &mut [(i64, i64)],
     threads: usize,
 ) {
     let one = |r: usize| {
         let p = sigmoid(margin[r]);
         let t = if y[r] { 1.0 } else { 0.0 };
-        (w[r] * (p - t), (w[r] * p * (1.0 - p)).max(1e-16))
+        // truncation: at most one unit (2^-42 at 1M rows) off, and no libm call
+        let g = (w[r] * (p - t) * fixed.scale) as i64;
+        let h = (w[r] * p * (1.0 - p) * fixed.scale) as i64;
+        (g, h.max(1))
     };
     if threads <= 1 || rows.len() < PAR_MIN_WORK / 16 || !rows.is_sorted() {
         rows.iter().for_each(|&r| grad[r] = one(r));
@@ -525,25 +564,30 @@ fn gradients(
     });
 }
 
-/// Add `rows` (with their gradient pairs `gh`) to the cells of the `N` features `cols`
-/// (codes, offset of the feature's first cell in `cells`) in one pass over the rows.
-#[inline]
-fn fill<const N: usize>(
-    cells: &mut [Cell],
-    cols: &[(&[u8], usize)],
-    rows: &[u32],
-    gh: &[(f64, f64)],
-) {
-    let cols: [(&[u8], usize); N] = std::array::from_fn(|i| cols[i]);
-    for (&r, &(g, hh)) in rows.iter().zip(gh) {
-        let r = r as usize;
-        for (codes, off) in cols {
-            let c = &mut cells[off + codes[r] as usize];
-            c.g += g;
-            c.h += hh;
-            c.n += 1;
+/// The codes of `b` row by row: `ncols` bytes per row.
+fn row_major(b: &Binned) -> Vec<u8> {
+    let (n, w) = (b.nrows_binned(), b.ncols());
+    let mut out = vec![0u8; n * w];
+    for f in 0..w {
+        for (r, &c) in b.codes_of(f).iter().enumerate() {
+            out[r * w + f] = c;
         }
     }
+    out
+}
+
+/// Rows of `rows` in each bin `0..=b` of a feature with `bins` bins and codes `codes`.
+fn cumulative_counts(codes: &[u8], rows: &[u32], bins: usize) -> Vec<u64> {
+    let mut c = vec![0u64; bins];
+    for &r in rows {
+        c[codes[r as usize] as usize] += 1;
+    }
+    let mut run = 0;
+    for v in &mut c {
+        run += *v;
+        *v = run;
+    }
+    c
 }
 
 impl Binned {
@@ -577,10 +621,11 @@ struct Routes {
 struct Grower<'a> {
     b: &'a Binned,
     p: &'a BoostParams,
+    fixed: Fixed,
     threads: usize,
     cap: usize,
-    /// Gradient pairs of the node being histogrammed, in row order.
-    gh: Vec<(f64, f64)>,
+    /// The bin codes row by row (`ncols` per row).
+    by_row: Vec<u8>,
     scratch: Vec<PartBuffers>,
     /// Features this tree may split on, ascending.
     features: Vec<usize>,
@@ -599,99 +644,153 @@ impl Grower<'_> {
         }
     }
 
-    /// Histogram of `rows` over every bin.
+    /// Histogram of `rows` over every bin, and the largest hessian among them.
     ///
-    /// Features go in blocks of up to [`BLOCK`] neighbours whose cells are contiguous; one
-    /// pass over the rows fills a whole block, so the rows and their gradient pairs are read
-    /// once per block rather than once per feature, and the block's independent cell updates
-    /// overlap. The block count is a multiple of the thread count so threads get equal shares.
-    /// Each cell's sums run in row order, so the histogram is the same for any thread count.
-    /// (Row-major codes, one cache line per row, measured 25% slower than this.)
-    fn build(&mut self, grad: &[(f64, f64)], rows: &[u32]) -> Vec<Cell> {
+    /// Row-wise, from the row-major codes: a row's codes are one or two cache lines, read
+    /// once, and its gradient pair is read once for all features; the codes and pair of the
+    /// row [`AHEAD`] rows on are prefetched, so the random reads of a small node overlap.
+    /// Threads take equal shares of the rows, each into its own histogram, and the shares are
+    /// added at the end: exact in fixed point, so the histogram is the same for any thread
+    /// count. (Column-wise blocks of four features with a gradient gather, the layout before,
+    /// took 2.4x as long in nodes under an eighth of the rows and the same at the root; without
+    /// the prefetch, row-wise was 3x slower than column-wise in small nodes.)
+    fn build(&self, grad: &[(i64, i64)], rows: &[u32]) -> (Vec<Cell>, i64) {
         let threads = if rows.len() * self.features.len() >= PAR_MIN_WORK {
             self.threads
         } else {
             1
         };
-        // the node's gradient pairs in its row order, gathered over the threads
-        let share = rows.len().div_ceil(threads).max(1);
-        let sizes: Vec<usize> = rows.chunks(share).map(<[u32]>::len).collect();
-        self.gh.resize(rows.len(), (0.0, 0.0));
-        per_feature(&mut self.gh, &sizes, threads, &|k, out| {
-            for (o, &r) in out.iter_mut().zip(&rows[k * share..]) {
-                *o = grad[r as usize];
+        let (b, width) = (self.b, self.b.ncols());
+        let mut h = vec![Cell::default(); b.hist_len()];
+        if width == 0 {
+            return (h, 1);
+        }
+        // every feature (codes zip offsets) or this tree's subset (column in a row, offset)
+        let all = self.features.len() == width;
+        let offs: Vec<usize> = (0..width).map(|f| b.offset(f)).collect();
+        let cols: Vec<(usize, usize)> = self.features.iter().map(|&f| (f, b.offset(f))).collect();
+        let by_row = &self.by_row;
+        let share = |cells: &mut [Cell], rows: &[u32]| -> i64 {
+            let mut m = 1i64;
+            for (i, &r) in rows.iter().enumerate() {
+                if let Some(&a) = rows.get(i + AHEAD) {
+                    let a = a as usize;
+                    prefetch(&by_row[a * width]);
+                    prefetch(&by_row[a * width + width - 1]);
+                    prefetch(&grad[a]);
+                }
+                let r = r as usize;
+                let (g, h) = grad[r];
+                m = m.max(h);
+                let codes = &by_row[r * width..r * width + width];
+                if all {
+                    for (&c, &off) in codes.iter().zip(&offs) {
+                        let cell = &mut cells[off + c as usize];
+                        cell.g += g;
+                        cell.h += h;
+                    }
+                } else {
+                    for &(f, off) in &cols {
+                        let cell = &mut cells[off + codes[f] as usize];
+                        cell.g += g;
+                        cell.h += h;
+                    }
+                }
             }
-        });
-        let mut h = vec![Cell::default(); self.b.hist_len()];
-        let (b, gh, feats) = (self.b, &self.gh, &self.features);
-        let nf = b.ncols();
-        let blocks = nf.div_ceil(BLOCK).div_ceil(threads) * threads;
-        let first = |k: usize| k * nf / blocks;
-        let sizes: Vec<usize> = (0..blocks)
-            .map(|k| (first(k)..first(k + 1)).map(|f| b.bins(f)).sum())
-            .collect();
-        per_feature(&mut h, &sizes, threads, &|k, cells: &mut [Cell]| {
-            // this tree's features in the block: (codes, offset of their cells in the block)
-            let cols: Vec<(&[u8], usize)> = (first(k)..first(k + 1))
-                .filter(|f| feats.binary_search(f).is_ok())
-                .map(|f| (b.codes_of(f), b.offset(f) - b.offset(first(k))))
-                .collect();
-            match cols.len() {
-                4 => fill::<4>(cells, &cols, rows, gh),
-                3 => fill::<3>(cells, &cols, rows, gh),
-                2 => fill::<2>(cells, &cols, rows, gh),
-                _ => cols
-                    .iter()
-                    .for_each(|c| fill::<1>(cells, std::slice::from_ref(c), rows, gh)),
-            }
-        });
-        h
+            m
+        };
+        let per = rows.len().div_ceil(threads).max(1);
+        let mut hmax = 1i64;
+        if threads <= 1 {
+            hmax = share(&mut h, rows);
+        } else {
+            std::thread::scope(|s| {
+                let mut parts = rows.chunks(per);
+                let first = parts.next().unwrap_or(&[]);
+                let others: Vec<_> = parts
+                    .map(|p| {
+                        s.spawn(move || {
+                            let mut cells = vec![Cell::default(); b.hist_len()];
+                            let m = share(&mut cells, p);
+                            (cells, m)
+                        })
+                    })
+                    .collect();
+                hmax = share(&mut h, first);
+                for t in others {
+                    let (cells, m) = t.join().expect("histogram thread");
+                    hmax = hmax.max(m);
+                    for (a, c) in h.iter_mut().zip(&cells) {
+                        a.g += c.g;
+                        a.h += c.h;
+                    }
+                }
+            });
+        }
+        (h, hmax)
     }
 
-    /// Score of a node with sums `g`, `h` (the part of the gain it contributes).
+    /// Score of a node with (float) sums `g`, `h` (the part of the gain it contributes).
     #[inline]
     fn score(&self, g: f64, h: f64) -> f64 {
         g * g / (h + self.p.l2)
     }
 
-    /// Best split of a node from its histogram, or `None` when no split gains.
-    fn best_split(&self, hist: &[Cell], g: f64, h: f64, n: u64) -> Option<Split> {
+    /// Best split of the node holding `rows` from its histogram (node sums `g`, `h`; no row
+    /// hessian above `hmax`), or `None` when no split gains.
+    ///
+    /// The result is that of an exact scan: the highest gain over every split between two
+    /// occupied bins that leaves both sides `min_samples_leaf` rows and `min_hessian`, ties to
+    /// the earlier feature and bin. Without per-bin counts, a side's rows are at least its
+    /// hessian sum over `hmax`; a candidate that this bound does not clear and that would
+    /// beat the best so far gets its feature's exact bin counts from one pass over `rows`.
+    fn best_split(&self, hist: &[Cell], g: i64, h: i64, hmax: i64, rows: &[u32]) -> Option<Split> {
         let min_leaf = self.p.min_samples_leaf.max(1) as u64;
-        let parent = self.score(g, h);
+        let n = rows.len() as u64;
+        let fx = self.fixed;
+        let parent = self.score(fx.to_f64(g), fx.to_f64(h));
+        // rows a side holds at least, from its hessian sum
+        let at_least = |hs: i64| (hs as u64).div_ceil(hmax.max(1) as u64);
         let mut best: Option<Split> = None;
         for &f in &self.features {
             let off = self.b.offset(f);
             let cells = &hist[off..off + self.b.bins(f)];
-            let (mut lg, mut lh, mut ln) = (0.0, 0.0, 0u64);
+            // exact rows per bin up to and including each bin, once a candidate needs them
+            let mut counted: Option<Vec<u64>> = None;
+            let (mut lg, mut lh) = (0i64, 0i64);
             let mut last: Option<usize> = None;
             for (bi, c) in cells.iter().enumerate() {
-                if c.n == 0 {
+                if c.h == 0 {
                     continue;
                 }
                 if let Some(ll) = last {
                     // split between bin `ll` (left) and `bi` (right)
-                    let (rg, rh, rn) = (g - lg, h - lh, n - ln);
-                    if ln >= min_leaf
-                        && rn >= min_leaf
-                        && lh >= self.p.min_hessian
-                        && rh >= self.p.min_hessian
-                    {
-                        let gain = self.score(lg, lh) + self.score(rg, rh) - parent;
-                        if gain > 1e-12 && best.is_none_or(|s| gain > s.gain) {
+                    let (lgf, lhf) = (fx.to_f64(lg), fx.to_f64(lh));
+                    let (rgf, rhf) = (fx.to_f64(g - lg), fx.to_f64(h - lh));
+                    if lhf >= self.p.min_hessian && rhf >= self.p.min_hessian {
+                        let gain = self.score(lgf, lhf) + self.score(rgf, rhf) - parent;
+                        let better = gain > 1e-12 && best.is_none_or(|s| gain > s.gain);
+                        if better
+                            && ((at_least(lh) >= min_leaf && at_least(h - lh) >= min_leaf) || {
+                                let upto = counted.get_or_insert_with(|| {
+                                    cumulative_counts(self.b.codes_of(f), rows, cells.len())
+                                });
+                                upto[ll] >= min_leaf && n - upto[ll] >= min_leaf
+                            })
+                        {
                             best = Some(Split {
                                 gain,
                                 feature: f,
                                 last_left: ll,
-                                left: (lg, lh, ln),
+                                left: (lg, lh),
                             });
                         }
                     }
                 }
                 lg += c.g;
                 lh += c.h;
-                ln += c.n;
                 last = Some(bi);
-                if ln >= n {
+                if lh >= h {
                     break;
                 }
             }
@@ -706,8 +805,8 @@ impl Grower<'_> {
 
     /// Grow one tree on `bag` (reordered in place so every leaf owns a contiguous range);
     /// returns the tree and how rows route through it.
-    fn grow(&mut self, grad: &[(f64, f64)], bag: &mut [u32]) -> (BoostTree, Routes) {
-        let (g, h) = bag.iter().fold((0.0, 0.0), |(g, h), &r| {
+    fn grow(&mut self, grad: &[(i64, i64)], bag: &mut [u32]) -> (BoostTree, Routes) {
+        let (g, h) = bag.iter().fold((0i64, 0i64), |(g, h), &r| {
             let (a, b) = grad[r as usize];
             (g + a, h + b)
         });
@@ -759,28 +858,32 @@ impl Grower<'_> {
             cut[o.node as usize] = s.last_left as u32;
             cut.extend([0, 0]);
             leaves += 1;
-            let (lg, lh, _) = s.left;
+            let (lg, lh) = s.left;
             let lt = (lg, lh);
             let rt = (o.g - lg, o.h - lh);
             let (nl, nr) = (mid - o.start, o.end - mid);
             let need_l = self.can_split(nl, o.depth + 1);
             let need_r = self.can_split(nr, o.depth + 1);
+            // the smaller child is histogrammed, the larger one is the parent minus it (exact in
+            // fixed point); its largest row hessian is at most the parent's
             let (hl, hr) = match o.hist {
                 Some(mut parent) if need_l || need_r => {
-                    let (small, small_is_left) = if nl <= nr {
-                        (self.build(grad, &bag[o.start..mid]), true)
+                    let small_is_left = nl <= nr;
+                    let small_rows = if small_is_left {
+                        &bag[o.start..mid]
                     } else {
-                        (self.build(grad, &bag[mid..o.end]), false)
+                        &bag[mid..o.end]
                     };
+                    let (small, hmax) = self.build(grad, small_rows);
                     for (p, c) in parent.iter_mut().zip(&small) {
                         p.g -= c.g;
                         p.h -= c.h;
-                        p.n -= c.n;
                     }
+                    let (small, parent) = (Some((small, hmax)), Some((parent, o.hmax)));
                     if small_is_left {
-                        (Some(small), Some(parent))
+                        (small, parent)
                     } else {
-                        (Some(parent), Some(small))
+                        (parent, small)
                     }
                 }
                 _ => (None, None),
@@ -789,8 +892,10 @@ impl Grower<'_> {
             open.push(self.open(grad, bag, r, mid, o.end, o.depth + 1, rt, hr));
         }
         let mut routes = Vec::with_capacity(open.len());
+        let fx = self.fixed;
         for o in open {
-            nodes[o.node as usize].value = -self.p.learning_rate * o.g / (o.h + self.p.l2);
+            nodes[o.node as usize].value =
+                -self.p.learning_rate * fx.to_f64(o.g) / (fx.to_f64(o.h) + self.p.l2);
             routes.push((o.node, o.start, o.end));
         }
         (
@@ -806,22 +911,22 @@ impl Grower<'_> {
     #[allow(clippy::too_many_arguments)]
     fn open(
         &mut self,
-        grad: &[(f64, f64)],
+        grad: &[(i64, i64)],
         bag: &[u32],
         node: u32,
         start: usize,
         end: usize,
         depth: usize,
-        (g, h): (f64, f64),
-        hist: Option<Vec<Cell>>,
+        (g, h): (i64, i64),
+        hist: Option<(Vec<Cell>, i64)>,
     ) -> Open {
-        let n = end - start;
-        let (hist, split) = if self.can_split(n, depth) {
-            let hist = hist.unwrap_or_else(|| self.build(grad, &bag[start..end]));
-            let split = self.best_split(&hist, g, h, n as u64);
-            (split.map(|_| hist), split)
+        let rows = &bag[start..end];
+        let (hist, hmax, split) = if self.can_split(rows.len(), depth) {
+            let (hist, hmax) = hist.unwrap_or_else(|| self.build(grad, rows));
+            let split = self.best_split(&hist, g, h, hmax, rows);
+            (split.map(|_| hist), hmax, split)
         } else {
-            (None, None)
+            (None, 0, None)
         };
         Open {
             node,
@@ -830,6 +935,7 @@ impl Grower<'_> {
             depth,
             g,
             h,
+            hmax,
             hist,
             split,
         }

@@ -187,10 +187,55 @@ fn gbdt_predicts_like_a_naive_reference_booster() {
     }
 }
 
+/// Histogram bins carry no row counts: a side's rows are bounded below by its hessian sum, and
+/// exact counts are taken where that bound cannot decide. On a skewed sample (hessians far
+/// below their maximum) with large `min_samples_leaf`, most candidates near the limit are
+/// undecided by the bound, so this checks the exact path against the naive reference, and
+/// that no leaf ever holds fewer rows than allowed.
+#[test]
+fn min_samples_leaf_stays_exact_without_per_bin_counts() {
+    let (x, y) = data(1500, 11);
+    // a skewed training set: every churner but only a third of the others
+    let rows: Vec<usize> = (0..1200).filter(|&r| y[r] || r % 3 == 0).collect();
+    for min_leaf in [1, 40, 90] {
+        let p = BoostParams {
+            min_samples_leaf: min_leaf,
+            max_depth: 4,
+            ..params(8)
+        };
+        let e = boost(&x, &y, &rows, &[], &p, 2);
+        let reference = ref_boost(&x, &y, &rows, &p);
+        for (r, want) in reference.iter().enumerate() {
+            let got = e.margin_of_matrix(&x, r);
+            assert!(
+                (got - want).abs() < 1e-9,
+                "min_samples_leaf {min_leaf}, row {r}: gbdt margin {got} vs reference {want}"
+            );
+        }
+        let leaves: Vec<f64> = e
+            .trees
+            .iter()
+            .flat_map(|t| t.nodes.iter().filter(|n| n.is_leaf()).map(|n| n.cover))
+            .collect();
+        assert!(
+            leaves.iter().all(|&c| c >= min_leaf as f64),
+            "min_samples_leaf {min_leaf}: leaf covers {leaves:?}"
+        );
+        // the limit binds: some leaf sits within a few rows of it
+        if min_leaf > 1 {
+            assert!(
+                leaves.iter().any(|&c| c < 2.0 * min_leaf as f64),
+                "min_samples_leaf {min_leaf} never came close to binding: {leaves:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn gbdt_is_deterministic_across_runs_and_thread_counts() {
-    let (x, y) = data(20_000, 5);
-    let rows: Vec<usize> = (0..20_000).collect();
+    // enough rows x features that histograms and partitions near the root run on the threads
+    let (x, y) = data(240_000, 5);
+    let rows: Vec<usize> = (0..240_000).collect();
     let p = BoostParams {
         row_subsample: 0.7,
         col_subsample: 0.6,
@@ -202,6 +247,7 @@ fn gbdt_is_deterministic_across_runs_and_thread_counts() {
     let c = boost(&x, &y, &rows, &[], &p, 2);
     assert_eq!(a, b);
     assert_eq!(b, c);
+    assert_eq!(a, boost(&x, &y, &rows, &[], &p, 3));
     // the seed matters when subsampling
     let d = boost(&x, &y, &rows, &[], &BoostParams { seed: 10, ..p }, 2);
     assert_ne!(a, d);
