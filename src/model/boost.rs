@@ -434,7 +434,6 @@ pub fn fit(
         fixed,
         threads: threads.max(1),
         cap: params.leaf_cap(),
-        by_row: row_major(b),
         scratch: Vec::new(),
         features: (0..b.ncols()).collect(),
     };
@@ -564,18 +563,6 @@ fn gradients(
     });
 }
 
-/// The codes of `b` row by row: `ncols` bytes per row.
-fn row_major(b: &Binned) -> Vec<u8> {
-    let (n, w) = (b.nrows_binned(), b.ncols());
-    let mut out = vec![0u8; n * w];
-    for f in 0..w {
-        for (r, &c) in b.codes_of(f).iter().enumerate() {
-            out[r * w + f] = c;
-        }
-    }
-    out
-}
-
 /// Rows of `rows` in each bin `0..=b` of a feature with `bins` bins and codes `codes`.
 fn cumulative_counts(codes: &[u8], rows: &[u32], bins: usize) -> Vec<u64> {
     let mut c = vec![0u64; bins];
@@ -624,8 +611,6 @@ struct Grower<'a> {
     fixed: Fixed,
     threads: usize,
     cap: usize,
-    /// The bin codes row by row (`ncols` per row).
-    by_row: Vec<u8>,
     scratch: Vec<PartBuffers>,
     /// Features this tree may split on, ascending.
     features: Vec<usize>,
@@ -669,7 +654,7 @@ impl Grower<'_> {
         let all = self.features.len() == width;
         let offs: Vec<usize> = (0..width).map(|f| b.offset(f)).collect();
         let cols: Vec<(usize, usize)> = self.features.iter().map(|&f| (f, b.offset(f))).collect();
-        let by_row = &self.by_row;
+        let by_row = b.codes_by_row();
         let share = |cells: &mut [Cell], rows: &[u32]| -> i64 {
             let mut m = 1i64;
             for (i, &r) in rows.iter().enumerate() {

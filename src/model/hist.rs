@@ -21,6 +21,7 @@
 use super::tree::{Grow, Learner, Structure, TreeParams, LEAF};
 use super::ModelError;
 use crate::features::Matrix;
+use std::sync::OnceLock;
 
 /// Largest number of bins per feature (codes are `u8`).
 pub const MAX_BINS: usize = 256;
@@ -75,6 +76,9 @@ pub struct Binned {
     /// Smallest / largest prepared value in every bin (±inf when empty).
     lo: Vec<f64>,
     hi: Vec<f64>,
+    /// Row-major copy of `codes` (`ncols` per row), made on first use by the boosted learner
+    /// and shared by every fit on this matrix (cross-validation fits run side by side).
+    by_row: OnceLock<Vec<u8>>,
 }
 
 /// Cut points (inclusive upper bounds) for one feature from its sorted, NaN-free values.
@@ -245,6 +249,7 @@ impl Binned {
             upper: Vec::new(),
             lo: Vec::new(),
             hi: Vec::new(),
+            by_row: OnceLock::new(),
         };
         for r in ranges {
             let (up, lo, hi) = r.expect("every feature binned");
@@ -300,6 +305,21 @@ impl Binned {
     /// Bin codes of feature `f`, one per matrix row.
     pub(crate) fn codes_of(&self, f: usize) -> &[u8] {
         &self.codes[f * self.nrows..(f + 1) * self.nrows]
+    }
+
+    /// Bin codes row by row: row `r`'s codes are `[r * ncols, (r + 1) * ncols)`. Made on the
+    /// first call (another `nrows × ncols` bytes) and kept.
+    pub(crate) fn codes_by_row(&self) -> &[u8] {
+        self.by_row.get_or_init(|| {
+            let w = self.ncols;
+            let mut out = vec![0u8; self.nrows * w];
+            for f in 0..w {
+                for (r, &c) in self.codes_of(f).iter().enumerate() {
+                    out[r * w + f] = c;
+                }
+            }
+            out
+        })
     }
 }
 
