@@ -176,13 +176,19 @@ fn gbdt_predicts_like_a_naive_reference_booster() {
     let p = params(15);
     let e = boost(&x, &y, &rows, &[], &p, 2);
     assert_eq!(e.trees.len(), 15);
-    let reference = ref_boost(&x, &y, &rows, &p);
-    // training rows and unseen rows alike
+    assert_like_reference(&e, &x, &y, &rows, &p);
+}
+
+/// The ensemble's margin equals the naive reference booster's on every matrix row (training
+/// rows and unseen rows alike).
+fn assert_like_reference(e: &Ensemble, x: &Matrix, y: &[bool], rows: &[usize], p: &BoostParams) {
+    let reference = ref_boost(x, y, rows, p);
     for (r, want) in reference.iter().enumerate() {
-        let got = e.margin_of_matrix(&x, r);
+        let got = e.margin_of_matrix(x, r);
         assert!(
             (got - want).abs() < 1e-9,
-            "row {r}: gbdt margin {got} vs reference {want}"
+            "min_samples_leaf {}, row {r}: gbdt margin {got} vs reference {want}",
+            p.min_samples_leaf
         );
     }
 }
@@ -204,14 +210,7 @@ fn min_samples_leaf_stays_exact_without_per_bin_counts() {
             ..params(8)
         };
         let e = boost(&x, &y, &rows, &[], &p, 2);
-        let reference = ref_boost(&x, &y, &rows, &p);
-        for (r, want) in reference.iter().enumerate() {
-            let got = e.margin_of_matrix(&x, r);
-            assert!(
-                (got - want).abs() < 1e-9,
-                "min_samples_leaf {min_leaf}, row {r}: gbdt margin {got} vs reference {want}"
-            );
-        }
+        assert_like_reference(&e, &x, &y, &rows, &p);
         let leaves: Vec<f64> = e
             .trees
             .iter()
