@@ -18,6 +18,7 @@
 
 use super::hist::{partition_rows_par, prefetch, Binned, PartBuffers, AHEAD};
 use super::metrics;
+use super::parallel_map;
 use super::ModelError;
 use crate::features::Matrix;
 use crate::util::Rng;
@@ -684,33 +685,28 @@ impl Grower<'_> {
             }
             m
         };
-        let per = rows.len().div_ceil(threads).max(1);
-        let mut hmax = 1i64;
         if threads <= 1 {
-            hmax = share(&mut h, rows);
-        } else {
-            std::thread::scope(|s| {
-                let mut parts = rows.chunks(per);
-                let first = parts.next().unwrap_or(&[]);
-                let others: Vec<_> = parts
-                    .map(|p| {
-                        s.spawn(move || {
-                            let mut cells = vec![Cell::default(); b.hist_len()];
-                            let m = share(&mut cells, p);
-                            (cells, m)
-                        })
-                    })
-                    .collect();
-                hmax = share(&mut h, first);
-                for t in others {
-                    let (cells, m) = t.join().expect("histogram thread");
-                    hmax = hmax.max(m);
-                    for (a, c) in h.iter_mut().zip(&cells) {
-                        a.g += c.g;
-                        a.h += c.h;
-                    }
-                }
-            });
+            let hmax = share(&mut h, rows);
+            return (h, hmax);
+        }
+        let n = rows.len();
+        let parts = parallel_map(
+            threads,
+            threads,
+            |k| {
+                let mut cells = vec![Cell::default(); b.hist_len()];
+                let m = share(&mut cells, &rows[k * n / threads..(k + 1) * n / threads]);
+                (cells, m)
+            },
+            &|| {},
+        );
+        let mut hmax = 1i64;
+        for (cells, m) in parts {
+            hmax = hmax.max(m);
+            for (a, c) in h.iter_mut().zip(&cells) {
+                a.g += c.g;
+                a.h += c.h;
+            }
         }
         (h, hmax)
     }

@@ -109,8 +109,8 @@ fn cuts(sorted: &[f64], max_bins: usize) -> Vec<f64> {
     up
 }
 
-/// Run `f(chunk, slice)` over disjoint consecutive chunks of `data` (chunk `i` has `sizes[i]`
-/// items: one per feature, histogram block or share of rows) on `threads` threads.
+/// Run `f(feature, slice)` over disjoint per-feature chunks of `data` (chunk `i` has
+/// `sizes[i]` items) on `threads` threads.
 pub(crate) fn per_feature<T: Send>(
     data: &mut [T],
     sizes: &[usize],

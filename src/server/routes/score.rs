@@ -80,7 +80,11 @@ pub enum ResponseDetail {
 
 impl ResponseDetail {
     /// The accepted `detail` values.
-    pub const NAMES: [&'static str; 3] = ["full", "advice", "probability"];
+    pub const NAMES: [(&'static str, ResponseDetail); 3] = [
+        ("full", ResponseDetail::Full),
+        ("advice", ResponseDetail::Advice),
+        ("probability", ResponseDetail::Probability),
+    ];
 
     /// What the scorer computes for it; `recording` (store on) needs the advice whatever the
     /// response shows (levers are computed by the route, only for [`ResponseDetail::Full`]).
@@ -94,16 +98,17 @@ impl ResponseDetail {
     /// The `detail` query parameter of a request (absent: [`ResponseDetail::Full`]).
     pub fn from_request(req: &HttpRequest) -> Result<ResponseDetail, ApiError> {
         let pairs = super::customers::query_pairs(req)?;
-        match super::customers::param(&pairs, "detail") {
-            None | Some("full") => Ok(ResponseDetail::Full),
-            Some("advice") => Ok(ResponseDetail::Advice),
-            Some("probability") => Ok(ResponseDetail::Probability),
-            Some(other) => Err(ApiError::new(
+        let Some(asked) = super::customers::param(&pairs, "detail") else {
+            return Ok(ResponseDetail::Full);
+        };
+        match Self::NAMES.iter().find(|(name, _)| *name == asked) {
+            Some(&(_, detail)) => Ok(detail),
+            None => Err(ApiError::new(
                 ApiCode::InvalidValue,
                 format!(
                     "query parameter detail: expected one of {}, got '{}'",
-                    Self::NAMES.join(", "),
-                    other.chars().take(64).collect::<String>()
+                    Self::NAMES.map(|(name, _)| name).join(", "),
+                    asked.chars().take(64).collect::<String>()
                 ),
             )
             .field("detail")),
