@@ -5,22 +5,18 @@ mod card;
 mod holdout;
 mod steps;
 
-pub use card::{
-    summary, FeatureInfo, Importance, ModelCard, ModelChoiceReport, Timings, TreeSummary,
-};
-
+use crate::bundle::card::{ModelCard, Timings};
 use crate::bundle::{self, Bundle, BundleError};
 use crate::config::ModelConfig;
 use crate::features::EncodeError;
 use crate::ingest::CustomerData;
+use crate::model::bins::{Binned, MAX_BINS};
 use crate::model::boost;
-use crate::model::hist::{Binned, MAX_BINS};
 use crate::model::tree::Prepared;
 use crate::model::tree::{Tree, LEAF};
 use crate::model::{score_bins, Economics, Model, ModelChoice, ModelError};
 use crate::util;
 use card::{importances, model_card, Findings};
-pub use holdout::{ActionShare, HoldoutDetails, PlaybookMix};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use steps::{

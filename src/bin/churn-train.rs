@@ -459,7 +459,12 @@ fn evaluate(a: &EvaluateArgs) -> anyhow::Result<()> {
     };
     let opts = evaluate::options(&model, bundle.as_ref(), &period);
     let t = std::time::Instant::now();
-    let data = store.block_on(store.load_evaluation(&model, period.from, period.to, false))?;
+    let data = store.block_on(churn::evaluate::load(
+        &store,
+        &model,
+        (period.from, period.to),
+        churn::store::Events::LabelsAndActions,
+    ))?;
     tracing::debug!(
         secs = t.elapsed().as_secs_f64(),
         predictions = data.predictions.len(),
@@ -498,7 +503,12 @@ fn kpis(a: &KpiArgs) -> anyhow::Result<()> {
     kpi::check(&opt)?;
     let store = open_store(&a.store)?;
     let model = store.block_on(evaluate::resolve_model(&store, a.model.as_deref()))?;
-    let data = store.block_on(store.load_evaluation(&model, None, None, true))?;
+    let data = store.block_on(churn::evaluate::load(
+        &store,
+        &model,
+        (None, None),
+        churn::store::Events::All,
+    ))?;
     let k = kpi::kpis(&data, &opt);
     print!("{}", k.summary());
     if let Some(path) = &a.output {
@@ -830,7 +840,7 @@ fn run_train(data: &DataArgs, args: &TrainArgs) -> anyhow::Result<()> {
     };
     let outcome = train::train(table, &opts)?;
     if !args.quiet {
-        eprint!("{}", train::summary(&outcome.card));
+        eprint!("{}", churn::bundle::card::summary(&outcome.card));
         eprintln!("wrote {}", out_dir.display());
     }
     Ok(())

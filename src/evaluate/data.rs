@@ -70,7 +70,7 @@ pub struct EvalData {
     /// Prediction id → index, for outcomes that name their prediction.
     ids: FxHashMap<String, usize>,
     /// The most recent predictions of the period with their stored inputs, for drift.
-    pub drift_rows: Vec<super::drift::DriftRow>,
+    pub drift_rows: Vec<crate::store::RecentInput>,
 }
 
 impl EvalData {

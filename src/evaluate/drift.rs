@@ -11,6 +11,7 @@ use super::stats::{chi2_quantile, wilson, Estimate};
 use crate::bundle::profile::{bin_of, Binned, Profile};
 use crate::features::Encoder;
 use crate::io::RawValue;
+use crate::store::RecentInput;
 use serde::Serialize;
 
 /// Rows below which a window's distributions are not judged.
@@ -115,17 +116,6 @@ pub struct DriftReport {
     pub base_rate: BaseRate,
 }
 
-/// One stored prediction read for drift.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DriftRow {
-    /// The raw input as stored (a JSON object).
-    pub input: String,
-    /// Calibrated probability.
-    pub probability: f64,
-    /// Segment name.
-    pub segment: Option<String>,
-}
-
 /// PSI and JS distance of `counts` (n rows) against `reference` (of `reference_rows`).
 pub fn compare(
     name: &str,
@@ -202,7 +192,7 @@ pub fn encode_stored(enc: &Encoder, input: &str) -> Option<Vec<f64>> {
 pub fn drift(
     profile: &Profile,
     enc: &Encoder,
-    rows: &[DriftRow],
+    rows: &[RecentInput],
     realised: (usize, usize),
 ) -> DriftReport {
     let mut counts: Vec<Vec<f64>> = profile

@@ -14,12 +14,14 @@ pub mod data;
 pub mod drift;
 pub mod kpi;
 pub mod lift;
+mod load;
 pub mod performance;
 pub mod simulate;
 pub mod stats;
 
 pub use data::{EvalData, Label, OutcomeObs, PredictionObs, Sym};
 pub use lift::{ActionLift, Arm, Verdict};
+pub use load::load;
 pub use performance::{Expected, Realised};
 pub use stats::Estimate;
 

@@ -262,7 +262,7 @@ impl super::EvalData {
         d.drift_rows = recent
             .into_iter()
             .take(super::drift::DRIFT_ROWS)
-            .map(|r| super::drift::DriftRow {
+            .map(|r| crate::store::RecentInput {
                 input: r.input.clone(),
                 probability: r.probability,
                 segment: r.segment.clone(),

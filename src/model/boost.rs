@@ -16,7 +16,7 @@
 //! last bin going left and the first value of the next bin of the whole prepared matrix, so
 //! every prepared row (in the node or not) routes by its raw values exactly as by its bins.
 
-use super::hist::{partition_rows_par, prefetch, Binned, PartBuffers, AHEAD};
+use super::bins::{partition_rows_par, prefetch, Binned, PartBuffers, AHEAD};
 use super::metrics;
 use super::parallel_map;
 use super::ModelError;

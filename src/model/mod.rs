@@ -2,9 +2,9 @@
 //! interval-carrying probabilities, plus the cross-validated hyper-parameter search and
 //! threshold choice that produce it.
 
+pub mod bins;
 pub mod boost;
 pub mod calibrate;
-pub mod hist;
 pub mod metrics;
 pub mod shap;
 pub mod tree;

@@ -5,10 +5,12 @@
 //! routes with `<` in `predict`; sklearn uses `<=` throughout).
 
 mod cart;
+mod hist;
 mod learner;
 mod linfa_learner;
 
 pub use cart::CartLearner;
+pub use hist::HistLearner;
 pub use learner::{fit_tree, learner_by_name, Grow, Learner, LearnerKind, Prepared, LEARNERS};
 pub use linfa_learner::LinfaLearner;
 

@@ -10,8 +10,8 @@ mod sections;
 
 pub use charts::{bar_chart, grouped_bars, line_chart, LineChart, Series, PALETTE};
 
+use crate::bundle::card::ModelCard;
 use crate::bundle::Bundle;
-use crate::train::ModelCard;
 
 /// File name of the report inside a model directory.
 pub const REPORT_FILE: &str = "report.html";

@@ -2,9 +2,9 @@
 
 use super::charts::{bar_chart, grouped_bars, line_chart, LineChart, Series};
 use super::{esc, Report, Section};
+use crate::bundle::card::ModelCard;
 use crate::bundle::Bundle;
 use crate::model::metrics::Curves;
-use crate::train::ModelCard;
 use crate::util::fmt_num;
 
 /// Share of customers the gains table reports.

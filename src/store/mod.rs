@@ -8,10 +8,11 @@
 //! a bounded queue to a background writer ([`PredictionLog`]).
 
 mod batch;
-mod evaluation;
+mod learned;
 mod log;
 mod outcomes;
 mod query;
+mod scan;
 mod schema;
 
 pub use batch::BatchLog;
@@ -24,6 +25,7 @@ pub use outcomes::{
     RawOutcome, ValidOutcome, OUTCOME_COLUMNS,
 };
 pub use query::{Cursor, StoredPrediction, WorklistFilter, WorklistPage, WorklistRow};
+pub use scan::{Events, LogReader, LoggedOutcome, LoggedPrediction, RecentInput};
 pub use schema::SCHEMA_VERSION;
 
 use hmac::{Hmac, Mac};

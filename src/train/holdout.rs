@@ -3,57 +3,13 @@
 //! when that mix or the customer value is degenerate).
 
 use super::steps::Split;
+use crate::bundle::card::{ActionShare, HoldoutDetails, PlaybookMix};
 use crate::bundle::{Bundle, LoadedBundle};
 use crate::features::Matrix;
 use crate::ingest::CustomerData;
 use crate::model::metrics::Curves;
 use crate::model::{objective_curve, Economics};
 use crate::scoring::Scorer;
-use serde::{Deserialize, Serialize};
-
-/// One action of the playbook summary.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ActionShare {
-    /// Action id (`(control group)` for customers held out).
-    pub action: String,
-    /// Cost per contact.
-    pub cost: f64,
-    /// Save rate.
-    pub save_rate: f64,
-    /// Holdout customers for whom it is the top recommendation.
-    pub customers: usize,
-    /// Their share of the holdout.
-    pub share: f64,
-    /// Holdout customers who get it among their recommendations (any position).
-    #[serde(default)]
-    pub recommended: usize,
-}
-
-/// How the playbook treats the holdout customers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PlaybookMix {
-    /// Playbook name.
-    pub playbook: String,
-    /// Top actions, most frequent first.
-    pub actions: Vec<ActionShare>,
-    /// Holdout customers the `contact` decision selects.
-    pub contacted: usize,
-    /// How customer value is computed (`expression …` or `constant …`).
-    pub value: String,
-    /// Problems a user should fix, each with how.
-    pub warnings: Vec<String>,
-}
-
-/// Holdout details for the report (absent without holdout rows).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HoldoutDetails {
-    /// ROC, PR, gains and reliability.
-    pub curves: Curves,
-    /// Expected profit per customer by threshold `[threshold, profit]` (with economics).
-    pub profit: Option<Vec<[f64; 2]>>,
-    /// The playbook's top actions on the holdout.
-    pub playbook: Option<PlaybookMix>,
-}
 
 /// Share above which one top action makes the mix degenerate.
 const DOMINANT_SHARE: f64 = 0.6;

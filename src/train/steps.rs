@@ -306,7 +306,7 @@ fn boost_eval_folds(cfg: &ModelConfig, set: &TrainSet) -> Vec<usize> {
 /// first candidate with the configured rounds (its folds still give the out-of-fold
 /// predictions calibration needs).
 pub(super) fn boost_search(
-    binned: &crate::model::hist::Binned,
+    binned: &crate::model::bins::Binned,
     x: &Matrix,
     set: &TrainSet,
     cfg: &ModelConfig,
@@ -527,7 +527,7 @@ pub(super) fn choose_model(
     requested: crate::model::ModelChoice,
     cv_table: &[CvRow],
     boost: Option<&crate::model::boost::BoostCv>,
-) -> super::ModelChoiceReport {
+) -> crate::bundle::card::ModelChoiceReport {
     use crate::model::ModelChoice;
     let tree_ll = cv_table
         .iter()
@@ -552,7 +552,7 @@ pub(super) fn choose_model(
         ),
         (ModelChoice::Auto, _, None) => ("tree", "the boosted search did not run".to_string()),
     };
-    super::ModelChoiceReport {
+    crate::bundle::card::ModelChoiceReport {
         requested,
         chosen: chosen.to_string(),
         reason,

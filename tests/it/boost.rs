@@ -2,8 +2,8 @@
 //! TreeSHAP additivity on a trained bundle, and boosted models through scoring and the CLI.
 
 use churn::features::Matrix;
+use churn::model::bins::{Binned, MAX_BINS};
 use churn::model::boost::{fit, sigmoid, BoostParams, Ensemble};
-use churn::model::hist::{Binned, MAX_BINS};
 use churn::util::Rng;
 
 /// Features with at most 40 distinct values each (so binning is exact) and a noisy nonlinear

@@ -398,7 +398,12 @@ fn store_round_trip(url: &str) {
         .unwrap();
     assert_eq!(model, "telco");
     let data = store
-        .block_on(store.load_evaluation(&model, None, None, false))
+        .block_on(churn::evaluate::load(
+            &store,
+            &model,
+            (None, None),
+            churn::store::Events::LabelsAndActions,
+        ))
         .unwrap();
     let period = Period {
         as_of: Some(as_of()),

@@ -19,7 +19,7 @@ pub trait Grow: Sync {
     ) -> Result<Structure, ModelError>;
 
     /// The binned matrix, for learners that bin (boosting reuses it).
-    fn binned(&self) -> Option<&crate::model::hist::Binned> {
+    fn binned(&self) -> Option<&crate::model::bins::Binned> {
         None
     }
 }
@@ -68,7 +68,7 @@ impl<'a> Prepared<'a> {
     }
 
     /// The binned matrix when the learner bins (see [`Grow::binned`]).
-    pub fn binned(&self) -> Option<&crate::model::hist::Binned> {
+    pub fn binned(&self) -> Option<&crate::model::bins::Binned> {
         self.grower.binned()
     }
 
@@ -178,8 +178,8 @@ impl LearnerKind {
 /// Names of the learners, default first.
 pub const LEARNERS: [&str; 3] = LearnerKind::NAMES;
 
-static HIST: crate::model::hist::HistLearner = crate::model::hist::HistLearner {
-    max_bins: crate::model::hist::MAX_BINS,
+static HIST: super::HistLearner = super::HistLearner {
+    max_bins: crate::model::bins::MAX_BINS,
 };
 
 /// Look a learner up by name.

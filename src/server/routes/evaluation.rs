@@ -82,9 +82,13 @@ pub async fn get_evaluation(state: web::Data<AppState>, req: HttpRequest) -> Api
     let period = period(&pairs)?;
     let _one = gate(&state)?;
     let loaded = state.current().models.get(&model).cloned();
-    let data = store
-        .load_evaluation(&model, period.from, period.to, false)
-        .await?;
+    let data = crate::evaluate::load(
+        &store,
+        &model,
+        (period.from, period.to),
+        crate::store::Events::LabelsAndActions,
+    )
+    .await?;
     // the arithmetic over a million predictions runs off the request workers
     let ev = web::block(move || {
         let bundle = loaded.as_ref().map(|m| &m.scorer.bundle);
@@ -149,7 +153,8 @@ pub async fn get_kpis(state: web::Data<AppState>, req: HttpRequest) -> ApiResult
     opt.discount_rate = rate(&pairs, "discount_rate", opt.discount_rate)?;
     kpi::check(&opt)?;
     let _one = gate(&state)?;
-    let data = store.load_evaluation(&model, None, None, true).await?;
+    let data =
+        crate::evaluate::load(&store, &model, (None, None), crate::store::Events::All).await?;
     let mut k = web::block(move || kpi::kpis(&data, &opt))
         .await
         .map_err(|e| ApiError::new(ApiCode::Internal, format!("KPIs failed: {e}")))?;

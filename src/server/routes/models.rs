@@ -66,7 +66,7 @@ pub async fn model_report(state: web::Data<AppState>, path: web::Path<String>) -
             ),
         )
     };
-    let card: crate::train::ModelCard = match &m.card {
+    let card: crate::bundle::card::ModelCard = match &m.card {
         Some(v) => serde_json::from_value(v.clone()).map_err(|_| no_card())?,
         None => return Err(no_card()),
     };

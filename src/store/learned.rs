@@ -1,0 +1,78 @@
+//! The save rates the evaluation learned, kept per model and action (one transaction replaces a
+//! model's rates), read back when a model loads.
+
+use super::{Store, StoreError};
+use crate::playbook::LearnedRate;
+use sqlx::Row;
+
+impl Store {
+    /// Replace the learned save rates of `model` (one transaction).
+    pub async fn save_learned_rates(
+        &self,
+        model: &str,
+        rates: &[LearnedRate],
+    ) -> Result<(), StoreError> {
+        let (pool, backend) = (self.pool(), self.backend());
+        let model = model.to_string();
+        let rates = rates.to_vec();
+        let now = super::now_ms();
+        self.run(async move {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM learned_rates WHERE model = $1")
+                .bind(model.clone())
+                .execute(&mut *tx)
+                .await?;
+            for l in rates {
+                sqlx::query(
+                    "INSERT INTO learned_rates (model, action, save_rate, prior_rate, evidence, \
+                     treated, control, applied, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(model.clone())
+                .bind(l.action)
+                .bind(l.save_rate)
+                .bind(l.prior_rate)
+                .bind(l.evidence)
+                .bind(l.treated as i64)
+                .bind(l.control as i64)
+                .bind(l.applied as i64)
+                .bind(now)
+                .persistent(super::log::cacheable(backend))
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The learned save rates of `model` (empty when none were learned).
+    pub async fn learned_rates(&self, model: &str) -> Result<Vec<LearnedRate>, StoreError> {
+        let pool = self.pool();
+        let model = model.to_string();
+        self.run(async move {
+            let rows = sqlx::query(
+                "SELECT action, save_rate, prior_rate, evidence, treated, control, applied \
+                 FROM learned_rates WHERE model = $1 ORDER BY action",
+            )
+            .bind(model)
+            .fetch_all(&pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(LearnedRate {
+                        action: r.try_get(0)?,
+                        save_rate: r.try_get(1)?,
+                        prior_rate: r.try_get(2)?,
+                        evidence: r.try_get(3)?,
+                        treated: r.try_get::<i64, _>(4)?.max(0) as u64,
+                        control: r.try_get::<i64, _>(5)?.max(0) as u64,
+                        applied: r.try_get::<i64, _>(6)? != 0,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(StoreError::from)
+        })
+        .await
+    }
+}
