@@ -14,7 +14,7 @@ use crate::model::bins::{Binned, MAX_BINS};
 use crate::model::boost;
 use crate::model::tree::Prepared;
 use crate::model::tree::{Tree, LEAF};
-use crate::model::{score_bins, Economics, Model, ModelChoice, ModelError};
+use crate::model::{score_bins, Boosted, Economics, Model, ModelChoice, ModelError, ModelKind};
 use crate::util;
 use card::{importances, model_card, Findings};
 use serde::Serialize;
@@ -169,7 +169,10 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
     let values = opts
         .economics
         .and_then(|_| playbook_values(&playbook, &enc.x, set.rows));
-    let (model, cal) = match boost_cv.as_ref().filter(|_| choice.chosen == "boosted") {
+    let (model, cal) = match boost_cv
+        .as_ref()
+        .filter(|_| choice.chosen == ModelKind::Boosted)
+    {
         Some(bcv) => {
             let cal = calibrate_probs(&bcv.oof, &set, &split.ty, opts, values.as_deref());
             timings.calibration_s = clock.lap();
@@ -178,7 +181,8 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
                 boost::fit(binned, set.y, set.w, set.rows, &[], &bcv.best, threads)?;
             let class = split.tpos * 2 > split.ty.len();
             let root = vec![(0, 0.0, LEAF, LEAF, class)];
-            let mut base = Tree::compile(
+            // the training rows' base rate, exactly as the root of a single tree counts it
+            let root = Tree::compile(
                 root,
                 "gbdt",
                 &enc.x,
@@ -189,16 +193,19 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
                 1.0,
             )?;
             timings.fit_s = clock.lap();
-            base.importances = shap_importances(&ensemble, &enc.x, set.rows, threads);
+            let importances = shap_importances(&ensemble, &enc.x, set.rows, threads);
             timings.explain_s = clock.lap();
-            // rows never held out (NaN) are skipped by the binning itself
-            let bins = score_bins(&bcv.oof, set.y);
             choice.boosted = Some(ensemble.params);
-            let model = Model::boosted(
-                base,
-                params,
+            let boosted = Boosted {
                 ensemble,
-                bins,
+                // rows never held out (NaN) are skipped by the binning itself
+                bins: score_bins(&bcv.oof, set.y),
+                base: root.nodes.into_iter().next().expect("a root"),
+                importances,
+            };
+            let model = Model::boosted(
+                boosted,
+                params,
                 cal.calibrator.clone(),
                 cal.threshold.threshold,
             );
@@ -214,7 +221,7 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
             timings.calibration_s = clock.lap();
             let tree = prep.fit(set.y, set.w, set.rows, &params, threads)?;
             timings.fit_s = clock.lap();
-            let model = Model::new(
+            let model = Model::tree(
                 tree,
                 params,
                 cal.calibrator.clone(),
@@ -229,7 +236,7 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
     let (holdout, holdout_auc_uncalibrated, holdout_p) =
         evaluate_holdout(&model, &enc.x, set.y, &split.test_rows, threads);
     timings.evaluation_s = clock.lap();
-    let (importance, importance_encoded) = importances(&enc.encoder, &model.tree.importances);
+    let (importance, importance_encoded) = importances(&enc.encoder, model.importances());
     let (segments, segment_report) = fit_segments(opts, &enc, &split, set.y, data.quality.mode)?;
     timings.segments_s = clock.lap();
     let mut bundle = build_bundle(&data, opts, &split, enc.encoder, model, segments, playbook)?;

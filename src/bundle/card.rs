@@ -134,8 +134,8 @@ pub struct Timings {
 pub struct ModelChoiceReport {
     /// What was asked for (`auto`, `tree` or `boosted`).
     pub requested: crate::model::ModelChoice,
-    /// What ships: `tree` or `boosted`.
-    pub chosen: String,
+    /// What ships.
+    pub chosen: crate::model::ModelKind,
     /// Why.
     pub reason: String,
     /// Mean validation log loss of the best single tree (uncalibrated leaf rates).

@@ -5,7 +5,7 @@
 use super::Bundle;
 use crate::model::calibrate::Calibrator;
 use crate::model::tree::{Tree, TreeParams};
-use crate::model::{LeafScore, Model};
+use crate::model::{LeafScore, Model, ModelRecord};
 use serde::Deserialize;
 
 /// The model of format 5: a single tree (no boosted part).
@@ -37,10 +37,14 @@ pub(super) struct BundleV5 {
     profile: Option<super::profile::Profile>,
 }
 
-impl From<BundleV5> for Bundle {
-    fn from(b: BundleV5) -> Bundle {
+impl TryFrom<BundleV5> for Bundle {
+    type Error = String;
+
+    fn try_from(b: BundleV5) -> Result<Bundle, String> {
         let m = b.model;
-        Bundle {
+        let record =
+            ModelRecord::single_tree(m.tree, m.params, m.calibrator, m.threshold, m.scores);
+        Ok(Bundle {
             name: b.name,
             software_version: b.software_version,
             mode: b.mode,
@@ -48,20 +52,13 @@ impl From<BundleV5> for Bundle {
             label_column: b.label_column,
             positive_value: b.positive_value,
             encoder: b.encoder,
-            model: Model {
-                tree: m.tree,
-                params: m.params,
-                calibrator: m.calibrator,
-                threshold: m.threshold,
-                scores: m.scores,
-                boosted: None,
-            },
+            model: Model::try_from(record)?,
             training_rows: b.training_rows,
             training_churn_rate: b.training_churn_rate,
             segments: b.segments,
             playbook: b.playbook,
             transactions: b.transactions,
             profile: b.profile,
-        }
+        })
     }
 }

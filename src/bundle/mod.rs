@@ -234,7 +234,9 @@ fn decode_version(payload: &[u8], version: u32, path: &Path) -> Result<Bundle, B
     let (bundle, used): (Bundle, usize) = if version == 5 {
         let (b, used): (legacy::BundleV5, usize) =
             bincode::serde::decode_from_slice(payload, cfg).map_err(decode_error)?;
-        (b.into(), used)
+        let bundle =
+            Bundle::try_from(b).map_err(|message| BundleError::Decode { path: p(), message })?;
+        (bundle, used)
     } else {
         bincode::serde::decode_from_slice(payload, cfg).map_err(decode_error)?
     };

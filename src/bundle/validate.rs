@@ -11,15 +11,16 @@
 use super::Bundle;
 use crate::features::{ColumnRole, Encoder, InputEncoding};
 use crate::model::calibrate::Calibrator;
-use crate::model::tree::LEAF;
+use crate::model::tree::{Node, LEAF};
+use crate::model::{Boosted, Predictor, TreeModel};
 
 /// The first structural problem found, as a sentence naming the part of the bundle.
 pub fn validate(b: &Bundle) -> Result<(), String> {
     encoder(&b.encoder)?;
     let width = b.encoder.width();
-    tree(b, width)?;
-    if let Some(bo) = &b.model.boosted {
-        boosted(bo, width)?;
+    match &b.model.predictor {
+        Predictor::Tree(t) => tree(t, width)?,
+        Predictor::Boosted(bo) => boosted(bo, width)?,
     }
     calibration(b)?;
     if let Some(s) = &b.segments {
@@ -116,8 +117,7 @@ fn probability(p: f64) -> bool {
     (0.0..=1.0).contains(&p)
 }
 
-fn tree(b: &Bundle, width: usize) -> Result<(), String> {
-    let m = &b.model;
+fn tree(m: &TreeModel, width: usize) -> Result<(), String> {
     let nodes = &m.tree.nodes;
     if nodes.is_empty() {
         return Err("tree has no nodes".into());
@@ -132,21 +132,7 @@ fn tree(b: &Bundle, width: usize) -> Result<(), String> {
     let mut has_parent = vec![false; nodes.len()];
     for (i, n) in nodes.iter().enumerate() {
         let place = || format!("tree node {i}");
-        if !(n.n.is_finite() && n.pos.is_finite() && n.n >= 0.0 && (0.0..=n.n).contains(&n.pos)) {
-            return Err(format!(
-                "{} has impossible counts ({} of {})",
-                place(),
-                n.pos,
-                n.n
-            ));
-        }
-        if !probability(n.value) {
-            return Err(format!(
-                "{} has churn rate {} outside [0, 1]",
-                place(),
-                n.value
-            ));
-        }
+        node_stats(n, place)?;
         let s = m.scores[i];
         let ordered = s.low <= s.p && s.p <= s.high;
         if !(probability(s.p) && probability(s.low) && probability(s.high) && ordered) {
@@ -164,10 +150,35 @@ fn tree(b: &Bundle, width: usize) -> Result<(), String> {
         })?;
     }
     reachable(&has_parent, |c| format!("tree node {c}"))?;
-    if m.tree.importances.len() != width && !m.tree.importances.is_empty() {
+    importances("tree", &m.tree.importances, width)
+}
+
+/// A node's training counts and churn rate are possible.
+fn node_stats(n: &Node, place: impl Fn() -> String) -> Result<(), String> {
+    if !(n.n.is_finite() && n.pos.is_finite() && n.n >= 0.0 && (0.0..=n.n).contains(&n.pos)) {
         return Err(format!(
-            "tree has {} importances for {width} encoded columns",
-            m.tree.importances.len()
+            "{} has impossible counts ({} of {})",
+            place(),
+            n.pos,
+            n.n
+        ));
+    }
+    if !probability(n.value) {
+        return Err(format!(
+            "{} has churn rate {} outside [0, 1]",
+            place(),
+            n.value
+        ));
+    }
+    Ok(())
+}
+
+/// One importance per encoded column, or none.
+fn importances(what: &str, imp: &[f64], width: usize) -> Result<(), String> {
+    if imp.len() != width && !imp.is_empty() {
+        return Err(format!(
+            "{what} has {} importances for {width} encoded columns",
+            imp.len()
         ));
     }
     Ok(())
@@ -175,7 +186,9 @@ fn tree(b: &Bundle, width: usize) -> Result<(), String> {
 
 /// The boosted trees: well-formed trees (children after their parent, one parent each, known
 /// columns, finite numbers) and ordered calibration bins.
-fn boosted(bo: &crate::model::Boosted, width: usize) -> Result<(), String> {
+fn boosted(bo: &Boosted, width: usize) -> Result<(), String> {
+    node_stats(&bo.base, || "boosted base node".to_string())?;
+    importances("boosted model", &bo.importances, width)?;
     let e = &bo.ensemble;
     if !e.base_margin.is_finite() {
         return Err("boosted base margin is not finite".into());

@@ -59,14 +59,14 @@ pub fn model_query(
     version: &str,
     opts: &ModelExport,
 ) -> Result<String, ExportError> {
-    if bundle.model.boosted.is_some() {
+    let Some(m) = bundle.model.single_tree() else {
         return Err(ExportError::Bundle(
             "this is a boosted model; SQL export covers single-tree models so far (retrain with --model tree to export)".into(),
         ));
-    }
+    };
     let d = opts.dialect;
     let enc = &bundle.encoder;
-    let tree = &bundle.model.tree;
+    let tree = &m.tree;
 
     // encoded columns every part reads
     let mut used: Vec<usize> = tree
@@ -251,7 +251,6 @@ pub fn model_query(
     }
 
     // 5. output: per-leaf constants, then the nearest segment
-    let m = &bundle.model;
     let leaves: Vec<usize> = (0..tree.nodes.len())
         .filter(|&i| tree.nodes[i].is_leaf())
         .collect();
@@ -270,7 +269,7 @@ pub fn model_query(
     );
     out.item(per_leaf(&|i| Expr::Num(tree.nodes[i].n)), "leaf_support");
     out.item(
-        per_leaf(&|i| Expr::Bool(m.from_leaf(i).churn)),
+        per_leaf(&|i| Expr::Bool(bundle.model.from_leaf(m, i).churn)),
         "predicted_churn",
     );
     let names: Vec<String> = [

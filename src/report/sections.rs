@@ -5,6 +5,7 @@ use super::{esc, Report, Section};
 use crate::bundle::card::ModelCard;
 use crate::bundle::Bundle;
 use crate::model::metrics::Curves;
+use crate::model::{Boosted, Predictor, TreeModel};
 use crate::util::fmt_num;
 
 /// Share of customers the gains table reports.
@@ -438,15 +439,14 @@ fn profit(card: &ModelCard, points: &[[f64; 2]]) -> Section {
 }
 
 fn tree(card: &ModelCard, bundle: &Bundle) -> Section {
-    if let Some(b) = &bundle.model.boosted {
-        return boosted(card, b);
-    }
-    let m = &bundle.model;
+    let m = match &bundle.model.predictor {
+        Predictor::Boosted(b) => return boosted(card, b),
+        Predictor::Tree(t) => t,
+    };
     let nodes = &m.tree.nodes;
     let mut html = String::from("<div class=\"tree\"><ul>");
     // (node, depth, condition reaching it)
-    fn walk(b: &Bundle, i: usize, depth: usize, cond: String, out: &mut String) {
-        let m = &b.model;
+    fn walk(b: &Bundle, m: &TreeModel, i: usize, depth: usize, cond: String, out: &mut String) {
         let n = &m.tree.nodes[i];
         let p = m.scores[i].p;
         let shade = format!("background:rgba(213,94,0,{:.2})", 0.08 + 0.6 * p);
@@ -468,6 +468,7 @@ fn tree(card: &ModelCard, bundle: &Bundle) -> Section {
         let (f, t) = (n.feature as usize, n.threshold);
         walk(
             b,
+            m,
             n.left as usize,
             depth + 1,
             crate::scoring::edge_condition(enc, f, t, true),
@@ -475,6 +476,7 @@ fn tree(card: &ModelCard, bundle: &Bundle) -> Section {
         );
         walk(
             b,
+            m,
             n.right as usize,
             depth + 1,
             crate::scoring::edge_condition(enc, f, t, false),
@@ -483,7 +485,7 @@ fn tree(card: &ModelCard, bundle: &Bundle) -> Section {
         out.push_str("</ul></details></li>");
     }
     if !nodes.is_empty() {
-        walk(bundle, 0, 0, "all customers".into(), &mut html);
+        walk(bundle, m, 0, 0, "all customers".into(), &mut html);
     }
     html.push_str("</ul></div>");
     section(
@@ -498,7 +500,7 @@ fn tree(card: &ModelCard, bundle: &Bundle) -> Section {
 }
 
 /// A boosted model in place of the tree: its shape, the choice and the calibration bins.
-fn boosted(card: &ModelCard, b: &crate::model::Boosted) -> Section {
+fn boosted(card: &ModelCard, b: &Boosted) -> Section {
     let e = &b.ensemble;
     let reason = card
         .model_choice

@@ -14,7 +14,7 @@
 use super::Scorer;
 use crate::features::InputEncoding;
 use crate::ingest::FeatureKind;
-use crate::model::Model;
+use crate::model::{Model, TreeModel};
 use serde::Serialize;
 
 /// An actionable input with its current value and alternatives (value, column set to 1,
@@ -293,10 +293,10 @@ impl<'s> LeverSearch<'s, '_> {
         if self.opts.len() <= 1 {
             return None;
         }
-        if self.model.boosted.is_some() {
+        let Some(tree) = self.model.single_tree() else {
             return self.searched_combination(bound);
-        }
-        let leaves = self.reachable_leaves(&self.column_options())?;
+        };
+        let leaves = self.reachable_leaves(tree, &self.column_options())?;
         let mut budget = MAX_CHOICE_STEPS;
         leaves
             .iter()
@@ -342,8 +342,7 @@ impl<'s> LeverSearch<'s, '_> {
         };
         let trees = self
             .model
-            .boosted
-            .as_ref()
+            .boosted_trees()
             .map_or(1, |b| b.ensemble.trees.len());
         let cap = (MAX_TREE_EVALUATIONS / trees.max(1)).clamp(16, MAX_CHOICE_STEPS);
         if space <= cap {
@@ -416,19 +415,23 @@ impl<'s> LeverSearch<'s, '_> {
     /// Walk the tree following the row on other inputs and both branches on actionable
     /// columns; every reachable leaf's risk and constraints, lowest risk first. `None` when the
     /// options do not fit [`Cons`].
-    fn reachable_leaves(&self, col_opt: &[Option<(usize, usize)>]) -> Option<Vec<(f64, Cons)>> {
+    fn reachable_leaves(
+        &self,
+        t: &TreeModel,
+        col_opt: &[Option<(usize, usize)>],
+    ) -> Option<Vec<(f64, Cons)>> {
         let fits = self.opts.len() <= MAX_LEVER_INPUTS
             && self.opts.iter().all(|o| o.alternatives.len() < 64);
         if !fits {
             return None;
         }
-        let nodes = &self.model.tree.nodes;
+        let nodes = &t.tree.nodes;
         let mut leaves: Vec<(f64, Cons)> = Vec::new();
         let mut stack: Vec<(usize, Cons)> = vec![(0, [(NONE, 0u64); MAX_LEVER_INPUTS])];
         while let Some((i, cons)) = stack.pop() {
             let n = &nodes[i];
             if n.is_leaf() {
-                leaves.push((self.model.scores[i].p, cons));
+                leaves.push((t.scores[i].p, cons));
                 continue;
             }
             let f = n.feature as usize;

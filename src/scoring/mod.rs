@@ -20,6 +20,7 @@ use crate::bundle::{Bundle, LoadedBundle};
 use crate::features::{EncodeError, Warning};
 use crate::io::RawValue;
 use crate::model::Prediction;
+use crate::model::Predictor;
 
 /// Errors of the scoring layer.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -117,8 +118,8 @@ pub struct Scorer {
     pub bundle: Bundle,
     /// Content version of the bundle.
     pub version: String,
-    /// Each leaf's [`Explanation`] (empty for internal nodes), built once so scoring formats
-    /// no text.
+    /// Each leaf's [`Explanation`] of a single tree (empty for internal nodes), built once so
+    /// scoring formats no text.
     explanations: Vec<Explanation>,
     /// TreeSHAP tables of a boosted model, built once at load so each row's reasons cost
     /// `O(depth)` per leaf.
@@ -145,13 +146,14 @@ impl Scorer {
             .enumerate()
             .map(|(i, spec)| (spec.name.clone(), i))
             .collect();
-        s.explanations = reasons::explain_leaves(&s.bundle.model.tree, &s.bundle.encoder);
-        s.shap = s
-            .bundle
-            .model
-            .boosted
-            .as_ref()
-            .map(|b| crate::model::shap::ShapTables::new(&b.ensemble));
+        match &s.bundle.model.predictor {
+            Predictor::Tree(t) => {
+                s.explanations = reasons::explain_leaves(&t.tree, &s.bundle.encoder);
+            }
+            Predictor::Boosted(b) => {
+                s.shap = Some(crate::model::shap::ShapTables::new(&b.ensemble));
+            }
+        }
         s
     }
 

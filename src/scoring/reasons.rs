@@ -18,6 +18,7 @@ use crate::features::{ColumnRole, Encoder, InputEncoding};
 use crate::ingest::FeatureKind;
 use crate::model::shap::shap_values;
 use crate::model::tree::Tree;
+use crate::model::Predictor;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
@@ -282,14 +283,18 @@ impl Scorer {
     /// The explanation of an encoded row: its leaf's (single tree, borrowed) or its TreeSHAP
     /// contributions (boosted trees, in log-odds; computed per row).
     pub fn explain(&self, row: &[f64]) -> Cow<'_, Explanation> {
-        self.explain_with_leaf(row, self.bundle.model.tree.leaf_of(row))
+        let leaf = match &self.bundle.model.predictor {
+            Predictor::Tree(t) => t.tree.leaf_of(row),
+            Predictor::Boosted(_) => 0,
+        };
+        self.explain_with_leaf(row, leaf)
     }
 
     /// [`Scorer::explain`] when the row's [`Prediction::leaf`](crate::model::Prediction::leaf)
     /// is known.
     pub fn explain_with_leaf(&self, row: &[f64], leaf: usize) -> Cow<'_, Explanation> {
-        match &self.bundle.model.boosted {
-            Some(b) => {
+        match &self.bundle.model.predictor {
+            Predictor::Boosted(b) => {
                 let phi = match &self.shap {
                     Some(t) => t.shap_values(&b.ensemble, row, row.len()),
                     None => shap_values(&b.ensemble, row, row.len()),
@@ -301,7 +306,7 @@ impl Scorer {
                     b.ensemble.expected_margin(),
                 ))
             }
-            None => Cow::Borrowed(&self.explanations[leaf]),
+            Predictor::Tree(_) => Cow::Borrowed(&self.explanations[leaf]),
         }
     }
 

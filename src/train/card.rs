@@ -111,10 +111,18 @@ pub(super) fn model_card(
         seed: opts.seed,
         hyper_parameters: model.params,
         class_weight: opts.model.class_weight,
-        tree: TreeSummary {
-            nodes: model.tree.nodes.len(),
-            leaves: model.tree.n_leaves(),
-            depth: model.tree.depth(),
+        tree: match model.single_tree() {
+            Some(t) => TreeSummary {
+                nodes: t.tree.nodes.len(),
+                leaves: t.tree.n_leaves(),
+                depth: t.tree.depth(),
+            },
+            // what the boosted model's stored base tree (its root alone) used to report
+            None => TreeSummary {
+                nodes: 1,
+                leaves: 1,
+                depth: 0,
+            },
         },
         model_choice: Some(f.model_choice),
         cv_table: f.cv_table,

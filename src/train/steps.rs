@@ -528,33 +528,33 @@ pub(super) fn choose_model(
     cv_table: &[CvRow],
     boost: Option<&crate::model::boost::BoostCv>,
 ) -> crate::bundle::card::ModelChoiceReport {
-    use crate::model::ModelChoice;
+    use crate::model::{ModelChoice, ModelKind};
     let tree_ll = cv_table
         .iter()
         .map(|r| r.log_loss)
         .min_by(|a, b| a.total_cmp(b));
     let boost_ll = boost.map(|b| b.log_loss);
     let (chosen, reason) = match (requested, tree_ll, boost_ll) {
-        (ModelChoice::Tree, ..) => ("tree", "asked for (--model tree)".to_string()),
-        (ModelChoice::Boosted, ..) => ("boosted", "asked for (--model boosted)".to_string()),
+        (ModelChoice::Tree, ..) => (ModelKind::Tree, "asked for (--model tree)".to_string()),
+        (ModelChoice::Boosted, ..) => (ModelKind::Boosted, "asked for (--model boosted)".to_string()),
         (ModelChoice::Auto, Some(t), Some(b)) if b < t => (
-            "boosted",
+            ModelKind::Boosted,
             format!("cross-validated log loss {b:.4} beats the single tree's {t:.4}"),
         ),
         (ModelChoice::Auto, Some(t), Some(b)) => (
-            "tree",
+            ModelKind::Tree,
             format!("cross-validated log loss {t:.4} is no worse than the boosted trees' {b:.4}"),
         ),
         (ModelChoice::Auto, None, Some(_)) => (
-            "tree",
+            ModelKind::Tree,
             "the grid search is off (--no-search), so there is no cross-validated tree score to compare"
                 .to_string(),
         ),
-        (ModelChoice::Auto, _, None) => ("tree", "the boosted search did not run".to_string()),
+        (ModelChoice::Auto, _, None) => (ModelKind::Tree, "the boosted search did not run".to_string()),
     };
     crate::bundle::card::ModelChoiceReport {
         requested,
-        chosen: chosen.to_string(),
+        chosen,
         reason,
         tree_cv_log_loss: tree_ll,
         boosted_cv_log_loss: boost_ll,

@@ -398,8 +398,7 @@ mod trained {
         let b = loaded
             .bundle
             .model
-            .boosted
-            .as_ref()
+            .boosted_trees()
             .expect("a boosted model");
         let e = &b.ensemble;
         assert!(
@@ -409,7 +408,7 @@ mod trained {
         );
         let card = &out.card;
         let choice = card.model_choice.as_ref().unwrap();
-        assert_eq!(choice.chosen, "boosted");
+        assert_eq!(choice.chosen, churn::model::ModelKind::Boosted);
         assert_eq!(choice.boosted.unwrap().rounds, e.trees.len());
         // importances by mean |SHAP| name Telco's known drivers first
         let top: Vec<&str> = card
@@ -494,14 +493,19 @@ mod trained {
         let tree = tmp.join(format!("boost-tree-{}", std::process::id()));
         let auto = train(telco_data(), &options(&dir, ModelChoice::Auto)).unwrap();
         let single = train(telco_data(), &options(&tree, ModelChoice::Tree)).unwrap();
-        assert!(single.bundle.model.boosted.is_none());
+        assert_eq!(single.bundle.model.kind(), churn::model::ModelKind::Tree);
         let c = single.card.model_choice.as_ref().unwrap();
-        assert_eq!(c.chosen, "tree");
+        assert_eq!(c.chosen, churn::model::ModelKind::Tree);
         assert!(c.boosted_cv_log_loss.is_none() && c.boosted_cv_table.is_empty());
         let a = auto.card.model_choice.as_ref().unwrap();
         let (t, b) = (a.tree_cv_log_loss.unwrap(), a.boosted_cv_log_loss.unwrap());
-        assert_eq!(a.chosen, if b < t { "boosted" } else { "tree" });
-        assert_eq!(auto.bundle.model.boosted.is_some(), b < t);
+        let kind = if b < t {
+            churn::model::ModelKind::Boosted
+        } else {
+            churn::model::ModelKind::Tree
+        };
+        assert_eq!(a.chosen, kind);
+        assert_eq!(auto.bundle.model.kind(), kind);
         assert_eq!(a.boosted_cv_table.len(), 1);
         // the tree candidate under auto is the same tree `--model tree` ships
         assert_eq!(t, c.tree_cv_log_loss.unwrap());
@@ -521,8 +525,8 @@ fn a_format_5_bundle_still_loads_and_scores_exactly_as_before() {
         "the fixture is format 5"
     );
     let loaded = churn::bundle::load(&fixture).unwrap();
-    assert!(loaded.bundle.model.boosted.is_none());
-    assert_eq!(loaded.bundle.model.kind(), "tree");
+    assert!(loaded.bundle.model.boosted_trees().is_none());
+    assert_eq!(loaded.bundle.model.kind(), churn::model::ModelKind::Tree);
     // every output cell as the software that wrote the bundle scored it
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("scores.csv");

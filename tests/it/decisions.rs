@@ -3,6 +3,7 @@
 
 use crate::util::*;
 use churn::io::{read_table, RawTable, RawValue};
+use churn::model::Predictor;
 use churn::playbook::Treatment;
 use churn::scoring::Scorer;
 use serde_json::Value;
@@ -42,7 +43,7 @@ fn cell(table: &RawTable, col: &str, r: usize) -> String {
 fn reasons_only_raise_the_risk_and_sum_to_the_leaf_with_the_protective_ones() {
     let scorer = example_scorer();
     let (_, rows) = telco_rows(&scorer);
-    let nodes = &scorer.bundle.model.tree.nodes;
+    let model = &scorer.bundle.model;
     let mut with_protective = 0;
     for (r, row) in rows.iter().enumerate() {
         let ex = scorer.explain(row);
@@ -60,9 +61,9 @@ fn reasons_only_raise_the_risk_and_sum_to_the_leaf_with_the_protective_ones() {
         // base + every contribution = the leaf's risk before calibration (a tree) or the
         // margin (boosted trees: exact TreeSHAP)
         let total: f64 = ex.raised.iter().chain(&ex.lowered).map(|x| x.effect).sum();
-        let (base, whole) = match &scorer.bundle.model.boosted {
-            Some(b) => (b.ensemble.expected_margin(), b.ensemble.margin(row)),
-            None => (nodes[0].value, nodes[leaf].value),
+        let (base, whole) = match &model.predictor {
+            Predictor::Boosted(b) => (b.ensemble.expected_margin(), b.ensemble.margin(row)),
+            Predictor::Tree(t) => (t.tree.nodes[0].value, t.tree.nodes[leaf].value),
         };
         assert!(
             (ex.base_rate + total - whole).abs() < 1e-9,

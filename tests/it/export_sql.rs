@@ -353,7 +353,8 @@ fn synthetic_telco(model: &Path, n: usize, out: &Path) {
     let base = read_table(&telco(), None).unwrap();
     // thresholds per input name (value columns only)
     let mut cuts: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for node in b.model.tree.nodes.iter().filter(|n| !n.is_leaf()) {
+    let t = b.model.single_tree().expect("a single tree");
+    for node in t.tree.nodes.iter().filter(|n| !n.is_leaf()) {
         let c = &b.encoder.columns[node.feature as usize];
         if c.role == churn::features::ColumnRole::Value {
             let name = b.encoder.inputs[c.input].name.clone();
@@ -499,11 +500,11 @@ fn deep_model(dir: &Path) -> PathBuf {
     let tree = Tree {
         nodes,
         learner: "test-chain".into(),
-        importances: b.model.tree.importances.clone(),
+        importances: b.model.importances().to_vec(),
     };
     assert_eq!(tree.depth(), 30);
     let m = &b.model;
-    b.model = churn::model::Model::new(tree, m.params, m.calibrator.clone(), m.threshold);
+    b.model = churn::model::Model::tree(tree, m.params, m.calibrator.clone(), m.threshold);
     let out = dir.join("deep");
     std::fs::create_dir_all(&out).unwrap();
     churn::bundle::save(&out, &b).unwrap();

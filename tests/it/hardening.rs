@@ -446,7 +446,9 @@ fn structurally_invalid_bundles_are_refused_with_the_problem_named() {
                     value: 0.0,
                     cover: 1.0,
                 };
-                b.model.boosted = Some(churn::model::Boosted {
+                let base = b.model.base().clone();
+                let importances = b.model.importances().to_vec();
+                b.model.predictor = churn::model::Predictor::Boosted(churn::model::Boosted {
                     ensemble: Ensemble {
                         base_margin: 0.0,
                         trees: vec![BoostTree {
@@ -455,39 +457,36 @@ fn structurally_invalid_bundles_are_refused_with_the_problem_named() {
                         params: BoostParams::default(),
                     },
                     bins: churn::model::score_bins(&[0.2, 0.8], &[false, true]),
+                    base,
+                    importances,
                 });
             }),
             "boosted tree 0 node 0 has child 0",
         ),
         (
             "child-range",
-            Box::new(|b| b.model.tree.nodes[0].left = 99_999),
+            Box::new(|b| tree(b).nodes[0].left = 99_999),
             "tree node 0 has child 99999",
         ),
         (
             "self-loop",
             Box::new(|b| {
-                let i = b
-                    .model
-                    .tree
-                    .nodes
-                    .iter()
-                    .position(|n| !n.is_leaf())
-                    .unwrap();
-                b.model.tree.nodes[i].right = i as u32;
+                let i = tree(b).nodes.iter().position(|n| !n.is_leaf()).unwrap();
+                tree(b).nodes[i].right = i as u32;
             }),
             "which is not a later node",
         ),
         (
             "feature",
-            Box::new(|b| b.model.tree.nodes[0].feature = 5_000),
+            Box::new(|b| tree(b).nodes[0].feature = 5_000),
             "refers to encoded column 5000",
         ),
         (
             "probability",
             Box::new(|b| {
-                let last = b.model.scores.len() - 1;
-                b.model.scores[last].p = 1.5;
+                let t = b.model.single_tree_mut().unwrap();
+                let last = t.scores.len() - 1;
+                t.scores[last].p = 1.5;
             }),
             "not ordered probabilities",
         ),
@@ -563,14 +562,12 @@ fn a_bad_bundle_on_reload_or_sighup_keeps_the_server_and_its_model() {
     let good = std::fs::read(&bin).unwrap();
     let (new_bin, card) = another_version(&models.join("telco"));
     let mut b = churn::bundle::from_bytes(&good, &bin).unwrap();
-    let i = b
-        .model
-        .tree
+    let i = tree(&mut b)
         .nodes
         .iter()
         .position(|n| !n.is_leaf())
         .unwrap();
-    b.model.tree.nodes[i].left = i as u32;
+    tree(&mut b).nodes[i].left = i as u32;
     std::fs::write(&bin, churn::bundle::to_bytes(&b).unwrap()).unwrap();
     let r = admin_reload(&s.addr);
     assert_eq!(r.status, 422, "{}", r.body);
@@ -809,4 +806,9 @@ fn an_oversized_bundle_file_is_refused_before_it_is_read() {
     assert!(Command::new("mkfifo").arg(&bin).status().unwrap().success());
     let e = churn::bundle::load(&bin).unwrap_err();
     assert!(e.to_string().contains("not a regular file"), "{e}");
+}
+
+/// The single tree of a bundle, to damage on purpose.
+fn tree(b: &mut churn::bundle::Bundle) -> &mut churn::model::tree::Tree {
+    &mut b.model.single_tree_mut().expect("a single tree").tree
 }
