@@ -5,7 +5,7 @@
 //!   values gets one bin per value — split search is then *exact* and chooses the same splits as
 //!   the sorting learners; other features get quantile bins (cut points from a strided sample of
 //!   at most 200k rows). Codes are `u8`, one byte per cell (1/8 of the f64 matrix).
-//! * **Row partitioning** ([`partition_rows`]): each node owns a contiguous slice of row indices,
+//! * **Row partitioning** (`partition_rows`): each node owns a contiguous slice of row indices,
 //!   split stably in place by bin code, so no full-length masks are scanned.
 //!
 //! Thresholds are the midpoint between the largest value of the last bin on the left and the

@@ -118,7 +118,7 @@ pub enum Predictor {
     Boosted(Boosted),
 }
 
-/// The fitted, calibrated model stored in the bundle (its stored layout: [`super::record`]).
+/// The fitted, calibrated model stored in the bundle (its stored layout: [`super::ModelRecord`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(into = "ModelRecord", try_from = "ModelRecord")]
 pub struct Model {
