@@ -373,7 +373,17 @@ mod tests {
 
     #[test]
     fn text_enums_encode_as_their_text() {
-        use crate::playbook::RiskBand;
+        crate::util::text_enum! {
+            /// A test enum.
+            enum RiskBand {
+                /// Low.
+                Low = "low",
+                /// Medium.
+                Medium = "medium",
+                /// High.
+                High = "high",
+            }
+        }
         let cfg = bincode::config::standard();
         // bincode (bundles), JSON (card, API) and back: exactly what the `String` gave
         for b in RiskBand::ALL {

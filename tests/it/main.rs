@@ -10,6 +10,7 @@ mod evaluation;
 mod export_sql;
 mod hardening;
 mod ingest;
+mod layers;
 mod learners;
 mod model;
 mod playbook;
