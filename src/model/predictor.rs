@@ -3,7 +3,6 @@
 
 use super::boost;
 use super::calibrate::Calibrator;
-use super::record::ModelRecord;
 use super::tree::{Node, Tree, TreeParams};
 use super::{wilson, ModelKind};
 use crate::features::Matrix;
@@ -118,9 +117,9 @@ pub enum Predictor {
     Boosted(Boosted),
 }
 
-/// The fitted, calibrated model stored in the bundle (its stored layout: [`super::ModelRecord`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(into = "ModelRecord", try_from = "ModelRecord")]
+/// The fitted, calibrated model stored in the bundle (serialized as its stored layout,
+/// [`super::ModelRecord`]).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Model {
     /// The tree or the boosted trees.
     pub predictor: Predictor,

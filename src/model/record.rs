@@ -8,7 +8,7 @@ use super::calibrate::Calibrator;
 use super::predictor::{node_scores, Boosted, Model, Predictor, TreeModel};
 use super::tree::{Tree, TreeParams};
 use super::{LeafScore, ScoreBin};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Learner name stored in the base tree of a boosted model.
 const BOOSTED_LEARNER: &str = "gbdt";
@@ -107,5 +107,17 @@ impl TryFrom<ModelRecord> for Model {
             calibrator: r.calibrator,
             threshold: r.threshold,
         })
+    }
+}
+
+impl Serialize for Model {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ModelRecord::from(self.clone()).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Model {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Model, D::Error> {
+        Model::try_from(ModelRecord::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
