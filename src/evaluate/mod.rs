@@ -25,7 +25,7 @@ pub use load::load;
 pub use performance::{Expected, Realised};
 pub use stats::Estimate;
 
-use crate::playbook::{LearnedRate, Playbook};
+use crate::playbook::{LearnedRate, Playbook, Treatment};
 use data::Timeline;
 use serde::Serialize;
 
@@ -196,9 +196,15 @@ pub fn evaluate(data: &EvalData, opt: &EvalOptions<'_>) -> Result<Evaluation, Ev
                 Some(month_of(pred(i).scored_at).into())
             }),
             4 => group_by(data, &idx, &labels, &|i| {
-                pred(i)
-                    .control
-                    .map(|c| if c { "control" } else { "treatment" }.into())
+                pred(i).control.map(|c| {
+                    if c {
+                        Treatment::Control
+                    } else {
+                        Treatment::Treatment
+                    }
+                    .as_str()
+                    .into()
+                })
             }),
             _ => group_by(data, &idx, &labels, &|i| {
                 pred(i).segment.map(|s| data.name(s).into())

@@ -231,7 +231,9 @@ impl super::EvalData {
                 probability: r.probability,
                 version: d.sym(&r.model_version),
                 segment: r.segment.as_deref().map(|s| d.sym(s)),
-                control: r.treatment.map(|t| t == "control"),
+                control: r
+                    .treatment
+                    .map(|t| t == crate::playbook::Treatment::Control),
                 top_action: r.top_action.as_deref().map(|s| d.sym(s)),
                 held_out: r.held_out_action.as_deref().map(|s| d.sym(s)),
                 contact: r.contact,

@@ -4,6 +4,8 @@
 //! a file is lost.
 
 use super::{Backend, StoreError};
+use crate::playbook::{RiskBand, Treatment};
+use crate::segment::{LifecycleStage, RfmClass};
 use sqlx::AnyPool;
 use sqlx::AssertSqlSafe;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -25,22 +27,13 @@ pub const BULK_BATCH: usize = 25_000;
 /// database at most this much later, and a light load still writes in batches.
 const LINGER: Duration = Duration::from_millis(20);
 
-/// Where a prediction came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// `POST /v1/score`.
-    Http,
-    /// `churn-score --store`.
-    Batch,
-}
-
-impl Source {
-    /// Stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Http => "http",
-            Source::Batch => "batch",
-        }
+crate::util::text_enum! {
+    /// Where a prediction came from.
+    pub enum Source {
+        /// `POST /v1/score`.
+        Http = "http",
+        /// `churn-score --store`.
+        Batch = "batch",
     }
 }
 
@@ -74,17 +67,17 @@ pub struct PredictionRecord {
     /// At or above the model's threshold.
     pub predicted_churn: bool,
     /// Risk band.
-    pub risk_band: Option<&'static str>,
+    pub risk_band: Option<RiskBand>,
     /// Segment id.
     pub segment_id: Option<i64>,
     /// Segment name.
     pub segment: Option<String>,
     /// RFM class.
-    pub rfm_class: Option<&'static str>,
+    pub rfm_class: Option<RfmClass>,
     /// Lifecycle stage.
-    pub lifecycle_stage: Option<&'static str>,
+    pub lifecycle_stage: Option<LifecycleStage>,
     /// Treatment or control.
-    pub treatment: Option<&'static str>,
+    pub treatment: Option<Treatment>,
     /// Customer value from the playbook.
     pub customer_value: Option<f64>,
     /// Probability × customer value (the worklist order).
@@ -469,12 +462,12 @@ fn prediction_row<S: RowSink>(w: &mut S, r: &PredictionRecord) {
         .real(Some(r.low))
         .real(Some(r.high))
         .int(Some(r.predicted_churn as i64))
-        .text(r.risk_band)
+        .text(r.risk_band.map(RiskBand::as_str))
         .int(r.segment_id)
         .text(r.segment.as_deref())
-        .text(r.rfm_class)
-        .text(r.lifecycle_stage)
-        .text(r.treatment)
+        .text(r.rfm_class.map(RfmClass::as_str))
+        .text(r.lifecycle_stage.map(LifecycleStage::as_str))
+        .text(r.treatment.map(Treatment::as_str))
         .real(r.customer_value)
         .real(Some(r.expected_loss))
         .text(r.top_action.as_deref())
@@ -490,9 +483,9 @@ fn latest_row<S: RowSink>(w: &mut S, r: &PredictionRecord) {
         .text(Some(&r.prediction_id))
         .int(Some(r.scored_at))
         .real(Some(r.expected_loss))
-        .text(r.risk_band)
+        .text(r.risk_band.map(RiskBand::as_str))
         .text(r.segment.as_deref())
-        .text(r.treatment);
+        .text(r.treatment.map(Treatment::as_str));
 }
 
 /// One JSON array of row arrays, in the column order of `cols`, filled by `row` per item.
@@ -743,12 +736,12 @@ impl PredictionRecord {
             low: p.low,
             high: p.high,
             predicted_churn: p.churn,
-            risk_band: advice.map(|a| a.risk_band.as_str()),
+            risk_band: advice.map(|a| a.risk_band),
             segment_id: seg.map(|a| i64::from(a.segment_id)),
             segment: seg.map(|a| a.segment.to_string()),
-            rfm_class: seg.and_then(|a| a.rfm_class).map(|c| c.as_str()),
-            lifecycle_stage: seg.and_then(|a| a.lifecycle_stage).map(|c| c.as_str()),
-            treatment: advice.map(|a| a.treatment.as_str()),
+            rfm_class: seg.and_then(|a| a.rfm_class),
+            lifecycle_stage: seg.and_then(|a| a.lifecycle_stage),
+            treatment: advice.map(|a| a.treatment),
             customer_value: value,
             expected_loss: p.probability * value.unwrap_or(1.0),
             top_action: recs.first().map(|r| r.action.to_string()),

@@ -1,7 +1,9 @@
 //! Read paths: a customer's latest prediction, the worklist of the riskiest customers (keyset
 //! pagination), and pruning old predictions.
 
-use super::{Store, StoreError};
+use super::{OutcomeEvent, Source, Store, StoreError};
+use crate::playbook::{RiskBand, Treatment};
+use crate::segment::{LifecycleStage, RfmClass};
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
@@ -29,8 +31,8 @@ pub struct StoredPrediction {
     pub customer_key: String,
     /// Raw id, when ids are not hashed.
     pub customer_id: Option<String>,
-    /// `http` or `batch`.
-    pub source: String,
+    /// HTTP or batch.
+    pub source: Source,
     /// Raw input fields (JSON object text).
     pub input: String,
     /// Churn probability.
@@ -42,17 +44,17 @@ pub struct StoredPrediction {
     /// At or above the threshold.
     pub predicted_churn: bool,
     /// Risk band.
-    pub risk_band: Option<String>,
+    pub risk_band: Option<RiskBand>,
     /// Segment id.
     pub segment_id: Option<i64>,
     /// Segment name.
     pub segment: Option<String>,
     /// RFM class.
-    pub rfm_class: Option<String>,
+    pub rfm_class: Option<RfmClass>,
     /// Lifecycle stage.
-    pub lifecycle_stage: Option<String>,
+    pub lifecycle_stage: Option<LifecycleStage>,
     /// Treatment or control.
-    pub treatment: Option<String>,
+    pub treatment: Option<Treatment>,
     /// Customer value.
     pub customer_value: Option<f64>,
     /// Probability × value.
@@ -73,23 +75,46 @@ impl StoredPrediction {
             scored_at: r.try_get(4)?,
             customer_key: r.try_get(5)?,
             customer_id: r.try_get(6)?,
-            source: r.try_get(7)?,
+            source: stored(r, 7, Source::from_name)?.ok_or_else(|| missing(7))?,
             input: r.try_get(8)?,
             probability: r.try_get(9)?,
             low: r.try_get(10)?,
             high: r.try_get(11)?,
             predicted_churn: r.try_get::<i64, _>(12)? != 0,
-            risk_band: r.try_get(13)?,
+            risk_band: stored(r, 13, RiskBand::from_name)?,
             segment_id: r.try_get(14)?,
             segment: r.try_get(15)?,
-            rfm_class: r.try_get(16)?,
-            lifecycle_stage: r.try_get(17)?,
-            treatment: r.try_get(18)?,
+            rfm_class: stored(r, 16, RfmClass::from_name)?,
+            lifecycle_stage: stored(r, 17, LifecycleStage::from_name)?,
+            treatment: stored(r, 18, Treatment::from_name)?,
             customer_value: r.try_get(19)?,
             expected_loss: r.try_get(20)?,
             top_action: r.try_get(21)?,
             recommendations: r.try_get(22)?,
         })
+    }
+}
+
+/// The value of text column `i` holding one of an enum's stored names (NULL: `None`); any other
+/// text is a decode error naming the column and the value.
+fn stored<T>(r: &AnyRow, i: usize, parse: fn(&str) -> Option<T>) -> Result<Option<T>, sqlx::Error> {
+    let Some(text) = r.try_get::<Option<String>, _>(i)? else {
+        return Ok(None);
+    };
+    match parse(&text) {
+        Some(v) => Ok(Some(v)),
+        None => Err(sqlx::Error::ColumnDecode {
+            index: i.to_string(),
+            source: format!("unknown stored value '{}'", text.escape_debug()).into(),
+        }),
+    }
+}
+
+/// The error of a NULL in a column that is never NULL.
+fn missing(i: usize) -> sqlx::Error {
+    sqlx::Error::ColumnDecode {
+        index: i.to_string(),
+        source: "unexpected NULL".into(),
     }
 }
 
@@ -99,11 +124,11 @@ pub struct WorklistFilter {
     /// Model name.
     pub model: String,
     /// Only this risk band.
-    pub risk_band: Option<String>,
+    pub risk_band: Option<RiskBand>,
     /// Only this segment (name).
     pub segment: Option<String>,
     /// Only treatment or control.
-    pub treatment: Option<String>,
+    pub treatment: Option<Treatment>,
     /// Page size.
     pub limit: usize,
     /// Continue after this position.
@@ -165,11 +190,11 @@ pub struct WorklistRow {
     /// Probability.
     pub probability: f64,
     /// Risk band.
-    pub risk_band: Option<String>,
+    pub risk_band: Option<RiskBand>,
     /// Segment.
     pub segment: Option<String>,
     /// Treatment.
-    pub treatment: Option<String>,
+    pub treatment: Option<Treatment>,
     /// Probability × value.
     pub expected_loss: f64,
     /// Best action.
@@ -206,20 +231,21 @@ async fn latest(
 /// The SQL and its text parameters for a worklist page (every filter a bound parameter).
 fn worklist_sql(f: &WorklistFilter) -> (String, Vec<String>) {
     let mut params = vec![f.model.clone()];
-    let mut sql = String::from(
+    let mut sql = format!(
         "SELECT l.customer_key, p.customer_id, l.prediction_id, l.scored_at, p.probability, \
          l.risk_band, l.segment, l.treatment, l.expected_loss, p.top_action \
          FROM customer_latest l JOIN predictions p ON p.prediction_id = l.prediction_id \
          LEFT JOIN customer_last_outcome o ON o.customer_key = l.customer_key \
-         WHERE l.model = $1 AND (o.event IS NULL OR o.event <> 'churned')",
+         WHERE l.model = $1 AND (o.event IS NULL OR o.event <> '{}')",
+        OutcomeEvent::Churned.as_str()
     );
     for (col, v) in [
-        ("l.risk_band", &f.risk_band),
-        ("l.segment", &f.segment),
-        ("l.treatment", &f.treatment),
+        ("l.risk_band", f.risk_band.map(RiskBand::as_str)),
+        ("l.segment", f.segment.as_deref()),
+        ("l.treatment", f.treatment.map(Treatment::as_str)),
     ] {
         if let Some(v) = v {
-            params.push(v.clone());
+            params.push(v.to_string());
             sql.push_str(&format!(" AND {col} = ${}", params.len()));
         }
     }
@@ -252,9 +278,9 @@ async fn worklist(pool: sqlx::AnyPool, f: WorklistFilter) -> Result<WorklistPage
             prediction_id: r.try_get(2)?,
             scored_at: r.try_get(3)?,
             probability: r.try_get(4)?,
-            risk_band: r.try_get(5)?,
+            risk_band: stored(r, 5, RiskBand::from_name)?,
             segment: r.try_get(6)?,
-            treatment: r.try_get(7)?,
+            treatment: stored(r, 7, Treatment::from_name)?,
             expected_loss: r.try_get(8)?,
             top_action: r.try_get(9)?,
         });
@@ -373,7 +399,8 @@ mod tests {
     fn worklist_filters_are_parameters() {
         let f = WorklistFilter {
             model: "m".into(),
-            risk_band: Some("high'; DROP TABLE x; --".into()),
+            risk_band: Some(RiskBand::High),
+            segment: Some("high'; DROP TABLE x; --".into()),
             limit: 10,
             after: Some(Cursor {
                 expected_loss: 1.0,
@@ -384,8 +411,9 @@ mod tests {
         let (sql, params) = worklist_sql(&f);
         assert!(!sql.contains("DROP"), "{sql}");
         assert!(sql.contains("l.risk_band = $2"), "{sql}");
-        assert!(sql.contains("l.expected_loss < $3"), "{sql}");
-        assert_eq!(params.len(), 2);
+        assert!(sql.contains("l.segment = $3"), "{sql}");
+        assert!(sql.contains("l.expected_loss < $4"), "{sql}");
+        assert_eq!(params, ["m", "high", "high'; DROP TABLE x; --"]);
         assert!(sql.ends_with("LIMIT 11"));
     }
 }

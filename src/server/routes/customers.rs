@@ -137,9 +137,11 @@ fn filter(state: &AppState, pairs: &[(String, String)]) -> Result<WorklistFilter
     };
     Ok(WorklistFilter {
         model: model_name(state, pairs)?,
-        risk_band: one_of(pairs, "risk_band", &crate::playbook::RiskBand::NAMES)?,
+        risk_band: one_of(pairs, "risk_band", &crate::playbook::RiskBand::NAMES)?
+            .and_then(|v| crate::playbook::RiskBand::from_name(&v)),
         segment: param(pairs, "segment").map(str::to_string),
-        treatment: one_of(pairs, "treatment", &crate::playbook::Treatment::NAMES)?,
+        treatment: one_of(pairs, "treatment", &crate::playbook::Treatment::NAMES)?
+            .and_then(|v| crate::playbook::Treatment::from_name(&v)),
         limit,
         after,
     })
