@@ -169,47 +169,10 @@ pub fn sibling_path(output: &Path, suffix: &str) -> std::path::PathBuf {
     output.with_file_name(format!("{stem}.{suffix}"))
 }
 
-/// FxHash (rustc's hasher): fast, deterministic hashing for in-memory keys such as customer ids.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct FxHasher(u64);
-
-impl std::hash::Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let v = u64::from_le_bytes(c.try_into().expect("8 bytes"));
-            self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(K);
-        }
-    }
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.0 = (self.0.rotate_left(5) ^ i as u64).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-    #[inline]
-    fn write_u64(&mut self, i: u64) {
-        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-    /// The state rotated: a product's low bits depend only on its inputs' low bits, and
-    /// hashbrown picks the bucket from the low bits — ids that differ in their last characters
-    /// (`C00061803`, `C00061804`, …) then crowded a few buckets, and a 5M-customer fold spent
-    /// most of its time comparing keys. The high bits mix every input bit (as rustc-hash 2 does).
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0.rotate_left(26)
-    }
-}
-
-/// `BuildHasher` for [`FxHasher`].
-pub type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
-/// A `HashMap` with [`FxHasher`].
-pub type FxHashMap<K, V> = std::collections::HashMap<K, V, FxBuild>;
-/// A `HashSet` with [`FxHasher`].
-pub type FxHashSet<K> = std::collections::HashSet<K, FxBuild>;
+/// Fast, deterministic hashing for in-memory keys such as customer ids: rustc's FxHash from
+/// the `rustc-hash` crate (version 2 mixes every input bit into the bits hashbrown picks buckets
+/// from, so ids that differ only in their last characters spread evenly).
+pub use rustc_hash::{FxBuildHasher as FxBuild, FxHashMap, FxHashSet, FxHasher};
 
 /// Format a float for humans: integers without a fraction, others with up to 4 significant decimals.
 pub fn fmt_num(x: f64) -> String {

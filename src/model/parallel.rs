@@ -1,8 +1,7 @@
 //! Work spread over a fixed number of threads with results in task order, so nothing a fit or an
 //! evaluation computes depends on scheduling or on the machine's core count.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use rayon::prelude::*;
 
 /// Fixed number of contiguous chunks [`parallel_chunks`] cuts a range into, so results that
 /// are added up chunk by chunk do not depend on the machine's core count.
@@ -23,31 +22,31 @@ pub fn parallel_chunks<T: Send>(
     )
 }
 
-/// Run `tasks` closures over `threads` threads; results in task order.
+/// Run task `i` for every `i` in `0..n` over `threads` threads (a rayon pool of that size, each
+/// task its own unit of work-stealing); results in task order. `tick` runs after each task.
 pub fn parallel_map<T: Send>(
     n: usize,
     threads: usize,
     f: impl Fn(usize) -> T + Sync,
     tick: &(dyn Fn() + Sync),
 ) -> Vec<T> {
-    let next = AtomicUsize::new(0);
-    let out: Mutex<Vec<Option<T>>> = Mutex::new((0..n).map(|_| None).collect());
-    std::thread::scope(|s| {
-        for _ in 0..threads.max(1).min(n.max(1)) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    break;
-                }
-                let v = f(i);
-                out.lock().expect("no poisoned lock")[i] = Some(v);
-                tick();
-            });
-        }
-    });
-    out.into_inner()
-        .expect("no poisoned lock")
-        .into_iter()
-        .map(|v| v.expect("every task ran"))
-        .collect()
+    let run = |i: usize| {
+        let v = f(i);
+        tick();
+        v
+    };
+    let threads = threads.max(1).min(n.max(1));
+    let pool = (threads > 1)
+        .then(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .ok()
+        })
+        .flatten();
+    match pool {
+        Some(pool) => pool.install(|| (0..n).into_par_iter().with_max_len(1).map(run).collect()),
+        // one thread, or none could be started: the tasks run here, in order
+        None => (0..n).map(run).collect(),
+    }
 }
