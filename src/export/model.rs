@@ -1,16 +1,26 @@
 //! The scoring query of a bundle: raw customer table in → the columns `churn-score` writes out.
 //!
-//! Steps (each a `WITH` step, each reading the previous one):
-//! 1. `text` and `input`: every input the model reads as trimmed text, then → number (missing tokens → NULL) or level
-//!    (missing → `(missing)`), exactly as the native encoder parses cells;
+//! Steps (each a `WITH` step reading the previous one, each built by one method of the private
+//! `Plan`, which gathers once what they share: the bundle, its tree, the options, the encoded
+//! columns and inputs read, the id column):
+//! 1. `text_and_input` → `text` and `input`: every input the model reads as trimmed text, then
+//!    → number (missing tokens → NULL) or level (missing → `(missing)`), exactly as the native
+//!    encoder parses cells;
 //! 2. `encoded`: the encoded columns the tree, the segments, RFM and lifecycle rules test
 //!    (median imputation, missing indicators, one-hot levels, the rare/unseen column);
 //! 3. `scored`: the leaf (a nested `CASE` per split, or one AND-chain per leaf above the depth
 //!    limit), the scaled clustering features, RFM class and lifecycle stage;
 //! 4. `distances` (models with segments): squared distance to every centroid, summed in the
 //!    native order;
-//! 5. the output: per-leaf constants (calibration is folded into them, so no `EXP`/`LN` touches
-//!    the probability), the nearest segment (ties to the lower index, as natively).
+//! 5. `output`: per-leaf constants (calibration is folded into them, so no `EXP`/`LN` touches
+//!    the probability);
+//! 6. `nearest_segment` (models with segments): the `output` columns become the `nearest` step,
+//!    which adds the nearest segment (ties to the lower index, as natively), and the final
+//!    select names it;
+//! 7. `risk_band` (models with a playbook): one more per-leaf constant in the final select.
+//!
+//! `name_id` then gives the id column its own name in the final select, and `comment` writes the
+//! query's leading comment.
 
 use super::sql::{Dialect, Expr, Op, Query, Select, SqlType};
 use super::ExportError;
@@ -19,7 +29,10 @@ use crate::features::{ColumnRole, InputEncoding, MISSING_LEVEL};
 use crate::ingest::value::{BOOL_PAIRS, MISSING_TOKENS};
 use crate::ingest::FeatureKind;
 use crate::model::tree::Tree;
-use crate::segment::LifecycleStage;
+use crate::model::TreeModel;
+use crate::segment::lifecycle::LifecycleRule;
+use crate::segment::rfm::RfmRule;
+use crate::segment::{LifecycleStage, ScaledFeature, SegmentModel};
 
 /// Options of [`model_query`].
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +52,17 @@ pub const DEFAULT_MAX_CASE_DEPTH: usize = 20;
 const ID: &str = "_id";
 const LEAF: &str = "_leaf";
 const SEGMENT: &str = "_segment";
+const RFM_CLASS: &str = "rfm_class";
+const LIFECYCLE_STAGE: &str = "lifecycle_stage";
+
+/// The per-leaf columns of the output, in order.
+const LEAF_COLUMNS: [&str; 5] = [
+    "churn_probability",
+    "probability_low",
+    "probability_high",
+    "leaf_support",
+    "predicted_churn",
+];
 
 fn val(i: usize) -> String {
     format!("_v{i}")
@@ -52,6 +76,10 @@ fn z(f: usize) -> String {
 fn dist(k: usize) -> String {
     format!("_d{k}")
 }
+/// Encoded column `j` as an expression.
+fn column(j: usize) -> Expr {
+    Expr::col(col(j))
+}
 
 /// The SQL that scores the table `opts.table` with `bundle`.
 pub fn model_query(
@@ -59,82 +87,148 @@ pub fn model_query(
     version: &str,
     opts: &ModelExport,
 ) -> Result<String, ExportError> {
-    let Some(m) = bundle.model.single_tree() else {
-        return Err(ExportError::Bundle(
-            "this is a boosted model; SQL export covers single-tree models so far (retrain with --model tree to export)".into(),
-        ));
-    };
-    let d = opts.dialect;
-    let enc = &bundle.encoder;
-    let tree = &m.tree;
-
-    // encoded columns every part reads
-    let mut used: Vec<usize> = tree
-        .nodes
-        .iter()
-        .filter(|n| !n.is_leaf())
-        .map(|n| n.feature as usize)
-        .collect();
-    if let Some(s) = &bundle.segments {
-        used.extend(s.features.iter().map(|f| f.column));
-        if let Some(r) = &s.rfm {
-            used.extend([r.recency_column, r.frequency_column, r.monetary_column]);
+    let plan = Plan::new(bundle, version, opts)?;
+    let (text, input) = plan.text_and_input();
+    let mut steps = vec![
+        ("text".to_string(), text),
+        ("input".to_string(), input),
+        ("encoded".to_string(), plan.encoded()?),
+        ("scored".to_string(), plan.scored()),
+    ];
+    let from = match plan.distances() {
+        Some(distances) => {
+            steps.push(("distances".to_string(), distances));
+            "distances"
         }
-        if let Some(l) = &s.lifecycle {
-            used.push(l.tenure_column);
-            used.extend(
-                l.recency_column
-                    .into_iter()
-                    .chain(l.frequency_column)
-                    .chain(l.trend_column),
+        None => "scored",
+    };
+    let (mut nearest, mut body) = plan.nearest_segment(plan.output(from));
+    plan.risk_band(nearest.as_mut(), &mut body);
+    steps.extend(nearest.map(|s| ("nearest".to_string(), s)));
+    plan.name_id(&mut body);
+    Ok(Query {
+        steps,
+        body,
+        materialized: vec!["encoded".into(), "scored".into()],
+    }
+    .to_sql(opts.dialect, &plan.comment()))
+}
+
+/// What every step of [`model_query`] reads, gathered once.
+struct Plan<'a> {
+    bundle: &'a Bundle,
+    model: &'a TreeModel,
+    tree: &'a Tree,
+    version: &'a str,
+    opts: &'a ModelExport,
+    /// Encoded columns any step tests, ascending.
+    used: Vec<usize>,
+    /// The inputs those columns encode, ascending.
+    inputs: Vec<usize>,
+    /// `[_id]` when the bundle has an id column, else empty: passed through every step.
+    ids: Vec<String>,
+    /// Leaf node indices, ascending.
+    leaves: Vec<usize>,
+    /// Labels `scored` computes and later steps pass through (RFM class, lifecycle stage).
+    labels: Vec<String>,
+    /// One AND-chain per leaf instead of nested `CASE`s (the tree is deeper than the limit).
+    flat: bool,
+}
+
+impl<'a> Plan<'a> {
+    /// Check that `bundle` can be exported and gather what the steps read.
+    fn new(
+        bundle: &'a Bundle,
+        version: &'a str,
+        opts: &'a ModelExport,
+    ) -> Result<Plan<'a>, ExportError> {
+        let Some(model) = bundle.model.single_tree() else {
+            return Err(ExportError::Bundle(
+                "this is a boosted model; SQL export covers single-tree models so far (retrain with --model tree to export)".into(),
+            ));
+        };
+        let enc = &bundle.encoder;
+        let tree = &model.tree;
+        let used = used_columns(tree, bundle.segments.as_ref());
+        if let Some(&bad) = used.iter().find(|&&j| j >= enc.columns.len()) {
+            return Err(ExportError::Bundle(format!(
+                "encoded column {bad} does not exist (the encoder has {})",
+                enc.columns.len()
+            )));
+        }
+        let mut inputs: Vec<usize> = used.iter().map(|&j| enc.columns[j].input).collect();
+        inputs.sort_unstable();
+        inputs.dedup();
+        let ids = match bundle.id_column {
+            Some(_) => vec![ID.to_string()],
+            None => Vec::new(),
+        };
+        let leaves = (0..tree.nodes.len())
+            .filter(|&i| tree.nodes[i].is_leaf())
+            .collect();
+        let mut labels = Vec::new();
+        if let Some(s) = &bundle.segments {
+            if s.rfm.is_some() {
+                labels.push(RFM_CLASS.to_string());
+            }
+            if s.lifecycle.is_some() {
+                labels.push(LIFECYCLE_STAGE.to_string());
+            }
+        }
+        Ok(Plan {
+            bundle,
+            model,
+            tree,
+            version,
+            opts,
+            used,
+            inputs,
+            ids,
+            leaves,
+            labels,
+            flat: tree.depth() > opts.max_case_depth,
+        })
+    }
+
+    /// Steps `text` (every input trimmed as text) and `input` (parsed).
+    fn text_and_input(&self) -> (Select, Select) {
+        let mut text = Select::new(self.opts.table.clone());
+        let mut input = Select::new("text");
+        if let Some(id) = &self.bundle.id_column {
+            text.item(Expr::col(id.clone()), ID);
+            input.pass(&self.ids);
+        }
+        for &i in &self.inputs {
+            let spec = &self.bundle.encoder.inputs[i];
+            text.item(
+                Expr::Func(
+                    "TRIM",
+                    vec![Expr::col(spec.name.clone()).cast(SqlType::Text)],
+                ),
+                val(i),
             );
+            input.item(parse_input(&spec.kind, Expr::col(val(i))), val(i));
         }
-    }
-    used.sort_unstable();
-    used.dedup();
-    if let Some(&bad) = used.iter().find(|&&j| j >= enc.columns.len()) {
-        return Err(ExportError::Bundle(format!(
-            "encoded column {bad} does not exist (the encoder has {})",
-            enc.columns.len()
-        )));
-    }
-    let mut inputs: Vec<usize> = used.iter().map(|&j| enc.columns[j].input).collect();
-    inputs.sort_unstable();
-    inputs.dedup();
-
-    // 1. text: every input trimmed as text; input: parsed
-    let mut text = Select::new(opts.table.clone());
-    let mut input = Select::new("text");
-    let has_id = bundle.id_column.is_some();
-    if let Some(id) = &bundle.id_column {
-        text.item(Expr::col(id.clone()), ID);
-        input.pass(&[ID.to_string()]);
-    }
-    for &i in &inputs {
-        let spec = &enc.inputs[i];
-        text.item(
-            Expr::Func(
-                "TRIM",
-                vec![Expr::col(spec.name.clone()).cast(SqlType::Text)],
-            ),
-            val(i),
-        );
-        input.item(parse_input(&spec.kind, Expr::col(val(i))), val(i));
+        (text, input)
     }
 
-    // 2. encoded
-    let mut encoded = Select::new("input");
-    let ids: Vec<String> = if has_id {
-        vec![ID.to_string()]
-    } else {
-        Vec::new()
-    };
-    encoded.pass(&ids);
-    for &j in &used {
+    /// Step `encoded`: the encoded columns used.
+    fn encoded(&self) -> Result<Select, ExportError> {
+        let mut encoded = Select::new("input");
+        encoded.pass(&self.ids);
+        for &j in &self.used {
+            encoded.item(self.encode(j)?, col(j));
+        }
+        Ok(encoded)
+    }
+
+    /// Encoded column `j` from its parsed input, as the native encoder computes it.
+    fn encode(&self, j: usize) -> Result<Expr, ExportError> {
+        let enc = &self.bundle.encoder;
         let c = &enc.columns[j];
         let v = Expr::col(val(c.input));
         let one_if = |cond: Expr| Expr::when(cond, Expr::Num(1.0), Expr::Num(0.0));
-        let e = match (&c.role, &enc.inputs[c.input].encoding) {
+        Ok(match (&c.role, &enc.inputs[c.input].encoding) {
             (ColumnRole::Value, InputEncoding::Numeric { median, .. }) => {
                 Expr::Func("COALESCE", vec![v, Expr::Num(*median)])
             }
@@ -156,85 +250,40 @@ pub fn model_query(
                     c.name
                 )))
             }
-        };
-        encoded.item(e, col(j));
+        })
     }
 
-    // 3. scored
-    let mut scored = Select::new("encoded");
-    scored.pass(&ids);
-    let flat = tree.depth() > opts.max_case_depth;
-    scored.item(
-        if flat {
-            flat_leaf(tree)
+    /// Step `scored`: the leaf, the scaled clustering features, RFM class and lifecycle stage.
+    fn scored(&self) -> Select {
+        let mut scored = Select::new("encoded");
+        scored.pass(&self.ids);
+        let leaf = if self.flat {
+            flat_leaf(self.tree)
         } else {
-            nested_leaf(tree, 0)
-        },
-        LEAF,
-    );
-    let c = |j: usize| Expr::col(col(j));
-    let mut extra: Vec<String> = Vec::new();
-    if let Some(s) = &bundle.segments {
-        for (f, feat) in s.features.iter().enumerate() {
-            let x = if feat.log1p {
-                // ln(1 + max(x, 0)): LN is the same libm call natively and in every engine
-                // (LOG1P is not portable)
-                Expr::Func(
-                    "LN",
-                    vec![Expr::Num(1.0).bin(
-                        Op::Add,
-                        Expr::Func("GREATEST", vec![c(feat.column), Expr::Num(0.0)]),
-                    )],
-                )
-            } else {
-                c(feat.column)
-            };
-            scored.item(
-                x.bin(Op::Sub, Expr::Num(feat.mean))
-                    .bin(Op::Div, Expr::Num(feat.std)),
-                z(f),
-            );
-        }
-        if let Some(r) = &s.rfm {
-            let recent = c(r.recency_column).le(Expr::Num(r.recency_threshold));
-            let frequent = c(r.frequency_column).bin(Op::Gt, Expr::Num(r.frequency_threshold));
-            let spend = c(r.monetary_column).bin(Op::Gt, Expr::Num(r.monetary_threshold));
-            let mut whens = Vec::new();
-            let flag = |e: &Expr, on: bool| {
-                if on {
-                    e.clone()
-                } else {
-                    Expr::Not(Box::new(e.clone()))
-                }
-            };
-            for bits in 0..8u8 {
-                let (a, b, m) = (bits & 4 != 0, bits & 2 != 0, bits & 1 != 0);
-                whens.push((
-                    Expr::all(vec![flag(&recent, a), flag(&frequent, b), flag(&spend, m)]),
-                    Expr::str(crate::segment::rfm::class_of(a, b, m).as_str()),
-                ));
+            nested_leaf(self.tree, 0)
+        };
+        scored.item(leaf, LEAF);
+        if let Some(s) = &self.bundle.segments {
+            for (f, feat) in s.features.iter().enumerate() {
+                scored.item(scaled(feat), z(f));
             }
-            scored.item(Expr::Case(whens, None), "rfm_class");
-            extra.push("rfm_class".into());
+            if let Some(r) = &s.rfm {
+                scored.item(rfm_class(r), RFM_CLASS);
+            }
+            if let Some(l) = &s.lifecycle {
+                scored.item(lifecycle(l), LIFECYCLE_STAGE);
+            }
         }
-        if let Some(l) = &s.lifecycle {
-            scored.item(lifecycle(l, &c), "lifecycle_stage");
-            extra.push("lifecycle_stage".into());
-        }
+        scored
     }
 
-    let mut steps = vec![
-        ("text".to_string(), text),
-        ("input".to_string(), input),
-        ("encoded".to_string(), encoded),
-        ("scored".to_string(), scored),
-    ];
-
-    // 4. distances
-    let mut last = "scored".to_string();
-    if let Some(s) = &bundle.segments {
+    /// Step `distances` (models with segments): squared distance to every centroid.
+    fn distances(&self) -> Option<Select> {
+        let s = self.bundle.segments.as_ref()?;
         let mut ds = Select::new("scored");
-        ds.pass(&ids).pass(&[LEAF.to_string()]).pass(&extra);
+        ds.pass(&self.ids)
+            .pass(&[LEAF.to_string()])
+            .pass(&self.labels);
         for (k, centroid) in s.centroids.iter().enumerate() {
             let terms = centroid
                 .iter()
@@ -246,64 +295,42 @@ pub fn model_query(
                 .collect();
             ds.item(Expr::sum(terms), dist(k));
         }
-        steps.push(("distances".to_string(), ds));
-        last = "distances".into();
+        Some(ds)
     }
 
-    // 5. output: per-leaf constants, then the nearest segment
-    let leaves: Vec<usize> = (0..tree.nodes.len())
-        .filter(|&i| tree.nodes[i].is_leaf())
-        .collect();
-    let per_leaf = |f: &dyn Fn(usize) -> Expr| {
-        choose(Expr::col(LEAF), leaves.iter().map(|&i| (i, f(i))).collect())
-    };
-    let mut out = Select::new(last);
-    if bundle.id_column.is_some() {
-        out.item(Expr::col(ID), ID);
+    /// The output select, reading step `from`: the id and the per-leaf constants.
+    fn output(&self, from: &str) -> Select {
+        let m = self.model;
+        let mut out = Select::new(from);
+        if self.bundle.id_column.is_some() {
+            out.item(Expr::col(ID), ID);
+        }
+        let constants: [&dyn Fn(usize) -> Expr; 5] = [
+            &|i| Expr::Num(m.scores[i].p),
+            &|i| Expr::Num(m.scores[i].low),
+            &|i| Expr::Num(m.scores[i].high),
+            &|i| Expr::Num(self.tree.nodes[i].n),
+            &|i| Expr::Bool(self.bundle.model.from_leaf(m, i).churn),
+        ];
+        for (name, f) in LEAF_COLUMNS.into_iter().zip(constants) {
+            out.item(self.per_leaf(f), name);
+        }
+        out
     }
-    out.item(per_leaf(&|i| Expr::Num(m.scores[i].p)), "churn_probability");
-    out.item(per_leaf(&|i| Expr::Num(m.scores[i].low)), "probability_low");
-    out.item(
-        per_leaf(&|i| Expr::Num(m.scores[i].high)),
-        "probability_high",
-    );
-    out.item(per_leaf(&|i| Expr::Num(tree.nodes[i].n)), "leaf_support");
-    out.item(
-        per_leaf(&|i| Expr::Bool(bundle.model.from_leaf(m, i).churn)),
-        "predicted_churn",
-    );
-    let names: Vec<String> = [
-        "churn_probability",
-        "probability_low",
-        "probability_high",
-        "leaf_support",
-        "predicted_churn",
-    ]
-    .map(String::from)
-    .to_vec();
-    if let Some(s) = &bundle.segments {
-        // the first centroid no later one is strictly nearer than: the native argmin, ties to
-        // the lower index
+
+    /// With segments, `out` plus the nearest segment and the labels becomes step `nearest`,
+    /// and the final select reads it, naming the segment: `(Some(nearest), final)`. Without,
+    /// `(None, out)`.
+    fn nearest_segment(&self, mut out: Select) -> (Option<Select>, Select) {
+        let Some(s) = &self.bundle.segments else {
+            return (None, out);
+        };
         let k = s.centroids.len();
-        let mut whens = Vec::new();
-        for a in 0..k.saturating_sub(1) {
-            let nearest = Expr::all(
-                (a + 1..k)
-                    .map(|b| Expr::col(dist(a)).le(Expr::col(dist(b))))
-                    .collect(),
-            );
-            whens.push((nearest, Expr::Int(a as i64)));
-        }
-        out.item(
-            Expr::Case(whens, Some(Box::new(Expr::Int(k as i64 - 1)))),
-            SEGMENT,
-        );
-        out.pass(&extra);
+        out.item(nearest_centroid(k), SEGMENT);
+        out.pass(&self.labels);
         let mut fin = Select::new("nearest");
-        if bundle.id_column.is_some() {
-            fin.pass(&[ID.to_string()]);
-        }
-        fin.pass(&names);
+        fin.pass(&self.ids);
+        fin.pass(&LEAF_COLUMNS.map(String::from));
         let by_segment = |f: &dyn Fn(usize) -> Expr| {
             choose(Expr::col(SEGMENT), (0..k).map(|a| (a, f(a))).collect())
         };
@@ -315,51 +342,152 @@ pub fn model_query(
             by_segment(&|a| Expr::str(s.segments[a].name.clone())),
             "segment",
         );
-        fin.pass(&extra);
-        steps.push(("nearest".to_string(), out));
-        out = fin;
+        fin.pass(&self.labels);
+        (Some(out), fin)
     }
-    // the risk band depends on the probability only: one more per-leaf constant
-    if let Some(pb) = &bundle.playbook {
-        if bundle.segments.is_some() {
-            if let Some((_, nearest)) = steps.last_mut() {
-                nearest.item(Expr::col(LEAF), LEAF);
-            }
+
+    /// With a playbook, the risk band: it depends on the probability only, so it is one more
+    /// per-leaf constant in `body` (and step `nearest`, if any, passes the leaf on).
+    fn risk_band(&self, nearest: Option<&mut Select>, body: &mut Select) {
+        let Some(pb) = &self.bundle.playbook else {
+            return;
+        };
+        if let Some(nearest) = nearest {
+            nearest.item(Expr::col(LEAF), LEAF);
         }
-        out.item(
-            per_leaf(&|i| Expr::str(pb.file.risk_bands.band(m.scores[i].p).as_str())),
+        body.item(
+            self.per_leaf(&|i| Expr::str(pb.file.risk_bands.band(self.model.scores[i].p).as_str())),
             "risk_band",
         );
     }
-    // the id under its own name, last step
-    if let Some(id) = &bundle.id_column {
-        if let Some(first) = out.items.first_mut() {
-            first.1 = id.clone();
+
+    /// The id under its own name, in the final select.
+    fn name_id(&self, body: &mut Select) {
+        if let Some(id) = &self.bundle.id_column {
+            if let Some(first) = body.items.first_mut() {
+                first.1 = id.clone();
+            }
         }
     }
-    let comment = format!(
-        "churn model '{}' version {} ({} leaves, depth {}{}), {} dialect.\n\
-         Input: {} in the training layout (text or typed columns; NULL and the texts {} are missing).\n\
-         Output: the columns churn-score writes, bit-identical probabilities.",
-        bundle.name,
-        version,
-        tree.n_leaves(),
-        tree.depth(),
-        if flat { ", one condition chain per leaf" } else { "" },
-        d.name(),
-        opts.table,
-        MISSING_TOKENS
-            .iter()
-            .map(|t| d.string(t))
-            .collect::<Vec<_>>()
-            .join(" "),
-    );
-    Ok(Query {
-        steps,
-        body: out,
-        materialized: vec!["encoded".into(), "scored".into()],
+
+    /// The query's leading comment: model, version, shape, dialect, input and output.
+    fn comment(&self) -> String {
+        let d = self.opts.dialect;
+        format!(
+            "churn model '{}' version {} ({} leaves, depth {}{}), {} dialect.\n\
+             Input: {} in the training layout (text or typed columns; NULL and the texts {} are missing).\n\
+             Output: the columns churn-score writes, bit-identical probabilities.",
+            self.bundle.name,
+            self.version,
+            self.tree.n_leaves(),
+            self.tree.depth(),
+            if self.flat { ", one condition chain per leaf" } else { "" },
+            d.name(),
+            self.opts.table,
+            MISSING_TOKENS
+                .iter()
+                .map(|t| d.string(t))
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
     }
-    .to_sql(d, &comment))
+
+    /// `f(leaf)` chosen by the leaf.
+    fn per_leaf(&self, f: &dyn Fn(usize) -> Expr) -> Expr {
+        choose(
+            Expr::col(LEAF),
+            self.leaves.iter().map(|&i| (i, f(i))).collect(),
+        )
+    }
+}
+
+/// The encoded columns the tree's splits, the clustering features and the RFM and lifecycle
+/// rules read, ascending and without repeats.
+fn used_columns(tree: &Tree, segments: Option<&SegmentModel>) -> Vec<usize> {
+    let mut used: Vec<usize> = tree
+        .nodes
+        .iter()
+        .filter(|n| !n.is_leaf())
+        .map(|n| n.feature as usize)
+        .collect();
+    if let Some(s) = segments {
+        used.extend(s.features.iter().map(|f| f.column));
+        if let Some(r) = &s.rfm {
+            used.extend([r.recency_column, r.frequency_column, r.monetary_column]);
+        }
+        if let Some(l) = &s.lifecycle {
+            used.push(l.tenure_column);
+            used.extend(
+                l.recency_column
+                    .into_iter()
+                    .chain(l.frequency_column)
+                    .chain(l.trend_column),
+            );
+        }
+    }
+    used.sort_unstable();
+    used.dedup();
+    used
+}
+
+/// A clustering feature in scaled space: `(x - mean) / std`, after `ln(1 + max(x, 0))` for
+/// log features.
+fn scaled(feat: &ScaledFeature) -> Expr {
+    let x = if feat.log1p {
+        // ln(1 + max(x, 0)): LN is the same libm call natively and in every engine
+        // (LOG1P is not portable)
+        Expr::Func(
+            "LN",
+            vec![Expr::Num(1.0).bin(
+                Op::Add,
+                Expr::Func("GREATEST", vec![column(feat.column), Expr::Num(0.0)]),
+            )],
+        )
+    } else {
+        column(feat.column)
+    };
+    x.bin(Op::Sub, Expr::Num(feat.mean))
+        .bin(Op::Div, Expr::Num(feat.std))
+}
+
+/// [`RfmRule`]'s class as a `CASE` over the eight recent / frequent / high-spend combinations.
+fn rfm_class(r: &RfmRule) -> Expr {
+    let recent = column(r.recency_column).le(Expr::Num(r.recency_threshold));
+    let frequent = column(r.frequency_column).bin(Op::Gt, Expr::Num(r.frequency_threshold));
+    let spend = column(r.monetary_column).bin(Op::Gt, Expr::Num(r.monetary_threshold));
+    let flag = |e: &Expr, on: bool| {
+        if on {
+            e.clone()
+        } else {
+            Expr::Not(Box::new(e.clone()))
+        }
+    };
+    let whens = (0..8u8)
+        .map(|bits| {
+            let (a, b, m) = (bits & 4 != 0, bits & 2 != 0, bits & 1 != 0);
+            (
+                Expr::all(vec![flag(&recent, a), flag(&frequent, b), flag(&spend, m)]),
+                Expr::str(crate::segment::rfm::class_of(a, b, m).as_str()),
+            )
+        })
+        .collect();
+    Expr::Case(whens, None)
+}
+
+/// The index of the nearest of `k` centroids by the `_d` distances: the first one no later one
+/// is strictly nearer than — the native argmin, ties to the lower index.
+fn nearest_centroid(k: usize) -> Expr {
+    let whens = (0..k.saturating_sub(1))
+        .map(|a| {
+            let nearest = Expr::all(
+                (a + 1..k)
+                    .map(|b| Expr::col(dist(a)).le(Expr::col(dist(b))))
+                    .collect(),
+            );
+            (nearest, Expr::Int(a as i64))
+        })
+        .collect();
+    Expr::Case(whens, Some(Box::new(Expr::Int(k as i64 - 1))))
 }
 
 /// `CASE WHEN key = k1 THEN v1 … ELSE vn END` over `(k, v)` pairs (the last pair is the ELSE).
@@ -452,13 +580,13 @@ fn flat_leaf(tree: &Tree) -> Expr {
 }
 
 /// [`crate::segment::lifecycle::LifecycleRule::stage`] as a `CASE`.
-fn lifecycle(l: &crate::segment::lifecycle::LifecycleRule, c: &dyn Fn(usize) -> Expr) -> Expr {
+fn lifecycle(l: &LifecycleRule) -> Expr {
     let cfg = &l.config;
-    let tenure = c(l.tenure_column).bin(Op::Mul, Expr::Num(cfg.tenure_unit_days));
+    let tenure = column(l.tenure_column).bin(Op::Mul, Expr::Num(cfg.tenure_unit_days));
     let mut whens = Vec::new();
     if let Some(f) = l.frequency_column {
         whens.push((
-            c(f).le(Expr::Num(0.0)),
+            column(f).le(Expr::Num(0.0)),
             Expr::str(LifecycleStage::Potential.as_str()),
         ));
     }
@@ -468,11 +596,12 @@ fn lifecycle(l: &crate::segment::lifecycle::LifecycleRule, c: &dyn Fn(usize) -> 
     ));
     let mut decline = Vec::new();
     if let Some(r) = l.recency_column {
-        decline.push(c(r).bin(Op::Gt, Expr::Num(cfg.decline_recency_days)));
+        decline.push(column(r).bin(Op::Gt, Expr::Num(cfg.decline_recency_days)));
     }
     if let Some(t) = l.trend_column {
         decline.push(
-            c(t).bin(Op::Lt, Expr::Num(cfg.decline_trend))
+            column(t)
+                .bin(Op::Lt, Expr::Num(cfg.decline_trend))
                 .and(tenure.clone().bin(Op::Gt, Expr::Num(cfg.growth_days / 2.0))),
         );
     }
