@@ -183,7 +183,7 @@ impl Metrics {
                 c.inc_by(v.load(Relaxed).saturating_sub(c.get()));
             }
             self.store_queue.set(s.queued.load(Relaxed).max(0));
-            self.store_up.set(s.up.load(Relaxed) as i64);
+            self.store_up.set(!log.health().failing() as i64);
         }
         self.model_info.reset();
         self.loaded_at.reset();

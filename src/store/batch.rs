@@ -73,7 +73,7 @@ impl BatchLog {
         let s = self.log.stats();
         let failed = s.failed.load(Ordering::Relaxed);
         if failed > 0 {
-            let why = s.last_error.lock().expect("stats lock").clone();
+            let why = self.log.health().last_error();
             return Err(StoreError::Runtime(format!(
                 "{}: {failed} records could not be written: {}",
                 self.store.url(),

@@ -1,6 +1,7 @@
 //! The save rates the evaluation learned, kept per model and action (one transaction replaces a
 //! model's rates), read back when a model loads.
 
+use super::tx::write_transaction;
 use super::{Store, StoreError};
 use crate::playbook::LearnedRate;
 use sqlx::Row;
@@ -16,8 +17,9 @@ impl Store {
         let model = model.to_string();
         let rates = rates.to_vec();
         let now = super::now_ms();
+        let health = self.health_handle();
         self.run(async move {
-            let mut tx = pool.begin().await?;
+            write_transaction(&pool, &health, async |tx| {
             sqlx::query("DELETE FROM learned_rates WHERE model = $1")
                 .bind(model.clone())
                 .execute(&mut *tx)
@@ -40,8 +42,9 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            tx.commit().await?;
             Ok(())
+            })
+            .await
         })
         .await
     }

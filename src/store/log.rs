@@ -3,13 +3,14 @@
 //! a record is dropped and counted. The batch path waits instead (back-pressure), so no record of
 //! a file is lost.
 
+use super::tx::{write_transaction, WriteHealth};
 use super::{Backend, StoreError};
 use crate::playbook::{RiskBand, Treatment};
 use crate::segment::{LifecycleStage, RfmClass};
 use sqlx::AnyPool;
 use sqlx::AssertSqlSafe;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -103,10 +104,6 @@ pub struct LogStats {
     pub failed: AtomicU64,
     /// Records waiting in the queue.
     pub queued: AtomicI64,
-    /// Did the last insert succeed?
-    pub up: AtomicBool,
-    /// The last insert error, until an insert succeeds again.
-    pub last_error: Mutex<Option<String>>,
 }
 
 /// Handle to the background writer (cheap to share behind an `Arc`).
@@ -115,6 +112,7 @@ pub struct PredictionLog {
     tx: mpsc::Sender<PredictionRecord>,
     flush: mpsc::UnboundedSender<oneshot::Sender<()>>,
     stats: Arc<LogStats>,
+    health: Arc<WriteHealth>,
 }
 
 impl PredictionLog {
@@ -122,17 +120,25 @@ impl PredictionLog {
     pub(super) fn start(
         rt: &tokio::runtime::Handle,
         target: LogTarget,
+        health: Arc<WriteHealth>,
         capacity: usize,
         batch: usize,
     ) -> Self {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let (flush, flush_rx) = mpsc::unbounded_channel();
-        let stats = Arc::new(LogStats {
-            up: AtomicBool::new(true),
-            ..LogStats::default()
-        });
-        rt.spawn(writer(target, rx, flush_rx, stats.clone(), batch.max(1)));
-        PredictionLog { tx, flush, stats }
+        let stats = Arc::new(LogStats::default());
+        let w = Writer {
+            target,
+            stats: stats.clone(),
+            health: health.clone(),
+        };
+        rt.spawn(w.run(rx, flush_rx, batch.max(1)));
+        PredictionLog {
+            tx,
+            flush,
+            stats,
+            health,
+        }
     }
 
     /// Queue a record without waiting; a full queue drops it (counted).
@@ -170,74 +176,122 @@ impl PredictionLog {
     pub fn stats(&self) -> &LogStats {
         &self.stats
     }
+
+    /// Whether the store's writes succeed (shared with every other write of the store).
+    pub fn health(&self) -> &WriteHealth {
+        &self.health
+    }
 }
 
-async fn writer(
+/// The background writer: where it inserts, its counters and the store's write health.
+struct Writer {
     target: LogTarget,
-    mut rx: mpsc::Receiver<PredictionRecord>,
-    mut flush_rx: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
     stats: Arc<LogStats>,
-    batch: usize,
-) {
-    let mut buf = Vec::with_capacity(batch);
-    loop {
-        tokio::select! {
-            n = rx.recv_many(&mut buf, batch) => {
-                if n == 0 {
-                    break;
-                }
-                if n < batch {
-                    // a light load: let a few more records arrive, one transaction for all
-                    tokio::time::sleep(LINGER).await;
-                    while buf.len() < batch {
-                        match rx.try_recv() {
-                            Ok(r) => buf.push(r),
-                            Err(_) => break,
+    health: Arc<WriteHealth>,
+}
+
+impl Writer {
+    async fn run(
+        self,
+        mut rx: mpsc::Receiver<PredictionRecord>,
+        mut flush_rx: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
+        batch: usize,
+    ) {
+        let mut buf = Vec::with_capacity(batch);
+        loop {
+            tokio::select! {
+                n = rx.recv_many(&mut buf, batch) => {
+                    if n == 0 {
+                        break;
+                    }
+                    if n < batch {
+                        // a light load: let a few more records arrive, one transaction for all
+                        tokio::time::sleep(LINGER).await;
+                        while buf.len() < batch {
+                            match rx.try_recv() {
+                                Ok(r) => buf.push(r),
+                                Err(_) => break,
+                            }
                         }
                     }
+                    self.write(&mut buf).await;
                 }
-                write(&target, &mut buf, &stats).await;
-            }
-            Some(reply) = flush_rx.recv() => {
-                while let Ok(r) = rx.try_recv() {
-                    buf.push(r);
-                    if buf.len() >= batch {
-                        write(&target, &mut buf, &stats).await;
+                Some(reply) = flush_rx.recv() => {
+                    while let Ok(r) = rx.try_recv() {
+                        buf.push(r);
+                        if buf.len() >= batch {
+                            self.write(&mut buf).await;
+                        }
                     }
+                    self.write(&mut buf).await;
+                    let _ = reply.send(());
                 }
-                write(&target, &mut buf, &stats).await;
-                let _ = reply.send(());
             }
         }
+    }
+
+    /// Insert `buf` (one retry after a short pause), update the counters and empty it.
+    async fn write(&self, buf: &mut Vec<PredictionRecord>) {
+        if buf.is_empty() {
+            return;
+        }
+        let n = buf.len() as u64;
+        let mut result = insert_predictions(&self.target, buf, &self.health).await;
+        if result.is_err() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            result = insert_predictions(&self.target, buf, &self.health).await;
+        }
+        let lost = match result {
+            Ok(()) => 0,
+            Err(e) if refused_content(&e, self.target.backend()) => self.bisect(buf).await,
+            Err(e) => {
+                tracing::error!(records = n, error = %e, "prediction log: insert failed");
+                n
+            }
+        };
+        self.stats.queued.fetch_sub(n as i64, Ordering::Relaxed);
+        self.stats.written.fetch_add(n - lost, Ordering::Relaxed);
+        self.stats.failed.fetch_add(lost, Ordering::Relaxed);
+        buf.clear();
+    }
+
+    /// A batch the database refused for what it holds: insert each half on its own, down to
+    /// single records, so one bad record costs only itself; returns how many were lost.
+    async fn bisect(&self, recs: &[PredictionRecord]) -> u64 {
+        let mut lost = 0;
+        let mut parts = vec![recs];
+        while let Some(part) = parts.pop() {
+            match insert_predictions(&self.target, part, &self.health).await {
+                Ok(()) => {}
+                Err(e) if part.len() > 1 && refused_content(&e, self.target.backend()) => {
+                    let (a, b) = part.split_at(part.len() / 2);
+                    parts.extend([b, a]);
+                }
+                Err(e) => {
+                    tracing::error!(records = part.len(), error = %e, "prediction log: records refused");
+                    lost += part.len() as u64;
+                }
+            }
+        }
+        lost
     }
 }
 
-/// Insert `buf` (one retry after a short pause), update the counters and empty it.
-async fn write(target: &LogTarget, buf: &mut Vec<PredictionRecord>, stats: &LogStats) {
-    if buf.is_empty() {
-        return;
+/// Did the database refuse a write for its content (a value it cannot store, a constraint),
+/// rather than for being unavailable or out of space? PostgreSQL: SQLSTATE classes 22 (data
+/// exception) and 23 (integrity constraint); SQLite: TOOBIG, CONSTRAINT, MISMATCH.
+fn refused_content(e: &StoreError, backend: Backend) -> bool {
+    let StoreError::Query(sqlx::Error::Database(d)) = e else {
+        return false;
+    };
+    let Some(code) = d.code() else {
+        return false;
+    };
+    match backend {
+        Backend::Postgres => code.starts_with("22") || code.starts_with("23"),
+        // the primary result code is the extended code's low byte
+        Backend::Sqlite => matches!(code.parse::<i32>().map(|c| c & 0xff), Ok(18..=20)),
     }
-    let n = buf.len() as u64;
-    let mut result = insert_predictions(target, buf).await;
-    if result.is_err() {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        result = insert_predictions(target, buf).await;
-    }
-    stats.queued.fetch_sub(n as i64, Ordering::Relaxed);
-    match result {
-        Ok(()) => {
-            stats.written.fetch_add(n, Ordering::Relaxed);
-            stats.up.store(true, Ordering::Relaxed);
-            *stats.last_error.lock().expect("stats lock") = None;
-        }
-        Err(e) => {
-            tracing::error!(records = n, error = %e, "prediction log: insert failed");
-            stats.failed.fetch_add(n, Ordering::Relaxed);
-            stats.up.store(false, Ordering::Relaxed);
-            *stats.last_error.lock().expect("stats lock") = Some(e.to_string());
-        }
-    }
-    buf.clear();
 }
 
 /// May statements with many parameters be prepared once and cached? On SQLite yes (its
@@ -515,6 +569,15 @@ pub(super) enum LogTarget {
     Postgres(sqlx::PgPool),
 }
 
+impl LogTarget {
+    fn backend(&self) -> Backend {
+        match self {
+            LogTarget::Sqlite(_) => Backend::Sqlite,
+            LogTarget::Postgres(_) => Backend::Postgres,
+        }
+    }
+}
+
 /// Upsert of `customer_latest` from one JSON array of [`LATEST_COLUMNS`] rows: the newest
 /// prediction per (customer, model) wins, also against the stored one.
 fn upsert_latest_sql(backend: Backend) -> String {
@@ -531,34 +594,38 @@ fn upsert_latest_sql(backend: Backend) -> String {
     )
 }
 
-/// Insert the records and move each customer's latest prediction, in one transaction. SQLite:
-/// multi-row `VALUES` with bound parameters (prepared once). PostgreSQL: `COPY … FROM STDIN`
-/// (the server's own bulk path: 2.4× faster than a JSON batch in the same measurement).
+/// Insert the records and move each customer's latest prediction, in one transaction (see
+/// [`write_transaction`]). SQLite: multi-row `VALUES` with bound parameters (prepared once).
+/// PostgreSQL: `COPY … FROM STDIN` (the server's own bulk path: 2.4× faster than a JSON batch in
+/// the same measurement).
 pub(super) async fn insert_predictions(
     target: &LogTarget,
     recs: &[PredictionRecord],
+    health: &WriteHealth,
 ) -> Result<(), StoreError> {
     match target {
         LogTarget::Sqlite(pool) => {
-            let mut tx = pool.begin().await?;
-            let mut rest = recs;
-            for size in sqlite_chunks(recs.len()) {
-                let (chunk, tail) = rest.split_at(size);
-                rest = tail;
-                let sql = sqlite_insert_sql(size);
-                let mut q = BindRow(Some(sqlx::query(AssertSqlSafe(sql))));
-                for r in chunk {
-                    prediction_row(&mut q, r);
+            write_transaction(pool, health, async |tx| {
+                let mut rest = recs;
+                for size in sqlite_chunks(recs.len()) {
+                    let (chunk, tail) = rest.split_at(size);
+                    rest = tail;
+                    let sql = sqlite_insert_sql(size);
+                    let mut q = BindRow(Some(sqlx::query(AssertSqlSafe(sql))));
+                    for r in chunk {
+                        prediction_row(&mut q, r);
+                    }
+                    if let Some(q) = q.0 {
+                        q.persistent(true).execute(&mut *tx).await?;
+                    }
                 }
-                if let Some(q) = q.0 {
-                    q.persistent(true).execute(&mut *tx).await?;
-                }
-            }
-            sqlx::query(AssertSqlSafe(upsert_latest_sql(Backend::Sqlite)))
-                .bind(latest_rows(recs))
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
+                sqlx::query(AssertSqlSafe(upsert_latest_sql(Backend::Sqlite)))
+                    .bind(latest_rows(recs))
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(())
+            })
+            .await
         }
         LogTarget::Postgres(pool) => {
             let mut data = Vec::with_capacity(recs.len() * 1024);
@@ -566,26 +633,27 @@ pub(super) async fn insert_predictions(
                 prediction_row(&mut CopyRow::new(&mut data), r);
                 data.push(b'\n');
             }
-            let mut tx = pool.begin().await?;
-            let mut copy = tx
-                .copy_in_raw(&format!(
-                    "COPY predictions ({}) FROM STDIN",
-                    column_names(PREDICTION_COLUMNS)
-                ))
-                .await?;
-            if let Err(e) = copy.send(data).await {
-                let _ = copy.abort("the prediction batch could not be sent").await;
-                return Err(e.into());
-            }
-            copy.finish().await?;
-            sqlx::query(AssertSqlSafe(upsert_latest_sql(Backend::Postgres)))
-                .bind(latest_rows(recs))
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
+            write_transaction(pool, health, async |tx| {
+                let mut copy = tx
+                    .copy_in_raw(&format!(
+                        "COPY predictions ({}) FROM STDIN",
+                        column_names(PREDICTION_COLUMNS)
+                    ))
+                    .await?;
+                if let Err(e) = copy.send(data).await {
+                    let _ = copy.abort("the prediction batch could not be sent").await;
+                    return Err(e.into());
+                }
+                copy.finish().await?;
+                sqlx::query(AssertSqlSafe(upsert_latest_sql(Backend::Postgres)))
+                    .bind(latest_rows(recs))
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(())
+            })
+            .await
         }
     }
-    Ok(())
 }
 
 /// Appends one row of PostgreSQL's `COPY` text format: tab-separated, `\N` for NULL, with

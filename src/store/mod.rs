@@ -14,6 +14,7 @@ mod outcomes;
 mod query;
 mod scan;
 mod schema;
+mod tx;
 
 pub use batch::BatchLog;
 pub use log::{
@@ -27,6 +28,7 @@ pub use outcomes::{
 pub use query::{Cursor, StoredPrediction, WorklistFilter, WorklistPage, WorklistRow};
 pub use scan::{Events, LogReader, LoggedOutcome, LoggedPrediction, RecentInput};
 pub use schema::SCHEMA_VERSION;
+pub use tx::WriteHealth;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -261,6 +263,9 @@ pub struct Store {
     backend: Backend,
     url: String,
     ids: IdKey,
+    health: std::sync::Arc<WriteHealth>,
+    /// SQLite: the database file and its identity (device, inode) when opened.
+    file: Option<(std::path::PathBuf, (u64, u64))>,
 }
 
 impl std::fmt::Debug for Store {
@@ -291,12 +296,13 @@ impl Store {
         };
         sqlx::any::install_default_drivers();
         let shown = redact(url);
-        if *backend == Backend::Sqlite {
-            create_parent_dir(url).map_err(|message| StoreError::Connect {
+        let file = match backend {
+            Backend::Sqlite => Some(create_file(url).map_err(|message| StoreError::Connect {
                 url: shown.clone(),
                 message,
-            })?;
-        }
+            })?),
+            Backend::Postgres => None,
+        };
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("churn-store")
@@ -328,6 +334,8 @@ impl Store {
             backend: *backend,
             url: shown,
             ids,
+            health: Default::default(),
+            file,
         };
         store.block_on(schema::migrate(&store.pool, &store.url))?;
         Ok(Some(store))
@@ -346,6 +354,16 @@ impl Store {
     /// How ids are keyed.
     pub fn ids(&self) -> &IdKey {
         &self.ids
+    }
+
+    /// Whether writes succeed (every write of this store reports to it).
+    pub fn health(&self) -> &WriteHealth {
+        &self.health
+    }
+
+    /// A shared handle to the write health, for writes that run on the store's runtime.
+    pub(crate) fn health_handle(&self) -> std::sync::Arc<WriteHealth> {
+        self.health.clone()
     }
 
     fn rt(&self) -> &tokio::runtime::Runtime {
@@ -383,7 +401,37 @@ impl Store {
     /// Start the background writer for prediction records (queue of `capacity` records, at most
     /// `batch` per transaction: [`SERVER_BATCH`] or [`BULK_BATCH`]).
     pub fn prediction_log(&self, capacity: usize, batch: usize) -> PredictionLog {
-        PredictionLog::start(self.rt().handle(), self.log_target.clone(), capacity, batch)
+        PredictionLog::start(
+            self.rt().handle(),
+            self.log_target.clone(),
+            self.health.clone(),
+            capacity,
+            batch,
+        )
+    }
+
+    /// Is the store usable: the database answers and, for SQLite, its file is still the one
+    /// opened (a deleted or replaced file leaves the open handle writing into a file nobody will
+    /// read again)?
+    pub async fn check(&self) -> Result<(), StoreError> {
+        if let Some((path, id)) = &self.file {
+            match file_identity(path) {
+                Ok(now) if now == *id => {}
+                Ok(_) => {
+                    return Err(StoreError::Runtime(format!(
+                        "{} was replaced by another file while open",
+                        path.display()
+                    )))
+                }
+                Err(e) => {
+                    return Err(StoreError::Runtime(format!(
+                        "{} is gone while open: {e}",
+                        path.display()
+                    )))
+                }
+            }
+        }
+        self.ping().await
     }
 
     /// Is the database answering? (a trivial query with a short timeout)
@@ -453,17 +501,36 @@ async fn connect_pg(url: &str, shown: &str) -> Result<sqlx::PgPool, StoreError> 
         })
 }
 
-/// Create the directory of a `sqlite://PATH?…` file.
-fn create_parent_dir(url: &str) -> Result<(), String> {
-    let path = url
-        .strip_prefix("sqlite://")
-        .and_then(|p| p.split('?').next())
-        .unwrap_or("");
-    match Path::new(path).parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display())),
-        _ => Ok(()),
+/// The file of a `sqlite://PATH?…` URL, created (with its directory) when missing, readable and
+/// writable by its owner only (predictions hold customer data; SQLite gives its `-wal` and `-shm`
+/// files the same mode); returns the path and the file's identity.
+fn create_file(url: &str) -> Result<(std::path::PathBuf, (u64, u64)), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = Path::new(
+        url.strip_prefix("sqlite://")
+            .and_then(|p| p.split('?').next())
+            .unwrap_or(""),
+    );
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let id = file_identity(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((path.to_path_buf(), id))
+}
+
+/// (device, inode) of a file: a file deleted or replaced under an open database changes it.
+fn file_identity(path: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path)?;
+    Ok((m.dev(), m.ino()))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! HTTP endpoint and the file import, and the all-or-nothing, idempotent insert.
 
 use super::log::new_id;
+use super::tx::{write_transaction, WriteHealth};
 use super::{now_ms, IdKey, StoreError};
 use sqlx::AnyPool;
 use std::collections::BTreeSet;
@@ -358,32 +359,75 @@ fn insert_outcomes_sql(backend: super::Backend, rows: usize) -> String {
     )
 }
 
-/// Store validated events in one transaction (all or nothing); an event whose `external_id` is
-/// already stored is skipped and counted as a duplicate. Events go in multi-row statements
-/// (one statement per event cost ~70 µs of driver round trips each: 160k events took 20 s on
-/// SQLite); each customer's latest outcome moves once per statement.
+/// Store validated events in one transaction (all or nothing, see [`write_transaction`]); an
+/// event whose `external_id` is already stored is skipped and counted as a duplicate. Events go
+/// in multi-row statements (one statement per event cost ~70 µs of driver round trips each: 160k
+/// events took 20 s on SQLite); each customer's latest outcome moves once, at the end.
+///
+/// Every batch takes its row locks in one canonical order (customer key, then idempotency key),
+/// so two batches that share customers or external ids wait for each other instead of
+/// deadlocking on PostgreSQL; a deadlock or serialization failure that still happens (ids
+/// reused across customers) is retried with the whole transaction.
 pub(super) async fn insert_outcomes(
     pool: &AnyPool,
     backend: super::Backend,
     ids: &IdKey,
+    health: &WriteHealth,
     events: &[ValidOutcome],
 ) -> Result<OutcomeReport, StoreError> {
-    use sqlx::Row;
     let received = now_ms();
-    let mut tx = pool.begin().await?;
+    let mut keyed: Vec<(String, &ValidOutcome)> = events
+        .iter()
+        .map(|e| (ids.key_of(&e.customer_id), e))
+        .collect();
+    keyed.sort_by(|(a, x), (b, y)| (a, &x.external_id).cmp(&(b, &y.external_id)));
+    let mut attempt = 0u32;
+    loop {
+        let result = write_transaction(pool, health, async |tx| {
+            insert_sorted(tx, backend, &keyed, received).await
+        })
+        .await;
+        match result {
+            Err(e) if attempt < 4 && must_retry(&e) => {
+                attempt += 1;
+                tracing::debug!(attempt, error = %e, "outcomes: transaction retried");
+                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+            }
+            r => return r,
+        }
+    }
+}
+
+/// Did PostgreSQL abort the transaction to break a deadlock or a serialization conflict?
+fn must_retry(e: &StoreError) -> bool {
+    matches!(e, StoreError::Query(sqlx::Error::Database(d))
+        if matches!(d.code().as_deref(), Some("40P01" | "40001")))
+}
+
+/// The inserts of [`insert_outcomes`] inside its transaction; `keyed` is in canonical order.
+async fn insert_sorted(
+    tx: &mut sqlx::AnyConnection,
+    backend: super::Backend,
+    keyed: &[(String, &ValidOutcome)],
+    received: i64,
+) -> Result<OutcomeReport, StoreError> {
+    use sqlx::Row;
     let mut stored = 0u64;
+    // each customer's latest stored event (PostgreSQL refuses to update a row twice in one
+    // statement); a BTreeMap, so the upserts too run in key order
+    let mut latest: std::collections::BTreeMap<String, (i64, String)> = Default::default();
     // the prediction log's power-of-two chunks (at most 512 events, 11 parameters each): few
     // distinct statement texts, each prepared once on SQLite
-    let mut rest = events;
-    for size in super::log::sqlite_chunks(events.len()) {
+    let mut rest = keyed;
+    for size in super::log::sqlite_chunks(keyed.len()) {
         let (chunk, tail) = rest.split_at(size);
         rest = tail;
         let sql = insert_outcomes_sql(backend, size);
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for e in chunk {
+        for (key, e) in chunk {
             q = q
                 .bind(new_id())
-                .bind(ids.key_of(&e.customer_id))
+                .bind(key.clone())
                 .bind(e.event.as_str())
                 .bind(e.at)
                 .bind(e.prediction_id.clone())
@@ -399,9 +443,6 @@ pub(super) async fn insert_outcomes(
             .fetch_all(&mut *tx)
             .await?;
         stored += rows.len() as u64;
-        // each customer's latest stored event of the chunk (PostgreSQL refuses to update a row
-        // twice in one statement)
-        let mut latest: std::collections::BTreeMap<String, (i64, String)> = Default::default();
         for r in &rows {
             let (key, event, at): (String, String, i64) =
                 (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
@@ -412,29 +453,28 @@ pub(super) async fn insert_outcomes(
                 }
             }
         }
-        for part in latest
-            .into_iter()
-            .collect::<Vec<_>>()
-            .chunks(super::log::SQLITE_ROWS)
-        {
-            let values: Vec<String> = (0..part.len()).map(|r| row_params(backend, r, 3)).collect();
-            let sql = format!(
-                "INSERT INTO customer_last_outcome (customer_key, event, at) VALUES {} \
-                 ON CONFLICT (customer_key) DO UPDATE SET event = excluded.event, at = excluded.at \
-                 WHERE excluded.at >= customer_last_outcome.at",
-                values.join(", ")
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (key, (at, event)) in part {
-                q = q.bind(key.clone()).bind(event.clone()).bind(*at);
-            }
-            q.persistent(false).execute(&mut *tx).await?;
-        }
     }
-    tx.commit().await?;
+    for part in latest
+        .into_iter()
+        .collect::<Vec<_>>()
+        .chunks(super::log::SQLITE_ROWS)
+    {
+        let values: Vec<String> = (0..part.len()).map(|r| row_params(backend, r, 3)).collect();
+        let sql = format!(
+            "INSERT INTO customer_last_outcome (customer_key, event, at) VALUES {} \
+             ON CONFLICT (customer_key) DO UPDATE SET event = excluded.event, at = excluded.at \
+             WHERE excluded.at >= customer_last_outcome.at",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (key, (at, event)) in part {
+            q = q.bind(key.clone()).bind(event.clone()).bind(*at);
+        }
+        q.persistent(false).execute(&mut *tx).await?;
+    }
     Ok(OutcomeReport {
         stored,
-        duplicates: events.len() as u64 - stored,
+        duplicates: keyed.len() as u64 - stored,
     })
 }
 
@@ -446,7 +486,8 @@ impl super::Store {
     ) -> Result<OutcomeReport, StoreError> {
         let (pool, backend) = (self.pool(), self.backend());
         let ids = self.ids().clone();
-        self.run(async move { insert_outcomes(&pool, backend, &ids, &events).await })
+        let health = self.health_handle();
+        self.run(async move { insert_outcomes(&pool, backend, &ids, &health, &events).await })
             .await
     }
 }

@@ -374,7 +374,8 @@ impl Store {
         recs: Vec<super::PredictionRecord>,
     ) -> Result<(), StoreError> {
         let target = self.log_target.clone();
-        self.run(async move { super::log::insert_predictions(&target, &recs).await })
+        let health = self.health_handle();
+        self.run(async move { super::log::insert_predictions(&target, &recs, &health).await })
             .await
     }
 }

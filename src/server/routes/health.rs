@@ -34,23 +34,26 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// The store's part of `/readyz`: scoring goes on without it, so it is detail, not a verdict.
+/// It says what is wrong in words of its own; the database's message goes to the log only
+/// (`/readyz` is open to anyone who can reach the port).
 async fn store_status(state: &AppState) -> serde_json::Value {
-    use std::sync::atomic::Ordering;
-    let (Some(store), Some(log)) = (&state.store, &state.log) else {
+    let Some(store) = &state.store else {
         return serde_json::json!({"status": "disabled"});
     };
-    let ping = store.ping().await;
-    let last = log.stats().last_error.lock().expect("stats lock").clone();
-    let error = match (&ping, last) {
-        (Err(e), _) => Some(e.to_string()),
-        (Ok(()), Some(e)) if !log.stats().up.load(Ordering::Relaxed) => Some(e),
-        _ => None,
-    };
-    match error {
-        None => {
-            serde_json::json!({"status": "ok", "backend": format!("{:?}", store.backend()).to_lowercase()})
+    let backend = format!("{:?}", store.backend()).to_lowercase();
+    let problem = match store.check().await {
+        Ok(()) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "store: readiness check failed");
+            Some("the database does not answer, or its file is gone")
         }
-        Some(e) => serde_json::json!({"status": "degraded", "error": e}),
+    };
+    let problem = problem.or(store.health().failing().then_some(
+        "writes are failing (see the server log); predictions and outcomes are not being stored",
+    ));
+    match problem {
+        None => serde_json::json!({"status": "ok", "backend": backend}),
+        Some(p) => serde_json::json!({"status": "degraded", "backend": backend, "problem": p}),
     }
 }
 
