@@ -16,10 +16,11 @@ mod openapi;
 pub mod routes;
 mod state;
 
+pub use auth::Access;
 pub use error::{ApiCode, ApiError, ApiResult};
 pub use metrics::Metrics;
 pub use openapi::openapi_spec;
-pub use routes::{configure, Access, Handler, RouteSpec, ROUTES};
+pub use routes::{configure, Handler, RouteSpec, ROUTES};
 pub use state::{load_registry, AppState, LoadedModel, Registry, ReloadFailure, ReloadReport};
 
 use actix_web::{web, App, HttpServer};
@@ -260,10 +261,15 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     #[cfg(unix)]
     spawn_sighup_reload(state.clone());
     let app_state = state.clone();
+    let tokens = web::Data::new(auth::Tokens::new(
+        &state.config.api_tokens,
+        state.config.admin_token.as_deref(),
+    ));
     let server = HttpServer::new(move || {
         let st = app_state.clone();
         App::new()
             .app_data(app_state.clone())
+            .app_data(tokens.clone())
             .wrap_fn(move |req, srv| {
                 use actix_web::dev::Service;
                 let start = Instant::now();

@@ -1,7 +1,8 @@
 //! `/openapi.json`: the OpenAPI 3.1 description, built from the route table ([`ROUTES`]) and the
 //! default model's inputs, so it cannot drift from the router.
 
-use super::routes::{Access, Handler, RouteSpec, ROUTES};
+use super::auth::Access;
+use super::routes::{Handler, RouteSpec, ROUTES};
 use super::state::Registry;
 use serde_json::{json, Map, Value};
 

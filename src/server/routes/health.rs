@@ -57,9 +57,13 @@ async fn store_status(state: &AppState) -> serde_json::Value {
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let reg = state.current();
+    let models = reg
+        .models
+        .iter()
+        .map(|(name, m)| (name.as_str(), m.scorer.version.as_str(), m.loaded_at));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render(&reg, state.log.as_deref()))
+        .body(state.metrics.render(models, state.log.as_deref()))
 }
 
 /// `GET /openapi.json`.

@@ -10,23 +10,10 @@ mod models;
 mod outcomes;
 mod score;
 
-use super::auth;
+use super::auth::{self, Access};
 use super::error::{ApiCode, ApiError};
 use actix_web::middleware::from_fn;
 use actix_web::{web, HttpRequest, HttpResponse};
-
-/// Who may call a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Open (liveness and readiness probes: they reveal only that the process is up and ready).
-    Open,
-    /// Bearer token from `CHURN_API_TOKENS` when set: the API, and also the metrics (counts by
-    /// risk band and model are business figures) and the API description (it lists every input
-    /// and categorical level of the default model).
-    Api,
-    /// Bearer token `CHURN_ADMIN_TOKEN`.
-    Admin,
-}
 
 /// The function behind a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,7 +201,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         };
         cfg.service(
             web::resource(r.path)
-                .wrap(from_fn(move |req, next| auth::guard(r, req, next)))
+                .wrap(from_fn(move |req, next| {
+                    auth::guard(r.method, r.access, req, next)
+                }))
                 .route(route)
                 .default_service(web::to(move |req: HttpRequest| {
                     method_not_allowed(req, r.method)
