@@ -12,15 +12,13 @@ mod auth;
 mod error;
 pub mod json;
 mod metrics;
-mod openapi;
 pub mod routes;
 mod state;
 
 pub use auth::Access;
 pub use error::{ApiCode, ApiError, ApiResult};
 pub use metrics::Metrics;
-pub use openapi::openapi_spec;
-pub use routes::{configure, Handler, RouteSpec, ROUTES};
+pub use routes::{configure, openapi_spec, RouteSpec};
 pub use state::{load_registry, AppState, LoadedModel, Registry, ReloadFailure, ReloadReport};
 
 use actix_web::{web, App, HttpServer};

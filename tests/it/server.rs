@@ -2,6 +2,7 @@
 
 use crate::util::*;
 use serde_json::{json, Value};
+use std::collections::BTreeSet;
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -674,6 +675,16 @@ fn openapi_describes_every_route_and_the_model_inputs() {
     assert_eq!(spec["openapi"], "3.1.0");
     let paths = spec["paths"].as_object().unwrap();
     assert_eq!(paths.len(), 15);
+    let ids: BTreeSet<&str> = paths
+        .values()
+        .flat_map(|ops| ops.as_object().unwrap().values())
+        .map(|op| {
+            op["operationId"]
+                .as_str()
+                .expect("every operation has an operationId")
+        })
+        .collect();
+    assert_eq!(ids.len(), 15, "operationIds are unique: {ids:?}");
     // the store's read paths answer for a customer scored before (the writer is asynchronous)
     assert_eq!(
         post(&s.addr, "/v1/score", &json!({"customers": [customer()]})).status,
