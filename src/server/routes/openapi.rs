@@ -130,31 +130,73 @@ fn request_schemas(max_batch: usize) -> Map<String, Value> {
     }
 }
 
-/// The score response: `ScoreResponse`, its `ScoreResult`s and `Reason`.
+/// The score response: `ScoreResponse`, its `ScoreResult`s and their parts. Every field the
+/// score routes return is listed (a test compares a live response with it, recursively).
 fn score_schemas() -> Map<String, Value> {
     let schemas = json!({
-        "ScoreResult": {"type": "object", "properties": {
-            "customer_id": {"type": ["string", "number", "boolean", "null"]},
-            "churn_probability": {"type": "number", "minimum": 0, "maximum": 1},
-            "probability_interval": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2, "description": "95% Wilson interval of the leaf, calibrated"},
-            "predicted_churn": {"type": "boolean", "description": "churn_probability >= the model's threshold"},
-            "leaf_support": {"type": "integer", "description": "training customers in the leaf"},
-            "contact": {"type": "boolean", "description": "the one contact decision: treatment group and a top recommendation with positive expected net value (models with a playbook)"},
-            "reasons": {"type": "array", "description": "absent with detail=probability; up to three inputs that raised the risk most, largest first; all effects are positive. Single tree: each input's net contribution along the decision path (probability before calibration). Boosted trees: the input's exact TreeSHAP contribution (log-odds), one-hot levels folded into their input", "items": {"$ref": "#/components/schemas/Reason"}},
-            "protective": {"type": "array", "description": "up to three inputs that lowered the risk most, most negative first", "items": {"$ref": "#/components/schemas/Reason"}},
-            "levers": {"type": "array", "description": "only with detail=full (the default); changes of actionable inputs to value combinations seen in training; risk_after is the model's estimate for similar customers, not a promised effect", "items": {"type": "object"}},
-            "warnings": {"type": "array", "items": {"type": "object", "properties": {"kind": {"enum": ["unseen_category", "rare_category", "imputed"]}, "field": {"type": "string"}}}}
-        }},
-        "Reason": {"type": "object", "properties": {"condition": {"type": "string"}, "field": {"type": "string"}, "effect": {"type": "number"}}},
         "ScoreResponse": {"type": "object", "properties": {
+            "request_id": {"type": "string", "description": "id of the request, stored with its predictions (store on)"},
             "model": {"type": "object", "properties": {"name": {"type": "string"}, "version": {"type": "string"}}},
             "results": {"type": "array", "items": {"$ref": "#/components/schemas/ScoreResult"}}
         }},
+        "ScoreResult": score_result_schema(),
+        "Reason": {"type": "object", "properties": {"condition": {"type": "string"}, "field": {"type": "string"}, "effect": {"type": "number"}}},
+        "Recommendation": {"type": "object", "properties": {
+            "action": {"type": "string", "description": "action id of the playbook"},
+            "name": {"type": "string"},
+            "channel": {"type": "string"},
+            "cost": {"type": "number"},
+            "save_rate": {"type": "number", "minimum": 0, "maximum": 1, "description": "the playbook's, or learned from the store's outcomes"},
+            "expected_value": {"type": "number", "description": "churn_probability × customer_value × save_rate − cost"},
+            "why": {"type": "string", "description": "the rule that matched, the risk drivers and where the save rate comes from"},
+            "message": {"type": "string", "description": "the action's message with its placeholders filled in"}
+        }},
+        "Lever": {"type": "object", "properties": {
+            "changes": {"type": "array", "items": {"type": "object", "properties": {
+                "field": {"type": "string"}, "from": {"type": "string"}, "to": {"type": "string"}
+            }}},
+            "risk_before": {"type": "number", "description": "churn_probability now"},
+            "risk_after": {"type": "number", "description": "the model's risk for customers like this one with the changed values (an association, not a promised effect)"},
+            "text": {"type": "string", "description": "the lever as one sentence"}
+        }}
     });
     match schemas {
         Value::Object(m) => m,
         _ => Map::new(),
     }
+}
+
+/// One customer's result: what is present depends on the model (segments, playbook), the store
+/// and `?detail=`.
+fn score_result_schema() -> Value {
+    use crate::playbook::{RiskBand, Treatment};
+    use crate::segment::{LifecycleStage, RfmClass};
+    json!({"type": "object", "properties": {
+        "customer_id": {"type": ["string", "number", "boolean", "null"]},
+        "prediction_id": {"type": "string", "description": "id of the stored prediction (store on and the customer has an id); outcomes may name it"},
+        "churn_probability": {"type": "number", "minimum": 0, "maximum": 1},
+        "probability_interval": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2, "description": "95% Wilson interval of the leaf, calibrated"},
+        "predicted_churn": {"type": "boolean", "description": "churn_probability >= the model's threshold"},
+        "leaf_support": {"type": "integer", "description": "training customers in the leaf"},
+        "segment_id": {"type": "integer", "minimum": 0, "description": "the customer's segment (models with segments)"},
+        "segment": {"type": "string", "description": "the segment's name (models with segments)"},
+        "rfm_class": {"enum": RfmClass::NAMES, "description": "RFM class (models trained on a transaction log)"},
+        "lifecycle_stage": {"enum": LifecycleStage::NAMES, "description": "lifecycle stage (models with lifecycle rules: a tenure column or a transaction log)"},
+        "risk_band": {"enum": RiskBand::NAMES, "description": "the playbook's risk band (models with a playbook; absent with detail=probability)"},
+        "treatment": {"enum": Treatment::NAMES, "description": "experiment group; the control group gets no recommendations (models with a playbook; absent with detail=probability)"},
+        "contact": {"type": "boolean", "description": "the one contact decision: treatment group and a top recommendation with positive expected net value (models with a playbook)"},
+        "customer_value": {"type": "number", "description": "the customer value the playbook ranks with (models with a playbook; absent with detail=probability)"},
+        "recommendations": {"type": "array", "description": "the playbook's actions ranked by expected net value, best first; empty for the control group (models with a playbook; absent with detail=probability)", "items": {"$ref": "#/components/schemas/Recommendation"}},
+        "reasons": {"type": "array", "description": "absent with detail=probability; up to three inputs that raised the risk most, largest first; all effects are positive. Single tree: each input's net contribution along the decision path (probability before calibration). Boosted trees: the input's exact TreeSHAP contribution (log-odds), one-hot levels folded into their input", "items": {"$ref": "#/components/schemas/Reason"}},
+        "protective": {"type": "array", "description": "up to three inputs that lowered the risk most, most negative first", "items": {"$ref": "#/components/schemas/Reason"}},
+        "levers": {"type": "array", "description": "only with detail=full (the default); changes of actionable inputs to value combinations seen in training; risk_after is the model's estimate for similar customers, not a promised effect", "items": {"$ref": "#/components/schemas/Lever"}},
+        "warnings": {"type": "array", "items": {"type": "object", "properties": {
+            "kind": {"enum": ["unseen_category", "rare_category", "imputed"]},
+            "field": {"type": "string"},
+            "value": {"type": ["string", "number"], "description": "the unseen or rare category, or the value imputed"},
+            "min_count": {"type": "integer", "description": "rare_category: the fewest training customers a category needs"}
+        }}}
+    }})
 }
 
 fn error_response(description: &str) -> Value {

@@ -60,7 +60,8 @@ const ERRORS: &[ErrorResponse] = &[
     UNKNOWN_MODEL,
 ];
 
-/// One result of `POST /v1/score`.
+/// One result of `POST /v1/score`. `/openapi.json` lists every field (the `ScoreResult` schema in
+/// `openapi.rs`); a test holds live responses against it, key for key.
 #[derive(Serialize)]
 struct ScoreResult<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
