@@ -4,9 +4,10 @@
 //! in a registry that is swapped atomically on reload; a request holds an `Arc` to the model it
 //! started with, so in-flight requests finish on the old model.
 //!
-//! Layout: [`routes`] holds the route table (routing, auth and OpenAPI in one place) and one module
-//! per resource; `state` the registry and reload; `auth` the token checks; `error` the API error
-//! codes; `json` request parsing; `metrics` Prometheus; `openapi` the API description.
+//! Layout: [`routes`] holds one module per resource, each with the specs of its routes (routing,
+//! auth and OpenAPI read the same [`RouteSpec`]), and the API description built from them; `state`
+//! the registry and reload; `auth` the access rules and token checks; `error` the API error codes;
+//! `json` request parsing; `metrics` Prometheus.
 
 mod auth;
 mod error;
