@@ -1,15 +1,27 @@
-//! Bearer-token checks, driven by each route's [`Access`] in the route table: the middleware that
+//! Bearer-token checks, driven by the [`Access`] of each route's spec: the middleware that
 //! [`super::routes::configure`] puts in front of every resource is the only place auth happens, so
 //! routing, auth and `/openapi.json` cannot drift apart.
 
 use super::error::{ApiCode, ApiError};
-use super::routes::{Access, RouteSpec};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{web, Error};
 use sha2::{Digest, Sha256};
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Open (liveness and readiness probes: they reveal only that the process is up and ready).
+    Open,
+    /// Bearer token from `CHURN_API_TOKENS` when set: the API, and also the metrics (counts by
+    /// risk band and model are business figures) and the API description (it lists every input
+    /// and categorical level of the default model).
+    Api,
+    /// Bearer token `CHURN_ADMIN_TOKEN`.
+    Admin,
+}
 
 /// The accepted tokens, kept as sha256 digests and compared in constant time.
 #[derive(Debug, Default)]
@@ -88,16 +100,18 @@ impl Tokens {
     }
 }
 
-/// Middleware body: answer with the auth error, or pass the request on. A method the route does
-/// not take passes through to its 405 answer (it reaches no handler).
+/// Middleware body for a route taking `method` with `access`: answer with the auth error, or
+/// pass the request on. Another method passes through to the route's 405 answer (it reaches no
+/// handler).
 pub async fn guard(
-    route: &'static RouteSpec,
+    method: &'static str,
+    access: Access,
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
-    let verdict = match req.app_data::<web::Data<super::AppState>>() {
-        _ if req.method().as_str() != route.method => Ok(()),
-        Some(state) => state.tokens.check(route.access, &req),
+    let verdict = match req.app_data::<web::Data<Tokens>>() {
+        _ if req.method().as_str() != method => Ok(()),
+        Some(tokens) => tokens.check(access, &req),
         None => Err(ApiError::new(ApiCode::Internal, "server state missing")),
     };
     match verdict {

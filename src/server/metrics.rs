@@ -1,6 +1,5 @@
 //! Prometheus metrics through the `prometheus` client crate (text exposition format 0.0.4).
 
-use super::state::Registry;
 use actix_web::http::StatusCode;
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
@@ -174,8 +173,13 @@ impl Metrics {
         self.reload_failures.inc_by(n as u64);
     }
 
-    /// The text exposition of every metric; model gauges reflect `reg`, store metrics `log`.
-    pub fn render(&self, reg: &Registry, log: Option<&crate::store::PredictionLog>) -> String {
+    /// The text exposition of every metric; model gauges reflect `models` (name, version, load
+    /// time in Unix seconds of every served model), store metrics `log`.
+    pub fn render<'a>(
+        &self,
+        models: impl IntoIterator<Item = (&'a str, &'a str, f64)>,
+        log: Option<&crate::store::PredictionLog>,
+    ) -> String {
         if let Some(log) = log {
             use std::sync::atomic::Ordering::Relaxed;
             let s = log.stats();
@@ -187,13 +191,9 @@ impl Metrics {
         }
         self.model_info.reset();
         self.loaded_at.reset();
-        for (name, m) in &reg.models {
-            self.model_info
-                .with_label_values(&[name.as_str(), m.scorer.version.as_str()])
-                .set(1);
-            self.loaded_at
-                .with_label_values(&[name.as_str()])
-                .set(m.loaded_at);
+        for (name, version, loaded_at) in models {
+            self.model_info.with_label_values(&[name, version]).set(1);
+            self.loaded_at.with_label_values(&[name]).set(loaded_at);
         }
         let mut out = Vec::new();
         // encoding into a Vec cannot fail for metrics built from valid names

@@ -4,22 +4,22 @@
 //! in a registry that is swapped atomically on reload; a request holds an `Arc` to the model it
 //! started with, so in-flight requests finish on the old model.
 //!
-//! Layout: [`routes`] holds the route table (routing, auth and OpenAPI in one place) and one module
-//! per resource; `state` the registry and reload; `auth` the token checks; `error` the API error
-//! codes; `json` request parsing; `metrics` Prometheus; `openapi` the API description.
+//! Layout: [`routes`] holds one module per resource, each with the specs of its routes (routing,
+//! auth and OpenAPI read the same [`RouteSpec`]), and the API description built from them; `state`
+//! the registry and reload; `auth` the access rules and token checks; `error` the API error codes;
+//! `json` request parsing; `metrics` Prometheus.
 
 mod auth;
 mod error;
 pub mod json;
 mod metrics;
-mod openapi;
 pub mod routes;
 mod state;
 
+pub use auth::Access;
 pub use error::{ApiCode, ApiError, ApiResult};
 pub use metrics::Metrics;
-pub use openapi::openapi_spec;
-pub use routes::{configure, Access, Handler, RouteSpec, ROUTES};
+pub use routes::{configure, openapi_spec, RouteSpec};
 pub use state::{load_registry, AppState, LoadedModel, Registry, ReloadFailure, ReloadReport};
 
 use actix_web::{web, App, HttpServer};
@@ -260,10 +260,15 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     #[cfg(unix)]
     spawn_sighup_reload(state.clone());
     let app_state = state.clone();
+    let tokens = web::Data::new(auth::Tokens::new(
+        &state.config.api_tokens,
+        state.config.admin_token.as_deref(),
+    ));
     let server = HttpServer::new(move || {
         let st = app_state.clone();
         App::new()
             .app_data(app_state.clone())
+            .app_data(tokens.clone())
             .wrap_fn(move |req, srv| {
                 use actix_web::dev::Service;
                 let start = Instant::now();

@@ -1,6 +1,5 @@
 //! The models being served: a registry swapped atomically on reload, and the shared server state.
 
-use super::auth::Tokens;
 use super::metrics::Metrics;
 use super::{ServerConfig, ServerError};
 use crate::bundle::{self, BundleError};
@@ -220,8 +219,6 @@ pub struct AppState {
     pub registry: RwLock<Arc<Registry>>,
     /// Metrics.
     pub metrics: Metrics,
-    /// Accepted bearer tokens.
-    pub tokens: Tokens,
     /// The prediction store, when enabled.
     pub store: Option<Arc<crate::store::Store>>,
     /// Its background writer for scored customers.
@@ -293,7 +290,6 @@ impl AppState {
         let body_budget = super::json::BodyBudget::new(config.max_pending_body_bytes);
         let state = AppState {
             log_key,
-            tokens: Tokens::new(&config.api_tokens, config.admin_token.as_deref()),
             config,
             registry: RwLock::new(Arc::new(reg)),
             metrics: Metrics::new(),

@@ -2,6 +2,7 @@
 
 use crate::util::*;
 use serde_json::{json, Value};
+use std::collections::BTreeSet;
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -674,6 +675,16 @@ fn openapi_describes_every_route_and_the_model_inputs() {
     assert_eq!(spec["openapi"], "3.1.0");
     let paths = spec["paths"].as_object().unwrap();
     assert_eq!(paths.len(), 15);
+    let ids: BTreeSet<&str> = paths
+        .values()
+        .flat_map(|ops| ops.as_object().unwrap().values())
+        .map(|op| {
+            op["operationId"]
+                .as_str()
+                .expect("every operation has an operationId")
+        })
+        .collect();
+    assert_eq!(ids.len(), 15, "operationIds are unique: {ids:?}");
     // the store's read paths answer for a customer scored before (the writer is asynchronous)
     assert_eq!(
         post(&s.addr, "/v1/score", &json!({"customers": [customer()]})).status,
@@ -732,6 +743,150 @@ fn openapi_describes_every_route_and_the_model_inputs() {
         .iter()
         .any(|v| v == "Month-to-month"));
     assert!(spec["paths"]["/v1/score"]["post"]["responses"]["422"].is_object());
+}
+
+/// A schema with its `$ref` followed.
+fn resolved<'a>(spec: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(r) => {
+            let name = r
+                .strip_prefix("#/components/schemas/")
+                .expect("a local $ref");
+            resolved(spec, &spec["components"]["schemas"][name])
+        }
+        None => schema,
+    }
+}
+
+/// Walk `value` against `schema`: every key path found (`results[].levers[].text`) goes into
+/// `seen` when the schema has it as a property, into `unknown` when it does not.
+fn walk_response(
+    spec: &Value,
+    schema: &Value,
+    value: &Value,
+    path: &str,
+    seen: &mut BTreeSet<String>,
+    unknown: &mut BTreeSet<String>,
+) {
+    let schema = resolved(spec, schema);
+    match value {
+        Value::Object(fields) => {
+            for (key, v) in fields {
+                let at = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                match schema["properties"].get(key) {
+                    Some(sub) => {
+                        walk_response(spec, sub, v, &at, seen, unknown);
+                        seen.insert(at);
+                    }
+                    None => {
+                        unknown.insert(at);
+                    }
+                }
+            }
+        }
+        Value::Array(items) => {
+            for v in items {
+                walk_response(
+                    spec,
+                    &schema["items"],
+                    v,
+                    &format!("{path}[]"),
+                    seen,
+                    unknown,
+                );
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Every property path of `schema`, through objects, array items and `$ref`s.
+fn schema_paths(spec: &Value, schema: &Value, path: &str, out: &mut BTreeSet<String>) {
+    let schema = resolved(spec, schema);
+    if let Some(props) = schema["properties"].as_object() {
+        for (key, sub) in props {
+            let at = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            schema_paths(spec, sub, &at, out);
+            out.insert(at);
+        }
+    }
+    if schema.get("items").is_some() {
+        schema_paths(spec, &schema["items"], &format!("{path}[]"), out);
+    }
+}
+
+/// The score response schema of `/openapi.json` lists exactly what the server returns: every key
+/// of full responses (store on, so ids; the example playbook, so advice and levers; segments with
+/// lifecycle stages; warnings of two kinds) is a property, recursively, and every property occurs
+/// in them but for the ones this model cannot produce.
+#[test]
+fn openapi_score_schema_matches_full_responses_key_for_key() {
+    /// Properties a Telco model never returns, and why.
+    const ELSEWHERE: [(&str, &str); 2] = [
+        ("results[].rfm_class", "models trained on a transaction log"),
+        ("results[].warnings[].min_count", "rare_category warnings"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("store.db").display());
+    let s = start(trained_example(), &["--store", &store], &[]);
+    let spec = http(&s.addr, "GET", "/openapi.json", &[], b"").json();
+    let ok = &spec["paths"]["/v1/score"]["post"]["responses"]["200"];
+    let schema = &ok["content"]["application/json"]["schema"];
+    assert_eq!(schema["$ref"], "#/components/schemas/ScoreResponse");
+    // customers of the treatment group (so they get recommendations), one with a category the
+    // model never saw and one with a missing number (the two warnings a Telco model gives)
+    let mut ids = (0..1000)
+        .map(|i| format!("SCHEMA-{i}"))
+        .filter(|id| !churn::playbook::in_control(id, "telco-retention", 10.0));
+    let customers: Vec<Value> = [
+        customer(),
+        with("Contract", json!("Decade")),
+        with("tenure", Value::Null),
+    ]
+    .into_iter()
+    .map(|mut c| {
+        c["customerID"] = json!(ids.next().unwrap());
+        c
+    })
+    .collect();
+    let r = post(
+        &s.addr,
+        "/v1/score?detail=full",
+        &json!({ "customers": customers }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (mut seen, mut unknown) = (BTreeSet::new(), BTreeSet::new());
+    walk_response(&spec, schema, &r.json(), "", &mut seen, &mut unknown);
+    assert!(
+        unknown.is_empty(),
+        "returned but not in the schema: {unknown:?}"
+    );
+    let mut documented = BTreeSet::new();
+    schema_paths(&spec, schema, "", &mut documented);
+    for (path, only_for) in ELSEWHERE {
+        assert!(
+            documented.contains(path),
+            "{path} ({only_for}) is documented"
+        );
+        assert!(
+            !seen.contains(path),
+            "{path} is returned for Telco after all"
+        );
+        documented.remove(path);
+    }
+    let never: Vec<&String> = documented.difference(&seen).collect();
+    assert!(
+        never.is_empty(),
+        "in the schema but never returned: {never:?}"
+    );
 }
 
 #[test]

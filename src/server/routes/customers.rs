@@ -1,15 +1,52 @@
 //! `GET /v1/customers/{id}` (latest prediction) and `GET /v1/customers` (worklist), answered
 //! from the prediction store.
 
-use super::outcomes::store_of;
+use super::lookup::{model_name, store_of};
+use super::params::{self, Whole};
+use super::spec::{
+    ErrorResponse, Method, RouteSpec, INVALID_QUERY, NO_STORE, OK_JSON, UNKNOWN_CUSTOMER_OR_MODEL,
+};
+use crate::playbook::{RiskBand, Treatment};
+use crate::server::auth::Access;
 use crate::server::error::{ApiCode, ApiError, ApiResult};
 use crate::server::AppState;
 use crate::store::{Cursor, StoredPrediction, WorklistFilter, WorklistRow};
 use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
+/// A customer's latest prediction and the worklist.
+pub(super) const ROUTES: &[RouteSpec] = &[
+    RouteSpec {
+        method: Method::Get,
+        path: "/v1/customers/{id}",
+        access: Access::Api,
+        operation_id: "getCustomer",
+        summary: "A customer's latest stored prediction (?model=NAME)",
+        query: &[],
+        body: None,
+        ok: OK_JSON,
+        errors: ERRORS,
+        register: |r| r.to(get_customer),
+    },
+    RouteSpec {
+        method: Method::Get,
+        path: "/v1/customers",
+        access: Access::Api,
+        operation_id: "getWorklist",
+        summary: "Worklist: latest prediction per customer by expected loss, keyset-paginated (?model, risk_band, segment, treatment, limit, cursor)",
+        query: &[],
+        body: None,
+        ok: OK_JSON,
+        errors: ERRORS,
+        register: |r| r.to(worklist),
+    },
+];
+
+const ERRORS: &[ErrorResponse] = &[UNKNOWN_CUSTOMER_OR_MODEL, INVALID_QUERY, NO_STORE];
+
 /// Largest worklist page.
-const MAX_LIMIT: usize = 1000;
+const MAX_LIMIT: u32 = 1000;
 
 fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
@@ -17,26 +54,22 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// The query string as (key, value) pairs; a repeated key keeps its last value.
-pub(super) fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
-    web::Query::<Vec<(String, String)>>::from_query(req.query_string())
-        .map(|q| q.into_inner())
-        .map_err(|e| ApiError::new(ApiCode::InvalidValue, format!("bad query string: {e}")))
+/// The query of `GET /v1/customers/{id}`.
+#[derive(Deserialize)]
+struct CustomerQuery {
+    /// Model name (default: the default model).
+    model: Option<String>,
 }
 
-pub(super) fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .rev()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-}
-
-/// The model a query names (`?model=`), or the default one; it must be served.
-pub(super) fn model_name(state: &AppState, pairs: &[(String, String)]) -> Result<String, ApiError> {
-    let name = param(pairs, "model").map(str::to_string);
-    let (name, _) = super::score::resolve_model(&state.current(), name)?;
-    Ok(name)
+/// The query of `GET /v1/customers`, in the order its values are checked.
+#[derive(Deserialize)]
+struct WorklistQuery {
+    limit: Option<Whole<1, MAX_LIMIT>>,
+    cursor: Option<String>,
+    model: Option<String>,
+    risk_band: Option<RiskBand>,
+    segment: Option<String>,
+    treatment: Option<Treatment>,
 }
 
 fn prediction_json(id: &str, p: &StoredPrediction) -> Value {
@@ -82,8 +115,8 @@ pub async fn get_customer(
         )
         .field("id"));
     }
-    let pairs = query_pairs(&req)?;
-    let model = model_name(&state, &pairs)?;
+    let query: CustomerQuery = params::query(&req)?;
+    let model = model_name(&state, query.model)?;
     match store.latest_prediction(&id, &model).await? {
         Some(p) => Ok(HttpResponse::Ok().json(prediction_json(&id, &p))),
         None => Err(ApiError::new(
@@ -93,39 +126,9 @@ pub async fn get_customer(
     }
 }
 
-/// A query value that must be one of `allowed`.
-fn one_of(
-    pairs: &[(String, String)],
-    key: &'static str,
-    allowed: &[&str],
-) -> Result<Option<String>, ApiError> {
-    match param(pairs, key) {
-        None => Ok(None),
-        Some(v) if allowed.contains(&v) => Ok(Some(v.to_string())),
-        Some(v) => Err(ApiError::new(
-            ApiCode::InvalidValue,
-            format!("{key} '{v}' is not one of: {}", allowed.join(", ")),
-        )
-        .field(key)),
-    }
-}
-
-/// The worklist filter of a query string.
-fn filter(state: &AppState, pairs: &[(String, String)]) -> Result<WorklistFilter, ApiError> {
-    let limit = match param(pairs, "limit") {
-        None => 100,
-        Some(v) => match v.parse::<usize>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => {
-                return Err(ApiError::new(
-                    ApiCode::InvalidValue,
-                    format!("limit must be a whole number from 1 to {MAX_LIMIT}, got '{v}'"),
-                )
-                .field("limit"))
-            }
-        },
-    };
-    let after = match param(pairs, "cursor") {
+/// The worklist filter of a query.
+fn filter(state: &AppState, q: WorklistQuery) -> Result<WorklistFilter, ApiError> {
+    let after = match q.cursor.as_deref() {
         None | Some("") => None,
         Some(c) => Some(Cursor::decode(c).ok_or_else(|| {
             ApiError::new(
@@ -136,13 +139,11 @@ fn filter(state: &AppState, pairs: &[(String, String)]) -> Result<WorklistFilter
         })?),
     };
     Ok(WorklistFilter {
-        model: model_name(state, pairs)?,
-        risk_band: one_of(pairs, "risk_band", &crate::playbook::RiskBand::NAMES)?
-            .and_then(|v| crate::playbook::RiskBand::from_name(&v)),
-        segment: param(pairs, "segment").map(str::to_string),
-        treatment: one_of(pairs, "treatment", &crate::playbook::Treatment::NAMES)?
-            .and_then(|v| crate::playbook::Treatment::from_name(&v)),
-        limit,
+        model: model_name(state, q.model)?,
+        risk_band: q.risk_band,
+        segment: q.segment,
+        treatment: q.treatment,
+        limit: q.limit.map_or(100, |Whole(n)| n as usize),
         after,
     })
 }
@@ -168,8 +169,7 @@ fn row_json(r: &WorklistRow) -> Value {
 /// `GET /v1/customers?model=&risk_band=&segment=&treatment=&limit=&cursor=`.
 pub async fn worklist(state: web::Data<AppState>, req: HttpRequest) -> ApiResult {
     let store = store_of(&state)?;
-    let pairs = query_pairs(&req)?;
-    let f = filter(&state, &pairs)?;
+    let f = filter(&state, params::query(&req)?)?;
     let page = store.worklist(f).await?;
     Ok(HttpResponse::Ok().json(json!({
         "customers": page.rows.iter().map(row_json).collect::<Vec<_>>(),

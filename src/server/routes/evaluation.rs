@@ -1,12 +1,115 @@
-//! `GET /v1/evaluation`: the evaluation of `churn-train evaluate`, as JSON, from the store.
+//! `GET /v1/evaluation` (the evaluation of `churn-train evaluate`, as JSON) and `GET /v1/kpis`,
+//! both computed from the store.
 
-use super::customers::{model_name, param, query_pairs};
-use super::outcomes::store_of;
+use super::lookup::{model_name, store_of};
+use super::params::{self, Instant, Whole};
+use super::spec::{
+    ErrorResponse, Method, QueryParam, RouteSpec, INVALID_QUERY, OK_JSON, UNKNOWN_CUSTOMER_OR_MODEL,
+};
 use crate::evaluate::{self, EvalError, Period};
+use crate::server::auth::Access;
 use crate::server::error::{ApiCode, ApiError, ApiResult};
 use crate::server::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The evaluation and the KPIs, both computed over the store.
+pub(super) const ROUTES: &[RouteSpec] = &[
+    RouteSpec {
+        method: Method::Get,
+        path: "/v1/evaluation",
+        access: Access::Api,
+        operation_id: "getEvaluation",
+        summary: "Evaluation of a model from the store: realised and expected performance, lift of each action against the control group, learned save rates (?model, from, to, as_of, horizon_days)",
+        query: &[
+            QueryParam::optional("model", "model name (default: the default model)"),
+            QueryParam::optional(
+                "from",
+                "predictions scored on or after (YYYY-MM-DD or ISO-8601)",
+            ),
+            QueryParam::optional("to", "predictions scored before"),
+            QueryParam::optional("as_of", "judge labels as of (default: now)"),
+            QueryParam::optional(
+                "horizon_days",
+                "label horizon in days (default: the model's, else 90)",
+            ),
+        ],
+        body: None,
+        ok: OK_JSON,
+        errors: ERRORS,
+        register: |r| r.to(get_evaluation),
+    },
+    RouteSpec {
+        method: Method::Get,
+        path: "/v1/kpis",
+        access: Access::Api,
+        operation_id: "getKpis",
+        summary: "Retention KPIs of a period (default: the last full month): retention, churn, repurchase, NPS, average order value, CLV (?model, from, to, by=segment, margin_rate, discount_rate)",
+        query: &[
+            QueryParam::optional(
+                "model",
+                "model whose predictions define customers and segments",
+            ),
+            QueryParam::optional(
+                "from",
+                "period start (default: the last full month; give both or neither)",
+            ),
+            QueryParam::optional("to", "period end, exclusive"),
+            QueryParam::optional("by", "`segment`: add one row per segment"),
+            QueryParam::optional(
+                "margin_rate",
+                "share of revenue that is margin, for CLV (default 0.3)",
+            ),
+            QueryParam::optional(
+                "discount_rate",
+                "discount rate per period, for CLV (default 0.01)",
+            ),
+        ],
+        body: None,
+        ok: OK_JSON,
+        errors: ERRORS,
+        register: |r| r.to(get_kpis),
+    },
+];
+
+const ERRORS: &[ErrorResponse] = &[
+    UNKNOWN_CUSTOMER_OR_MODEL,
+    INVALID_QUERY,
+    ErrorResponse::new(
+        503,
+        "no prediction store, it did not answer, or another evaluation is running (one at a time)",
+    ),
+];
+
+/// The query of `GET /v1/evaluation`, in the order its values are checked.
+#[derive(Deserialize)]
+struct EvaluationQuery {
+    model: Option<String>,
+    horizon_days: Option<Whole<1, 3650>>,
+    from: Option<Instant>,
+    to: Option<Instant>,
+    as_of: Option<Instant>,
+}
+
+/// The query of `GET /v1/kpis`, in the order its values are checked.
+#[derive(Deserialize)]
+struct KpiQuery {
+    model: Option<String>,
+    from: Option<Instant>,
+    to: Option<Instant>,
+    by: Option<By>,
+    margin_rate: Option<f64>,
+    discount_rate: Option<f64>,
+}
+
+/// `?by=` of the KPIs.
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum By {
+    /// One row per segment as well.
+    Segment,
+}
 
 impl From<EvalError> for ApiError {
     fn from(e: EvalError) -> ApiError {
@@ -19,39 +122,15 @@ impl From<EvalError> for ApiError {
     }
 }
 
-/// A date parameter (`YYYY-MM-DD` or ISO-8601) as Unix milliseconds.
-fn instant(pairs: &[(String, String)], key: &'static str) -> Result<Option<i64>, ApiError> {
-    param(pairs, key)
-        .map(|v| {
-            crate::store::parse_instant(v).ok_or_else(|| {
-                ApiError::new(
-                    ApiCode::InvalidValue,
-                    format!("{key} must be a date (YYYY-MM-DD) or an ISO-8601 instant, got '{v}'"),
-                )
-                .field(key)
-            })
-        })
-        .transpose()
-}
-
-/// The period of a query string: `from`, `to`, `as_of`, `horizon_days`.
-fn period(pairs: &[(String, String)]) -> Result<Period, ApiError> {
-    let horizon_days = param(pairs, "horizon_days")
-        .map(|v| match v.parse::<u32>() {
-            Ok(n) if (1..=3650).contains(&n) => Ok(n),
-            _ => Err(ApiError::new(
-                ApiCode::InvalidValue,
-                format!("horizon_days must be a whole number from 1 to 3650, got '{v}'"),
-            )
-            .field("horizon_days")),
-        })
-        .transpose()?;
-    Ok(Period {
-        from: instant(pairs, "from")?,
-        to: instant(pairs, "to")?,
-        as_of: instant(pairs, "as_of")?,
-        horizon_days,
-    })
+/// The period of an evaluation query.
+fn period(q: &EvaluationQuery) -> Period {
+    let ms = |i: Option<Instant>| i.map(|Instant(ms)| ms);
+    Period {
+        from: ms(q.from),
+        to: ms(q.to),
+        as_of: ms(q.as_of),
+        horizon_days: q.horizon_days.map(|Whole(n)| n),
+    }
 }
 
 /// Held while one evaluation runs; released when dropped (also when the request is cancelled).
@@ -77,9 +156,9 @@ fn gate(state: &AppState) -> Result<Running<'_>, ApiError> {
 /// `GET /v1/evaluation?model=&from=&to=&as_of=&horizon_days=`.
 pub async fn get_evaluation(state: web::Data<AppState>, req: HttpRequest) -> ApiResult {
     let store = store_of(&state)?;
-    let pairs = query_pairs(&req)?;
-    let model = model_name(&state, &pairs)?;
-    let period = period(&pairs)?;
+    let query: EvaluationQuery = params::query(&req)?;
+    let period = period(&query);
+    let model = model_name(&state, query.model)?;
     let _one = gate(&state)?;
     let loaded = state.current().models.get(&model).cloned();
     let data = crate::evaluate::load(
@@ -102,30 +181,16 @@ pub async fn get_evaluation(state: web::Data<AppState>, req: HttpRequest) -> Api
     Ok(HttpResponse::Ok().json(ev))
 }
 
-/// A rate parameter within `range`, or `default`.
-fn rate(pairs: &[(String, String)], key: &'static str, default: f64) -> Result<f64, ApiError> {
-    match param(pairs, key) {
-        None => Ok(default),
-        Some(v) => v.parse::<f64>().map_err(|_| {
-            ApiError::new(
-                ApiCode::InvalidValue,
-                format!("{key} must be a number, got '{v}'"),
-            )
-            .field(key)
-        }),
-    }
-}
-
 /// `GET /v1/kpis?model=&from=&to=&by=segment&margin_rate=&discount_rate=`: the KPIs of a
 /// period (default: the last full month); `by=segment` adds the per-segment rows.
 pub async fn get_kpis(state: web::Data<AppState>, req: HttpRequest) -> ApiResult {
     use crate::evaluate::kpi;
     let store = store_of(&state)?;
-    let pairs = query_pairs(&req)?;
-    let model = model_name(&state, &pairs)?;
+    let query: KpiQuery = params::query(&req)?;
+    let model = model_name(&state, query.model)?;
     let mut opt = kpi::KpiOptions::last_full_month(crate::store::now_ms());
-    match (instant(&pairs, "from")?, instant(&pairs, "to")?) {
-        (Some(f), Some(t)) => {
+    match (query.from, query.to) {
+        (Some(Instant(f)), Some(Instant(t))) => {
             opt.from = f;
             opt.to = t;
         }
@@ -138,19 +203,9 @@ pub async fn get_kpis(state: web::Data<AppState>, req: HttpRequest) -> ApiResult
             .field("from"))
         }
     }
-    let by_segment = match param(&pairs, "by") {
-        None => false,
-        Some("segment") => true,
-        Some(v) => {
-            return Err(ApiError::new(
-                ApiCode::InvalidValue,
-                format!("by '{v}' is not one of: segment"),
-            )
-            .field("by"))
-        }
-    };
-    opt.margin_rate = rate(&pairs, "margin_rate", opt.margin_rate)?;
-    opt.discount_rate = rate(&pairs, "discount_rate", opt.discount_rate)?;
+    let by_segment = matches!(query.by, Some(By::Segment));
+    opt.margin_rate = query.margin_rate.unwrap_or(opt.margin_rate);
+    opt.discount_rate = query.discount_rate.unwrap_or(opt.discount_rate);
     kpi::check(&opt)?;
     let _one = gate(&state)?;
     let data =

@@ -1,8 +1,54 @@
-//! Open routes for probes and tooling: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
+//! Routes for probes and monitoring: `/healthz`, `/readyz` (open) and `/metrics`.
 
+use super::spec::{ErrorResponse, Method, RouteSpec, Success, OK_JSON};
+use crate::server::auth::Access;
 use crate::server::error::{ApiCode, ApiError};
 use crate::server::AppState;
 use actix_web::{web, HttpResponse};
+
+/// Liveness, readiness and metrics.
+pub(super) const ROUTES: &[RouteSpec] = &[
+    RouteSpec {
+        method: Method::Get,
+        path: "/healthz",
+        access: Access::Open,
+        operation_id: "getHealth",
+        summary: "Liveness: the process is up",
+        query: &[],
+        body: None,
+        ok: OK_JSON,
+        errors: &[],
+        register: |r| r.to(healthz),
+    },
+    RouteSpec {
+        method: Method::Get,
+        path: "/readyz",
+        access: Access::Open,
+        operation_id: "getReadiness",
+        summary: "Readiness: at least one model is loaded",
+        query: &[],
+        body: None,
+        ok: OK_JSON,
+        errors: &[ErrorResponse::new(503, "no model loaded")],
+        register: |r| r.to(readyz),
+    },
+    RouteSpec {
+        method: Method::Get,
+        path: "/metrics",
+        access: Access::Api,
+        operation_id: "getMetrics",
+        summary: "Prometheus metrics",
+        query: &[],
+        body: None,
+        ok: Success {
+            description: "Prometheus text format",
+            content_type: "text/plain",
+            schema: None,
+        },
+        errors: &[],
+        register: |r| r.to(metrics),
+    },
+];
 
 /// `GET /healthz`: the process is up.
 pub async fn healthz() -> HttpResponse {
@@ -60,15 +106,11 @@ async fn store_status(state: &AppState) -> serde_json::Value {
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let reg = state.current();
+    let models = reg
+        .models
+        .iter()
+        .map(|(name, m)| (name.as_str(), m.scorer.version.as_str(), m.loaded_at));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render(&reg, state.log.as_deref()))
-}
-
-/// `GET /openapi.json`.
-pub async fn openapi(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(crate::server::openapi::openapi_spec(
-        &state.current(),
-        &state.config,
-    ))
+        .body(state.metrics.render(models, state.log.as_deref()))
 }

@@ -1,226 +1,86 @@
-//! The route table — the single truth for routing, auth and `/openapi.json` — and one module per
-//! resource. A new route is one [`RouteSpec`] in [`ROUTES`], one [`Handler`] variant and a thin
-//! async function in the module of its resource.
+//! The API's routes: one module per resource, each holding the [`RouteSpec`]s of its routes — the
+//! whole contract: method, path, access, OpenAPI operation and the handler it registers — next to
+//! its handlers. [`all`] chains them; [`configure`] registers each behind the auth check of its
+//! access, and `/openapi.json`, the one route that reads the whole table, lives here with it.
+//!
+//! Adding a route is one [`RouteSpec`] and one handler in the module of its resource (a new
+//! resource: a new module, listed in `TABLE`). Resource modules share `lookup` (model and store)
+//! and `params` (typed query strings), never each other.
 
 mod admin;
 mod customers;
 mod evaluation;
 mod health;
+mod lookup;
 mod models;
+mod openapi;
 mod outcomes;
+mod params;
 mod score;
+pub mod spec;
 
-use super::auth;
+pub use openapi::openapi_spec;
+pub use spec::RouteSpec;
+
+use super::auth::{self, Access};
 use super::error::{ApiCode, ApiError};
+use super::AppState;
 use actix_web::middleware::from_fn;
 use actix_web::{web, HttpRequest, HttpResponse};
+use spec::{Method, OK_JSON};
 
-/// Who may call a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Open (liveness and readiness probes: they reveal only that the process is up and ready).
-    Open,
-    /// Bearer token from `CHURN_API_TOKENS` when set: the API, and also the metrics (counts by
-    /// risk band and model are business figures) and the API description (it lists every input
-    /// and categorical level of the default model).
-    Api,
-    /// Bearer token `CHURN_ADMIN_TOKEN`.
-    Admin,
-}
-
-/// The function behind a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Handler {
-    /// `POST /v1/score`.
-    ScoreDefault,
-    /// `POST /v1/models/{name}/score`.
-    ScoreNamed,
-    /// `GET /v1/models`.
-    ListModels,
-    /// `GET /v1/models/{name}`.
-    GetModel,
-    /// `GET /v1/models/{name}/report`.
-    ModelReport,
-    /// `POST /v1/admin/reload`.
-    Reload,
-    /// `GET /healthz`.
-    Healthz,
-    /// `GET /readyz`.
-    Readyz,
-    /// `GET /metrics`.
-    Metrics,
-    /// `GET /openapi.json`.
-    OpenApi,
-    /// `POST /v1/outcomes`.
-    Outcomes,
-    /// `GET /v1/customers/{id}`.
-    Customer,
-    /// `GET /v1/customers`.
-    Worklist,
-    /// `GET /v1/evaluation`.
-    Evaluation,
-    /// `GET /v1/kpis`.
-    Kpis,
-}
-
-/// One route of the API: the single table both the router and `/openapi.json` are built from.
-#[derive(Debug, Clone, Copy)]
-pub struct RouteSpec {
-    /// HTTP method.
-    pub method: &'static str,
-    /// Path pattern.
-    pub path: &'static str,
-    /// One-line description.
-    pub summary: &'static str,
-    /// Access rule.
-    pub access: Access,
-    /// The function answering it.
-    pub handler: Handler,
-}
-
-/// Every route the server answers.
-pub const ROUTES: &[RouteSpec] = &[
-    RouteSpec {
-        method: "POST",
-        path: "/v1/score",
-        summary: "Score customers with the default model",
-        access: Access::Api,
-        handler: Handler::ScoreDefault,
-    },
-    RouteSpec {
-        method: "POST",
-        path: "/v1/models/{name}/score",
-        summary: "Score customers with a named model",
-        access: Access::Api,
-        handler: Handler::ScoreNamed,
-    },
-    RouteSpec {
-        method: "GET",
-        path: "/v1/models",
-        summary: "List the models being served",
-        access: Access::Api,
-        handler: Handler::ListModels,
-    },
-    RouteSpec {
-        method: "GET",
-        path: "/v1/models/{name}",
-        summary: "One model with its model card",
-        access: Access::Api,
-        handler: Handler::GetModel,
-    },
-    RouteSpec {
-        method: "GET",
-        path: "/v1/models/{name}/report",
-        summary: "The model's report: one self-contained HTML page (text/html)",
-        access: Access::Api,
-        handler: Handler::ModelReport,
-    },
-    RouteSpec {
-        method: "POST",
-        path: "/v1/outcomes",
-        summary: "Record outcome events (churned, retained, action_taken, purchase, survey); all or nothing, idempotent by external_id",
-        access: Access::Api,
-        handler: Handler::Outcomes,
-    },
-    RouteSpec {
-        method: "GET",
-        path: "/v1/customers/{id}",
-        summary: "A customer's latest stored prediction (?model=NAME)",
-        access: Access::Api,
-        handler: Handler::Customer,
-    },
-    RouteSpec {
-        method: "GET",
-        path: "/v1/customers",
-        summary: "Worklist: latest prediction per customer by expected loss, keyset-paginated (?model, risk_band, segment, treatment, limit, cursor)",
-        access: Access::Api,
-        handler: Handler::Worklist,
-    },
-    RouteSpec {
-        method: "GET",
-        path: "/v1/evaluation",
-        summary: "Evaluation of a model from the store: realised and expected performance, lift of each action against the control group, learned save rates (?model, from, to, as_of, horizon_days)",
-        access: Access::Api,
-        handler: Handler::Evaluation,
-    },
-    RouteSpec {
-        method: "GET",
-        path: "/v1/kpis",
-        summary: "Retention KPIs of a period (default: the last full month): retention, churn, repurchase, NPS, average order value, CLV (?model, from, to, by=segment, margin_rate, discount_rate)",
-        access: Access::Api,
-        handler: Handler::Kpis,
-    },
-    RouteSpec {
-        method: "POST",
-        path: "/v1/admin/reload",
-        summary: "Reload bundles from disk and swap atomically",
-        access: Access::Admin,
-        handler: Handler::Reload,
-    },
-    RouteSpec {
-        method: "GET",
-        path: "/healthz",
-        summary: "Liveness: the process is up",
-        access: Access::Open,
-        handler: Handler::Healthz,
-    },
-    RouteSpec {
-        method: "GET",
-        path: "/readyz",
-        summary: "Readiness: at least one model is loaded",
-        access: Access::Open,
-        handler: Handler::Readyz,
-    },
-    RouteSpec {
-        method: "GET",
-        path: "/metrics",
-        summary: "Prometheus metrics",
-        access: Access::Api,
-        handler: Handler::Metrics,
-    },
-    RouteSpec {
-        method: "GET",
-        path: "/openapi.json",
-        summary: "This API description (OpenAPI 3.1)",
-        access: Access::Api,
-        handler: Handler::OpenApi,
-    },
+/// The routes of every resource module, and this module's own.
+static TABLE: [&[RouteSpec]; 8] = [
+    score::ROUTES,
+    models::ROUTES,
+    outcomes::ROUTES,
+    customers::ROUTES,
+    evaluation::ROUTES,
+    admin::ROUTES,
+    health::ROUTES,
+    ROUTES,
 ];
 
-/// Register all routes of [`ROUTES`] on an actix `App`, each behind the auth check of its
-/// `access`.
+/// `/openapi.json`.
+const ROUTES: &[RouteSpec] = &[RouteSpec {
+    method: Method::Get,
+    path: "/openapi.json",
+    access: Access::Api,
+    operation_id: "getOpenApi",
+    summary: "This API description (OpenAPI 3.1)",
+    query: &[],
+    body: None,
+    ok: OK_JSON,
+    errors: &[],
+    register: |r| r.to(openapi),
+}];
+
+/// Every route the server answers.
+pub fn all() -> impl Iterator<Item = &'static RouteSpec> {
+    TABLE.iter().flat_map(|routes| routes.iter())
+}
+
+/// Register every route of [`all`] on an actix `App`, each behind the auth check of its
+/// `access` and with a 405 for other methods.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    for r in ROUTES {
-        let route = match r.method {
-            "POST" => web::post(),
-            _ => web::get(),
-        };
-        let route = match r.handler {
-            Handler::ScoreDefault => route.to(score::score_default),
-            Handler::ScoreNamed => route.to(score::score_named),
-            Handler::ListModels => route.to(models::list_models),
-            Handler::GetModel => route.to(models::get_model),
-            Handler::ModelReport => route.to(models::model_report),
-            Handler::Reload => route.to(admin::reload),
-            Handler::Healthz => route.to(health::healthz),
-            Handler::Readyz => route.to(health::readyz),
-            Handler::Metrics => route.to(health::metrics),
-            Handler::OpenApi => route.to(health::openapi),
-            Handler::Outcomes => route.to(outcomes::post_outcomes),
-            Handler::Customer => route.to(customers::get_customer),
-            Handler::Worklist => route.to(customers::worklist),
-            Handler::Evaluation => route.to(evaluation::get_evaluation),
-            Handler::Kpis => route.to(evaluation::get_kpis),
-        };
+    for r in all() {
+        let (method, access) = (r.method.as_str(), r.access);
         cfg.service(
             web::resource(r.path)
-                .wrap(from_fn(move |req, next| auth::guard(r, req, next)))
-                .route(route)
+                .wrap(from_fn(move |req, next| {
+                    auth::guard(method, access, req, next)
+                }))
+                .route((r.register)(r.method.route()))
                 .default_service(web::to(move |req: HttpRequest| {
-                    method_not_allowed(req, r.method)
+                    method_not_allowed(req, method)
                 })),
         );
     }
+}
+
+/// `GET /openapi.json`.
+async fn openapi(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(openapi_spec(all(), &state.current(), &state.config))
 }
 
 /// Any path no route matches.
@@ -244,4 +104,49 @@ async fn method_not_allowed(req: HttpRequest, allowed: &'static str) -> HttpResp
         actix_web::http::header::HeaderValue::from_static(allowed),
     );
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn operation_ids_and_method_paths_are_unique() {
+        let mut ids = BTreeSet::new();
+        let mut routes = BTreeSet::new();
+        for r in all() {
+            assert!(ids.insert(r.operation_id), "{} twice", r.operation_id);
+            assert!(
+                r.operation_id.chars().all(|c| c.is_ascii_alphanumeric()),
+                "{}",
+                r.operation_id
+            );
+            assert!(routes.insert((r.method.as_str(), r.path)), "{}", r.path);
+        }
+        assert_eq!(ids.len(), 15);
+    }
+
+    #[test]
+    fn every_route_documents_each_status_once() {
+        for r in all() {
+            let mut statuses = BTreeSet::new();
+            for e in r.error_responses() {
+                assert!((400..600).contains(&e.status), "{} {}", r.path, e.status);
+                assert!(
+                    statuses.insert(e.status),
+                    "{} documents {} twice",
+                    r.path,
+                    e.status
+                );
+            }
+            assert!(statuses.contains(&405), "{}", r.path);
+            assert_eq!(
+                statuses.contains(&401),
+                r.access != Access::Open,
+                "{}",
+                r.path
+            );
+        }
+    }
 }

@@ -1,10 +1,60 @@
 //! `GET /v1/models`, `GET /v1/models/{name}` and `GET /v1/models/{name}/report`.
 
+use super::spec::{ErrorResponse, Method, RouteSpec, Success, OK_JSON, UNKNOWN_MODEL};
+use crate::server::auth::Access;
 use crate::server::error::{ApiCode, ApiError, ApiResult};
 use crate::server::state::LoadedModel;
 use crate::server::AppState;
 use actix_web::{web, HttpResponse};
 use serde_json::Value;
+
+/// The served models, one model with its card, and its report.
+pub(super) const ROUTES: &[RouteSpec] = &[
+    RouteSpec {
+        method: Method::Get,
+        path: "/v1/models",
+        access: Access::Api,
+        operation_id: "listModels",
+        summary: "List the models being served",
+        query: &[],
+        body: None,
+        ok: OK_JSON,
+        errors: &[],
+        register: |r| r.to(list_models),
+    },
+    RouteSpec {
+        method: Method::Get,
+        path: "/v1/models/{name}",
+        access: Access::Api,
+        operation_id: "getModel",
+        summary: "One model with its model card",
+        query: &[],
+        body: None,
+        ok: OK_JSON,
+        errors: &[UNKNOWN_MODEL],
+        register: |r| r.to(get_model),
+    },
+    RouteSpec {
+        method: Method::Get,
+        path: "/v1/models/{name}/report",
+        access: Access::Api,
+        operation_id: "getModelReport",
+        summary: "The model's report: one self-contained HTML page (text/html)",
+        query: &[],
+        body: None,
+        ok: Success {
+            description:
+                "the report: one self-contained HTML page (inline SVG and CSS, no scripts)",
+            content_type: "text/html",
+            schema: None,
+        },
+        errors: &[ErrorResponse::new(
+            404,
+            "unknown model, or no model card for the served version",
+        )],
+        register: |r| r.to(model_report),
+    },
+];
 
 fn model_summary(name: &str, m: &LoadedModel, default: bool) -> Value {
     let b = &m.scorer.bundle;

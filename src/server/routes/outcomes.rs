@@ -1,22 +1,30 @@
 //! `POST /v1/outcomes`: outcome events in, all or nothing.
 
-use crate::server::error::{ApiCode, ApiError, ApiResult};
+use super::lookup::store_of;
+use super::spec::{ErrorResponse, Method, RouteSpec, OK_JSON};
+use crate::server::auth::Access;
+use crate::server::error::{ApiError, ApiResult};
 use crate::server::json;
 use crate::server::AppState;
-use crate::store::Store;
 use actix_web::{web, HttpRequest, HttpResponse};
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
-/// The store, or 503 when the server runs without one.
-pub(crate) fn store_of(state: &AppState) -> Result<Arc<Store>, ApiError> {
-    state.store.clone().ok_or_else(|| {
-        ApiError::new(
-            ApiCode::StoreDisabled,
-            "this server runs without a prediction store (--store none)",
-        )
-    })
-}
+/// Outcome events in. Its 503 is the body reader's, which names the store too.
+pub(super) const ROUTES: &[RouteSpec] = &[RouteSpec {
+    method: Method::Post,
+    path: "/v1/outcomes",
+    access: Access::Api,
+    operation_id: "recordOutcomes",
+    summary: "Record outcome events (churned, retained, action_taken, purchase, survey); all or nothing, idempotent by external_id",
+    query: &[],
+    body: Some("OutcomesRequest"),
+    ok: OK_JSON,
+    errors: &[ErrorResponse::new(
+        422,
+        "an invalid event; `field` names it, e.g. outcomes[2].at; nothing was stored",
+    )],
+    register: |r| r.to(post_outcomes),
+}];
 
 /// Action ids of every served model's playbook: what an `action_taken` event may name.
 fn known_actions(state: &AppState) -> BTreeSet<String> {

@@ -1,20 +1,67 @@
 //! `POST /v1/score` and `POST /v1/models/{name}/score`: thin over [`Scorer`].
 
+use super::lookup::resolve_model;
+use super::params;
+use super::spec::{ErrorResponse, Method, QueryParam, RouteSpec, Success, UNKNOWN_MODEL};
 use crate::features::Warning;
 use crate::io::RawValue;
 use crate::playbook::{RiskBand, RiskBands, Treatment};
 use crate::scoring::{Detail, Reason, Scorer};
 use crate::segment::{LifecycleStage, RfmClass};
+use crate::server::auth::Access;
 use crate::server::error::{ApiCode, ApiError, ApiResult};
 use crate::server::json::{self, Cell, Customer};
-use crate::server::state::{LoadedModel, Registry};
 use crate::server::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
-use std::sync::Arc;
 
-/// One result of `POST /v1/score`.
+/// The two score routes: the same contract, with the default or a named model.
+pub(super) const ROUTES: &[RouteSpec] = &[
+    RouteSpec {
+        method: Method::Post,
+        path: "/v1/score",
+        access: Access::Api,
+        operation_id: "scoreDefault",
+        summary: "Score customers with the default model",
+        query: QUERY,
+        body: Some("ScoreRequest"),
+        ok: SCORED,
+        errors: ERRORS,
+        register: |r| r.to(score_default),
+    },
+    RouteSpec {
+        method: Method::Post,
+        path: "/v1/models/{name}/score",
+        access: Access::Api,
+        operation_id: "scoreNamed",
+        summary: "Score customers with a named model",
+        query: QUERY,
+        body: Some("ScoreRequest"),
+        ok: SCORED,
+        errors: ERRORS,
+        register: |r| r.to(score_named),
+    },
+];
+
+const QUERY: &[QueryParam] = &[QueryParam::optional(
+    "detail",
+    "`full` (default): everything; `advice`: all but levers; `probability`: probability, interval, leaf support, segment and warnings only (no reasons, advice or levers are computed, unless the store is on: then the advice is still computed and recorded)",
+)];
+
+const SCORED: Success = Success {
+    description: "scores in input order",
+    content_type: "application/json",
+    schema: Some("ScoreResponse"),
+};
+
+const ERRORS: &[ErrorResponse] = &[
+    ErrorResponse::new(422, "wrong types, infinite values or missing fields (text 'NaN' is a missing value); `field` names the culprit, e.g. customers[3].tenure"),
+    UNKNOWN_MODEL,
+];
+
+/// One result of `POST /v1/score`. `/openapi.json` lists every field (the `ScoreResult` schema in
+/// `openapi.rs`); a test holds live responses against it, key for key.
 #[derive(Serialize)]
 struct ScoreResult<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -94,26 +141,27 @@ impl ResponseDetail {
             advice: recording || self != ResponseDetail::Probability,
         }
     }
+}
 
-    /// The `detail` query parameter of a request (absent: [`ResponseDetail::Full`]).
-    pub fn from_request(req: &HttpRequest) -> Result<ResponseDetail, ApiError> {
-        let pairs = super::customers::query_pairs(req)?;
-        let Some(asked) = super::customers::param(&pairs, "detail") else {
-            return Ok(ResponseDetail::Full);
-        };
+impl<'de> Deserialize<'de> for ResponseDetail {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let asked = String::deserialize(d)?;
         match Self::NAMES.iter().find(|(name, _)| *name == asked) {
             Some(&(_, detail)) => Ok(detail),
-            None => Err(ApiError::new(
-                ApiCode::InvalidValue,
-                format!(
-                    "query parameter detail: expected one of {}, got '{}'",
-                    Self::NAMES.map(|(name, _)| name).join(", "),
-                    asked.chars().take(64).collect::<String>()
-                ),
-            )
-            .field("detail")),
+            None => Err(serde::de::Error::custom(format!(
+                "expected one of {}, got '{}'",
+                Self::NAMES.map(|(name, _)| name).join(", "),
+                asked.chars().take(64).collect::<String>()
+            ))),
         }
     }
+}
+
+/// The query of both score routes.
+#[derive(Deserialize)]
+struct ScoreQuery {
+    /// How much of each result to compute and return (absent: [`ResponseDetail::Full`]).
+    detail: Option<ResponseDetail>,
 }
 
 /// `POST /v1/score`.
@@ -135,40 +183,15 @@ pub async fn score_named(
     score_with(state, req, payload, Some(path.into_inner())).await
 }
 
-fn model_names(reg: &Registry) -> String {
-    reg.models.keys().cloned().collect::<Vec<_>>().join(", ")
-}
-
-/// The model a request names, or the default one.
-pub(crate) fn resolve_model(
-    reg: &Registry,
-    name: Option<String>,
-) -> Result<(String, Arc<LoadedModel>), ApiError> {
-    let Some(name) = name.or_else(|| reg.default.clone()) else {
-        return Err(ApiError::new(
-            ApiCode::NoDefaultModel,
-            format!(
-                "no default model: use /v1/models/{{name}}/score with one of: {}",
-                model_names(reg)
-            ),
-        ));
-    };
-    match reg.models.get(&name) {
-        Some(m) => Ok((name, m.clone())),
-        None => Err(ApiError::new(
-            ApiCode::UnknownModel,
-            format!("no model named '{name}'; available: {}", model_names(reg)),
-        )),
-    }
-}
-
 async fn score_with(
     state: web::Data<AppState>,
     req: HttpRequest,
     payload: web::Payload,
     name: Option<String>,
 ) -> ApiResult {
-    let detail = ResponseDetail::from_request(&req)?;
+    let detail = params::query::<ScoreQuery>(&req)?
+        .detail
+        .unwrap_or(ResponseDetail::Full);
     let (model_name, model) = resolve_model(&state.current(), name)?;
     let body = json::read_body(&req, payload, &state.config, &state.body_budget).await?;
     let parsed = json::parse_score_request(&body, state.config.max_batch)?;
