@@ -8,6 +8,7 @@ mod cli;
 mod decisions;
 mod evaluation;
 mod export_sql;
+mod faults;
 mod hardening;
 mod ingest;
 mod layers;

@@ -109,7 +109,7 @@ macro_rules! both_backends {
 // ---------------------------------------------------------------- helpers
 
 /// `churn-serve` on the shared trained Telco model with the Telco playbook and store `url`.
-fn serve(url: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
+pub(crate) fn serve(url: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
     let pb = root().join(PLAYBOOK);
     let mut args = vec!["--store", url, "--playbook", pb.to_str().unwrap()];
     args.extend_from_slice(extra);
@@ -134,7 +134,11 @@ fn enc(s: &str) -> String {
 }
 
 /// Retry `f` every 50 ms until it succeeds or `timeout` passes (then panic with its last error).
-fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<T, String>) -> T {
+pub(crate) fn eventually<T>(
+    what: &str,
+    timeout: Duration,
+    mut f: impl FnMut() -> Result<T, String>,
+) -> T {
     let started = Instant::now();
     loop {
         match f() {
@@ -148,7 +152,7 @@ fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<T,
 }
 
 /// POST /v1/score; the response (asserted 200).
-fn score_http(addr: &str, customers: &[Value]) -> Value {
+pub(crate) fn score_http(addr: &str, customers: &[Value]) -> Value {
     let r = post(addr, "/v1/score", &json!({ "customers": customers }));
     assert_eq!(r.status, 200, "scoring: {}", r.body);
     r.json()
@@ -220,7 +224,7 @@ fn worklist_eventually(addr: &str, n: usize) -> Vec<Value> {
 }
 
 /// POST /v1/outcomes; the response.
-fn post_outcomes(addr: &str, events: &[Value]) -> Resp {
+pub(crate) fn post_outcomes(addr: &str, events: &[Value]) -> Resp {
     post(addr, "/v1/outcomes", &json!({ "outcomes": events }))
 }
 
@@ -237,7 +241,7 @@ fn outcomes_ok(addr: &str, events: &[Value], stored: u64, duplicates: u64, what:
 }
 
 /// A timestamp `minutes` from now in RFC 3339 UTC (`...Z`).
-fn at(minutes: i64) -> String {
+pub(crate) fn at(minutes: i64) -> String {
     (Utc::now() + Days::minutes(minutes)).to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
@@ -275,7 +279,7 @@ fn is_hex(s: &str, n: usize) -> bool {
 }
 
 /// Prometheus sample value of the first series named `name` (with or without labels).
-fn metric(text: &str, name: &str) -> Option<f64> {
+pub(crate) fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .find(|l| l.starts_with(&format!("{name} ")) || l.starts_with(&format!("{name}{{")))
@@ -284,7 +288,7 @@ fn metric(text: &str, name: &str) -> Option<f64> {
 }
 
 /// Wait (bounded) for a child process to exit; kills it and panics after `timeout`.
-fn wait_exit(
+pub(crate) fn wait_exit(
     child: &mut std::process::Child,
     timeout: Duration,
     what: &str,
