@@ -7,42 +7,51 @@ use crate::playbook::LearnedRate;
 use sqlx::Row;
 
 impl Store {
-    /// Replace the learned save rates of `model` (one transaction).
+    /// Store the learned save rates of `model` (one transaction): each action with evidence
+    /// (customers in either arm) replaces that action's stored rate; an action without any, as
+    /// in an evaluation of an empty period, keeps what an earlier evaluation learned. Returns how
+    /// many rates were replaced.
     pub async fn save_learned_rates(
         &self,
         model: &str,
         rates: &[LearnedRate],
-    ) -> Result<(), StoreError> {
+    ) -> Result<usize, StoreError> {
         let (pool, backend) = (self.pool(), self.backend());
         let model = model.to_string();
-        let rates = rates.to_vec();
+        let rates: Vec<LearnedRate> = rates
+            .iter()
+            .filter(|l| l.treated + l.control > 0)
+            .cloned()
+            .collect();
         let now = super::now_ms();
         let health = self.health_handle();
         self.run(async move {
             write_transaction(&pool, &health, async |tx| {
-            sqlx::query("DELETE FROM learned_rates WHERE model = $1")
-                .bind(model.clone())
-                .execute(&mut *tx)
-                .await?;
-            for l in rates {
-                sqlx::query(
-                    "INSERT INTO learned_rates (model, action, save_rate, prior_rate, evidence, \
-                     treated, control, applied, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(model.clone())
-                .bind(l.action)
-                .bind(l.save_rate)
-                .bind(l.prior_rate)
-                .bind(l.evidence)
-                .bind(l.treated as i64)
-                .bind(l.control as i64)
-                .bind(l.applied as i64)
-                .bind(now)
-                .persistent(super::log::cacheable(backend))
-                .execute(&mut *tx)
-                .await?;
-            }
-            Ok(())
+                for l in &rates {
+                    sqlx::query("DELETE FROM learned_rates WHERE model = $1 AND action = $2")
+                        .bind(model.clone())
+                        .bind(l.action.clone())
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(
+                        "INSERT INTO learned_rates (model, action, save_rate, prior_rate, \
+                         evidence, treated, control, applied, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    )
+                    .bind(model.clone())
+                    .bind(l.action.clone())
+                    .bind(l.save_rate)
+                    .bind(l.prior_rate)
+                    .bind(l.evidence)
+                    .bind(l.treated as i64)
+                    .bind(l.control as i64)
+                    .bind(l.applied as i64)
+                    .bind(now)
+                    .persistent(super::log::cacheable(backend))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Ok(rates.len())
             })
             .await
         })

@@ -465,6 +465,32 @@ fn store_round_trip(url: &str) {
         .unwrap();
     let back = store.block_on(store.learned_rates("telco")).unwrap();
     assert_eq!(back, want.learned_rates);
+    // an evaluation of a period without predictions learns nothing: it keeps the stored rates
+    let empty = churn::evaluate::Period {
+        from: Some(4_102_444_800_000), // 2100-01-01
+        as_of: Some(as_of()),
+        ..churn::evaluate::Period::default()
+    };
+    let nothing = store
+        .block_on(churn::evaluate::load(
+            &store,
+            "telco",
+            (empty.from, empty.to),
+            churn::store::Events::LabelsAndActions,
+        ))
+        .unwrap();
+    assert!(nothing.predictions.is_empty());
+    let opts = churn::evaluate::options("telco", Some(&scorer().bundle), &empty);
+    let none = churn::evaluate::evaluate(&nothing, &opts).unwrap();
+    let replaced = store
+        .block_on(store.save_learned_rates("telco", &none.learned_rates))
+        .unwrap();
+    assert_eq!(replaced, 0, "{:?}", none.learned_rates);
+    assert_eq!(
+        store.block_on(store.learned_rates("telco")).unwrap(),
+        want.learned_rates,
+        "an empty period wiped the learned rates"
+    );
     let customer = two_year_newcomer();
     for (extra, learned) in [(None, true), (Some("--no-learned-rates"), false)] {
         let mut a = args.to_vec();
