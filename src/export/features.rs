@@ -218,7 +218,7 @@ pub fn features_query(spec: &TransactionSpec, opts: &FeatureExport) -> Result<St
         out.items.len() - 1 - training as usize,
         crate::ingest::TRANSACTION_FEATURES.len()
     );
-    let day = |s: i64| crate::ingest::value::format_day(s.div_euclid(DAY));
+    let day = |s: i64| crate::time::format_day(s.div_euclid(DAY));
     let comment = format!(
         "churn transaction features {} {}, {} dialect.\n\
          Input: {} with columns {} (timestamps or ISO text, read as UTC{}).\n\
