@@ -103,7 +103,7 @@ fn open_store(url: &str) -> anyhow::Result<Store> {
 fn instant(option: &str, v: &Option<String>) -> anyhow::Result<Option<i64>> {
     v.as_deref()
         .map(|s| {
-            churn::store::parse_instant(s).ok_or_else(|| {
+            churn::time::parse(s).ok_or_else(|| {
                 cli::CliError::Usage(format!(
                     "--{option}: expected a date (YYYY-MM-DD) or ISO-8601 instant, got '{s}'"
                 ))

@@ -23,7 +23,7 @@ impl From<EvalError> for ApiError {
 fn instant(pairs: &[(String, String)], key: &'static str) -> Result<Option<i64>, ApiError> {
     param(pairs, key)
         .map(|v| {
-            crate::store::parse_instant(v).ok_or_else(|| {
+            crate::time::parse(v).ok_or_else(|| {
                 ApiError::new(
                     ApiCode::InvalidValue,
                     format!("{key} must be a date (YYYY-MM-DD) or an ISO-8601 instant, got '{v}'"),
