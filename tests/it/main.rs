@@ -18,3 +18,4 @@ mod report;
 mod segments;
 mod server;
 mod store;
+mod timestamps;
