@@ -13,6 +13,9 @@
 //! 6. [`scoring`] — the scoring core used by every front end; [`store`] — the prediction log,
 //!    outcomes and the read paths over SQLite or PostgreSQL; [`report`] — the HTML model report;
 //! 7. front ends: the `churn-train`, `churn-score` and `churn-serve` binaries and [`server`].
+//!
+//! Underneath every layer: [`util`] and [`time`] (the one parser of date and time text, the
+//! civil calendar and the date formatters).
 
 pub mod bundle;
 pub mod cli;
@@ -30,5 +33,6 @@ pub mod segment;
 pub mod server;
 pub mod store;
 pub mod synth;
+pub mod time;
 pub mod train;
 pub mod util;

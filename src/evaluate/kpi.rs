@@ -37,24 +37,10 @@ impl KpiOptions {
     /// The last full calendar month (UTC) before `now`, margin rate 0.3, discount rate 1% per
     /// period.
     pub fn last_full_month(now: i64) -> KpiOptions {
-        use chrono::{Datelike, TimeZone, Utc};
-        let d = chrono::DateTime::from_timestamp_millis(now).unwrap_or_default();
-        let this = Utc
-            .with_ymd_and_hms(d.year(), d.month(), 1, 0, 0, 0)
-            .single()
-            .unwrap_or_default();
-        let (y, m) = if d.month() == 1 {
-            (d.year() - 1, 12)
-        } else {
-            (d.year(), d.month() - 1)
-        };
-        let prev = Utc
-            .with_ymd_and_hms(y, m, 1, 0, 0, 0)
-            .single()
-            .unwrap_or_default();
+        let (this, prev) = crate::time::month_starts(now);
         KpiOptions {
-            from: prev.timestamp_millis(),
-            to: this.timestamp_millis(),
+            from: prev,
+            to: this,
             margin_rate: 0.3,
             discount_rate: 0.01,
         }
@@ -155,8 +141,8 @@ pub fn check(opt: &KpiOptions) -> Result<(), super::EvalError> {
             "from",
             format!(
                 "must be before to ({} ≥ {})",
-                super::iso(opt.from),
-                super::iso(opt.to)
+                crate::time::format_instant(opt.from),
+                crate::time::format_instant(opt.to)
             ),
         );
     }
@@ -247,8 +233,8 @@ pub fn kpis(data: &EvalData, opt: &KpiOptions) -> Kpis {
         }
     }
     Kpis {
-        from: super::iso(opt.from),
-        to: super::iso(opt.to),
+        from: crate::time::format_instant(opt.from),
+        to: crate::time::format_instant(opt.to),
         overall: row("all".into(), &all, opt),
         by_segment: groups.into_iter().map(|(k, a)| row(k, &a, opt)).collect(),
     }
@@ -507,11 +493,14 @@ mod tests {
 
     #[test]
     fn the_default_period_is_the_last_full_month() {
-        let now = crate::store::parse_instant("2026-03-15T10:00:00Z").unwrap();
+        let now = crate::time::parse("2026-03-15T10:00:00Z").unwrap();
         let o = KpiOptions::last_full_month(now);
-        assert_eq!(crate::evaluate::iso(o.from), "2026-02-01T00:00:00Z");
-        assert_eq!(crate::evaluate::iso(o.to), "2026-03-01T00:00:00Z");
-        let jan = KpiOptions::last_full_month(crate::store::parse_instant("2026-01-05").unwrap());
-        assert_eq!(crate::evaluate::iso(jan.from), "2025-12-01T00:00:00Z");
+        assert_eq!(crate::time::format_instant(o.from), "2026-02-01T00:00:00Z");
+        assert_eq!(crate::time::format_instant(o.to), "2026-03-01T00:00:00Z");
+        let jan = KpiOptions::last_full_month(crate::time::parse("2026-01-05").unwrap());
+        assert_eq!(
+            crate::time::format_instant(jan.from),
+            "2025-12-01T00:00:00Z"
+        );
     }
 }

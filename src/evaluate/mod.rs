@@ -26,6 +26,7 @@ pub use performance::{Expected, Realised};
 pub use stats::Estimate;
 
 use crate::playbook::{LearnedRate, Playbook, Treatment};
+use crate::time::format_instant;
 use data::Timeline;
 use serde::Serialize;
 
@@ -141,26 +142,17 @@ pub struct Evaluation {
     pub notes: Vec<String>,
 }
 
-/// ISO-8601 UTC text of Unix milliseconds.
-pub fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
-}
-
-fn month_of(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|d| d.format("%Y-%m").to_string())
-        .unwrap_or_default()
-}
-
 /// Evaluate `data` (the predictions of one model and their customers' outcomes).
 pub fn evaluate(data: &EvalData, opt: &EvalOptions<'_>) -> Result<Evaluation, EvalError> {
     if let (Some(f), Some(t)) = (opt.from, opt.to) {
         if f >= t {
             return Err(EvalError::Invalid {
                 field: "from",
-                message: format!("must be before to ({} ≥ {})", iso(f), iso(t)),
+                message: format!(
+                    "must be before to ({} ≥ {})",
+                    format_instant(f),
+                    format_instant(t)
+                ),
             });
         }
     }
@@ -193,7 +185,7 @@ pub fn evaluate(data: &EvalData, opt: &EvalOptions<'_>) -> Result<Evaluation, Ev
                 Some(data.name(pred(i).version).into())
             }),
             2 => group_by(data, &idx, &labels, &|i| {
-                Some(month_of(pred(i).scored_at).into())
+                Some(crate::time::format_month(pred(i).scored_at).into())
             }),
             4 => group_by(data, &idx, &labels, &|i| {
                 pred(i).control.map(|c| {
@@ -275,9 +267,9 @@ pub fn evaluate(data: &EvalData, opt: &EvalOptions<'_>) -> Result<Evaluation, Ev
     }
     Ok(Evaluation {
         model: opt.model.clone(),
-        from: opt.from.map(iso),
-        to: opt.to.map(iso),
-        as_of: iso(opt.as_of),
+        from: opt.from.map(format_instant),
+        to: opt.to.map(format_instant),
+        as_of: format_instant(opt.as_of),
         horizon_days: opt.horizon_days,
         horizon_source: opt.horizon_source.clone(),
         predictions: idx.len(),

@@ -5,11 +5,13 @@
 //! Purchases and survey answers are drawn too, for the KPIs.
 
 use crate::io::RawTable;
-use crate::playbook::Treatment;
+use crate::playbook::{Playbook, Treatment};
 use crate::scoring::{ScoreError, Scorer};
 use crate::store::{IdKey, OutcomeEvent, PredictionRecord, RecordContext, Source, ValidOutcome};
 use crate::util::Rng;
 use serde::Serialize;
+
+use super::EvalError;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -45,6 +47,64 @@ impl Default for SimConfig {
             spread_days: 28,
             horizon_days: super::DEFAULT_HORIZON_DAYS,
             id_prefix: "sim-".into(),
+        }
+    }
+}
+
+/// `ACTION=SHARE`: an action's true effect, the share (0..=1) of would-be churners a contact
+/// saves (the text of `churn-train simulate --effect`; blanks around either side are ignored).
+pub fn parse_effect(text: &str) -> Result<(String, f64), EvalError> {
+    text.split_once('=')
+        .and_then(|(k, v)| Some((k.trim().to_string(), v.trim().parse::<f64>().ok()?)))
+        .filter(|(_, v)| (0.0..=1.0).contains(v))
+        .ok_or_else(|| EvalError::Invalid {
+            field: "effect",
+            message: format!("expected ACTION=SHARE with SHARE in 0..=1, got '{text}'"),
+        })
+}
+
+impl SimConfig {
+    /// Check the parameters that need no model: every effect and the take rate within 0..=1.
+    /// Errors name the field (`effect`, `take_rate`).
+    pub fn validate_parameters(&self) -> Result<(), EvalError> {
+        if let Some((action, share)) = self.effects.iter().find(|(_, v)| !(0.0..=1.0).contains(v)) {
+            return Err(EvalError::Invalid {
+                field: "effect",
+                message: format!(
+                    "expected ACTION=SHARE with SHARE in 0..=1, got '{action}={share}'"
+                ),
+            });
+        }
+        if !(0.0..=1.0).contains(&self.take_rate) {
+            return Err(EvalError::Invalid {
+                field: "take_rate",
+                message: format!("expected 0..=1, got {}", self.take_rate),
+            });
+        }
+        Ok(())
+    }
+
+    /// Check the configuration against the model's playbook: the parameters
+    /// ([`SimConfig::validate_parameters`]), then that there is a playbook (field `model`) and
+    /// that it has every action an effect names (field `effect`).
+    pub fn validate(&self, playbook: Option<&Playbook>) -> Result<(), EvalError> {
+        self.validate_parameters()?;
+        let Some(pb) = playbook else {
+            return Err(EvalError::Invalid {
+                field: "model",
+                message: "the model has no playbook".into(),
+            });
+        };
+        match self
+            .effects
+            .iter()
+            .find(|(action, _)| !pb.action_ids().any(|x| x == action))
+        {
+            Some((action, _)) => Err(EvalError::Invalid {
+                field: "effect",
+                message: format!("the playbook has no action '{action}'"),
+            }),
+            None => Ok(()),
         }
     }
 }
@@ -271,5 +331,75 @@ impl super::EvalData {
             })
             .collect();
         d
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invalid(e: EvalError) -> (&'static str, String) {
+        match e {
+            EvalError::Invalid { field, message } => (field, message),
+            other => panic!("not a parameter error: {other}"),
+        }
+    }
+
+    #[test]
+    fn effects_parse_with_blanks_and_refuse_bad_text_or_shares() {
+        assert_eq!(parse_effect("CALL=0.3").unwrap(), ("CALL".into(), 0.3));
+        assert_eq!(parse_effect(" CALL = 1 ").unwrap(), ("CALL".into(), 1.0));
+        assert_eq!(parse_effect("CALL=0").unwrap(), ("CALL".into(), 0.0));
+        for bad in [
+            "CALL",
+            "CALL=",
+            "CALL=x",
+            "CALL=1.5",
+            "CALL=-0.1",
+            "CALL=NaN",
+            "",
+        ] {
+            let (field, message) = invalid(parse_effect(bad).unwrap_err());
+            assert_eq!(field, "effect", "{bad}");
+            assert_eq!(
+                message,
+                format!("expected ACTION=SHARE with SHARE in 0..=1, got '{bad}'")
+            );
+        }
+    }
+
+    #[test]
+    fn parameters_out_of_range_are_named() {
+        assert!(SimConfig::default().validate_parameters().is_ok());
+        let cfg = SimConfig {
+            effects: vec![("CALL".into(), 0.2), ("COUPON".into(), 1.5)],
+            ..SimConfig::default()
+        };
+        let (field, message) = invalid(cfg.validate_parameters().unwrap_err());
+        assert_eq!(field, "effect");
+        assert!(message.contains("'COUPON=1.5'"), "{message}");
+        for take_rate in [-0.1, 1.01, f64::NAN] {
+            let cfg = SimConfig {
+                take_rate,
+                ..SimConfig::default()
+            };
+            let (field, message) = invalid(cfg.validate_parameters().unwrap_err());
+            assert_eq!(field, "take_rate");
+            assert_eq!(message, format!("expected 0..=1, got {take_rate}"));
+        }
+    }
+
+    #[test]
+    fn a_model_without_playbook_is_refused_after_the_parameters() {
+        let (field, message) = invalid(SimConfig::default().validate(None).unwrap_err());
+        assert_eq!(
+            (field, message.as_str()),
+            ("model", "the model has no playbook")
+        );
+        let cfg = SimConfig {
+            take_rate: 2.0,
+            ..SimConfig::default()
+        };
+        assert_eq!(invalid(cfg.validate(None).unwrap_err()).0, "take_rate");
     }
 }

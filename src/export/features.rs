@@ -309,7 +309,7 @@ impl<'a> Plan<'a> {
     fn comment(&self) -> String {
         let d = self.opts.dialect;
         let training = self.training;
-        let day = |s: i64| crate::ingest::value::format_day(s.div_euclid(DAY));
+        let day = |s: i64| crate::time::format_day(s.div_euclid(DAY));
         format!(
             "churn transaction features {} {}, {} dialect.\n\
              Input: {} with columns {} (timestamps or ISO text, read as UTC{}).\n\

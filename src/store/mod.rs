@@ -250,9 +250,7 @@ pub fn row_json(table: &crate::io::RawTable, r: usize) -> String {
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    crate::time::now_ms()
 }
 
 /// An open store: a connection pool, the runtime it runs on, and the id key.

@@ -100,20 +100,10 @@ fn missing(field: &'static str, message: impl Into<String>) -> OutcomeError {
     }
 }
 
-/// Parse an ISO-8601 instant to Unix milliseconds: RFC 3339 (`Z` or an offset, converted to
-/// UTC), `YYYY-MM-DDTHH:MM:SS[.fff]` (taken as UTC) or `YYYY-MM-DD` (midnight UTC).
+/// Parse a date or an instant to Unix milliseconds: [`crate::time::parse`], which lists the
+/// accepted forms (ISO 8601 / RFC 3339 among them).
 pub fn parse_instant(s: &str) -> Option<i64> {
-    let t = s.trim();
-    if let Ok(d) = chrono::DateTime::parse_from_rfc3339(t) {
-        return Some(d.timestamp_millis());
-    }
-    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
-        if let Ok(d) = chrono::NaiveDateTime::parse_from_str(t, f) {
-            return Some(d.and_utc().timestamp_millis());
-        }
-    }
-    let d = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").ok()?;
-    Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
+    crate::time::parse(s)
 }
 
 fn short_text(
@@ -207,7 +197,7 @@ impl RawOutcome {
             .at
             .as_deref()
             .ok_or_else(|| missing("at", "required (ISO-8601, e.g. 2026-11-01T10:00:00Z)"))?;
-        let at = parse_instant(text).ok_or_else(|| {
+        let at = crate::time::parse(text).ok_or_else(|| {
             invalid(
                 "at",
                 format!(

@@ -95,7 +95,7 @@ pub(super) fn model_card(
     ModelCard {
         name: opts.name.clone(),
         version,
-        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        created_at: crate::time::format_instant(crate::time::now_ms()),
         software_version: env!("CARGO_PKG_VERSION").to_string(),
         data_source: data.source.display().to_string(),
         data_sha256: opts.data_sha256.clone(),

@@ -565,6 +565,25 @@ fn store_round_trip_postgres() {
     store_round_trip(&db.url());
 }
 
+/// `SimConfig::validate` checks the effects against the model's playbook: its actions pass,
+/// an action it lacks is named, and no playbook at all is refused.
+#[test]
+fn simulation_effects_must_name_playbook_actions() {
+    let playbook = scorer().bundle.playbook.as_ref();
+    let cfg = |effects: Vec<(String, f64)>| SimConfig {
+        effects,
+        ..SimConfig::default()
+    };
+    cfg(effects()).validate(playbook).unwrap();
+    let err = cfg(vec![("CALL".into(), 0.3), ("NOPE".into(), 0.1)])
+        .validate(playbook)
+        .unwrap_err();
+    assert_eq!(err.to_string(), "effect: the playbook has no action 'NOPE'");
+    assert_eq!(err.exit_code(), 2);
+    let err = cfg(effects()).validate(None).unwrap_err();
+    assert_eq!(err.to_string(), "model: the model has no playbook");
+}
+
 /// The walkthrough of the README with the binaries: `churn-train simulate` writes a campaign,
 /// `churn-train evaluate` prints the summary, writes the JSON and stores the learned rates;
 /// bad options are refused with the option named.

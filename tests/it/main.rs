@@ -20,3 +20,4 @@ mod report;
 mod segments;
 mod server;
 mod store;
+mod timestamps;

@@ -121,7 +121,7 @@ pub(crate) fn get(addr: &str, path: &str) -> Resp {
 }
 
 /// Percent-encode a query or path value.
-fn enc(s: &str) -> String {
+pub(crate) fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {

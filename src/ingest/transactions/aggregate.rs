@@ -3,14 +3,15 @@
 
 use super::{TransactionSpec, TRANSACTION_FEATURES};
 use crate::ingest::value::{
-    civil_from_days, expected_number, format_day, is_missing_token, number_in_range, parse_number,
-    parse_timestamp, NUMBER_EXPECTED,
+    expected_number, is_missing_token, number_in_range, parse_number, parse_timestamp,
+    NUMBER_EXPECTED,
 };
 use crate::ingest::{
     CustomerData, DataMode, DropCount, FeatureColumn, FeatureKind, FeatureValues, IngestError,
     InputRole, LabelBalance, QualityReport,
 };
 use crate::io::{RawData, RawTable, RawValue};
+use crate::time::{civil_from_days, format_day};
 use crate::util::FxHashMap;
 use std::borrow::Cow;
 

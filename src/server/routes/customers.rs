@@ -48,12 +48,6 @@ const ERRORS: &[ErrorResponse] = &[UNKNOWN_CUSTOMER_OR_MODEL, INVALID_QUERY, NO_
 /// Largest worklist page.
 const MAX_LIMIT: u32 = 1000;
 
-fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
-}
-
 /// The query of `GET /v1/customers/{id}`.
 #[derive(Deserialize)]
 struct CustomerQuery {
@@ -80,7 +74,7 @@ fn prediction_json(id: &str, p: &StoredPrediction) -> Value {
         "model_version": p.model_version,
         "prediction_id": p.prediction_id,
         "request_id": p.request_id,
-        "scored_at": rfc3339(p.scored_at),
+        "scored_at": crate::time::format_instant_millis(p.scored_at),
         "age_seconds": ((crate::store::now_ms() - p.scored_at).max(0) as f64) / 1000.0,
         "source": p.source,
         "churn_probability": p.probability,
@@ -152,7 +146,7 @@ fn row_json(r: &WorklistRow) -> Value {
     let mut v = json!({
         "customer_key": r.customer_key,
         "prediction_id": r.prediction_id,
-        "scored_at": rfc3339(r.scored_at),
+        "scored_at": crate::time::format_instant_millis(r.scored_at),
         "churn_probability": r.probability,
         "risk_band": r.risk_band,
         "segment": r.segment,

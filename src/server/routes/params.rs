@@ -253,14 +253,12 @@ pub(super) struct Instant(pub i64);
 impl<'de> Deserialize<'de> for Instant {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        crate::store::parse_instant(&text)
-            .map(Instant)
-            .ok_or_else(|| {
-                de::Error::invalid_value(
-                    Unexpected::Str(&text),
-                    &"a date (YYYY-MM-DD) or an ISO-8601 instant",
-                )
-            })
+        crate::time::parse(&text).map(Instant).ok_or_else(|| {
+            de::Error::invalid_value(
+                Unexpected::Str(&text),
+                &"a date (YYYY-MM-DD) or an ISO-8601 instant",
+            )
+        })
     }
 }
 
@@ -305,10 +303,7 @@ mod tests {
         .unwrap();
         assert_eq!(q.limit, Some(Whole(5)));
         assert_eq!(q.band, Some(RiskBand::High));
-        assert_eq!(
-            q.from,
-            crate::store::parse_instant("2026-02-01").map(Instant)
-        );
+        assert_eq!(q.from, crate::time::parse("2026-02-01").map(Instant));
         assert_eq!(q.rate, Some(0.25));
         assert_eq!(q.name.as_deref(), Some(""));
         let none = probe(&[]).unwrap();

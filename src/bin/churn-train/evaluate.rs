@@ -1,0 +1,91 @@
+//! `churn-train evaluate`: what the logged predictions were worth once outcomes came back.
+
+use crate::{instant, open_store};
+use anyhow::Context;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct EvaluateArgs {
+    /// Prediction store: sqlite://PATH or postgres://USER@HOST:PORT/DB.
+    #[arg(long, env = "CHURN_STORE", value_name = "URL")]
+    store: String,
+    /// Model name (default: the only model with predictions in the store).
+    #[arg(long, value_name = "NAME")]
+    model: Option<String>,
+    /// Directory of model bundles (the model's horizon and playbook come from MODELS/NAME).
+    #[arg(long, value_name = "DIR", default_value = "models")]
+    models: PathBuf,
+    /// Predictions scored on or after DATE (YYYY-MM-DD or ISO-8601).
+    #[arg(long, value_name = "DATE")]
+    from: Option<String>,
+    /// Predictions scored before DATE.
+    #[arg(long, value_name = "DATE")]
+    to: Option<String>,
+    /// Judge labels as of DATE (default: now).
+    #[arg(long, value_name = "DATE")]
+    as_of: Option<String>,
+    /// Label horizon in days (default: the model's; 90 for customer-table models).
+    #[arg(long, value_name = "DAYS")]
+    horizon_days: Option<u32>,
+    /// Also write the full evaluation as JSON.
+    #[arg(long, value_name = "FILE.json")]
+    output: Option<PathBuf>,
+    /// Do not store the learned save rates.
+    #[arg(long)]
+    no_learned_rates: bool,
+}
+
+/// Run `churn-train evaluate`: print the summary, write the JSON, store the learned rates.
+pub fn run(a: &EvaluateArgs) -> anyhow::Result<()> {
+    use churn::evaluate;
+    let period = evaluate::Period {
+        from: instant("from", &a.from)?,
+        to: instant("to", &a.to)?,
+        as_of: instant("as-of", &a.as_of)?,
+        horizon_days: a.horizon_days,
+    };
+    let store = open_store(&a.store)?;
+    let model = store.block_on(evaluate::resolve_model(&store, a.model.as_deref()))?;
+    let dir = a.models.join(&model);
+    let bundle = if dir.join(churn::bundle::MODEL_FILE).exists() {
+        Some(churn::bundle::load(&dir)?.bundle)
+    } else {
+        eprintln!(
+            "note: no bundle at {}: no playbook (costs, learned save rates) and the default horizon unless --horizon-days",
+            dir.display()
+        );
+        None
+    };
+    let opts = evaluate::options(&model, bundle.as_ref(), &period);
+    let t = std::time::Instant::now();
+    let data = store.block_on(churn::evaluate::load(
+        &store,
+        &model,
+        (period.from, period.to),
+        churn::store::Events::LabelsAndActions,
+    ))?;
+    tracing::debug!(
+        secs = t.elapsed().as_secs_f64(),
+        predictions = data.predictions.len(),
+        outcomes = data.outcomes.len(),
+        "loaded"
+    );
+    let t = std::time::Instant::now();
+    let ev = evaluate::evaluate(&data, &opts)?;
+    tracing::debug!(secs = t.elapsed().as_secs_f64(), "evaluated");
+    print!("{}", ev.summary());
+    if let Some(path) = &a.output {
+        let json = serde_json::to_vec_pretty(&ev)?;
+        churn::util::write_atomic(path, &json)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if !a.no_learned_rates && bundle.is_some() {
+        store.block_on(store.save_learned_rates(&model, &ev.learned_rates))?;
+        let used = ev.learned_rates.iter().filter(|l| l.applied).count();
+        eprintln!(
+            "stored {} learned save rates ({used} with enough evidence to be used) for model {model}; churn-serve and churn-score use them from their next load",
+            ev.learned_rates.len()
+        );
+    }
+    Ok(())
+}
