@@ -88,6 +88,8 @@ struct Tally {
     valid_ms: Vec<f64>,
 }
 
+// the soak scenario, read top to bottom: parse, drive, report
+#[allow(clippy::too_many_lines)]
 fn main() {
     let a: Vec<String> = std::env::args().skip(1).collect();
     if a.len() != 8 {

@@ -120,6 +120,9 @@ pub fn leaf_grid(configured: &[usize], n: usize) -> Vec<usize> {
 ///
 /// Takes the data by value: the input columns are freed once encoded, which keeps the peak memory
 /// of a large training run near the encoded matrix.
+// the pipeline's steps in order, each one call into `steps`; cut in two, a dozen locals (split,
+// encoding, bins, timings) would travel between the halves
+#[allow(clippy::too_many_lines)]
 pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome, TrainError> {
     let cfg = &opts.model;
     let learner = cfg.learner.learner();
@@ -177,32 +180,16 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
             let cal = calibrate_probs(&bcv.oof, &set, &split.ty, opts, values.as_deref());
             timings.calibration_s = clock.lap();
             let binned = own_bins.as_ref().or(prep.binned()).expect("binned above");
-            let (ensemble, _) =
-                boost::fit(binned, set.y, set.w, set.rows, &[], &bcv.best, threads)?;
-            let class = split.tpos * 2 > split.ty.len();
-            let root = vec![(0, 0.0, LEAF, LEAF, class)];
-            // the training rows' base rate, exactly as the root of a single tree counts it
-            let root = Tree::compile(
-                root,
-                "gbdt",
-                &enc.x,
-                set.y,
-                set.w,
-                set.rows,
-                params.criterion,
-                1.0,
-            )?;
-            timings.fit_s = clock.lap();
-            let importances = shap_importances(&ensemble, &enc.x, set.rows, threads);
-            timings.explain_s = clock.lap();
-            choice.boosted = Some(ensemble.params);
-            let boosted = Boosted {
-                ensemble,
-                // rows never held out (NaN) are skipped by the binning itself
-                bins: score_bins(&bcv.oof, set.y),
-                base: root.nodes.into_iter().next().expect("a root"),
-                importances,
+            let fit = BoostedFit {
+                cv: bcv,
+                binned,
+                x: &enc.x,
+                set: &set,
+                majority: split.tpos * 2 > split.ty.len(),
+                criterion: params.criterion,
             };
+            let boosted = fit.run(&mut clock, &mut timings)?;
+            choice.boosted = Some(boosted.ensemble.params);
             let model = Model::boosted(
                 boosted,
                 params,
@@ -290,6 +277,61 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
     })?;
     bundle::write(&opts.out_dir, &bytes)?;
     Ok(TrainOutcome { card, bundle })
+}
+
+/// The final boosted fit of a run: the candidate cross-validation chose, on the run's bins.
+struct BoostedFit<'a> {
+    /// The boosted cross-validation (best parameters, out-of-fold probabilities).
+    cv: &'a boost::BoostCv,
+    /// The training matrix's bins.
+    binned: &'a Binned,
+    /// The encoded matrix.
+    x: &'a crate::features::Matrix,
+    /// Training rows, labels, weights and threads.
+    set: &'a TrainSet<'a>,
+    /// Most training rows churned (the class of the base node).
+    majority: bool,
+    /// Split criterion (counts the base node like a single tree's root).
+    criterion: crate::model::tree::Criterion,
+}
+
+impl BoostedFit<'_> {
+    /// Fit the trees on every training row, count the base rate, compute the importances and
+    /// the calibration bins of the intervals; the fit and explain times go to `timings`.
+    fn run(&self, clock: &mut Stopwatch, timings: &mut Timings) -> Result<Boosted, TrainError> {
+        let set = self.set;
+        let (ensemble, _) = boost::fit(
+            self.binned,
+            set.y,
+            set.w,
+            set.rows,
+            &[],
+            &self.cv.best,
+            set.threads,
+        )?;
+        // the training rows' base rate, exactly as the root of a single tree counts it
+        let root = vec![(0, 0.0, LEAF, LEAF, self.majority)];
+        let root = Tree::compile(
+            root,
+            "gbdt",
+            self.x,
+            set.y,
+            set.w,
+            set.rows,
+            self.criterion,
+            1.0,
+        )?;
+        timings.fit_s = clock.lap();
+        let importances = shap_importances(&ensemble, self.x, set.rows, set.threads);
+        timings.explain_s = clock.lap();
+        Ok(Boosted {
+            ensemble,
+            // rows never held out (NaN) are skipped by the binning itself
+            bins: score_bins(&self.cv.oof, set.y),
+            base: root.nodes.into_iter().next().expect("a root"),
+            importances,
+        })
+    }
 }
 
 /// Write pretty JSON atomically.

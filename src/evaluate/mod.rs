@@ -142,6 +142,79 @@ pub struct Evaluation {
     pub notes: Vec<String>,
 }
 
+/// The period's predictions (indices `idx`, labels `labels`) grouped overall, by model version,
+/// by month, by segment and by treatment group. The groupings sort a million probabilities
+/// several times each: two run at a time.
+fn groupings(data: &EvalData, idx: &[usize], labels: &[Label]) -> [Vec<GroupReport>; 5] {
+    let pred = |i: usize| &data.predictions[i];
+    let group = |dim: usize| -> Vec<GroupReport> {
+        match dim {
+            0 => group_by(data, idx, labels, &|_| Some("all".into())),
+            1 => group_by(data, idx, labels, &|i| {
+                Some(data.name(pred(i).version).into())
+            }),
+            2 => group_by(data, idx, labels, &|i| {
+                Some(crate::time::format_month(pred(i).scored_at).into())
+            }),
+            4 => group_by(data, idx, labels, &|i| {
+                pred(i).control.map(|c| {
+                    if c {
+                        Treatment::Control
+                    } else {
+                        Treatment::Treatment
+                    }
+                    .as_str()
+                    .into()
+                })
+            }),
+            _ => group_by(data, idx, labels, &|i| {
+                pred(i).segment.map(|s| data.name(s).into())
+            }),
+        }
+    };
+    std::thread::scope(|s| {
+        let other = s.spawn(|| [group(2), group(3)]);
+        let mine = [group(0), group(1), group(4)];
+        let [m, g] = other.join().expect("grouping thread");
+        let [a, v, t] = mine;
+        [a, v, m, g, t]
+    })
+}
+
+/// The caveats a reader of the evaluation needs.
+fn notes(
+    opt: &EvalOptions<'_>,
+    overall: &GroupReport,
+    actions: &[ActionLift],
+    has_drift: bool,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    if !has_drift {
+        notes.push(match opt.bundle {
+            None => {
+                "no bundle of the model is loaded: no drift, action costs or learned rates".into()
+            }
+            Some(_) => "the bundle holds no training profile: no drift".into(),
+        });
+    }
+    if overall.pending > 0 {
+        notes.push(format!(
+            "{} of {} predictions are within their {}-day horizon without a churned event: pending, not counted as retained",
+            overall.pending, overall.predictions, opt.horizon_days
+        ));
+    }
+    if actions
+        .iter()
+        .any(|a| a.not_contacted.n + a.not_contacted.pending > 0)
+    {
+        notes.push(
+            "customers recommended an action but not contacted are counted apart, in neither arm"
+                .into(),
+        );
+    }
+    notes
+}
+
 /// Evaluate `data` (the predictions of one model and their customers' outcomes).
 pub fn evaluate(data: &EvalData, opt: &EvalOptions<'_>) -> Result<Evaluation, EvalError> {
     if let (Some(f), Some(t)) = (opt.from, opt.to) {
@@ -176,40 +249,8 @@ pub fn evaluate(data: &EvalData, opt: &EvalOptions<'_>) -> Result<Evaluation, Ev
         .iter()
         .map(|&i| tl.label(data, &data.predictions[i], horizon, opt.as_of))
         .collect();
+    let [all, by_version, by_month, by_segment, by_group] = groupings(data, &idx, &labels);
     let pred = |i: usize| &data.predictions[i];
-    // the four groupings sort a million probabilities several times each: two at a time
-    let group = |dim: usize| -> Vec<GroupReport> {
-        match dim {
-            0 => group_by(data, &idx, &labels, &|_| Some("all".into())),
-            1 => group_by(data, &idx, &labels, &|i| {
-                Some(data.name(pred(i).version).into())
-            }),
-            2 => group_by(data, &idx, &labels, &|i| {
-                Some(crate::time::format_month(pred(i).scored_at).into())
-            }),
-            4 => group_by(data, &idx, &labels, &|i| {
-                pred(i).control.map(|c| {
-                    if c {
-                        Treatment::Control
-                    } else {
-                        Treatment::Treatment
-                    }
-                    .as_str()
-                    .into()
-                })
-            }),
-            _ => group_by(data, &idx, &labels, &|i| {
-                pred(i).segment.map(|s| data.name(s).into())
-            }),
-        }
-    };
-    let [all, by_version, by_month, by_segment, by_group] = std::thread::scope(|s| {
-        let other = s.spawn(|| [group(2), group(3)]);
-        let mine = [group(0), group(1), group(4)];
-        let [m, g] = other.join().expect("grouping thread");
-        let [a, v, t] = mine;
-        [a, v, m, g, t]
-    });
     let overall = all
         .into_iter()
         .next()
@@ -241,30 +282,7 @@ pub fn evaluate(data: &EvalData, opt: &EvalOptions<'_>) -> Result<Evaluation, Ev
         ))
     });
 
-    let mut notes = Vec::new();
-    if drift.is_none() {
-        notes.push(match opt.bundle {
-            None => {
-                "no bundle of the model is loaded: no drift, action costs or learned rates".into()
-            }
-            Some(_) => "the bundle holds no training profile: no drift".into(),
-        });
-    }
-    if overall.pending > 0 {
-        notes.push(format!(
-            "{} of {} predictions are within their {}-day horizon without a churned event: pending, not counted as retained",
-            overall.pending, overall.predictions, opt.horizon_days
-        ));
-    }
-    if actions
-        .iter()
-        .any(|a| a.not_contacted.n + a.not_contacted.pending > 0)
-    {
-        notes.push(
-            "customers recommended an action but not contacted are counted apart, in neither arm"
-                .into(),
-        );
-    }
+    let notes = notes(opt, &overall, &actions, drift.is_some());
     Ok(Evaluation {
         model: opt.model.clone(),
         from: opt.from.map(format_instant),
@@ -452,45 +470,52 @@ impl Evaluation {
             }
         }
         if let Some(d) = &self.drift {
-            let _ = writeln!(
-                s,
-                "\ndrift of the {} most recent predictions against training: {:?}",
-                d.rows, d.status
-            );
-            for x in d
-                .inputs
-                .iter()
-                .filter(|x| x.status >= drift::DriftStatus::Warning)
-            {
-                let _ = writeln!(
-                    s,
-                    "  {:<24} PSI {:.3} (noise {:.3}) {:?}",
-                    x.name, x.psi, x.noise_threshold, x.status
-                );
-            }
-            for x in d.segment_mix.iter().chain([&d.score]) {
-                let _ = writeln!(
-                    s,
-                    "  {:<24} PSI {:.3} (noise {:.3}) {:?}",
-                    x.name, x.psi, x.noise_threshold, x.status
-                );
-            }
-            let _ = writeln!(
-                s,
-                "  base rate: training {}, expected now {}{}",
-                pct(d.base_rate.training),
-                pct(d.base_rate.expected),
-                d.base_rate
-                    .realised
-                    .map(|r| format!(", realised {}", pct(r.value)))
-                    .unwrap_or_default()
-            );
+            drift_summary(&mut s, d);
         }
         for n in &self.notes {
             let _ = writeln!(s, "\nnote: {n}");
         }
         s
     }
+}
+
+/// The drift part of [`Evaluation::summary`].
+fn drift_summary(s: &mut String, d: &drift::DriftReport) {
+    use std::fmt::Write;
+    let pct = |x: f64| format!("{:.1}%", 100.0 * x);
+    let _ = writeln!(
+        s,
+        "\ndrift of the {} most recent predictions against training: {:?}",
+        d.rows, d.status
+    );
+    for x in d
+        .inputs
+        .iter()
+        .filter(|x| x.status >= drift::DriftStatus::Warning)
+    {
+        let _ = writeln!(
+            s,
+            "  {:<24} PSI {:.3} (noise {:.3}) {:?}",
+            x.name, x.psi, x.noise_threshold, x.status
+        );
+    }
+    for x in d.segment_mix.iter().chain([&d.score]) {
+        let _ = writeln!(
+            s,
+            "  {:<24} PSI {:.3} (noise {:.3}) {:?}",
+            x.name, x.psi, x.noise_threshold, x.status
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  base rate: training {}, expected now {}{}",
+        pct(d.base_rate.training),
+        pct(d.base_rate.expected),
+        d.base_rate
+            .realised
+            .map(|r| format!(", realised {}", pct(r.value)))
+            .unwrap_or_default()
+    );
 }
 
 /// The period and label settings of an evaluation run (the query of the CLI and the API).

@@ -149,16 +149,18 @@ fn effect_of(cfg: &SimConfig, action: &str) -> f64 {
         .map_or(0.0, |e| e.1)
 }
 
-/// Simulate one campaign on the customers of `pool` (a table in the model's input layout).
-pub fn simulate(scorer: &Scorer, pool: &RawTable, cfg: &SimConfig) -> Result<Campaign, ScoreError> {
-    let bind = scorer.bind(pool)?;
-    let width = scorer.bundle.encoder.width();
-    let horizon = i64::from(cfg.horizon_days.max(2)) * DAY_MS;
-    let mut row = vec![0.0; width];
-    let encode = |r: usize, row: &mut [f64]| -> Result<(), ScoreError> {
-        let mut w = Vec::new();
-        scorer.encode_into(|i| Some(pool.columns[bind[i]].data.get(r)), row, &mut w)
-    };
+/// Encode row `r` of the pool into the buffer.
+type EncodeRow<'a> = dyn Fn(usize, &mut [f64]) -> Result<(), ScoreError> + 'a;
+
+/// The true lift of each action: over the customers of `pool` whose top recommendation it is
+/// (when treated), its effect times their mean probability.
+fn truth(
+    scorer: &Scorer,
+    pool: &RawTable,
+    cfg: &SimConfig,
+    encode: &EncodeRow,
+) -> Result<Truth, ScoreError> {
+    let mut row = vec![0.0; scorer.bundle.encoder.width()];
     // the truth: each row's top action when treated, and its probability
     let mut sums: Vec<(String, f64, usize)> = Vec::new();
     for r in 0..pool.nrows {
@@ -181,7 +183,7 @@ pub fn simulate(scorer: &Scorer, pool: &RawTable, cfg: &SimConfig) -> Result<Cam
         }
     }
     sums.sort_by(|a, b| a.0.cmp(&b.0));
-    let truth = Truth {
+    Ok(Truth {
         actions: sums
             .into_iter()
             .map(|(action, sum, n)| {
@@ -195,7 +197,20 @@ pub fn simulate(scorer: &Scorer, pool: &RawTable, cfg: &SimConfig) -> Result<Cam
                 }
             })
             .collect(),
+    })
+}
+
+/// Simulate one campaign on the customers of `pool` (a table in the model's input layout).
+pub fn simulate(scorer: &Scorer, pool: &RawTable, cfg: &SimConfig) -> Result<Campaign, ScoreError> {
+    let bind = scorer.bind(pool)?;
+    let width = scorer.bundle.encoder.width();
+    let horizon = i64::from(cfg.horizon_days.max(2)) * DAY_MS;
+    let mut row = vec![0.0; width];
+    let encode = |r: usize, row: &mut [f64]| -> Result<(), ScoreError> {
+        let mut w = Vec::new();
+        scorer.encode_into(|i| Some(pool.columns[bind[i]].data.get(r)), row, &mut w)
     };
+    let truth = truth(scorer, pool, cfg, &encode)?;
 
     let ids = IdKey::new(None);
     let mut rng = Rng::new(cfg.seed);

