@@ -47,7 +47,7 @@ impl Store {
                     .bind(l.control as i64)
                     .bind(l.applied as i64)
                     .bind(now)
-                    .persistent(super::log::cacheable(backend))
+                    .persistent(super::insert::cacheable(backend))
                     .execute(&mut *tx)
                     .await?;
                 }

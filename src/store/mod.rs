@@ -8,24 +8,24 @@
 //! a bounded queue to a background writer ([`PredictionLog`]).
 
 mod batch;
+mod insert;
 mod learned;
 mod log;
 mod outcomes;
 mod query;
+mod record;
 mod scan;
 mod schema;
 mod tx;
 
 pub use batch::BatchLog;
-pub use log::{
-    new_id, LogStats, PredictionLog, PredictionRecord, RecordContext, Source, BULK_BATCH,
-    SERVER_BATCH,
-};
+pub use log::{LogStats, PredictionLog, BULK_BATCH, SERVER_BATCH};
 pub use outcomes::{
     parse_instant, raw_outcomes_of, validate_table, OutcomeError, OutcomeEvent, OutcomeReport,
     RawOutcome, ValidOutcome, OUTCOME_COLUMNS,
 };
 pub use query::{Cursor, StoredPrediction, WorklistFilter, WorklistPage, WorklistRow};
+pub use record::{new_id, PredictionRecord, RecordContext, Source};
 pub use scan::{Events, LogReader, LoggedOutcome, LoggedPrediction, RecentInput};
 pub use schema::SCHEMA_VERSION;
 pub use tx::WriteHealth;
@@ -257,7 +257,7 @@ pub fn now_ms() -> i64 {
 pub struct Store {
     rt: Option<tokio::runtime::Runtime>,
     pool: AnyPool,
-    log_target: log::LogTarget,
+    log_target: insert::LogTarget,
     backend: Backend,
     url: String,
     ids: IdKey,
@@ -311,8 +311,10 @@ impl Store {
             rt.block_on(async {
                 let pool = connect(*backend, url, &shown).await?;
                 let target = match backend {
-                    Backend::Sqlite => log::LogTarget::Sqlite(pool.clone()),
-                    Backend::Postgres => log::LogTarget::Postgres(connect_pg(url, &shown).await?),
+                    Backend::Sqlite => insert::LogTarget::Sqlite(pool.clone()),
+                    Backend::Postgres => {
+                        insert::LogTarget::Postgres(connect_pg(url, &shown).await?)
+                    }
                 };
                 Ok((pool, target))
             })

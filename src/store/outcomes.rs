@@ -1,7 +1,7 @@
 //! Outcome events (churned, retained, action taken, purchase, survey): validation shared by the
 //! HTTP endpoint and the file import, and the all-or-nothing, idempotent insert.
 
-use super::log::new_id;
+use super::record::new_id;
 use super::tx::{write_transaction, WriteHealth};
 use super::{now_ms, IdKey, StoreError};
 use sqlx::AnyPool;
@@ -409,7 +409,7 @@ async fn insert_sorted(
     // the prediction log's power-of-two chunks (at most 512 events, 11 parameters each): few
     // distinct statement texts, each prepared once on SQLite
     let mut rest = keyed;
-    for size in super::log::sqlite_chunks(keyed.len()) {
+    for size in super::insert::sqlite_chunks(keyed.len()) {
         let (chunk, tail) = rest.split_at(size);
         rest = tail;
         let sql = insert_outcomes_sql(backend, size);
@@ -429,7 +429,7 @@ async fn insert_sorted(
                 .bind(received);
         }
         let rows = q
-            .persistent(super::log::cacheable(backend))
+            .persistent(super::insert::cacheable(backend))
             .fetch_all(&mut *tx)
             .await?;
         stored += rows.len() as u64;
@@ -447,7 +447,7 @@ async fn insert_sorted(
     for part in latest
         .into_iter()
         .collect::<Vec<_>>()
-        .chunks(super::log::SQLITE_ROWS)
+        .chunks(super::insert::SQLITE_ROWS)
     {
         let values: Vec<String> = (0..part.len()).map(|r| row_params(backend, r, 3)).collect();
         let sql = format!(

@@ -375,7 +375,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let target = self.log_target.clone();
         let health = self.health_handle();
-        self.run(async move { super::log::insert_predictions(&target, &recs, &health).await })
+        self.run(async move { super::insert::insert_predictions(&target, &recs, &health).await })
             .await
     }
 }

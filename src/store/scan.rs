@@ -4,7 +4,7 @@
 //! from the page, so the reader keeps only what it needs; the evaluation builds its own data from
 //! them (`evaluate::load`).
 
-use super::log::Col;
+use super::insert::Col;
 use super::{Backend, OutcomeEvent, Store, StoreError};
 use crate::playbook::Treatment;
 use sqlx::{AssertSqlSafe, Row};
