@@ -1,13 +1,14 @@
 //! Transaction logs → point-in-time customer features (RFM, tenure, trend) with a horizon label.
 
 mod aggregate;
+mod stream;
 
 use super::value::parse_timestamp;
 use super::{ColumnQuality, CustomerData, IngestError, InputRole};
 use crate::io::{RawData, RawTable};
 use aggregate::aggregate;
-pub use aggregate::StreamOptions;
 use serde::{Deserialize, Serialize};
+pub use stream::StreamOptions;
 
 /// Names of the features built from a transaction log, in output order.
 pub const TRANSACTION_FEATURES: &[&str] = &[
@@ -223,5 +224,5 @@ pub fn stream_transaction_features(
     opts: StreamOptions,
     progress: &mut dyn FnMut(&str, u64, u64),
 ) -> Result<CustomerData, IngestError> {
-    aggregate::stream(path, spec, opts, progress)
+    stream::stream(path, spec, opts, progress)
 }

@@ -156,13 +156,14 @@ pub(super) struct Folder<'s> {
     /// Rows without a customer id.
     no_id: usize,
     /// Purchase keys stored (for the memory estimate).
-    keys: u64,
+    pub(super) keys: u64,
     /// The latest timestamp of a row with an id (for the period notes).
     last_event: Option<i64>,
 }
 
 impl<'s> Folder<'s> {
-    fn new(spec: &'s TransactionSpec, period: Period) -> Folder<'s> {
+    /// An empty fold over `period`.
+    pub(super) fn new(spec: &'s TransactionSpec, period: Period) -> Folder<'s> {
         Folder {
             spec,
             period,
@@ -177,7 +178,7 @@ impl<'s> Folder<'s> {
     /// Fold the rows of `raw` (already parsed into `rows`). Every customer with an id is
     /// registered, even when all its rows fall after the horizon; amounts are read only for rows
     /// before the horizon end.
-    fn fold(
+    pub(super) fn fold(
         &mut self,
         raw: &RawTable,
         spec: &TransactionSpec,
@@ -216,13 +217,18 @@ impl<'s> Folder<'s> {
         Ok(())
     }
 
+    /// Customers held so far.
+    pub(super) fn customers(&self) -> usize {
+        self.acc.len()
+    }
+
     /// Rough bytes held: per customer its id, index entry and accumulator, per purchase a key.
-    fn bytes(&self) -> u64 {
+    pub(super) fn bytes(&self) -> u64 {
         self.acc.len() as u64 * 200 + self.keys * 8
     }
 
     /// The customer table (customers in first-seen order).
-    fn finish(
+    pub(super) fn finish(
         mut self,
         path: std::path::PathBuf,
         rows_read: usize,
@@ -320,127 +326,8 @@ impl PurchaseKeys {
         }
     }
 }
-
-/// Out-of-core options of [`crate::ingest::stream_transaction_features`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StreamOptions {
-    /// Bytes of the file read per chunk.
-    pub chunk_bytes: usize,
-    /// Stop with an error when the customers and purchases held would pass this many bytes.
-    pub memory_limit: Option<u64>,
-}
-
-/// Build the features of a CSV / TSV log (plain or gzip) read chunk by chunk: memory holds one
-/// chunk of rows plus one accumulator per customer and one key per purchase. Without an explicit
-/// cutoff the file is read twice (the default cutoff depends on the last event).
-pub(super) fn stream(
-    path: &std::path::Path,
-    spec: &TransactionSpec,
-    opts: StreamOptions,
-    progress: &mut dyn FnMut(&str, u64, u64),
-) -> Result<CustomerData, IngestError> {
-    spec.validate()?;
-    let only = spec.columns();
-    let explicit_cutoff = spec.explicit_cutoff()?;
-    let last_event = match explicit_cutoff {
-        Some(_) => 0,
-        None => {
-            let mut last: Option<i64> = None;
-            crate::io::for_each_csv_chunk(
-                path,
-                &only,
-                opts.chunk_bytes,
-                |done, total| progress("finding the last event", done, total),
-                |raw, first| -> Result<(), IngestError> {
-                    let cols = LogColumns::resolve(&raw, spec)?;
-                    let rows = parse_chunk(&raw, spec, &cols, first)?;
-                    if rows.no_id < raw.nrows {
-                        let e = rows.last_event();
-                        last = Some(last.map_or(e, |l| l.max(e)));
-                    }
-                    Ok(())
-                },
-            )?;
-            last.unwrap_or(0)
-        }
-    };
-    let period = Period::choose(spec, explicit_cutoff, last_event);
-    let mut folder = Folder::new(spec, period);
-    let rows_read = crate::io::for_each_csv_chunk(
-        path,
-        &only,
-        opts.chunk_bytes,
-        |done, total| progress("aggregating", done, total),
-        |raw, first| -> Result<(), IngestError> {
-            let cols = LogColumns::resolve(&raw, spec)?;
-            let rows = parse_chunk(&raw, spec, &cols, first)?;
-            folder
-                .fold(&raw, spec, &cols, &rows)
-                .map_err(|e| shift(e, first))?;
-            if let Some(limit) = opts.memory_limit {
-                let need = folder.bytes() + 4 * opts.chunk_bytes as u64;
-                if need > limit {
-                    return Err(IngestError::Config(format!(
-                        "{}: after {} rows the log holds {} customers and {} purchases, about {} MB with the read buffers, over --memory-limit {} MB; raise the limit",
-                        path.display(),
-                        first + raw.nrows,
-                        folder.acc.len(),
-                        folder.keys,
-                        need >> 20,
-                        limit >> 20
-                    )));
-                }
-            }
-            Ok(())
-        },
-    )?;
-    folder.finish(path.to_path_buf(), rows_read)
-}
-
-/// Ids and timestamps of a chunk whose first row is data row `first` of the file (errors name
-/// the file's row).
-fn parse_chunk<'a>(
-    raw: &'a RawTable,
-    spec: &TransactionSpec,
-    cols: &LogColumns<'a>,
-    first: usize,
-) -> Result<ParsedRows<'a>, IngestError> {
-    ParsedRows::parse(raw, spec, cols).map_err(|e| shift(e, first))
-}
-
-/// A row error of a chunk, renumbered to the file's data rows.
-fn shift(e: IngestError, first: usize) -> IngestError {
-    match e {
-        IngestError::BadValue {
-            path,
-            row,
-            column,
-            expected,
-            value,
-        } => IngestError::BadValue {
-            path,
-            row: row + first,
-            column,
-            expected,
-            value,
-        },
-        IngestError::MissingValue {
-            path,
-            row,
-            column,
-            what,
-        } => IngestError::MissingValue {
-            path,
-            row: row + first,
-            column,
-            what,
-        },
-        other => other,
-    }
-}
-
 /// The log's columns by role.
-struct LogColumns<'a> {
+pub(super) struct LogColumns<'a> {
     cust: &'a RawData,
     time: &'a RawData,
     amount: &'a RawData,
@@ -450,7 +337,7 @@ struct LogColumns<'a> {
 
 impl<'a> LogColumns<'a> {
     /// Look the configured columns up (customer, timestamp, amount, quantity — first absent wins).
-    fn resolve(raw: &'a RawTable, spec: &TransactionSpec) -> Result<Self, IngestError> {
+    pub(super) fn resolve(raw: &'a RawTable, spec: &TransactionSpec) -> Result<Self, IngestError> {
         let col = |name: &str, role: InputRole| {
             raw.index_of(name)
                 .map(|i| &raw.columns[i].data)
@@ -478,16 +365,16 @@ impl<'a> LogColumns<'a> {
 }
 
 /// Customer id and timestamp of every row (timestamp 0 for rows without an id).
-struct ParsedRows<'a> {
+pub(super) struct ParsedRows<'a> {
     ts: Vec<i64>,
     ids: Vec<Option<Cow<'a, str>>>,
     /// Rows without a customer id.
-    no_id: usize,
+    pub(super) no_id: usize,
 }
 
 impl<'a> ParsedRows<'a> {
     /// Read ids and timestamps; a bad or missing timestamp on a row with an id is an error.
-    fn parse(
+    pub(super) fn parse(
         raw: &RawTable,
         spec: &TransactionSpec,
         cols: &LogColumns<'a>,
@@ -515,7 +402,7 @@ impl<'a> ParsedRows<'a> {
     }
 
     /// The latest timestamp of a row with an id (0 when there is none).
-    fn last_event(&self) -> i64 {
+    pub(super) fn last_event(&self) -> i64 {
         (0..self.ts.len())
             .filter(|&i| self.ids[i].is_some())
             .map(|i| self.ts[i])
@@ -560,7 +447,7 @@ fn timestamp_at(
 }
 
 /// Period boundaries in Unix seconds, fixed before aggregation.
-struct Period {
+pub(super) struct Period {
     cutoff: i64,
     horizon_end: i64,
     window: i64,
@@ -572,7 +459,11 @@ struct Period {
 impl Period {
     /// The configured cutoff, or by default the day after the last event minus the horizon (for
     /// training) or the day after the last event (for scoring).
-    fn choose(spec: &TransactionSpec, explicit_cutoff: Option<i64>, last_event: i64) -> Period {
+    pub(super) fn choose(
+        spec: &TransactionSpec,
+        explicit_cutoff: Option<i64>,
+        last_event: i64,
+    ) -> Period {
         let horizon = spec.horizon_days as i64 * DAY;
         let (cutoff, note) = match explicit_cutoff {
             Some(t) => (t, None),

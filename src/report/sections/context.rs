@@ -1,0 +1,307 @@
+//! What the model was trained on and what it decides: segments, the playbook, the training run and
+//! the data quality.
+
+use super::super::charts::grouped_bars;
+use super::super::{esc, Section};
+use super::{figure, pct, section, table, table_marked, warning};
+use crate::bundle::card::ModelCard;
+use crate::util::fmt_num;
+
+// one report section: the table, the chart and the text that reads them, in page order
+#[allow(clippy::too_many_lines)]
+pub(super) fn segments(card: &ModelCard) -> Option<Section> {
+    let sr = card.segments.as_ref()?;
+    let rows: Vec<Vec<String>> = sr
+        .segments
+        .iter()
+        .map(|p| {
+            vec![
+                p.id.to_string(),
+                p.name.clone(),
+                p.size.to_string(),
+                pct(p.share),
+                pct(p.churn_rate),
+                p.revenue_share.map_or("—".into(), pct),
+                p.rfm_class.map_or("—".into(), |c| c.as_str().to_string()),
+            ]
+        })
+        .collect();
+    let mut body = table(
+        &[
+            "id",
+            "segment",
+            "customers",
+            "share",
+            "churn",
+            "revenue share",
+            "RFM class of centre",
+        ],
+        &rows,
+    );
+    // profile: each segment's feature means as an index (100 = average customer)
+    let features: Vec<String> = sr.features.iter().map(|f| f.0.clone()).collect();
+    let total: f64 = sr
+        .segments
+        .iter()
+        .map(|p| p.size as f64)
+        .sum::<f64>()
+        .max(1.0);
+    let avg: Vec<f64> = (0..features.len())
+        .map(|j| {
+            sr.segments
+                .iter()
+                .map(|p| p.means.get(j).map_or(0.0, |m| m.1) * p.size as f64)
+                .sum::<f64>()
+                / total
+        })
+        .collect();
+    let series: Vec<(String, Vec<f64>)> = sr
+        .segments
+        .iter()
+        .map(|p| {
+            let idx = (0..features.len())
+                .map(|j| {
+                    let m = p.means.get(j).map_or(0.0, |m| m.1);
+                    if avg[j].abs() > 1e-12 {
+                        100.0 * m / avg[j]
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            (format!("{} {}", p.id, p.name), idx)
+        })
+        .collect();
+    let svg = grouped_bars(
+        "Segment profiles: each segment's average of every clustering feature as an index, 100 = the average customer",
+        "Index (100 = average customer)",
+        &features,
+        &series,
+    );
+    let mean_rows: Vec<Vec<String>> = sr
+        .segments
+        .iter()
+        .map(|p| {
+            let mut r = vec![format!("{} {}", p.id, p.name)];
+            r.extend(
+                p.means
+                    .iter()
+                    .map(|m| fmt_num((m.1 * 100.0).round() / 100.0)),
+            );
+            r
+        })
+        .collect();
+    let mut headers: Vec<&str> = vec!["segment"];
+    headers.extend(features.iter().map(String::as_str));
+    body.push_str(&format!(
+        "<div class=\"figs\">{}</div>",
+        figure(
+            svg,
+            "Bars above 100 mean the segment has more of that feature than the average customer.",
+            Some(table(&headers, &mean_rows))
+        )
+    ));
+    for (title, shares) in [
+        ("RFM class", &sr.rfm_classes),
+        ("Lifecycle stage", &sr.lifecycle_stages),
+    ] {
+        if shares.is_empty() {
+            continue;
+        }
+        let rows: Vec<Vec<String>> = shares
+            .iter()
+            .map(|s| {
+                vec![
+                    s.label.clone(),
+                    s.size.to_string(),
+                    pct(s.share),
+                    pct(s.churn_rate),
+                    s.revenue_share.map_or("—".into(), pct),
+                ]
+            })
+            .collect();
+        body.push_str(&format!("<h3>{}</h3>", esc(title)));
+        body.push_str(&table(
+            &[title, "customers", "share", "churn", "revenue share"],
+            &rows,
+        ));
+    }
+    if let Some(mg) = &sr.migration {
+        let mut headers: Vec<&str> = vec!["previous → new"];
+        headers.extend(mg.to.iter().map(String::as_str));
+        let rows: Vec<Vec<String>> = mg
+            .from
+            .iter()
+            .zip(&mg.share)
+            .map(|(f, r)| {
+                let mut row = vec![f.clone()];
+                row.extend(r.iter().map(|&x| pct(x)));
+                row
+            })
+            .collect();
+        body.push_str("<h3>Migration from the previous model's segments</h3>");
+        body.push_str(&table(&headers, &rows));
+    }
+    Some(section(
+        "segments",
+        "Segments",
+        &format!(
+            "{} customer groups found by k-means on {}: who they are, how many leave and where the money is.",
+            sr.k,
+            features.join(", ")
+        ),
+        body,
+    ))
+}
+
+pub(super) fn playbook(card: &ModelCard) -> Option<Section> {
+    let mix = card.holdout_details.as_ref()?.playbook.as_ref()?;
+    let mut body = String::new();
+    for w in &mix.warnings {
+        body.push_str(&warning(w));
+    }
+    body.push_str(&format!(
+        "<p>Playbook <b>{}</b>; customer value: {}. The contact decision selects {} holdout customers.</p>",
+        esc(&mix.playbook),
+        esc(&mix.value),
+        mix.contacted
+    ));
+    let rows: Vec<Vec<String>> = mix
+        .actions
+        .iter()
+        .map(|a| {
+            vec![
+                a.action.clone(),
+                fmt_num(a.cost),
+                pct(a.save_rate),
+                a.customers.to_string(),
+                pct(a.share),
+            ]
+        })
+        .collect();
+    body.push_str(&table(
+        &[
+            "top action",
+            "cost",
+            "save rate",
+            "holdout customers",
+            "share",
+        ],
+        &rows,
+    ));
+    Some(section(
+        "playbook",
+        "What the playbook would do",
+        "Every action of the playbook: its cost and assumed save rate, how many holdout customers get it first and how many get it at all.",
+        body,
+    ))
+}
+
+pub(super) fn training(card: &ModelCard) -> Section {
+    let chosen = |i: usize| {
+        let r = &card.cv_table[i];
+        r.max_depth == card.hyper_parameters.max_depth
+            && r.min_samples_leaf == card.hyper_parameters.min_samples_leaf
+    };
+    let rows: Vec<Vec<String>> = card
+        .cv_table
+        .iter()
+        .map(|r| {
+            vec![
+                r.max_depth.to_string(),
+                r.min_samples_leaf.to_string(),
+                format!("{:.4} ± {:.4}", r.log_loss, r.log_loss_std),
+                format!("{:.4}", r.roc_auc),
+                format!("{:.4}", r.brier),
+                format!("{:.0}", r.leaves),
+            ]
+        })
+        .collect();
+    let c = &card.calibration;
+    let mut body = format!(
+        "<p>Learner <b>{}</b>, seed {}; calibration <b>{}</b> (cross-validated log loss: raw {:.4}, isotonic {:.4}, Platt {}).</p>",
+        esc(&card.learner),
+        card.seed,
+        esc(&c.method),
+        c.cv_log_loss_raw,
+        c.cv_log_loss_isotonic,
+        if c.cv_log_loss_platt.is_finite() { format!("{:.4}", c.cv_log_loss_platt) } else { "n/a".into() }
+    );
+    if let Some(best) = (0..card.cv_table.len()).find(|&i| chosen(i)) {
+        let r = &card.cv_table[best];
+        body.push_str(&format!(
+            "<p>Kept: depth {}, at least {} customers per leaf — CV log loss {:.4} ± {:.4}, ROC-AUC {:.4}, {:.0} leaves.</p>",
+            r.max_depth, r.min_samples_leaf, r.log_loss, r.log_loss_std, r.roc_auc, r.leaves
+        ));
+    }
+    body.push_str(&format!(
+        "<details><summary>All {} candidates</summary>{}</details>",
+        card.cv_table.len(),
+        table_marked(
+            &[
+                "max depth",
+                "min leaf",
+                "CV log loss",
+                "CV ROC-AUC",
+                "CV Brier",
+                "leaves"
+            ],
+            &rows,
+            chosen,
+        )
+    ));
+    section(
+        "training",
+        "How the tree was chosen",
+        "Cross-validation over depth and leaf size: the highlighted row (lowest log loss) was kept.",
+        body,
+    )
+}
+
+pub(super) fn quality(card: &ModelCard) -> Section {
+    let q = &card.data_quality;
+    let mut body = format!(
+        "<p>{} rows read from {}, {} kept.</p>",
+        q.rows_read,
+        esc(&q.source),
+        q.rows_out
+    );
+    for n in &q.notes {
+        if n.starts_with("warning") {
+            body.push_str(&warning(n));
+        } else {
+            body.push_str(&format!("<p>{}</p>", esc(n)));
+        }
+    }
+    if !q.dropped.is_empty() {
+        let rows: Vec<Vec<String>> = q
+            .dropped
+            .iter()
+            .map(|d| vec![d.reason.clone(), d.rows.to_string()])
+            .collect();
+        body.push_str(&table(&["dropped because", "rows"], &rows));
+    }
+    let rows: Vec<Vec<String>> = q
+        .columns
+        .iter()
+        .map(|c| {
+            vec![
+                c.name.clone(),
+                c.role.as_str().to_string(),
+                c.kind.clone(),
+                c.missing.to_string(),
+                c.distinct.to_string(),
+            ]
+        })
+        .collect();
+    body.push_str(&table(
+        &["column", "role", "type", "missing", "distinct"],
+        &rows,
+    ));
+    section(
+        "data-quality",
+        "Data quality",
+        "What was read, what was dropped and why, and how complete each column is.",
+        body,
+    )
+}
