@@ -583,7 +583,7 @@ pub fn options<'a>(
         horizon_source,
         from: period.from,
         to: period.to,
-        as_of: period.as_of.unwrap_or_else(crate::store::now_ms),
+        as_of: period.as_of.unwrap_or_else(crate::time::now_ms),
         bundle,
     }
 }

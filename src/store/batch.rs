@@ -31,7 +31,7 @@ impl BatchLog {
             store,
             log,
             run_id: super::new_id(),
-            started: super::now_ms(),
+            started: crate::time::now_ms(),
         }))
     }
 

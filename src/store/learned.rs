@@ -23,7 +23,7 @@ impl Store {
             .filter(|l| l.treated + l.control > 0)
             .cloned()
             .collect();
-        let now = super::now_ms();
+        let now = crate::time::now_ms();
         let health = self.health_handle();
         self.run(async move {
             write_transaction(&pool, &health, async |tx| {

@@ -21,8 +21,8 @@ mod tx;
 pub use batch::BatchLog;
 pub use log::{LogStats, PredictionLog, BULK_BATCH, SERVER_BATCH};
 pub use outcomes::{
-    parse_instant, raw_outcomes_of, validate_table, OutcomeError, OutcomeEvent, OutcomeReport,
-    RawOutcome, ValidOutcome, OUTCOME_COLUMNS,
+    raw_outcomes_of, validate_table, OutcomeError, OutcomeEvent, OutcomeReport, RawOutcome,
+    ValidOutcome, OUTCOME_COLUMNS,
 };
 pub use query::{Cursor, StoredPrediction, WorklistFilter, WorklistPage, WorklistRow};
 pub use record::{new_id, PredictionRecord, RecordContext, Source};
@@ -246,11 +246,6 @@ pub fn row_json(table: &crate::io::RawTable, r: usize) -> String {
     }
     buf.push(b'}');
     String::from_utf8(buf).unwrap_or_default()
-}
-
-/// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> i64 {
-    crate::time::now_ms()
 }
 
 /// An open store: a connection pool, the runtime it runs on, and the id key.

@@ -3,7 +3,8 @@
 
 use super::record::new_id;
 use super::tx::{write_transaction, WriteHealth};
-use super::{now_ms, IdKey, StoreError};
+use super::{IdKey, StoreError};
+use crate::time::now_ms;
 use sqlx::AnyPool;
 use std::collections::BTreeSet;
 
@@ -98,12 +99,6 @@ fn missing(field: &'static str, message: impl Into<String>) -> OutcomeError {
         missing: true,
         message: message.into(),
     }
-}
-
-/// Parse a date or an instant to Unix milliseconds: [`crate::time::parse`], which lists the
-/// accepted forms (ISO 8601 / RFC 3339 among them).
-pub fn parse_instant(s: &str) -> Option<i64> {
-    crate::time::parse(s)
 }
 
 fn short_text(
@@ -488,19 +483,19 @@ mod tests {
 
     #[test]
     fn instants_with_offsets_and_dates() {
-        let z = parse_instant("2026-11-01T10:00:00Z").unwrap();
-        assert_eq!(parse_instant("2026-11-01T12:00:00+02:00"), Some(z));
-        assert_eq!(parse_instant("2026-11-01T05:00:00-05:00"), Some(z));
-        assert_eq!(parse_instant("2026-11-01T10:00:00"), Some(z));
-        assert_eq!(parse_instant("2026-11-01"), Some(z - 10 * 3600 * 1000));
-        assert_eq!(parse_instant("yesterday"), None);
-        assert_eq!(parse_instant("2026-13-01"), None);
+        let z = crate::time::parse("2026-11-01T10:00:00Z").unwrap();
+        assert_eq!(crate::time::parse("2026-11-01T12:00:00+02:00"), Some(z));
+        assert_eq!(crate::time::parse("2026-11-01T05:00:00-05:00"), Some(z));
+        assert_eq!(crate::time::parse("2026-11-01T10:00:00"), Some(z));
+        assert_eq!(crate::time::parse("2026-11-01"), Some(z - 10 * 3600 * 1000));
+        assert_eq!(crate::time::parse("yesterday"), None);
+        assert_eq!(crate::time::parse("2026-13-01"), None);
     }
 
     #[test]
     fn validation_names_the_field() {
         let actions: BTreeSet<String> = ["WINBACK_EMAIL".to_string()].into();
-        let now = parse_instant("2026-11-30T00:00:00Z").unwrap();
+        let now = crate::time::parse("2026-11-30T00:00:00Z").unwrap();
         let ok = RawOutcome {
             customer_id: Some("c1".into()),
             event: Some("survey".into()),

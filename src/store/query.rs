@@ -1,98 +1,51 @@
 //! Read paths: a customer's latest prediction, the worklist of the riskiest customers (keyset
 //! pagination), and pruning old predictions.
 
-use super::{OutcomeEvent, Source, Store, StoreError};
+use super::{OutcomeEvent, PredictionRecord, Source, Store, StoreError};
 use crate::playbook::{RiskBand, Treatment};
 use crate::segment::{LifecycleStage, RfmClass};
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
-/// Columns of a full prediction row, in [`StoredPrediction::from_row`] order.
+/// Columns of a full prediction row, in [`prediction_from_row`] order.
 const PREDICTION_COLUMNS: &str = "p.prediction_id, p.request_id, p.model, p.model_version, \
     p.scored_at, p.customer_key, p.customer_id, p.source, p.input, p.probability, \
     p.probability_low, p.probability_high, p.predicted_churn, p.risk_band, p.segment_id, \
     p.segment, p.rfm_class, p.lifecycle_stage, p.treatment, p.customer_value, p.expected_loss, \
-    p.top_action, p.recommendations";
+    p.top_action, p.recommendations, p.held_out_action, p.contact";
 
-/// A stored prediction.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredPrediction {
-    /// Prediction id.
-    pub prediction_id: String,
-    /// Request id.
-    pub request_id: String,
-    /// Model name.
-    pub model: String,
-    /// Model version.
-    pub model_version: String,
-    /// Unix milliseconds.
-    pub scored_at: i64,
-    /// Stored customer key (raw id or keyed hash).
-    pub customer_key: String,
-    /// Raw id, when ids are not hashed.
-    pub customer_id: Option<String>,
-    /// HTTP or batch.
-    pub source: Source,
-    /// Raw input fields (JSON object text).
-    pub input: String,
-    /// Churn probability.
-    pub probability: f64,
-    /// Interval low end.
-    pub low: f64,
-    /// Interval high end.
-    pub high: f64,
-    /// At or above the threshold.
-    pub predicted_churn: bool,
-    /// Risk band.
-    pub risk_band: Option<RiskBand>,
-    /// Segment id.
-    pub segment_id: Option<i64>,
-    /// Segment name.
-    pub segment: Option<String>,
-    /// RFM class.
-    pub rfm_class: Option<RfmClass>,
-    /// Lifecycle stage.
-    pub lifecycle_stage: Option<LifecycleStage>,
-    /// Treatment or control.
-    pub treatment: Option<Treatment>,
-    /// Customer value.
-    pub customer_value: Option<f64>,
-    /// Probability × value.
-    pub expected_loss: f64,
-    /// Best action.
-    pub top_action: Option<String>,
-    /// Recommendations (JSON array text).
-    pub recommendations: String,
-}
+/// A stored prediction: the record as it was written.
+pub type StoredPrediction = PredictionRecord;
 
-impl StoredPrediction {
-    fn from_row(r: &AnyRow) -> Result<StoredPrediction, sqlx::Error> {
-        Ok(StoredPrediction {
-            prediction_id: r.try_get(0)?,
-            request_id: r.try_get(1)?,
-            model: r.try_get(2)?,
-            model_version: r.try_get(3)?,
-            scored_at: r.try_get(4)?,
-            customer_key: r.try_get(5)?,
-            customer_id: r.try_get(6)?,
-            source: stored(r, 7, Source::from_name)?.ok_or_else(|| missing(7))?,
-            input: r.try_get(8)?,
-            probability: r.try_get(9)?,
-            low: r.try_get(10)?,
-            high: r.try_get(11)?,
-            predicted_churn: r.try_get::<i64, _>(12)? != 0,
-            risk_band: stored(r, 13, RiskBand::from_name)?,
-            segment_id: r.try_get(14)?,
-            segment: r.try_get(15)?,
-            rfm_class: stored(r, 16, RfmClass::from_name)?,
-            lifecycle_stage: stored(r, 17, LifecycleStage::from_name)?,
-            treatment: stored(r, 18, Treatment::from_name)?,
-            customer_value: r.try_get(19)?,
-            expected_loss: r.try_get(20)?,
-            top_action: r.try_get(21)?,
-            recommendations: r.try_get(22)?,
-        })
-    }
+/// A full prediction row, in [`PREDICTION_COLUMNS`] order.
+fn prediction_from_row(r: &AnyRow) -> Result<StoredPrediction, sqlx::Error> {
+    Ok(PredictionRecord {
+        prediction_id: r.try_get(0)?,
+        request_id: r.try_get(1)?,
+        model: r.try_get(2)?,
+        model_version: r.try_get(3)?,
+        scored_at: r.try_get(4)?,
+        customer_key: r.try_get(5)?,
+        customer_id: r.try_get(6)?,
+        source: stored(r, 7, Source::from_name)?.ok_or_else(|| missing(7))?,
+        input: r.try_get(8)?,
+        probability: r.try_get(9)?,
+        low: r.try_get(10)?,
+        high: r.try_get(11)?,
+        predicted_churn: r.try_get::<i64, _>(12)? != 0,
+        risk_band: stored(r, 13, RiskBand::from_name)?,
+        segment_id: r.try_get(14)?,
+        segment: r.try_get(15)?,
+        rfm_class: stored(r, 16, RfmClass::from_name)?,
+        lifecycle_stage: stored(r, 17, LifecycleStage::from_name)?,
+        treatment: stored(r, 18, Treatment::from_name)?,
+        customer_value: r.try_get(19)?,
+        expected_loss: r.try_get(20)?,
+        top_action: r.try_get(21)?,
+        recommendations: r.try_get(22)?,
+        held_out_action: r.try_get(23)?,
+        contact: r.try_get::<Option<i64>, _>(24)?.map(|c| c != 0),
+    })
 }
 
 /// The value of text column `i` holding one of an enum's stored names (NULL: `None`); any other
@@ -225,7 +178,7 @@ async fn latest(
         .bind(model)
         .fetch_optional(&pool)
         .await?;
-    Ok(row.as_ref().map(StoredPrediction::from_row).transpose()?)
+    Ok(row.as_ref().map(prediction_from_row).transpose()?)
 }
 
 /// The SQL and its text parameters for a worklist page (every filter a bound parameter).

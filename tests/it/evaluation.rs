@@ -98,7 +98,7 @@ fn campaign(customers: usize, seed: u64, effects: Vec<(String, f64)>) -> Campaig
 }
 
 fn as_of() -> i64 {
-    churn::store::parse_instant(AS_OF).unwrap()
+    churn::time::parse(AS_OF).unwrap()
 }
 
 fn evaluate_campaign(c: &Campaign) -> Evaluation {
@@ -317,7 +317,7 @@ fn unmatured_predictions_are_pending_and_small_windows_say_so() {
     let data = EvalData::from_campaign(&c);
     // 30 days after the start: some churn is known, nothing has matured as retained
     let period = Period {
-        as_of: Some(churn::store::parse_instant("2026-01-31").unwrap()),
+        as_of: Some(churn::time::parse("2026-01-31").unwrap()),
         ..Period::default()
     };
     let opts = evaluate::options("telco", Some(&scorer().bundle), &period);
@@ -334,8 +334,8 @@ fn unmatured_predictions_are_pending_and_small_windows_say_so() {
         .any(|n| n.contains("pending, not counted as retained")));
     // a one-day window: too few to judge, and no NaN anywhere in the JSON
     let period = Period {
-        from: Some(churn::store::parse_instant("2026-01-03").unwrap()),
-        to: Some(churn::store::parse_instant("2026-01-04").unwrap()),
+        from: Some(churn::time::parse("2026-01-03").unwrap()),
+        to: Some(churn::time::parse("2026-01-04").unwrap()),
         as_of: Some(as_of()),
         horizon_days: None,
     };
@@ -437,8 +437,8 @@ fn store_round_trip(url: &str) {
     assert_eq!(r.status, 404, "{}", r.body);
     // KPIs of February to April: the library's figures over the same events
     let opt = churn::evaluate::kpi::KpiOptions {
-        from: churn::store::parse_instant("2026-02-01").unwrap(),
-        to: churn::store::parse_instant("2026-05-01").unwrap(),
+        from: churn::time::parse("2026-02-01").unwrap(),
+        to: churn::time::parse("2026-05-01").unwrap(),
         ..churn::evaluate::kpi::KpiOptions::last_full_month(0)
     };
     let kpis = churn::evaluate::kpi::kpis(&EvalData::from_campaign(&c), &opt);

@@ -153,3 +153,29 @@ fn the_check_sees_an_upward_import() {
     assert!(imports("/// see [`crate::evaluate`]", "crate::").is_empty());
     assert!(imports("use mycrate::store;", "crate::").is_empty());
 }
+
+/// ARCHITECTURE.md's promise: no `src` file above 700 lines unless its module doc says why
+/// (a line starting `//! Longer than 700 lines:`). A file that grows past the limit fails here
+/// naming itself, so the split happens when the code is fresh.
+#[test]
+fn no_file_is_longer_than_the_limit_without_a_reason() {
+    const LIMIT: usize = 700;
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    let mut long = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let lines = text.lines().count();
+        let reason = text
+            .lines()
+            .take_while(|l| l.starts_with("//!") || l.trim().is_empty())
+            .any(|l| l.starts_with("//! Longer than 700 lines:"));
+        if lines > LIMIT && !reason {
+            long.push(format!("{} ({lines} lines)", f.display()));
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "files above {LIMIT} lines without a `//! Longer than 700 lines:` reason: {long:?}"
+    );
+}

@@ -32,7 +32,7 @@ pub struct KpiArgs {
 /// Run `churn-train kpis`.
 pub fn run(a: &KpiArgs) -> anyhow::Result<()> {
     use churn::evaluate::{self, kpi};
-    let mut opt = kpi::KpiOptions::last_full_month(churn::store::now_ms());
+    let mut opt = kpi::KpiOptions::last_full_month(churn::time::now_ms());
     if let (Some(f), Some(t)) = (instant("from", &a.from)?, instant("to", &a.to)?) {
         opt.from = f;
         opt.to = t;

@@ -41,7 +41,7 @@ pub fn run(a: &OutcomeArgs) -> anyhow::Result<()> {
         None => None,
     };
     let (valid, bad) =
-        churn::store::validate_table(&table, actions.as_ref(), churn::store::now_ms())
+        churn::store::validate_table(&table, actions.as_ref(), churn::time::now_ms())
             .map_err(|m| cli::CliError::Usage(format!("{}: {m}", a.input.display())))?;
     if let (false, Some((r, e))) = (a.skip_invalid, bad.first()) {
         let msg = format!(

@@ -31,7 +31,7 @@ pub fn run(a: &StoreArgs) -> anyhow::Result<()> {
 
 fn prune(url: &str, older_than_days: u32) -> anyhow::Result<()> {
     let store = open_store(url)?;
-    let before = churn::store::now_ms() - i64::from(older_than_days) * 86_400_000;
+    let before = churn::time::now_ms() - i64::from(older_than_days) * 86_400_000;
     let n = store.block_on(store.prune(before))?;
     eprintln!("deleted {n} predictions from {}", store.url());
     Ok(())

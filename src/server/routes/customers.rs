@@ -75,7 +75,7 @@ fn prediction_json(id: &str, p: &StoredPrediction) -> Value {
         "prediction_id": p.prediction_id,
         "request_id": p.request_id,
         "scored_at": crate::time::format_instant_millis(p.scored_at),
-        "age_seconds": ((crate::store::now_ms() - p.scored_at).max(0) as f64) / 1000.0,
+        "age_seconds": ((crate::time::now_ms() - p.scored_at).max(0) as f64) / 1000.0,
         "source": p.source,
         "churn_probability": p.probability,
         "probability_interval": [p.low, p.high],

@@ -188,7 +188,7 @@ pub async fn get_kpis(state: web::Data<AppState>, req: HttpRequest) -> ApiResult
     let store = store_of(&state)?;
     let query: KpiQuery = params::query(&req)?;
     let model = model_name(&state, query.model)?;
-    let mut opt = kpi::KpiOptions::last_full_month(crate::store::now_ms());
+    let mut opt = kpi::KpiOptions::last_full_month(crate::time::now_ms());
     match (query.from, query.to) {
         (Some(Instant(f)), Some(Instant(t))) => {
             opt.from = f;

@@ -46,7 +46,7 @@ pub async fn post_outcomes(
     let body = json::read_body(&req, payload, &state.config, &state.body_budget).await?;
     let events = json::parse_outcomes(&body, state.config.max_batch)?;
     let actions = known_actions(&state);
-    let now = crate::store::now_ms();
+    let now = crate::time::now_ms();
     let mut valid = Vec::with_capacity(events.len());
     for (i, e) in events.iter().enumerate() {
         let at = format!("outcomes[{i}]");

@@ -201,7 +201,7 @@ async fn score_with(
         request_id: crate::store::new_id(),
         model: &model_name,
         model_version: &scorer.version,
-        scored_at: crate::store::now_ms(),
+        scored_at: crate::time::now_ms(),
         source: crate::store::Source::Http,
         ids: store.ids(),
         id_field: scorer.bundle.id_column.as_deref(),
