@@ -174,6 +174,29 @@ pub fn sibling_path(output: &Path, suffix: &str) -> std::path::PathBuf {
 /// from, so ids that differ only in their last characters spread evenly).
 pub use rustc_hash::{FxBuildHasher as FxBuild, FxHashMap, FxHashSet, FxHasher};
 
+/// A short, printable preview of untrusted text for error messages and logs: at most
+/// `max_chars` characters, control characters escaped (`\r`, `\u{0}`), and `…` where it was cut.
+/// Messages quote a preview, never the whole value: a 100 MB field or a hostile id must not be
+/// echoed back or written to a log in full.
+pub fn preview(text: &str, max_chars: usize) -> String {
+    let mut out = String::new();
+    for (n, c) in text.chars().enumerate() {
+        if n == max_chars {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// How many characters of an untrusted value an error message quotes.
+pub const PREVIEW_CHARS: usize = 64;
+
 /// Format a float for humans: integers without a fraction, others with up to 4 significant decimals.
 pub fn fmt_num(x: f64) -> String {
     if x.is_finite() && x.fract() == 0.0 && x.abs() < 1e15 {
@@ -260,6 +283,14 @@ pub(crate) use text_enum;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn previews_are_short_and_printable() {
+        assert_eq!(preview("abc", 5), "abc");
+        assert_eq!(preview("abcdef", 3), "abc…");
+        assert_eq!(preview("a\r\0b", 10), "a\\r\\0b");
+        assert_eq!(preview(&"é".repeat(100), 2), "éé…");
+    }
 
     #[test]
     #[cfg(unix)]

@@ -156,6 +156,20 @@ fn run(args: &Args) -> anyhow::Result<()> {
         let t = std::time::Instant::now();
         let written = store.finish()?;
         tracing::debug!(secs = t.elapsed().as_secs_f64(), written, "stored");
+        if let (n, Some((row, why))) = store.refused_ids() {
+            let message = format!(
+                "{}: {n} rows scored but not stored: their customer id breaks the id rule (first: data row {}: {why})",
+                input.map_or_else(String::new, |p| p.display().to_string()),
+                row + 1
+            );
+            if !args.skip_invalid {
+                return Err(cli::CliError::Usage(format!(
+                    "{message}; fix the ids or pass --skip-invalid to score anyway"
+                ))
+                .into());
+            }
+            eprintln!("warning: {message}");
+        }
     }
     if !args.skip_invalid && !out.bad.is_empty() {
         return Err(out.bad.swap_remove(0).1.into());

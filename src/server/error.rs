@@ -158,6 +158,11 @@ impl ApiError {
         self
     }
 
+    /// The field path the error names, if any (`outcomes[2].at`).
+    pub fn field_path(&self) -> Option<&str> {
+        self.field.as_deref()
+    }
+
     /// The error's code.
     pub fn code(&self) -> ApiCode {
         self.code
@@ -196,10 +201,12 @@ impl ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> ApiError {
+        // the database's own text (which may quote the request's values or name tables) goes
+        // to the operator's log, never to the client
         tracing::error!(error = %e, "store request failed");
         ApiError::new(
             ApiCode::StoreUnavailable,
-            format!("the prediction store failed: {e}"),
+            "the prediction store could not answer; try again later (the server log has the cause)",
         )
     }
 }

@@ -273,7 +273,6 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
                 use actix_web::dev::Service;
                 let start = Instant::now();
                 let method = req.method().clone();
-                let path = req.path().to_string();
                 let fut = srv.call(req);
                 let st = st.clone();
                 async move {
@@ -282,7 +281,9 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
                     let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
                     let status = res.status();
                     st.metrics.observe(&route, status, secs);
-                    tracing::info!(%method, %path, %route, status = status.as_u16(), latency_us = (secs * 1e6) as u64, "request");
+                    // the route template, never the raw path: `/v1/customers/{id}` would otherwise
+                    // write customer ids into every log line (SECURITY.md)
+                    tracing::info!(%method, %route, status = status.as_u16(), latency_us = (secs * 1e6) as u64, "request");
                     Ok(res)
                 }
             })

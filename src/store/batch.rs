@@ -6,7 +6,8 @@ use super::{
 };
 use crate::io::RawTable;
 use crate::scoring::{Scored, Scorer};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// A batch that wrote at least this many records refreshes the planner's statistics.
@@ -18,6 +19,10 @@ pub struct BatchLog {
     log: PredictionLog,
     run_id: String,
     started: i64,
+    /// Rows whose id breaks [`super::check_id`]: scored, not stored.
+    refused: AtomicU64,
+    /// The first such row (0-based) and why.
+    first_refused: Mutex<Option<(usize, super::IdError)>>,
 }
 
 impl BatchLog {
@@ -32,6 +37,8 @@ impl BatchLog {
             log,
             run_id: super::new_id(),
             started: crate::time::now_ms(),
+            refused: AtomicU64::new(0),
+            first_refused: Mutex::new(None),
         }))
     }
 
@@ -59,11 +66,30 @@ impl BatchLog {
         let id_col = ctx.id_field.and_then(|c| table.index_of(c));
         move |r, s| {
             if let Some(id) = id_col.and_then(|i| table.columns[i].data.get(r).text()) {
+                if let Err(e) = super::check_id(&id) {
+                    self.refused.fetch_add(1, Ordering::Relaxed);
+                    let mut first = self.first_refused.lock().unwrap_or_else(|p| p.into_inner());
+                    if first.as_ref().is_none_or(|(row, _)| r < *row) {
+                        *first = Some((r, e));
+                    }
+                    return;
+                }
                 let input = super::row_json(table, r);
                 self.log
                     .log_blocking(PredictionRecord::new(&ctx, &id, input, s));
             }
         }
+    }
+
+    /// Rows scored but not stored because their id breaks the id rule: how many, and the
+    /// first (0-based row, why).
+    pub fn refused_ids(&self) -> (u64, Option<(usize, super::IdError)>) {
+        let first = self
+            .first_refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        (self.refused.load(Ordering::Relaxed), first)
     }
 
     /// Wait until every record is written; an error when any could not be.

@@ -25,7 +25,9 @@ pub use outcomes::{
     ValidOutcome, OUTCOME_COLUMNS,
 };
 pub use query::{Cursor, StoredPrediction, WorklistFilter, WorklistPage, WorklistRow};
-pub use record::{new_id, PredictionRecord, RecordContext, Source};
+pub use record::{
+    check_id, new_id, IdError, PredictionRecord, RecordContext, Source, MAX_ID_BYTES,
+};
 pub use scan::{Events, LogReader, LoggedOutcome, LoggedPrediction, RecentInput};
 pub use schema::SCHEMA_VERSION;
 pub use tx::WriteHealth;

@@ -111,15 +111,24 @@ fn short_text(
         Some(s) if s.trim().is_empty() => Err(invalid(field, "must not be empty")),
         Some(s) if s.len() > max => Err(invalid(
             field,
-            format!("at most {max} characters, got {}", s.len()),
+            format!("at most {max} bytes, got {}", s.len()),
+        )),
+        Some(s) if s.chars().any(char::is_control) => Err(invalid(
+            field,
+            "must not contain control characters (NUL, CR, LF, tab, …)",
         )),
         Some(s) => Ok(Some(s.clone())),
     }
 }
 
+/// A number within the bound every numeric input has (±1e15, as the CLI's file reader): a
+/// purchase of 1e308 would turn every revenue KPI into infinity.
 fn finite(field: &'static str, v: Option<f64>) -> Result<Option<f64>, OutcomeError> {
     match v {
-        Some(x) if !x.is_finite() => Err(invalid(field, "must be a finite number")),
+        Some(x) if !crate::ingest::value::number_in_range(x) => Err(invalid(
+            field,
+            format!("must be {}", crate::ingest::value::NUMBER_EXPECTED),
+        )),
         other => Ok(other),
     }
 }
@@ -132,8 +141,11 @@ impl RawOutcome {
         actions: Option<&BTreeSet<String>>,
         now: i64,
     ) -> Result<ValidOutcome, OutcomeError> {
-        let customer_id = short_text("customer_id", &self.customer_id, 256)?
+        let customer_id = self
+            .customer_id
+            .clone()
             .ok_or_else(|| missing("customer_id", "required"))?;
+        super::check_id(&customer_id).map_err(|e| invalid("customer_id", e.to_string()))?;
         let name = self.event.as_deref().ok_or_else(|| {
             missing(
                 "event",
@@ -144,7 +156,8 @@ impl RawOutcome {
             invalid(
                 "event",
                 format!(
-                    "unknown event '{name}': one of {}",
+                    "unknown event '{}': one of {}",
+                    crate::util::preview(name, crate::util::PREVIEW_CHARS),
                     OutcomeEvent::NAMES.join(", ")
                 ),
             )
@@ -153,7 +166,13 @@ impl RawOutcome {
         let action = short_text("action", &self.action, 128)?;
         if let (Some(a), Some(known)) = (&action, actions) {
             if !known.contains(a) {
-                return Err(invalid("action", format!("unknown action id '{a}'")));
+                return Err(invalid(
+                    "action",
+                    format!(
+                        "unknown action id '{}'",
+                        crate::util::preview(a, crate::util::PREVIEW_CHARS)
+                    ),
+                ));
             }
         }
         let cost = finite("cost", self.cost)?;
@@ -196,12 +215,19 @@ impl RawOutcome {
             invalid(
                 "at",
                 format!(
-                    "'{text}' is not an ISO-8601 time (e.g. 2026-11-01T10:00:00Z or 2026-11-01)"
+                    "'{}' is not an ISO-8601 time (e.g. 2026-11-01T10:00:00Z or 2026-11-01)",
+                    crate::util::preview(text, crate::util::PREVIEW_CHARS)
                 ),
             )
         })?;
         if at > now + FUTURE_SLACK_MS {
-            return Err(invalid("at", format!("'{text}' is in the future")));
+            return Err(invalid(
+                "at",
+                format!(
+                    "'{}' is in the future",
+                    crate::util::preview(text, crate::util::PREVIEW_CHARS)
+                ),
+            ));
         }
         Ok(at)
     }

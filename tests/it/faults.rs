@@ -108,7 +108,16 @@ fn post_each(addr: &str, keys: impl Iterator<Item = String>) -> Vec<String> {
         let r = post_outcomes(addr, &[event(&k)]);
         match r.status {
             200 => confirmed.push(k),
-            503 => eprintln!("refused: {}", r.body),
+            503 => {
+                let lower = r.body.to_lowercase();
+                for word in ["disk", "full", "sqlite", "database is", "error returned"] {
+                    assert!(
+                        !lower.contains(word),
+                        "database text in a 503 body: {}",
+                        r.body
+                    );
+                }
+            }
             s => panic!("outcome {k}: unexpected {s}: {}", r.body),
         }
     }

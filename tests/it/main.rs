@@ -14,6 +14,7 @@ mod evaluation;
 mod export_sql;
 mod faults;
 mod hardening;
+mod hostile;
 mod ingest;
 mod layers;
 mod learners;

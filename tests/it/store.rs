@@ -78,7 +78,7 @@ impl Drop for PgDb {
 }
 
 /// Run `body` with a fresh SQLite store in a temporary directory.
-fn on_sqlite(body: fn(&str)) {
+pub(crate) fn on_sqlite(body: fn(&str)) {
     let dir = tempfile::tempdir().unwrap();
     body(&format!(
         "sqlite://{}",
@@ -87,7 +87,7 @@ fn on_sqlite(body: fn(&str)) {
 }
 
 /// Run `body` with a fresh PostgreSQL database named after `test`.
-fn on_postgres(test: &str, body: fn(&str)) {
+pub(crate) fn on_postgres(test: &str, body: fn(&str)) {
     let db = PgDb::create(test);
     body(&db.url());
 }
@@ -159,7 +159,7 @@ pub(crate) fn score_http(addr: &str, customers: &[Value]) -> Value {
 }
 
 /// GET /v1/customers/{id}, polled until it answers 200 (the writer is asynchronous).
-fn lookup_eventually(addr: &str, id: &str) -> Value {
+pub(crate) fn lookup_eventually(addr: &str, id: &str) -> Value {
     eventually(&format!("lookup of {id} after scoring"), WRITE_WAIT, || {
         let r = get(addr, &format!("/v1/customers/{}", enc(id)));
         if r.status == 200 {
@@ -212,7 +212,7 @@ fn ids_of(rows: &[Value]) -> Vec<String> {
 }
 
 /// Wait until the worklist holds `n` customers (all scored records written).
-fn worklist_eventually(addr: &str, n: usize) -> Vec<Value> {
+pub(crate) fn worklist_eventually(addr: &str, n: usize) -> Vec<Value> {
     eventually("every scored customer in the worklist", WRITE_WAIT, || {
         let (rows, _) = worklist(addr, &[("limit", "1000")]);
         if rows.len() == n {

@@ -102,13 +102,8 @@ pub async fn get_customer(
 ) -> ApiResult {
     let store = store_of(&state)?;
     let id = path.into_inner();
-    if id.len() > 256 {
-        return Err(ApiError::new(
-            ApiCode::InvalidValue,
-            format!("customer ids have at most 256 characters, got {}", id.len()),
-        )
-        .field("id"));
-    }
+    crate::store::check_id(&id)
+        .map_err(|e| ApiError::new(ApiCode::InvalidValue, e.to_string()).field("id"))?;
     let query: CustomerQuery = params::query(&req)?;
     let model = model_name(&state, query.model)?;
     match store.latest_prediction(&id, &model).await? {

@@ -48,14 +48,13 @@ pub async fn post_outcomes(
     let actions = known_actions(&state);
     let now = crate::time::now_ms();
     let mut valid = Vec::with_capacity(events.len());
-    for (i, e) in events.iter().enumerate() {
-        let at = format!("outcomes[{i}]");
-        let raw = json::raw_outcome(e).map_err(|err| err.within(&at))?;
+    for (i, raw) in events.iter().enumerate() {
         let v = raw
             .validate(Some(&actions), now)
-            .map_err(|err| ApiError::from(err).within(&at))?;
+            .map_err(|err| ApiError::from(err).within(&format!("outcomes[{i}]")))?;
         valid.push(v);
     }
+    drop(events);
     let report = store.record_outcomes(valid).await?;
     Ok(HttpResponse::Ok().json(report))
 }

@@ -20,6 +20,17 @@ pub(super) fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiErro
     let pairs = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
         .map_err(|e| ApiError::new(ApiCode::InvalidValue, format!("bad query string: {e}")))?
         .into_inner();
+    if let Some((k, _)) = pairs.iter().find(|(_, v)| v.chars().any(char::is_control)) {
+        // a NUL reaches no database and a CR no log line: refused here, for every route
+        let k = crate::util::preview(k, crate::util::PREVIEW_CHARS);
+        return Err(ApiError::new(
+            ApiCode::InvalidValue,
+            format!(
+                "query parameter {k} must not contain control characters (NUL, CR, LF, tab, …)"
+            ),
+        )
+        .field(k));
+    }
     parse(pairs).map_err(ParamError::into_api)
 }
 
@@ -91,7 +102,7 @@ impl de::Error for ParamError {
 
     fn invalid_value(unexp: Unexpected<'_>, exp: &dyn de::Expected) -> ParamError {
         let got = match unexp {
-            Unexpected::Str(s) => s.to_string(),
+            Unexpected::Str(s) => crate::util::preview(s, crate::util::PREVIEW_CHARS),
             other => other.to_string(),
         };
         ParamError::new(Problem::Invalid {
@@ -102,7 +113,7 @@ impl de::Error for ParamError {
 
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> ParamError {
         ParamError::new(Problem::NotOneOf {
-            got: variant.to_string(),
+            got: crate::util::preview(variant, crate::util::PREVIEW_CHARS),
             allowed: expected,
         })
     }

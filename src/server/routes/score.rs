@@ -251,6 +251,43 @@ fn band_index(band: Option<RiskBand>, p: f64) -> usize {
     band.unwrap_or_else(|| RiskBands::default().band(p)) as usize
 }
 
+/// A customer's id field as received and as text.
+type IdOf<'a> = (Option<&'a Cell<'a>>, Option<Cow<'a, str>>);
+
+/// The customer's id (the bundle's id column, else `customer_id`) and its text, under the one id
+/// rule ([`crate::store::check_id`]): text or a number (stored as its JSON text, e.g. `7590` →
+/// `"7590"`, `1.5` → `"1.5"`); `null` or an absent field means no id (scored, not stored); a
+/// boolean, array or object is refused, as is text with a control character or over 256 bytes.
+fn customer_id_of<'a>(
+    scorer: &Scorer,
+    cust: &'a Customer<'a>,
+    ci: usize,
+) -> Result<IdOf<'a>, ApiError> {
+    let found = scorer
+        .bundle
+        .id_column
+        .as_deref()
+        .and_then(|k| cust.get(k).map(|v| (k, v)))
+        .or_else(|| cust.get("customer_id").map(|v| ("customer_id", v)));
+    let Some((key, cell)) = found else {
+        return Ok((None, None));
+    };
+    let field = || format!("customers[{ci}].{key}");
+    let text = match cell {
+        Cell::Null => return Ok((None, None)),
+        Cell::Str(_) | Cell::Num(_) => cell.text(),
+        Cell::Bool(_) | Cell::NonFinite | Cell::Compound => {
+            return Err(
+                ApiError::new(ApiCode::InvalidType, "a customer id is text or a number")
+                    .field(field()),
+            )
+        }
+    };
+    crate::store::check_id(&text)
+        .map_err(|e| ApiError::new(ApiCode::InvalidValue, e.to_string()).field(field()))?;
+    Ok((Some(cell), Some(text)))
+}
+
 /// Encode and score customer `ci` of a request; with a record context (store on) also its
 /// prediction record (customers with an id only). With the store on the advice is computed
 /// whatever `detail` asks for: the record keeps the treatment and control-group assignment that
@@ -276,13 +313,7 @@ fn score_customer<'a>(
     let row = scorer
         .encode(|i| vals[i], &mut warnings)
         .map_err(|e| ApiError::from_score(e, ci))?;
-    let customer_id = scorer
-        .bundle
-        .id_column
-        .as_deref()
-        .and_then(|k| cust.get(k))
-        .or_else(|| cust.get("customer_id"));
-    let id_text: Option<Cow<str>> = customer_id.map(|v| v.text());
+    let (customer_id, id_text) = customer_id_of(scorer, cust, ci)?;
     let compute = detail.computed(ctx.is_some());
     let scored = scorer.score_encoded_with(&row, warnings, id_text.as_deref(), compute);
     let record = ctx.zip(id_text.as_deref()).map(|(ctx, id)| {

@@ -1,6 +1,10 @@
 //! Request bodies: the byte-limited body reader and the borrowed, allocation-light customer
 //! parser behind `POST /v1/score` (fields in body order, text borrowed from the body where it has
-//! no escapes).
+//! no escapes); the outcome events of `POST /v1/outcomes` in [`outcomes`].
+
+mod outcomes;
+
+pub use outcomes::parse_outcomes;
 
 use super::error::{ApiCode, ApiError};
 use crate::io::RawValue;
@@ -499,112 +503,4 @@ pub fn raw_value<'a>(
         )
         .field(field())),
     }
-}
-
-/// The events of `POST /v1/outcomes` (`{"outcomes":[{…}, …]}`), checked for shape and batch size.
-pub fn parse_outcomes(
-    body: &[u8],
-    max_batch: usize,
-) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, ApiError> {
-    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(
-            ApiCode::MalformedJson,
-            format!("request body is not valid JSON: {e}"),
-        )
-    })?;
-    let shape = || {
-        ApiError::new(
-            ApiCode::InvalidRequest,
-            "expected {\"outcomes\": [{...}, ...]}",
-        )
-        .field("outcomes")
-    };
-    let serde_json::Value::Object(mut top) = v else {
-        return Err(shape());
-    };
-    let Some(serde_json::Value::Array(list)) = top.remove("outcomes") else {
-        return Err(shape());
-    };
-    if let Some(k) = top.keys().next() {
-        return Err(
-            ApiError::new(ApiCode::UnknownField, format!("unknown field '{k}'")).field(k.clone()),
-        );
-    }
-    if list.is_empty() {
-        return Err(
-            ApiError::new(ApiCode::EmptyBatch, "outcomes must hold at least one event")
-                .field("outcomes"),
-        );
-    }
-    if list.len() > max_batch {
-        return Err(ApiError::new(
-            ApiCode::BatchTooLarge,
-            format!(
-                "{} events exceed the limit of {max_batch} per request",
-                list.len()
-            ),
-        )
-        .field("outcomes"));
-    }
-    list.into_iter()
-        .enumerate()
-        .map(|(i, e)| match e {
-            serde_json::Value::Object(m) => Ok(m),
-            _ => Err(
-                ApiError::new(ApiCode::InvalidType, "expected an event object")
-                    .field(format!("outcomes[{i}]")),
-            ),
-        })
-        .collect()
-}
-
-/// One event object → the library's [`RawOutcome`](crate::store::RawOutcome) (types checked
-/// here; values by the library). Field paths in errors are relative to the event.
-pub fn raw_outcome(
-    m: &serde_json::Map<String, serde_json::Value>,
-) -> Result<crate::store::RawOutcome, ApiError> {
-    use serde_json::Value;
-    let mut raw = crate::store::RawOutcome::default();
-    let wrong = |k: &str, expected: &str| {
-        ApiError::new(ApiCode::InvalidType, format!("{k}: expected {expected}"))
-            .field(k.to_string())
-    };
-    for (k, v) in m {
-        let text = || match v {
-            Value::Null => Ok(None),
-            Value::String(s) => Ok(Some(s.clone())),
-            _ => Err(wrong(k, "a string")),
-        };
-        let number = || match v {
-            Value::Null => Ok(None),
-            Value::Number(n) => Ok(n.as_f64()),
-            _ => Err(wrong(k, "a number")),
-        };
-        match k.as_str() {
-            "customer_id" => {
-                raw.customer_id = match v {
-                    Value::Null => None,
-                    Value::String(s) => Some(s.clone()),
-                    Value::Number(n) => Some(n.to_string()),
-                    _ => return Err(wrong(k, "a string or a number")),
-                }
-            }
-            "event" => raw.event = text()?,
-            "at" => raw.at = text()?,
-            "prediction_id" => raw.prediction_id = text()?,
-            "action" => raw.action = text()?,
-            "external_id" => raw.external_id = text()?,
-            "cost" => raw.cost = number()?,
-            "amount" => raw.amount = number()?,
-            "score" => raw.score = number()?,
-            other => {
-                return Err(ApiError::new(
-                    ApiCode::UnknownField,
-                    format!("unknown field '{other}' (customer_id, event, at, prediction_id, action, cost, amount, score, external_id)"),
-                )
-                .field(other.to_string()))
-            }
-        }
-    }
-    Ok(raw)
 }

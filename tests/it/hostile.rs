@@ -1,0 +1,347 @@
+//! Hostile values at the HTTP door of the store (issue 31): a NUL byte or another control
+//! character in an id, a field, a path or a query parameter is a 422 for that request naming the
+//! field, never a 503 with the database's text, and never costs another client's records; one id
+//! rule everywhere; non-scalar ids refused; amounts bounded; outcome bodies parsed in bounded
+//! memory; customer ids never in the request log.
+
+use crate::store::{
+    at, enc, get, lookup_eventually, on_postgres, on_sqlite, post_outcomes, score_http, serve,
+};
+use crate::util::*;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::sync::{Arc, Mutex};
+
+/// Words of database error text that must never reach a client.
+const DB_WORDS: [&str; 7] = [
+    "sqlx",
+    "sqlite",
+    "postgres",
+    "database",
+    "error returned",
+    "invalid byte sequence",
+    "0x00",
+];
+
+fn no_db_text(what: &str, r: &Resp) {
+    let lower = r.body.to_lowercase();
+    for w in DB_WORDS {
+        assert!(
+            !lower.contains(w),
+            "{what}: database text '{w}' in {}",
+            r.body
+        );
+    }
+}
+
+/// A 422 with `code` naming `field`, without database text.
+fn refused(what: &str, r: &Resp, code: &str, field: &str) {
+    assert_eq!(r.status, 422, "{what}: {}", r.body);
+    let e = r.json();
+    assert_eq!(e["error"]["code"], code, "{what}: {e}");
+    assert_eq!(e["error"]["field"], field, "{what}: {e}");
+    no_db_text(what, r);
+}
+
+fn customer(id: Value) -> Value {
+    let mut c = telco_customers(1).remove(0);
+    c["customerID"] = id;
+    c
+}
+
+fn score(addr: &str, customers: &[Value]) -> Resp {
+    post(addr, "/v1/score", &json!({ "customers": customers }))
+}
+
+/// Legitimate requests interleaved with hostile ids: every hostile one is a 422 naming the id
+/// field, and every legitimate customer is stored (on PostgreSQL a NUL used to fail the whole
+/// `COPY` batch: 300 of 33,462 legitimate predictions were kept).
+fn hostile_ids_cost_only_themselves(url: &str) {
+    let s = serve(url, &[], &[]);
+    let addr = s.addr.as_str();
+    let long = "x".repeat(257);
+    let hostile: [(&str, Value, &str); 8] = [
+        ("NUL", json!("p\u{0}"), "invalid_value"),
+        ("NUL alone", json!("\u{0}"), "invalid_value"),
+        ("CR", json!("a\rDROP"), "invalid_value"),
+        ("257 bytes", json!(long), "invalid_value"),
+        ("blank", json!("  "), "invalid_value"),
+        ("boolean", json!(true), "invalid_type"),
+        ("array", json!([]), "invalid_type"),
+        ("object", json!({}), "invalid_type"),
+    ];
+    let mut legit = Vec::new();
+    for round in 0..5 {
+        for (i, (what, id, code)) in hostile.iter().enumerate() {
+            let ok = format!("legit-{round}-{i}");
+            score_http(addr, &[customer(json!(ok))]);
+            legit.push(ok);
+            let r = score(addr, &[customer(id.clone())]);
+            refused(what, &r, code, "customers[0].customerID");
+        }
+    }
+    // the limit is one for every entry point: 256 bytes are accepted for scoring and lookups
+    let max = "y".repeat(256);
+    score_http(addr, &[customer(json!(max))]);
+    legit.push(max);
+    // a numeric id is stored as its JSON text; null is "no id": scored, not stored
+    score_http(addr, &[customer(json!(7590))]);
+    legit.push("7590".into());
+    let r = score_http(addr, &[customer(Value::Null)]);
+    assert!(r["results"][0]["prediction_id"].is_null(), "{r}");
+    for id in &legit {
+        lookup_eventually(addr, id);
+    }
+}
+
+#[test]
+fn hostile_ids_cost_only_themselves_sqlite() {
+    on_sqlite(hostile_ids_cost_only_themselves);
+}
+
+#[test]
+fn hostile_ids_cost_only_themselves_postgres() {
+    on_postgres(
+        "hostile_ids_cost_only_themselves",
+        hostile_ids_cost_only_themselves,
+    );
+}
+
+/// A NUL in an outcome field, a lookup path, a worklist filter, a cursor or an evaluation
+/// parameter answered 503 with the database's text; now each is a 422 naming the field.
+fn nul_in_store_fields_is_refused_by_name(url: &str) {
+    let s = serve(url, &[], &[]);
+    let addr = s.addr.as_str();
+    score_http(addr, &[customer(json!("C-1"))]);
+    lookup_eventually(addr, "C-1");
+    let base = json!({"customer_id": "C-1", "event": "action_taken", "at": at(-1),
+        "action": "VIP_SERVICE", "prediction_id": "p", "external_id": "e"});
+    for field in [
+        "customer_id",
+        "event",
+        "at",
+        "prediction_id",
+        "action",
+        "external_id",
+    ] {
+        let mut e = base.clone();
+        e[field] = json!(format!("a\u{0}b"));
+        let r = post_outcomes(addr, &[e]);
+        refused(
+            &format!("NUL in {field}"),
+            &r,
+            "invalid_value",
+            &format!("outcomes[0].{field}"),
+        );
+    }
+    // amounts are bounded as the CLI's file reader bounds them (1e308 made every KPI null)
+    for (field, v) in [("amount", 1e308), ("cost", 1e300), ("amount", -1e16)] {
+        let mut e = json!({"customer_id": "C-1", "event": "purchase", "at": at(-1), "amount": 10});
+        e[field] = json!(v);
+        let r = post_outcomes(addr, &[e]);
+        refused(
+            &format!("{field} {v}"),
+            &r,
+            "invalid_value",
+            &format!("outcomes[0].{field}"),
+        );
+    }
+    let r = get(addr, "/v1/customers/p%00");
+    refused("NUL in the lookup path", &r, "invalid_value", "id");
+    let r = get(addr, &format!("/v1/customers/{}", "z".repeat(257)));
+    refused("257-byte lookup", &r, "invalid_value", "id");
+    for (param, what) in [
+        ("segment=a%00b", "segment"),
+        ("cursor=a%00b", "cursor"),
+        ("treatment=a%0Db", "treatment"),
+        ("model=a%00", "model"),
+    ] {
+        let r = get(addr, &format!("/v1/customers?{param}"));
+        refused(&format!("worklist {param}"), &r, "invalid_value", what);
+    }
+    let r = get(addr, "/v1/evaluation?model=a%00");
+    refused("evaluation model", &r, "invalid_value", "model");
+    // the store is still healthy and answers
+    let r = get(addr, "/readyz");
+    assert_eq!(r.json()["store"]["status"], "ok", "{}", r.body);
+    lookup_eventually(addr, "C-1");
+}
+
+#[test]
+fn nul_in_store_fields_is_refused_by_name_sqlite() {
+    on_sqlite(nul_in_store_fields_is_refused_by_name);
+}
+
+#[test]
+fn nul_in_store_fields_is_refused_by_name_postgres() {
+    on_postgres(
+        "nul_in_store_fields_is_refused_by_name",
+        nul_in_store_fields_is_refused_by_name,
+    );
+}
+
+/// Long unknown field names and values are quoted in messages as a short preview.
+#[test]
+fn refusals_echo_at_most_a_preview() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let s = serve(&url, &[], &[]);
+    let big = "Q".repeat(5000);
+    let cases = [
+        json!({"customer_id": "C", "event": big, "at": at(-1)}),
+        json!({"customer_id": "C", "event": "churned", "at": big}),
+        json!({"customer_id": "C", "event": "churned", "at": at(-1), big.clone(): 1}),
+    ];
+    for e in cases {
+        let r = post_outcomes(&s.addr, &[e]);
+        assert_eq!(r.status, 422, "{}", r.body);
+        assert!(
+            r.body.len() < 600,
+            "a 5000-character value echoed: {} bytes",
+            r.body.len()
+        );
+    }
+    let r = get(&s.addr, &format!("/v1/customers?risk_band={big}"));
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.len() < 600, "{} bytes", r.body.len());
+}
+
+/// `POST /v1/outcomes` holds memory proportional to the batch limit, not to the body: four
+/// concurrent 4 MiB bodies of tiny objects took RSS from 31 MB to 782 MB through a JSON tree.
+#[test]
+fn outcome_bodies_are_parsed_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let s = serve(&url, &[], &[]);
+    let pid = s.child.id();
+    assert_eq!(get(&s.addr, "/healthz").status, 200);
+    let kb = |key: &str| -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    };
+    let before = kb("VmRSS:");
+    let body = |item: &str| {
+        let n = (4 * 1024 * 1024 - 64) / (item.len() + 1);
+        let mut b = String::with_capacity(4 * 1024 * 1024);
+        b.push_str("{\"outcomes\":[");
+        for i in 0..n {
+            if i > 0 {
+                b.push(',');
+            }
+            b.push_str(item);
+        }
+        b.push_str("]}");
+        b
+    };
+    let bodies = [body("{\"a\":0}"), body("{}"), body("{\"a\":0}"), body("{}")];
+    let answers: Vec<Resp> = std::thread::scope(|sc| {
+        let hs: Vec<_> = bodies
+            .iter()
+            .map(|b| sc.spawn(|| post_raw(&s.addr, "/v1/outcomes", b.as_bytes())))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (r, code) in answers.iter().zip([
+        "unknown_field",
+        "batch_too_large",
+        "unknown_field",
+        "batch_too_large",
+    ]) {
+        assert!(r.status == 422 || r.status == 413, "{}", r.body);
+        assert_eq!(r.json()["error"]["code"], code, "{}", r.body);
+    }
+    let peak = kb("VmHWM:");
+    // the four bodies themselves are 16 MiB; the parse adds at most the batch limit's events
+    assert!(
+        peak.saturating_sub(before) <= 64 * 1024,
+        "RSS grew from {before} kB to a peak of {peak} kB"
+    );
+}
+
+/// The request log names the route template, never the customer id in the path.
+#[test]
+fn the_request_log_carries_no_customer_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let pb = root().join("training/telco-playbook.toml");
+    let mut cmd = serve_command(
+        trained(),
+        &["--store", &url, "--playbook", pb.to_str().unwrap()],
+        &[],
+    );
+    cmd.env("RUST_LOG", "info");
+    let mut child = cmd.spawn().unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("server printed its address").unwrap();
+        log.lock().unwrap().push_str(&line);
+        if let Some(a) = line.strip_prefix("churn-serve listening on http://") {
+            break a.trim().to_string();
+        }
+    };
+    let sink = Arc::clone(&log);
+    let reader = std::thread::spawn(move || {
+        for l in lines.map_while(Result::ok) {
+            let mut g = sink.lock().unwrap();
+            g.push_str(&l);
+            g.push('\n');
+        }
+    });
+    let secret = "SECRET-7590-VHVEG";
+    score_http(&addr, &[customer(json!(secret))]);
+    lookup_eventually(&addr, secret);
+    let r = get(&addr, &format!("/v1/customers/{}", enc(secret)));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let _ = child.kill();
+    let _ = child.wait();
+    reader.join().unwrap();
+    let text = log.lock().unwrap().clone();
+    assert!(
+        text.contains("/v1/customers/{id}"),
+        "the request log names the route template: {text}"
+    );
+    assert!(
+        !text.contains(secret),
+        "a raw customer id in the server log: {text}"
+    );
+}
+
+/// `churn-score --store` under the same id rule: a file with an id of 300 bytes and one with a
+/// carriage return is refused naming the first such row (exit 2), unless `--skip-invalid`, which
+/// scores every row and stores all the others.
+#[test]
+fn batch_ids_follow_the_same_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let text = std::fs::read_to_string(telco()).unwrap();
+    let mut lines: Vec<String> = text.lines().take(6).map(str::to_string).collect();
+    let long = "L".repeat(300);
+    let (_, rest2) = lines[2].split_once(',').unwrap();
+    lines[2] = format!("{long},{rest2}");
+    let (_, rest4) = lines[4].split_once(',').unwrap();
+    lines[4] = format!("\"bad\rid\",{rest4}");
+    let input = dir.path().join("in.csv");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let model = trained().join("telco");
+    let out = dir.path().join("out.csv");
+    let (code, _, err) = crate::util::score(&model, &input, &out, &["--store", &url]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("2 rows scored but not stored") && err.contains("data row 2"),
+        "{err}"
+    );
+    assert!(err.len() < 1000, "the 300-byte id echoed: {err}");
+    let (code, _, err) =
+        crate::util::score(&model, &input, &out, &["--store", &url, "--skip-invalid"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("warning: "), "{err}");
+    let s = serve(&url, &[], &[]);
+    let first = lines[1].split(',').next().unwrap();
+    lookup_eventually(&s.addr, first);
+}
