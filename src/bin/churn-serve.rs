@@ -118,14 +118,13 @@ fn main() {
         },
         None => StoreUrl::default_for(&args.models),
     };
-    let api_tokens =
-        match server::parse_api_tokens(std::env::var("CHURN_API_TOKENS").ok().as_deref()) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("error: {e}");
-                std::process::exit(e.exit_code());
-            }
-        };
+    let api_tokens = match server::api_tokens_from_env(|name| std::env::var(name).ok()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(e.exit_code());
+        }
+    };
     let config = ServerConfig {
         models_dir: args.models,
         bind: args.bind,

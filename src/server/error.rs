@@ -13,6 +13,8 @@ pub enum ApiCode {
     Unauthorized,
     /// A token that is not valid (403).
     Forbidden,
+    /// A valid token without the scope the route needs (403).
+    InsufficientScope,
     /// Admin endpoints without `CHURN_ADMIN_TOKEN` (403).
     AdminDisabled,
     /// Content-Type is not `application/json` (415).
@@ -73,7 +75,7 @@ impl ApiCode {
         use ApiCode::*;
         match self {
             Unauthorized => StatusCode::UNAUTHORIZED,
-            Forbidden | AdminDisabled => StatusCode::FORBIDDEN,
+            Forbidden | InsufficientScope | AdminDisabled => StatusCode::FORBIDDEN,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             BodyTooLarge | BatchTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             BadBody | MalformedJson => StatusCode::BAD_REQUEST,
@@ -96,6 +98,7 @@ impl ApiCode {
         match self {
             Unauthorized => "unauthorized",
             Forbidden => "forbidden",
+            InsufficientScope => "insufficient_scope",
             AdminDisabled => "admin_disabled",
             UnsupportedMediaType => "unsupported_media_type",
             BodyTooLarge => "body_too_large",

@@ -10,6 +10,7 @@
 //! `json` request parsing; `metrics` Prometheus.
 
 mod auth;
+pub use auth::Scope;
 mod error;
 pub mod json;
 mod metrics;
@@ -43,8 +44,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Longest field name or text value of a customer, in bytes (ids included).
     pub max_field_bytes: usize,
-    /// Bearer tokens accepted on `/v1/*` (empty: no auth).
-    pub api_tokens: Vec<String>,
+    /// Bearer tokens accepted on `/v1/*` with their scopes (empty: no auth).
+    pub api_tokens: Vec<(String, Vec<auth::Scope>)>,
     /// Token for `/v1/admin/*` (None: admin endpoints disabled).
     pub admin_token: Option<String>,
     /// Log raw customer ids (default: hashed).
@@ -194,26 +195,37 @@ impl ServerError {
     }
 }
 
-/// The API tokens of `CHURN_API_TOKENS` (comma-separated). Unset means no authentication; set
-/// but without a single token (`" , "`, or an empty value from a missing secret) is refused,
-/// because it would silently turn authentication off.
-pub fn parse_api_tokens(value: Option<&str>) -> Result<Vec<String>, ServerError> {
-    let Some(v) = value else {
-        return Ok(Vec::new());
-    };
-    let tokens: Vec<String> = v
-        .split(',')
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty())
-        .collect();
-    if tokens.is_empty() {
-        return Err(ServerError::Config {
-            message: "CHURN_API_TOKENS is set but holds no token: refusing to start with \
-                      authentication off (unset it to run without tokens)"
-                .into(),
-        });
+/// The API tokens and their scopes from the environment (`var` reads a variable):
+/// `CHURN_API_TOKENS` (comma-separated) carry every scope but admin — what a token meant before
+/// scopes existed — and `CHURN_SCORE_TOKENS`, `CHURN_READ_TOKENS`, `CHURN_OUTCOMES_TOKENS` one
+/// scope each. None set means no authentication; a variable set but without a single token
+/// (`" , "`, or an empty value from a missing secret) is refused, because it would silently turn
+/// authentication off or leave a client locked out.
+pub fn api_tokens_from_env(
+    var: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, Vec<auth::Scope>)>, ServerError> {
+    let sources = std::iter::once(("CHURN_API_TOKENS", auth::Scope::ALL.to_vec()))
+        .chain(auth::Scope::ALL.iter().map(|s| (s.env_var(), vec![*s])));
+    let mut out = Vec::new();
+    for (name, scopes) in sources {
+        let Some(v) = var(name) else { continue };
+        let before = out.len();
+        out.extend(
+            v.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(|t| (t.to_string(), scopes.clone())),
+        );
+        if out.len() == before {
+            return Err(ServerError::Config {
+                message: format!(
+                    "{name} is set but holds no token: refusing to start with \
+                     authentication off (unset it to run without tokens)"
+                ),
+            });
+        }
     }
-    Ok(tokens)
+    Ok(out)
 }
 
 /// SIGHUP reloads the models; a failing reload is logged and the handler keeps listening.

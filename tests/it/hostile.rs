@@ -345,3 +345,123 @@ fn batch_ids_follow_the_same_rule() {
     let first = lines[1].split(',').next().unwrap();
     lookup_eventually(&s.addr, first);
 }
+
+/// Scopes: a scoring token scores and nothing else (it used to post outcomes that move learned
+/// save rates and read every stored input); read and outcomes tokens likewise; a token of
+/// `CHURN_API_TOKENS` keeps every scope but admin; the API description says which scope each
+/// operation needs.
+#[test]
+fn tokens_reach_only_their_scopes() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let s = serve(
+        &url,
+        &[],
+        &[
+            ("CHURN_API_TOKENS", "all-but-admin"),
+            ("CHURN_SCORE_TOKENS", "scorer"),
+            ("CHURN_READ_TOKENS", "reader, both"),
+            ("CHURN_OUTCOMES_TOKENS", "reporter,both"),
+            ("CHURN_ADMIN_TOKEN", "root-token"),
+        ],
+    );
+    let addr = s.addr.as_str();
+    let call = |token: &str, method: &str, path: &str, body: &Value| {
+        let auth = format!("Bearer {token}");
+        http(
+            addr,
+            method,
+            path,
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            body.to_string().as_bytes(),
+        )
+    };
+    let score_body = json!({"customers": [customer(json!("S-1"))]});
+    let outcome_body =
+        json!({"outcomes": [{"customer_id": "S-1", "event": "retained", "at": at(-1)}]});
+    let none = Value::Null;
+    // (token, score, read, outcomes)
+    let table = [
+        ("scorer", true, false, false),
+        ("reader", false, true, false),
+        ("reporter", false, false, true),
+        ("both", false, true, true),
+        ("all-but-admin", true, true, true),
+    ];
+    for (token, can_score, can_read, can_report) in table {
+        let r = call(token, "POST", "/v1/score", &score_body);
+        let checks = [
+            ("score", can_score, r),
+            (
+                "read",
+                can_read,
+                call(token, "GET", "/v1/customers?limit=1", &none),
+            ),
+            ("metrics", can_read, call(token, "GET", "/metrics", &none)),
+            (
+                "outcomes",
+                can_report,
+                call(token, "POST", "/v1/outcomes", &outcome_body),
+            ),
+        ];
+        for (what, allowed, r) in checks {
+            if allowed {
+                assert_eq!(r.status, 200, "{token} {what}: {}", r.body);
+            } else {
+                assert_eq!(r.status, 403, "{token} {what}: {}", r.body);
+                assert_eq!(
+                    r.json()["error"]["code"],
+                    "insufficient_scope",
+                    "{token} {what}"
+                );
+            }
+        }
+        // every valid token may read the service's description and its models
+        for path in ["/openapi.json", "/v1/models"] {
+            assert_eq!(
+                call(token, "GET", path, &none).status,
+                200,
+                "{token} {path}"
+            );
+        }
+        // admin stays admin
+        let r = call(token, "POST", "/v1/admin/reload", &none);
+        assert_eq!(r.status, 403, "{token} admin: {}", r.body);
+    }
+    assert_eq!(call("nobody", "POST", "/v1/score", &score_body).status, 403);
+    assert_eq!(
+        call("root-token", "POST", "/v1/admin/reload", &none).status,
+        200
+    );
+    let doc = call("reader", "GET", "/openapi.json", &none).json();
+    assert_eq!(
+        doc["paths"]["/v1/outcomes"]["post"]["security"],
+        json!([{"bearer": ["outcomes"]}])
+    );
+    assert_eq!(
+        doc["paths"]["/v1/score"]["post"]["security"],
+        json!([{"bearer": ["score"]}])
+    );
+}
+
+/// A scope variable set but blank refuses to start, as `CHURN_API_TOKENS` does.
+#[test]
+fn blank_scope_tokens_refuse_to_start() {
+    for var in [
+        "CHURN_SCORE_TOKENS",
+        "CHURN_READ_TOKENS",
+        "CHURN_OUTCOMES_TOKENS",
+    ] {
+        let mut cmd = serve_command(trained(), &["--store", "none"], &[(var, " , ")]);
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{var}: {err}");
+        assert!(
+            err.contains(&format!("{var} is set but holds no token")),
+            "{err}"
+        );
+    }
+}

@@ -86,19 +86,27 @@ impl<'de> Visitor<'de> for Top<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
         let mut events = None;
+        let mut unknown = None;
         while let Some(k) = a.next_key::<BorrowedStr<'de>>()? {
-            if k.0 != "outcomes" {
-                let k = preview(&k.0, PREVIEW_CHARS);
-                let err =
-                    ApiError::new(ApiCode::UnknownField, format!("unknown field '{k}'")).field(k);
-                return Err(stop(self.found, err));
+            if k.0 == "outcomes" {
+                events = Some(a.next_value_seed(Events {
+                    max_batch: self.max_batch,
+                    found: self.found,
+                })?);
+            } else {
+                // skipped without building it; reported once the shape is known to be right
+                a.next_value::<de::IgnoredAny>()?;
+                unknown.get_or_insert_with(|| preview(&k.0, PREVIEW_CHARS));
             }
-            events = Some(a.next_value_seed(Events {
-                max_batch: self.max_batch,
-                found: self.found,
-            })?);
         }
-        events.ok_or_else(|| stop(self.found, shape()))
+        let events = events.ok_or_else(|| stop(self.found, shape()))?;
+        match unknown {
+            Some(k) => Err(stop(
+                self.found,
+                ApiError::new(ApiCode::UnknownField, format!("unknown field '{k}'")).field(k),
+            )),
+            None => Ok(events),
+        }
     }
 }
 
@@ -298,6 +306,8 @@ mod tests {
         let e = err(r#"{"outcomes":[]}"#);
         assert_eq!(e.code(), ApiCode::EmptyBatch);
         let e = err(r#"{"other":[]}"#);
+        assert_eq!(e.code(), ApiCode::InvalidRequest);
+        let e = err(r#"{"outcomes":[{}],"other":[]}"#);
         assert_eq!(e.code(), ApiCode::UnknownField);
         assert_eq!(err(r#"{}"#).code(), ApiCode::InvalidRequest);
         assert_eq!(err(r#"{"outcomes":"#).code(), ApiCode::MalformedJson);

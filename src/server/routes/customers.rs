@@ -7,7 +7,7 @@ use super::spec::{
     ErrorResponse, Method, RouteSpec, INVALID_QUERY, NO_STORE, OK_JSON, UNKNOWN_CUSTOMER_OR_MODEL,
 };
 use crate::playbook::{RiskBand, Treatment};
-use crate::server::auth::Access;
+use crate::server::auth::{Access, Scope};
 use crate::server::error::{ApiCode, ApiError, ApiResult};
 use crate::server::AppState;
 use crate::store::{Cursor, StoredPrediction, WorklistFilter, WorklistRow};
@@ -20,7 +20,7 @@ pub(super) const ROUTES: &[RouteSpec] = &[
     RouteSpec {
         method: Method::Get,
         path: "/v1/customers/{id}",
-        access: Access::Api,
+        access: Access::Api(&[Scope::Read]),
         operation_id: "getCustomer",
         summary: "A customer's latest stored prediction (?model=NAME)",
         query: &[],
@@ -32,7 +32,7 @@ pub(super) const ROUTES: &[RouteSpec] = &[
     RouteSpec {
         method: Method::Get,
         path: "/v1/customers",
-        access: Access::Api,
+        access: Access::Api(&[Scope::Read]),
         operation_id: "getWorklist",
         summary: "Worklist: latest prediction per customer by expected loss, keyset-paginated (?model, risk_band, segment, treatment, limit, cursor)",
         query: &[],

@@ -7,7 +7,7 @@ use super::spec::{
     ErrorResponse, Method, QueryParam, RouteSpec, INVALID_QUERY, OK_JSON, UNKNOWN_CUSTOMER_OR_MODEL,
 };
 use crate::evaluate::{self, EvalError, Period};
-use crate::server::auth::Access;
+use crate::server::auth::{Access, Scope};
 use crate::server::error::{ApiCode, ApiError, ApiResult};
 use crate::server::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -19,7 +19,7 @@ pub(super) const ROUTES: &[RouteSpec] = &[
     RouteSpec {
         method: Method::Get,
         path: "/v1/evaluation",
-        access: Access::Api,
+        access: Access::Api(&[Scope::Read]),
         operation_id: "getEvaluation",
         summary: "Evaluation of a model from the store: realised and expected performance, lift of each action against the control group, learned save rates (?model, from, to, as_of, horizon_days)",
         query: &[
@@ -43,7 +43,7 @@ pub(super) const ROUTES: &[RouteSpec] = &[
     RouteSpec {
         method: Method::Get,
         path: "/v1/kpis",
-        access: Access::Api,
+        access: Access::Api(&[Scope::Read]),
         operation_id: "getKpis",
         summary: "Retention KPIs of a period (default: the last full month): retention, churn, repurchase, NPS, average order value, CLV (?model, from, to, by=segment, margin_rate, discount_rate)",
         query: &[

@@ -1,7 +1,7 @@
 //! Routes for probes and monitoring: `/healthz`, `/readyz` (open) and `/metrics`.
 
 use super::spec::{ErrorResponse, Method, RouteSpec, Success, OK_JSON};
-use crate::server::auth::Access;
+use crate::server::auth::{Access, Scope};
 use crate::server::error::{ApiCode, ApiError};
 use crate::server::AppState;
 use actix_web::{web, HttpResponse};
@@ -35,7 +35,7 @@ pub(super) const ROUTES: &[RouteSpec] = &[
     RouteSpec {
         method: Method::Get,
         path: "/metrics",
-        access: Access::Api,
+        access: Access::Api(&[Scope::Read]),
         operation_id: "getMetrics",
         summary: "Prometheus metrics",
         query: &[],

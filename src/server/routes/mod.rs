@@ -22,7 +22,7 @@ pub mod spec;
 pub use openapi::openapi_spec;
 pub use spec::RouteSpec;
 
-use super::auth::{self, Access};
+use super::auth;
 use super::error::{ApiCode, ApiError};
 use super::AppState;
 use actix_web::middleware::from_fn;
@@ -45,7 +45,7 @@ static TABLE: [&[RouteSpec]; 8] = [
 const ROUTES: &[RouteSpec] = &[RouteSpec {
     method: Method::Get,
     path: "/openapi.json",
-    access: Access::Api,
+    access: auth::ANY_TOKEN,
     operation_id: "getOpenApi",
     summary: "This API description (OpenAPI 3.1)",
     query: &[],
@@ -109,6 +109,7 @@ async fn method_not_allowed(req: HttpRequest, allowed: &'static str) -> HttpResp
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::auth::Access;
     use std::collections::BTreeSet;
 
     #[test]

@@ -1,7 +1,7 @@
 //! `GET /v1/models`, `GET /v1/models/{name}` and `GET /v1/models/{name}/report`.
 
 use super::spec::{ErrorResponse, Method, RouteSpec, Success, OK_JSON, UNKNOWN_MODEL};
-use crate::server::auth::Access;
+use crate::server::auth::{Access, Scope, ANY_TOKEN};
 use crate::server::error::{ApiCode, ApiError, ApiResult};
 use crate::server::state::LoadedModel;
 use crate::server::AppState;
@@ -13,7 +13,7 @@ pub(super) const ROUTES: &[RouteSpec] = &[
     RouteSpec {
         method: Method::Get,
         path: "/v1/models",
-        access: Access::Api,
+        access: ANY_TOKEN,
         operation_id: "listModels",
         summary: "List the models being served",
         query: &[],
@@ -25,7 +25,7 @@ pub(super) const ROUTES: &[RouteSpec] = &[
     RouteSpec {
         method: Method::Get,
         path: "/v1/models/{name}",
-        access: Access::Api,
+        access: ANY_TOKEN,
         operation_id: "getModel",
         summary: "One model with its model card",
         query: &[],
@@ -37,7 +37,7 @@ pub(super) const ROUTES: &[RouteSpec] = &[
     RouteSpec {
         method: Method::Get,
         path: "/v1/models/{name}/report",
-        access: Access::Api,
+        access: Access::Api(&[Scope::Read]),
         operation_id: "getModelReport",
         summary: "The model's report: one self-contained HTML page (text/html)",
         query: &[],

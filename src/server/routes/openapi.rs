@@ -102,7 +102,7 @@ pub fn openapi_spec<'a>(
         "paths": paths,
         "components": {
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "description": "one of CHURN_API_TOKENS (only when set)"},
+                "bearer": {"type": "http", "scheme": "bearer", "description": "an API token (only when tokens are configured): CHURN_API_TOKENS carry the scopes score, read and outcomes; CHURN_SCORE_TOKENS, CHURN_READ_TOKENS and CHURN_OUTCOMES_TOKENS one scope each. An operation's requirement lists the scopes that admit it (any one suffices)."},
                 "admin": {"type": "http", "scheme": "bearer", "description": "CHURN_ADMIN_TOKEN"}
             },
             "schemas": schemas
@@ -232,7 +232,11 @@ fn operation(r: &RouteSpec) -> Value {
     }
     match r.access {
         Access::Open => {}
-        Access::Api => op["security"] = json!([{"bearer": []}]),
+        // role names in the requirement (OpenAPI 3.1 allows them for non-OAuth schemes)
+        Access::Api(scopes) => {
+            let names: Vec<&str> = scopes.iter().map(|s| s.name()).collect();
+            op["security"] = json!([{ "bearer": names }]);
+        }
         Access::Admin => op["security"] = json!([{"admin": []}]),
     }
     op

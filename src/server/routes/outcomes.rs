@@ -2,7 +2,7 @@
 
 use super::lookup::store_of;
 use super::spec::{ErrorResponse, Method, RouteSpec, OK_JSON};
-use crate::server::auth::Access;
+use crate::server::auth::{Access, Scope};
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::json;
 use crate::server::AppState;
@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 pub(super) const ROUTES: &[RouteSpec] = &[RouteSpec {
     method: Method::Post,
     path: "/v1/outcomes",
-    access: Access::Api,
+    access: Access::Api(&[Scope::Outcomes]),
     operation_id: "recordOutcomes",
     summary: "Record outcome events (churned, retained, action_taken, purchase, survey); all or nothing, idempotent by external_id",
     query: &[],

@@ -8,7 +8,7 @@ use crate::io::RawValue;
 use crate::playbook::{RiskBand, RiskBands, Treatment};
 use crate::scoring::{Detail, Reason, Scorer};
 use crate::segment::{LifecycleStage, RfmClass};
-use crate::server::auth::Access;
+use crate::server::auth::{Access, Scope};
 use crate::server::error::{ApiCode, ApiError, ApiResult};
 use crate::server::json::{self, Cell, Customer};
 use crate::server::AppState;
@@ -21,7 +21,7 @@ pub(super) const ROUTES: &[RouteSpec] = &[
     RouteSpec {
         method: Method::Post,
         path: "/v1/score",
-        access: Access::Api,
+        access: Access::Api(&[Scope::Score]),
         operation_id: "scoreDefault",
         summary: "Score customers with the default model",
         query: QUERY,
@@ -33,7 +33,7 @@ pub(super) const ROUTES: &[RouteSpec] = &[
     RouteSpec {
         method: Method::Post,
         path: "/v1/models/{name}/score",
-        access: Access::Api,
+        access: Access::Api(&[Scope::Score]),
         operation_id: "scoreNamed",
         summary: "Score customers with a named model",
         query: QUERY,

@@ -144,7 +144,10 @@ const BODY_ERRORS: [ErrorResponse; 5] = [
 /// Every route behind a token answers these from the auth middleware.
 const AUTH_ERRORS: [ErrorResponse; 2] = [
     error(401, "missing bearer token"),
-    error(403, "invalid token, or admin endpoints disabled"),
+    error(
+        403,
+        "invalid token, a token without the scope the route needs (insufficient_scope), or admin endpoints disabled",
+    ),
 ];
 
 /// Every route answers other methods with 405.
