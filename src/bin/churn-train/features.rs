@@ -20,8 +20,9 @@ pub struct FeaturesArgs {
     output: Option<PathBuf>,
     /// Build the table out of core (transaction CSV / TSV logs, plain or .gz): the file is
     /// read in chunks, and memory holds one chunk plus about 200 bytes per customer and 8 per
-    /// purchase; stop with an error before passing SIZE (e.g. 2G, 512M). Logs over 1 GiB are
-    /// read this way even without the flag.
+    /// purchase; stop with an error before passing SIZE (e.g. 2G, 512M). One record may take a
+    /// quarter of SIZE at most (an unterminated quote or a line without end stops with an error
+    /// naming its line). Logs over 1 GiB are read this way even without the flag.
     #[arg(long, value_name = "SIZE")]
     memory_limit: Option<String>,
     /// native: build the table here; sql: print the query that builds it inside a database
