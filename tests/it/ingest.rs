@@ -694,3 +694,30 @@ fn memory_limit_refuses_a_line_longer_than_it_allows() {
         bound >> 20
     );
 }
+
+#[test]
+fn memory_limit_under_16_mib_builds_a_log_that_fits() {
+    // CDNOW's 23,570 customers take about 5 MB; the limit check counted 4 read buffers of at
+    // least 4 MB each, so no limit under 16 MiB could pass: chunks are now at most 1/8 of it
+    let dir = tempfile::tempdir().unwrap();
+    let (mem, streamed) = (dir.path().join("mem.csv"), dir.path().join("stream.csv"));
+    for (out, extra) in [(&mem, None), (&streamed, Some("16M"))] {
+        let mut args = vec![
+            "features",
+            "--config",
+            "training/cdnow.toml",
+            "--quiet",
+            "--output",
+            out.to_str().unwrap(),
+        ];
+        if let Some(limit) = extra {
+            args.extend(["--memory-limit", limit]);
+        }
+        let (code, _, err) = run("churn-train", &args);
+        assert_eq!(code, 0, "{err}");
+    }
+    assert_eq!(
+        std::fs::read(&mem).unwrap(),
+        std::fs::read(&streamed).unwrap()
+    );
+}
