@@ -174,29 +174,6 @@ pub fn sibling_path(output: &Path, suffix: &str) -> std::path::PathBuf {
 /// from, so ids that differ only in their last characters spread evenly).
 pub use rustc_hash::{FxBuildHasher as FxBuild, FxHashMap, FxHashSet, FxHasher};
 
-/// A short, printable preview of untrusted text for error messages and logs: at most
-/// `max_chars` characters, control characters escaped (`\r`, `\u{0}`), and `…` where it was cut.
-/// Messages quote a preview, never the whole value: a 100 MB field or a hostile id must not be
-/// echoed back or written to a log in full.
-pub fn preview(text: &str, max_chars: usize) -> String {
-    let mut out = String::new();
-    for (n, c) in text.chars().enumerate() {
-        if n == max_chars {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_debug());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// How many characters of an untrusted value an error message quotes.
-pub const PREVIEW_CHARS: usize = 64;
-
 /// Format a float for humans: integers without a fraction, others with up to 4 significant decimals.
 pub fn fmt_num(x: f64) -> String {
     if x.is_finite() && x.fract() == 0.0 && x.abs() < 1e15 {
@@ -206,6 +183,46 @@ pub fn fmt_num(x: f64) -> String {
         let s = s.trim_end_matches('0').trim_end_matches('.');
         s.to_string()
     }
+}
+
+/// A byte size for messages: whole MiB when it is one, else bytes.
+pub fn fmt_size(bytes: u64) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// The most characters of a value an error message shows ([`excerpt`]).
+pub const EXCERPT_CHARS: usize = 80;
+
+/// A value as an error message shows it: control characters escaped (`\n`, `\u{1b}`: one line,
+/// no terminal escapes) and at most [`EXCERPT_CHARS`] characters, cut on a character boundary
+/// with `…` as the last one when longer — a 20 MB field is not echoed whole. Reads only as far
+/// into `s` as it shows.
+pub fn excerpt(s: &str) -> String {
+    let mut out = String::new();
+    let mut shown = 0; // characters in `out`
+    let mut cut = None; // where `out` ends when the ellipsis must replace the rest
+    for c in s.chars() {
+        let escape = c.is_control().then(|| c.escape_default());
+        let width = escape.clone().map_or(1, Iterator::count);
+        if cut.is_none() && shown + width > EXCERPT_CHARS - 1 {
+            cut = Some(out.len());
+        }
+        if shown + width > EXCERPT_CHARS {
+            out.truncate(cut.unwrap_or(0));
+            out.push('…');
+            return out;
+        }
+        match escape {
+            Some(e) => out.extend(e),
+            None => out.push(c),
+        }
+        shown += width;
+    }
+    out
 }
 
 /// A unit enum for a domain value that used to travel as text (risk band, RFM class, data
@@ -285,11 +302,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn previews_are_short_and_printable() {
-        assert_eq!(preview("abc", 5), "abc");
-        assert_eq!(preview("abcdef", 3), "abc…");
-        assert_eq!(preview("a\r\0b", 10), "a\\r\\0b");
-        assert_eq!(preview(&"é".repeat(100), 2), "éé…");
+    fn excerpts_are_short_one_line_and_cut_on_a_char_boundary() {
+        assert_eq!(excerpt("eleven"), "eleven");
+        assert_eq!(excerpt("a\nb\u{1b}[31m"), "a\\nb\\u{1b}[31m");
+        let exact = "x".repeat(EXCERPT_CHARS);
+        assert_eq!(excerpt(&exact), exact);
+        let long = "é".repeat(1_000_000);
+        let e = excerpt(&long);
+        assert_eq!(e.chars().count(), EXCERPT_CHARS);
+        assert!(e.ends_with("é…"), "{e}");
+        // an escape is never cut in half: it is shown whole or replaced by the ellipsis
+        let newlines = "\n".repeat(100);
+        let e = excerpt(&newlines);
+        assert_eq!(e, format!("{}…", "\\n".repeat(39)));
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod columns;
 mod read;
 mod write;
 
-pub use chunks::for_each_csv_chunk;
+pub use chunks::{for_each_csv_chunk, RecordCap, DEFAULT_MAX_RECORD_BYTES};
 pub use columns::{NumColumn, RawColumn, RawData, RawTable, RawValue, TextColumn};
 pub use read::read_table;
 pub use write::{reject_table, write_table, OutData};
@@ -41,6 +41,21 @@ pub enum IoError {
         path: PathBuf,
         /// What polars said.
         message: String,
+    },
+    /// A record of a streamed CSV did not end within the largest record the reader buffers
+    /// (an unterminated quote or a line that never ends).
+    #[error("{path}: line {line}: {problem} ({rule}); the record starts '{start}'")]
+    RecordTooLong {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the file where the record starts.
+        line: u64,
+        /// What is probably wrong and the size passed.
+        problem: String,
+        /// What set the largest record size.
+        rule: String,
+        /// The record's first characters ([`crate::util::excerpt`]).
+        start: String,
     },
     /// Requested columns are absent.
     #[error("{path}: no column named {missing}; available columns: {available}")]

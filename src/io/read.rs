@@ -145,7 +145,12 @@ pub(super) fn check_columns(
             return Err(IoError::MissingColumn {
                 path: path.to_path_buf(),
                 missing: missing.join(", "),
-                available: names.join(", "),
+                // a header line of one huge field (a file that is not this CSV) is not echoed whole
+                available: names
+                    .iter()
+                    .map(|n| crate::util::excerpt(n))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             });
         }
     }

@@ -157,7 +157,7 @@ impl RawOutcome {
                 "event",
                 format!(
                     "unknown event '{}': one of {}",
-                    crate::util::preview(name, crate::util::PREVIEW_CHARS),
+                    crate::util::excerpt(name),
                     OutcomeEvent::NAMES.join(", ")
                 ),
             )
@@ -168,10 +168,7 @@ impl RawOutcome {
             if !known.contains(a) {
                 return Err(invalid(
                     "action",
-                    format!(
-                        "unknown action id '{}'",
-                        crate::util::preview(a, crate::util::PREVIEW_CHARS)
-                    ),
+                    format!("unknown action id '{}'", crate::util::excerpt(a)),
                 ));
             }
         }
@@ -216,17 +213,14 @@ impl RawOutcome {
                 "at",
                 format!(
                     "'{}' is not an ISO-8601 time (e.g. 2026-11-01T10:00:00Z or 2026-11-01)",
-                    crate::util::preview(text, crate::util::PREVIEW_CHARS)
+                    crate::util::excerpt(text)
                 ),
             )
         })?;
         if at > now + FUTURE_SLACK_MS {
             return Err(invalid(
                 "at",
-                format!(
-                    "'{}' is in the future",
-                    crate::util::preview(text, crate::util::PREVIEW_CHARS)
-                ),
+                format!("'{}' is in the future", crate::util::excerpt(text)),
             ));
         }
         Ok(at)

@@ -420,3 +420,69 @@ pub(crate) fn telco_customers(n: usize) -> Vec<Value> {
         })
         .collect()
 }
+
+/// What [`run_measured`] saw of a run.
+#[cfg(target_os = "linux")]
+pub(crate) struct Measured {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard error.
+    pub stderr: String,
+    /// Peak resident set of the child (VmHWM) in bytes, as last read before it exited.
+    pub peak_rss: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// Run `churn-train` with `args`, sampling the child's peak RSS (`VmHWM` in
+/// `/proc/PID/status`, a high-water mark the kernel keeps, read every 2 ms until the child
+/// exits — so at most the last 2 ms of growth go unseen) and killing it after `timeout` (the
+/// test then fails instead of hanging). Output is drained on threads so a flood of stderr
+/// cannot block the child.
+#[cfg(target_os = "linux")]
+pub(crate) fn run_measured(args: &[&str], timeout: Duration) -> Measured {
+    let started = std::time::Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_churn-train"))
+        .args(args)
+        .current_dir(root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    let mut err_pipe = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = err_pipe.read_to_end(&mut s);
+        s
+    });
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak_kb = 0u64;
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_path) {
+            if let Some(kb) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
+                peak_kb = peak_kb.max(kb);
+            }
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("churn-train {args:?} still running after {timeout:?}: killed");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8_lossy(&reader.join().unwrap()).into_owned();
+    Measured {
+        code: status.code().unwrap_or(-1),
+        stderr,
+        peak_rss: peak_kb << 10,
+        elapsed,
+    }
+}

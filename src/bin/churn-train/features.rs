@@ -20,8 +20,9 @@ pub struct FeaturesArgs {
     output: Option<PathBuf>,
     /// Build the table out of core (transaction CSV / TSV logs, plain or .gz): the file is
     /// read in chunks, and memory holds one chunk plus about 200 bytes per customer and 8 per
-    /// purchase; stop with an error before passing SIZE (e.g. 2G, 512M). Logs over 1 GiB are
-    /// read this way even without the flag.
+    /// purchase; stop with an error before passing SIZE (e.g. 2G, 512M). One record may take a
+    /// quarter of SIZE at most (an unterminated quote or a line without end stops with an error
+    /// naming its line). Logs over 1 GiB are read this way even without the flag.
     #[arg(long, value_name = "SIZE")]
     memory_limit: Option<String>,
     /// native: build the table here; sql: print the query that builds it inside a database
@@ -109,8 +110,11 @@ fn stream_features(
 ) -> anyhow::Result<churn::ingest::CustomerData> {
     // chunks of 1/64 of the limit, 4–32 MB: polars parses a chunk into a few times its size,
     // and larger chunks were not faster (50M lines: 32 MB 26.4 s / 1.75 GB peak, 64 MB 27.5 s /
-    // 1.99 GB)
-    let chunk_bytes = limit.map_or(32 << 20, |l| (l / 64).clamp(4 << 20, 32 << 20)) as usize;
+    // 1.99 GB); never over 1/8 of the limit, as the limit check counts 4 chunks for the read
+    // buffers (with 4 MB chunks a limit under 16 MiB could not pass a single chunk)
+    let chunk_bytes = limit.map_or(32 << 20, |l| {
+        (l / 64).clamp(4 << 20, 32 << 20).min((l / 8).max(1))
+    }) as usize;
     let bar = if quiet {
         indicatif::ProgressBar::hidden()
     } else {

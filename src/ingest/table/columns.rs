@@ -24,7 +24,7 @@ pub(super) fn type_column(
         row: keep[pos] + 1,
         column: name.to_string(),
         expected: expected.to_string(),
-        value: vals[pos].unwrap_or("").to_string(),
+        value: crate::util::excerpt(vals[pos].unwrap_or("")),
     };
     let bool_pair = bool_pair(&vals);
     let numeric_fails: Vec<usize> = vals

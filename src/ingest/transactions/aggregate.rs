@@ -117,7 +117,7 @@ fn number_at(raw: &RawTable, data: &RawData, row: usize, column: &str) -> Result
                 row: row + 1,
                 column: column.to_string(),
                 expected: expected_number(s).into(),
-                value: s.to_string(),
+                value: crate::util::excerpt(s),
             })
         }
         _ => Err(IngestError::MissingValue {
@@ -426,7 +426,7 @@ fn timestamp_at(
                 row: row + 1,
                 column: spec.time_col.clone(),
                 expected: "a date or datetime (e.g. 2024-03-31 or 2024-03-31 14:05:00)".into(),
-                value: s.to_string(),
+                value: crate::util::excerpt(s),
             })
         }
         RawValue::Number(x) => Err(IngestError::BadValue {

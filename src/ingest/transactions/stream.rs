@@ -15,6 +15,32 @@ pub struct StreamOptions {
     pub memory_limit: Option<u64>,
 }
 
+impl StreamOptions {
+    /// The largest record read: a quarter of the memory limit — the reader holds the record,
+    /// the parser a copy and its columns, each about the record's size — or
+    /// [`crate::io::DEFAULT_MAX_RECORD_BYTES`] (64 MiB) without a limit. A record passing it (an
+    /// unterminated quote swallowing the rest of the file, a line that never ends) stops the
+    /// read with an error naming the line where it starts.
+    pub fn record_cap(&self) -> crate::io::RecordCap {
+        match self.memory_limit {
+            Some(limit) => crate::io::RecordCap {
+                bytes: usize::try_from(limit / 4).unwrap_or(usize::MAX),
+                rule: format!(
+                    "the largest record read is a quarter of --memory-limit {}",
+                    crate::util::fmt_size(limit)
+                ),
+            },
+            None => crate::io::RecordCap {
+                bytes: crate::io::DEFAULT_MAX_RECORD_BYTES,
+                rule: format!(
+                    "the largest record read without --memory-limit is {}",
+                    crate::util::fmt_size(crate::io::DEFAULT_MAX_RECORD_BYTES as u64)
+                ),
+            },
+        }
+    }
+}
+
 /// Build the features of a CSV / TSV log (plain or gzip) read chunk by chunk: memory holds one
 /// chunk of rows plus one accumulator per customer and one key per purchase. Without an explicit
 /// cutoff the file is read twice (the default cutoff depends on the last event).
@@ -26,6 +52,7 @@ pub(super) fn stream(
 ) -> Result<CustomerData, IngestError> {
     spec.validate()?;
     let only = spec.columns();
+    let cap = opts.record_cap();
     let explicit_cutoff = spec.explicit_cutoff()?;
     let last_event = match explicit_cutoff {
         Some(_) => 0,
@@ -35,6 +62,7 @@ pub(super) fn stream(
                 path,
                 &only,
                 opts.chunk_bytes,
+                &cap,
                 |done, total| progress("finding the last event", done, total),
                 |raw, first| -> Result<(), IngestError> {
                     let cols = LogColumns::resolve(&raw, spec)?;
@@ -55,6 +83,7 @@ pub(super) fn stream(
         path,
         &only,
         opts.chunk_bytes,
+        &cap,
         |done, total| progress("aggregating", done, total),
         |raw, first| -> Result<(), IngestError> {
             let cols = LogColumns::resolve(&raw, spec)?;

@@ -7,7 +7,7 @@
 use super::{BorrowedStr, Cell};
 use crate::server::error::{ApiCode, ApiError};
 use crate::store::RawOutcome;
-use crate::util::{preview, PREVIEW_CHARS};
+use crate::util::excerpt;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use std::cell::RefCell;
 use std::fmt;
@@ -96,7 +96,7 @@ impl<'de> Visitor<'de> for Top<'_> {
             } else {
                 // skipped without building it; reported once the shape is known to be right
                 a.next_value::<de::IgnoredAny>()?;
-                unknown.get_or_insert_with(|| preview(&k.0, PREVIEW_CHARS));
+                unknown.get_or_insert_with(|| excerpt(&k.0));
             }
         }
         let events = events.ok_or_else(|| stop(self.found, shape()))?;
@@ -227,7 +227,7 @@ impl<'de> Visitor<'de> for Event<'_> {
                 "amount" => raw.amount = number(v)?,
                 "score" => raw.score = number(v)?,
                 other => {
-                    let name = preview(other, PREVIEW_CHARS);
+                    let name = excerpt(other);
                     return Err(self.refuse(
                         ApiCode::UnknownField,
                         Some(&name),

@@ -22,7 +22,7 @@ pub(super) fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiErro
         .into_inner();
     if let Some((k, _)) = pairs.iter().find(|(_, v)| v.chars().any(char::is_control)) {
         // a NUL reaches no database and a CR no log line: refused here, for every route
-        let k = crate::util::preview(k, crate::util::PREVIEW_CHARS);
+        let k = crate::util::excerpt(k);
         return Err(ApiError::new(
             ApiCode::InvalidValue,
             format!(
@@ -102,7 +102,7 @@ impl de::Error for ParamError {
 
     fn invalid_value(unexp: Unexpected<'_>, exp: &dyn de::Expected) -> ParamError {
         let got = match unexp {
-            Unexpected::Str(s) => crate::util::preview(s, crate::util::PREVIEW_CHARS),
+            Unexpected::Str(s) => crate::util::excerpt(s),
             other => other.to_string(),
         };
         ParamError::new(Problem::Invalid {
@@ -113,7 +113,7 @@ impl de::Error for ParamError {
 
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> ParamError {
         ParamError::new(Problem::NotOneOf {
-            got: crate::util::preview(variant, crate::util::PREVIEW_CHARS),
+            got: crate::util::excerpt(variant),
             allowed: expected,
         })
     }
