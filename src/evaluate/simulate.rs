@@ -63,10 +63,24 @@ pub fn parse_effect(text: &str) -> Result<(String, f64), EvalError> {
         })
 }
 
+/// The most customers one simulation makes (each is a stored prediction and its events: ten
+/// million is hours of writing and gigabytes of store, far beyond any test it serves).
+pub const MAX_SIM_CUSTOMERS: usize = 10_000_000;
+
 impl SimConfig {
-    /// Check the parameters that need no model: every effect and the take rate within 0..=1.
-    /// Errors name the field (`effect`, `take_rate`).
+    /// Check the parameters that need no model: 1 to [`MAX_SIM_CUSTOMERS`] customers, every
+    /// effect and the take rate within 0..=1. Errors name the field (`customers`, `effect`,
+    /// `take_rate`).
     pub fn validate_parameters(&self) -> Result<(), EvalError> {
+        if !(1..=MAX_SIM_CUSTOMERS).contains(&self.customers) {
+            return Err(EvalError::Invalid {
+                field: "customers",
+                message: format!(
+                    "expected 1 to {MAX_SIM_CUSTOMERS} customers, got {}",
+                    self.customers
+                ),
+            });
+        }
         if let Some((action, share)) = self.effects.iter().find(|(_, v)| !(0.0..=1.0).contains(v)) {
             return Err(EvalError::Invalid {
                 field: "effect",

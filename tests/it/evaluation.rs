@@ -663,6 +663,13 @@ fn simulate_then_evaluate_with_the_cli() {
     let (code, _, err) = simulate(&["--effect", "NOPE=0.3"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no action 'NOPE'"), "{err}");
+    // a count that cannot be simulated is refused by name (u64::MAX panicked with exit 101)
+    for n in ["18446744073709551615", "0", "10000001"] {
+        let (code, _, err) = simulate(&["--customers", n]);
+        assert_eq!(code, 2, "--customers {n}: {err}");
+        assert!(err.contains("customers"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
 }
 
 // ---------------------------------------------------------------- drift
