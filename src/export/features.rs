@@ -26,7 +26,7 @@
 //! `comment` writes the query's leading comment.
 
 use super::sql::{Dialect, Expr, Op, Query, Select, SqlType};
-use super::ExportError;
+use super::{check_name, ExportError};
 use crate::ingest::value::MISSING_TOKENS;
 use crate::ingest::TransactionSpec;
 
@@ -70,12 +70,16 @@ pub fn features_query(spec: &TransactionSpec, opts: &FeatureExport) -> Result<St
         ("counts".to_string(), plan.counts()),
     ];
     steps.extend(plan.after().map(|after| ("after".to_string(), after)));
-    Ok(Query {
+    Query {
         steps,
         body: plan.output(),
         materialized: vec!["events".into()],
     }
-    .to_sql(opts.dialect, &plan.comment()))
+    .to_sql(opts.dialect, &plan.comment())
+    .map_err(|reason| ExportError::Name {
+        what: "a name in the query".into(),
+        reason,
+    })
 }
 
 /// Column `_t`: an event's time in seconds.
@@ -118,6 +122,25 @@ impl<'a> Plan<'a> {
             })?;
         spec.validate()
             .map_err(|e| ExportError::Usage(e.to_string()))?;
+        // names from the command line reach the SQL as identifiers and in its comment: a
+        // hostile one such as "t\rDROP TABLE x;" would end the comment
+        check_name(
+            "--table: expected a table name (optionally schema.table)",
+            &opts.table,
+            true,
+        )?;
+        let columns = [
+            ("--customer-col", Some(&spec.customer_col)),
+            ("--time-col", Some(&spec.time_col)),
+            ("--amount-col", Some(&spec.amount_col)),
+            ("--quantity-col", spec.quantity_col.as_ref()),
+            ("--order-col", spec.order_col.as_ref()),
+        ];
+        for (flag, name) in columns {
+            if let Some(name) = name {
+                check_name(&format!("{flag}: expected a column name"), name, false)?;
+            }
+        }
         Ok(Plan {
             spec,
             opts,

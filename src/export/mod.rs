@@ -8,10 +8,12 @@
 
 pub mod features;
 pub mod model;
+pub mod quote;
 pub mod sql;
 
 pub use features::{features_query, FeatureExport};
 pub use model::{model_query, ModelExport, DEFAULT_MAX_CASE_DEPTH};
+pub use quote::{check_ident, comment_text, is_line_unsafe, IdentError};
 pub use sql::{Dialect, Expr, Op, Query, Select, SqlType};
 
 /// Errors of the export layer.
@@ -23,6 +25,30 @@ pub enum ExportError {
     /// A bad option.
     #[error("{0}")]
     Usage(String),
+    /// A name (a flag's table or column, or a column of the bundle) that cannot be an SQL
+    /// identifier: empty, or holding a control character such as CR, which would end the
+    /// query's `--` comment or change under a text-mode copy.
+    #[error("{what}: {reason}")]
+    Name {
+        /// Which name: the flag (`--table`) or the bundle's column.
+        what: String,
+        /// Why it cannot be printed.
+        reason: IdentError,
+    },
+}
+
+/// `name` checked as an identifier ([`check_ident`]; for a table, each part of
+/// `schema.table`), the error naming `what` (a flag, or the bundle's column).
+pub(crate) fn check_name(what: &str, name: &str, table: bool) -> Result<(), ExportError> {
+    let result = if table {
+        name.split('.').try_for_each(check_ident)
+    } else {
+        check_ident(name)
+    };
+    result.map_err(|reason| ExportError::Name {
+        what: what.to_string(),
+        reason,
+    })
 }
 
 impl ExportError {

@@ -23,7 +23,7 @@
 //! query's leading comment.
 
 use super::sql::{Dialect, Expr, Op, Query, Select, SqlType};
-use super::ExportError;
+use super::{check_name, comment_text, ExportError};
 use crate::bundle::Bundle;
 use crate::features::{ColumnRole, InputEncoding, MISSING_LEVEL};
 use crate::ingest::value::{BOOL_PAIRS, MISSING_TOKENS};
@@ -106,12 +106,16 @@ pub fn model_query(
     plan.risk_band(nearest.as_mut(), &mut body);
     steps.extend(nearest.map(|s| ("nearest".to_string(), s)));
     plan.name_id(&mut body);
-    Ok(Query {
+    Query {
         steps,
         body,
         materialized: vec!["encoded".into(), "scored".into()],
     }
-    .to_sql(opts.dialect, &plan.comment()))
+    .to_sql(opts.dialect, &plan.comment())
+    .map_err(|reason| ExportError::Name {
+        what: "a name in the query".into(),
+        reason,
+    })
 }
 
 /// What every step of [`model_query`] reads, gathered once.
@@ -147,6 +151,14 @@ impl<'a> Plan<'a> {
                 "this is a boosted model; SQL export covers single-tree models so far (retrain with --model tree to export)".into(),
             ));
         };
+        // text from the command line and from the bundle's data never reaches the SQL raw:
+        // names are checked here (a hostile --table such as "t\rDROP TABLE x;" would end the
+        // comment that names it), literals and comment text are escaped where printed
+        check_name(
+            "--table: expected a table name (optionally schema.table)",
+            &opts.table,
+            true,
+        )?;
         let enc = &bundle.encoder;
         let tree = &model.tree;
         let used = used_columns(tree, bundle.segments.as_ref());
@@ -159,8 +171,22 @@ impl<'a> Plan<'a> {
         let mut inputs: Vec<usize> = used.iter().map(|&j| enc.columns[j].input).collect();
         inputs.sort_unstable();
         inputs.dedup();
-        let ids = match bundle.id_column {
-            Some(_) => vec![ID.to_string()],
+        for &i in &inputs {
+            check_name(
+                "the model's input column cannot be named in SQL (rename it in the data and retrain)",
+                &enc.inputs[i].name,
+                false,
+            )?;
+        }
+        let ids = match &bundle.id_column {
+            Some(id) => {
+                check_name(
+                    "the model's id column cannot be named in SQL (rename it in the data and retrain)",
+                    id,
+                    false,
+                )?;
+                vec![ID.to_string()]
+            }
             None => Vec::new(),
         };
         let leaves = (0..tree.nodes.len())
@@ -377,8 +403,8 @@ impl<'a> Plan<'a> {
             "churn model '{}' version {} ({} leaves, depth {}{}), {} dialect.\n\
              Input: {} in the training layout (text or typed columns; NULL and the texts {} are missing).\n\
              Output: the columns churn-score writes, bit-identical probabilities.",
-            self.bundle.name,
-            self.version,
+            comment_text(&self.bundle.name),
+            comment_text(self.version),
             self.tree.n_leaves(),
             self.tree.depth(),
             if self.flat { ", one condition chain per leaf" } else { "" },

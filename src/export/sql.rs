@@ -7,7 +7,11 @@
 //!   casts are correctly rounded everywhere, while a bare `0.1` is a DECIMAL in DuckDB and
 //!   PostgreSQL, whose conversion is not;
 //! - every binary operation is parenthesised, so no engine's precedence rules matter;
+//! - no raw control character: names are refused, literals and comment text escaped
+//!   ([`super::quote`]);
 //! - only `+ - * /`, comparisons, `LN`, `GREATEST`, `TRIM`, `LOWER`, `CASE` and `CAST` are used.
+
+use super::quote::{comment_text, IdentError};
 
 /// An SQL dialect the exporter prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,31 +57,6 @@ impl Dialect {
             (Dialect::Spark, SqlType::Date) | (_, SqlType::Date) => "DATE",
             (_, SqlType::Timestamp) => "TIMESTAMP",
             (_, SqlType::BigInt) => "BIGINT",
-        }
-    }
-
-    /// An identifier, quoted for this dialect (`"x"`, or `` `x` `` on Spark).
-    pub fn ident(self, name: &str) -> String {
-        match self {
-            Dialect::Spark => format!("`{}`", name.replace('`', "``")),
-            _ => format!("\"{}\"", name.replace('"', "\"\"")),
-        }
-    }
-
-    /// A possibly schema-qualified table name (`schema.table`), each part quoted.
-    pub fn table(self, name: &str) -> String {
-        name.split('.')
-            .map(|p| self.ident(p))
-            .collect::<Vec<_>>()
-            .join(".")
-    }
-
-    /// A string literal. PostgreSQL (standard_conforming_strings, the default since 9.1) and
-    /// DuckDB double the quote; Spark reads backslash escapes.
-    pub fn string(self, s: &str) -> String {
-        match self {
-            Dialect::Spark => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
-            _ => format!("'{}'", s.replace('\'', "''")),
         }
     }
 }
@@ -272,19 +251,20 @@ impl Expr {
         }
     }
 
-    /// Print for dialect `d`.
-    pub fn to_sql(&self, d: Dialect) -> String {
+    /// Print for dialect `d`; an error when a column name cannot be an identifier
+    /// ([`check_ident`](super::quote::check_ident)).
+    pub fn to_sql(&self, d: Dialect) -> Result<String, IdentError> {
         let mut out = String::new();
-        self.write(d, &mut out);
-        out
+        self.write(d, &mut out)?;
+        Ok(out)
     }
 
     // one arm per expression kind, each printing its dialect's form: clearer as one match
     #[allow(clippy::too_many_lines)]
-    fn write(&self, d: Dialect, out: &mut String) {
+    fn write(&self, d: Dialect, out: &mut String) -> Result<(), IdentError> {
         use std::fmt::Write;
         match self {
-            Expr::Col(c) => out.push_str(&d.ident(c)),
+            Expr::Col(c) => out.push_str(&d.ident(c)?),
             Expr::Num(x) => {
                 // `{:?}` is Rust's shortest text that parses back to the same bits
                 let _ = write!(out, "CAST('{:?}' AS {})", x, d.type_name(SqlType::Double));
@@ -297,7 +277,7 @@ impl Expr {
             Expr::Null => out.push_str("NULL"),
             Expr::Cast(e, t) => {
                 out.push_str("CAST(");
-                e.write(d, out);
+                e.write(d, out)?;
                 let _ = write!(out, " AS {})", d.type_name(*t));
             }
             Expr::Func(name, args) => {
@@ -307,17 +287,17 @@ impl Expr {
                     if i > 0 {
                         out.push_str(", ");
                     }
-                    a.write(d, out);
+                    a.write(d, out)?;
                 }
                 out.push(')');
             }
             Expr::Bin(a, op, b) => {
                 out.push('(');
-                a.write(d, out);
+                a.write(d, out)?;
                 out.push(' ');
                 out.push_str(op.text());
                 out.push(' ');
-                b.write(d, out);
+                b.write(d, out)?;
                 out.push(')');
             }
             Expr::Chain(op, terms) => {
@@ -328,29 +308,29 @@ impl Expr {
                         out.push_str(op.text());
                         out.push(' ');
                     }
-                    t.write(d, out);
+                    t.write(d, out)?;
                 }
                 out.push(')');
             }
             Expr::Not(e) => {
                 out.push_str("(NOT ");
-                e.write(d, out);
+                e.write(d, out)?;
                 out.push(')');
             }
             Expr::IsNull(e) => {
                 out.push('(');
-                e.write(d, out);
+                e.write(d, out)?;
                 out.push_str(" IS NULL)");
             }
             Expr::In(e, list) => {
                 out.push('(');
-                e.write(d, out);
+                e.write(d, out)?;
                 out.push_str(" IN (");
                 for (i, a) in list.iter().enumerate() {
                     if i > 0 {
                         out.push_str(", ");
                     }
-                    a.write(d, out);
+                    a.write(d, out)?;
                 }
                 out.push_str("))");
             }
@@ -358,44 +338,45 @@ impl Expr {
                 out.push_str("CASE");
                 for (c, v) in whens {
                     out.push_str(" WHEN ");
-                    c.write(d, out);
+                    c.write(d, out)?;
                     out.push_str(" THEN ");
-                    v.write(d, out);
+                    v.write(d, out)?;
                 }
                 if let Some(e) = other {
                     out.push_str(" ELSE ");
-                    e.write(d, out);
+                    e.write(d, out)?;
                 }
                 out.push_str(" END");
             }
             Expr::Star => out.push('*'),
             Expr::Distinct(e) => {
                 out.push_str("DISTINCT ");
-                e.write(d, out);
+                e.write(d, out)?;
             }
             Expr::Epoch(e) => match d {
                 Dialect::Postgres => {
                     out.push_str("CAST(FLOOR(EXTRACT(EPOCH FROM ");
-                    e.write(d, out);
+                    e.write(d, out)?;
                     out.push_str(")) AS BIGINT)");
                 }
                 Dialect::DuckDb => {
                     out.push_str("CAST(FLOOR(epoch(");
-                    e.write(d, out);
+                    e.write(d, out)?;
                     out.push_str(")) AS BIGINT)");
                 }
                 Dialect::Spark => {
                     out.push_str("unix_timestamp(");
-                    e.write(d, out);
+                    e.write(d, out)?;
                     out.push(')');
                 }
             },
             Expr::Extract(field, e) => {
                 let _ = write!(out, "EXTRACT({field} FROM ");
-                e.write(d, out);
+                e.write(d, out)?;
                 out.push(')');
             }
         }
+        Ok(())
     }
 }
 
@@ -438,13 +419,13 @@ impl Select {
         self
     }
 
-    fn write(&self, d: Dialect, from_table: bool, out: &mut String) {
+    fn write(&self, d: Dialect, from_table: bool, out: &mut String) -> Result<(), IdentError> {
         out.push_str("SELECT\n");
         for (i, (e, name)) in self.items.iter().enumerate() {
             out.push_str("    ");
-            e.write(d, out);
+            e.write(d, out)?;
             out.push_str(" AS ");
-            out.push_str(&d.ident(name));
+            out.push_str(&d.ident(name)?);
             out.push_str(if i + 1 < self.items.len() {
                 ",\n"
             } else {
@@ -453,20 +434,20 @@ impl Select {
         }
         out.push_str("  FROM ");
         out.push_str(&if from_table {
-            d.table(&self.from)
+            d.table(&self.from)?
         } else {
-            d.ident(&self.from)
+            d.ident(&self.from)?
         });
         for (left, step, using) in &self.joins {
             out.push_str(if *left { "\n  LEFT JOIN " } else { "\n  JOIN " });
-            out.push_str(&d.ident(step));
+            out.push_str(&d.ident(step)?);
             out.push_str(" USING (");
-            out.push_str(&d.ident(using));
+            out.push_str(&d.ident(using)?);
             out.push(')');
         }
         if let Some(f) = &self.filter {
             out.push_str("\n  WHERE ");
-            f.write(d, out);
+            f.write(d, out)?;
         }
         if !self.group_by.is_empty() {
             out.push_str("\n  GROUP BY ");
@@ -474,9 +455,10 @@ impl Select {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                g.write(d, out);
+                g.write(d, out)?;
             }
         }
+        Ok(())
     }
 }
 
@@ -498,32 +480,35 @@ pub struct Query {
 }
 
 impl Query {
-    /// Print for dialect `d`, with a leading comment.
-    pub fn to_sql(&self, d: Dialect, comment: &str) -> String {
+    /// Print for dialect `d`, with a leading comment: one `-- ` line per `\n`-separated line of
+    /// `comment`, any other control character in it written as a visible escape
+    /// ([`comment_text`]), so no text can end the comment early. An error when a name cannot be
+    /// an identifier ([`check_ident`](super::quote::check_ident)).
+    pub fn to_sql(&self, d: Dialect, comment: &str) -> Result<String, IdentError> {
         let mut out = String::new();
-        for line in comment.lines() {
+        for line in comment.split('\n') {
             out.push_str("-- ");
-            out.push_str(line);
+            out.push_str(&comment_text(line));
             out.push('\n');
         }
         let table = |name: &str| !self.steps.iter().any(|(n, _)| n == name);
         for (i, (name, s)) in self.steps.iter().enumerate() {
             out.push_str(if i == 0 { "WITH " } else { ",\n" });
-            out.push_str(&d.ident(name));
+            out.push_str(&d.ident(name)?);
             if d != Dialect::Spark && self.materialized.contains(name) {
                 out.push_str(" AS MATERIALIZED (\n");
             } else {
                 out.push_str(" AS (\n");
             }
-            s.write(d, table(&s.from), &mut out);
+            s.write(d, table(&s.from), &mut out)?;
             out.push_str("\n)");
         }
         if !self.steps.is_empty() {
             out.push('\n');
         }
-        self.body.write(d, table(&self.body.from), &mut out);
+        self.body.write(d, table(&self.body.from), &mut out)?;
         out.push('\n');
-        out
+        Ok(out)
     }
 }
 
@@ -539,21 +524,21 @@ mod tests {
             Expr::Null,
         );
         assert_eq!(
-            e.to_sql(Dialect::Postgres),
+            e.to_sql(Dialect::Postgres).unwrap(),
             "CASE WHEN (\"it\"\"s `x`\" <= CAST('0.30000000000000004' AS DOUBLE PRECISION)) THEN 'a''b\\c' ELSE NULL END"
         );
         assert_eq!(
-            e.to_sql(Dialect::Spark),
+            e.to_sql(Dialect::Spark).unwrap(),
             "CASE WHEN (`it\"s ``x``` <= CAST('0.30000000000000004' AS DOUBLE)) THEN 'a\\'b\\\\c' ELSE NULL END"
         );
         assert_eq!(
-            Expr::Num(1e-7).to_sql(Dialect::DuckDb),
+            Expr::Num(1e-7).to_sql(Dialect::DuckDb).unwrap(),
             "CAST('1e-7' AS DOUBLE)"
         );
-        assert_eq!(Dialect::DuckDb.table("s.t"), "\"s\".\"t\"");
+        assert_eq!(Dialect::DuckDb.table("s.t").unwrap(), "\"s\".\"t\"");
         // every literal reads back as the same bits
         for x in [0.1, 1.0 / 3.0, 5e-324, 1e15, -0.0, 123456.789e-3] {
-            let t = Expr::Num(x).to_sql(Dialect::Postgres);
+            let t = Expr::Num(x).to_sql(Dialect::Postgres).unwrap();
             let inner = t.split('\'').nth(1).unwrap();
             assert_eq!(inner.parse::<f64>().unwrap().to_bits(), x.to_bits());
         }

@@ -951,3 +951,261 @@ fn online_retail_feature_query_matches_native_features() {
         ("--cutoff", "2011-09-01"),
     );
 }
+
+// ---------------------------------------------------------------- hostile names and levels (issue 31)
+
+/// A `--table`, a model `--name` or a feature-query column flag holding a CR is refused (exit
+/// 2, the message naming the flag): a lone `\r` ends the query's `--` comment in PostgreSQL,
+/// DuckDB and Spark, so `"customers\rDROP TABLE victim;"` used to run as SQL.
+#[test]
+fn export_sql_refuses_control_characters_in_flags() {
+    let model = tree_example();
+    let hostile = "customers\r; DROP TABLE victim; --";
+    for dialect in ["postgres", "duckdb", "spark"] {
+        for table in [
+            hostile,
+            "crm.customers\n",
+            "crm.\tcustomers",
+            "crm..customers",
+        ] {
+            let (code, out, err) = run(
+                "churn-train",
+                &[
+                    "export-sql",
+                    "--model",
+                    model.to_str().unwrap(),
+                    "--dialect",
+                    dialect,
+                    "--table",
+                    table,
+                ],
+            );
+            assert_eq!(code, 2, "{dialect} --table {table:?}: {err}");
+            assert!(out.is_empty(), "{dialect}: printed SQL anyway: {out}");
+            assert!(
+                err.contains("--table") && err.contains("table name"),
+                "{err}"
+            );
+        }
+    }
+    let (code, _, err) = run(
+        "churn-train",
+        &[
+            "export-sql",
+            "--model",
+            model.to_str().unwrap(),
+            "--dialect",
+            "duckdb",
+            "--table",
+            hostile,
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("control character") && err.contains("'\\r'"),
+        "{err}"
+    );
+
+    // the feature query: --table and every column flag
+    let cdnow = cdnow();
+    let flags = [
+        ("--table", "transactions"),
+        ("--customer-col", "customer_id"),
+        ("--time-col", "date"),
+        ("--amount-col", "dollar_value"),
+        ("--quantity-col", "number_of_cds"),
+        ("--order-col", "order"),
+    ];
+    let hostile_col = "customer_id\r; DROP TABLE victim; --";
+    for (bad, _) in flags {
+        let mut args = vec![
+            "features",
+            "--transactions",
+            cdnow.to_str().unwrap(),
+            "--as-of",
+            "1998-01-01",
+            "--engine",
+            "sql",
+            "--dialect",
+            "postgres",
+        ];
+        for (flag, value) in flags {
+            let value = match (flag == bad, flag) {
+                (false, _) => value,
+                (true, "--table") => hostile,
+                (true, _) => hostile_col,
+            };
+            args.extend_from_slice(&[flag, value]);
+        }
+        let (code, out, err) = run("churn-train", &args);
+        assert_eq!(code, 2, "{bad}: {err}");
+        assert!(out.is_empty(), "{bad}: printed SQL anyway: {out}");
+        assert!(
+            err.contains(bad) && err.contains("control character"),
+            "{bad}: {err}"
+        );
+    }
+
+    // the model name, which the export's comment names, is refused at training
+    let dir = tempfile::tempdir().unwrap();
+    let data = telco();
+    let out = dir.path().join("m");
+    let (code, _, err) = run(
+        "churn-train",
+        &[
+            "--data",
+            data.to_str().unwrap(),
+            "--label",
+            "Churn",
+            "--name",
+            "telco\r; DROP TABLE victim; --",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--name") && err.contains("control characters"),
+        "{err}"
+    );
+    assert!(!out.join("model.bin").exists());
+}
+
+/// Text from a bundle's data is harmless on a real PostgreSQL: a model named with a CR
+/// (a bundle written before `--name` was checked) is exported, the file run as it is with
+/// `psql -f`, and the victim table is still there; an input column named with a CR is refused.
+#[test]
+fn hostile_model_name_in_a_bundle_cannot_drop_a_table_on_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bundle = churn::bundle::load(&tree_example()).unwrap().bundle;
+    bundle.name = "telco\r; DROP TABLE victim; --".into();
+    let model = dir.path().join("hostile");
+    std::fs::create_dir_all(&model).unwrap();
+    churn::bundle::save(&model, &bundle).unwrap();
+    let sql_path = export(&model, "postgres", "warehouse.customers", dir.path(), &[]);
+    let sql = std::fs::read_to_string(&sql_path).unwrap();
+
+    let db = PgDb::create("export_hostile_name");
+    let data = telco();
+    let header = std::fs::read_to_string(&data).unwrap();
+    let cols: Vec<String> = header
+        .lines()
+        .next()
+        .unwrap()
+        .split(',')
+        .map(|c| format!("\"{c}\" TEXT"))
+        .collect();
+    let setup = format!(
+        "CREATE TABLE victim (x INT);\nINSERT INTO victim VALUES (1);\nCREATE SCHEMA warehouse;\n\
+         CREATE TABLE warehouse.customers ({});\n\
+         \\copy warehouse.customers FROM '{}' WITH (FORMAT csv, HEADER true)\n",
+        cols.join(", "),
+        data.display()
+    );
+    psql_script(&db, &setup, &dir.path().join("setup.out"));
+    // the exported file itself, as a user runs it
+    psql_script(&db, &sql, &dir.path().join("scores.out"));
+    let check = dir.path().join("victim.out");
+    psql_script(
+        &db,
+        "COPY (SELECT count(*) FROM victim) TO STDOUT;\n",
+        &check,
+    );
+    assert_eq!(std::fs::read_to_string(&check).unwrap().trim(), "1");
+    assert!(
+        !sql.chars().any(|c| c != '\n' && c.is_control()),
+        "a raw control character in the SQL"
+    );
+    assert!(sql.starts_with("-- churn model 'telco\\r; DROP TABLE victim; --'"));
+
+    // an input column that cannot be named in SQL is refused, not printed (the playbook, which
+    // names the column, goes: it is not what is tested)
+    bundle.playbook = None;
+    let tenure = bundle
+        .encoder
+        .inputs
+        .iter()
+        .position(|i| i.name == "tenure")
+        .unwrap();
+    bundle.encoder.inputs[tenure].name = "tenure\r; DROP TABLE victim; --".into();
+    churn::bundle::save(&model, &bundle).unwrap();
+    let (code, out, err) = run(
+        "churn-train",
+        &[
+            "export-sql",
+            "--model",
+            model.to_str().unwrap(),
+            "--dialect",
+            "postgres",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains("input column") && err.contains("control character"),
+        "{err}"
+    );
+}
+
+/// A category level holding CR LF ("Fiber\r\noptic") is written with escapes, so the exported
+/// file survives a text-mode copy: after CR LF → LF in the file's text it still scores every row
+/// exactly as `churn-score` does (DuckDB if configured, else PostgreSQL).
+#[test]
+fn crlf_in_a_category_level_survives_a_text_mode_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(telco()).unwrap();
+    let hostile = text
+        .replace(",Fiber optic,", ",\"Fiber\r\noptic\",")
+        .replace(",Month-to-month,", ",\"Month\r\nto-month\",");
+    assert_ne!(hostile, text);
+    let data = write(dir.path(), "telco-crlf.csv", &hostile);
+    let model = dir.path().join("model");
+    let (code, _, err) = run(
+        "churn-train",
+        &[
+            "--data",
+            data.to_str().unwrap(),
+            "--label",
+            "Churn",
+            "--id",
+            "customerID",
+            "--model",
+            "tree",
+            "--max-depth",
+            "6",
+            "--min-samples-leaf",
+            "20",
+            "--out",
+            model.to_str().unwrap(),
+            "--quiet",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let native_out = dir.path().join("native.csv");
+    let (code, _, err) = score(&model, &data, &native_out, &[]);
+    assert_eq!(code, 0, "churn-score failed: {err}");
+    let native = read_scores(&native_out, "customerID");
+    assert_eq!(native.rows.len(), 7043, "churn-score rejected rows: {err}");
+
+    let duck = duckdb_python();
+    let dialect = if duck.is_some() { "duckdb" } else { "postgres" };
+    let table = if duck.is_some() {
+        "customers"
+    } else {
+        "warehouse.customers"
+    };
+    let sql_path = export(&model, dialect, table, dir.path(), &[]);
+    let sql = std::fs::read_to_string(&sql_path).unwrap();
+    // what a text-mode copy (or Windows tooling) does to the file
+    let copied = write(dir.path(), "copied.sql", &sql.replace("\r\n", "\n"));
+    let out = dir.path().join("engine.csv");
+    match &duck {
+        Some(py) => run_duckdb(py, &data, &copied, &out, table),
+        None => run_postgres(&PgDb::create("export_crlf_level"), &data, &copied, &out),
+    }
+    let cells = assert_same(&native, &read_scores(&out, "customerID"), dialect);
+    assert!(sql.contains("chr(13)"), "the level is not in the query");
+    assert!(!sql.contains('\r'), "a raw CR in the SQL");
+    eprintln!("CR LF levels: {dialect} identical in {cells} cells after a text-mode copy");
+}

@@ -95,6 +95,15 @@ pub fn run(data: &DataArgs, args: &TrainArgs) -> anyhow::Result<()> {
     let (mut cfg, source) = data.resolve()?;
     args.apply(&mut cfg)?;
     let (name, out_dir) = args.name_and_dir(&cfg);
+    // the name is printed into reports and the exported SQL's comment, where a CR or LF would
+    // end the comment and let the rest run as SQL
+    if let Some(c) = name.chars().find(|&c| churn::export::is_line_unsafe(c)) {
+        return Err(cli::CliError::Usage(format!(
+            "--name: expected a model name without control characters (CR, LF, tab, …); \
+             found {c:?} in {name:?} (from --name, the config's name or the output directory)"
+        ))
+        .into());
+    }
     let data_sha256 = churn::util::sha256_file(source.path())
         .with_context(|| format!("{}: cannot read", source.path().display()))?;
     let table = churn::ingest::load(&source)?;
