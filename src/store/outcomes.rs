@@ -495,6 +495,56 @@ impl super::Store {
         self.run(async move { insert_outcomes(&pool, backend, &ids, &health, &events).await })
             .await
     }
+
+    /// The first event of `events` dated more than `slack_ms` before its customer's first stored
+    /// prediction (any model): `(index, that first prediction's time)`. Customers without a
+    /// stored prediction are not checked (outcomes may arrive before scoring starts). An event
+    /// from long before the customer was ever scored is history, not feedback: a `churned`
+    /// event dated 1900 would otherwise hide a customer from the worklist for ever.
+    pub async fn backdated(
+        &self,
+        events: &[ValidOutcome],
+        slack_ms: i64,
+    ) -> Result<Option<(usize, i64)>, StoreError> {
+        let keys: Vec<String> = events
+            .iter()
+            .map(|e| self.ids().key_of(&e.customer_id))
+            .collect();
+        let mut unique: Vec<&str> = keys.iter().map(String::as_str).collect();
+        unique.sort_unstable();
+        unique.dedup();
+        let pool = self.pool();
+        let owned: Vec<String> = unique.iter().map(|k| (*k).to_string()).collect();
+        let first: crate::util::FxHashMap<String, i64> = self
+            .run(async move {
+                let mut out = crate::util::FxHashMap::default();
+                for chunk in owned.chunks(200) {
+                    let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+                    let sql = format!(
+                        "SELECT customer_key, MIN(scored_at) FROM predictions \
+                         WHERE customer_key IN ({}) GROUP BY customer_key",
+                        marks.join(", ")
+                    );
+                    let mut q = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql));
+                    for k in chunk {
+                        q = q.bind(k.clone());
+                    }
+                    out.extend(q.fetch_all(&pool).await?);
+                }
+                Ok::<_, StoreError>(out)
+            })
+            .await?;
+        Ok(events
+            .iter()
+            .zip(&keys)
+            .enumerate()
+            .find_map(|(i, (e, k))| {
+                first
+                    .get(k)
+                    .filter(|&&f| e.at < f - slack_ms)
+                    .map(|&f| (i, f))
+            }))
+    }
 }
 
 #[cfg(test)]

@@ -465,3 +465,45 @@ fn blank_scope_tokens_refuse_to_start() {
         );
     }
 }
+
+/// An outcome dated more than the label horizon before the customer's first prediction is
+/// refused unless the client says it imports history: a `churned` event dated 1900 used to take
+/// any customer off the worklist for good.
+fn backdated_outcomes_are_refused_unless_asked(url: &str) {
+    let s = serve(url, &[], &[]);
+    let addr = s.addr.as_str();
+    score_http(addr, &[customer(json!("B-1"))]);
+    lookup_eventually(addr, "B-1");
+    let ev = |id: &str, at: &str, key: &str| json!({"customer_id": id, "event": "churned", "at": at, "external_id": key});
+    let old = "1900-01-01";
+    let r = post_outcomes(addr, &[ev("B-1", &at(-1), "b0"), ev("B-1", old, "b1")]);
+    refused("churned in 1900", &r, "invalid_value", "outcomes[1].at");
+    assert!(r.body.contains("allow_backdated"), "{}", r.body);
+    // within the horizon (90 days for a customer-table model): feedback, accepted
+    let recent = churn::time::format_instant(churn::time::now_ms() - 30 * 86_400_000);
+    let r = post_outcomes(addr, &[ev("B-1", &recent, "b2")]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    // a customer never scored is not checked; asking for history accepts the old event
+    let r = post_outcomes(addr, &[ev("never-scored", old, "b3")]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = post(
+        addr,
+        "/v1/outcomes?allow_backdated=true",
+        &json!({"outcomes": [ev("B-1", old, "b4")]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["stored"], 1, "{}", r.body);
+}
+
+#[test]
+fn backdated_outcomes_are_refused_unless_asked_sqlite() {
+    on_sqlite(backdated_outcomes_are_refused_unless_asked);
+}
+
+#[test]
+fn backdated_outcomes_are_refused_unless_asked_postgres() {
+    on_postgres(
+        "backdated_outcomes_are_refused_unless_asked",
+        backdated_outcomes_are_refused_unless_asked,
+    );
+}

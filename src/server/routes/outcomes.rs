@@ -1,9 +1,10 @@
 //! `POST /v1/outcomes`: outcome events in, all or nothing.
 
 use super::lookup::store_of;
-use super::spec::{ErrorResponse, Method, RouteSpec, OK_JSON};
+use super::params;
+use super::spec::{ErrorResponse, Method, QueryParam, RouteSpec, OK_JSON};
 use crate::server::auth::{Access, Scope};
-use crate::server::error::{ApiError, ApiResult};
+use crate::server::error::{ApiCode, ApiError, ApiResult};
 use crate::server::json;
 use crate::server::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -16,7 +17,10 @@ pub(super) const ROUTES: &[RouteSpec] = &[RouteSpec {
     access: Access::Api(&[Scope::Outcomes]),
     operation_id: "recordOutcomes",
     summary: "Record outcome events (churned, retained, action_taken, purchase, survey); all or nothing, idempotent by external_id",
-    query: &[],
+    query: &[QueryParam::optional(
+        "allow_backdated",
+        "`true`: accept events dated more than the label horizon before the customer's first stored prediction (importing history); refused by default",
+    )],
     body: Some("OutcomesRequest"),
     ok: OK_JSON,
     errors: &[ErrorResponse::new(
@@ -34,6 +38,39 @@ fn known_actions(state: &AppState) -> BTreeSet<String> {
         .filter_map(|m| m.scorer.bundle.playbook.as_ref())
         .flat_map(|p| p.action_ids().map(str::to_string))
         .collect()
+}
+
+/// The query of `POST /v1/outcomes`.
+#[derive(serde::Deserialize)]
+struct OutcomesQuery {
+    allow_backdated: Option<Flag>,
+}
+
+/// `true` / `false` in a query string.
+#[derive(serde::Deserialize, PartialEq)]
+enum Flag {
+    #[serde(rename = "true")]
+    True,
+    #[serde(rename = "false")]
+    False,
+}
+
+/// The longest label horizon of the served models (the default horizon for customer-table
+/// models): how far before a customer's first prediction an outcome may still be dated.
+fn horizon_days(state: &AppState) -> u32 {
+    state
+        .current()
+        .models
+        .values()
+        .map(|m| {
+            m.scorer
+                .bundle
+                .transactions
+                .as_ref()
+                .map_or(crate::evaluate::DEFAULT_HORIZON_DAYS, |t| t.horizon_days)
+        })
+        .max()
+        .unwrap_or(crate::evaluate::DEFAULT_HORIZON_DAYS)
 }
 
 /// Validate every event first; store them in one transaction only when all are valid.
@@ -55,6 +92,20 @@ pub async fn post_outcomes(
         valid.push(v);
     }
     drop(events);
+    let query: OutcomesQuery = params::query(&req)?;
+    if query.allow_backdated != Some(Flag::True) {
+        let slack = i64::from(horizon_days(&state)) * 86_400_000;
+        if let Some((i, first)) = store.backdated(&valid, slack).await? {
+            return Err(ApiError::new(
+                ApiCode::InvalidValue,
+                format!(
+                    "dated more than the label horizon before this customer's first prediction ({}); pass ?allow_backdated=true to import history",
+                    crate::time::format_instant(first)
+                ),
+            )
+            .field(format!("outcomes[{i}].at")));
+        }
+    }
     let report = store.record_outcomes(valid).await?;
     Ok(HttpResponse::Ok().json(report))
 }
