@@ -24,7 +24,7 @@ pub use outcomes::{
     raw_outcomes_of, validate_table, OutcomeError, OutcomeEvent, OutcomeReport, RawOutcome,
     ValidOutcome, OUTCOME_COLUMNS,
 };
-pub use query::{Cursor, StoredPrediction, WorklistFilter, WorklistPage, WorklistRow};
+pub use query::{Cursor, PruneReport, StoredPrediction, WorklistFilter, WorklistPage, WorklistRow};
 pub use record::{
     check_id, new_id, IdError, PredictionRecord, RecordContext, Source, MAX_ID_BYTES,
 };

@@ -248,10 +248,20 @@ async fn worklist(pool: sqlx::AnyPool, f: WorklistFilter) -> Result<WorklistPage
     Ok(WorklistPage { rows: out, next })
 }
 
-/// Delete predictions older than `before` (Unix ms) in batches of 10,000 (each its own
-/// transaction, so a long prune never holds one huge lock); returns how many were deleted.
-async fn prune(pool: sqlx::AnyPool, before: i64) -> Result<u64, StoreError> {
-    let mut total = 0;
+/// What `store prune` removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PruneReport {
+    /// Predictions scored before the cutoff.
+    pub predictions: u64,
+    /// Outcomes dated before the cutoff of customers with no prediction left.
+    pub outcomes: u64,
+}
+
+/// Delete in batches of 10,000 (each its own transaction, so a long prune never holds one huge
+/// transaction): predictions before `before` and the latest pointers to them, then outcomes before
+/// `before` of customers that no longer have any prediction, and their last-outcome rows.
+async fn prune(pool: sqlx::AnyPool, before: i64) -> Result<PruneReport, StoreError> {
+    let mut report = PruneReport::default();
     loop {
         let mut tx = pool.begin().await?;
         let n = sqlx::query(
@@ -271,11 +281,57 @@ async fn prune(pool: sqlx::AnyPool, before: i64) -> Result<u64, StoreError> {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        total += n;
+        report.predictions += n;
         if n == 0 {
-            return Ok(total);
+            break;
         }
     }
+    loop {
+        let mut tx = pool.begin().await?;
+        let n = sqlx::query(
+            "DELETE FROM outcomes WHERE outcome_id IN \
+             (SELECT o.outcome_id FROM outcomes o WHERE o.at < $1 AND NOT EXISTS \
+              (SELECT 1 FROM predictions p WHERE p.customer_key = o.customer_key) LIMIT 10000)",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query(
+            "DELETE FROM customer_last_outcome WHERE at < $1 AND NOT EXISTS \
+             (SELECT 1 FROM outcomes o WHERE o.customer_key = customer_last_outcome.customer_key)",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        report.outcomes += n;
+        if n == 0 {
+            return Ok(report);
+        }
+    }
+}
+
+/// Give the space of deleted rows back: SQLite rewrites the file (`VACUUM`) and truncates its
+/// write-ahead log; PostgreSQL's `VACUUM` makes the space reusable (and returns trailing pages)
+/// without the exclusive lock of `VACUUM FULL`.
+async fn shrink(pool: sqlx::AnyPool, backend: super::Backend) -> Result<(), StoreError> {
+    match backend {
+        super::Backend::Sqlite => {
+            sqlx::query("VACUUM").execute(&pool).await?;
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&pool)
+                .await?;
+        }
+        super::Backend::Postgres => {
+            sqlx::query(
+                "VACUUM (ANALYZE) predictions, customer_latest, outcomes, customer_last_outcome",
+            )
+            .execute(&pool)
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 impl Store {
@@ -295,10 +351,19 @@ impl Store {
         self.run(worklist(pool, filter)).await
     }
 
-    /// Delete predictions scored before `before` (Unix ms).
-    pub async fn prune(&self, before: i64) -> Result<u64, StoreError> {
-        let pool = self.pool();
-        self.run(prune(pool, before)).await
+    /// Delete predictions scored before `before` (Unix ms), then outcomes before it of customers
+    /// left without a prediction, and give the space back (SQLite `VACUUM`, PostgreSQL `VACUUM`)
+    /// when anything went.
+    pub async fn prune(&self, before: i64) -> Result<PruneReport, StoreError> {
+        let (pool, backend) = (self.pool(), self.backend());
+        self.run(async move {
+            let report = prune(pool.clone(), before).await?;
+            if report.predictions + report.outcomes > 0 {
+                shrink(pool, backend).await?;
+            }
+            Ok(report)
+        })
+        .await
     }
 
     /// Refresh the planner's statistics (`ANALYZE`, both backends): after a bulk load the

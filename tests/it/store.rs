@@ -1764,3 +1764,73 @@ fn the_default_store_is_sqlite_beside_the_models() {
     assert_eq!(found["customer_id"], customers[0]["customerID"], "{found}");
     assert!(models.join("store.db").is_file());
 }
+
+/// `store prune` also deletes the outcomes of customers it leaves without a prediction and gives
+/// the space back: before, outcomes were kept for ever and the SQLite file never shrank.
+fn prune_takes_outcomes_and_space(url: &str) {
+    let model = trained().join("telco");
+    let telco = telco();
+    // a campaign in January 2026: predictions and outcomes long before the cutoff
+    let (code, _, err) = run(
+        "churn-train",
+        &[
+            "simulate",
+            "--model",
+            model.to_str().unwrap(),
+            "--store",
+            url,
+            "--input",
+            telco.to_str().unwrap(),
+            "--customers",
+            "2000",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let count = |table: &str| -> i64 {
+        let store = churn::store::Store::open(
+            &churn::store::StoreUrl::parse(url).unwrap(),
+            churn::store::IdKey::new(None),
+        )
+        .unwrap()
+        .unwrap();
+        let pool = store.pool();
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        store
+            .block_on(async move {
+                sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+                    .fetch_one(&pool)
+                    .await
+            })
+            .unwrap()
+    };
+    assert_eq!(count("predictions"), 2000);
+    assert!(count("outcomes") > 100, "the simulation reported outcomes");
+    let file = url.strip_prefix("sqlite://").map(std::path::PathBuf::from);
+    let size = |f: &std::path::Path| std::fs::metadata(f).unwrap().len();
+    let before = file.as_deref().map(size);
+    let (code, _, err) = run(
+        "churn-train",
+        &["store", "prune", "--store", url, "--older-than", "30"],
+    );
+    assert_eq!(code, 0, "prune: {err}");
+    assert!(err.contains("deleted 2000 predictions"), "{err}");
+    assert_eq!(count("predictions"), 0);
+    assert_eq!(
+        count("outcomes"),
+        0,
+        "outcomes of pruned customers are gone"
+    );
+    assert_eq!(count("customer_last_outcome"), 0);
+    if let (Some(f), Some(b)) = (file, before) {
+        assert!(
+            size(&f) * 2 < b,
+            "the file shrank: {b} -> {} bytes",
+            size(&f)
+        );
+    }
+}
+both_backends!(
+    prune_takes_outcomes_and_space,
+    prune_takes_outcomes_and_space_sqlite,
+    prune_takes_outcomes_and_space_postgres
+);

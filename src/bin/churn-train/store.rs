@@ -32,7 +32,12 @@ pub fn run(a: &StoreArgs) -> anyhow::Result<()> {
 fn prune(url: &str, older_than_days: u32) -> anyhow::Result<()> {
     let store = open_store(url)?;
     let before = churn::time::now_ms() - i64::from(older_than_days) * 86_400_000;
-    let n = store.block_on(store.prune(before))?;
-    eprintln!("deleted {n} predictions from {}", store.url());
+    let r = store.block_on(store.prune(before))?;
+    eprintln!(
+        "deleted {} predictions and {} outcomes of customers left without one from {}",
+        r.predictions,
+        r.outcomes,
+        store.url()
+    );
     Ok(())
 }
