@@ -74,14 +74,17 @@ impl PredictionLog {
         }
     }
 
-    /// Queue a record without waiting; a full queue drops it (counted).
-    pub fn try_log(&self, rec: PredictionRecord) {
+    /// Queue a record without waiting; a full queue drops it (counted). Returns whether it was
+    /// queued, so a response never hands out the id of a record that will not be written.
+    pub fn try_log(&self, rec: PredictionRecord) -> bool {
         match self.tx.try_send(rec) {
             Ok(()) => {
                 self.stats.queued.fetch_add(1, Ordering::Relaxed);
+                true
             }
             Err(_) => {
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                false
             }
         }
     }

@@ -1,6 +1,6 @@
 //! Request bodies: the byte-limited body reader and the borrowed, allocation-light customer
 //! parser behind `POST /v1/score` (fields in body order, text borrowed from the body where it has
-//! no escapes); the outcome events of `POST /v1/outcomes` in [`outcomes`].
+//! no escapes); the outcome events of `POST /v1/outcomes` in `outcomes` ([`parse_outcomes`]).
 
 mod outcomes;
 

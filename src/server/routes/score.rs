@@ -221,12 +221,16 @@ async fn score_with(
             detail,
         )?;
         bands[band_index(r.risk_band, r.churn_probability)] += 1;
-        records.extend(rec);
+        records.extend(rec.map(|rec| (results.len(), rec)));
         results.push(r);
     }
     if let Some((log, _)) = log {
-        for rec in records {
-            log.try_log(rec);
+        for (i, rec) in records {
+            if !log.try_log(rec) {
+                // the queue is full (counted in churn_store_dropped_total): no id for a record
+                // that will never be stored
+                results[i].prediction_id = None;
+            }
         }
     }
     for (band, count) in RiskBand::ALL.into_iter().zip(bands) {
