@@ -710,7 +710,10 @@ fn openapi_describes_every_route_and_the_model_inputs() {
                 .replace("{id}", "7590-VHVEG");
             let body = match path.as_str() {
                 "/v1/outcomes" => {
-                    json!({"outcomes": [{"customer_id": "7590-VHVEG", "event": "retained", "at": "2026-01-01"}]})
+                    // within the label horizon of the customer's first prediction (older events
+                    // need ?allow_backdated=true)
+                    let at = churn::time::format_instant(churn::time::now_ms() - 86_400_000);
+                    json!({"outcomes": [{"customer_id": "7590-VHVEG", "event": "retained", "at": at}]})
                 }
                 _ => json!({"customers": [customer()]}),
             };
