@@ -22,7 +22,7 @@ pub struct BatchLog {
     /// Rows whose id breaks [`super::check_id`]: scored, not stored.
     refused: AtomicU64,
     /// The first such row (0-based) and why.
-    first_refused: Mutex<Option<(usize, super::IdError)>>,
+    first_refused: Mutex<Option<(usize, super::TextError)>>,
 }
 
 impl BatchLog {
@@ -83,7 +83,7 @@ impl BatchLog {
 
     /// Rows scored but not stored because their id breaks the id rule: how many, and the
     /// first (0-based row, why).
-    pub fn refused_ids(&self) -> (u64, Option<(usize, super::IdError)>) {
+    pub fn refused_ids(&self) -> (u64, Option<(usize, super::TextError)>) {
         let first = self
             .first_refused
             .lock()

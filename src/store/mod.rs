@@ -26,7 +26,7 @@ pub use outcomes::{
 };
 pub use query::{Cursor, PruneReport, StoredPrediction, WorklistFilter, WorklistPage, WorklistRow};
 pub use record::{
-    check_id, new_id, IdError, PredictionRecord, RecordContext, Source, MAX_ID_BYTES,
+    check_id, check_text, new_id, PredictionRecord, RecordContext, Source, TextError, MAX_ID_BYTES,
 };
 pub use scan::{Events, LogReader, LoggedOutcome, LoggedPrediction, RecentInput};
 pub use schema::SCHEMA_VERSION;

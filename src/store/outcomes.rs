@@ -101,24 +101,16 @@ fn missing(field: &'static str, message: impl Into<String>) -> OutcomeError {
     }
 }
 
+/// An optional short text under [`super::check_text`] with limit `max`.
 fn short_text(
     field: &'static str,
     v: &Option<String>,
     max: usize,
 ) -> Result<Option<String>, OutcomeError> {
-    match v {
-        None => Ok(None),
-        Some(s) if s.trim().is_empty() => Err(invalid(field, "must not be empty")),
-        Some(s) if s.len() > max => Err(invalid(
-            field,
-            format!("at most {max} bytes, got {}", s.len()),
-        )),
-        Some(s) if s.chars().any(char::is_control) => Err(invalid(
-            field,
-            "must not contain control characters (NUL, CR, LF, tab, …)",
-        )),
-        Some(s) => Ok(Some(s.clone())),
+    if let Some(s) = v {
+        super::check_text(s, max).map_err(|e| invalid(field, e.to_string()))?;
     }
+    Ok(v.clone())
 }
 
 /// A number within the bound every numeric input has (±1e15, as the CLI's file reader): a
@@ -141,11 +133,9 @@ impl RawOutcome {
         actions: Option<&BTreeSet<String>>,
         now: i64,
     ) -> Result<ValidOutcome, OutcomeError> {
-        let customer_id = self
-            .customer_id
-            .clone()
+        // the one id rule (the limit of scoring and lookups)
+        let customer_id = short_text("customer_id", &self.customer_id, super::MAX_ID_BYTES)?
             .ok_or_else(|| missing("customer_id", "required"))?;
-        super::check_id(&customer_id).map_err(|e| invalid("customer_id", e.to_string()))?;
         let name = self.event.as_deref().ok_or_else(|| {
             missing(
                 "event",
@@ -510,15 +500,14 @@ impl super::Store {
             .iter()
             .map(|e| self.ids().key_of(&e.customer_id))
             .collect();
-        let mut unique: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let mut unique = keys.clone();
         unique.sort_unstable();
         unique.dedup();
         let pool = self.pool();
-        let owned: Vec<String> = unique.iter().map(|k| (*k).to_string()).collect();
         let first: crate::util::FxHashMap<String, i64> = self
             .run(async move {
                 let mut out = crate::util::FxHashMap::default();
-                for chunk in owned.chunks(200) {
+                for chunk in unique.chunks(200) {
                     let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
                     let sql = format!(
                         "SELECT customer_key, MIN(scored_at) FROM predictions \

@@ -1,6 +1,7 @@
 //! Read paths: a customer's latest prediction, the worklist of the riskiest customers (keyset
 //! pagination), and pruning old predictions.
 
+use super::tx::{write_transaction, WriteHealth};
 use super::{OutcomeEvent, PredictionRecord, Source, Store, StoreError};
 use crate::playbook::{RiskBand, Treatment};
 use crate::segment::{LifecycleStage, RfmClass};
@@ -260,54 +261,64 @@ pub struct PruneReport {
 /// Delete in batches of 10,000 (each its own transaction, so a long prune never holds one huge
 /// transaction): predictions before `before` and the latest pointers to them, then outcomes before
 /// `before` of customers that no longer have any prediction, and their last-outcome rows.
-async fn prune(pool: sqlx::AnyPool, before: i64) -> Result<PruneReport, StoreError> {
-    let mut report = PruneReport::default();
-    loop {
-        let mut tx = pool.begin().await?;
-        let n = sqlx::query(
-            "DELETE FROM predictions WHERE prediction_id IN \
-             (SELECT prediction_id FROM predictions WHERE scored_at < $1 LIMIT 10000)",
-        )
-        .bind(before)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+async fn prune(
+    pool: sqlx::AnyPool,
+    health: &WriteHealth,
+    before: i64,
+) -> Result<PruneReport, StoreError> {
+    let predictions = delete_in_batches(
+        &pool,
+        health,
+        before,
+        "DELETE FROM predictions WHERE prediction_id IN \
+         (SELECT prediction_id FROM predictions WHERE scored_at < $1 LIMIT 10000)",
         // latest pointers whose prediction is gone go too
-        sqlx::query(
-            "DELETE FROM customer_latest WHERE scored_at < $1 AND NOT EXISTS \
-             (SELECT 1 FROM predictions p WHERE p.prediction_id = customer_latest.prediction_id)",
-        )
-        .bind(before)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        report.predictions += n;
-        if n == 0 {
-            break;
-        }
-    }
+        "DELETE FROM customer_latest WHERE scored_at < $1 AND NOT EXISTS \
+         (SELECT 1 FROM predictions p WHERE p.prediction_id = customer_latest.prediction_id)",
+    )
+    .await?;
+    let outcomes = delete_in_batches(
+        &pool,
+        health,
+        before,
+        "DELETE FROM outcomes WHERE outcome_id IN \
+         (SELECT o.outcome_id FROM outcomes o WHERE o.at < $1 AND NOT EXISTS \
+          (SELECT 1 FROM predictions p WHERE p.customer_key = o.customer_key) LIMIT 10000)",
+        "DELETE FROM customer_last_outcome WHERE at < $1 AND NOT EXISTS \
+         (SELECT 1 FROM outcomes o WHERE o.customer_key = customer_last_outcome.customer_key)",
+    )
+    .await?;
+    Ok(PruneReport {
+        predictions,
+        outcomes,
+    })
+}
+
+/// Run `batch` (deleting at most 10,000 rows older than `before`) and then `cleanup` (the rows
+/// that pointed at them) in one write transaction, until `batch` deletes nothing; the rows
+/// deleted.
+async fn delete_in_batches(
+    pool: &sqlx::AnyPool,
+    health: &WriteHealth,
+    before: i64,
+    batch: &'static str,
+    cleanup: &'static str,
+) -> Result<u64, StoreError> {
+    let mut total = 0;
     loop {
-        let mut tx = pool.begin().await?;
-        let n = sqlx::query(
-            "DELETE FROM outcomes WHERE outcome_id IN \
-             (SELECT o.outcome_id FROM outcomes o WHERE o.at < $1 AND NOT EXISTS \
-              (SELECT 1 FROM predictions p WHERE p.customer_key = o.customer_key) LIMIT 10000)",
-        )
-        .bind(before)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        sqlx::query(
-            "DELETE FROM customer_last_outcome WHERE at < $1 AND NOT EXISTS \
-             (SELECT 1 FROM outcomes o WHERE o.customer_key = customer_last_outcome.customer_key)",
-        )
-        .bind(before)
-        .execute(&mut *tx)
+        let n = write_transaction(pool, health, async |tx| {
+            let n = sqlx::query(batch)
+                .bind(before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query(cleanup).bind(before).execute(&mut *tx).await?;
+            Ok(n)
+        })
         .await?;
-        tx.commit().await?;
-        report.outcomes += n;
+        total += n;
         if n == 0 {
-            return Ok(report);
+            return Ok(total);
         }
     }
 }
@@ -355,9 +366,9 @@ impl Store {
     /// left without a prediction, and give the space back (SQLite `VACUUM`, PostgreSQL `VACUUM`)
     /// when anything went.
     pub async fn prune(&self, before: i64) -> Result<PruneReport, StoreError> {
-        let (pool, backend) = (self.pool(), self.backend());
+        let (pool, backend, health) = (self.pool(), self.backend(), self.health_handle());
         self.run(async move {
-            let report = prune(pool.clone(), before).await?;
+            let report = prune(pool.clone(), &health, before).await?;
             if report.predictions + report.outcomes > 0 {
                 shrink(pool, backend).await?;
             }

@@ -17,35 +17,49 @@ crate::util::text_enum! {
 /// The longest customer id accepted anywhere: scoring (HTTP and batch), outcomes and lookups.
 pub const MAX_ID_BYTES: usize = 256;
 
-/// Why a customer id is refused (the one id rule of every entry point).
+/// Why a short stored text (a customer id, an action, an external id, …) is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum IdError {
-    /// Longer than [`MAX_ID_BYTES`].
-    #[error("a customer id has at most {MAX_ID_BYTES} bytes, got {0}")]
-    TooLong(usize),
+pub enum TextError {
+    /// Longer than its limit.
+    #[error("at most {max} bytes, got {got}")]
+    TooLong {
+        /// The limit in bytes.
+        max: usize,
+        /// The text's length in bytes.
+        got: usize,
+    },
     /// Holds a control character (NUL, CR, LF, tab, …), which no database column or log line
     /// should carry.
-    #[error("a customer id must not contain control characters (found {0} at byte {1})")]
+    #[error("must not contain control characters (found {0} at byte {1})")]
     ControlChar(String, usize),
     /// Empty or only spaces.
-    #[error("a customer id must not be empty")]
+    #[error("must not be empty")]
     Empty,
 }
 
-/// Check a customer id against the one rule: 1 to [`MAX_ID_BYTES`] bytes, not blank, no control
-/// characters. Every path that stores or looks up an id calls this, so a NUL byte is refused at
-/// the door for that one customer instead of failing a database batch of other customers.
-pub fn check_id(id: &str) -> Result<(), IdError> {
-    if id.len() > MAX_ID_BYTES {
-        return Err(IdError::TooLong(id.len()));
+/// The rule every short text the store keeps follows: not blank, at most `max` bytes, no
+/// control character. A NUL is thereby refused at the door, for that one value, instead of
+/// failing a database batch of other customers' records.
+pub fn check_text(text: &str, max: usize) -> Result<(), TextError> {
+    if text.len() > max {
+        return Err(TextError::TooLong {
+            max,
+            got: text.len(),
+        });
     }
-    if let Some((at, c)) = id.char_indices().find(|(_, c)| c.is_control()) {
-        return Err(IdError::ControlChar(c.escape_debug().to_string(), at));
+    if let Some((at, c)) = text.char_indices().find(|(_, c)| c.is_control()) {
+        return Err(TextError::ControlChar(c.escape_debug().to_string(), at));
     }
-    if id.trim().is_empty() {
-        return Err(IdError::Empty);
+    if text.trim().is_empty() {
+        return Err(TextError::Empty);
     }
     Ok(())
+}
+
+/// The one id rule of every path that stores or looks up a customer id: [`check_text`] with
+/// [`MAX_ID_BYTES`].
+pub fn check_id(id: &str) -> Result<(), TextError> {
+    check_text(id, MAX_ID_BYTES)
 }
 
 /// One scored customer, as stored.

@@ -167,9 +167,19 @@ struct Event<'f> {
 
 impl Event<'_> {
     fn refuse<E: de::Error>(&self, code: ApiCode, field: Option<&str>, message: String) -> E {
-        let at = format!("outcomes[{}]", self.index);
-        let path = field.map_or(at.clone(), |f| format!("{at}.{f}"));
+        let path = match field {
+            Some(f) => format!("outcomes[{}].{f}", self.index),
+            None => format!("outcomes[{}]", self.index),
+        };
         stop(self.found, ApiError::new(code, message).field(path))
+    }
+
+    fn not_an_object<E: de::Error>(&self) -> E {
+        self.refuse(
+            ApiCode::InvalidType,
+            None,
+            "expected an event object".into(),
+        )
     }
 }
 
@@ -258,16 +268,6 @@ impl<'de> Visitor<'de> for Event<'_> {
     }
     fn visit_unit<E: de::Error>(self) -> Result<RawOutcome, E> {
         Err(self.not_an_object())
-    }
-}
-
-impl Event<'_> {
-    fn not_an_object<E: de::Error>(&self) -> E {
-        self.refuse(
-            ApiCode::InvalidType,
-            None,
-            "expected an event object".into(),
-        )
     }
 }
 

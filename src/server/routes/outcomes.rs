@@ -43,31 +43,19 @@ fn known_actions(state: &AppState) -> BTreeSet<String> {
 /// The query of `POST /v1/outcomes`.
 #[derive(serde::Deserialize)]
 struct OutcomesQuery {
-    allow_backdated: Option<Flag>,
-}
-
-/// `true` / `false` in a query string.
-#[derive(serde::Deserialize, PartialEq)]
-enum Flag {
-    #[serde(rename = "true")]
-    True,
-    #[serde(rename = "false")]
-    False,
+    allow_backdated: Option<bool>,
 }
 
 /// The longest label horizon of the served models (the default horizon for customer-table
 /// models): how far before a customer's first prediction an outcome may still be dated.
 fn horizon_days(state: &AppState) -> u32 {
+    let period = crate::evaluate::Period::default();
     state
         .current()
         .models
-        .values()
-        .map(|m| {
-            m.scorer
-                .bundle
-                .transactions
-                .as_ref()
-                .map_or(crate::evaluate::DEFAULT_HORIZON_DAYS, |t| t.horizon_days)
+        .iter()
+        .map(|(name, m)| {
+            crate::evaluate::options(name, Some(&m.scorer.bundle), &period).horizon_days
         })
         .max()
         .unwrap_or(crate::evaluate::DEFAULT_HORIZON_DAYS)
@@ -93,7 +81,7 @@ pub async fn post_outcomes(
     }
     drop(events);
     let query: OutcomesQuery = params::query(&req)?;
-    if query.allow_backdated != Some(Flag::True) {
+    if query.allow_backdated != Some(true) {
         let slack = i64::from(horizon_days(&state)) * 86_400_000;
         if let Some((i, first)) = store.backdated(&valid, slack).await? {
             return Err(ApiError::new(
