@@ -217,6 +217,20 @@ fn export(model: &Path, dialect: &str, table: &str, dir: &Path, extra: &[&str]) 
     out
 }
 
+/// `churn-train export-sql --model MODEL --dialect DIALECT EXTRA…` to stdout: (exit code,
+/// stdout, stderr).
+fn export_run(model: &Path, dialect: &str, extra: &[&str]) -> (i32, String, String) {
+    let mut args = vec![
+        "export-sql",
+        "--model",
+        model.to_str().unwrap(),
+        "--dialect",
+        dialect,
+    ];
+    args.extend_from_slice(extra);
+    run("churn-train", &args)
+}
+
 /// Score `data` natively and with the exported SQL on PostgreSQL and DuckDB; every value must
 /// agree. `test` names the PostgreSQL database.
 fn check_model(test: &str, model: &Path, data: &Path, id: &str, extra: &[&str]) {
@@ -706,16 +720,7 @@ fn spark_export_of_every_bundled_model_parses() {
 #[test]
 fn export_sql_refuses_bad_options() {
     let model = tree_example();
-    let (code, _, err) = run(
-        "churn-train",
-        &[
-            "export-sql",
-            "--model",
-            model.to_str().unwrap(),
-            "--dialect",
-            "oracle",
-        ],
-    );
+    let (code, _, err) = export_run(&model, "oracle", &[]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--dialect") && err.contains("oracle"), "{err}");
     let (code, _, err) = run(
@@ -968,18 +973,7 @@ fn export_sql_refuses_control_characters_in_flags() {
             "crm.\tcustomers",
             "crm..customers",
         ] {
-            let (code, out, err) = run(
-                "churn-train",
-                &[
-                    "export-sql",
-                    "--model",
-                    model.to_str().unwrap(),
-                    "--dialect",
-                    dialect,
-                    "--table",
-                    table,
-                ],
-            );
+            let (code, out, err) = export_run(&model, dialect, &["--table", table]);
             assert_eq!(code, 2, "{dialect} --table {table:?}: {err}");
             assert!(out.is_empty(), "{dialect}: printed SQL anyway: {out}");
             assert!(
@@ -988,18 +982,7 @@ fn export_sql_refuses_control_characters_in_flags() {
             );
         }
     }
-    let (code, _, err) = run(
-        "churn-train",
-        &[
-            "export-sql",
-            "--model",
-            model.to_str().unwrap(),
-            "--dialect",
-            "duckdb",
-            "--table",
-            hostile,
-        ],
-    );
+    let (code, _, err) = export_run(&model, "duckdb", &["--table", hostile]);
     assert_eq!(code, 2);
     assert!(
         err.contains("control character") && err.contains("'\\r'"),
@@ -1130,16 +1113,7 @@ fn hostile_model_name_in_a_bundle_cannot_drop_a_table_on_postgres() {
         .unwrap();
     bundle.encoder.inputs[tenure].name = "tenure\r; DROP TABLE victim; --".into();
     churn::bundle::save(&model, &bundle).unwrap();
-    let (code, out, err) = run(
-        "churn-train",
-        &[
-            "export-sql",
-            "--model",
-            model.to_str().unwrap(),
-            "--dialect",
-            "postgres",
-        ],
-    );
+    let (code, out, err) = export_run(&model, "postgres", &[]);
     assert_eq!(code, 2, "{err}");
     assert!(out.is_empty(), "{out}");
     assert!(
@@ -1161,27 +1135,18 @@ fn crlf_in_a_category_level_survives_a_text_mode_copy() {
     assert_ne!(hostile, text);
     let data = write(dir.path(), "telco-crlf.csv", &hostile);
     let model = dir.path().join("model");
-    let (code, _, err) = run(
-        "churn-train",
+    train_telco_layout(
+        &data,
+        &model,
         &[
-            "--data",
-            data.to_str().unwrap(),
-            "--label",
-            "Churn",
-            "--id",
-            "customerID",
             "--model",
             "tree",
             "--max-depth",
             "6",
             "--min-samples-leaf",
             "20",
-            "--out",
-            model.to_str().unwrap(),
-            "--quiet",
         ],
     );
-    assert_eq!(code, 0, "{err}");
     let native_out = dir.path().join("native.csv");
     let (code, _, err) = score(&model, &data, &native_out, &[]);
     assert_eq!(code, 0, "churn-score failed: {err}");

@@ -5,15 +5,6 @@ use crate::util::*;
 use serde_json::json;
 use std::process::Command;
 
-/// A number from `/proc/PID/status` in kB (`VmRSS`, `VmHWM`).
-fn proc_kb(pid: u32, key: &str) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    s.lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
 #[test]
 fn a_body_of_empty_objects_is_refused_without_taking_memory() {
     // 4 MiB of `{},` held 1.8 GB before the batch limit was checked while parsing
@@ -21,7 +12,7 @@ fn a_body_of_empty_objects_is_refused_without_taking_memory() {
     let s = start(&models, &["--store", "none"], &[]);
     let pid = s.child.id();
     assert_eq!(http(&s.addr, "GET", "/healthz", &[], b"").status, 200);
-    let before = proc_kb(pid, "VmRSS:");
+    let before = proc_kb(pid, "VmRSS:").unwrap();
     let n = (4 * 1024 * 1024 - 64) / 3;
     let mut body = String::with_capacity(4 * 1024 * 1024);
     body.push_str("{\"customers\":[");
@@ -33,7 +24,7 @@ fn a_body_of_empty_objects_is_refused_without_taking_memory() {
     let r = post_raw(&s.addr, "/v1/score", body.as_bytes());
     assert_eq!(r.status, 413, "{}", r.body);
     assert_eq!(r.json()["error"]["code"], "batch_too_large");
-    let peak = proc_kb(pid, "VmHWM:");
+    let peak = proc_kb(pid, "VmHWM:").unwrap();
     assert!(
         peak.saturating_sub(before) <= 64 * 1024,
         "RSS grew from {before} kB to a peak of {peak} kB"
@@ -194,7 +185,7 @@ fn stalled_uploads_are_cut_off_and_their_memory_returns() {
         &json!({"customers": telco_customers(1)}),
     );
     assert_eq!(r.status, 200);
-    let baseline = proc_kb(pid, "VmRSS:");
+    let baseline = proc_kb(pid, "VmRSS:").unwrap();
     let (mut after, mut peaks) = (Vec::new(), Vec::new());
     for round in 0..5 {
         let started = std::time::Instant::now();
@@ -210,7 +201,7 @@ fn stalled_uploads_are_cut_off_and_their_memory_returns() {
         );
         // bounded by the budget (64 MiB) plus connection state; unbounded, the bodies alone took
         // 200 MiB here (540 MB measured with 4 MiB bodies), and 4 GiB with 1000 connections
-        let peak = proc_kb(pid, "VmHWM:");
+        let peak = proc_kb(pid, "VmHWM:").unwrap();
         peaks.push(peak);
         let r = post(
             &s.addr,
@@ -218,7 +209,7 @@ fn stalled_uploads_are_cut_off_and_their_memory_returns() {
             &json!({"customers": telco_customers(1)}),
         );
         assert_eq!(r.status, 200, "the server answers after round {round}");
-        after.push(proc_kb(pid, "VmRSS:"));
+        after.push(proc_kb(pid, "VmRSS:").unwrap());
         eprintln!(
             "round {round}: {timeouts} timed out, {busy} refused in {took:?}; peak RSS {peak} kB, \
              after {} kB (baseline {baseline} kB)",
@@ -680,24 +671,6 @@ fn table_args<'a>(p: &'a std::path::Path, out: &'a str) -> Vec<&'a str> {
     let data = p.to_str().unwrap();
     vec![
         "--data", data, "--label", "Churn", "--id", "id", "--out", out,
-    ]
-}
-
-/// `churn-train features` arguments for the transaction log `p` written to `out`.
-fn features_args<'a>(p: &'a std::path::Path, out: &'a str) -> Vec<&'a str> {
-    let log = p.to_str().unwrap();
-    vec![
-        "features",
-        "--transactions",
-        log,
-        "--customer-col",
-        "customer_id",
-        "--time-col",
-        "date",
-        "--amount-col",
-        "amount",
-        "--output",
-        out,
     ]
 }
 

@@ -216,15 +216,7 @@ fn outcome_bodies_are_parsed_in_bounded_memory() {
     let s = serve(&url, &[], &[]);
     let pid = s.child.id();
     assert_eq!(get(&s.addr, "/healthz").status, 200);
-    let kb = |key: &str| -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap()
-    };
+    let kb = |key: &str| proc_kb(pid, key).unwrap();
     let before = kb("VmRSS:");
     let body = |item: &str| {
         let n = (4 * 1024 * 1024 - 64) / (item.len() + 1);

@@ -593,25 +593,9 @@ fn features_memory_limit_via_the_cli() {
 #[cfg(target_os = "linux")]
 fn features_measured(log: &std::path::Path, limit: &str) -> Measured {
     let out = log.with_extension("out.csv");
-    run_measured(
-        &[
-            "features",
-            "--transactions",
-            log.to_str().unwrap(),
-            "--customer-col",
-            "customer_id",
-            "--time-col",
-            "date",
-            "--amount-col",
-            "amount",
-            "--output",
-            out.to_str().unwrap(),
-            "--memory-limit",
-            limit,
-            "--quiet",
-        ],
-        std::time::Duration::from_secs(60),
-    )
+    let mut args = features_args(log, out.to_str().unwrap());
+    args.extend(["--memory-limit", limit, "--quiet"]);
+    run_measured(&args, std::time::Duration::from_secs(60))
 }
 
 /// Write a log: the header, `before` ordinary rows, the line `odd`, then ordinary rows up to

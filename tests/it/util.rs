@@ -82,7 +82,12 @@ pub(crate) fn train_telco(out: &Path, depths: &str, leaf: &str) {
 
 /// Train the bundled Telco sample into `out` with the flags `extra`; panics on failure.
 pub(crate) fn train_telco_with(out: &Path, extra: &[&str]) {
-    let data = telco();
+    train_telco_layout(&telco(), out, extra);
+}
+
+/// Train a table in the Telco layout (`Churn` label, `customerID` id) into `out` with the flags
+/// `extra`; panics on failure.
+pub(crate) fn train_telco_layout(data: &Path, out: &Path, extra: &[&str]) {
     let mut args = vec![
         "--data",
         data.to_str().unwrap(),
@@ -455,17 +460,10 @@ pub(crate) fn run_measured(args: &[&str], timeout: Duration) -> Measured {
         let _ = err_pipe.read_to_end(&mut s);
         s
     });
-    let status_path = format!("/proc/{}/status", child.id());
     let mut peak_kb = 0u64;
     let status = loop {
-        if let Ok(text) = std::fs::read_to_string(&status_path) {
-            if let Some(kb) = text
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            {
-                peak_kb = peak_kb.max(kb);
-            }
+        if let Some(kb) = proc_kb(child.id(), "VmHWM:") {
+            peak_kb = peak_kb.max(kb);
         }
         if let Some(status) = child.try_wait().unwrap() {
             break status;
@@ -485,4 +483,31 @@ pub(crate) fn run_measured(args: &[&str], timeout: Duration) -> Measured {
         peak_rss: peak_kb << 10,
         elapsed,
     }
+}
+
+/// A number from `/proc/PID/status` in kB (`VmRSS`, `VmHWM`); `None` once the process is gone.
+pub(crate) fn proc_kb(pid: u32, key: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// `churn-train features` arguments for the transaction log `p` (columns customer_id, date,
+/// amount) written to `out`.
+pub(crate) fn features_args<'a>(p: &'a std::path::Path, out: &'a str) -> Vec<&'a str> {
+    let log = p.to_str().unwrap();
+    vec![
+        "features",
+        "--transactions",
+        log,
+        "--customer-col",
+        "customer_id",
+        "--time-col",
+        "date",
+        "--amount-col",
+        "amount",
+        "--output",
+        out,
+    ]
 }
