@@ -4,6 +4,13 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Hand the calling thread's free mimalloc pages back to the OS (after an evaluation).
+#[allow(unsafe_code)]
+fn release_memory() {
+    // SAFETY: mi_collect only walks the calling thread's heap and the shared segment cache
+    unsafe { libmimalloc_sys::mi_collect(true) }
+}
+
 use churn::cli::{self, LogFormat};
 use churn::server::{self, ServerConfig};
 use churn::store::StoreUrl;
@@ -150,6 +157,7 @@ fn main() {
         max_pending_body_bytes: args.max_pending_body_bytes,
         reload_timeout: Duration::from_secs(args.reload_timeout),
         learned_rates: !args.no_learned_rates,
+        release_memory,
     };
     let result = actix_web::rt::System::new().block_on(server::run(config));
     if let Err(e) = result {

@@ -17,7 +17,6 @@
 
 use super::data::{EvalData, Sym};
 use crate::store::OutcomeEvent;
-use crate::util::FxHashMap;
 use serde::Serialize;
 
 /// The period and the economics of the KPIs.
@@ -180,9 +179,17 @@ fn seen(c: &mut Customer, at: i64) {
 
 /// The KPIs of `data` (all predictions of a model and all outcomes) over the period.
 pub fn kpis(data: &EvalData, opt: &KpiOptions) -> Kpis {
-    let mut cs: FxHashMap<Sym, Customer> = FxHashMap::default();
+    // customers are numbered densely from 0 (EvalData::customer): one slot each
+    let n = data
+        .predictions
+        .iter()
+        .map(|p| p.customer)
+        .chain(data.outcomes.iter().map(|o| o.customer))
+        .max()
+        .map_or(0, |m| m as usize + 1);
+    let mut cs: Vec<Option<Customer>> = vec![None; n];
     for p in &data.predictions {
-        let c = cs.entry(p.customer).or_default();
+        let c = cs[p.customer as usize].get_or_insert_with(Customer::default);
         seen(c, p.scored_at);
         if p.scored_at < opt.to {
             if let Some(s) = p.segment {
@@ -198,7 +205,7 @@ pub fn kpis(data: &EvalData, opt: &KpiOptions) -> Kpis {
         }
     }
     for o in &data.outcomes {
-        let c = cs.entry(o.customer).or_default();
+        let c = cs[o.customer as usize].get_or_insert_with(Customer::default);
         seen(c, o.at);
         let inside = o.at >= opt.from && o.at < opt.to;
         match o.event {
@@ -220,7 +227,7 @@ pub fn kpis(data: &EvalData, opt: &KpiOptions) -> Kpis {
     }
     let mut groups: std::collections::BTreeMap<String, Acc> = Default::default();
     let mut all = Acc::default();
-    for c in cs.values() {
+    for c in cs.iter().flatten() {
         let Some(first) = c.first_seen else { continue };
         if first >= opt.to || c.churned_before {
             continue;

@@ -7,7 +7,7 @@ use super::drift::DRIFT_ROWS;
 use super::{EvalData, OutcomeObs, PredictionObs};
 use crate::playbook::Treatment;
 use crate::store::{Events, Store, StoreError};
-use std::collections::HashSet;
+use crate::util::FxHashMap;
 
 /// The predictions of `model` scored in `[from, to)` and the store's outcomes selected by
 /// `events`, plus the inputs of the period's most recent predictions (drift).
@@ -22,32 +22,42 @@ pub async fn load(
     store
         .run(async move {
             let mut d = EvalData::default();
-            // outcomes first: which prediction ids are named (only those ids are kept)
-            let mut raw = Vec::new();
-            let mut named: HashSet<String> = HashSet::new();
+            // outcomes first: the prediction ids they name get numbers (only those ids are kept,
+            // once each), and each outcome holds its id's number until the predictions are read
+            let mut named: FxHashMap<Box<str>, usize> = FxHashMap::default();
             let t = std::time::Instant::now();
             reader
                 .outcomes(events, &mut |o| {
-                    if let Some(p) = o.prediction_id {
-                        named.insert(p.to_string());
-                    }
+                    let id = o.prediction_id.map(|p| match named.get(p) {
+                        Some(&k) => k,
+                        None => {
+                            let k = named.len();
+                            named.insert(p.into(), k);
+                            k
+                        }
+                    });
                     let obs = OutcomeObs {
                         customer: d.customer(o.customer),
                         event: o.event,
                         at: o.at,
-                        prediction: None,
+                        prediction: id,
                         action: o.action.map(|a| d.sym(a)),
                         cost: o.cost,
                         amount: o.amount,
                         score: o.score,
                     };
-                    raw.push((obs, o.prediction_id.map(str::to_string)));
+                    d.push_outcome(obs);
                 })
                 .await?;
             tracing::debug!(secs = t.elapsed().as_secs_f64(), "outcomes loaded");
+            // named id number → index of its prediction among those loaded
+            let mut found: Vec<Option<usize>> = vec![None; named.len()];
             let t = std::time::Instant::now();
             reader
                 .predictions(&model, period, &mut |p| {
+                    if let Some(&k) = named.get(p.id) {
+                        found[k] = Some(d.predictions.len());
+                    }
                     let obs = PredictionObs {
                         customer: d.customer(p.customer),
                         scored_at: p.scored_at,
@@ -60,14 +70,16 @@ pub async fn load(
                         value: p.value,
                         contact: p.contact,
                     };
-                    d.push_prediction(obs, named.contains(p.id).then_some(p.id));
+                    d.push_prediction(obs, None);
                 })
                 .await?;
             tracing::debug!(secs = t.elapsed().as_secs_f64(), "predictions loaded");
-            for (mut obs, pid) in raw {
-                obs.prediction = pid.as_deref().and_then(|p| d.prediction_index(p));
-                d.push_outcome(obs);
+            drop(named);
+            for o in &mut d.outcomes {
+                o.prediction = o.prediction.and_then(|k| found[k]);
             }
+            d.predictions.shrink_to_fit();
+            d.outcomes.shrink_to_fit();
             // drift reads the inputs of the period's most recent predictions only
             d.drift_rows = reader.recent_inputs(&model, period, DRIFT_ROWS).await?;
             Ok(d)

@@ -73,6 +73,11 @@ pub struct ServerConfig {
     pub max_pending_body_bytes: usize,
     /// Time a reload has to finish; after it the loaded models keep serving.
     pub reload_timeout: Duration,
+    /// Hands the calling thread's free memory back to the operating system; called after an
+    /// evaluation or KPI run, on the threads that held its data. The allocator is the binary's
+    /// choice, so the binary supplies this (`churn-serve`: mimalloc's `mi_collect`, which keeps
+    /// freed pages otherwise: 0.86 GB after one evaluation of 1M predictions). Default: nothing.
+    pub release_memory: fn(),
 }
 
 impl Default for ServerConfig {
@@ -100,6 +105,7 @@ impl Default for ServerConfig {
             max_pending_body_bytes: 64 * 1024 * 1024,
             reload_timeout: Duration::from_secs(60),
             learned_rates: true,
+            release_memory: || {},
         }
     }
 }

@@ -230,7 +230,7 @@ pub struct AppState {
     /// Bytes of request bodies still arriving, against `max_pending_body_bytes`.
     pub body_budget: super::json::BodyBudget,
     /// Held while an evaluation or KPI computation runs: one at a time (each reads a model's
-    /// whole log into memory — about 1 GB per million predictions).
+    /// whole log into memory — about 0.5 GB per million predictions, 0.8 GB for KPIs).
     pub evaluating: std::sync::atomic::AtomicBool,
 }
 

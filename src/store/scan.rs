@@ -372,24 +372,48 @@ async fn fetch_packed(
                 k + 1,
                 k + 2
             );
-            // two ranges in flight on two connections (WAL: readers never block each other),
-            // while this thread parses the previous one
-            let starts = (0..)
+            // two ranges in flight on two connections of their own (WAL: readers never block
+            // each other), while this thread parses the previous one
+            let mut spare = Vec::with_capacity(SCAN_CONNECTIONS);
+            for _ in 0..SCAN_CONNECTIONS {
+                spare.push(scan_connection(pool).await?);
+            }
+            let mut starts = (0..)
                 .map(|k: i64| lo.saturating_add(k.saturating_mul(PACK_ROWS)))
                 .take_while(|&st| st <= hi);
-            let queries = starts.map(|st| {
+            let fetch = |mut conn: sqlx::AnyConnection, st: i64| {
                 let q = bind(sql.clone())
                     .bind(st)
                     .bind(st.saturating_add(PACK_ROWS))
                     .persistent(true);
-                async move { q.fetch_one(pool).await }
-            });
-            let mut packs =
-                futures_util::StreamExt::buffered(futures_util::stream::iter(queries), 2);
-            while let Some(r) = futures_util::StreamExt::next(&mut packs).await {
-                if let Some(t) = r?.try_get::<Option<String>, _>(0)? {
+                async move {
+                    let r = q.fetch_one(&mut conn).await;
+                    (conn, r)
+                }
+            };
+            let mut packs = futures_util::stream::FuturesOrdered::new();
+            while let Some(conn) = spare.pop() {
+                match starts.next() {
+                    Some(st) => packs.push_back(fetch(conn, st)),
+                    None => {
+                        spare.push(conn);
+                        break;
+                    }
+                }
+            }
+            while let Some((conn, r)) = futures_util::StreamExt::next(&mut packs).await {
+                let text = r?.try_get::<Option<String>, _>(0)?;
+                match starts.next() {
+                    Some(st) => packs.push_back(fetch(conn, st)),
+                    None => spare.push(conn),
+                }
+                if let Some(t) = text {
                     take(&t)?;
                 }
+            }
+            for conn in spare {
+                // closed, not returned: their page cache goes with them
+                let _ = sqlx::Connection::close(conn).await;
             }
         }
         Backend::Postgres => {
@@ -404,6 +428,20 @@ async fn fetch_packed(
         }
     }
     Ok(())
+}
+
+/// Connections a SQLite scan reads on (two ranges in flight).
+const SCAN_CONNECTIONS: usize = 2;
+
+/// A connection for one SQLite scan, taken out of the pool and closed when the scan ends, with a
+/// small page cache: a pooled connection's 64 MiB cache speeds up bulk writes, but a scan
+/// that reads every page once filled it on each connection it ran on and kept it (250 MB of
+/// the evaluation's peak over 1M predictions: 885 MB with pooled connections, 612 MB with these).
+async fn scan_connection(pool: &sqlx::AnyPool) -> Result<sqlx::AnyConnection, StoreError> {
+    use sqlx::Executor;
+    let mut conn = pool.acquire().await?.detach();
+    conn.execute("PRAGMA cache_size=-2048").await?;
+    Ok(conn)
 }
 
 /// A bound parameter of [`fetch_packed`].

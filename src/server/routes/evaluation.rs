@@ -153,6 +153,27 @@ fn gate(state: &AppState) -> Result<Running<'_>, ApiError> {
     Ok(Running(&state.evaluating))
 }
 
+/// Drop an evaluation's data on the store's thread, which allocated it, and hand the memory
+/// back to the OS there ([`crate::server::ServerConfig::release_memory`]): freed elsewhere,
+/// the allocator kept it for that thread (RSS stayed at the run's peak).
+async fn free_on_store_thread(
+    state: &AppState,
+    store: &crate::store::Store,
+    data: crate::evaluate::EvalData,
+) {
+    let release = state.config.release_memory;
+    let freed = store
+        .run(async move {
+            drop(data);
+            release();
+            Ok(())
+        })
+        .await;
+    if let Err(e) = freed {
+        tracing::warn!(error = %e, "could not free the evaluation's data on the store thread");
+    }
+}
+
 /// `GET /v1/evaluation?model=&from=&to=&as_of=&horizon_days=`.
 pub async fn get_evaluation(state: web::Data<AppState>, req: HttpRequest) -> ApiResult {
     let store = store_of(&state)?;
@@ -169,12 +190,17 @@ pub async fn get_evaluation(state: web::Data<AppState>, req: HttpRequest) -> Api
     )
     .await?;
     // the arithmetic over a million predictions runs off the request workers
-    let ev = web::block(move || {
+    let release = state.config.release_memory;
+    let (ev, data) = web::block(move || {
         let bundle = loaded.as_ref().map(|m| &m.scorer.bundle);
-        evaluate::evaluate(&data, &evaluate::options(&model, bundle, &period))
+        let ev = evaluate::evaluate(&data, &evaluate::options(&model, bundle, &period));
+        release();
+        (ev, data)
     })
     .await
-    .map_err(|e| ApiError::new(ApiCode::Internal, format!("evaluation failed: {e}")))??;
+    .map_err(|e| ApiError::new(ApiCode::Internal, format!("evaluation failed: {e}")))?;
+    free_on_store_thread(&state, &store, data).await;
+    let ev = ev?;
     if let Some(d) = &ev.drift {
         state.metrics.drift(&ev.model, d);
     }
@@ -210,9 +236,15 @@ pub async fn get_kpis(state: web::Data<AppState>, req: HttpRequest) -> ApiResult
     let _one = gate(&state)?;
     let data =
         crate::evaluate::load(&store, &model, (None, None), crate::store::Events::All).await?;
-    let mut k = web::block(move || kpi::kpis(&data, &opt))
-        .await
-        .map_err(|e| ApiError::new(ApiCode::Internal, format!("KPIs failed: {e}")))?;
+    let release = state.config.release_memory;
+    let (mut k, data) = web::block(move || {
+        let k = kpi::kpis(&data, &opt);
+        release();
+        (k, data)
+    })
+    .await
+    .map_err(|e| ApiError::new(ApiCode::Internal, format!("KPIs failed: {e}")))?;
+    free_on_store_thread(&state, &store, data).await;
     if !by_segment {
         k.by_segment.clear();
     }
