@@ -46,7 +46,10 @@ pub struct Profile {
     pub score: Binned,
 }
 
-/// Up to 9 distinct interior cut points at the deciles of `v` (sorted in place).
+/// Up to 9 distinct interior cut points at the deciles of `v` (sorted in place), plus the cuts
+/// that give the most frequent value a bin of its own when it holds a tenth or more of `v`:
+/// with deciles alone, a yes/no input at 90% "yes" (Telco's PhoneService) had a single bin, so
+/// no shift of it could ever show (PSI 0.000 after 3,000 customers were moved to "no").
 pub fn decile_cuts(v: &mut [f64]) -> Vec<f64> {
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
@@ -54,11 +57,32 @@ pub fn decile_cuts(v: &mut [f64]) -> Vec<f64> {
     if n == 0 {
         return cuts;
     }
+    let max = v[n - 1];
     for d in 1..10 {
         let c = v[(n * d / 10).min(n - 1)];
         // a cut at the maximum would leave the top bin empty
-        if c < v[n - 1] && cuts.last().is_none_or(|&l| c > l) {
+        if c < max && cuts.last().is_none_or(|&l| c > l) {
             cuts.push(c);
+        }
+    }
+    // the dominant value: the longest run of equal values in the sorted sample
+    let (mut best, mut start) = ((0, 0), 0);
+    for i in 1..=n {
+        if i == n || v[i] != v[start] {
+            if i - start > best.1 - best.0 {
+                best = (start, i);
+            }
+            start = i;
+        }
+    }
+    if (best.1 - best.0) * 10 >= n {
+        let mode = v[best.0];
+        // values at a cut fall below it: a cut just under the mode and one at it isolate it
+        let below = best.0.checked_sub(1).map(|i| v[i]);
+        for c in below.into_iter().chain((mode < max).then_some(mode)) {
+            if let Err(at) = cuts.binary_search_by(|x| x.total_cmp(&c)) {
+                cuts.insert(at, c);
+            }
         }
     }
     cuts
@@ -210,5 +234,32 @@ mod tests {
         assert_eq!(bin_of(&cuts, cuts[0]), 0);
         assert_eq!(bin_of(&cuts, 6.0), cuts.len());
         assert!(decile_cuts(&mut [3.0; 10]).is_empty());
+    }
+
+    #[test]
+    fn a_dominant_value_gets_a_bin_of_its_own() {
+        // yes/no at 90.3% yes (Telco's PhoneService): deciles alone gave one bin
+        let mut v: Vec<f64> = (0..7043).map(|i| f64::from(u8::from(i >= 682))).collect();
+        let cuts = decile_cuts(&mut v);
+        assert_eq!(cuts, vec![0.0]);
+        assert_eq!((bin_of(&cuts, 0.0), bin_of(&cuts, 1.0)), (0, 1));
+        // a point mass inside a continuous range is isolated from its neighbours
+        let mut v: Vec<f64> = (0..1000)
+            .map(|i| {
+                if i % 2 == 0 {
+                    20.0
+                } else {
+                    f64::from(i) / 10.0
+                }
+            })
+            .collect();
+        let cuts = decile_cuts(&mut v);
+        let at = bin_of(&cuts, 20.0);
+        assert_eq!(bin_of(&cuts, 19.9), at - 1, "{cuts:?}");
+        assert_eq!(bin_of(&cuts, 20.1), at + 1, "{cuts:?}");
+        assert!(cuts.windows(2).all(|w| w[0] < w[1]), "{cuts:?}");
+        // a dominant maximum: the cut below it is enough
+        let mut v: Vec<f64> = (0..100).map(|i| if i < 80 { 5.0 } else { 1.0 }).collect();
+        assert_eq!(decile_cuts(&mut v), vec![1.0]);
     }
 }

@@ -80,18 +80,48 @@ pub struct DistributionDrift {
     pub bins: Vec<BinShare>,
 }
 
-/// The base rate now against training.
+/// The realised churn rate against what the model expected, judged on the control group.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BaseRate {
     /// Training churn rate.
     pub training: f64,
-    /// Mean probability of the window's predictions.
+    /// The group judged: `control` when the model has a control group with matured labels
+    /// (a working campaign lowers the treated customers' churn: judging them alarmed on
+    /// success), else `all`.
+    pub group: String,
+    /// Mean probability of the judged group's predictions.
     pub expected: f64,
-    /// Realised churn rate of the matured predictions, if any.
+    /// Realised churn rate of the judged group's matured predictions, if any.
     pub realised: Option<Estimate>,
-    /// Alarm when the realised rate's 95% interval excludes the training rate by more than a
-    /// fifth of it.
+    /// The treatment group's realised churn rate, shown apart (not judged).
+    pub treatment: Option<Estimate>,
+    /// Alarm when the realised rate's 95% interval excludes the expected rate by more than a
+    /// fifth of it (at least [`MIN_ROWS`] matured predictions).
     pub status: DriftStatus,
+}
+
+/// The matured labels the base-rate check reads (see [`BaseRate::group`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Labels {
+    /// `control` or `all`.
+    pub group: &'static str,
+    /// Churned of `n` matured predictions of the group.
+    pub churned: usize,
+    /// Matured predictions of the group.
+    pub n: usize,
+    /// Mean probability of the group's predictions.
+    pub expected: f64,
+    /// The treatment group's (churned, matured), shown apart.
+    pub treatment: Option<(usize, usize)>,
+}
+
+fn estimate(churned: usize, n: usize) -> Estimate {
+    let (low, high) = wilson(churned as f64, n as f64);
+    Estimate {
+        value: churned as f64 / n as f64,
+        low,
+        high,
+    }
 }
 
 /// Drift of a window.
@@ -187,13 +217,13 @@ pub fn encode_stored(enc: &Encoder, input: &str) -> Option<Vec<f64>> {
     Some(row)
 }
 
-/// Drift of `rows` against the bundle's profile; `realised` the window's matured labels
-/// (churned, n).
+/// Drift of `rows` against the bundle's profile; `labels` the matured labels of the group the
+/// base rate is judged on.
 pub fn drift(
     profile: &Profile,
     enc: &Encoder,
     rows: &[RecentInput],
-    realised: (usize, usize),
+    labels: Labels,
 ) -> DriftReport {
     let mut counts: Vec<Vec<f64>> = profile
         .inputs
@@ -202,7 +232,7 @@ pub fn drift(
         .collect();
     let mut seg = vec![0.0; profile.segments.labels.len()];
     let mut score = vec![0.0; profile.score.shares.len()];
-    let (mut unreadable, mut psum, mut read) = (0, 0.0, 0usize);
+    let (mut unreadable, mut read) = (0, 0usize);
     for r in rows {
         let Some(row) = encode_stored(enc, &r.input) else {
             unreadable += 1;
@@ -226,7 +256,6 @@ pub fn drift(
         if let Some(x) = score.get_mut(b) {
             *x += 1.0;
         }
-        psum += r.probability;
     }
     let inputs: Vec<DistributionDrift> = profile
         .inputs
@@ -237,25 +266,23 @@ pub fn drift(
     let segment_mix = (!profile.segments.labels.is_empty())
         .then(|| compare("segment_mix", &profile.segments, &seg, profile.rows));
     let score = compare("score", &profile.score, &score, profile.rows);
-    let (churned, n) = realised;
-    let realised = (n > 0).then(|| {
-        let (low, high) = wilson(churned as f64, n as f64);
-        Estimate {
-            value: churned as f64 / n as f64,
-            low,
-            high,
-        }
-    });
-    let base = profile.base_rate;
+    let n = labels.n;
+    let realised = (n > 0).then(|| estimate(labels.churned, n));
+    let e = labels.expected;
     let base_status = match realised {
         _ if n < MIN_ROWS => DriftStatus::TooFew,
-        Some(r) if (r.low > base * 1.2) || (r.high < base * 0.8) => DriftStatus::Alarm,
+        Some(r) if (r.low > e * 1.2) || (r.high < e * 0.8) => DriftStatus::Alarm,
         _ => DriftStatus::Stable,
     };
     let base_rate = BaseRate {
-        training: base,
-        expected: if read > 0 { psum / read as f64 } else { 0.0 },
+        training: profile.base_rate,
+        group: labels.group.to_string(),
+        expected: e,
         realised,
+        treatment: labels
+            .treatment
+            .filter(|&(_, n)| n > 0)
+            .map(|(c, n)| estimate(c, n)),
         status: base_status,
     };
     let mut drifted: Vec<&DistributionDrift> = inputs
