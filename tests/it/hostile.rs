@@ -622,24 +622,8 @@ fn mixed_load_loses_no_legitimate_prediction_postgres() {
 fn evaluations_return_their_memory() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("store.db").display());
-    let model = trained().join("telco");
-    let telco = telco();
     let n = 200_000;
-    let (code, _, err) = run(
-        "churn-train",
-        &[
-            "simulate",
-            "--model",
-            model.to_str().unwrap(),
-            "--store",
-            &url,
-            "--input",
-            telco.to_str().unwrap(),
-            "--customers",
-            &n.to_string(),
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
+    simulate_into(&url, n);
     let s = serve(&url, &[], &[]);
     let pid = s.child.id();
     assert_eq!(get(&s.addr, "/healthz").status, 200);

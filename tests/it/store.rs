@@ -1768,24 +1768,8 @@ fn the_default_store_is_sqlite_beside_the_models() {
 /// `store prune` also deletes the outcomes of customers it leaves without a prediction and gives
 /// the space back: before, outcomes were kept for ever and the SQLite file never shrank.
 fn prune_takes_outcomes_and_space(url: &str) {
-    let model = trained().join("telco");
-    let telco = telco();
     // a campaign in January 2026: predictions and outcomes long before the cutoff
-    let (code, _, err) = run(
-        "churn-train",
-        &[
-            "simulate",
-            "--model",
-            model.to_str().unwrap(),
-            "--store",
-            url,
-            "--input",
-            telco.to_str().unwrap(),
-            "--customers",
-            "2000",
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
+    simulate_into(url, 2000);
     let count = |table: &str| -> i64 {
         let store = churn::store::Store::open(
             &churn::store::StoreUrl::parse(url).unwrap(),

@@ -511,3 +511,24 @@ pub(crate) fn features_args<'a>(p: &'a std::path::Path, out: &'a str) -> Vec<&'a
         out,
     ]
 }
+
+/// `churn-train simulate`: a campaign of `customers` Telco customers scored by the test model
+/// ([`trained`]) into the store at `url`.
+pub(crate) fn simulate_into(url: &str, customers: usize) {
+    let model = trained().join("telco");
+    let (code, _, err) = run(
+        "churn-train",
+        &[
+            "simulate",
+            "--model",
+            model.to_str().unwrap(),
+            "--store",
+            url,
+            "--input",
+            telco().to_str().unwrap(),
+            "--customers",
+            &customers.to_string(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+}
