@@ -65,20 +65,18 @@ pub fn decile_cuts(v: &mut [f64]) -> Vec<f64> {
             cuts.push(c);
         }
     }
-    // the dominant value: the longest run of equal values in the sorted sample
-    let (mut best, mut start) = ((0, 0), 0);
-    for i in 1..=n {
-        if i == n || v[i] != v[start] {
-            if i - start > best.1 - best.0 {
-                best = (start, i);
-            }
-            start = i;
+    // the dominant value: the first longest run of equal values in the sorted sample
+    let (mut at, mut first, mut longest) = (0, 0, 0);
+    for run in v.chunk_by(|a, b| a == b) {
+        if run.len() > longest {
+            (first, longest) = (at, run.len());
         }
+        at += run.len();
     }
-    if (best.1 - best.0) * 10 >= n {
-        let mode = v[best.0];
+    if longest * 10 >= n {
+        let mode = v[first];
         // values at a cut fall below it: a cut just under the mode and one at it isolate it
-        let below = best.0.checked_sub(1).map(|i| v[i]);
+        let below = first.checked_sub(1).map(|i| v[i]);
         for c in below.into_iter().chain((mode < max).then_some(mode)) {
             if let Err(at) = cuts.binary_search_by(|x| x.total_cmp(&c)) {
                 cuts.insert(at, c);

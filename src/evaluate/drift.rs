@@ -7,7 +7,7 @@
 //! so an alarm needs PSI above the customary 0.1 (warning) or 0.2 (alarm) *and* above the
 //! 99.9% quantile of that null distribution; fewer than [`MIN_ROWS`] rows are never judged.
 
-use super::stats::{chi2_quantile, wilson, Estimate};
+use super::stats::{chi2_quantile, Estimate};
 use crate::bundle::profile::{bin_of, Binned, Profile};
 use crate::features::Encoder;
 use crate::io::RawValue;
@@ -105,23 +105,14 @@ pub struct BaseRate {
 pub struct Labels {
     /// `control` or `all`.
     pub group: &'static str,
-    /// Churned of `n` matured predictions of the group.
-    pub churned: usize,
     /// Matured predictions of the group.
     pub n: usize,
+    /// The group's realised churn rate (Wilson interval).
+    pub realised: Estimate,
     /// Mean probability of the group's predictions.
     pub expected: f64,
-    /// The treatment group's (churned, matured), shown apart.
-    pub treatment: Option<(usize, usize)>,
-}
-
-fn estimate(churned: usize, n: usize) -> Estimate {
-    let (low, high) = wilson(churned as f64, n as f64);
-    Estimate {
-        value: churned as f64 / n as f64,
-        low,
-        high,
-    }
+    /// The treatment group's realised churn rate, shown apart.
+    pub treatment: Option<Estimate>,
 }
 
 /// Drift of a window.
@@ -267,7 +258,7 @@ pub fn drift(
         .then(|| compare("segment_mix", &profile.segments, &seg, profile.rows));
     let score = compare("score", &profile.score, &score, profile.rows);
     let n = labels.n;
-    let realised = (n > 0).then(|| estimate(labels.churned, n));
+    let realised = (n > 0).then_some(labels.realised);
     let e = labels.expected;
     let base_status = match realised {
         _ if n < MIN_ROWS => DriftStatus::TooFew,
@@ -279,10 +270,7 @@ pub fn drift(
         group: labels.group.to_string(),
         expected: e,
         realised,
-        treatment: labels
-            .treatment
-            .filter(|&(_, n)| n > 0)
-            .map(|(c, n)| estimate(c, n)),
+        treatment: labels.treatment,
         status: base_status,
     };
     let mut drifted: Vec<&DistributionDrift> = inputs

@@ -33,7 +33,7 @@ use serde::Serialize;
 /// Default label horizon of customer-table models (transaction models carry their own).
 pub const DEFAULT_HORIZON_DAYS: u32 = 90;
 
-const DAY_MS: i64 = 86_400_000;
+use crate::time::DAY_MS;
 
 /// Errors of the evaluation layer.
 #[derive(Debug, thiserror::Error)]
@@ -308,17 +308,21 @@ pub fn evaluate(data: &EvalData, opt: &EvalOptions<'_>) -> Result<Evaluation, Ev
 /// evaluations of a working campaign alarmed with a perfectly calibrated control group), else
 /// everyone's; the treatment group's shown apart.
 fn base_rate_labels(overall: &GroupReport, by_group: &[GroupReport]) -> drift::Labels {
-    let group = |k: Treatment| by_group.iter().find(|g| g.key == k.as_str());
+    let group = |k: Treatment| {
+        by_group
+            .iter()
+            .find(|g| g.key == k.as_str() && g.realised.n > 0)
+    };
     let labels = |name: &'static str, g: &GroupReport| drift::Labels {
         group: name,
-        churned: g.realised.churned,
         n: g.realised.n,
+        realised: g.realised.churn_rate,
         expected: g.expected.churn_rate,
         treatment: None,
     };
-    match group(Treatment::Control).filter(|c| c.realised.n > 0) {
+    match group(Treatment::Control) {
         Some(c) => drift::Labels {
-            treatment: group(Treatment::Treatment).map(|t| (t.realised.churned, t.realised.n)),
+            treatment: group(Treatment::Treatment).map(|t| t.realised.churn_rate),
             ..labels("control", c)
         },
         None => labels("all", overall),
@@ -587,31 +591,31 @@ pub async fn resolve_model(
     }
 }
 
-/// The options of evaluating `model` with its bundle (when loaded): the horizon of a
-/// transaction model, else the period's override, else [`DEFAULT_HORIZON_DAYS`]; the playbook.
+/// The label horizon in days of predictions by `bundle`, and where it comes from: `given` (an
+/// override), else the horizon of a transaction model, else [`DEFAULT_HORIZON_DAYS`].
+pub fn horizon(given: Option<u32>, bundle: Option<&crate::bundle::Bundle>) -> (u32, &'static str) {
+    match (given, bundle.and_then(|b| b.transactions.as_ref())) {
+        (Some(h), _) => (h, "given"),
+        (None, Some(t)) => (t.horizon_days, "the model's transaction horizon"),
+        (None, None) => (
+            DEFAULT_HORIZON_DAYS,
+            "default for customer-table models; set --horizon-days",
+        ),
+    }
+}
+
+/// The options of evaluating `model` over `period` with its bundle (when loaded): the label
+/// horizon ([`horizon`], the period's override first) and the playbook.
 pub fn options<'a>(
     model: &str,
     bundle: Option<&'a crate::bundle::Bundle>,
     period: &Period,
 ) -> EvalOptions<'a> {
-    let (horizon_days, horizon_source) = match (
-        period.horizon_days,
-        bundle.and_then(|b| b.transactions.as_ref()),
-    ) {
-        (Some(h), _) => (h, "given".to_string()),
-        (None, Some(t)) => (
-            t.horizon_days,
-            "the model's transaction horizon".to_string(),
-        ),
-        (None, None) => (
-            DEFAULT_HORIZON_DAYS,
-            "default for customer-table models; set --horizon-days".to_string(),
-        ),
-    };
+    let (horizon_days, horizon_source) = horizon(period.horizon_days, bundle);
     EvalOptions {
         model: model.to_string(),
         horizon_days,
-        horizon_source,
+        horizon_source: horizon_source.to_string(),
         from: period.from,
         to: period.to,
         as_of: period.as_of.unwrap_or_else(crate::time::now_ms),

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::EvalError;
 
-const DAY_MS: i64 = 86_400_000;
+use crate::time::DAY_MS;
 
 /// What to simulate.
 #[derive(Debug, Clone)]

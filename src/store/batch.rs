@@ -6,7 +6,7 @@ use super::{
 };
 use crate::io::RawTable;
 use crate::scoring::{Scored, Scorer};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -19,10 +19,9 @@ pub struct BatchLog {
     log: PredictionLog,
     run_id: String,
     started: i64,
-    /// Rows whose id breaks [`super::check_id`]: scored, not stored.
-    refused: AtomicU64,
-    /// The first such row (0-based) and why.
-    first_refused: Mutex<Option<(usize, super::TextError)>>,
+    /// Rows whose id breaks [`super::check_id`] (scored, not stored): how many, and the first
+    /// (0-based row) with why.
+    refused: Mutex<(u64, Option<(usize, super::TextError)>)>,
 }
 
 impl BatchLog {
@@ -37,8 +36,7 @@ impl BatchLog {
             log,
             run_id: super::new_id(),
             started: crate::time::now_ms(),
-            refused: AtomicU64::new(0),
-            first_refused: Mutex::new(None),
+            refused: Mutex::new((0, None)),
         }))
     }
 
@@ -67,10 +65,10 @@ impl BatchLog {
         move |r, s| {
             if let Some(id) = id_col.and_then(|i| table.columns[i].data.get(r).text()) {
                 if let Err(e) = super::check_id(&id) {
-                    self.refused.fetch_add(1, Ordering::Relaxed);
-                    let mut first = self.first_refused.lock().unwrap_or_else(|p| p.into_inner());
-                    if first.as_ref().is_none_or(|(row, _)| r < *row) {
-                        *first = Some((r, e));
+                    let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+                    refused.0 += 1;
+                    if refused.1.as_ref().is_none_or(|(row, _)| r < *row) {
+                        refused.1 = Some((r, e));
                     }
                     return;
                 }
@@ -84,12 +82,10 @@ impl BatchLog {
     /// Rows scored but not stored because their id breaks the id rule: how many, and the
     /// first (0-based row, why).
     pub fn refused_ids(&self) -> (u64, Option<(usize, super::TextError)>) {
-        let first = self
-            .first_refused
+        self.refused
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        (self.refused.load(Ordering::Relaxed), first)
+            .clone()
     }
 
     /// Wait until every record is written; an error when any could not be.

@@ -480,12 +480,15 @@ async fn connect(backend: Backend, url: &str, shown: &str) -> Result<AnyPool, St
         Backend::Sqlite => opts.after_connect(move |conn, _| {
             Box::pin(async move {
                 use sqlx::Executor;
+                conn.execute(
+                    "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; \
+                     PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=16384",
+                )
+                .await?;
                 conn.execute(if full {
-                    "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA synchronous=FULL; \
-                     PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=16384"
+                    "PRAGMA synchronous=FULL"
                 } else {
-                    "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA synchronous=NORMAL; \
-                     PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=16384"
+                    "PRAGMA synchronous=NORMAL"
                 })
                 .await?;
                 Ok(())

@@ -374,10 +374,6 @@ async fn fetch_packed(
             );
             // two ranges in flight on two connections of their own (WAL: readers never block
             // each other), while this thread parses the previous one
-            let mut spare = Vec::with_capacity(SCAN_CONNECTIONS);
-            for _ in 0..SCAN_CONNECTIONS {
-                spare.push(scan_connection(pool).await?);
-            }
             let mut starts = (0..)
                 .map(|k: i64| lo.saturating_add(k.saturating_mul(PACK_ROWS)))
                 .take_while(|&st| st <= hi);
@@ -392,21 +388,19 @@ async fn fetch_packed(
                 }
             };
             let mut packs = futures_util::stream::FuturesOrdered::new();
-            while let Some(conn) = spare.pop() {
-                match starts.next() {
+            let mut spare = Vec::with_capacity(SCAN_CONNECTIONS);
+            // a free connection reads the next range, or waits to be closed when none is left
+            let mut next =
+                |conn, packs: &mut futures_util::stream::FuturesOrdered<_>| match starts.next() {
                     Some(st) => packs.push_back(fetch(conn, st)),
-                    None => {
-                        spare.push(conn);
-                        break;
-                    }
-                }
+                    None => spare.push(conn),
+                };
+            for _ in 0..SCAN_CONNECTIONS {
+                next(scan_connection(pool).await?, &mut packs);
             }
             while let Some((conn, r)) = futures_util::StreamExt::next(&mut packs).await {
                 let text = r?.try_get::<Option<String>, _>(0)?;
-                match starts.next() {
-                    Some(st) => packs.push_back(fetch(conn, st)),
-                    None => spare.push(conn),
-                }
+                next(conn, &mut packs);
                 if let Some(t) = text {
                     take(&t)?;
                 }

@@ -31,7 +31,7 @@ pub fn run(a: &StoreArgs) -> anyhow::Result<()> {
 
 fn prune(url: &str, older_than_days: u32) -> anyhow::Result<()> {
     let store = open_store(url)?;
-    let before = churn::time::now_ms() - i64::from(older_than_days) * 86_400_000;
+    let before = churn::time::now_ms() - i64::from(older_than_days) * churn::time::DAY_MS;
     let r = store.block_on(store.prune(before))?;
     eprintln!(
         "deleted {} predictions and {} outcomes of customers left without one from {}",

@@ -153,15 +153,25 @@ fn gate(state: &AppState) -> Result<Running<'_>, ApiError> {
     Ok(Running(&state.evaluating))
 }
 
-/// Drop an evaluation's data on the store's thread, which allocated it, and hand the memory
-/// back to the OS there ([`crate::server::ServerConfig::release_memory`]): freed elsewhere,
-/// the allocator kept it for that thread (RSS stayed at the run's peak).
-async fn free_on_store_thread(
+/// Run `compute` over `data` off the request workers (the arithmetic over a million
+/// predictions), then drop the data on the store's thread, which allocated it, and hand the
+/// memory back to the OS on both threads ([`crate::server::ServerConfig::release_memory`]):
+/// freed elsewhere, the allocator kept it for that thread (RSS stayed at the run's peak).
+async fn off_workers<R: Send + 'static>(
     state: &AppState,
     store: &crate::store::Store,
     data: crate::evaluate::EvalData,
-) {
+    what: &str,
+    compute: impl FnOnce(&crate::evaluate::EvalData) -> R + Send + 'static,
+) -> Result<R, ApiError> {
     let release = state.config.release_memory;
+    let (r, data) = web::block(move || {
+        let r = compute(&data);
+        release();
+        (r, data)
+    })
+    .await
+    .map_err(|e| ApiError::new(ApiCode::Internal, format!("{what} failed: {e}")))?;
     let freed = store
         .run(async move {
             drop(data);
@@ -170,8 +180,9 @@ async fn free_on_store_thread(
         })
         .await;
     if let Err(e) = freed {
-        tracing::warn!(error = %e, "could not free the evaluation's data on the store thread");
+        tracing::warn!(error = %e, "could not free the data of the {what} on the store thread");
     }
+    Ok(r)
 }
 
 /// `GET /v1/evaluation?model=&from=&to=&as_of=&horizon_days=`.
@@ -189,17 +200,11 @@ pub async fn get_evaluation(state: web::Data<AppState>, req: HttpRequest) -> Api
         crate::store::Events::LabelsAndActions,
     )
     .await?;
-    // the arithmetic over a million predictions runs off the request workers
-    let release = state.config.release_memory;
-    let (ev, data) = web::block(move || {
+    let ev = off_workers(&state, &store, data, "evaluation", move |data| {
         let bundle = loaded.as_ref().map(|m| &m.scorer.bundle);
-        let ev = evaluate::evaluate(&data, &evaluate::options(&model, bundle, &period));
-        release();
-        (ev, data)
+        evaluate::evaluate(data, &evaluate::options(&model, bundle, &period))
     })
-    .await
-    .map_err(|e| ApiError::new(ApiCode::Internal, format!("evaluation failed: {e}")))?;
-    free_on_store_thread(&state, &store, data).await;
+    .await?;
     let ev = ev?;
     if let Some(d) = &ev.drift {
         state.metrics.drift(&ev.model, d);
@@ -236,15 +241,10 @@ pub async fn get_kpis(state: web::Data<AppState>, req: HttpRequest) -> ApiResult
     let _one = gate(&state)?;
     let data =
         crate::evaluate::load(&store, &model, (None, None), crate::store::Events::All).await?;
-    let release = state.config.release_memory;
-    let (mut k, data) = web::block(move || {
-        let k = kpi::kpis(&data, &opt);
-        release();
-        (k, data)
+    let mut k = off_workers(&state, &store, data, "KPIs", move |data| {
+        kpi::kpis(data, &opt)
     })
-    .await
-    .map_err(|e| ApiError::new(ApiCode::Internal, format!("KPIs failed: {e}")))?;
-    free_on_store_thread(&state, &store, data).await;
+    .await?;
     if !by_segment {
         k.by_segment.clear();
     }

@@ -49,14 +49,11 @@ struct OutcomesQuery {
 /// The longest label horizon of the served models (the default horizon for customer-table
 /// models): how far before a customer's first prediction an outcome may still be dated.
 fn horizon_days(state: &AppState) -> u32 {
-    let period = crate::evaluate::Period::default();
     state
         .current()
         .models
-        .iter()
-        .map(|(name, m)| {
-            crate::evaluate::options(name, Some(&m.scorer.bundle), &period).horizon_days
-        })
+        .values()
+        .map(|m| crate::evaluate::horizon(None, Some(&m.scorer.bundle)).0)
         .max()
         .unwrap_or(crate::evaluate::DEFAULT_HORIZON_DAYS)
 }
@@ -82,7 +79,7 @@ pub async fn post_outcomes(
     drop(events);
     let query: OutcomesQuery = params::query(&req)?;
     if query.allow_backdated != Some(true) {
-        let slack = i64::from(horizon_days(&state)) * 86_400_000;
+        let slack = i64::from(horizon_days(&state)) * crate::time::DAY_MS;
         if let Some((i, first)) = store.backdated(&valid, slack).await? {
             return Err(ApiError::new(
                 ApiCode::InvalidValue,
