@@ -138,6 +138,8 @@ pub struct Evaluation {
     pub learned_rates: Vec<LearnedRate>,
     /// Drift of the window's most recent predictions against the training profile.
     pub drift: Option<drift::DriftReport>,
+    /// Realised AUC against the expected, on the control group (else everyone).
+    pub performance: performance::PerformanceCheck,
     /// Caveats.
     pub notes: Vec<String>,
 }
@@ -281,6 +283,10 @@ pub fn evaluate(data: &EvalData, opt: &EvalOptions<'_>) -> Result<Evaluation, Ev
         ))
     });
 
+    let performance = {
+        let (group, g) = judged(&overall, &by_group);
+        performance::check(group, &g.realised, &g.expected)
+    };
     let notes = notes(opt, &overall, &actions, drift.is_some());
     Ok(Evaluation {
         model: opt.model.clone(),
@@ -299,33 +305,41 @@ pub fn evaluate(data: &EvalData, opt: &EvalOptions<'_>) -> Result<Evaluation, Ev
         actions,
         learned_rates,
         drift,
+        performance,
         notes,
     })
 }
 
-/// The labels the base-rate check judges: the control group's when it has matured labels (a
-/// campaign that works lowers the treated customers' churn: judged over everyone, 31 of 62
-/// evaluations of a working campaign alarmed with a perfectly calibrated control group), else
-/// everyone's; the treatment group's shown apart.
+/// The group whose labels judge the model (base rate and ranking): the control group when it has
+/// matured labels, else everyone. A campaign that works lowers the treated customers' churn and
+/// changes who among them churns: judged over everyone, 31 of 62 evaluations of a working
+/// campaign alarmed with a perfectly calibrated control group.
+fn judged<'g>(
+    overall: &'g GroupReport,
+    by_group: &'g [GroupReport],
+) -> (&'static str, &'g GroupReport) {
+    group_of(by_group, Treatment::Control).map_or(("all", overall), |c| ("control", c))
+}
+
+/// Group `k` of the treatment groupings, when it has matured labels.
+fn group_of(by_group: &[GroupReport], k: Treatment) -> Option<&GroupReport> {
+    by_group
+        .iter()
+        .find(|g| g.key == k.as_str() && g.realised.n > 0)
+}
+
+/// The labels the base-rate check judges ([`judged`]), the treatment group's shown apart.
 fn base_rate_labels(overall: &GroupReport, by_group: &[GroupReport]) -> drift::Labels {
-    let group = |k: Treatment| {
-        by_group
-            .iter()
-            .find(|g| g.key == k.as_str() && g.realised.n > 0)
-    };
-    let labels = |name: &'static str, g: &GroupReport| drift::Labels {
-        group: name,
+    let (group, g) = judged(overall, by_group);
+    drift::Labels {
+        group,
         n: g.realised.n,
         realised: g.realised.churn_rate,
         expected: g.expected.churn_rate,
-        treatment: None,
-    };
-    match group(Treatment::Control) {
-        Some(c) => drift::Labels {
-            treatment: group(Treatment::Treatment).map(|t| t.realised.churn_rate),
-            ..labels("control", c)
-        },
-        None => labels("all", overall),
+        treatment: (group == "control")
+            .then(|| group_of(by_group, Treatment::Treatment))
+            .flatten()
+            .map(|t| t.realised.churn_rate),
     }
 }
 
@@ -454,6 +468,17 @@ impl Evaluation {
                 r.note.as_deref().map(|n| format!("  — {n}")).unwrap_or_default()
             );
         }
+        let pc = &self.performance;
+        let _ = writeln!(
+            s,
+            "  ranking ({} group): {:?} (expected AUC {:.3}{})",
+            pc.group,
+            pc.status,
+            pc.expected_auc,
+            pc.realised_auc
+                .map(|e| format!(", realised {}", est(&e, &num3)))
+                .unwrap_or_default()
+        );
         let _ = writeln!(
             s,
             "\naction lift (control churn − contacted churn, 95% interval)"

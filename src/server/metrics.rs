@@ -25,6 +25,7 @@ pub struct Metrics {
     store_up: IntGauge,
     drift_psi: GaugeVec,
     drift_status: IntGaugeVec,
+    performance_status: IntGaugeVec,
 }
 
 impl Default for Metrics {
@@ -50,6 +51,12 @@ impl Metrics {
                 IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
             )
         };
+        let int_gauge = |name: &str, help: &str, labels: &[&str]| {
+            register(
+                &r,
+                IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"),
+            )
+        };
         let requests = counter(
             "churn_http_requests_total",
             "HTTP requests by route and status.",
@@ -72,16 +79,10 @@ impl Metrics {
             )
             .expect("valid metric"),
         );
-        let model_info = register(
-            &r,
-            IntGaugeVec::new(
-                Opts::new(
-                    "churn_model_info",
-                    "Models being served (value 1) with their versions.",
-                ),
-                &["model", "version"],
-            )
-            .expect("valid metric"),
+        let model_info = int_gauge(
+            "churn_model_info",
+            "Models being served (value 1) with their versions.",
+            &["model", "version"],
         );
         let loaded_at = register(
             &r,
@@ -114,20 +115,20 @@ impl Metrics {
             )
             .expect("valid metric"),
         );
-        let drift_status = register(
-            &r,
-            IntGaugeVec::new(
-                Opts::new(
-                    "churn_drift_status",
-                    "Overall drift of the last evaluation: 0 stable, 1 warning, 2 alarm.",
-                ),
-                &["model"],
-            )
-            .expect("valid metric"),
+        let drift_status = int_gauge(
+            "churn_drift_status",
+            "Overall drift of the last evaluation: 0 stable, 1 warning, 2 alarm.",
+            &["model"],
+        );
+        let performance_status = int_gauge(
+            "churn_performance_status",
+            "Realised AUC against the expected in the last evaluation (control group): 0 stable, 1 warning, 2 alarm.",
+            &["model"],
         );
         Metrics {
             drift_psi,
             drift_status,
+            performance_status,
             store,
             store_queue,
             store_up,
@@ -166,6 +167,13 @@ impl Metrics {
         self.drift_status
             .with_label_values(&[model])
             .set(d.status.level());
+    }
+
+    /// Record an evaluation's performance check.
+    pub fn performance(&self, model: &str, p: &crate::evaluate::performance::PerformanceCheck) {
+        self.performance_status
+            .with_label_values(&[model])
+            .set(p.status.level());
     }
 
     /// Count bundles that failed on a reload.

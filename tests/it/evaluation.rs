@@ -430,6 +430,16 @@ fn store_round_trip(url: &str) {
     );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json(), serde_json::to_value(&want).unwrap());
+    // the ranking check reaches the metrics (0 stable, 1 warning, 2 alarm)
+    let m = get(&server.addr, "/metrics");
+    let level = want.performance.status.level();
+    assert!(
+        m.body.contains(&format!(
+            "churn_performance_status{{model=\"telco\"}} {level}"
+        )),
+        "{}",
+        m.body
+    );
     let r = get(&server.addr, "/v1/evaluation?from=yesterday");
     assert_eq!(r.status, 422, "{}", r.body);
     assert_eq!(r.json()["error"]["field"], "from");
@@ -889,4 +899,24 @@ fn base_rate_is_judged_on_the_control_group() {
     c.outcomes.extend(extra);
     let b = evaluate_campaign(&c).drift.unwrap().base_rate;
     assert_eq!(b.status, DriftStatus::Alarm, "{b:?}");
+}
+
+/// The ranking check of an evaluation: on a campaign whose model is as calibrated as at
+/// training it reads the control group and says stable, with the realised AUC's interval
+/// around the expected AUC; the JSON carries it.
+#[test]
+fn the_ranking_check_reads_the_control_group() {
+    use churn::evaluate::drift::DriftStatus;
+    let c = campaign(20_000, 8, effects());
+    let ev = evaluate_campaign(&c);
+    let p = &ev.performance;
+    assert_eq!(p.group, "control");
+    assert_eq!(p.status, DriftStatus::Stable, "{p:?}");
+    let r = p.realised_auc.unwrap();
+    assert!(r.low < r.value && r.value < r.high, "{r:?}");
+    let control = ev.by_group.iter().find(|g| g.key == "control").unwrap();
+    assert_eq!(Some(r), control.realised.auc);
+    let json = serde_json::to_value(&ev).unwrap();
+    assert_eq!(json["performance"]["status"], "stable");
+    assert!(ev.summary().contains("ranking (control group): Stable"));
 }

@@ -209,6 +209,7 @@ pub async fn get_evaluation(state: web::Data<AppState>, req: HttpRequest) -> Api
     if let Some(d) = &ev.drift {
         state.metrics.drift(&ev.model, d);
     }
+    state.metrics.performance(&ev.model, &ev.performance);
     Ok(HttpResponse::Ok().json(ev))
 }
 
