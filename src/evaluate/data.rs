@@ -71,6 +71,10 @@ pub struct EvalData {
     ids: FxHashMap<String, usize>,
     /// The most recent predictions of the period with their stored inputs, for drift.
     pub drift_rows: Vec<crate::store::RecentInput>,
+    /// The external ids of survey answers that carry one, by outcome index (ascending): they
+    /// break ties between a customer's answers at the same instant (KPIs). Only surveys keep
+    /// theirs, so the rest of the log costs nothing.
+    survey_ids: Vec<(usize, Box<str>)>,
 }
 
 impl EvalData {
@@ -121,6 +125,24 @@ impl EvalData {
     /// Add an outcome event.
     pub fn push_outcome(&mut self, obs: OutcomeObs) {
         self.outcomes.push(obs);
+    }
+
+    /// Record the external id of the outcome pushed last, when it is a survey answer.
+    pub fn set_external_id(&mut self, external_id: &str) {
+        if let Some(o) = self.outcomes.last() {
+            if o.event == crate::store::OutcomeEvent::Survey {
+                self.survey_ids
+                    .push((self.outcomes.len() - 1, external_id.into()));
+            }
+        }
+    }
+
+    /// The external id of survey answer `outcome` (its index), if it has one.
+    pub fn survey_id(&self, outcome: usize) -> Option<&str> {
+        self.survey_ids
+            .binary_search_by_key(&outcome, |x| x.0)
+            .ok()
+            .map(|k| &*self.survey_ids[k].1)
     }
 }
 

@@ -9,11 +9,14 @@
 //!   does not count against it); churn rate = churned customers of S / S = 1 − retention;
 //! - repurchase rate = customers with ≥ 2 purchases in the period / customers with ≥ 1;
 //! - NPS = 100 × (promoters (9–10) − detractors (0–6)) / survey answers in the period (a
-//!   customer's latest answer counts);
+//!   customer's latest answer counts: the latest event time, then the greatest `external_id`,
+//!   then the higher score, so the store's row order never decides);
 //! - average order value = purchase amounts / purchases;
-//! - CLV = m × r / (1 + d − r): m the margin per customer and period (revenue per buying
-//!   customer × the margin rate; without purchases, the playbook's customer value × the margin
-//!   rate), r the period's retention rate, d the discount rate per period.
+//! - CLV = m × r / (1 + d − r): m the margin per customer and period (revenue over all the
+//!   period's customers, S + N, × the margin rate, since r is the retention of all of them;
+//!   without purchases, the playbook's customer value × the margin rate), r the period's
+//!   retention rate, d the discount rate per period. The margin per *buying* customer is
+//!   reported beside it: with it the formula overstates CLV by 1 / the share who buy.
 
 use super::data::{EvalData, Sym};
 use crate::store::OutcomeEvent;
@@ -53,6 +56,9 @@ pub struct Clv {
     pub value: f64,
     /// Margin per customer and period (m).
     pub margin: f64,
+    /// Margin per buying customer (revenue / buyers × margin rate), for reference: not m,
+    /// since not every customer buys. `None` without purchases.
+    pub margin_per_buyer: Option<f64>,
     /// Where m comes from: `purchases` or `customer_value`.
     pub margin_source: &'static str,
     /// Retention rate of the period (r).
@@ -168,7 +174,8 @@ struct Customer {
     churned_in: bool,
     purchases: u64,
     revenue: f64,
-    survey: Option<(i64, i64)>,
+    /// The latest answer: (time, score, outcome index).
+    survey: Option<(i64, i64, usize)>,
     segment: Option<(i64, Sym)>,
     value: Option<(i64, f64)>,
 }
@@ -204,7 +211,7 @@ pub fn kpis(data: &EvalData, opt: &KpiOptions) -> Kpis {
             }
         }
     }
-    for o in &data.outcomes {
+    for (k, o) in data.outcomes.iter().enumerate() {
         let c = cs[o.customer as usize].get_or_insert_with(Customer::default);
         seen(c, o.at);
         let inside = o.at >= opt.from && o.at < opt.to;
@@ -217,8 +224,11 @@ pub fn kpis(data: &EvalData, opt: &KpiOptions) -> Kpis {
             }
             OutcomeEvent::Survey if inside => {
                 if let Some(s) = o.score {
-                    if c.survey.is_none_or(|(t, _)| o.at >= t) {
-                        c.survey = Some((o.at, s));
+                    let later = |&(t, score, j): &(i64, i64, usize)| {
+                        (o.at, data.survey_id(k), s) > (t, data.survey_id(j), score)
+                    };
+                    if c.survey.is_none_or(|x| later(&x)) {
+                        c.survey = Some((o.at, s, k));
                     }
                 }
             }
@@ -266,7 +276,7 @@ fn add(a: &mut Acc, c: &Customer, first: i64, opt: &KpiOptions) {
     }
     a.orders += c.purchases;
     a.revenue += c.revenue;
-    if let Some((_, s)) = c.survey {
+    if let Some((_, s, _)) = c.survey {
         a.responses += 1;
         a.promoters += (s >= 9) as u64;
         a.detractors += (s <= 6) as u64;
@@ -284,8 +294,12 @@ fn ratio(a: f64, b: u64) -> Option<f64> {
 fn row(key: String, a: &Acc, opt: &KpiOptions) -> KpiRow {
     let end = a.start + a.new - a.churned;
     let retention = ratio((a.start - a.churned_start) as f64, a.start);
-    let margin = match (ratio(a.revenue, a.buyers), ratio(a.value_sum, a.value_n)) {
-        (Some(m), _) => Some((m * opt.margin_rate, "purchases")),
+    let per_buyer = ratio(a.revenue, a.buyers).map(|m| m * opt.margin_rate);
+    let margin = match (
+        ratio(a.revenue, a.start + a.new),
+        ratio(a.value_sum, a.value_n),
+    ) {
+        (Some(m), _) if a.buyers > 0 => Some((m * opt.margin_rate, "purchases")),
         (None, Some(v)) => Some((v * opt.margin_rate, "customer_value")),
         _ => None,
     };
@@ -294,6 +308,7 @@ fn row(key: String, a: &Acc, opt: &KpiOptions) -> KpiRow {
         (den > 0.0).then(|| Clv {
             value: m * r / den,
             margin: m,
+            margin_per_buyer: per_buyer,
             margin_source: source,
             retention_rate: r,
             discount_rate: opt.discount_rate,
@@ -370,8 +385,13 @@ impl Kpis {
         if let Some(c) = &self.overall.clv {
             let _ = writeln!(
                 s,
-                "  CLV = m × r / (1 + d − r) with m {:.2} ({}), r {:.3}, d {:.3}",
-                c.margin, c.margin_source, c.retention_rate, c.discount_rate
+                "  CLV = m × r / (1 + d − r) with m {:.2} per customer ({}{}), r {:.3}, d {:.3}",
+                c.margin,
+                c.margin_source,
+                c.margin_per_buyer
+                    .map_or(String::new(), |b| format!("; {b:.2} per buying customer")),
+                c.retention_rate,
+                c.discount_rate
             );
         }
         s
@@ -453,7 +473,8 @@ mod tests {
 
     /// Hand-computed: S = {a, b} = 2, N = {d, e} = 2, C = {a, e} = 2, E = 2, N′ = {d} = 1;
     /// retention (2 − 1) / 2 = 1/2; churn 1 / 2; repurchase 1 / 2; NPS 100 × (2 − 1) / 4 = 25;
-    /// AOV 100 / 3; CLV with m = (100 / 2) × 0.3 = 15 and r = 1/2: 15 × 0.5 / 0.51.
+    /// AOV 100 / 3; CLV with m = (100 / 4 customers) × 0.3 = 7.5 and r = 1/2: 7.5 × 0.5 / 0.51
+    /// (per buying customer: 100 / 2 × 0.3 = 15).
     #[test]
     fn kpis_match_hand_computed_values() {
         let opt = KpiOptions {
@@ -484,18 +505,61 @@ mod tests {
         assert_eq!(o.orders, 3);
         assert!((o.average_order_value.unwrap() - 100.0 / 3.0).abs() < 1e-12);
         let clv = o.clv.as_ref().unwrap();
-        assert_eq!((clv.margin, clv.retention_rate), (15.0, 0.5));
-        assert!((clv.value - 15.0 * 0.5 / 0.51).abs() < 1e-12);
-        // gold: S = {a, b}, a churned: retention 1/2; CLV m = 80 × 0.3 = 24 (b bought 80),
-        // 24 × 0.5 / (1.01 − 0.5)
+        assert_eq!((clv.margin, clv.retention_rate), (7.5, 0.5));
+        assert_eq!(clv.margin_per_buyer, Some(15.0));
+        assert!((clv.value - 7.5 * 0.5 / 0.51).abs() < 1e-12);
+        // gold: S = {a, b}, a churned: retention 1/2; CLV m = 80 / 2 × 0.3 = 12 (b bought 80),
+        // 12 × 0.5 / (1.01 − 0.5)
         let gold = k.by_segment.iter().find(|r| r.key == "gold").unwrap();
         assert_eq!(gold.retention_rate, Some(0.5));
         let g = gold.clv.as_ref().unwrap();
-        assert!((g.value - 24.0 * 0.5 / 0.51).abs() < 1e-9, "{g:?}");
+        assert!((g.value - 12.0 * 0.5 / 0.51).abs() < 1e-9, "{g:?}");
         assert_eq!(gold.nps, Some(50.0)); // b 10, a 8
         let newbies = k.by_segment.iter().find(|r| r.key == "newbies").unwrap();
         assert_eq!(newbies.retention_rate, None, "no customers at the start");
         assert_eq!(newbies.nps, Some(0.0)); // d 9, e 3
+    }
+
+    /// Two answers of one customer at the same instant: the greater external id counts, in
+    /// whichever order the store returns them; without ids, the higher score.
+    #[test]
+    fn nps_ties_are_broken_by_external_id_not_row_order() {
+        let opt = KpiOptions {
+            from: 10 * DAY,
+            to: 20 * DAY,
+            margin_rate: 0.3,
+            discount_rate: 0.01,
+        };
+        let answer = |d: &mut EvalData, score: i64, id: Option<&str>| {
+            let customer = d.customer("a");
+            d.push_outcome(OutcomeObs {
+                customer,
+                event: OutcomeEvent::Survey,
+                at: 12 * DAY,
+                prediction: None,
+                action: None,
+                cost: None,
+                amount: None,
+                score: Some(score),
+            });
+            if let Some(id) = id {
+                d.set_external_id(id);
+            }
+        };
+        let nps = |answers: &[(i64, Option<&str>)]| {
+            let mut d = EvalData::default();
+            for &(score, id) in answers {
+                answer(&mut d, score, id);
+            }
+            kpis(&d, &opt).overall.nps
+        };
+        let (late, early) = ((3, Some("survey-2")), (10, Some("survey-1")));
+        assert_eq!(nps(&[late, early]), Some(-100.0));
+        assert_eq!(nps(&[early, late]), Some(-100.0));
+        assert_eq!(nps(&[(3, None), (10, None)]), Some(100.0));
+        assert_eq!(nps(&[(10, None), (3, None)]), Some(100.0));
+        // an answer with an id is later than one without at the same instant
+        assert_eq!(nps(&[(3, Some("x")), (10, None)]), Some(-100.0));
     }
 
     #[test]

@@ -11,14 +11,21 @@
 //!
 //! The lift compares the contacted with the control arm (per protocol); `intention_to_treat`
 //! compares every customer the action was recommended to (contacted or not) with the control
-//! arm, which stays unbiased when contacting is selective.
+//! arm, which stays unbiased when contacting is selective: the verdict, the p-value and the
+//! learned rates ([`super::learn`]) rest on it.
+//!
+//! Many action × segment cells read at once show effects by chance (at 5% each, one in twenty
+//! cells without any effect): the segment cells carry Benjamini–Hochberg q-values over all of
+//! them, and their verdict reads the q-value, not the raw interval.
 //!
 //! Treatment customers whose contact decision was no (e.g. the suppression action came first)
 //! are in no arm, as control customers whose decision would have been no have no held-out
 //! action.
 
 use super::data::{EvalData, Label, Sym, Timeline};
-use super::stats::{minimum_detectable_effect, rate_difference, wilson, Estimate};
+use super::stats::{
+    minimum_detectable_effect, normal_two_sided_p, rate_difference, wilson, Estimate,
+};
 use crate::store::OutcomeEvent;
 use crate::util::FxHashMap;
 use serde::Serialize;
@@ -59,19 +66,24 @@ impl Arm {
     }
 }
 
-/// What the measurement says.
+/// What the measurement says, from the intention-to-treat comparison (unbiased when
+/// contacting is selective): overall, its 95% interval; in a segment, its Benjamini–Hochberg
+/// q-value at 5%.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
-    /// The interval of the lift lies above 0: the action saves customers.
+    /// The action saves customers.
     Saves,
-    /// The interval lies below 0: contacted customers churn more.
+    /// Customers it was recommended to churn more than the control arm.
     Harms,
-    /// The interval includes 0.
+    /// No effect shown.
     NoEffectDetected,
     /// An arm has fewer than [`MIN_ARM`] customers.
     TooFew,
 }
+
+/// False discovery rate of the segment cells' verdicts.
+pub const FDR: f64 = 0.05;
 
 /// The measured effect of one action (overall or in one segment).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -98,6 +110,13 @@ pub struct ActionLift {
     /// recommended to (contacted or not), Newcombe interval. Unbiased even when contacting is
     /// selective; diluted by the share not contacted.
     pub intention_to_treat: Option<Estimate>,
+    /// Two-sided p-value of "no effect" (intention to treat against control, pooled z-test).
+    pub p_value: Option<f64>,
+    /// Segment cells: the p-value adjusted for all segment cells read at once
+    /// (Benjamini–Hochberg); the cell shows an effect at a 5% false discovery rate when it is at
+    /// most 0.05. `None` for the overall cells.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub q_value: Option<f64>,
     /// The smallest lift these arm sizes detect (5% two-sided, 80% power).
     pub minimum_detectable_effect: Option<f64>,
     /// Customers saved per 1000 contacts (1000 × lift).
@@ -204,7 +223,8 @@ impl Arms {
     }
 
     /// The measured lifts, overall first, then per action, then per action × segment (each
-    /// by name).
+    /// by name); the segment cells with their q-values and verdicts at a 5% false discovery
+    /// rate.
     pub(crate) fn lifts(&self, data: &EvalData) -> Vec<ActionLift> {
         let mut out: Vec<ActionLift> = self
             .cells
@@ -221,8 +241,41 @@ impl Arms {
                 &y.segment,
             ))
         });
+        let segment_cells: Vec<usize> = (0..out.len())
+            .filter(|&i| out[i].segment.is_some() && out[i].p_value.is_some())
+            .collect();
+        let p: Vec<f64> = segment_cells
+            .iter()
+            .filter_map(|&i| out[i].p_value)
+            .collect();
+        for (&i, q) in segment_cells.iter().zip(benjamini_hochberg(&p)) {
+            let l = &mut out[i];
+            l.q_value = Some(q);
+            if l.verdict != Verdict::TooFew {
+                l.verdict = match l.intention_to_treat {
+                    Some(itt) if q <= FDR && itt.value > 0.0 => Verdict::Saves,
+                    Some(itt) if q <= FDR && itt.value < 0.0 => Verdict::Harms,
+                    _ => Verdict::NoEffectDetected,
+                };
+            }
+        }
         out
     }
+}
+
+/// Benjamini–Hochberg adjusted p-values (q-values), in the order of `p`: the smallest false
+/// discovery rate at which each hypothesis would be rejected.
+pub fn benjamini_hochberg(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let mut q = vec![1.0; m];
+    let mut running = 1.0_f64;
+    for (rank, &i) in order.iter().enumerate().rev() {
+        running = running.min(p[i] * m as f64 / (rank + 1) as f64);
+        q[i] = running.min(1.0);
+    }
+    q
 }
 
 fn rate(arm: &Arm) -> Estimate {
@@ -250,12 +303,22 @@ fn lift_of(action: &str, segment: Option<&str>, c: &Cell) -> ActionLift {
         0.0
     };
     let value = (c.value.1 > 0).then(|| c.value.0 / c.value.1 as f64);
-    let verdict = match lift {
+    let verdict = match intention_to_treat {
         _ if t.n < MIN_ARM || k.n < MIN_ARM => Verdict::TooFew,
         Some(l) if l.low > 0.0 => Verdict::Saves,
         Some(l) if l.high < 0.0 => Verdict::Harms,
         _ => Verdict::NoEffectDetected,
     };
+    let p_value = (assigned.n > 0 && k.n > 0).then(|| {
+        let pooled = (k.churned + assigned.churned) as f64 / (k.n + assigned.n) as f64;
+        let se = (pooled * (1.0 - pooled) * (1.0 / k.n as f64 + 1.0 / assigned.n as f64)).sqrt();
+        let diff = k.rate() - assigned.rate();
+        if se > 0.0 {
+            normal_two_sided_p(diff / se)
+        } else {
+            1.0
+        }
+    });
     ActionLift {
         action: action.to_string(),
         segment: segment.map(str::to_string),
@@ -266,6 +329,8 @@ fn lift_of(action: &str, segment: Option<&str>, c: &Cell) -> ActionLift {
         control_churn_rate: rate(k),
         lift,
         intention_to_treat,
+        p_value,
+        q_value: None,
         minimum_detectable_effect: minimum_detectable_effect(k.rate(), t.n, k.n),
         saved_per_1000: lift.map(|l| l.affine(1000.0, 0.0)),
         net_value_per_1000: lift
@@ -274,5 +339,29 @@ fn lift_of(action: &str, segment: Option<&str>, c: &Cell) -> ActionLift {
         cost_per_contact: cost,
         customer_value: value,
         verdict,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The textbook example (Benjamini & Hochberg 1995, 15 p-values): at 5%, the four smallest
+    /// are discoveries; q-values are monotone in p and the largest stays itself.
+    #[test]
+    fn benjamini_hochberg_matches_the_paper() {
+        let p = [
+            0.0201, 0.0001, 0.0004, 0.0019, 0.0095, 0.0278, 0.0298, 0.0344, 0.0459, 0.3240, 0.4262,
+            0.5719, 0.6528, 0.7590, 1.0000,
+        ];
+        let q = benjamini_hochberg(&p);
+        let discoveries = q.iter().filter(|&&q| q <= 0.05).count();
+        assert_eq!(discoveries, 4, "{q:?}");
+        assert!((q[1] - 0.0015).abs() < 1e-12);
+        assert_eq!(q[14], 1.0);
+        let mut by_p: Vec<(f64, f64)> = p.iter().copied().zip(q.iter().copied()).collect();
+        by_p.sort_by(|a, b| a.0.total_cmp(&b.0));
+        assert!(by_p.windows(2).all(|w| w[0].1 <= w[1].1));
+        assert!(benjamini_hochberg(&[]).is_empty());
     }
 }

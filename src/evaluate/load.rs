@@ -47,6 +47,9 @@ pub async fn load(
                         score: o.score,
                     };
                     d.push_outcome(obs);
+                    if let Some(x) = o.external_id {
+                        d.set_external_id(x);
+                    }
                 })
                 .await?;
             tracing::debug!(secs = t.elapsed().as_secs_f64(), "outcomes loaded");

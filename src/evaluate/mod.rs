@@ -13,6 +13,7 @@
 pub mod data;
 pub mod drift;
 pub mod kpi;
+pub mod learn;
 pub mod lift;
 mod load;
 pub mod performance;
@@ -183,6 +184,83 @@ fn groupings(data: &EvalData, idx: &[usize], labels: &[Label]) -> [Vec<GroupRepo
     })
 }
 
+/// The threshold metrics line of an evaluation's summary.
+fn threshold_summary(s: &mut String, pc: &performance::PerformanceCheck) {
+    use std::fmt::Write;
+    let num3 = |x: f64| format!("{x:.3}");
+    let est = |e: &Estimate, f: &dyn Fn(f64) -> String| {
+        format!("{} [{}, {}]", f(e.value), f(e.low), f(e.high))
+    };
+    if let Some(t) = &pc.at_threshold {
+        let both = |r: Option<Estimate>, e: Option<f64>| {
+            format!(
+                "{} (expected {})",
+                r.map_or("-".into(), |r| est(&r, &num3)),
+                e.map_or("-".into(), num3)
+            )
+        };
+        let _ = writeln!(
+            s,
+            "  at threshold {:.3} ({} group, {} matured): precision {}, recall {}, F1 {} (expected {})",
+            t.threshold,
+            pc.group,
+            t.n,
+            both(t.precision, t.expected_precision),
+            both(t.recall, t.expected_recall),
+            t.f1.map_or("-".into(), num3),
+            t.expected_f1.map_or("-".into(), num3),
+        );
+    }
+}
+
+/// The learned save rates of an evaluation's summary.
+fn learned_summary(s: &mut String, rates: &[LearnedRate]) {
+    use std::fmt::Write;
+    let pct = |x: f64| format!("{:.1}%", 100.0 * x);
+    if !rates.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nlearned save rates (posterior mean and 95% interval; prior = playbook; effect = churn points prevented per contact)"
+        );
+        for l in rates {
+            let effect = l.effect.map_or("-".into(), |e| {
+                format!(
+                    "{:+.1} pts [{:+.1}, {:+.1}]",
+                    100.0 * e.value,
+                    100.0 * e.low,
+                    100.0 * e.high
+                )
+            });
+            let status = if l.harms {
+                " — harms: never recommended".to_string()
+            } else if l.applied {
+                String::new()
+            } else {
+                format!(
+                    " — not yet used (±{:.3}; needs [learning] min_arm customers per arm and max_half_width)",
+                    (l.save_rate_high - l.save_rate_low) / 2.0
+                )
+            };
+            let _ = writeln!(
+                s,
+                "  {:<22} {:.3} [{:.3}, {:.3}] (playbook {:.3}; effect {effect} on {} contacted, take-up {}; {} control){status}",
+                l.action,
+                l.save_rate,
+                l.save_rate_low,
+                l.save_rate_high,
+                l.prior_rate,
+                l.treated,
+                l.take_up.map_or("-".into(), pct),
+                l.control,
+            );
+        }
+    }
+}
+
+/// From this many action × segment cells on, the evaluation notes that their raw intervals
+/// mislead when read together.
+pub const MANY_CELLS: usize = 10;
+
 /// The caveats a reader of the evaluation needs.
 fn notes(
     opt: &EvalOptions<'_>,
@@ -210,9 +288,19 @@ fn notes(
         .any(|a| a.not_contacted.n + a.not_contacted.pending > 0)
     {
         notes.push(
-            "customers recommended an action but not contacted are counted apart, in neither arm"
+            "customers recommended an action but not contacted are in neither arm of the lift (per protocol); the intention-to-treat lift, the verdicts and the learned rates count them"
                 .into(),
         );
+    }
+    let cells = actions
+        .iter()
+        .filter(|a| a.segment.is_some() && a.q_value.is_some())
+        .count();
+    if cells >= MANY_CELLS {
+        notes.push(format!(
+            "{cells} action × segment cells were compared at once: at 5% each, about {:.0} would show an effect by chance; their verdicts read the Benjamini–Hochberg q_value (false discovery rate 5%), not the raw interval",
+            cells as f64 * 0.05
+        ));
     }
     notes
 }
@@ -272,7 +360,7 @@ pub fn evaluate(data: &EvalData, opt: &EvalOptions<'_>) -> Result<Evaluation, Ev
     };
     let arms = lift::Arms::collect(data, &tl, &units, horizon, &cost);
     let actions = arms.lifts(data);
-    let learned_rates = learn(&actions, opt.playbook());
+    let learned_rates = learn::learn(&actions, opt.playbook());
     let drift = opt.bundle.and_then(|b| {
         let profile = b.profile.as_ref()?;
         Some(drift::drift(
@@ -285,7 +373,21 @@ pub fn evaluate(data: &EvalData, opt: &EvalOptions<'_>) -> Result<Evaluation, Ev
 
     let performance = {
         let (group, g) = judged(&overall, &by_group);
-        performance::check(group, &g.realised, &g.expected)
+        // the judged group's matured probabilities and labels
+        let (mut p, mut y) = (Vec::new(), Vec::new());
+        for (&i, &l) in idx.iter().zip(&labels) {
+            if l != Label::Pending && (group == "all" || pred(i).control == Some(true)) {
+                p.push(pred(i).probability);
+                y.push(l == Label::Churned);
+            }
+        }
+        let threshold = opt.bundle.map(|b| b.model.threshold);
+        performance::check_with(
+            group,
+            &g.realised,
+            &g.expected,
+            threshold.map(|t| (&p[..], &y[..], t)),
+        )
     };
     let notes = notes(opt, &overall, &actions, drift.is_some());
     Ok(Evaluation {
@@ -401,28 +503,6 @@ impl Bucket {
     }
 }
 
-/// One learned rate per playbook action measured overall (both arms non-empty).
-fn learn(actions: &[ActionLift], playbook: Option<&Playbook>) -> Vec<LearnedRate> {
-    let Some(pb) = playbook else {
-        return Vec::new();
-    };
-    actions
-        .iter()
-        .filter(|l| l.segment.is_none() && l.action != "*")
-        .filter(|l| l.contacted.n > 0 && l.control.n > 0)
-        .filter_map(|l| {
-            let a = pb.file.actions.iter().find(|a| a.id == l.action)?;
-            Some(LearnedRate::update(
-                &a.id,
-                a.save_rate,
-                &pb.file.learning,
-                (l.contacted.n, l.contacted.churned),
-                (l.control.n, l.control.rate()),
-            ))
-        })
-        .collect()
-}
-
 impl Evaluation {
     /// A readable summary for the terminal.
     pub fn summary(&self) -> String {
@@ -471,17 +551,21 @@ impl Evaluation {
         let pc = &self.performance;
         let _ = writeln!(
             s,
-            "  ranking ({} group): {:?} (expected AUC {:.3}{})",
+            "  ranking ({} group): {:?} (expected AUC {:.3}{}{})",
             pc.group,
             pc.status,
             pc.expected_auc,
+            pc.expected_auc_interval
+                .map(|[l, h]| format!(" [{l:.3}, {h:.3}]"))
+                .unwrap_or_default(),
             pc.realised_auc
                 .map(|e| format!(", realised {}", est(&e, &num3)))
                 .unwrap_or_default()
         );
+        threshold_summary(&mut s, pc);
         let _ = writeln!(
             s,
-            "\naction lift (control churn − contacted churn, 95% interval)"
+            "\naction lift (control churn − contacted churn, 95% interval; the verdict reads the intention-to-treat lift: control churn − churn of all it was recommended to)"
         );
         for a in self.actions.iter().filter(|a| a.segment.is_none()) {
             let lift = a.lift.map_or("-".into(), |e| {
@@ -489,36 +573,21 @@ impl Evaluation {
             });
             let _ = writeln!(
                 s,
-                "  {:<22} contacted {:>6} ({}), control {:>6} ({}), not contacted {:>6}: lift {lift}, MDE {}, {:?}",
+                "  {:<22} contacted {:>6} ({}), control {:>6} ({}), not contacted {:>6}: lift {lift}, ITT {}, MDE {}, {:?}",
                 a.action,
                 a.contacted.n,
                 pct(a.contacted.rate()),
                 a.control.n,
                 pct(a.control.rate()),
                 a.not_contacted.n,
+                a.intention_to_treat.map_or("-".into(), |e| {
+                    est(&e, &|x| format!("{:+.1} pts", 100.0 * x))
+                }),
                 a.minimum_detectable_effect.map_or("-".into(), |m| format!("{:.1} pts", 100.0 * m)),
                 a.verdict
             );
         }
-        if !self.learned_rates.is_empty() {
-            let _ = writeln!(s, "\nlearned save rates (posterior mean; prior = playbook)");
-            for l in &self.learned_rates {
-                let _ = writeln!(
-                    s,
-                    "  {:<22} {:.3} (playbook {:.3}; {} contacted, {} control){}",
-                    l.action,
-                    l.save_rate,
-                    l.prior_rate,
-                    l.treated,
-                    l.control,
-                    if l.applied {
-                        ""
-                    } else {
-                        " — not yet used: too few customers"
-                    }
-                );
-            }
-        }
+        learned_summary(&mut s, &self.learned_rates);
         if let Some(d) = &self.drift {
             drift_summary(&mut s, d);
         }

@@ -208,6 +208,115 @@ pub const AUC_WARNING_GAP: f64 = 0.01;
 /// How far outside it alarms.
 pub const AUC_ALARM_GAP: f64 = 0.05;
 
+/// Label draws behind the expected AUC's interval.
+pub const EXPECTED_DRAWS: usize = 400;
+
+/// Where the realised AUC of probabilities `p` falls 95% of the time if they are calibrated:
+/// labels drawn from them [`EXPECTED_DRAWS`] times (seeded), the 2.5% and 97.5% quantiles of
+/// the draws' AUCs. Equal probabilities are drawn together (binomial count of churners per
+/// distinct value), so a tree's few leaves cost a few draws each. `None` under two values.
+pub fn expected_auc_interval(p: &[f64]) -> Option<[f64; 2]> {
+    use rand_distr::{Binomial, Distribution};
+    use rand_xoshiro::rand_core::SeedableRng;
+    if p.len() < 2 {
+        return None;
+    }
+    let mut sorted = p.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let groups: Vec<Binomial> = sorted
+        .chunk_by(|a, b| a == b)
+        .map(|g| Binomial::new(g.len() as u64, g[0].clamp(0.0, 1.0)).expect("a probability"))
+        .collect();
+    let sizes: Vec<u64> = sorted
+        .chunk_by(|a, b| a == b)
+        .map(|g| g.len() as u64)
+        .collect();
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(0xa0c0_5eed);
+    let mut aucs = Vec::with_capacity(EXPECTED_DRAWS);
+    for _ in 0..EXPECTED_DRAWS {
+        // ascending: churners of a group rank above the non-churners below it, half above its own
+        let (mut num, mut neg_below, mut pos) = (0.0f64, 0.0f64, 0.0f64);
+        for (b, &g) in groups.iter().zip(&sizes) {
+            let k = b.sample(&mut rng) as f64;
+            let neg = g as f64 - k;
+            num += k * (neg_below + 0.5 * neg);
+            neg_below += neg;
+            pos += k;
+        }
+        if pos > 0.0 && neg_below > 0.0 {
+            aucs.push(num / (pos * neg_below));
+        }
+    }
+    if aucs.len() < EXPECTED_DRAWS / 2 {
+        return None;
+    }
+    aucs.sort_by(f64::total_cmp);
+    let q = |x: f64| aucs[((aucs.len() - 1) as f64 * x).round() as usize];
+    Some([q(0.025), q(0.975)])
+}
+
+/// Precision, recall and F1 of the decision threshold (`predicted_churn`): what the calibrated
+/// probabilities promise (CBPE: a prediction at p is a churner with probability p) and what the
+/// matured labels show.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ThresholdMetrics {
+    /// The model's decision threshold on the calibrated probability.
+    pub threshold: f64,
+    /// Matured predictions compared.
+    pub n: usize,
+    /// Expected precision: Σ p over the flagged / flagged.
+    pub expected_precision: Option<f64>,
+    /// Expected recall: Σ p over the flagged / Σ p.
+    pub expected_recall: Option<f64>,
+    /// Expected F1: 2 TP / (2 TP + FP + FN) with the expected counts.
+    pub expected_f1: Option<f64>,
+    /// Realised precision (Wilson interval).
+    pub precision: Option<Estimate>,
+    /// Realised recall (Wilson interval).
+    pub recall: Option<Estimate>,
+    /// Realised F1.
+    pub f1: Option<f64>,
+}
+
+/// [`ThresholdMetrics`] of matured probabilities `p` with labels `y` at `threshold`.
+pub fn threshold_metrics(p: &[f64], y: &[bool], threshold: f64) -> ThresholdMetrics {
+    let (mut etp, mut efp, mut efn) = (0.0, 0.0, 0.0);
+    let (mut tp, mut fp, mut fn_) = (0u64, 0u64, 0u64);
+    for (&x, &churned) in p.iter().zip(y) {
+        let flagged = x >= threshold;
+        if flagged {
+            etp += x;
+            efp += 1.0 - x;
+        } else {
+            efn += x;
+        }
+        tp += (flagged && churned) as u64;
+        fp += (flagged && !churned) as u64;
+        fn_ += (!flagged && churned) as u64;
+    }
+    let frac = |a: f64, b: f64| (b > 0.0).then(|| a / b);
+    let rate = |k: u64, n: u64| {
+        (n > 0).then(|| {
+            let (low, high) = wilson(k as f64, n as f64);
+            Estimate {
+                value: k as f64 / n as f64,
+                low,
+                high,
+            }
+        })
+    };
+    ThresholdMetrics {
+        threshold,
+        n: p.len(),
+        expected_precision: frac(etp, etp + efp),
+        expected_recall: frac(etp, etp + efn),
+        expected_f1: frac(2.0 * etp, 2.0 * etp + efp + efn),
+        precision: rate(tp, tp + fp),
+        recall: rate(tp, tp + fn_),
+        f1: frac(2.0 * tp as f64, (2 * tp + fp + fn_) as f64),
+    }
+}
+
 /// Realised ranking quality against what the calibrated probabilities promised (the CBPE
 /// expectation of [`expected`]), judged on the control group (actions change the treated
 /// customers' outcomes; see [`super::drift::BaseRate::group`]).
@@ -217,6 +326,12 @@ pub struct PerformanceCheck {
     pub group: String,
     /// Expected AUC of the group's probabilities.
     pub expected_auc: f64,
+    /// Where the realised AUC of the group's matured predictions falls 95% of the time if the
+    /// probabilities are calibrated ([`expected_auc_interval`]).
+    pub expected_auc_interval: Option<[f64; 2]>,
+    /// Precision, recall and F1 at the model's decision threshold, expected and realised
+    /// (with a bundle).
+    pub at_threshold: Option<ThresholdMetrics>,
     /// Realised AUC with its DeLong interval (`None`: too few matured labels).
     pub realised_auc: Option<Estimate>,
     /// `too_few` without a realised AUC; `warning` when the expected AUC lies more than
@@ -227,6 +342,17 @@ pub struct PerformanceCheck {
 
 /// Judge group `group`'s realised AUC against its expected AUC.
 pub fn check(group: &str, realised: &Realised, expected: &Expected) -> PerformanceCheck {
+    check_with(group, realised, expected, None)
+}
+
+/// [`check`], with the interval of the expected AUC and the threshold metrics of the group's
+/// matured probabilities and labels (`matured`: p, y, the model's threshold).
+pub fn check_with(
+    group: &str,
+    realised: &Realised,
+    expected: &Expected,
+    matured: Option<(&[f64], &[bool], f64)>,
+) -> PerformanceCheck {
     let e = expected.auc;
     let status = match realised.auc {
         None => DriftStatus::TooFew,
@@ -244,6 +370,8 @@ pub fn check(group: &str, realised: &Realised, expected: &Expected) -> Performan
     PerformanceCheck {
         group: group.to_string(),
         expected_auc: e,
+        expected_auc_interval: matured.and_then(|(p, _, _)| expected_auc_interval(p)),
+        at_threshold: matured.map(|(p, y, t)| threshold_metrics(p, y, t)),
         realised_auc: realised.auc,
         status,
     }
@@ -303,6 +431,59 @@ mod tests {
             collapsed, 100,
             "a collapse alarmed in {collapsed} of 100 runs"
         );
+    }
+
+    /// The expected AUC's interval holds the realised AUC of labels drawn from calibrated
+    /// probabilities 95% of the time (200 runs each of tied leaf scores and continuous
+    /// scores), and is narrower for more customers.
+    #[test]
+    fn the_expected_auc_interval_covers_calibrated_labels() {
+        let mut rng = Rng::new(5);
+        let leaves = [0.02, 0.08, 0.15, 0.3, 0.45, 0.6, 0.8];
+        for tied in [true, false] {
+            let mut covered = 0;
+            for _ in 0..200 {
+                let p: Vec<f64> = (0..2_000)
+                    .map(|_| {
+                        if tied {
+                            leaves[rng.below(leaves.len())]
+                        } else {
+                            0.02 + 0.9 * rng.uniform()
+                        }
+                    })
+                    .collect();
+                let y: Vec<bool> = p.iter().map(|&x| rng.uniform() < x).collect();
+                let [low, high] = expected_auc_interval(&p).unwrap();
+                let r = metrics::roc_auc(&p, &y);
+                covered += u32::from(low <= r && r <= high);
+            }
+            eprintln!("tied {tied}: covered {covered} of 200");
+            assert!(
+                (180..=198).contains(&covered),
+                "tied {tied}: {covered} of 200"
+            );
+        }
+        let p: Vec<f64> = (0..20_000).map(|i| leaves[i % leaves.len()]).collect();
+        let [l1, h1] = expected_auc_interval(&p[..2_000]).unwrap();
+        let [l2, h2] = expected_auc_interval(&p).unwrap();
+        assert!(h2 - l2 < 0.5 * (h1 - l1), "{l1} {h1} / {l2} {h2}");
+        assert!(expected_auc_interval(&[0.3]).is_none());
+    }
+
+    /// Hand-computed: threshold 0.5 flags 0.9, 0.6 (expected TP 1.5, FP 0.5) and leaves 0.2,
+    /// 0.1 (expected FN 0.3); labels: 0.9 churned, 0.6 not, 0.2 churned, 0.1 not.
+    #[test]
+    fn threshold_metrics_match_hand_computation() {
+        let t = threshold_metrics(&[0.9, 0.6, 0.2, 0.1], &[true, false, true, false], 0.5);
+        assert_eq!(t.n, 4);
+        assert!((t.expected_precision.unwrap() - 0.75).abs() < 1e-12);
+        assert!((t.expected_recall.unwrap() - 1.5 / 1.8).abs() < 1e-12);
+        assert!((t.expected_f1.unwrap() - 3.0 / 3.8).abs() < 1e-12);
+        assert_eq!(t.precision.unwrap().value, 0.5);
+        assert_eq!(t.recall.unwrap().value, 0.5);
+        assert_eq!(t.f1, Some(0.5));
+        let none = threshold_metrics(&[0.1], &[false], 0.5);
+        assert!(none.precision.is_none() && none.recall.is_none() && none.f1.is_none());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! Purchases and survey answers are drawn too, for the KPIs.
 
 use crate::io::RawTable;
-use crate::playbook::{Playbook, Treatment};
+use crate::playbook::{Playbook, RiskBand, Treatment};
 use crate::scoring::{ScoreError, Scorer};
 use crate::store::{IdKey, OutcomeEvent, PredictionRecord, RecordContext, Source, ValidOutcome};
 use crate::util::Rng;
@@ -22,10 +22,14 @@ pub struct SimConfig {
     pub customers: usize,
     /// Seed: same seed, same campaign.
     pub seed: u64,
-    /// True effect per action: the share of would-be churners a contact saves (others: 0).
+    /// True effect per action: the share of would-be churners a contact saves (others: 0);
+    /// negative for an action that makes customers leave (−0.3: 30% more churn, at most 1).
     pub effects: Vec<(String, f64)>,
     /// Share of treatment customers with a positive contact decision who are contacted.
     pub take_rate: f64,
+    /// Selective take-up instead: the share contacted in the high, medium and low risk band
+    /// (agents reach the riskiest first).
+    pub take_by_risk: Option<[f64; 3]>,
     /// First scoring instant (Unix ms).
     pub start_ms: i64,
     /// Predictions spread over this many days from the start.
@@ -43,6 +47,7 @@ impl Default for SimConfig {
             seed: 1,
             effects: Vec::new(),
             take_rate: 0.8,
+            take_by_risk: None,
             start_ms: 1_767_225_600_000, // 2026-01-01
             spread_days: 28,
             horizon_days: super::DEFAULT_HORIZON_DAYS,
@@ -51,15 +56,40 @@ impl Default for SimConfig {
     }
 }
 
-/// `ACTION=SHARE`: an action's true effect, the share (0..=1) of would-be churners a contact
-/// saves (the text of `churn-train simulate --effect`; blanks around either side are ignored).
+/// `ACTION=SHARE`: an action's true effect, the share (−1..=1) of would-be churners a contact
+/// saves, negative when it drives customers away (the text of `churn-train simulate --effect`;
+/// blanks around either side are ignored).
 pub fn parse_effect(text: &str) -> Result<(String, f64), EvalError> {
     text.split_once('=')
         .and_then(|(k, v)| Some((k.trim().to_string(), v.trim().parse::<f64>().ok()?)))
-        .filter(|(_, v)| (0.0..=1.0).contains(v))
+        .filter(|(_, v)| (-1.0..=1.0).contains(v))
         .ok_or_else(|| EvalError::Invalid {
             field: "effect",
-            message: format!("expected ACTION=SHARE with SHARE in 0..=1, got '{text}'"),
+            message: format!("expected ACTION=SHARE with SHARE in -1..=1, got '{text}'"),
+        })
+}
+
+/// `HIGH,MEDIUM,LOW`: the share contacted per risk band (the text of `churn-train simulate
+/// --take-by-risk`), each within 0..=1.
+pub fn parse_take_by_risk(text: &str) -> Result<[f64; 3], EvalError> {
+    let parts: Vec<Option<f64>> = text
+        .split(',')
+        .map(|x| {
+            x.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|x| (0.0..=1.0).contains(x))
+        })
+        .collect();
+    parts
+        .into_iter()
+        .collect::<Option<Vec<f64>>>()
+        .and_then(|v| <[f64; 3]>::try_from(v).ok())
+        .ok_or_else(|| EvalError::Invalid {
+            field: "take_by_risk",
+            message: format!(
+                "expected HIGH,MEDIUM,LOW shares contacted, each in 0..=1, got '{text}'"
+            ),
         })
 }
 
@@ -69,7 +99,7 @@ pub const MAX_SIM_CUSTOMERS: usize = 10_000_000;
 
 impl SimConfig {
     /// Check the parameters that need no model: 1 to [`MAX_SIM_CUSTOMERS`] customers, every
-    /// effect and the take rate within 0..=1. Errors name the field (`customers`, `effect`,
+    /// effect within −1..=1 and the take rates within 0..=1. Errors name the field (`customers`, `effect`,
     /// `take_rate`).
     pub fn validate_parameters(&self) -> Result<(), EvalError> {
         if !(1..=MAX_SIM_CUSTOMERS).contains(&self.customers) {
@@ -81,12 +111,22 @@ impl SimConfig {
                 ),
             });
         }
-        if let Some((action, share)) = self.effects.iter().find(|(_, v)| !(0.0..=1.0).contains(v)) {
+        if let Some((action, share)) = self.effects.iter().find(|(_, v)| !(-1.0..=1.0).contains(v))
+        {
             return Err(EvalError::Invalid {
                 field: "effect",
                 message: format!(
-                    "expected ACTION=SHARE with SHARE in 0..=1, got '{action}={share}'"
+                    "expected ACTION=SHARE with SHARE in -1..=1, got '{action}={share}'"
                 ),
+            });
+        }
+        if let Some(t) = self
+            .take_by_risk
+            .filter(|t| t.iter().any(|x| !(0.0..=1.0).contains(x)))
+        {
+            return Err(EvalError::Invalid {
+                field: "take_by_risk",
+                message: format!("expected shares in 0..=1, got {t:?}"),
             });
         }
         if !(0.0..=1.0).contains(&self.take_rate) {
@@ -123,26 +163,48 @@ impl SimConfig {
     }
 }
 
+impl SimConfig {
+    /// The share of customers in risk band `band` with a positive contact decision who are
+    /// contacted.
+    pub fn take(&self, band: RiskBand) -> f64 {
+        match (self.take_by_risk, band) {
+            (None, _) => self.take_rate,
+            (Some(t), RiskBand::High) => t[0],
+            (Some(t), RiskBand::Medium) => t[1],
+            (Some(t), RiskBand::Low) => t[2],
+        }
+    }
+}
+
+/// Churn probability `p` after a contact with an action of true effect `effect`.
+fn after(p: f64, effect: f64) -> f64 {
+    (p * (1.0 - effect)).clamp(0.0, 1.0)
+}
+
 /// The truth behind a campaign.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Truth {
-    /// Per action with a positive contact decision somewhere in the table: the true lift
-    /// (effect × mean probability of the customers it is recommended to), its true effect, and
-    /// that mean probability.
+    /// Per action with a positive contact decision somewhere in the table: the true lift on
+    /// the contacted customers, its true effect, and their mean probability.
     pub actions: Vec<TrueLift>,
 }
 
-/// One action's true lift.
+/// One action's true lift. Its customers are those of the table it is the top action for,
+/// each weighted by its chance of being contacted (the take-up of its risk band): the
+/// customers the contacted arm is drawn from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TrueLift {
     /// Action id.
     pub action: String,
-    /// Share of would-be churners saved.
+    /// Share of would-be churners saved (negative: share of churn added).
     pub effect: f64,
-    /// Mean churn probability of the customers it is the top action for.
+    /// Mean churn probability (without the action) of the contacted customers.
     pub mean_probability: f64,
-    /// effect × mean probability: churners prevented per contact.
+    /// Churners prevented per contact (effect × mean probability, unless a harmful action's
+    /// probabilities reach 1).
     pub lift: f64,
+    /// Share of the customers the action is the top action for who are contacted.
+    pub take_up: f64,
 }
 
 /// A simulated campaign: what the store would hold.
@@ -175,38 +237,44 @@ fn truth(
     encode: &EncodeRow,
 ) -> Result<Truth, ScoreError> {
     let mut row = vec![0.0; scorer.bundle.encoder.width()];
-    // the truth: each row's top action when treated, and its probability
-    let mut sums: Vec<(String, f64, usize)> = Vec::new();
+    // the truth: each row's top action when treated, its probability and chance of contact
+    // (action, Σ take, Σ take × p, Σ take × (p − p after), rows)
+    let mut sums: Vec<(String, f64, f64, f64, usize)> = Vec::new();
     for r in 0..pool.nrows {
         encode(r, &mut row)?;
         let s = scorer.score_encoded(&row, Vec::new(), None);
-        let Some(top) = s
+        let Some((advice, top)) = s
             .advice
             .as_ref()
             .filter(|a| a.contact)
-            .and_then(|a| a.recommendations.first())
+            .and_then(|a| Some((a, a.recommendations.first()?)))
         else {
             continue;
         };
+        let p = s.prediction.probability;
+        let w = cfg.take(advice.risk_band);
+        let saved = w * (p - after(p, effect_of(cfg, top.action)));
         match sums.iter_mut().find(|x| x.0 == top.action) {
             Some(x) => {
-                x.1 += s.prediction.probability;
-                x.2 += 1;
+                x.1 += w;
+                x.2 += w * p;
+                x.3 += saved;
+                x.4 += 1;
             }
-            None => sums.push((top.action.to_string(), s.prediction.probability, 1)),
+            None => sums.push((top.action.to_string(), w, w * p, saved, 1)),
         }
     }
     sums.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(Truth {
         actions: sums
             .into_iter()
-            .map(|(action, sum, n)| {
-                let effect = effect_of(cfg, &action);
-                let mean = sum / n as f64;
+            .map(|(action, w, wp, saved, n)| {
+                let w = w.max(f64::MIN_POSITIVE);
                 TrueLift {
-                    lift: effect * mean,
-                    effect,
-                    mean_probability: mean,
+                    effect: effect_of(cfg, &action),
+                    mean_probability: wp / w,
+                    lift: saved / w,
+                    take_up: w / n as f64,
                     action,
                 }
             })
@@ -267,14 +335,14 @@ pub fn simulate(scorer: &Scorer, pool: &RawTable, cfg: &SimConfig) -> Result<Cam
             .filter(|a| a.contact && a.treatment == Treatment::Treatment)
         {
             let top = &a.recommendations[0];
-            if rng.uniform() < cfg.take_rate {
+            if rng.uniform() < cfg.take(a.risk_band) {
                 outcomes.push(ValidOutcome {
                     prediction_id: Some(rec.prediction_id.clone()),
                     action: Some(top.action.to_string()),
                     cost: Some(top.cost),
                     ..event(OutcomeEvent::ActionTaken, at + DAY_MS)
                 });
-                q = p * (1.0 - effect_of(cfg, top.action));
+                q = after(p, effect_of(cfg, top.action));
             }
         }
         let churn_at = at + DAY_MS + (rng.uniform() * (horizon - 2 * DAY_MS) as f64) as i64;
@@ -345,6 +413,9 @@ impl super::EvalData {
                 score: o.score,
             };
             d.push_outcome(obs);
+            if let Some(x) = &o.external_id {
+                d.set_external_id(x);
+            }
         }
         // the most recent predictions, as the store gives them
         let mut recent: Vec<&PredictionRecord> = c.records.iter().collect();
@@ -379,12 +450,13 @@ mod tests {
         assert_eq!(parse_effect("CALL=0.3").unwrap(), ("CALL".into(), 0.3));
         assert_eq!(parse_effect(" CALL = 1 ").unwrap(), ("CALL".into(), 1.0));
         assert_eq!(parse_effect("CALL=0").unwrap(), ("CALL".into(), 0.0));
+        assert_eq!(parse_effect("CALL=-0.3").unwrap(), ("CALL".into(), -0.3));
         for bad in [
             "CALL",
             "CALL=",
             "CALL=x",
             "CALL=1.5",
-            "CALL=-0.1",
+            "CALL=-1.1",
             "CALL=NaN",
             "",
         ] {
@@ -392,21 +464,43 @@ mod tests {
             assert_eq!(field, "effect", "{bad}");
             assert_eq!(
                 message,
-                format!("expected ACTION=SHARE with SHARE in 0..=1, got '{bad}'")
+                format!("expected ACTION=SHARE with SHARE in -1..=1, got '{bad}'")
             );
         }
+    }
+
+    #[test]
+    fn take_by_risk_parses_three_shares_and_names_bad_text() {
+        assert_eq!(
+            parse_take_by_risk("0.95, 0.7,0.35").unwrap(),
+            [0.95, 0.7, 0.35]
+        );
+        for bad in ["0.9,0.5", "0.9,0.5,0.1,0", "0.9,x,0.1", "0.9,0.5,1.2", ""] {
+            let (field, message) = invalid(parse_take_by_risk(bad).unwrap_err());
+            assert_eq!(field, "take_by_risk", "{bad}");
+            assert!(message.contains(&format!("got '{bad}'")), "{message}");
+        }
+        let cfg = SimConfig {
+            take_by_risk: Some([0.95, 0.7, 0.35]),
+            ..SimConfig::default()
+        };
+        assert_eq!(cfg.take(RiskBand::High), 0.95);
+        assert_eq!(cfg.take(RiskBand::Low), 0.35);
+        assert_eq!(SimConfig::default().take(RiskBand::Low), 0.8);
+        assert!((after(0.6, -0.5) - 0.9).abs() < 1e-12);
+        assert_eq!(after(0.8, -0.5), 1.0);
     }
 
     #[test]
     fn parameters_out_of_range_are_named() {
         assert!(SimConfig::default().validate_parameters().is_ok());
         let cfg = SimConfig {
-            effects: vec![("CALL".into(), 0.2), ("COUPON".into(), 1.5)],
+            effects: vec![("CALL".into(), 0.2), ("COUPON".into(), -1.5)],
             ..SimConfig::default()
         };
         let (field, message) = invalid(cfg.validate_parameters().unwrap_err());
         assert_eq!(field, "effect");
-        assert!(message.contains("'COUPON=1.5'"), "{message}");
+        assert!(message.contains("'COUPON=-1.5'"), "{message}");
         for take_rate in [-0.1, 1.01, f64::NAN] {
             let cfg = SimConfig {
                 take_rate,

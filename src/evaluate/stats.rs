@@ -2,43 +2,14 @@
 //! their differences, DeLong for AUC, and the chi-square quantile behind drift
 //! thresholds. Each is checked by simulation with known truth in the tests.
 
-use serde::Serialize;
-
 /// z of a two-sided 95% interval.
 pub const Z95: f64 = 1.959_963_985;
 /// z of 80% power.
 pub const Z_POWER80: f64 = 0.841_621_234;
 
-/// A number with its 95% interval.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Estimate {
-    /// Point estimate.
-    pub value: f64,
-    /// Lower end of the 95% interval.
-    pub low: f64,
-    /// Upper end.
-    pub high: f64,
-}
-
-impl Estimate {
-    /// `value ± half`.
-    pub fn around(value: f64, half: f64) -> Estimate {
-        Estimate {
-            value,
-            low: value - half,
-            high: value + half,
-        }
-    }
-
-    /// Every part times `k` (k ≥ 0) plus `c`.
-    pub fn affine(&self, k: f64, c: f64) -> Estimate {
-        Estimate {
-            value: self.value * k + c,
-            low: self.low * k + c,
-            high: self.high * k + c,
-        }
-    }
-}
+/// A number with its 95% interval (defined beside the Wilson interval in the model layer, which
+/// the playbook's learned rates also use).
+pub use crate::model::Estimate;
 
 /// 95% Wilson interval of `pos` of `n` (re-exported from the model layer, which uses it for
 /// the reliability diagram).
@@ -138,6 +109,11 @@ pub fn mean_interval(xs: impl Iterator<Item = f64>) -> Option<Estimate> {
     Some(Estimate::around(mean, Z95 * (var / n).sqrt()))
 }
 
+/// Two-sided p-value of a standard normal statistic `z`: P(|Z| ≥ |z|).
+pub fn normal_two_sided_p(z: f64) -> f64 {
+    libm::erfc(z.abs() / std::f64::consts::SQRT_2).min(1.0)
+}
+
 /// Standard normal quantile (Acklam's rational approximation, relative error < 1.2e-9).
 pub fn normal_quantile(p: f64) -> f64 {
     const A: [f64; 6] = [
@@ -198,6 +174,13 @@ pub fn chi2_quantile(p: f64, k: f64) -> f64 {
 mod tests {
     use super::*;
     use crate::util::Rng;
+
+    #[test]
+    fn two_sided_p_values_match_the_normal_table() {
+        assert!((normal_two_sided_p(Z95) - 0.05).abs() < 1e-9);
+        assert!((normal_two_sided_p(-2.575_829_3) - 0.01).abs() < 1e-7);
+        assert_eq!(normal_two_sided_p(0.0), 1.0);
+    }
 
     #[test]
     fn quantiles_match_tables() {

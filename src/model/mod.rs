@@ -103,6 +103,37 @@ pub fn sample_weights(y: &[bool], rows: &[usize], cw: ClassWeight) -> Vec<f64> {
     w
 }
 
+/// A number with its 95% interval.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Estimate {
+    /// Point estimate.
+    pub value: f64,
+    /// Lower end of the 95% interval.
+    pub low: f64,
+    /// Upper end.
+    pub high: f64,
+}
+
+impl Estimate {
+    /// `value ± half`.
+    pub fn around(value: f64, half: f64) -> Estimate {
+        Estimate {
+            value,
+            low: value - half,
+            high: value + half,
+        }
+    }
+
+    /// Every part times `k` (k ≥ 0) plus `c`.
+    pub fn affine(&self, k: f64, c: f64) -> Estimate {
+        Estimate {
+            value: self.value * k + c,
+            low: self.low * k + c,
+            high: self.high * k + c,
+        }
+    }
+}
+
 /// 95% Wilson score interval for `pos` successes in `n` trials.
 pub fn wilson(pos: f64, n: f64) -> (f64, f64) {
     if n <= 0.0 {

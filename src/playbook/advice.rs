@@ -163,7 +163,7 @@ impl<'s> Ranker<'_, '_, 's> {
     /// The save rate in force for `a` and, when learned, the contacts it was learned from.
     #[inline]
     fn rate(&self, a: &Action) -> (f64, Option<u64>) {
-        match self.learned.iter().find(|l| l.action == a.id) {
+        match self.learned.iter().find(|l| l.applied && l.action == a.id) {
             Some(l) => (l.save_rate, Some(l.treated)),
             None => (a.save_rate, None),
         }
@@ -273,6 +273,14 @@ impl Playbook {
             .and_then(|c| self.file.cost_caps.get(c.as_str()))
         {
             eligible.retain(|e| e.action.cost <= *cap);
+        }
+        if self.learned.iter().any(|l| l.harms) {
+            eligible.retain(|e| {
+                !self
+                    .learned
+                    .iter()
+                    .any(|l| l.harms && l.action == e.action.id)
+            });
         }
         eligible
     }

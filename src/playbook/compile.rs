@@ -310,11 +310,14 @@ struct CompiledParts {
 impl Playbook {
     /// Use learned save rates in ranking: those of `rates` that name one of this playbook's
     /// actions and carry enough evidence ([`LearnedRate::applied`]); the rest keep the
-    /// playbook's rate. Returns how many are in force.
+    /// playbook's rate. An action learned to harm ([`LearnedRate::harms`]) is never
+    /// recommended, however little else is known. Returns how many are in force.
     pub fn set_learned(&mut self, rates: &[LearnedRate]) -> usize {
         self.learned = rates
             .iter()
-            .filter(|r| r.applied && self.file.actions.iter().any(|a| a.id == r.action))
+            .filter(|r| {
+                (r.applied || r.harms) && self.file.actions.iter().any(|a| a.id == r.action)
+            })
             .cloned()
             .collect();
         self.learned.len()

@@ -35,8 +35,9 @@ impl Store {
                         .await?;
                     sqlx::query(
                         "INSERT INTO learned_rates (model, action, save_rate, prior_rate, \
-                         evidence, treated, control, applied, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                         evidence, treated, control, applied, updated_at, save_rate_low, \
+                         save_rate_high, effect, effect_low, effect_high, take_up, harms) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
                     )
                     .bind(model.clone())
                     .bind(l.action.clone())
@@ -47,6 +48,13 @@ impl Store {
                     .bind(l.control as i64)
                     .bind(l.applied as i64)
                     .bind(now)
+                    .bind(l.save_rate_low)
+                    .bind(l.save_rate_high)
+                    .bind(l.effect.map(|e| e.value))
+                    .bind(l.effect.map(|e| e.low))
+                    .bind(l.effect.map(|e| e.high))
+                    .bind(l.take_up)
+                    .bind(l.harms as i64)
                     .persistent(super::insert::cacheable(backend))
                     .execute(&mut *tx)
                     .await?;
@@ -64,7 +72,8 @@ impl Store {
         let model = model.to_string();
         self.run(async move {
             let rows = sqlx::query(
-                "SELECT action, save_rate, prior_rate, evidence, treated, control, applied \
+                "SELECT action, save_rate, prior_rate, evidence, treated, control, applied, \
+                 save_rate_low, save_rate_high, effect, effect_low, effect_high, take_up, harms \
                  FROM learned_rates WHERE model = $1 ORDER BY action",
             )
             .bind(model)
@@ -72,14 +81,31 @@ impl Store {
             .await?;
             rows.iter()
                 .map(|r| {
+                    let save_rate: f64 = r.try_get(1)?;
+                    let effect = match (
+                        r.try_get::<Option<f64>, _>(9)?,
+                        r.try_get::<Option<f64>, _>(10)?,
+                        r.try_get::<Option<f64>, _>(11)?,
+                    ) {
+                        (Some(value), Some(low), Some(high)) => {
+                            Some(crate::model::Estimate { value, low, high })
+                        }
+                        _ => None,
+                    };
                     Ok(LearnedRate {
                         action: r.try_get(0)?,
-                        save_rate: r.try_get(1)?,
+                        save_rate,
                         prior_rate: r.try_get(2)?,
                         evidence: r.try_get(3)?,
                         treated: r.try_get::<i64, _>(4)?.max(0) as u64,
                         control: r.try_get::<i64, _>(5)?.max(0) as u64,
                         applied: r.try_get::<i64, _>(6)? != 0,
+                        // rates learned before schema 4 carry no interval or effect
+                        save_rate_low: r.try_get::<Option<f64>, _>(7)?.unwrap_or(save_rate),
+                        save_rate_high: r.try_get::<Option<f64>, _>(8)?.unwrap_or(save_rate),
+                        effect,
+                        take_up: r.try_get(12)?,
+                        harms: r.try_get::<i64, _>(13)? != 0,
                     })
                 })
                 .collect::<Result<Vec<_>, sqlx::Error>>()

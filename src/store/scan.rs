@@ -56,6 +56,8 @@ pub struct LoggedOutcome<'a> {
     pub amount: Option<f64>,
     /// Survey score.
     pub score: Option<i64>,
+    /// The sender's id of a survey answer (other events: `None`, not read).
+    pub external_id: Option<&'a str>,
 }
 
 /// The raw input of a recent prediction (drift reads these).
@@ -145,6 +147,7 @@ impl LogReader {
                     cost: o.cost,
                     amount: o.amount,
                     score: o.score,
+                    external_id: o.external_id.as_deref(),
                 });
             }
             Ok(())
@@ -283,7 +286,7 @@ struct PackedPrediction<'a> {
 }
 
 /// The outcome fields the evaluation reads, in tuple order.
-const OUTCOME_FIELDS: [(&str, Col); 8] = [
+const OUTCOME_FIELDS: [(&str, Col); 9] = [
     ("customer_key", Col::Text),
     ("event", Col::Text),
     ("at", Col::Int),
@@ -292,6 +295,8 @@ const OUTCOME_FIELDS: [(&str, Col); 8] = [
     ("cost", Col::Real),
     ("amount", Col::Real),
     ("score", Col::Int),
+    // only a survey's: it breaks ties between answers at one instant (NPS)
+    ("CASE WHEN event = 'survey' THEN external_id END", Col::Text),
 ];
 
 /// One packed outcome row (see [`PackedPrediction`]).
@@ -308,6 +313,8 @@ struct PackedOutcome<'a> {
     cost: Option<f64>,
     amount: Option<f64>,
     score: Option<i64>,
+    #[serde(borrow)]
+    external_id: Option<Cow<'a, str>>,
 }
 
 /// The rows of one packed text.

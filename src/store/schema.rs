@@ -9,7 +9,7 @@ use sqlx::AnyPool;
 use std::borrow::Cow;
 
 /// The newest schema version this binary knows.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Version 1: predictions, the latest prediction per customer and model, outcomes, and each
 /// customer's latest outcome. Indexes serve the read paths (see ARCHITECTURE.md).
@@ -105,6 +105,20 @@ CREATE TABLE learned_rates (
 );
 "#;
 
+/// Version 4: learned rates carry their uncertainty and the harm flag: the save rate's 95%
+/// interval, the measured effect on the contacted (intention to treat ÷ take-up) with its
+/// interval, the take-up, and whether the action credibly harms. Rates learned before carry
+/// none of these (NULL: read as an interval of no width and no effect measured).
+const V4: &str = r#"
+ALTER TABLE learned_rates ADD COLUMN save_rate_low DOUBLE PRECISION;
+ALTER TABLE learned_rates ADD COLUMN save_rate_high DOUBLE PRECISION;
+ALTER TABLE learned_rates ADD COLUMN effect DOUBLE PRECISION;
+ALTER TABLE learned_rates ADD COLUMN effect_low DOUBLE PRECISION;
+ALTER TABLE learned_rates ADD COLUMN effect_high DOUBLE PRECISION;
+ALTER TABLE learned_rates ADD COLUMN take_up DOUBLE PRECISION;
+ALTER TABLE learned_rates ADD COLUMN harms BIGINT NOT NULL DEFAULT 0;
+"#;
+
 /// The migrations compiled into this binary.
 #[derive(Debug)]
 struct Embedded;
@@ -139,6 +153,13 @@ impl MigrationSource<'static> for Embedded {
                     Cow::Borrowed("held-out actions and learned save rates"),
                     MigrationType::Simple,
                     sqlx::SqlSafeStr::into_sql_str(V3),
+                    false,
+                ),
+                Migration::new(
+                    4,
+                    Cow::Borrowed("uncertainty and harm of learned rates"),
+                    MigrationType::Simple,
+                    sqlx::SqlSafeStr::into_sql_str(V4),
                     false,
                 ),
             ])

@@ -2,7 +2,7 @@
 
 use crate::{instant, open_store};
 use churn::cli;
-use churn::evaluate::simulate::{parse_effect, simulate, SimConfig};
+use churn::evaluate::simulate::{parse_effect, parse_take_by_risk, simulate, SimConfig};
 use churn::evaluate::EvalError;
 use std::path::{Path, PathBuf};
 
@@ -23,12 +23,17 @@ pub struct SimulateArgs {
     /// Seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// True effect of an action: ACTION=SHARE of would-be churners saved (repeatable; others 0).
-    #[arg(long, value_name = "ACTION=SHARE")]
+    /// True effect of an action: ACTION=SHARE of would-be churners saved, −1 to 1, negative for
+    /// an action that drives customers away (repeatable; others 0).
+    #[arg(long, value_name = "ACTION=SHARE", allow_hyphen_values = true)]
     effect: Vec<String>,
     /// Share of customers to contact who are contacted.
     #[arg(long, default_value_t = 0.8)]
     take_rate: f64,
+    /// Selective take-up instead of --take-rate: the shares contacted in the high, medium and
+    /// low risk band (e.g. 0.95,0.7,0.35: agents reach the riskiest first).
+    #[arg(long, value_name = "HIGH,MEDIUM,LOW")]
+    take_by_risk: Option<String>,
     /// First scoring day (YYYY-MM-DD); predictions spread over the next 28 days.
     #[arg(long, value_name = "DATE", default_value = "2026-01-01")]
     start: String,
@@ -63,6 +68,12 @@ pub fn run(a: &SimulateArgs) -> anyhow::Result<()> {
         seed: a.seed,
         effects,
         take_rate: a.take_rate,
+        take_by_risk: a
+            .take_by_risk
+            .as_deref()
+            .map(parse_take_by_risk)
+            .transpose()
+            .map_err(|e| usage(e, &a.model))?,
         id_prefix: format!("sim{}-", a.seed),
         ..SimConfig::default()
     };
@@ -92,11 +103,12 @@ pub fn run(a: &SimulateArgs) -> anyhow::Result<()> {
     );
     for t in &campaign.truth.actions {
         eprintln!(
-            "  truth {:<24} effect {:.2} × mean probability {:.3} = lift {:+.1} pts",
+            "  truth {:<24} effect {:+.2} × mean probability {:.3} of the contacted = lift {:+.1} pts (take-up {:.0}%)",
             t.action,
             t.effect,
             t.mean_probability,
-            100.0 * t.lift
+            100.0 * t.lift,
+            100.0 * t.take_up
         );
     }
     Ok(())
