@@ -141,10 +141,18 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
         threads,
     };
     let prep = Prepared::new(learner, &enc.x, set.rows, threads)?;
+    // boosted trees are fitted when asked for, or under `auto` to compare with the tree's
+    // search; `--no-search` under `auto` compares nothing, so it keeps the single tree it
+    // configures and fits no boosted trees (their cross-validation was most of such a run)
+    let boosting = match cfg.model {
+        ModelChoice::Boosted => true,
+        ModelChoice::Auto => cfg.search,
+        ModelChoice::Tree => false,
+    };
     // boosting reuses the histogram learner's bins; other learners bin for it here
-    let own_bins = match (cfg.model, prep.binned()) {
-        (ModelChoice::Tree, _) | (_, Some(_)) => None,
-        _ => Some(Binned::new(&enc.x, set.rows, MAX_BINS, threads)?),
+    let own_bins = match prep.binned() {
+        None if boosting => Some(Binned::new(&enc.x, set.rows, MAX_BINS, threads)?),
+        _ => None,
     };
     timings.prepare_s = clock.lap();
     // a boosted-only run needs no tree search
@@ -154,7 +162,7 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
     };
     let (cv_table, params) = search(&prep, &set, &tree_cfg, opts.progress)?;
     let boost_cv = match own_bins.as_ref().or(prep.binned()) {
-        Some(b) if cfg.model != ModelChoice::Tree => Some(boost_search(
+        Some(b) if boosting => Some(boost_search(
             b,
             &enc.x,
             &set,

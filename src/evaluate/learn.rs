@@ -19,7 +19,7 @@
 
 use super::lift::{ActionLift, Arm};
 use super::stats::{Estimate, Z95};
-use crate::playbook::{LearnedRate, LearningConfig, Playbook};
+use crate::playbook::{LearnedRate, LearningConfig, Playbook, MAX_HALF_WIDTH};
 use rand_distr::{Beta, Distribution};
 use rand_xoshiro::rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -168,7 +168,7 @@ pub fn learned_rate(
         applied: t.n >= cfg.min_arm
             && k_arm.n >= cfg.min_arm
             && data.is_some()
-            && half <= cfg.max_half_width,
+            && half <= MAX_HALF_WIDTH,
         harms: effect.is_some_and(|e| e.high < 0.0),
     }
 }

@@ -2,7 +2,7 @@
 //! expected to be before labels arrive (confidence-based, from the calibrated probabilities).
 
 use super::drift::DriftStatus;
-use super::stats::{auc_delong, mean_interval, wilson, Estimate};
+use super::stats::{auc_delong, chi2_quantile, mean_interval, wilson, Estimate};
 use crate::model::metrics;
 use serde::Serialize;
 
@@ -317,6 +317,64 @@ pub fn threshold_metrics(p: &[f64], y: &[bool], threshold: f64) -> ThresholdMetr
     }
 }
 
+/// How far (probability points) a decile's predicted probability may lie outside its
+/// realised interval before the calibration check warns, when the deciles together are also
+/// significantly off.
+pub const CALIBRATION_WARNING_GAP: f64 = 0.02;
+/// How far outside it alarms.
+pub const CALIBRATION_ALARM_GAP: f64 = 0.05;
+
+/// Whether the probabilities still mean what they say: the deciles of predicted probability
+/// against their realised churn (Hosmer–Lemeshow statistic over the bins, and the largest
+/// distance of a bin's predicted rate from its realised 95% interval).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CalibrationCheck {
+    /// Σ (churned − n p̄)² / (n p̄ (1 − p̄)) over the bins.
+    pub statistic: f64,
+    /// Bins (the χ² degrees of freedom: the probabilities were not fitted on these labels).
+    pub bins: usize,
+    /// The statistic's 99.9% point under calibration (χ² with `bins` degrees of freedom).
+    pub critical: f64,
+    /// The largest distance of a bin's mean predicted probability from its realised interval.
+    pub max_gap: f64,
+    /// `too_few` under 100 matured predictions or 2 bins; when the statistic exceeds its
+    /// critical value, `warning` beyond a gap of [`CALIBRATION_WARNING_GAP`] and `alarm` beyond
+    /// [`CALIBRATION_ALARM_GAP`]; else `stable`.
+    pub status: DriftStatus,
+}
+
+/// Judge the calibration of a group's realised deciles.
+pub fn calibration_check(realised: &Realised) -> CalibrationCheck {
+    let mut statistic = 0.0;
+    let mut max_gap = 0.0f64;
+    for b in &realised.calibration {
+        let (n, p) = (b.n as f64, b.predicted);
+        let var = n * p * (1.0 - p);
+        if var > 0.0 {
+            statistic += (b.realised.value * n - n * p).powi(2) / var;
+        }
+        max_gap = max_gap.max((b.realised.low - p).max(p - b.realised.high));
+    }
+    let bins = realised.calibration.len();
+    let critical = chi2_quantile(0.999, bins.max(1) as f64);
+    let status = if realised.n < 100 || bins < 2 {
+        DriftStatus::TooFew
+    } else if statistic <= critical || max_gap <= CALIBRATION_WARNING_GAP {
+        DriftStatus::Stable
+    } else if max_gap <= CALIBRATION_ALARM_GAP {
+        DriftStatus::Warning
+    } else {
+        DriftStatus::Alarm
+    };
+    CalibrationCheck {
+        statistic,
+        bins,
+        critical,
+        max_gap: max_gap.max(0.0),
+        status,
+    }
+}
+
 /// Realised ranking quality against what the calibrated probabilities promised (the CBPE
 /// expectation of [`expected`]), judged on the control group (actions change the treated
 /// customers' outcomes; see [`super::drift::BaseRate::group`]).
@@ -334,9 +392,11 @@ pub struct PerformanceCheck {
     pub at_threshold: Option<ThresholdMetrics>,
     /// Realised AUC with its DeLong interval (`None`: too few matured labels).
     pub realised_auc: Option<Estimate>,
-    /// `too_few` without a realised AUC; `warning` when the expected AUC lies more than
-    /// [`AUC_WARNING_GAP`] outside the realised interval, `alarm` more than [`AUC_ALARM_GAP`]
-    /// outside it; else `stable`.
+    /// The calibration of the group's deciles.
+    pub calibration: CalibrationCheck,
+    /// The worse of the ranking and the calibration check. Ranking: `too_few` without a
+    /// realised AUC; `warning` when the expected AUC lies more than [`AUC_WARNING_GAP`] outside
+    /// the realised interval, `alarm` more than [`AUC_ALARM_GAP`] outside it; else `stable`.
     pub status: DriftStatus,
 }
 
@@ -367,13 +427,15 @@ pub fn check_with(
             }
         }
     };
+    let calibration = calibration_check(realised);
     PerformanceCheck {
         group: group.to_string(),
         expected_auc: e,
         expected_auc_interval: matured.and_then(|(p, _, _)| expected_auc_interval(p)),
         at_threshold: matured.map(|(p, y, t)| threshold_metrics(p, y, t)),
         realised_auc: realised.auc,
-        status,
+        status: status.max(calibration.status),
+        calibration,
     }
 }
 
@@ -484,6 +546,31 @@ mod tests {
         assert_eq!(t.f1, Some(0.5));
         let none = threshold_metrics(&[0.1], &[false], 0.5);
         assert!(none.precision.is_none() && none.recall.is_none() && none.f1.is_none());
+    }
+
+    /// Probabilities that still rank but no longer mean what they say (churn drawn from
+    /// √p: a model grown overconfident in retention) alarm the calibration check in 100 of 100
+    /// runs; calibrated ones flag it in at most 5.
+    #[test]
+    fn a_miscalibration_alarms_and_calibrated_scores_do_not() {
+        let mut rng = Rng::new(8);
+        let (mut flagged, mut alarmed) = (0, 0);
+        for _ in 0..100 {
+            let p: Vec<f64> = (0..3_000).map(|_| 0.02 + 0.6 * rng.uniform()).collect();
+            let fine: Vec<bool> = p.iter().map(|&x| rng.uniform() < x).collect();
+            let off: Vec<bool> = p.iter().map(|&x| rng.uniform() < x.sqrt()).collect();
+            let c = calibration_check(&realised(&p, &fine));
+            flagged += u32::from(c.status >= DriftStatus::Warning);
+            let c = calibration_check(&realised(&p, &off));
+            alarmed += u32::from(c.status == DriftStatus::Alarm);
+        }
+        eprintln!(
+            "calibrated runs flagged {flagged} of 100; miscalibrated alarmed {alarmed} of 100"
+        );
+        assert!(flagged <= 5, "{flagged}");
+        assert_eq!(alarmed, 100);
+        let few = calibration_check(&realised(&[0.2, 0.4], &[false, true]));
+        assert_eq!(few.status, DriftStatus::TooFew);
     }
 
     #[test]

@@ -14,17 +14,18 @@ pub struct LearningConfig {
     pub prior_strength: f64,
     /// Customers each arm (contacted, control) needs before a learned rate is used in ranking.
     pub min_arm: u64,
-    /// A learned rate is used in ranking only when its 95% interval is at most this far from
-    /// its mean on either side (0.10: within ±10 points).
-    pub max_half_width: f64,
 }
+
+/// A learned rate is used in ranking only when its 95% interval is at most this far from its
+/// mean on either side: within ±10 points. (A constant, not a `[learning]` key: the playbook's
+/// stored layout in existing bundles has no room for another field.)
+pub const MAX_HALF_WIDTH: f64 = 0.10;
 
 impl Default for LearningConfig {
     fn default() -> Self {
         LearningConfig {
             prior_strength: 5.0,
             min_arm: 200,
-            max_half_width: 0.10,
         }
     }
 }
@@ -56,7 +57,7 @@ pub struct LearnedRate {
     pub treated: u64,
     /// Control customers who would have been offered the action.
     pub control: u64,
-    /// Both arms reached `min_arm` and the interval is within `max_half_width`: ranking uses
+    /// Both arms reached `min_arm` and the interval is within ±[`MAX_HALF_WIDTH`]: ranking uses
     /// this rate.
     pub applied: bool,
     /// The effect's interval lies below 0: contacted customers churn more than they would

@@ -25,7 +25,7 @@ pub use control::{in_control, Treatment};
 pub use file::{
     parse, read, Action, PlaybookFile, RiskBand, RiskBands, Rule, ValueConfig, DEFAULT_PLAYBOOK,
 };
-pub use learned::{LearnedRate, LearningConfig};
+pub use learned::{LearnedRate, LearningConfig, MAX_HALF_WIDTH};
 pub use predicate::{Op, Predicate};
 pub use value_expr::Tok;
 

@@ -547,7 +547,11 @@ pub(super) fn choose_model(
         ),
         (ModelChoice::Auto, None, Some(_)) => (
             ModelKind::Tree,
-            "the grid search is off (--no-search), so there is no cross-validated tree score to compare"
+            "there is no cross-validated tree score to compare".to_string(),
+        ),
+        (ModelChoice::Auto, None, None) => (
+            ModelKind::Tree,
+            "the search is off (--no-search): the configured single tree, no comparison (--model boosted for boosted trees)"
                 .to_string(),
         ),
         (ModelChoice::Auto, _, None) => (ModelKind::Tree, "the boosted search did not run".to_string()),

@@ -509,7 +509,24 @@ mod trained {
         assert_eq!(a.boosted_cv_table.len(), 1);
         // the tree candidate under auto is the same tree `--model tree` ships
         assert_eq!(t, c.tree_cv_log_loss.unwrap());
-        for d in [dir, tree] {
+        // `--no-search` under auto fits no boosted trees (it used to cross-validate them only
+        // to ship the tree): the single configured tree, the same as `--model tree`'s
+        let bare = tmp.join(format!("boost-bare-{}", std::process::id()));
+        let mut o = options(&bare, ModelChoice::Auto);
+        o.model.search = false;
+        let plain = train(telco_data(), &o).unwrap();
+        let p = plain.card.model_choice.as_ref().unwrap();
+        assert_eq!(p.chosen, churn::model::ModelKind::Tree);
+        assert!(p.reason.contains("--no-search"), "{}", p.reason);
+        assert!(p.boosted_cv_log_loss.is_none() && p.boosted_cv_table.is_empty());
+        let mut o = options(&bare, ModelChoice::Tree);
+        o.model.search = false;
+        let tree_only = train(telco_data(), &o).unwrap();
+        assert_eq!(
+            plain.bundle.model.predictor,
+            tree_only.bundle.model.predictor
+        );
+        for d in [dir, tree, bare] {
             let _ = std::fs::remove_dir_all(d);
         }
     }
