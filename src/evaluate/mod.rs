@@ -12,6 +12,7 @@
 
 pub mod data;
 pub mod drift;
+pub mod effects;
 pub mod kpi;
 pub mod learn;
 pub mod lift;

@@ -11,6 +11,7 @@ use crate::store::{IdKey, OutcomeEvent, PredictionRecord, RecordContext, Source,
 use crate::util::Rng;
 use serde::Serialize;
 
+use super::effects::{change_for, EffectRule};
 use super::EvalError;
 
 use crate::time::DAY_MS;
@@ -30,6 +31,8 @@ pub struct SimConfig {
     /// Selective take-up instead: the share contacted in the high, medium and low risk band
     /// (agents reach the riskiest first).
     pub take_by_risk: Option<[f64; 3]>,
+    /// Effects that depend on the customer (`--effects FILE`), before `effects`.
+    pub effect_rules: Vec<EffectRule>,
     /// First scoring instant (Unix ms).
     pub start_ms: i64,
     /// Predictions spread over this many days from the start.
@@ -48,6 +51,7 @@ impl Default for SimConfig {
             effects: Vec::new(),
             take_rate: 0.8,
             take_by_risk: None,
+            effect_rules: Vec::new(),
             start_ms: 1_767_225_600_000, // 2026-01-01
             spread_days: 28,
             horizon_days: super::DEFAULT_HORIZON_DAYS,
@@ -176,9 +180,9 @@ impl SimConfig {
     }
 }
 
-/// Churn probability `p` after a contact with an action of true effect `effect`.
-fn after(p: f64, effect: f64) -> f64 {
-    (p * (1.0 - effect)).clamp(0.0, 1.0)
+/// Churn probability `p` of the customer of encoded `row` after a contact with `action`.
+fn after(cfg: &SimConfig, action: &str, row: &[f64], p: f64) -> f64 {
+    change_for(&cfg.effect_rules, action, row, effect_of(cfg, action)).apply(p)
 }
 
 /// The truth behind a campaign.
@@ -253,7 +257,7 @@ fn truth(
         };
         let p = s.prediction.probability;
         let w = cfg.take(advice.risk_band);
-        let saved = w * (p - after(p, effect_of(cfg, top.action)));
+        let saved = w * (p - after(cfg, top.action, &row, p));
         match sums.iter_mut().find(|x| x.0 == top.action) {
             Some(x) => {
                 x.1 += w;
@@ -271,7 +275,12 @@ fn truth(
             .map(|(action, w, wp, saved, n)| {
                 let w = w.max(f64::MIN_POSITIVE);
                 TrueLift {
-                    effect: effect_of(cfg, &action),
+                    // the share saved on average (the configured one when uniform)
+                    effect: if cfg.effect_rules.is_empty() || wp <= 0.0 {
+                        effect_of(cfg, &action)
+                    } else {
+                        saved / wp
+                    },
                     mean_probability: wp / w,
                     lift: saved / w,
                     take_up: w / n as f64,
@@ -342,7 +351,7 @@ pub fn simulate(scorer: &Scorer, pool: &RawTable, cfg: &SimConfig) -> Result<Cam
                     cost: Some(top.cost),
                     ..event(OutcomeEvent::ActionTaken, at + DAY_MS)
                 });
-                q = after(p, effect_of(cfg, top.action));
+                q = after(cfg, top.action, &row, p);
             }
         }
         let churn_at = at + DAY_MS + (rng.uniform() * (horizon - 2 * DAY_MS) as f64) as i64;
@@ -436,6 +445,7 @@ impl super::EvalData {
 
 #[cfg(test)]
 mod tests {
+    use super::super::effects::Change;
     use super::*;
 
     fn invalid(e: EvalError) -> (&'static str, String) {
@@ -487,8 +497,10 @@ mod tests {
         assert_eq!(cfg.take(RiskBand::High), 0.95);
         assert_eq!(cfg.take(RiskBand::Low), 0.35);
         assert_eq!(SimConfig::default().take(RiskBand::Low), 0.8);
-        assert!((after(0.6, -0.5) - 0.9).abs() < 1e-12);
-        assert_eq!(after(0.8, -0.5), 1.0);
+        assert!((Change::Share(-0.5).apply(0.6) - 0.9).abs() < 1e-12);
+        assert_eq!(Change::Share(-0.5).apply(0.8), 1.0);
+        assert!((Change::Points(-0.1).apply(0.6) - 0.7).abs() < 1e-12);
+        assert_eq!(Change::Points(0.3).apply(0.2), 0.0);
     }
 
     #[test]

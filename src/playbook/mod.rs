@@ -26,7 +26,7 @@ pub use file::{
     parse, read, Action, PlaybookFile, RiskBand, RiskBands, Rule, ValueConfig, DEFAULT_PLAYBOOK,
 };
 pub use learned::{LearnedRate, LearningConfig, MAX_HALF_WIDTH};
-pub use predicate::{Op, Predicate};
+pub use predicate::{parse_predicate, Op, Predicate};
 pub use value_expr::Tok;
 
 /// Errors of the playbook layer.

@@ -53,7 +53,7 @@ pub struct Predicate {
 impl Predicate {
     /// Whether the predicate holds on an encoded row.
     #[inline]
-    pub(super) fn holds(&self, row: &[f64]) -> bool {
+    pub fn holds(&self, row: &[f64]) -> bool {
         self.op.holds(row[self.column], self.value)
     }
 }
@@ -180,7 +180,7 @@ impl<'t> PredicateParts<'t> {
 }
 
 /// Compile predicate `text` against the model's encoder; the error is the problem alone.
-pub(super) fn parse_predicate(text: &str, enc: &Encoder) -> Result<Predicate, String> {
+pub fn parse_predicate(text: &str, enc: &Encoder) -> Result<Predicate, String> {
     let parts = PredicateParts::split(text)?;
     let field = parts.field;
     let input = enc.inputs.iter().find(|i| i.name == field).ok_or_else(|| {

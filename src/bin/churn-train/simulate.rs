@@ -34,6 +34,10 @@ pub struct SimulateArgs {
     /// low risk band (e.g. 0.95,0.7,0.35: agents reach the riskiest first).
     #[arg(long, value_name = "HIGH,MEDIUM,LOW")]
     take_by_risk: Option<String>,
+    /// Effects that depend on the customer: a TOML file of `[[effect]]` rules (action, share or
+    /// points, when = predicates); see the README.
+    #[arg(long, value_name = "FILE")]
+    effects: Option<PathBuf>,
     /// First scoring day (YYYY-MM-DD); predictions spread over the next 28 days.
     #[arg(long, value_name = "DATE", default_value = "2026-01-01")]
     start: String,
@@ -81,6 +85,13 @@ pub fn run(a: &SimulateArgs) -> anyhow::Result<()> {
     let scorer = churn::scoring::Scorer::new(churn::bundle::load(&a.model)?);
     cfg.validate(scorer.bundle.playbook.as_ref())
         .map_err(|e| usage(e, &a.model))?;
+    if let (Some(path), Some(pb)) = (&a.effects, scorer.bundle.playbook.as_ref()) {
+        cfg.effect_rules =
+            churn::evaluate::effects::read_effects(path, &scorer.bundle.encoder, |x| {
+                pb.action_ids().any(|id| id == x)
+            })
+            .map_err(|e| usage(e, &a.model))?;
+    }
     cfg.start_ms = instant("start", &Some(a.start.clone()))?.unwrap_or_default();
     let table = churn::io::read_table(&a.input, None)?;
     cfg.horizon_days = churn::evaluate::options(
