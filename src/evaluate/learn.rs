@@ -18,7 +18,7 @@
 //! used in ranking when both arms are large enough and the result is tight enough.
 
 use super::lift::{ActionLift, Arm};
-use super::stats::{Estimate, Z95};
+use super::stats::{quantile_sorted, Estimate, Z95};
 use crate::playbook::{LearnedRate, LearningConfig, Playbook, MAX_HALF_WIDTH};
 use rand_distr::{Beta, Distribution};
 use rand_xoshiro::rand_core::SeedableRng;
@@ -73,18 +73,13 @@ fn churn_posterior(a: &Arm) -> Beta<f64> {
     Beta::new(churned + 0.5, a.n as f64 - churned + 0.5).expect("positive Beta parameters")
 }
 
-/// The `q` quantile of sorted `xs` (nearest rank).
-fn quantile(xs: &[f64], q: f64) -> f64 {
-    let i = ((xs.len() as f64 - 1.0) * q).round() as usize;
-    xs[i.min(xs.len() - 1)]
-}
-
+/// Median and 95% interval of draws `xs`.
 fn estimate(mut xs: Vec<f64>) -> Estimate {
     xs.sort_by(f64::total_cmp);
     Estimate {
-        value: quantile(&xs, 0.5),
-        low: quantile(&xs, 0.025),
-        high: quantile(&xs, 0.975),
+        value: quantile_sorted(&xs, 0.5),
+        low: quantile_sorted(&xs, 0.025),
+        high: quantile_sorted(&xs, 0.975),
     }
 }
 

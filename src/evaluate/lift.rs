@@ -24,7 +24,7 @@
 
 use super::data::{EvalData, Label, Sym, Timeline};
 use super::stats::{
-    minimum_detectable_effect, normal_two_sided_p, rate_difference, wilson, Estimate,
+    minimum_detectable_effect, normal_two_sided_p, rate_difference, wilson_estimate, Estimate,
 };
 use crate::store::OutcomeEvent;
 use crate::util::FxHashMap;
@@ -278,13 +278,13 @@ pub fn benjamini_hochberg(p: &[f64]) -> Vec<f64> {
     q
 }
 
+/// An arm's churn rate with its Wilson interval (0 in [0, 1] when empty).
 fn rate(arm: &Arm) -> Estimate {
-    let (low, high) = wilson(arm.churned as f64, arm.n as f64);
-    Estimate {
-        value: arm.rate(),
-        low,
-        high,
-    }
+    wilson_estimate(arm.churned, arm.n).unwrap_or(Estimate {
+        value: 0.0,
+        low: 0.0,
+        high: 1.0,
+    })
 }
 
 fn lift_of(action: &str, segment: Option<&str>, c: &Cell) -> ActionLift {

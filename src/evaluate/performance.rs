@@ -2,7 +2,9 @@
 //! expected to be before labels arrive (confidence-based, from the calibrated probabilities).
 
 use super::drift::DriftStatus;
-use super::stats::{auc_delong, chi2_quantile, mean_interval, wilson, Estimate};
+use super::stats::{
+    auc_delong, chi2_quantile, mean_interval, quantile_sorted, wilson, wilson_estimate, Estimate,
+};
 use crate::model::metrics;
 use serde::Serialize;
 
@@ -223,20 +225,24 @@ pub fn expected_auc_interval(p: &[f64]) -> Option<[f64; 2]> {
     }
     let mut sorted = p.to_vec();
     sorted.sort_by(f64::total_cmp);
-    let groups: Vec<Binomial> = sorted
+    // (churners' distribution, customers) per distinct probability, ascending
+    let groups: Vec<(Binomial, u64)> = sorted
         .chunk_by(|a, b| a == b)
-        .map(|g| Binomial::new(g.len() as u64, g[0].clamp(0.0, 1.0)).expect("a probability"))
-        .collect();
-    let sizes: Vec<u64> = sorted
-        .chunk_by(|a, b| a == b)
-        .map(|g| g.len() as u64)
+        .map(|g| {
+            let n = g.len() as u64;
+            (
+                Binomial::new(n, g[0].clamp(0.0, 1.0)).expect("a probability"),
+                n,
+            )
+        })
         .collect();
     let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(0xa0c0_5eed);
     let mut aucs = Vec::with_capacity(EXPECTED_DRAWS);
     for _ in 0..EXPECTED_DRAWS {
         // ascending: churners of a group rank above the non-churners below it, half above its own
         let (mut num, mut neg_below, mut pos) = (0.0f64, 0.0f64, 0.0f64);
-        for (b, &g) in groups.iter().zip(&sizes) {
+        for (b, g) in &groups {
+            let g = *g;
             let k = b.sample(&mut rng) as f64;
             let neg = g as f64 - k;
             num += k * (neg_below + 0.5 * neg);
@@ -251,8 +257,7 @@ pub fn expected_auc_interval(p: &[f64]) -> Option<[f64; 2]> {
         return None;
     }
     aucs.sort_by(f64::total_cmp);
-    let q = |x: f64| aucs[((aucs.len() - 1) as f64 * x).round() as usize];
-    Some([q(0.025), q(0.975)])
+    Some([quantile_sorted(&aucs, 0.025), quantile_sorted(&aucs, 0.975)])
 }
 
 /// Precision, recall and F1 of the decision threshold (`predicted_churn`): what the calibrated
@@ -295,24 +300,14 @@ pub fn threshold_metrics(p: &[f64], y: &[bool], threshold: f64) -> ThresholdMetr
         fn_ += (!flagged && churned) as u64;
     }
     let frac = |a: f64, b: f64| (b > 0.0).then(|| a / b);
-    let rate = |k: u64, n: u64| {
-        (n > 0).then(|| {
-            let (low, high) = wilson(k as f64, n as f64);
-            Estimate {
-                value: k as f64 / n as f64,
-                low,
-                high,
-            }
-        })
-    };
     ThresholdMetrics {
         threshold,
         n: p.len(),
         expected_precision: frac(etp, etp + efp),
         expected_recall: frac(etp, etp + efn),
         expected_f1: frac(2.0 * etp, 2.0 * etp + efp + efn),
-        precision: rate(tp, tp + fp),
-        recall: rate(tp, tp + fn_),
+        precision: wilson_estimate(tp, tp + fp),
+        recall: wilson_estimate(tp, tp + fn_),
         f1: frac(2.0 * tp as f64, (2 * tp + fp + fn_) as f64),
     }
 }

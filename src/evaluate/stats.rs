@@ -109,6 +109,25 @@ pub fn mean_interval(xs: impl Iterator<Item = f64>) -> Option<Estimate> {
     Some(Estimate::around(mean, Z95 * (var / n).sqrt()))
 }
 
+/// The `q` quantile of ascending `sorted` (nearest rank; `sorted` non-empty): the posterior and
+/// label-draw intervals read their 2.5% and 97.5% points with it.
+pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// 95% Wilson estimate of the rate `k / n` (`None` when `n` is 0).
+pub fn wilson_estimate(k: u64, n: u64) -> Option<Estimate> {
+    (n > 0).then(|| {
+        let (low, high) = wilson(k as f64, n as f64);
+        Estimate {
+            value: k as f64 / n as f64,
+            low,
+            high,
+        }
+    })
+}
+
 /// Two-sided p-value of a standard normal statistic `z`: P(|Z| ≥ |z|).
 pub fn normal_two_sided_p(z: f64) -> f64 {
     libm::erfc(z.abs() / std::f64::consts::SQRT_2).min(1.0)

@@ -3,13 +3,19 @@
 use super::{drift, performance, Estimate, Evaluation};
 use crate::playbook::LearnedRate;
 
+/// `value [low, high]`, each part formatted by `f`.
+fn est(e: &Estimate, f: &dyn Fn(f64) -> String) -> String {
+    format!("{} [{}, {}]", f(e.value), f(e.low), f(e.high))
+}
+
+/// Three decimals.
+fn num3(x: f64) -> String {
+    format!("{x:.3}")
+}
+
 /// The threshold metrics line of an evaluation's summary.
 fn threshold_summary(s: &mut String, pc: &performance::PerformanceCheck) {
     use std::fmt::Write;
-    let num3 = |x: f64| format!("{x:.3}");
-    let est = |e: &Estimate, f: &dyn Fn(f64) -> String| {
-        format!("{} [{}, {}]", f(e.value), f(e.low), f(e.high))
-    };
     if let Some(t) = &pc.at_threshold {
         let both = |r: Option<Estimate>, e: Option<f64>| {
             format!(
@@ -83,10 +89,6 @@ impl Evaluation {
         use std::fmt::Write;
         let mut s = String::new();
         let pct = |x: f64| format!("{:.1}%", 100.0 * x);
-        let est = |e: &Estimate, f: &dyn Fn(f64) -> String| {
-            format!("{} [{}, {}]", f(e.value), f(e.low), f(e.high))
-        };
-        let num3 = |x: f64| format!("{x:.3}");
         let _ = writeln!(
             s,
             "model {}: {} predictions of {} customers; labels as of {} with a {}-day horizon ({})",
