@@ -9,7 +9,7 @@ if [ ! -x .venv/bin/python ]; then
     exit 1
   }
 fi
-if .venv/bin/python -c 'import numpy, pandas, sklearn, fastapi, uvicorn, pyarrow, lightgbm' 2>/dev/null; then
+if .venv/bin/python -c 'import numpy, pandas, sklearn, fastapi, uvicorn, pyarrow, lightgbm, sklift, causalml' 2>/dev/null; then
   echo "peers ready (already installed): $(pwd)/.venv"
 else
   .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt

@@ -114,9 +114,14 @@ fn run(args: &Args) -> anyhow::Result<()> {
         input.map_or(std::path::Path::new(""), |p| p),
         &args.output,
     )?;
-    let mut scorer = Scorer::new(bundle::load(&args.model)?);
+    let loaded = bundle::load(&args.model)?;
+    let dir = loaded.dir.clone();
+    let mut scorer = Scorer::new(loaded);
     if let Some(p) = &args.playbook {
         scorer.set_playbook(churn::playbook::read(p)?, &p.display().to_string())?;
+    }
+    if scorer.attach_uplift(&dir)? && !args.quiet {
+        eprintln!("ranking actions by the uplift model in {}", dir.display());
     }
     let t = std::time::Instant::now();
     let table = customers(args, &scorer)?;

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 pub mod card;
 mod legacy;
 pub mod profile;
+pub mod uplift;
 mod validate;
 pub use validate::validate;
 
@@ -52,10 +53,12 @@ pub enum BundleError {
         path: PathBuf,
     },
     /// Unsupported format version.
-    #[error("{path}: bundle format version {found} is not supported (this build reads versions 5 to {supported}); retrain the model with this version")]
+    #[error("{path}: bundle format version {found} is not supported (this build reads versions {oldest} to {supported}); retrain the model with this version")]
     Version {
         /// File.
         path: PathBuf,
+        /// Oldest version we read.
+        oldest: u32,
         /// Version in the file.
         found: u32,
         /// Version we read.
@@ -154,19 +157,35 @@ pub struct Bundle {
 pub fn to_bytes(bundle: &Bundle) -> Result<Vec<u8>, BundleError> {
     let payload = bincode::serde::encode_to_vec(bundle, bincode::config::standard())
         .map_err(|e| BundleError::Encode(e.to_string()))?;
+    Ok(frame(MAGIC, FORMAT_VERSION, &payload))
+}
+
+/// A file's bytes: `magic`, format `version`, payload length, the payload's sha256, payload.
+pub(crate) fn frame(magic: &[u8; 8], version: u32, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER + payload.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(magic);
+    out.extend_from_slice(&version.to_le_bytes());
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(&Sha256::digest(&payload));
-    out.extend_from_slice(&payload);
-    Ok(out)
+    out.extend_from_slice(&Sha256::digest(payload));
+    out.extend_from_slice(payload);
+    out
 }
 
 /// Parse bundle bytes; `path` is used in messages.
 pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Bundle, BundleError> {
+    let (version, payload) = unframe(bytes, MAGIC, OLDEST_FORMAT..=FORMAT_VERSION, path)?;
+    decode_version(payload, version, path)
+}
+
+/// The format version and checked payload of framed bytes (see [`frame`]).
+pub(crate) fn unframe<'a>(
+    bytes: &'a [u8],
+    magic: &[u8; 8],
+    versions: std::ops::RangeInclusive<u32>,
+    path: &Path,
+) -> Result<(u32, &'a [u8]), BundleError> {
     let p = || path.to_path_buf();
-    if bytes.len() < 8 || &bytes[..8] != MAGIC {
+    if bytes.len() < 8 || &bytes[..8] != magic {
         return Err(BundleError::NotABundle { path: p() });
     }
     if bytes.len() < HEADER {
@@ -177,11 +196,12 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Bundle, BundleError> {
         });
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    if !(OLDEST_FORMAT..=FORMAT_VERSION).contains(&version) {
+    if !versions.contains(&version) {
         return Err(BundleError::Version {
             path: p(),
             found: version,
-            supported: FORMAT_VERSION,
+            oldest: *versions.start(),
+            supported: *versions.end(),
         });
     }
     let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
@@ -206,7 +226,7 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Bundle, BundleError> {
     {
         return Err(BundleError::Checksum { path: p() });
     }
-    decode_version(payload, version, path)
+    Ok((version, payload))
 }
 
 /// Decode and validate a bundle payload of the current format (the bytes after the header,
@@ -287,7 +307,7 @@ pub fn load(path: &Path) -> Result<LoadedBundle, BundleError> {
 }
 
 /// Read a bundle file, refusing one larger than header + [`MAX_PAYLOAD`] before reading it all.
-fn read_limited(file: &Path) -> Result<Vec<u8>, BundleError> {
+pub(crate) fn read_limited(file: &Path) -> Result<Vec<u8>, BundleError> {
     use std::io::Read;
     let io = |source| BundleError::Io {
         path: file.to_path_buf(),

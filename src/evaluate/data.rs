@@ -99,6 +99,15 @@ impl EvalData {
         k
     }
 
+    /// Every customer key, indexed by its number.
+    pub fn customer_keys(&self) -> Vec<&str> {
+        let mut v = vec![""; self.customers.len()];
+        for (k, &c) in &self.customers {
+            v[c as usize] = k;
+        }
+        v
+    }
+
     /// The text of `k`.
     pub fn name(&self, k: Sym) -> &str {
         &self.names[k as usize]

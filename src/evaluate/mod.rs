@@ -21,6 +21,7 @@ pub mod performance;
 pub mod simulate;
 pub mod stats;
 mod summary;
+pub mod uplift;
 
 pub use data::{EvalData, Label, OutcomeObs, PredictionObs, Sym};
 pub use lift::{ActionLift, Arm, Verdict};

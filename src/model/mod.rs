@@ -13,6 +13,7 @@ mod search;
 pub mod shap;
 mod threshold;
 pub mod tree;
+pub mod uplift;
 
 pub use parallel::{parallel_chunks, parallel_map, FIXED_CHUNKS};
 pub use predictor::{

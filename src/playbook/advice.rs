@@ -19,10 +19,14 @@ pub struct Recommendation<'a> {
     pub channel: &'a str,
     /// Cost.
     pub cost: f64,
-    /// Save rate.
+    /// Save rate: the share of the customer's churn probability the action removes.
     pub save_rate: f64,
-    /// P(churn) × value × save rate − cost.
+    /// P(churn) × value × save rate − cost; with an uplift model, predicted drop in churn
+    /// probability × value − cost (the same number: the save rate is drop ÷ P(churn)).
     pub expected_value: f64,
+    /// The uplift model's predicted drop in churn probability, when one ranked the action.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uplift: Option<f64>,
     /// Why: the rule that matched and the top reasons (rendered as text).
     pub why: Why<'a>,
     /// Message with placeholders filled in (borrowed when it has none).
@@ -41,6 +45,8 @@ pub enum Why<'a> {
         /// The save rate was learned from this many contacted customers (`None`: the
         /// playbook's).
         learned: Option<u64>,
+        /// The effect came from the customer's uplift model (before any learned rate).
+        uplift: Option<Uplift>,
     },
     /// The suppression action: no paid action pays off.
     NoPositiveValue {
@@ -56,6 +62,7 @@ impl std::fmt::Display for Why<'_> {
                 rule,
                 drivers,
                 learned,
+                uplift,
             } => {
                 write!(f, "rule '{rule}'")?;
                 let mut first = true;
@@ -64,9 +71,16 @@ impl std::fmt::Display for Why<'_> {
                     f.write_str(d)?;
                     first = false;
                 }
-                match learned {
-                    Some(n) => write!(f, "; save rate learned from {n} contacted customers"),
-                    None => f.write_str("; save rate from the playbook"),
+                match (uplift, learned) {
+                    (Some(u), _) => write!(
+                        f,
+                        "; uplift model ({}, held-out Qini {:.2} [{:.2}, {:.2}]): churn probability {:+.3} if offered",
+                        u.learner, u.qini.value, u.qini.low, u.qini.high, -u.effect
+                    ),
+                    (None, Some(n)) => {
+                        write!(f, "; save rate learned from {n} contacted customers")
+                    }
+                    (None, None) => f.write_str("; save rate from the playbook"),
                 }
             }
             Why::NoPositiveValue { best } => write!(
@@ -101,7 +115,25 @@ pub struct Advice<'a> {
     /// Control group: the action that would have been recommended first, when the contact
     /// decision would have been yes (the control arm of that action's lift). `None` otherwise.
     pub held_out: Option<&'a str>,
+    /// Actions a matching rule proposed that the uplift model predicts would push this customer
+    /// out (never recommended to them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub harms: Vec<&'a str>,
 }
+
+/// One customer's effect of one action from an uplift model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Uplift {
+    /// Predicted drop in churn probability if the action is offered (negative: it raises it).
+    pub effect: f64,
+    /// The meta-learner behind it (`T-learner`, `X-learner`).
+    pub learner: &'static str,
+    /// Its held-out Qini coefficient with the 95% interval: how well it ranks customers.
+    pub qini: crate::model::Estimate,
+}
+
+/// The uplift of action `id` for the customer being advised, if a model covers it.
+pub type UpliftOf<'a> = &'a dyn Fn(&str) -> Option<Uplift>;
 
 /// Customer context for [`Playbook::advise`].
 pub struct Context<'a, 'r> {
@@ -120,6 +152,8 @@ pub struct Context<'a, 'r> {
     /// Top reasons (readable conditions), for the "why"; they outlive the context (they belong
     /// to the scorer) so recommendations can borrow them.
     pub reasons: &'a [Cow<'r, str>],
+    /// Per-customer effects of the actions an uplift model covers (`None`: no uplift bundle).
+    pub uplift: Option<UpliftOf<'a>>,
 }
 
 /// An eligible action and the highest-priority matching rule that proposes it.
@@ -127,6 +161,8 @@ struct Candidate<'s> {
     action: &'s Action,
     priority: i32,
     rule: &'s str,
+    /// Its uplift for this customer, when a model covers it (filled before ranking).
+    uplift: Option<Uplift>,
 }
 
 /// An empty filter list matches everything; otherwise the value must be in it.
@@ -169,36 +205,48 @@ impl<'s> Ranker<'_, '_, 's> {
         }
     }
 
-    /// P(churn) × value × save rate − cost.
+    /// P(churn) × value × save rate − cost, or with an uplift: drop × value − cost.
     #[inline]
-    fn ev(&self, a: &Action) -> f64 {
-        self.ctx.probability * self.value * self.rate(a).0 - a.cost
+    fn ev(&self, c: &Candidate<'_>) -> f64 {
+        match c.uplift {
+            Some(u) => u.effect * self.value - c.action.cost,
+            None => self.ctx.probability * self.value * self.rate(c.action).0 - c.action.cost,
+        }
     }
 
     /// Highest expected value first, then higher priority, then action id.
     fn sort(&self, eligible: &mut [Candidate<'_>]) {
         eligible.sort_by(|x, y| {
-            self.ev(y.action)
-                .total_cmp(&self.ev(x.action))
+            self.ev(y)
+                .total_cmp(&self.ev(x))
                 .then(y.priority.cmp(&x.priority))
                 .then(x.action.id.cmp(&y.action.id))
         });
     }
 
-    /// The recommendation of action `a` proposed by `rule`.
-    fn recommend(&self, a: &'s Action, rule: &'s str) -> Recommendation<'s> {
-        let (save_rate, learned) = self.rate(a);
+    /// The recommendation of candidate `c`.
+    fn recommend(&self, c: &Candidate<'s>) -> Recommendation<'s> {
+        let a = c.action;
+        let (save_rate, learned) = match c.uplift {
+            Some(u) => (
+                (u.effect / self.ctx.probability.max(f64::MIN_POSITIVE)).clamp(0.0, 1.0),
+                None,
+            ),
+            None => self.rate(a),
+        };
         Recommendation {
             action: &a.id,
             name: &a.name,
             channel: &a.channel,
             cost: a.cost,
             save_rate,
-            expected_value: self.ev(a),
+            expected_value: self.ev(c),
+            uplift: c.uplift.map(|u| u.effect),
             why: Why::Rule {
-                rule,
+                rule: c.rule,
                 drivers: self.drivers.clone(),
                 learned,
+                uplift: c.uplift,
             },
             message: self.message(a),
         }
@@ -239,7 +287,7 @@ impl Playbook {
             value,
             drivers: [ctx.reasons.first().cloned(), ctx.reasons.get(1).cloned()],
         };
-        let mut eligible = self.eligible(ctx, band);
+        let (mut eligible, harms) = self.eligible(ctx, band);
         ranker.sort(&mut eligible);
         let mut recs = self.recommendations(&ranker, &eligible);
         let would_contact = recs.first().is_some_and(|r| r.expected_value > 0.0);
@@ -256,12 +304,18 @@ impl Playbook {
             recommendations: recs,
             contact,
             held_out,
+            harms,
         }
     }
 
     /// Actions proposed by the matching rules (each once, with its highest-priority rule),
-    /// within the cost cap of the customer's RFM class.
-    fn eligible<'s>(&'s self, ctx: &Context<'_, '_>, band: RiskBand) -> Vec<Candidate<'s>> {
+    /// within the cost cap of the customer's RFM class, without those the uplift model predicts
+    /// to harm the customer (returned apart) or the evaluation found to harm.
+    fn eligible<'s>(
+        &'s self,
+        ctx: &Context<'_, '_>,
+        band: RiskBand,
+    ) -> (Vec<Candidate<'s>>, Vec<&'s str>) {
         let mut eligible = Vec::new();
         for (r, preds) in self.file.rules.iter().zip(&self.predicates) {
             if r.matches(preds, ctx, band) {
@@ -274,6 +328,21 @@ impl Playbook {
         {
             eligible.retain(|e| e.action.cost <= *cap);
         }
+        // an uplift model's effect replaces the average one; an action it predicts to push this
+        // customer out is never recommended to them
+        let mut harms = Vec::new();
+        if let Some(of) = ctx.uplift {
+            for e in &mut eligible {
+                e.uplift = of(&e.action.id);
+            }
+            eligible.retain(|e| {
+                let keep = e.uplift.is_none_or(|u| u.effect >= 0.0);
+                if !keep {
+                    harms.push(e.action.id.as_str());
+                }
+                keep
+            });
+        }
         if self.learned.iter().any(|l| l.harms) {
             eligible.retain(|e| {
                 !self
@@ -282,7 +351,7 @@ impl Playbook {
                     .any(|l| l.harms && l.action == e.action.id)
             });
         }
-        eligible
+        (eligible, harms)
     }
 
     /// Add the actions of matching rule `r`; a higher priority takes over an action's rule.
@@ -304,6 +373,7 @@ impl Playbook {
                     action: a,
                     priority: r.priority,
                     rule: &r.id,
+                    uplift: None,
                 }),
             }
         }
@@ -318,14 +388,14 @@ impl Playbook {
     ) -> Vec<Recommendation<'s>> {
         let mut recs: Vec<Recommendation> = eligible
             .iter()
-            .filter(|c| c.action.cost == 0.0 || ranker.ev(c.action) > 0.0)
+            .filter(|c| c.action.cost == 0.0 || ranker.ev(c) > 0.0)
             .take(self.file.top_n)
-            .map(|c| ranker.recommend(c.action, c.rule))
+            .map(|c| ranker.recommend(c))
             .collect();
         let best_paid = eligible
             .iter()
             .filter(|c| c.action.cost > 0.0)
-            .map(|c| ranker.ev(c.action))
+            .map(|c| ranker.ev(c))
             .fold(f64::NEG_INFINITY, f64::max);
         if recs.iter().all(|r| r.cost == 0.0) && best_paid <= 0.0 {
             self.suppress(ranker, &mut recs, best_paid);
@@ -347,7 +417,12 @@ impl Playbook {
             return;
         };
         recs.retain(|r| r.action != a.id);
-        let mut r = ranker.recommend(a, "");
+        let mut r = ranker.recommend(&Candidate {
+            action: a,
+            priority: 0,
+            rule: "",
+            uplift: None,
+        });
         r.why = Why::NoPositiveValue {
             best: if best_paid.is_finite() {
                 best_paid

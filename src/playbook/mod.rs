@@ -19,7 +19,7 @@ mod learned;
 mod predicate;
 mod value_expr;
 
-pub use advice::{Advice, Context, Recommendation, Why};
+pub use advice::{Advice, Context, Recommendation, Uplift, UpliftOf, Why};
 pub use compile::Playbook;
 pub use control::{in_control, Treatment};
 pub use file::{

@@ -126,6 +126,9 @@ pub struct Scorer {
     shap: Option<crate::model::shap::ShapTables>,
     /// Input name → position.
     inputs: crate::util::FxHashMap<String, usize>,
+    /// The uplift bundle beside the model, with its content version (see
+    /// [`Scorer::attach_uplift`]).
+    pub uplift: Option<(std::sync::Arc<crate::bundle::uplift::UpliftBundle>, String)>,
 }
 
 impl Scorer {
@@ -137,6 +140,7 @@ impl Scorer {
             explanations: Vec::new(),
             shap: None,
             inputs: Default::default(),
+            uplift: None,
         };
         s.inputs = s
             .bundle
@@ -155,6 +159,18 @@ impl Scorer {
             }
         }
         s
+    }
+
+    /// Rank recommendations by the uplift bundle in `dir` when there is one (checked against
+    /// this model: another model's, or one for other encoded columns, is refused); without one,
+    /// nothing changes. Returns whether one was attached.
+    pub fn attach_uplift(
+        &mut self,
+        dir: &std::path::Path,
+    ) -> Result<bool, crate::bundle::BundleError> {
+        self.uplift = crate::bundle::uplift::load(dir, &self.bundle)?
+            .map(|(u, v)| (std::sync::Arc::new(u), v));
+        Ok(self.uplift.is_some())
     }
 
     /// Position of input field `name` among the model's inputs.
@@ -273,6 +289,15 @@ impl Scorer {
                     std::borrow::Cow::Owned(o) => std::borrow::Cow::Owned(o.condition.clone()),
                 })
                 .collect();
+            let uplift_of = |action: &str| {
+                let (u, _) = self.uplift.as_ref()?;
+                let a = u.actions.iter().find(|a| a.action == action)?;
+                Some(crate::playbook::Uplift {
+                    effect: a.model.effect(row),
+                    learner: a.model.learner().title(),
+                    qini: a.qini,
+                })
+            };
             pb.advise(&crate::playbook::Context {
                 row,
                 probability: prediction.probability,
@@ -281,6 +306,10 @@ impl Scorer {
                 lifecycle: segment.as_ref().and_then(|s| s.lifecycle_stage),
                 customer_id,
                 reasons: &top,
+                uplift: self
+                    .uplift
+                    .is_some()
+                    .then_some(&uplift_of as crate::playbook::UpliftOf<'_>),
             })
         });
         Scored {

@@ -97,6 +97,7 @@ fn load_scorer(path: &Path, playbook: &Override) -> Result<Scorer, LoadError> {
     if let Some((file, source)) = playbook {
         scorer.set_playbook(file.clone(), source)?;
     }
+    scorer.attach_uplift(path)?;
     Ok(scorer)
 }
 
@@ -127,6 +128,11 @@ fn choose_default(default: Option<&str>, reg: &Registry) -> Option<String> {
 /// The learned rates in force in a scorer's playbook.
 fn learned_of(s: &Scorer) -> &[crate::playbook::LearnedRate] {
     s.bundle.playbook.as_ref().map_or(&[], |p| &p.learned)
+}
+
+/// The content version of a scorer's uplift bundle.
+fn uplift_of(s: &Scorer) -> Option<&str> {
+    s.uplift.as_ref().map(|u| u.1.as_str())
 }
 
 /// Load every `DIR/NAME/model.bin`. Bundles that fail keep their previous version from `old`.
@@ -176,7 +182,8 @@ pub fn load_registry(
                     if m.scorer.version == scorer.version
                         && playbook.is_none()
                         && m.card.is_some()
-                        && learned_of(&m.scorer) == learned_of(&scorer) =>
+                        && learned_of(&m.scorer) == learned_of(&scorer)
+                        && uplift_of(&m.scorer) == uplift_of(&scorer) =>
                 {
                     m.clone()
                 }

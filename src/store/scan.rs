@@ -214,6 +214,42 @@ impl LogReader {
         .await
     }
 
+    /// The stored input of every prediction of `model` scored in `[from, to)`, in no particular
+    /// order, to `take` (customer key, scored at, input as stored).
+    pub async fn inputs(
+        &self,
+        model: &str,
+        (from, to): (Option<i64>, Option<i64>),
+        take: &mut (dyn FnMut(&str, i64, &str) + Send),
+    ) -> Result<(), StoreError> {
+        let mut page = |text: &str| -> Result<(), StoreError> {
+            for (customer, at, input) in unpack::<(Cow<'_, str>, i64, Cow<'_, str>)>(text)? {
+                take(&customer, at, &input);
+            }
+            Ok(())
+        };
+        let filter = "WHERE model = $1 AND scored_at >= $2 AND scored_at < $3";
+        let params = [
+            Param::Text(model.to_string()),
+            Param::Int(from.unwrap_or(i64::MIN)),
+            Param::Int(to.unwrap_or(i64::MAX)),
+        ];
+        let fields = [
+            ("customer_key", Col::Text),
+            ("scored_at", Col::Int),
+            ("input", Col::Text),
+        ];
+        fetch_packed(
+            &self.pool,
+            self.backend,
+            ("predictions", "prediction_id"),
+            &fields,
+            (filter, &params),
+            &mut page,
+        )
+        .await
+    }
+
     /// The inputs of the `limit` most recent predictions of `model` scored in `[from, to)`,
     /// newest first.
     pub async fn recent_inputs(

@@ -53,7 +53,7 @@ when = ['Contract == "Two year"', "tenure <= 12"]
 /// Every label has matured by then (scoring in January 2026, 90-day horizon).
 const AS_OF: &str = "2026-06-01";
 
-fn scorer() -> &'static Scorer {
+pub(crate) fn scorer() -> &'static Scorer {
     static S: OnceLock<Scorer> = OnceLock::new();
     S.get_or_init(|| {
         let mut s = Scorer::new(churn::bundle::load(&trained().join("telco")).unwrap());
@@ -66,13 +66,13 @@ fn scorer() -> &'static Scorer {
     })
 }
 
-fn pool() -> &'static churn::io::RawTable {
+pub(crate) fn pool() -> &'static churn::io::RawTable {
     static T: OnceLock<churn::io::RawTable> = OnceLock::new();
     T.get_or_init(|| churn::io::read_table(&telco(), None).unwrap())
 }
 
 /// Row `r` of the Telco customers, encoded by the simulation's scorer.
-fn pool_row(r: usize) -> Vec<f64> {
+pub(crate) fn pool_row(r: usize) -> Vec<f64> {
     let table = pool();
     let bind = scorer().bind(table).unwrap();
     scorer()

@@ -26,3 +26,4 @@ mod segments;
 mod server;
 mod store;
 mod timestamps;
+mod uplift;

@@ -35,6 +35,7 @@ fn advise(pb: &Playbook, class: RfmClass, p: f64) -> Vec<String> {
         lifecycle: Some(LifecycleStage::Mature),
         customer_id: None,
         reasons: &[],
+        uplift: None,
     })
     .recommendations
     .into_iter()
@@ -103,6 +104,7 @@ fn each_rfm_class_gets_the_briefs_actions() {
         lifecycle: None,
         customer_id: None,
         reasons: &[],
+        uplift: None,
     });
     let evs: Vec<f64> = adv
         .recommendations
@@ -169,6 +171,7 @@ fn control_group_is_stable_and_close_to_the_share() {
             lifecycle: None,
             customer_id: Some(id),
             reasons: &[],
+            uplift: None,
         });
         seen.insert(adv.treatment);
         if adv.treatment == Treatment::Control {

@@ -833,9 +833,14 @@ fn schema_paths(spec: &Value, schema: &Value, path: &str, out: &mut BTreeSet<Str
 #[test]
 fn openapi_score_schema_matches_full_responses_key_for_key() {
     /// Properties a Telco model never returns, and why.
-    const ELSEWHERE: [(&str, &str); 2] = [
+    const ELSEWHERE: [(&str, &str); 4] = [
         ("results[].rfm_class", "models trained on a transaction log"),
         ("results[].warnings[].min_count", "rare_category warnings"),
+        ("results[].harms", "models with an uplift bundle"),
+        (
+            "results[].recommendations[].uplift",
+            "models with an uplift bundle",
+        ),
     ];
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite://{}", dir.path().join("store.db").display());

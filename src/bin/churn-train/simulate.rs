@@ -82,7 +82,13 @@ pub fn run(a: &SimulateArgs) -> anyhow::Result<()> {
         ..SimConfig::default()
     };
     cfg.validate_parameters().map_err(|e| usage(e, &a.model))?;
-    let scorer = churn::scoring::Scorer::new(churn::bundle::load(&a.model)?);
+    let loaded = churn::bundle::load(&a.model)?;
+    let dir = loaded.dir.clone();
+    let mut scorer = churn::scoring::Scorer::new(loaded);
+    // a later wave offers what the uplift model learned from the earlier ones
+    if scorer.attach_uplift(&dir)? {
+        eprintln!("offering actions by the uplift model in {}", dir.display());
+    }
     cfg.validate(scorer.bundle.playbook.as_ref())
         .map_err(|e| usage(e, &a.model))?;
     if let (Some(path), Some(pb)) = (&a.effects, scorer.bundle.playbook.as_ref()) {

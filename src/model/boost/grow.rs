@@ -87,14 +87,38 @@ struct Open {
     split: Option<Split>,
 }
 
+/// What a boosted fit learns to predict.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// Binary labels with logistic loss: the margin is a log-odds (the churn model).
+    Labels(&'a [bool]),
+    /// Real values with squared loss: the margin is the prediction itself (the second stage
+    /// of the X-learner regresses imputed treatment effects).
+    Values(&'a [f64]),
+}
+
 /// Fit an ensemble on `rows` of the binned matrix `b` (labels `y`, sample weights `w`),
 /// stopping early on `valid` rows when `params.early_stopping > 0` and `valid` is non-empty.
-// the boosting loop with its per-round state (margins, gradients, the sampled rows and
-// columns, the early-stopping record) kept in one place: the hot path reads top to bottom
-#[allow(clippy::too_many_lines)]
 pub fn fit(
     b: &Binned,
     y: &[bool],
+    w: &[f64],
+    rows: &[usize],
+    valid: &[usize],
+    params: &BoostParams,
+    threads: usize,
+) -> Result<(Ensemble, FitReport), ModelError> {
+    fit_target(b, Target::Labels(y), w, rows, valid, params, threads)
+}
+
+/// [`fit`] for any [`Target`]: with values, squared loss (gradient `w·(m − v)`, hessian `w`),
+/// the weighted mean as the base and the validation mean squared error for early stopping.
+// the boosting loop with its per-round state (margins, gradients, the sampled rows and
+// columns, the early-stopping record) kept in one place: the hot path reads top to bottom
+#[allow(clippy::too_many_lines)]
+pub fn fit_target(
+    b: &Binned,
+    target: Target<'_>,
     w: &[f64],
     rows: &[usize],
     valid: &[usize],
@@ -105,17 +129,34 @@ pub fn fit(
     if rows.is_empty() {
         return Err(ModelError::Fit("no training rows".into()));
     }
-    let (sw, sp) = rows.iter().fold((0.0, 0.0), |(s, p), &r| {
-        (s + w[r], p + if y[r] { w[r] } else { 0.0 })
-    });
-    if sp <= 0.0 || sp >= sw {
-        return Err(ModelError::Data(
-            "boosting needs churned and retained training rows".into(),
-        ));
-    }
-    let base = (sp / (sw - sp)).ln();
     let wmax = rows.iter().fold(0.0f64, |m, &r| m.max(w[r]));
-    let fixed = Fixed::new(rows.len(), wmax);
+    let (base, fixed) = match target {
+        Target::Labels(y) => {
+            let (sw, sp) = rows.iter().fold((0.0, 0.0), |(s, p), &r| {
+                (s + w[r], p + if y[r] { w[r] } else { 0.0 })
+            });
+            if sp <= 0.0 || sp >= sw {
+                return Err(ModelError::Data(
+                    "boosting needs churned and retained training rows".into(),
+                ));
+            }
+            ((sp / (sw - sp)).ln(), Fixed::new(rows.len(), wmax))
+        }
+        Target::Values(v) => {
+            let (sw, sv, vmax) = rows.iter().fold((0.0, 0.0, 0.0f64), |(s, t, m), &r| {
+                (s + w[r], t + w[r] * v[r], m.max(v[r].abs()))
+            });
+            if sw <= 0.0 || !sv.is_finite() {
+                return Err(ModelError::Data(
+                    "regression needs finite values and positive weights".into(),
+                ));
+            }
+            // margins stay within the values' range (every leaf moves them towards a mean of
+            // residuals), so a residual is at most twice the largest |value|
+            let bound = wmax * (2.0 * vmax).max(1.0);
+            (sv / sw, Fixed::new(rows.len(), bound))
+        }
+    };
     let mut g = Grower {
         b,
         p: params,
@@ -129,7 +170,6 @@ pub fn fit(
     let mut grad = vec![(0i64, 0i64); b.nrows_binned()];
     let mut rng = Rng::new(params.seed ^ 0xB005_7ED0);
     let mut trees: Vec<BoostTree> = Vec::new();
-    let vy: Vec<bool> = valid.iter().map(|&r| y[r]).collect();
     let mut curve = Vec::new();
     let (mut best, mut best_round) = (f64::INFINITY, 0usize);
     let stop = params.early_stopping > 0 && !valid.is_empty();
@@ -144,7 +184,7 @@ pub fn fit(
         }
     ];
     for round in 0..params.rounds {
-        gradients(rows, y, w, &margin, fixed, &mut grad, g.threads);
+        gradients(rows, target, w, &margin, fixed, &mut grad, g.threads);
         bag.clear();
         if params.row_subsample < 1.0 {
             bag.extend(
@@ -179,8 +219,7 @@ pub fn fit(
         }
         trees.push(tree);
         if !valid.is_empty() {
-            let p: Vec<f64> = valid.iter().map(|&r| sigmoid(margin[r])).collect();
-            let ll = metrics::log_loss(&p, &vy);
+            let ll = valid_loss(target, valid, &margin);
             curve.push(ll);
             if ll < best - 1e-12 {
                 best = ll;
@@ -210,25 +249,47 @@ pub fn fit(
     ))
 }
 
-/// Logistic-loss gradient and hessian of every row of `rows` into `grad` (indexed by row), in
-/// fixed point; every hessian is at least one unit. Rows are independent, so ascending `rows`
+/// Validation loss of the margins: log loss of labels, mean squared error of values.
+fn valid_loss(target: Target<'_>, valid: &[usize], margin: &[f64]) -> f64 {
+    match target {
+        Target::Labels(y) => {
+            let p: Vec<f64> = valid.iter().map(|&r| sigmoid(margin[r])).collect();
+            let vy: Vec<bool> = valid.iter().map(|&r| y[r]).collect();
+            metrics::log_loss(&p, &vy)
+        }
+        Target::Values(v) => {
+            let s: f64 = valid.iter().map(|&r| (margin[r] - v[r]).powi(2)).sum();
+            s / valid.len().max(1) as f64
+        }
+    }
+}
+
+/// Gradient and hessian of the target's loss for every row of `rows` into `grad` (indexed by
+/// row), in fixed point; every hessian is at least one unit. Rows are independent, so ascending `rows`
 /// are split over `threads` by row range; the result is the same for any thread count.
 fn gradients(
     rows: &[usize],
-    y: &[bool],
+    target: Target<'_>,
     w: &[f64],
     margin: &[f64],
     fixed: Fixed,
     grad: &mut [(i64, i64)],
     threads: usize,
 ) {
-    let one = |r: usize| {
-        let p = sigmoid(margin[r]);
-        let t = if y[r] { 1.0 } else { 0.0 };
-        // truncation: at most one unit (2^-42 at 1M rows) off, and no libm call
-        let g = (w[r] * (p - t) * fixed.scale) as i64;
-        let h = (w[r] * p * (1.0 - p) * fixed.scale) as i64;
-        (g, h.max(1))
+    let one = |r: usize| match target {
+        Target::Labels(y) => {
+            let p = sigmoid(margin[r]);
+            let t = if y[r] { 1.0 } else { 0.0 };
+            // truncation: at most one unit (2^-42 at 1M rows) off, and no libm call
+            let g = (w[r] * (p - t) * fixed.scale) as i64;
+            let h = (w[r] * p * (1.0 - p) * fixed.scale) as i64;
+            (g, h.max(1))
+        }
+        Target::Values(v) => {
+            let g = (w[r] * (margin[r] - v[r]) * fixed.scale) as i64;
+            let h = (w[r] * fixed.scale) as i64;
+            (g, h.max(1))
+        }
     };
     if threads <= 1 || rows.len() < PAR_MIN_WORK / 16 || !rows.is_sorted() {
         rows.iter().for_each(|&r| grad[r] = one(r));

@@ -25,7 +25,7 @@ mod grow;
 
 pub use cv::{cross_validate, BoostCv, BoostCvRow};
 pub use ensemble::{sigmoid, BoostNode, BoostTree, Ensemble};
-pub use grow::{fit, FitReport};
+pub use grow::{fit, fit_target, FitReport, Target};
 
 use super::ModelError;
 use serde::{Deserialize, Serialize};

@@ -92,6 +92,8 @@ struct ScoreResult<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     recommendations: Option<Vec<crate::playbook::Recommendation<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    harms: Option<Vec<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     reasons: Option<Vec<Cow<'a, Reason>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     protective: Option<Vec<Cow<'a, Reason>>>,
@@ -354,6 +356,10 @@ fn score_customer<'a>(
             .as_ref()
             .filter(|_| detail == ResponseDetail::Full)
             .map(|_| scorer.levers(&row)),
+        harms: advice
+            .as_ref()
+            .map(|a| a.harms.clone())
+            .filter(|h| !h.is_empty()),
         recommendations: advice.map(|a| a.recommendations),
         // the scorer explains only when it advises; otherwise explain here
         reasons,

@@ -1,0 +1,391 @@
+//! Uplift models from the log (`churn-train uplift`): per action, the customers it was offered
+//! (treated) and the control customers it would have been offered (held out), each customer's
+//! first matured prediction with the input that was scored and the label observed within the
+//! horizon; then the meta-learners of [`crate::model::uplift`], the chosen one per action, and
+//! the uplift bundle and card beside the churn bundle.
+//!
+//! Treated means *offered* (recommended with a positive contact decision), not *contacted*:
+//! the control group is drawn by hash from the same customers, so offered vs held out is a
+//! randomised comparison, while who takes a contact up is not (agents reach the riskiest
+//! first). The effect learned is the effect of offering, which is what a targeting policy
+//! decides.
+
+use super::data::{EvalData, Label, Sym, Timeline};
+use super::EvalError;
+use crate::bundle::uplift::{
+    encoder_fingerprint, learner_name, ActionCard, ActionUplift, LearnerRecord, UpliftBundle,
+    UpliftCard,
+};
+use crate::bundle::Bundle;
+use crate::features::Matrix;
+use crate::model::uplift::{self, Learner, UpliftParams, UpliftSet};
+use crate::util::FxHashMap;
+use serde::Serialize;
+
+/// Rows each arm of an action needs before it is modelled.
+pub const MIN_ROWS_PER_ARM: usize = 2 * uplift::MIN_ARM_ROWS;
+
+/// One training row: a customer's first matured prediction in an arm of an action.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The input as stored (a JSON object).
+    pub input: String,
+    /// Encoded input.
+    pub x: Vec<f64>,
+    /// Offered the action (else held out).
+    pub treated: bool,
+    /// Churned within the horizon.
+    pub churned: bool,
+}
+
+/// The rows of one action.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionRows {
+    /// Action id.
+    pub action: String,
+    /// Its rows, in load order.
+    pub rows: Vec<Row>,
+}
+
+/// How many predictions went where.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RowCounts {
+    /// Predictions read.
+    pub predictions: usize,
+    /// Customers (their first prediction is the unit).
+    pub customers: usize,
+    /// Customers whose label has not matured yet.
+    pub pending: usize,
+    /// Matured customers in no arm (no playbook, or a treatment customer not to contact).
+    pub no_arm: usize,
+    /// Matured customers in an arm whose stored input no longer encodes.
+    pub unreadable: usize,
+    /// Training rows.
+    pub rows: usize,
+}
+
+/// Everything `churn-train uplift` learns from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UpliftRows {
+    /// Per action, by name.
+    pub actions: Vec<ActionRows>,
+    /// Where the predictions went.
+    pub counts: RowCounts,
+}
+
+/// The arm of prediction `i`: (action, treated), or `None` when it is in none.
+fn arm(data: &EvalData, i: usize) -> Option<(Sym, bool)> {
+    let p = &data.predictions[i];
+    match p.control? {
+        true => p.held_out.map(|a| (a, false)),
+        false => p
+            .top_action
+            .filter(|_| p.contact != Some(false))
+            .map(|a| (a, true)),
+    }
+}
+
+/// Sort each customer's first prediction into its action's arms; `input(i)` returns the
+/// stored input of prediction `i`.
+pub fn collect(
+    data: &EvalData,
+    enc: &crate::features::Encoder,
+    horizon_ms: i64,
+    as_of: i64,
+    input: &dyn Fn(usize) -> Option<String>,
+) -> UpliftRows {
+    let tl = Timeline::new(data);
+    let mut idx: Vec<usize> = (0..data.predictions.len()).collect();
+    idx.sort_by_key(|&i| data.predictions[i].scored_at);
+    let mut seen = crate::util::FxHashSet::default();
+    let mut counts = RowCounts {
+        predictions: idx.len(),
+        ..RowCounts::default()
+    };
+    let mut by_action: FxHashMap<Sym, Vec<Row>> = FxHashMap::default();
+    for i in idx {
+        let p = &data.predictions[i];
+        if !seen.insert(p.customer) {
+            continue;
+        }
+        counts.customers += 1;
+        let churned = match tl.label(data, p, horizon_ms, as_of) {
+            Label::Pending => {
+                counts.pending += 1;
+                continue;
+            }
+            l => l == Label::Churned,
+        };
+        let Some((action, treated)) = arm(data, i) else {
+            counts.no_arm += 1;
+            continue;
+        };
+        let encoded = input(i).and_then(|s| {
+            let x = super::drift::encode_stored(enc, &s)?;
+            Some((s, x))
+        });
+        let Some((input, x)) = encoded else {
+            counts.unreadable += 1;
+            continue;
+        };
+        counts.rows += 1;
+        by_action.entry(action).or_default().push(Row {
+            input,
+            x,
+            treated,
+            churned,
+        });
+    }
+    let mut actions: Vec<ActionRows> = by_action
+        .into_iter()
+        .map(|(a, rows)| ActionRows {
+            action: data.name(a).to_string(),
+            rows,
+        })
+        .collect();
+    actions.sort_by(|a, b| a.action.cmp(&b.action));
+    UpliftRows { actions, counts }
+}
+
+/// The rows of `model` in the store: its predictions scored before `as_of`, their outcomes and
+/// stored inputs.
+pub async fn from_store(
+    store: &crate::store::Store,
+    bundle: &Bundle,
+    since: Option<i64>,
+    as_of: i64,
+    horizon_days: u32,
+) -> Result<UpliftRows, EvalError> {
+    let period = (since, Some(as_of));
+    let data = super::load(
+        store,
+        &bundle.name,
+        period,
+        crate::store::Events::LabelsAndActions,
+    )
+    .await?;
+    // the predictions' inputs, by (customer, scored at): each customer's first prediction
+    // only (the rest are never rows)
+    let keys = data.customer_keys();
+    let mut wanted: FxHashMap<(Box<str>, i64), usize> = FxHashMap::default();
+    let mut seen = crate::util::FxHashSet::default();
+    let mut order: Vec<usize> = (0..data.predictions.len()).collect();
+    order.sort_by_key(|&i| data.predictions[i].scored_at);
+    for i in order {
+        let p = &data.predictions[i];
+        if seen.insert(p.customer) {
+            wanted.insert((keys[p.customer as usize].into(), p.scored_at), i);
+        }
+    }
+    let reader = store.reader();
+    let name = bundle.name.clone();
+    let found = store
+        .run(async move {
+            let mut inputs: FxHashMap<usize, String> = FxHashMap::default();
+            reader
+                .inputs(&name, period, &mut |customer, at, input| {
+                    if let Some(&i) = wanted.get(&(customer.into(), at)) {
+                        inputs.insert(i, input.to_string());
+                    }
+                })
+                .await?;
+            Ok(inputs)
+        })
+        .await?;
+    let horizon = i64::from(horizon_days) * crate::time::DAY_MS;
+    Ok(collect(&data, &bundle.encoder, horizon, as_of, &|i| {
+        found.get(&i).cloned()
+    }))
+}
+
+/// The uplift bundle and its card, trained on `rows` for the churn bundle `bundle` (content
+/// version `version`).
+pub fn train(
+    rows: &UpliftRows,
+    bundle: &Bundle,
+    version: &str,
+    params: &UpliftParams,
+) -> Result<(UpliftBundle, UpliftCard, Vec<ActionFit>), EvalError> {
+    let width = bundle.encoder.width();
+    let mut models = Vec::new();
+    let mut cards = Vec::new();
+    let mut fits = Vec::new();
+    let mut skipped = Vec::new();
+    for a in &rows.actions {
+        let n_t = a.rows.iter().filter(|r| r.treated).count();
+        let n_c = a.rows.len() - n_t;
+        if n_t < MIN_ROWS_PER_ARM || n_c < MIN_ROWS_PER_ARM {
+            skipped.push((
+                a.action.clone(),
+                format!("{n_t} treated and {n_c} control rows; each arm needs {MIN_ROWS_PER_ARM}"),
+            ));
+            continue;
+        }
+        let (model, card, fit) = fit_action(a, width, params)?;
+        models.push(model);
+        cards.push(card);
+        fits.push(fit);
+    }
+    if models.is_empty() {
+        let have: Vec<String> = skipped.iter().map(|(a, m)| format!("{a}: {m}")).collect();
+        return Err(EvalError::Invalid {
+            field: "rows",
+            message: format!(
+                "no action has enough matured rows to learn its uplift ({} predictions, {} \
+                 customers, {} pending, {} in no arm{}{})",
+                rows.counts.predictions,
+                rows.counts.customers,
+                rows.counts.pending,
+                rows.counts.no_arm,
+                if have.is_empty() { "" } else { "; " },
+                have.join("; ")
+            ),
+        });
+    }
+    let u = UpliftBundle {
+        model: bundle.name.clone(),
+        model_version: version.to_string(),
+        encoder: encoder_fingerprint(bundle),
+        actions: models,
+    };
+    let card = UpliftCard {
+        model: bundle.name.clone(),
+        model_version: version.to_string(),
+        version: String::new(),
+        data: serde_json::to_value(&rows.counts).unwrap_or_default(),
+        actions: cards,
+        skipped,
+    };
+    Ok((u, card, fits))
+}
+
+/// Fit the learners on one action's rows: its model (the chosen learner) and card entry.
+fn fit_action(
+    a: &ActionRows,
+    width: usize,
+    params: &UpliftParams,
+) -> Result<(ActionUplift, ActionCard, ActionFit), EvalError> {
+    let n = a.rows.len();
+    let mut data = vec![0.0; n * width];
+    for (r, row) in a.rows.iter().enumerate() {
+        for (c, v) in row.x.iter().enumerate() {
+            data[c * n + r] = *v;
+        }
+    }
+    let x = Matrix {
+        nrows: n,
+        ncols: width,
+        data,
+    };
+    let treated: Vec<bool> = a.rows.iter().map(|r| r.treated).collect();
+    let churned: Vec<bool> = a.rows.iter().map(|r| r.churned).collect();
+    let weight = vec![1.0; n];
+    let set = UpliftSet {
+        x: &x,
+        treated: &treated,
+        churned: &churned,
+        weight: &weight,
+    };
+    let fit = uplift::fit(&set, &Learner::ALL, params).map_err(|e| EvalError::Invalid {
+        field: "uplift",
+        message: format!("action {}: {e}", a.action),
+    })?;
+    let effects: Vec<f64> = a.rows.iter().map(|r| fit.model.effect(&r.x)).collect();
+    let rate = |t: bool| {
+        let (k, m) = a
+            .rows
+            .iter()
+            .filter(|r| r.treated == t)
+            .fold((0, 0), |(k, m), r| (k + usize::from(r.churned), m + 1));
+        k as f64 / m.max(1) as f64
+    };
+    let n_t = treated.iter().filter(|&&t| t).count();
+    let card = ActionCard {
+        action: a.action.clone(),
+        learner: learner_name(fit.model.learner()),
+        treated: n_t,
+        control: n - n_t,
+        treated_churn: rate(true),
+        control_churn: rate(false),
+        mean_effect: effects.iter().sum::<f64>() / n as f64,
+        harmed_share: effects.iter().filter(|&&e| e < 0.0).count() as f64 / n as f64,
+        learners: fit
+            .tried
+            .iter()
+            .map(|c| LearnerRecord {
+                learner: learner_name(c.learner),
+                held_out: c.measures.clone(),
+            })
+            .collect(),
+    };
+    let qini = fit
+        .tried
+        .iter()
+        .find(|c| c.learner == fit.model.learner())
+        .map(|c| c.measures.qini)
+        .expect("the chosen learner was tried");
+    let model = ActionUplift {
+        action: a.action.clone(),
+        model: fit.model.clone(),
+        qini,
+    };
+    let fit = ActionFit {
+        action: a.action.clone(),
+        fit,
+    };
+    Ok((model, card, fit))
+}
+
+/// One action's fit with every learner's held-out effects (for `--rows-out`).
+#[derive(Debug, Clone)]
+pub struct ActionFit {
+    /// Action id.
+    pub action: String,
+    /// The fit.
+    pub fit: uplift::UpliftFit,
+}
+
+/// The card as text: per action the rows, the churn of each arm, the learners' held-out Qini
+/// coefficients with intervals and the chosen one.
+pub fn summary(card: &UpliftCard) -> String {
+    use std::fmt::Write;
+    let c = &card.data;
+    let n = |k: &str| c.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+    let mut s = format!(
+        "uplift of model {} ({}): {} training rows from {} customers ({} pending, {} in no arm, {} unreadable)\n",
+        card.model,
+        card.model_version,
+        n("rows"),
+        n("customers"),
+        n("pending"),
+        n("no_arm"),
+        n("unreadable")
+    );
+    for a in &card.actions {
+        let _ = writeln!(
+            s,
+            "  {}: {} treated (churn {:.3}), {} control (churn {:.3}); chosen {}; mean effect {:+.3}, harmed {:.1}%",
+            a.action,
+            a.treated,
+            a.treated_churn,
+            a.control,
+            a.control_churn,
+            a.learner,
+            a.mean_effect,
+            100.0 * a.harmed_share
+        );
+        for l in &a.learners {
+            let q = &l.held_out.qini;
+            let top = l.held_out.at.first().map_or(0.0, |u| u.uplift.value);
+            let _ = writeln!(
+                s,
+                "    {:<10} held-out Qini {:.3} [{:.3}, {:.3}], AUUC {:.3}, uplift@10% {:+.3}",
+                l.learner, q.value, q.low, q.high, l.held_out.auuc.value, top
+            );
+        }
+    }
+    for (a, why) in &card.skipped {
+        let _ = writeln!(s, "  {a}: not modelled ({why})");
+    }
+    s
+}
