@@ -30,6 +30,9 @@ pub struct ActionUplift {
     pub model: UpliftModel,
     /// Its held-out Qini coefficient (cross-fitted) with the 95% bootstrap interval.
     pub qini: crate::model::Estimate,
+    /// Whether it ranks customers: its held-out Qini interval lies above 0. A model that does
+    /// not is kept for the record but never ranks (the action's average effect does).
+    pub applied: bool,
 }
 
 /// Everything `uplift.bin` holds.
@@ -61,6 +64,8 @@ pub struct ActionCard {
     pub action: String,
     /// The learner chosen (best held-out Qini coefficient).
     pub learner: String,
+    /// Whether serving ranks by it (its held-out Qini interval lies above 0).
+    pub applied: bool,
     /// Rows offered the action.
     pub treated: usize,
     /// Rows held out from it (control customers it would have been offered to).
@@ -107,12 +112,19 @@ pub fn encoder_fingerprint(bundle: &Bundle) -> String {
 }
 
 impl UpliftBundle {
-    /// The model of `action`, if there is one.
+    /// The model of `action`, if there is one (applied or not).
     pub fn action(&self, action: &str) -> Option<&UpliftModel> {
         self.actions
             .iter()
             .find(|a| a.action == action)
             .map(|a| &a.model)
+    }
+
+    /// The model of `action` when it is applied (ranks customers better than chance).
+    pub fn applied(&self, action: &str) -> Option<&ActionUplift> {
+        self.actions
+            .iter()
+            .find(|a| a.action == action && a.applied)
     }
 
     /// Refuse to pair with a churn bundle of another name or encoder.

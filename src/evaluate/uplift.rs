@@ -300,9 +300,16 @@ fn fit_action(
         k as f64 / m.max(1) as f64
     };
     let n_t = treated.iter().filter(|&&t| t).count();
+    let qini = fit
+        .tried
+        .iter()
+        .find(|c| c.learner == fit.model.learner())
+        .map(|c| c.measures.qini)
+        .expect("the chosen learner was tried");
     let card = ActionCard {
         action: a.action.clone(),
         learner: learner_name(fit.model.learner()),
+        applied: qini.low > 0.0,
         treated: n_t,
         control: n - n_t,
         treated_churn: rate(true),
@@ -318,16 +325,11 @@ fn fit_action(
             })
             .collect(),
     };
-    let qini = fit
-        .tried
-        .iter()
-        .find(|c| c.learner == fit.model.learner())
-        .map(|c| c.measures.qini)
-        .expect("the chosen learner was tried");
     let model = ActionUplift {
         action: a.action.clone(),
         model: fit.model.clone(),
         qini,
+        applied: qini.low > 0.0,
     };
     let fit = ActionFit {
         action: a.action.clone(),
@@ -364,7 +366,7 @@ pub fn summary(card: &UpliftCard) -> String {
     for a in &card.actions {
         let _ = writeln!(
             s,
-            "  {}: {} treated (churn {:.3}), {} control (churn {:.3}); chosen {}; mean effect {:+.3}, harmed {:.1}%",
+            "  {}: {} treated (churn {:.3}), {} control (churn {:.3}); chosen {}; mean effect {:+.3}, harmed {:.1}%; {}",
             a.action,
             a.treated,
             a.treated_churn,
@@ -372,7 +374,12 @@ pub fn summary(card: &UpliftCard) -> String {
             a.control_churn,
             a.learner,
             a.mean_effect,
-            100.0 * a.harmed_share
+            100.0 * a.harmed_share,
+            if a.applied {
+                "ranks recommendations"
+            } else {
+                "not used: its held-out Qini interval reaches 0 (ranking keeps the average effect)"
+            }
         );
         for l in &a.learners {
             let q = &l.held_out.qini;

@@ -291,7 +291,7 @@ impl Scorer {
                 .collect();
             let uplift_of = |action: &str| {
                 let (u, _) = self.uplift.as_ref()?;
-                let a = u.actions.iter().find(|a| a.action == action)?;
+                let a = u.applied(action)?;
                 Some(crate::playbook::Uplift {
                     effect: a.model.effect(row),
                     learner: a.model.learner().title(),

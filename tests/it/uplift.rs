@@ -148,6 +148,14 @@ fn uplift_models_find_who_an_action_keeps_and_whom_it_pushes_out() {
         .max_by(|x, y| x.held_out.qini.value.total_cmp(&y.held_out.qini.value))
         .unwrap();
     assert_eq!(a.learner, best.learner);
+    assert!(
+        a.applied,
+        "CALL's model ranks better than chance: it is used"
+    );
+    // COUPON does nothing: a model of noise must not rank anyone
+    let coupon = card.actions.iter().find(|a| a.action == "COUPON").unwrap();
+    assert!(!coupon.applied, "{:?}", coupon.learners[0].held_out.qini);
+    assert!(u.applied("COUPON").is_none() && u.action("COUPON").is_some());
     let fit = &fits.iter().find(|f| f.action == "CALL").unwrap().fit;
     assert_eq!(fit.folds.len(), t + k);
 
@@ -441,6 +449,7 @@ fn scoring_ranks_by_uplift_and_spares_whom_an_action_would_push_out() {
     churn::bundle::uplift::save(dir.path(), &u, &mut card).unwrap();
     let mut s = scorer().clone();
     assert!(s.attach_uplift(dir.path()).unwrap());
+    assert!(u.applied("CALL").is_some());
     let model = u.action("CALL").unwrap();
     let (mut spared, mut ranked, mut unchanged) = (0, 0, 0);
     for r in 0..pool().nrows {

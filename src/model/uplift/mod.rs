@@ -260,16 +260,43 @@ pub fn fit(
     let all: Vec<usize> = (0..n).collect();
     let b = Binned::new(set.x, &all, p.max_bins, p.threads)?;
     let folds = crate::util::stratified_folds(set.treated, p.folds, p.seed);
-    let mut tried = Vec::new();
-    for &learner in learners {
-        let mut effect = vec![0.0; n];
-        for k in 0..p.folds {
+    // every (learner, fold) fit is independent: they share the threads, one thread each
+    let jobs: Vec<(Learner, usize)> = learners
+        .iter()
+        .flat_map(|&l| (0..p.folds).map(move |k| (l, k)))
+        .collect();
+    let one = UpliftParams { threads: 1, ..*p };
+    let t = std::time::Instant::now();
+    let fitted = super::parallel_map(
+        jobs.len(),
+        p.threads,
+        |j| {
+            let (learner, k) = jobs[j];
             let train: Vec<usize> = all.iter().copied().filter(|&r| folds[r] != k).collect();
-            let m = fit_learner(learner, &b, set, &train, p)?;
-            for r in (0..n).filter(|&r| folds[r] == k) {
-                effect[r] = m.effect_by(|f| set.x.get(r, f));
-            }
+            fit_learner(learner, &b, set, &train, &one)
+        },
+        &|| {},
+    );
+    tracing::debug!(
+        secs = t.elapsed().as_secs_f64(),
+        fits = jobs.len(),
+        "uplift cross-fitted"
+    );
+    let mut effect: Vec<Vec<f64>> = vec![vec![0.0; n]; learners.len()];
+    for (j, m) in fitted.into_iter().enumerate() {
+        let m = m?;
+        let (learner, k) = jobs[j];
+        let li = learners
+            .iter()
+            .position(|&l| l == learner)
+            .expect("a listed learner");
+        for r in (0..n).filter(|&r| folds[r] == k) {
+            effect[li][r] = m.effect_by(|f| set.x.get(r, f));
         }
+    }
+    let t = std::time::Instant::now();
+    let mut tried = Vec::new();
+    for (&learner, effect) in learners.iter().zip(effect) {
         let scored: Vec<measures::Scored> = (0..n)
             .map(|r| measures::Scored {
                 score: effect[r],
@@ -284,6 +311,7 @@ pub fn fit(
             measures: m,
         });
     }
+    tracing::debug!(secs = t.elapsed().as_secs_f64(), "uplift measured");
     let best = tried.iter().enumerate().fold(0, |best, (i, c)| {
         if c.measures.qini.value > tried[best].measures.qini.value {
             i
@@ -291,7 +319,9 @@ pub fn fit(
             best
         }
     });
+    let t = std::time::Instant::now();
     let model = fit_learner(tried[best].learner, &b, set, &all, p)?;
+    tracing::debug!(secs = t.elapsed().as_secs_f64(), "uplift refitted");
     Ok(UpliftFit {
         model,
         tried,
