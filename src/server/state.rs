@@ -97,7 +97,18 @@ fn load_scorer(path: &Path, playbook: &Override) -> Result<Scorer, LoadError> {
     if let Some((file, source)) = playbook {
         scorer.set_playbook(file.clone(), source)?;
     }
-    scorer.attach_uplift(path)?;
+    if scorer.attach_uplift(path)? {
+        if let Some((u, version)) = &scorer.uplift {
+            let ranking: Vec<&str> = u
+                .actions
+                .iter()
+                .filter(|a| a.applied)
+                .map(|a| a.action.as_str())
+                .collect();
+            tracing::info!(model = %scorer.bundle.name, uplift_version = %version,
+                ranking = ?ranking, "uplift models rank these actions");
+        }
+    }
     Ok(scorer)
 }
 
