@@ -18,6 +18,7 @@ pub mod learn;
 pub mod lift;
 mod load;
 pub mod performance;
+pub mod policy;
 pub mod simulate;
 pub mod stats;
 mod summary;

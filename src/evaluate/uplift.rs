@@ -36,6 +36,10 @@ pub struct Row {
     pub treated: bool,
     /// Churned within the horizon.
     pub churned: bool,
+    /// The churn probability the model gave when it was scored.
+    pub probability: f64,
+    /// The customer value the playbook ranked with (`None`: not recorded).
+    pub value: Option<f64>,
 }
 
 /// The rows of one action.
@@ -134,6 +138,8 @@ pub fn collect(
             x,
             treated,
             churned,
+            probability: p.probability,
+            value: p.value,
         });
     }
     let mut actions: Vec<ActionRows> = by_action

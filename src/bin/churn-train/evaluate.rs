@@ -33,6 +33,11 @@ pub struct EvaluateArgs {
     /// Do not store the learned save rates.
     #[arg(long)]
     no_learned_rates: bool,
+    /// Also estimate what candidate targeting policies would have earned on the logged
+    /// campaigns (off-policy, doubly robust and IPS): a comma-separated list of playbook,
+    /// nobody, risk:SHARE, uplift, uplift:SHARE.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    policy: Vec<String>,
 }
 
 /// Run `churn-train evaluate`: print the summary, write the JSON, store the learned rates.
@@ -74,8 +79,27 @@ pub fn run(a: &EvaluateArgs) -> anyhow::Result<()> {
     let ev = evaluate::evaluate(&data, &opts)?;
     tracing::debug!(secs = t.elapsed().as_secs_f64(), "evaluated");
     print!("{}", ev.summary());
+    let policies = match &bundle {
+        Some(b) if !a.policy.is_empty() => {
+            let r = policies(&store, b, &dir, &a.policy, &period, &opts)?;
+            print!("{}", evaluate::policy::summary(&r));
+            Some(r)
+        }
+        None if !a.policy.is_empty() => {
+            return Err(churn::cli::CliError::Usage(format!(
+                "--policy needs the model's bundle (its playbook), not found at {}",
+                dir.display()
+            ))
+            .into())
+        }
+        _ => None,
+    };
     if let Some(path) = &a.output {
-        let json = serde_json::to_vec_pretty(&ev)?;
+        let mut value = serde_json::to_value(&ev)?;
+        if let (Some(r), Some(o)) = (&policies, value.as_object_mut()) {
+            o.insert("policies".into(), serde_json::to_value(r)?);
+        }
+        let json = serde_json::to_vec_pretty(&value)?;
         churn::util::write_atomic(path, &json)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
@@ -88,4 +112,45 @@ pub fn run(a: &EvaluateArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The off-policy values of `names` on the model's logged campaigns.
+fn policies(
+    store: &churn::store::Store,
+    bundle: &churn::bundle::Bundle,
+    dir: &std::path::Path,
+    names: &[String],
+    period: &churn::evaluate::Period,
+    opts: &churn::evaluate::EvalOptions<'_>,
+) -> anyhow::Result<churn::evaluate::policy::PolicyReport> {
+    use churn::evaluate::policy::{self, Policy};
+    let list: Vec<Policy> = names
+        .iter()
+        .map(|n| Policy::parse(n))
+        .collect::<Result<_, _>>()?;
+    let playbook = bundle.playbook.as_ref().ok_or_else(|| {
+        churn::cli::CliError::Usage(format!("--policy: model {} has no playbook", bundle.name))
+    })?;
+    let uplift = churn::bundle::uplift::load(dir, bundle)?.map(|(u, _)| u);
+    if uplift.is_none()
+        && list
+            .iter()
+            .any(|p| matches!(p, Policy::Uplift | Policy::UpliftTop(_)))
+    {
+        return Err(churn::cli::CliError::Usage(format!(
+            "--policy uplift needs {}: run churn-train uplift first",
+            dir.join(churn::bundle::uplift::UPLIFT_FILE).display()
+        ))
+        .into());
+    }
+    let rows = store.block_on(churn::evaluate::uplift::from_store(
+        store,
+        bundle,
+        period.from,
+        opts.as_of,
+        opts.horizon_days,
+    ))?;
+    let units = policy::units(&rows, playbook, uplift.as_ref());
+    let offered = 1.0 - playbook.file.holdout_percent / 100.0;
+    Ok(policy::evaluate(&units, offered, &list)?)
 }
