@@ -140,7 +140,18 @@ pub fn render_dir(dir: &std::path::Path) -> Result<String, ReportError> {
         message: e.to_string(),
     })?;
     let card = card_for(&json, &loaded.version, &path)?;
-    Ok(render(&card, &loaded.bundle))
+    let mut report = model_report(&card, &loaded.bundle);
+    if let Some(u) = uplift_card(&loaded.dir, &loaded.version) {
+        report.push(sections::uplift(&u));
+    }
+    Ok(report.to_html())
+}
+
+/// The uplift card beside the model, when it was trained for this model version.
+fn uplift_card(dir: &std::path::Path, version: &str) -> Option<crate::bundle::uplift::UpliftCard> {
+    let bytes = std::fs::read(dir.join(crate::bundle::uplift::UPLIFT_CARD_FILE)).ok()?;
+    let card: crate::bundle::uplift::UpliftCard = serde_json::from_slice(&bytes).ok()?;
+    (card.model_version == version).then_some(card)
 }
 
 /// Escape text for HTML content and attribute values.

@@ -420,6 +420,22 @@ fn uplift_with_the_cli() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("held-out Qini"), "{out}");
     assert!(model.join("uplift.bin").exists() && model.join("uplift_card.json").exists());
+    // the model's report (re-rendered from its card) has the uplift section with its Qini plot
+    std::fs::copy(
+        trained().join("telco/model_card.json"),
+        model.join("model_card.json"),
+    )
+    .unwrap();
+    let (code, _, err) = run(
+        "churn-train",
+        &["report", "--model", model.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{err}");
+    let html = std::fs::read_to_string(model.join("report.html")).unwrap();
+    assert!(
+        html.contains("id=\"uplift\"") && html.contains("Qini curves"),
+        "no uplift section"
+    );
     let table = churn::io::read_table(&rows_out, None).unwrap();
     for col in [
         "tenure", "Contract", "action", "treated", "churned", "fold", "effect_t", "effect_x",

@@ -69,6 +69,16 @@ pub fn run(a: &UpliftArgs) -> anyhow::Result<()> {
         dir.join(churn::bundle::uplift::UPLIFT_CARD_FILE).display(),
         loaded.version
     );
+    // the model's report gains the uplift section (Qini curves, measures)
+    match churn::report::render_dir(&dir) {
+        Ok(html) => {
+            let file = dir.join(churn::report::REPORT_FILE);
+            churn::util::write_atomic(&file, html.as_bytes())
+                .with_context(|| format!("cannot write {}", file.display()))?;
+            eprintln!("updated {} with the uplift section", file.display());
+        }
+        Err(e) => eprintln!("note: report not updated: {e}"),
+    }
     if let Some(path) = &a.rows_out {
         let inputs: Vec<String> = loaded
             .bundle

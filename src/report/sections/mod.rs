@@ -6,6 +6,9 @@
 mod context;
 mod model;
 mod performance;
+mod uplift;
+
+pub(crate) use uplift::uplift;
 
 use context::{playbook, quality, segments, training};
 use model::{importance, tree};
