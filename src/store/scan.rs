@@ -196,12 +196,7 @@ impl LogReader {
             }
             Ok(())
         };
-        let filter = "WHERE model = $1 AND scored_at >= $2 AND scored_at < $3";
-        let params = [
-            Param::Text(model.to_string()),
-            Param::Int(from.unwrap_or(i64::MIN)),
-            Param::Int(to.unwrap_or(i64::MAX)),
-        ];
+        let (filter, params) = model_period(model, (from, to));
         let table = ("predictions", "prediction_id");
         fetch_packed(
             &self.pool,
@@ -228,12 +223,7 @@ impl LogReader {
             }
             Ok(())
         };
-        let filter = "WHERE model = $1 AND scored_at >= $2 AND scored_at < $3";
-        let params = [
-            Param::Text(model.to_string()),
-            Param::Int(from.unwrap_or(i64::MIN)),
-            Param::Int(to.unwrap_or(i64::MAX)),
-        ];
+        let (filter, params) = model_period(model, (from, to));
         let fields = [
             ("customer_key", Col::Text),
             ("scored_at", Col::Int),
@@ -479,6 +469,18 @@ async fn scan_connection(pool: &sqlx::AnyPool) -> Result<sqlx::AnyConnection, St
     let mut conn = pool.acquire().await?.detach();
     conn.execute("PRAGMA cache_size=-2048").await?;
     Ok(conn)
+}
+
+/// The filter of one model's predictions scored in `[from, to)` and its parameters.
+fn model_period(model: &str, (from, to): (Option<i64>, Option<i64>)) -> (&'static str, [Param; 3]) {
+    (
+        "WHERE model = $1 AND scored_at >= $2 AND scored_at < $3",
+        [
+            Param::Text(model.to_string()),
+            Param::Int(from.unwrap_or(i64::MIN)),
+            Param::Int(to.unwrap_or(i64::MAX)),
+        ],
+    )
 }
 
 /// A bound parameter of [`fetch_packed`].
