@@ -238,6 +238,28 @@ pub fn decode_payload(payload: &[u8], path: &Path) -> Result<Bundle, BundleError
 
 /// Decode a payload of format `version` into the current [`Bundle`] and validate it.
 fn decode_version(payload: &[u8], version: u32, path: &Path) -> Result<Bundle, BundleError> {
+    let bundle: Bundle = if version == 5 {
+        let b: legacy::BundleV5 = decode_exact(payload, path)?;
+        Bundle::try_from(b).map_err(|message| BundleError::Decode {
+            path: path.to_path_buf(),
+            message,
+        })?
+    } else {
+        decode_exact(payload, path)?
+    };
+    validate(&bundle).map_err(|message| BundleError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    })?;
+    Ok(bundle)
+}
+
+/// Decode a whole payload (checksum already checked) as `T`: at most [`MAX_PAYLOAD`] bytes,
+/// and every byte used.
+pub(crate) fn decode_exact<T: serde::de::DeserializeOwned>(
+    payload: &[u8],
+    path: &Path,
+) -> Result<T, BundleError> {
     let p = || path.to_path_buf();
     if payload.len() > MAX_PAYLOAD {
         return Err(BundleError::TooLarge {
@@ -247,27 +269,18 @@ fn decode_version(payload: &[u8], version: u32, path: &Path) -> Result<Bundle, B
         });
     }
     let cfg = bincode::config::standard().with_limit::<MAX_PAYLOAD>();
-    let decode_error = |e: bincode::error::DecodeError| BundleError::Decode {
-        path: p(),
-        message: e.to_string(),
-    };
-    let (bundle, used): (Bundle, usize) = if version == 5 {
-        let (b, used): (legacy::BundleV5, usize) =
-            bincode::serde::decode_from_slice(payload, cfg).map_err(decode_error)?;
-        let bundle =
-            Bundle::try_from(b).map_err(|message| BundleError::Decode { path: p(), message })?;
-        (bundle, used)
-    } else {
-        bincode::serde::decode_from_slice(payload, cfg).map_err(decode_error)?
-    };
+    let (value, used): (T, usize) =
+        bincode::serde::decode_from_slice(payload, cfg).map_err(|e| BundleError::Decode {
+            path: p(),
+            message: e.to_string(),
+        })?;
     if used != payload.len() {
         return Err(BundleError::Decode {
             path: p(),
             message: format!("{} trailing bytes", payload.len() - used),
         });
     }
-    validate(&bundle).map_err(|message| BundleError::Invalid { path: p(), message })?;
-    Ok(bundle)
+    Ok(value)
 }
 
 /// Short content version of a bundle: the first 12 hex digits of the payload's sha256.

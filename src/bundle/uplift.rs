@@ -7,8 +7,8 @@
 //! columns. Loading it beside another model, or beside the same model retrained with other
 //! columns, is refused with both names.
 
-use super::{frame, read_limited, unframe, Bundle, BundleError, MAX_PAYLOAD};
-use crate::model::uplift::{measures::UpliftMeasures, Learner, UpliftModel};
+use super::{decode_exact, frame, read_limited, unframe, Bundle, BundleError};
+use crate::model::uplift::{measures::UpliftMeasures, UpliftModel};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -82,6 +82,23 @@ pub struct ActionCard {
     pub learners: Vec<LearnerRecord>,
 }
 
+/// How many predictions went where.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RowCounts {
+    /// Predictions read.
+    pub predictions: usize,
+    /// Customers (their first prediction is the unit).
+    pub customers: usize,
+    /// Customers whose label has not matured yet.
+    pub pending: usize,
+    /// Matured customers in no arm (no playbook, or a treatment customer not to contact).
+    pub no_arm: usize,
+    /// Matured customers in an arm whose stored input no longer encodes.
+    pub unreadable: usize,
+    /// Training rows.
+    pub rows: usize,
+}
+
 /// `uplift_card.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UpliftCard {
@@ -92,7 +109,7 @@ pub struct UpliftCard {
     /// Content version of the uplift bundle.
     pub version: String,
     /// Where the rows came from, and how many of each kind.
-    pub data: serde_json::Value,
+    pub data: RowCounts,
     /// Per action.
     pub actions: Vec<ActionCard>,
     /// Actions that had too few rows to model, with the reason.
@@ -171,11 +188,6 @@ impl UpliftBundle {
     }
 }
 
-/// The learners as the card names them.
-pub fn learner_name(l: Learner) -> String {
-    l.title().to_string()
-}
-
 /// Encode an uplift bundle to its file bytes.
 pub fn to_bytes(u: &UpliftBundle) -> Result<Vec<u8>, BundleError> {
     let payload = bincode::serde::encode_to_vec(u, bincode::config::standard())
@@ -206,18 +218,7 @@ pub fn load(dir: &Path, bundle: &Bundle) -> Result<Option<(UpliftBundle, String)
     }
     let bytes = read_limited(&file)?;
     let (_, payload) = unframe(&bytes, UPLIFT_MAGIC, 1..=UPLIFT_FORMAT, &file)?;
-    let cfg = bincode::config::standard().with_limit::<MAX_PAYLOAD>();
-    let (u, used): (UpliftBundle, usize) = bincode::serde::decode_from_slice(payload, cfg)
-        .map_err(|e| BundleError::Decode {
-            path: file.clone(),
-            message: e.to_string(),
-        })?;
-    if used != payload.len() {
-        return Err(BundleError::Decode {
-            path: file,
-            message: format!("{} trailing bytes", payload.len() - used),
-        });
-    }
+    let u: UpliftBundle = decode_exact(payload, &file)?;
     u.check_pair(bundle, &file)?;
     u.validate(bundle.encoder.width())
         .map_err(|message| BundleError::Invalid {

@@ -126,6 +126,23 @@ impl EvalData {
         self.predictions.push(obs);
     }
 
+    /// Every prediction's index, in time order (equal times in load order).
+    pub(crate) fn by_time(&self) -> Vec<usize> {
+        let mut idx: Vec<usize> = (0..self.predictions.len()).collect();
+        idx.sort_by_key(|&i| self.predictions[i].scored_at);
+        idx
+    }
+
+    /// The positions in `idx` (prediction indices in time order) of each customer's first
+    /// prediction: the unit of the lift and of the uplift rows (a customer scored again during
+    /// a campaign is one experiment, not several).
+    pub(crate) fn first_per_customer(&self, idx: &[usize]) -> Vec<usize> {
+        let mut seen = crate::util::FxHashSet::default();
+        (0..idx.len())
+            .filter(|&k| seen.insert(self.predictions[idx[k]].customer))
+            .collect()
+    }
+
     /// The index of a loaded prediction by its id.
     pub fn prediction_index(&self, id: &str) -> Option<usize> {
         self.ids.get(id).copied()

@@ -277,12 +277,10 @@ pub fn evaluate(data: &EvalData, opt: &EvalOptions<'_>) -> Result<Evaluation, Ev
         .next()
         .unwrap_or_else(|| Bucket::default().report("all".into()));
     // the unit of the lift: each customer's first prediction in the period, with its label
-    let mut seen = crate::util::FxHashSet::default();
-    let units: Vec<(usize, Label)> = idx
-        .iter()
-        .zip(&labels)
-        .filter(|(&i, _)| seen.insert(pred(i).customer))
-        .map(|(&i, &l)| (i, l))
+    let units: Vec<(usize, Label)> = data
+        .first_per_customer(&idx)
+        .into_iter()
+        .map(|k| (idx[k], labels[k]))
         .collect();
     let cost = |a: &str| -> Option<f64> {
         opt.playbook()

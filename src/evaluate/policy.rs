@@ -155,11 +155,7 @@ pub fn units(rows: &UpliftRows, playbook: &Playbook, uplift: Option<&UpliftBundl
         let Some(action) = playbook.file.actions.iter().find(|x| x.id == a.action) else {
             continue;
         };
-        let rate = playbook
-            .learned
-            .iter()
-            .find(|l| l.applied && l.action == action.id)
-            .map_or(action.save_rate, |l| l.save_rate);
+        let rate = playbook.rate_in_force(action);
         let model = uplift.and_then(|u| u.applied(&a.action));
         for r in &a.rows {
             let effect = match model {

@@ -12,15 +12,14 @@
 
 use super::data::{EvalData, Label, Sym, Timeline};
 use super::EvalError;
+pub use crate::bundle::uplift::RowCounts;
 use crate::bundle::uplift::{
-    encoder_fingerprint, learner_name, ActionCard, ActionUplift, LearnerRecord, UpliftBundle,
-    UpliftCard,
+    encoder_fingerprint, ActionCard, ActionUplift, LearnerRecord, UpliftBundle, UpliftCard,
 };
 use crate::bundle::Bundle;
 use crate::features::Matrix;
 use crate::model::uplift::{self, Learner, UpliftParams, UpliftSet};
 use crate::util::FxHashMap;
-use serde::Serialize;
 
 /// Rows each arm of an action needs before it is modelled.
 pub const MIN_ROWS_PER_ARM: usize = 2 * uplift::MIN_ARM_ROWS;
@@ -51,23 +50,6 @@ pub struct ActionRows {
     pub rows: Vec<Row>,
 }
 
-/// How many predictions went where.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct RowCounts {
-    /// Predictions read.
-    pub predictions: usize,
-    /// Customers (their first prediction is the unit).
-    pub customers: usize,
-    /// Customers whose label has not matured yet.
-    pub pending: usize,
-    /// Matured customers in no arm (no playbook, or a treatment customer not to contact).
-    pub no_arm: usize,
-    /// Matured customers in an arm whose stored input no longer encodes.
-    pub unreadable: usize,
-    /// Training rows.
-    pub rows: usize,
-}
-
 /// Everything `churn-train uplift` learns from.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UpliftRows {
@@ -89,29 +71,25 @@ fn arm(data: &EvalData, i: usize) -> Option<(Sym, bool)> {
     }
 }
 
-/// Sort each customer's first prediction into its action's arms; `input(i)` returns the
+/// Sort each customer's first prediction into its action's arms; `input(i)` hands over the
 /// stored input of prediction `i`.
 pub fn collect(
     data: &EvalData,
     enc: &crate::features::Encoder,
     horizon_ms: i64,
     as_of: i64,
-    input: &dyn Fn(usize) -> Option<String>,
+    input: &mut dyn FnMut(usize) -> Option<String>,
 ) -> UpliftRows {
     let tl = Timeline::new(data);
-    let mut idx: Vec<usize> = (0..data.predictions.len()).collect();
-    idx.sort_by_key(|&i| data.predictions[i].scored_at);
-    let mut seen = crate::util::FxHashSet::default();
+    let idx = data.by_time();
     let mut counts = RowCounts {
         predictions: idx.len(),
         ..RowCounts::default()
     };
     let mut by_action: FxHashMap<Sym, Vec<Row>> = FxHashMap::default();
-    for i in idx {
+    for k in data.first_per_customer(&idx) {
+        let i = idx[k];
         let p = &data.predictions[i];
-        if !seen.insert(p.customer) {
-            continue;
-        }
         counts.customers += 1;
         let churned = match tl.label(data, p, horizon_ms, as_of) {
             Label::Pending => {
@@ -170,19 +148,18 @@ pub async fn from_store(
         crate::store::Events::LabelsAndActions,
     )
     .await?;
-    // the predictions' inputs, by (customer, scored at): each customer's first prediction
-    // only (the rest are never rows)
+    // the inputs of the customers' first predictions only (the rest are never rows), by
+    // customer key: (scored at, prediction)
     let keys = data.customer_keys();
-    let mut wanted: FxHashMap<(Box<str>, i64), usize> = FxHashMap::default();
-    let mut seen = crate::util::FxHashSet::default();
-    let mut order: Vec<usize> = (0..data.predictions.len()).collect();
-    order.sort_by_key(|&i| data.predictions[i].scored_at);
-    for i in order {
-        let p = &data.predictions[i];
-        if seen.insert(p.customer) {
-            wanted.insert((keys[p.customer as usize].into(), p.scored_at), i);
-        }
-    }
+    let idx = data.by_time();
+    let wanted: FxHashMap<Box<str>, (i64, usize)> = data
+        .first_per_customer(&idx)
+        .into_iter()
+        .map(|k| {
+            let p = &data.predictions[idx[k]];
+            (keys[p.customer as usize].into(), (p.scored_at, idx[k]))
+        })
+        .collect();
     let reader = store.reader();
     let name = bundle.name.clone();
     let found = store
@@ -190,8 +167,10 @@ pub async fn from_store(
             let mut inputs: FxHashMap<usize, String> = FxHashMap::default();
             reader
                 .inputs(&name, period, &mut |customer, at, input| {
-                    if let Some(&i) = wanted.get(&(customer.into(), at)) {
-                        inputs.insert(i, input.to_string());
+                    if let Some(&(first, i)) = wanted.get(customer) {
+                        if first == at {
+                            inputs.insert(i, input.to_string());
+                        }
                     }
                 })
                 .await?;
@@ -199,8 +178,9 @@ pub async fn from_store(
         })
         .await?;
     let horizon = i64::from(horizon_days) * crate::time::DAY_MS;
-    Ok(collect(&data, &bundle.encoder, horizon, as_of, &|i| {
-        found.get(&i).cloned()
+    let mut found = found;
+    Ok(collect(&data, &bundle.encoder, horizon, as_of, &mut |i| {
+        found.remove(&i)
     }))
 }
 
@@ -258,7 +238,7 @@ pub fn train(
         model: bundle.name.clone(),
         model_version: version.to_string(),
         version: String::new(),
-        data: serde_json::to_value(&rows.counts).unwrap_or_default(),
+        data: rows.counts.clone(),
         actions: cards,
         skipped,
     };
@@ -314,7 +294,7 @@ fn fit_action(
         .expect("the chosen learner was tried");
     let card = ActionCard {
         action: a.action.clone(),
-        learner: learner_name(fit.model.learner()),
+        learner: fit.model.learner().title().to_string(),
         applied: qini.low > 0.0,
         treated: n_t,
         control: n - n_t,
@@ -326,7 +306,7 @@ fn fit_action(
             .tried
             .iter()
             .map(|c| LearnerRecord {
-                learner: learner_name(c.learner),
+                learner: c.learner.title().to_string(),
                 held_out: c.measures.clone(),
             })
             .collect(),
@@ -358,16 +338,15 @@ pub struct ActionFit {
 pub fn summary(card: &UpliftCard) -> String {
     use std::fmt::Write;
     let c = &card.data;
-    let n = |k: &str| c.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
     let mut s = format!(
         "uplift of model {} ({}): {} training rows from {} customers ({} pending, {} in no arm, {} unreadable)\n",
         card.model,
         card.model_version,
-        n("rows"),
-        n("customers"),
-        n("pending"),
-        n("no_arm"),
-        n("unreadable")
+        c.rows,
+        c.customers,
+        c.pending,
+        c.no_arm,
+        c.unreadable
     );
     for a in &card.actions {
         let _ = writeln!(

@@ -185,6 +185,16 @@ impl Rule {
     }
 }
 
+/// The save rate in force for `a` among `learned` (an applied learned rate, else the
+/// playbook's) and, when learned, the contacts it was learned from.
+#[inline]
+fn rate_in_force(learned: &[LearnedRate], a: &Action) -> (f64, Option<u64>) {
+    match learned.iter().find(|l| l.applied && l.action == a.id) {
+        Some(l) => (l.save_rate, Some(l.treated)),
+        None => (a.save_rate, None),
+    }
+}
+
 /// Expected values and recommendation text for one customer.
 struct Ranker<'c, 'a, 's> {
     ctx: &'c Context<'a, 's>,
@@ -196,13 +206,10 @@ struct Ranker<'c, 'a, 's> {
 }
 
 impl<'s> Ranker<'_, '_, 's> {
-    /// The save rate in force for `a` and, when learned, the contacts it was learned from.
+    /// The save rate in force for `a` (see [`rate_in_force`]).
     #[inline]
     fn rate(&self, a: &Action) -> (f64, Option<u64>) {
-        match self.learned.iter().find(|l| l.applied && l.action == a.id) {
-            Some(l) => (l.save_rate, Some(l.treated)),
-            None => (a.save_rate, None),
-        }
+        rate_in_force(self.learned, a)
     }
 
     /// P(churn) × value × save rate − cost, or with an uplift: drop × value − cost.
@@ -268,6 +275,11 @@ impl<'s> Ranker<'_, '_, 's> {
 }
 
 impl Playbook {
+    /// The save rate the ranking uses for `a`: its applied learned rate, else the playbook's.
+    pub fn rate_in_force(&self, a: &Action) -> f64 {
+        rate_in_force(&self.learned, a).0
+    }
+
     /// Customer value of an encoded row.
     pub fn value(&self, row: &[f64]) -> f64 {
         match &self.value_rpn {

@@ -71,6 +71,33 @@ pub(crate) fn pool() -> &'static churn::io::RawTable {
     T.get_or_init(|| churn::io::read_table(&telco(), None).unwrap())
 }
 
+/// The text of column `col` in row `r` of the Telco customers (empty when missing).
+pub(crate) fn pool_text(col: &str, r: usize) -> String {
+    let table = pool();
+    table.columns[table.index_of(col).unwrap()]
+        .data
+        .get(r)
+        .to_text()
+        .unwrap_or_default()
+}
+
+/// A store at `url` holding campaign `c`: its predictions and outcomes.
+pub(crate) fn store_with(url: &str, c: &Campaign) -> churn::store::Store {
+    let store = churn::store::Store::open(
+        &churn::store::StoreUrl::parse(url).unwrap(),
+        churn::store::IdKey::new(None),
+    )
+    .unwrap()
+    .unwrap();
+    store
+        .block_on(store.insert_predictions(c.records.clone()))
+        .unwrap();
+    store
+        .block_on(store.record_outcomes(c.outcomes.clone()))
+        .unwrap();
+    store
+}
+
 /// Row `r` of the Telco customers, encoded by the simulation's scorer.
 pub(crate) fn pool_row(r: usize) -> Vec<f64> {
     let table = pool();
@@ -461,13 +488,7 @@ when = ["tenure > 48"]
     let c = simulate(scorer(), pool(), &cfg).unwrap();
     // the truth by hand: over the rows CALL is the contact action for, the rule that applies
     let table = pool();
-    let text = |col: &str, r: usize| {
-        table.columns[table.index_of(col).unwrap()]
-            .data
-            .get(r)
-            .to_text()
-            .unwrap_or_default()
-    };
+    let text = |col: &str, r: usize| pool_text(col, r);
     let (mut saved, mut n) = (0.0, 0.0);
     for r in 0..table.nrows {
         let s = scorer().score_encoded(&pool_row(r), Vec::new(), None);
@@ -667,18 +688,7 @@ fn store_round_trip(url: &str) {
         "{:?}",
         want.learned_rates
     );
-    let store = churn::store::Store::open(
-        &churn::store::StoreUrl::parse(url).unwrap(),
-        churn::store::IdKey::new(None),
-    )
-    .unwrap()
-    .unwrap();
-    store
-        .block_on(store.insert_predictions(c.records.clone()))
-        .unwrap();
-    store
-        .block_on(store.record_outcomes(c.outcomes.clone()))
-        .unwrap();
+    let store = store_with(url, &c);
     let model = store
         .block_on(evaluate::resolve_model(&store, None))
         .unwrap();

@@ -4,7 +4,7 @@
 //! customers, and does nothing for the rest — among them the riskiest, fibre customers on
 //! monthly contracts, who leave whatever we do (lost causes).
 
-use super::evaluation::{pool, pool_row};
+use super::evaluation::{pool, pool_row, pool_text, store_with};
 use crate::util::*;
 use churn::evaluate::simulate::{simulate, Campaign, SimConfig};
 use churn::evaluate::uplift::{self as up, UpliftRows};
@@ -98,7 +98,7 @@ fn rows_of(c: &Campaign) -> UpliftRows {
         &scorer().bundle.encoder,
         90 * churn::time::DAY_MS,
         as_of(),
-        &|i| Some(c.records[i].input.clone()),
+        &mut |i| Some(c.records[i].input.clone()),
     )
 }
 
@@ -162,13 +162,7 @@ fn uplift_models_find_who_an_action_keeps_and_whom_it_pushes_out() {
     // against the truth, customer by customer of the Telco table
     let model = u.action("CALL").unwrap();
     let table = pool();
-    let text = |col: &str, r: usize| {
-        table.columns[table.index_of(col).unwrap()]
-            .data
-            .get(r)
-            .to_text()
-            .unwrap_or_default()
-    };
+    let text = pool_text;
     // CALL is proposed to customers past their first year: the effect is learned there
     let eligible: Vec<usize> = (0..table.nrows)
         .filter(|&r| text("tenure", r).parse::<f64>().unwrap() > 12.0)
@@ -364,20 +358,19 @@ fn uplift_with_the_cli() {
         .collect();
     let text: String = actions.iter().map(|a| EFFECTS.replace("CALL", a)).collect();
     std::fs::write(&effects, text).unwrap();
-    let (code, _, err) = run(
-        "churn-train",
-        &[
+    let simulate = |extra: &[&str]| {
+        let mut args = vec![
             "simulate",
             "--model",
             model.to_str().unwrap(),
             "--store",
             &store,
-            "--input",
-            telco.to_str().unwrap(),
-            "--customers",
-            "300",
-        ],
-    );
+        ];
+        args.extend(["--input", telco.to_str().unwrap()]);
+        args.extend(extra);
+        run("churn-train", &args)
+    };
+    let (code, _, err) = simulate(&["--customers", "300"]);
     assert_eq!(code, 0, "{err}");
     let uplift = |extra: &[&str]| {
         let mut args = vec![
@@ -398,22 +391,12 @@ fn uplift_with_the_cli() {
     assert!(!model.join("uplift.bin").exists());
 
     std::fs::remove_file(dir.path().join("store.db")).unwrap();
-    let (code, _, err) = run(
-        "churn-train",
-        &[
-            "simulate",
-            "--model",
-            model.to_str().unwrap(),
-            "--store",
-            &store,
-            "--input",
-            telco.to_str().unwrap(),
-            "--customers",
-            "30000",
-            "--effects",
-            effects.to_str().unwrap(),
-        ],
-    );
+    let (code, _, err) = simulate(&[
+        "--customers",
+        "30000",
+        "--effects",
+        effects.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{err}");
     let rows_out = dir.path().join("rows.csv");
     let (code, out, err) = uplift(&["--rows-out", rows_out.to_str().unwrap()]);
@@ -718,21 +701,10 @@ fn doubly_robust_policy_values_cover_the_truth() {
 }
 
 /// The rows read back from a real store — SQLite and PostgreSQL — are the campaign's rows, so
-/// the uplift bundle trained from either is byte-identical to the one trained in memory.
+/// the uplift bundle trained from either equals the one trained in memory.
 fn uplift_from_store(url: &str) {
     let c = campaign(8_000, 31);
-    let store = churn::store::Store::open(
-        &churn::store::StoreUrl::parse(url).unwrap(),
-        churn::store::IdKey::new(None),
-    )
-    .unwrap()
-    .unwrap();
-    store
-        .block_on(store.insert_predictions(c.records.clone()))
-        .unwrap();
-    store
-        .block_on(store.record_outcomes(c.outcomes.clone()))
-        .unwrap();
+    let store = store_with(url, &c);
     let bundle = &scorer().bundle;
     let got = store
         .block_on(up::from_store(&store, bundle, None, as_of(), 90))

@@ -170,6 +170,10 @@ pub fn fit_target(
     let mut grad = vec![(0i64, 0i64); b.nrows_binned()];
     let mut rng = Rng::new(params.seed ^ 0xB005_7ED0);
     let mut trees: Vec<BoostTree> = Vec::new();
+    let valid_labels: Vec<bool> = match target {
+        Target::Labels(y) => valid.iter().map(|&r| y[r]).collect(),
+        Target::Values(_) => Vec::new(),
+    };
     let mut curve = Vec::new();
     let (mut best, mut best_round) = (f64::INFINITY, 0usize);
     let stop = params.early_stopping > 0 && !valid.is_empty();
@@ -219,7 +223,7 @@ pub fn fit_target(
         }
         trees.push(tree);
         if !valid.is_empty() {
-            let ll = valid_loss(target, valid, &margin);
+            let ll = valid_loss(target, valid, &valid_labels, &margin);
             curve.push(ll);
             if ll < best - 1e-12 {
                 best = ll;
@@ -249,13 +253,13 @@ pub fn fit_target(
     ))
 }
 
-/// Validation loss of the margins: log loss of labels, mean squared error of values.
-fn valid_loss(target: Target<'_>, valid: &[usize], margin: &[f64]) -> f64 {
+/// Validation loss of the margins: log loss of labels (`labels`: the validation rows' labels,
+/// gathered once per fit), mean squared error of values.
+fn valid_loss(target: Target<'_>, valid: &[usize], labels: &[bool], margin: &[f64]) -> f64 {
     match target {
-        Target::Labels(y) => {
+        Target::Labels(_) => {
             let p: Vec<f64> = valid.iter().map(|&r| sigmoid(margin[r])).collect();
-            let vy: Vec<bool> = valid.iter().map(|&r| y[r]).collect();
-            metrics::log_loss(&p, &vy)
+            metrics::log_loss(&p, labels)
         }
         Target::Values(v) => {
             let s: f64 = valid.iter().map(|&r| (margin[r] - v[r]).powi(2)).sum();

@@ -98,7 +98,7 @@ pub(crate) fn uplift(card: &UpliftCard) -> Section {
         "Uplift: whom each action keeps",
         &format!(
             "How well each action's uplift model ({} rows of logged campaigns, uplift version {}) finds the customers an offer changes, measured on held-out rows; uplift at k is the stay rate of the offered minus that of the held out among the top k by predicted uplift.",
-            card.data.get("rows").and_then(serde_json::Value::as_u64).unwrap_or(0),
+            card.data.rows,
             card.version
         ),
         body,

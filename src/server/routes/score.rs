@@ -336,7 +336,7 @@ fn score_customer<'a>(
         let (r, p) = scorer.top_reasons_with_leaf(&row, p.leaf, 3);
         (Some(r), Some(p))
     };
-    let advice = scored.advice.filter(|_| !brief);
+    let mut advice = scored.advice.filter(|_| !brief);
     let result = ScoreResult {
         customer_id,
         prediction_id: record.as_ref().map(|r| r.prediction_id.clone()),
@@ -357,8 +357,8 @@ fn score_customer<'a>(
             .filter(|_| detail == ResponseDetail::Full)
             .map(|_| scorer.levers(&row)),
         harms: advice
-            .as_ref()
-            .map(|a| a.harms.clone())
+            .as_mut()
+            .map(|a| std::mem::take(&mut a.harms))
             .filter(|h| !h.is_empty()),
         recommendations: advice.map(|a| a.recommendations),
         // the scorer explains only when it advises; otherwise explain here
