@@ -1791,7 +1791,14 @@ fn prune_takes_outcomes_and_space(url: &str) {
     assert!(count("outcomes") > 100, "the simulation reported outcomes");
     let file = url.strip_prefix("sqlite://").map(std::path::PathBuf::from);
     let size = |f: &std::path::Path| std::fs::metadata(f).unwrap().len();
-    let before = file.as_deref().map(size);
+    // the space the store takes: the database and its write-ahead log, which holds the rows
+    // until a checkpoint moves them (on a busy machine the file alone can still be one page)
+    let wal = |f: &std::path::Path| {
+        let mut w = f.as_os_str().to_owned();
+        w.push("-wal");
+        std::fs::metadata(w).map_or(0, |m| m.len())
+    };
+    let before = file.as_deref().map(|f| size(f) + wal(f));
     let (code, _, err) = run(
         "churn-train",
         &["store", "prune", "--store", url, "--older-than", "30"],
