@@ -125,6 +125,135 @@ fn benches(c: &mut Criterion) {
             black_box(s)
         })
     });
+    serving_cost(c, &scorer, &table);
+}
+
+/// Three actions every customer may get, with effects that differ by customer.
+const THREE_ACTIONS: &str = r#"
+name = "three"
+experiment = "three"
+holdout_percent = 50
+[[actions]]
+id = "CALL"
+name = "Call"
+channel = "phone"
+cost = 1.0
+save_rate = 0.2
+[[actions]]
+id = "COUPON"
+name = "Coupon"
+channel = "email"
+cost = 1.0
+save_rate = 0.15
+[[actions]]
+id = "UPGRADE"
+name = "Upgrade"
+channel = "email"
+cost = 1.0
+save_rate = 0.1
+[[rules]]
+id = "everyone"
+actions = ["CALL", "COUPON", "UPGRADE"]
+"#;
+
+const THREE_EFFECTS: &str = r#"
+[[effect]]
+action = "CALL"
+share = 0.5
+when = ['InternetService == "DSL"']
+[[effect]]
+action = "COUPON"
+points = -0.05
+when = ["tenure > 48"]
+[[effect]]
+action = "UPGRADE"
+share = 0.4
+when = ['Contract == "Month-to-month"']
+"#;
+
+/// Issue 33: the cost of a full answer (probability, segment, reasons, advice) with a
+/// 3-action playbook: ranked by the playbook's rates or by uplift models, exploration off or on
+/// (`[learning] explore` 0 and 0.1). Per 1,000 customers of the Telco table, each with an id.
+fn serving_cost(c: &mut Criterion, trained: &Scorer, table: &churn::io::RawTable) {
+    use churn::evaluate::{simulate, uplift as up, EvalData};
+    let with = |explore: f64| {
+        let mut s = trained.clone();
+        let mut file = churn::playbook::parse(THREE_ACTIONS, "three.toml").unwrap();
+        file.learning.explore = explore;
+        s.set_playbook(file, "three.toml").unwrap();
+        s
+    };
+    let base = with(0.0);
+    let rules = churn::evaluate::effects::parse_effects(
+        THREE_EFFECTS,
+        "three-effects.toml",
+        &base.bundle.encoder,
+        |_| true,
+    )
+    .unwrap();
+    let cfg = simulate::SimConfig {
+        customers: 30_000,
+        effect_rules: rules,
+        take_rate: 1.0,
+        ..Default::default()
+    };
+    let campaign = simulate::simulate(&base, table, &cfg).unwrap();
+    let rows = up::collect(
+        &EvalData::from_campaign(&campaign),
+        &base.bundle.encoder,
+        90 * churn::time::DAY_MS,
+        churn::time::parse("2027-01-01").unwrap(),
+        &mut |i| Some(campaign.records[i].input.clone()),
+    );
+    let (uplift, card, _) =
+        up::train(&rows, &base.bundle, &base.version, &Default::default()).unwrap();
+    let applied: Vec<&str> = card
+        .actions
+        .iter()
+        .filter(|a| a.applied)
+        .map(|a| a.action.as_str())
+        .collect();
+    eprintln!("serving_cost: uplift models applied for {applied:?}");
+    let uplift = std::sync::Arc::new(uplift);
+    let bind = base.bind(table).unwrap();
+    let customers: Vec<(Vec<f64>, String)> = (0..1000)
+        .map(|r| {
+            let mut w = Vec::new();
+            let row = base
+                .encode(|i| Some(table.columns[bind[i]].data.get(r)), &mut w)
+                .unwrap();
+            (row, format!("cost-{r}"))
+        })
+        .collect();
+    let now = churn::time::now_ms();
+    let mut g = c.benchmark_group("full_answer_3_actions_1000_customers");
+    for (name, explore, ranked_by_uplift) in [
+        ("playbook_rates", 0.0, false),
+        ("playbook_rates_explore", 0.1, false),
+        ("uplift", 0.0, true),
+        ("uplift_explore", 0.1, true),
+    ] {
+        let mut s = with(explore);
+        if ranked_by_uplift {
+            s.uplift = Some((uplift.clone(), "bench".into()));
+        }
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut contacts = 0;
+                for (row, id) in &customers {
+                    let r = s.score_encoded_with(
+                        row,
+                        Vec::new(),
+                        Some(id),
+                        churn::scoring::Detail::FULL.on(now),
+                    );
+                    contacts += usize::from(r.advice.is_some_and(|a| a.contact));
+                }
+                black_box(contacts)
+            })
+        });
+    }
+    g.finish();
 }
 
 /// Tree fits and k-means on 100k synthetic customers (`churn::synth`, 16 numeric + 4 categorical

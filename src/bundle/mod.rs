@@ -20,8 +20,9 @@ pub use validate::validate;
 
 /// Magic bytes at the start of every bundle.
 pub const MAGIC: &[u8; 8] = b"CHURNMDL";
-/// Bundle format this build writes (6: boosted trees in the model).
-pub const FORMAT_VERSION: u32 = 6;
+/// Bundle format this build writes (6: boosted trees in the model; 7: `[learning] explore` in
+/// the playbook).
+pub const FORMAT_VERSION: u32 = 7;
 /// Oldest bundle format this build still reads (see `legacy`).
 pub const OLDEST_FORMAT: u32 = 5;
 /// Largest payload we decode (guards against hostile or corrupted files).
@@ -244,6 +245,8 @@ fn decode_version(payload: &[u8], version: u32, path: &Path) -> Result<Bundle, B
             path: path.to_path_buf(),
             message,
         })?
+    } else if version == 6 {
+        Bundle::from(decode_exact::<legacy::BundleV6>(payload, path)?)
     } else {
         decode_exact(payload, path)?
     };

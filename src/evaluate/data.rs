@@ -31,6 +31,9 @@ pub struct PredictionObs {
     pub contact: Option<bool>,
     /// Customer value used in the expected values.
     pub value: Option<f64>,
+    /// The probability the top (or held-out) action had of being chosen (1 when not recorded:
+    /// before exploration, the best action was surely chosen).
+    pub propensity: f32,
 }
 
 /// One outcome event.

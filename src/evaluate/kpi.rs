@@ -430,6 +430,7 @@ mod tests {
                     held_out: None,
                     contact: None,
                     value: Some(100.0),
+                    propensity: 1.0,
                 },
                 None,
             );

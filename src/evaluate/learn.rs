@@ -127,9 +127,7 @@ pub fn learned_rate(
     arms: &Arms,
 ) -> LearnedRate {
     let measured = complier_effect(arms);
-    let k = cfg.prior_strength.max(0.0);
-    let spread = prior_rate.clamp(0.05, 0.95);
-    let prior_var = (k > 0.0).then(|| spread * (1.0 - spread) / (k + 1.0));
+    let prior_var = crate::playbook::prior_variance(prior_rate, cfg.prior_strength);
     let data = measured
         .and_then(|m| m.1)
         .map(|r| (r.value, ((r.high - r.low) / (2.0 * Z95)).powi(2)));
@@ -164,9 +162,18 @@ pub fn learned_rate(
             && k_arm.n >= cfg.min_arm
             && data.is_some()
             && half <= MAX_HALF_WIDTH,
-        harms: effect.is_some_and(|e| e.high < 0.0),
+        harms: effect.is_some_and(|e| e.high < 0.0)
+            && t.n >= MIN_HARM_ARM
+            && k_arm.n >= MIN_HARM_ARM,
     }
 }
+
+/// Customers each arm needs before an action can be flagged as harmful. A flagged action is
+/// never offered again, not even by exploration, so the flag must not rest on a handful of
+/// customers: exploring a rarely ranked action gives it a few control customers at first (5
+/// control customers with one churner, against 54 contacted of the riskiest kind, put a true
+/// effect of 0 at −49 points [−68, −5]).
+pub const MIN_HARM_ARM: u64 = 30;
 
 #[cfg(test)]
 mod tests {
@@ -281,6 +288,19 @@ mod tests {
             bad.save_rate < 0.0 && bad.effect.unwrap().high < 0.0,
             "{bad:?}"
         );
+    }
+
+    #[test]
+    fn a_handful_of_control_customers_cannot_flag_harm() {
+        let arms = |control: u64, churned: u64| Arms {
+            contacted: arm(54, 34),
+            not_contacted: arm(13, 12),
+            control: arm(control, churned),
+        };
+        let few = learned_rate("A", 0.25, &LearningConfig::default(), &arms(5, 1));
+        assert!(few.effect.unwrap().high < 0.0 && !few.harms, "{few:?}");
+        let enough = learned_rate("A", 0.25, &LearningConfig::default(), &arms(60, 12));
+        assert!(enough.harms, "{enough:?}");
     }
 
     #[test]

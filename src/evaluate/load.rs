@@ -72,6 +72,7 @@ pub async fn load(
                         held_out: p.held_out.map(|s| d.sym(s)),
                         value: p.value,
                         contact: p.contact,
+                        propensity: p.propensity.map_or(1.0, |x| x as f32),
                     };
                     d.push_prediction(obs, None);
                 })

@@ -23,6 +23,7 @@ pub mod simulate;
 pub mod stats;
 mod summary;
 pub mod uplift;
+pub mod waves;
 
 pub use data::{EvalData, Label, OutcomeObs, PredictionObs, Sym};
 pub use lift::{ActionLift, Arm, Verdict};
@@ -54,6 +55,9 @@ pub enum EvalError {
         /// What was expected.
         message: String,
     },
+    /// A simulated customer could not be scored.
+    #[error(transparent)]
+    Score(#[from] crate::scoring::ScoreError),
 }
 
 impl EvalError {
@@ -62,6 +66,7 @@ impl EvalError {
         match self {
             EvalError::Store(e) => e.exit_code(),
             EvalError::Invalid { .. } => 2,
+            EvalError::Score(e) => e.exit_code(),
         }
     }
 }

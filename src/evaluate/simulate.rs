@@ -220,6 +220,30 @@ pub struct Campaign {
     pub outcomes: Vec<ValidOutcome>,
     /// The truth.
     pub truth: Truth,
+    /// Per record, what was decided and what each allowed action would truly have done.
+    pub decisions: Vec<Decision>,
+}
+
+/// One simulated customer's decision against the truth, for comparing policies at the same
+/// budget (see [`super::waves`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// Churn probability without an action.
+    pub probability: f64,
+    /// Chance of being reached when offered an action (the take-up of the risk band).
+    pub take: f64,
+    /// In the treatment group (not held out).
+    pub treated: bool,
+    /// The actions the rules allow, with their true effect: the drop in churn probability a
+    /// contact brings (negative: it pushes the customer out).
+    pub allowed: Vec<(String, f64)>,
+    /// The action offered (treatment group, contact decision yes), as an index into `allowed`.
+    pub offered: Option<usize>,
+    /// The offer was drawn by exploration.
+    pub explored: bool,
+    /// The true effect of the action the risk-ranked policy would offer: the allowed action
+    /// with the playbook's highest save rate.
+    pub risk_effect: Option<f64>,
 }
 
 fn effect_of(cfg: &SimConfig, action: &str) -> f64 {
@@ -306,6 +330,7 @@ pub fn simulate(scorer: &Scorer, pool: &RawTable, cfg: &SimConfig) -> Result<Cam
     let ids = IdKey::new(None);
     let mut rng = Rng::new(cfg.seed);
     let mut records = Vec::with_capacity(cfg.customers);
+    let mut decisions = Vec::with_capacity(cfg.customers);
     let mut outcomes = Vec::new();
     let spread = i64::from(cfg.spread_days.max(1)) * DAY_MS;
     let run = format!("simulation-{}", cfg.seed);
@@ -313,8 +338,14 @@ pub fn simulate(scorer: &Scorer, pool: &RawTable, cfg: &SimConfig) -> Result<Cam
         let r = rng.below(pool.nrows.max(1));
         let id = format!("{}{k}", cfg.id_prefix);
         encode(r, &mut row)?;
-        let s = scorer.score_encoded(&row, Vec::new(), Some(&id));
         let at = cfg.start_ms + (rng.uniform() * spread as f64) as i64;
+        let s = scorer.score_encoded_with(
+            &row,
+            Vec::new(),
+            Some(&id),
+            crate::scoring::Detail::FULL.on(at),
+        );
+        decisions.push(decision(scorer, cfg, &row, &s));
         let ctx = RecordContext {
             request_id: run.clone(),
             model: &scorer.bundle.name,
@@ -383,7 +414,42 @@ pub fn simulate(scorer: &Scorer, pool: &RawTable, cfg: &SimConfig) -> Result<Cam
         records,
         outcomes,
         truth,
+        decisions,
     })
+}
+
+/// The decision made for one scored customer (encoded `row`) against the truth of `cfg`.
+fn decision(
+    scorer: &Scorer,
+    cfg: &SimConfig,
+    row: &[f64],
+    s: &crate::scoring::Scored<'_>,
+) -> Decision {
+    let p = s.prediction.probability;
+    let actions = scorer.allowed_actions(row, p);
+    let allowed: Vec<(String, f64)> = actions
+        .iter()
+        .map(|a| (a.id.clone(), p - after(cfg, &a.id, row, p)))
+        .collect();
+    // the first of the highest playbook rate, as a stable sort would rank them
+    let risk_effect = (0..actions.len())
+        .rev()
+        .max_by(|&i, &j| actions[i].save_rate.total_cmp(&actions[j].save_rate))
+        .map(|i| allowed[i].1);
+    let advice = s.advice.as_ref();
+    let offered = advice
+        .filter(|a| a.contact && a.treatment == Treatment::Treatment)
+        .and_then(|a| a.recommendations.first())
+        .and_then(|top| allowed.iter().position(|(id, _)| id == top.action));
+    Decision {
+        probability: p,
+        take: advice.map_or(cfg.take_rate, |a| cfg.take(a.risk_band)),
+        treated: advice.is_some_and(|a| a.treatment == Treatment::Treatment),
+        allowed,
+        offered,
+        explored: advice.is_some_and(|a| a.policy == Some(crate::playbook::Choice::Explore)),
+        risk_effect,
+    }
 }
 
 impl super::EvalData {
@@ -404,6 +470,7 @@ impl super::EvalData {
                 held_out: r.held_out_action.as_deref().map(|s| d.sym(s)),
                 contact: r.contact,
                 value: r.customer_value,
+                propensity: r.propensity.map_or(1.0, |x| x as f32),
             };
             d.push_prediction(obs, Some(&r.prediction_id));
         }

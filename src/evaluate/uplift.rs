@@ -9,6 +9,12 @@
 //! randomised comparison, while who takes a contact up is not (agents reach the riskiest
 //! first). The effect learned is the effect of offering, which is what a targeting policy
 //! decides.
+//!
+//! With exploration (`[learning] explore`), the action a customer is in the arms of was drawn
+//! with a logged propensity; offered and held out still differ only by the hash, but the
+//! customers explored into an action are few and unlike those it is best for. Each row weighs
+//! 1 ÷ its propensity (at most [`MAX_WEIGHT`]), so the model fits the population the action is
+//! allowed for, not the one the ranking happened to pick.
 
 use super::data::{EvalData, Label, Sym, Timeline};
 use super::EvalError;
@@ -39,7 +45,14 @@ pub struct Row {
     pub probability: f64,
     /// The customer value the playbook ranked with (`None`: not recorded).
     pub value: Option<f64>,
+    /// Inverse-propensity weight: 1 ÷ the probability the action had of being chosen for the
+    /// customer (1 without exploration), at most [`MAX_WEIGHT`].
+    pub weight: f64,
 }
+
+/// The largest inverse-propensity weight: a customer explored into an action with a 1% chance
+/// counts as 20, not 100 (a few such rows would otherwise steer the whole fit).
+pub const MAX_WEIGHT: f64 = 20.0;
 
 /// The rows of one action.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,6 +131,7 @@ pub fn collect(
             churned,
             probability: p.probability,
             value: p.value,
+            weight: (1.0 / f64::from(p.propensity).max(f64::MIN_POSITIVE)).min(MAX_WEIGHT),
         });
     }
     let mut actions: Vec<ActionRows> = by_action
@@ -265,7 +279,7 @@ fn fit_action(
     };
     let treated: Vec<bool> = a.rows.iter().map(|r| r.treated).collect();
     let churned: Vec<bool> = a.rows.iter().map(|r| r.churned).collect();
-    let weight = vec![1.0; n];
+    let weight: Vec<f64> = a.rows.iter().map(|r| r.weight).collect();
     let set = UpliftSet {
         x: &x,
         treated: &treated,

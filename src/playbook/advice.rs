@@ -119,6 +119,14 @@ pub struct Advice<'a> {
     /// out (never recommended to them).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub harms: Vec<&'a str>,
+    /// How the first action (offered, or held out for the control group) was chosen: `best`
+    /// or `explore` (see [`super::explore`]); `None` when the contact decision is no.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<super::Choice>,
+    /// The probability that this action was the one chosen for this customer (1 without
+    /// exploration), for evaluating other policies on the log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub propensity: Option<f64>,
 }
 
 /// One customer's effect of one action from an uplift model.
@@ -154,6 +162,8 @@ pub struct Context<'a, 'r> {
     pub reasons: &'a [Cow<'r, str>],
     /// Per-customer effects of the actions an uplift model covers (`None`: no uplift bundle).
     pub uplift: Option<UpliftOf<'a>>,
+    /// The day (Unix days) of the decision: exploration draws per customer and day.
+    pub day: i64,
 }
 
 /// An eligible action and the highest-priority matching rule that proposes it.
@@ -303,6 +313,15 @@ impl Playbook {
         ranker.sort(&mut eligible);
         let mut recs = self.recommendations(&ranker, &eligible);
         let would_contact = recs.first().is_some_and(|r| r.expected_value > 0.0);
+        // the best-ranked action leads `recs` whenever the decision is yes (it pays off), so
+        // it is eligible[0]; exploration may put another in its place
+        let chosen = would_contact.then(|| self.choose(&ranker, &eligible));
+        if let Some(c) = chosen.filter(|c| c.index > 0) {
+            let rec = ranker.recommend(&eligible[c.index]);
+            recs.retain(|r| r.action != rec.action);
+            recs.insert(0, rec);
+            recs.truncate(self.file.top_n);
+        }
         let mut held_out = None;
         if treatment == Treatment::Control {
             held_out = recs.first().filter(|_| would_contact).map(|r| r.action);
@@ -317,7 +336,39 @@ impl Playbook {
             contact,
             held_out,
             harms,
+            policy: chosen.map(|c| c.choice),
+            propensity: chosen.map(|c| c.propensity),
         }
+    }
+
+    /// The action of a customer whose contact decision is yes, among the ranked `eligible`:
+    /// the best, or with the `[learning] explore` share one drawn by Thompson sampling on the
+    /// expected value under each action's save-rate posterior (see [`super::explore`]).
+    /// Customers without an id are not explored (their draw could not be replayed).
+    fn choose(&self, ranker: &Ranker<'_, '_, '_>, eligible: &[Candidate<'_>]) -> super::Chosen {
+        let learning = &self.file.learning;
+        let Some(id) = ranker.ctx.customer_id.filter(|_| learning.explore > 0.0) else {
+            return super::Chosen {
+                index: 0,
+                choice: super::Choice::Best,
+                propensity: 1.0,
+            };
+        };
+        let pv = ranker.ctx.probability * ranker.value;
+        let rewards: Vec<(f64, f64)> = eligible
+            .iter()
+            .map(|c| {
+                let (mean, sd) = super::explore::posterior(&self.learned, c.action, learning);
+                (mean * pv - c.action.cost, sd * pv)
+            })
+            .collect();
+        super::explore::choose(
+            &self.file.experiment,
+            id,
+            ranker.ctx.day,
+            learning.explore,
+            &rewards,
+        )
     }
 
     /// Actions proposed by the matching rules (each once, with its highest-priority rule),
@@ -328,18 +379,7 @@ impl Playbook {
         ctx: &Context<'_, '_>,
         band: RiskBand,
     ) -> (Vec<Candidate<'s>>, Vec<&'s str>) {
-        let mut eligible = Vec::new();
-        for (r, preds) in self.file.rules.iter().zip(&self.predicates) {
-            if r.matches(preds, ctx, band) {
-                self.propose(r, &mut eligible);
-            }
-        }
-        if let Some(cap) = ctx
-            .rfm_class
-            .and_then(|c| self.file.cost_caps.get(c.as_str()))
-        {
-            eligible.retain(|e| e.action.cost <= *cap);
-        }
+        let mut eligible = self.proposed(ctx, band);
         // an uplift model's effect replaces the average one; an action it predicts to push this
         // customer out is never recommended to them
         let mut harms = Vec::new();
@@ -364,6 +404,35 @@ impl Playbook {
             });
         }
         (eligible, harms)
+    }
+
+    /// Actions proposed by the matching rules (each once, with its highest-priority rule),
+    /// within the cost cap of the customer's RFM class: what the playbook allows, before any
+    /// learned or predicted harm.
+    fn proposed<'s>(&'s self, ctx: &Context<'_, '_>, band: RiskBand) -> Vec<Candidate<'s>> {
+        let mut eligible = Vec::new();
+        for (r, preds) in self.file.rules.iter().zip(&self.predicates) {
+            if r.matches(preds, ctx, band) {
+                self.propose(r, &mut eligible);
+            }
+        }
+        if let Some(cap) = ctx
+            .rfm_class
+            .and_then(|c| self.file.cost_caps.get(c.as_str()))
+        {
+            eligible.retain(|e| e.action.cost <= *cap);
+        }
+        eligible
+    }
+
+    /// The actions the rules allow for a customer (see [`Playbook::advise`]), in rule order:
+    /// what any targeting policy may choose from (the simulator's oracle and risk policies).
+    pub fn allowed<'s>(&'s self, ctx: &Context<'_, '_>) -> Vec<&'s Action> {
+        let band = self.file.risk_bands.band(ctx.probability);
+        self.proposed(ctx, band)
+            .into_iter()
+            .map(|c| c.action)
+            .collect()
     }
 
     /// Add the actions of matching rule `r`; a higher priority takes over an action's rule.

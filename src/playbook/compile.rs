@@ -206,6 +206,15 @@ impl PlaybookFile {
         }
         non_negative(self.learning.prior_strength, "prior_strength")
             .map_err(|p| Invalid::new("learning", p))?;
+        if !(0.0..=1.0).contains(&self.learning.explore) {
+            return Err(Invalid::new(
+                "learning",
+                format!(
+                    "explore must be a share in 0..=1, got {}",
+                    self.learning.explore
+                ),
+            ));
+        }
         self.risk_bands.validate()?;
         self.value.validate()
     }
@@ -308,19 +317,18 @@ struct CompiledParts {
 }
 
 impl Playbook {
-    /// Use learned save rates in ranking: those of `rates` that name one of this playbook's
+    /// Use learned save rates: ranking uses those of `rates` that name one of this playbook's
     /// actions and carry enough evidence ([`LearnedRate::applied`]); the rest keep the
     /// playbook's rate. An action learned to harm ([`LearnedRate::harms`]) is never
-    /// recommended, however little else is known. Returns how many are in force.
+    /// recommended, however little else is known. Exploration draws from every learned
+    /// posterior, applied or not. Returns how many are in force in ranking.
     pub fn set_learned(&mut self, rates: &[LearnedRate]) -> usize {
         self.learned = rates
             .iter()
-            .filter(|r| {
-                (r.applied || r.harms) && self.file.actions.iter().any(|a| a.id == r.action)
-            })
+            .filter(|r| self.file.actions.iter().any(|a| a.id == r.action))
             .cloned()
             .collect();
-        self.learned.len()
+        self.learned.iter().filter(|r| r.applied || r.harms).count()
     }
 
     /// The ids of the playbook's actions (what an `action_taken` outcome may name).

@@ -14,6 +14,11 @@ pub struct LearningConfig {
     pub prior_strength: f64,
     /// Customers each arm (contacted, control) needs before a learned rate is used in ranking.
     pub min_arm: u64,
+    /// Share (0..=1) of the customers with a positive contact decision whose action is drawn
+    /// by Thompson sampling from the actions' save-rate posteriors instead of taken from the
+    /// top of the ranking, so that actions the ranking rarely picks are still tried and learned
+    /// (see [`crate::playbook::explore`]). 0 turns exploration off.
+    pub explore: f64,
 }
 
 /// A learned rate is used in ranking only when its 95% interval is at most this far from its
@@ -21,11 +26,24 @@ pub struct LearningConfig {
 /// stored layout in existing bundles has no room for another field.)
 pub const MAX_HALF_WIDTH: f64 = 0.10;
 
+/// Variance of the playbook's belief in a save rate `rate` worth `strength` would-be churners:
+/// that of a rate measured perfectly on them (the rate clamped to 0.05..0.95, so a rate of 0 is
+/// a belief, not a certainty); `None` without strength (no prior).
+pub fn prior_variance(rate: f64, strength: f64) -> Option<f64> {
+    let k = strength.max(0.0);
+    let spread = rate.clamp(0.05, 0.95);
+    (k > 0.0).then(|| spread * (1.0 - spread) / (k + 1.0))
+}
+
+/// The default `[learning] explore`: one in ten contacts explores.
+pub const DEFAULT_EXPLORE: f64 = 0.1;
+
 impl Default for LearningConfig {
     fn default() -> Self {
         LearningConfig {
             prior_strength: 5.0,
             min_arm: 200,
+            explore: DEFAULT_EXPLORE,
         }
     }
 }

@@ -9,11 +9,13 @@
 //! - compilation and validation ([`Playbook::compile`]);
 //! - predicates ([`Predicate`]) and value expressions ([`Tok`]);
 //! - advice ([`Playbook::advise`]) and the control group ([`in_control`]);
-//! - save rates learned from measured lift ([`LearnedRate`], [`Playbook::set_learned`]).
+//! - save rates learned from measured lift ([`LearnedRate`], [`Playbook::set_learned`]);
+//! - exploration by Thompson sampling with logged propensities ([`explore`]).
 
 mod advice;
 mod compile;
 mod control;
+pub mod explore;
 mod file;
 mod learned;
 mod predicate;
@@ -22,10 +24,11 @@ mod value_expr;
 pub use advice::{Advice, Context, Recommendation, Uplift, UpliftOf, Why};
 pub use compile::Playbook;
 pub use control::{in_control, Treatment};
+pub use explore::{Choice, Chosen};
 pub use file::{
     parse, read, Action, PlaybookFile, RiskBand, RiskBands, Rule, ValueConfig, DEFAULT_PLAYBOOK,
 };
-pub use learned::{LearnedRate, LearningConfig, MAX_HALF_WIDTH};
+pub use learned::{prior_variance, LearnedRate, LearningConfig, DEFAULT_EXPLORE, MAX_HALF_WIDTH};
 pub use predicate::{parse_predicate, Op, Predicate};
 pub use value_expr::Tok;
 

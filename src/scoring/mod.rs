@@ -101,14 +101,25 @@ pub struct Detail {
     pub segments: bool,
     /// Playbook advice (risk band, treatment, recommendations) and the reasons behind it.
     pub advice: bool,
+    /// The day (Unix days) the answer is for: exploration draws per customer and day.
+    pub day: i64,
 }
 
 impl Detail {
-    /// Everything the bundle can tell.
+    /// Everything the bundle can tell, for day 0 (1970-01-01; see [`Detail::on`]).
     pub const FULL: Detail = Detail {
         segments: true,
         advice: true,
+        day: 0,
     };
+
+    /// The same detail for the day holding instant `at_ms` (Unix milliseconds).
+    pub fn on(self, at_ms: i64) -> Detail {
+        Detail {
+            day: at_ms.div_euclid(crate::time::DAY_MS),
+            ..self
+        }
+    }
 }
 
 /// A loaded model ready to score.
@@ -233,6 +244,26 @@ impl Scorer {
         Ok(())
     }
 
+    /// The actions the playbook's rules allow for the customer of encoded `row` with churn
+    /// probability `probability` (empty without a playbook).
+    pub fn allowed_actions(&self, row: &[f64], probability: f64) -> Vec<&crate::playbook::Action> {
+        let Some(pb) = self.bundle.playbook.as_ref() else {
+            return Vec::new();
+        };
+        let segment = self.bundle.segments.as_ref().map(|s| s.assign(row));
+        pb.allowed(&crate::playbook::Context {
+            row,
+            probability,
+            segment: segment.as_ref().map(|s| s.segment),
+            rfm_class: segment.as_ref().and_then(|s| s.rfm_class),
+            lifecycle: segment.as_ref().and_then(|s| s.lifecycle_stage),
+            customer_id: None,
+            reasons: &[],
+            uplift: None,
+            day: 0,
+        })
+    }
+
     /// Score an encoded row; `customer_id` drives the control-group assignment.
     pub fn score_encoded(
         &self,
@@ -310,6 +341,7 @@ impl Scorer {
                     .uplift
                     .is_some()
                     .then_some(&uplift_of as crate::playbook::UpliftOf<'_>),
+                day: detail.day,
             })
         });
         Scored {

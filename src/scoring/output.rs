@@ -299,13 +299,17 @@ pub fn score_columns_observed<'a>(
     chunk_size: usize,
     observe: Option<impl Fn(usize, &Scored<'_>) + Sync>,
 ) -> Result<BatchOutput<'a>, ScoreError> {
+    // exploration draws per customer and day: the day of this run
+    let now = crate::time::now_ms();
     let detail = match observe {
         Some(_) => Detail::FULL,
         None => Detail {
             segments: columns.iter().any(|c| c.needs_segments()),
             advice: columns.iter().any(|c| c.needs_advice()),
+            day: 0,
         },
-    };
+    }
+    .on(now);
     let id_col = scorer
         .bundle
         .id_column

@@ -32,7 +32,7 @@ pub(super) enum Col {
 }
 
 /// The columns of `predictions`, in the order [`prediction_row`] gives the values.
-const PREDICTION_COLUMNS: [&str; 25] = [
+const PREDICTION_COLUMNS: [&str; 27] = [
     "prediction_id",
     "request_id",
     "model",
@@ -58,6 +58,8 @@ const PREDICTION_COLUMNS: [&str; 25] = [
     "recommendations",
     "held_out_action",
     "contact",
+    "policy",
+    "propensity",
 ];
 
 /// The columns of `customer_latest`, in the order of each row of a batch.
@@ -245,7 +247,9 @@ fn prediction_row<S: RowSink>(w: &mut S, r: &PredictionRecord) {
         .text(r.top_action.as_deref())
         .text(Some(&r.recommendations))
         .text(r.held_out_action.as_deref())
-        .int(r.contact.map(i64::from));
+        .int(r.contact.map(i64::from))
+        .text(r.policy.map(crate::playbook::Choice::as_str))
+        .real(r.propensity);
 }
 
 /// A record's `customer_latest` values in the order of [`LATEST_COLUMNS`].

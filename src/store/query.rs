@@ -13,7 +13,7 @@ const PREDICTION_COLUMNS: &str = "p.prediction_id, p.request_id, p.model, p.mode
     p.scored_at, p.customer_key, p.customer_id, p.source, p.input, p.probability, \
     p.probability_low, p.probability_high, p.predicted_churn, p.risk_band, p.segment_id, \
     p.segment, p.rfm_class, p.lifecycle_stage, p.treatment, p.customer_value, p.expected_loss, \
-    p.top_action, p.recommendations, p.held_out_action, p.contact";
+    p.top_action, p.recommendations, p.held_out_action, p.contact, p.policy, p.propensity";
 
 /// A stored prediction: the record as it was written.
 pub type StoredPrediction = PredictionRecord;
@@ -46,6 +46,8 @@ fn prediction_from_row(r: &AnyRow) -> Result<StoredPrediction, sqlx::Error> {
         recommendations: r.try_get(22)?,
         held_out_action: r.try_get(23)?,
         contact: r.try_get::<Option<i64>, _>(24)?.map(|c| c != 0),
+        policy: stored(r, 25, crate::playbook::Choice::from_name)?,
+        propensity: r.try_get(26)?,
     })
 }
 

@@ -115,6 +115,10 @@ pub struct PredictionRecord {
     pub held_out_action: Option<String>,
     /// The contact decision (with a playbook).
     pub contact: Option<bool>,
+    /// How the top (or held-out) action was chosen: best-ranked or explored.
+    pub policy: Option<crate::playbook::Choice>,
+    /// The probability it had of being chosen.
+    pub propensity: Option<f64>,
 }
 
 /// A new UUIDv7 (unique, sortable by creation time).
@@ -201,6 +205,8 @@ impl PredictionRecord {
             ),
             held_out_action: advice.and_then(|a| a.held_out).map(str::to_string),
             contact: advice.map(|a| a.contact),
+            policy: advice.and_then(|a| a.policy),
+            propensity: advice.and_then(|a| a.propensity),
         }
     }
 }

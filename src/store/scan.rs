@@ -35,6 +35,8 @@ pub struct LoggedPrediction<'a> {
     pub value: Option<f64>,
     /// The contact decision.
     pub contact: Option<bool>,
+    /// The probability the top (or held-out) action had of being chosen.
+    pub propensity: Option<f64>,
 }
 
 /// One stored outcome event as the evaluation reads it.
@@ -192,6 +194,7 @@ impl LogReader {
                     held_out: p.held_out.as_deref(),
                     value: p.value,
                     contact: p.contact.map(|c| c != 0),
+                    propensity: p.propensity,
                 });
             }
             Ok(())
@@ -273,7 +276,7 @@ impl LogReader {
 }
 
 /// The prediction fields the evaluation reads, in tuple order.
-const PREDICTION_FIELDS: [(&str, Col); 11] = [
+const PREDICTION_FIELDS: [(&str, Col); 12] = [
     ("prediction_id", Col::Text),
     ("model_version", Col::Text),
     ("scored_at", Col::Int),
@@ -285,6 +288,7 @@ const PREDICTION_FIELDS: [(&str, Col); 11] = [
     ("held_out_action", Col::Text),
     ("customer_value", Col::Real),
     ("contact", Col::Int),
+    ("propensity", Col::Real),
 ];
 
 /// One packed prediction row, borrowing its text from the packed JSON (a string with escapes
@@ -309,6 +313,7 @@ struct PackedPrediction<'a> {
     held_out: Option<Cow<'a, str>>,
     value: Option<f64>,
     contact: Option<i64>,
+    propensity: Option<f64>,
 }
 
 /// The outcome fields the evaluation reads, in tuple order.

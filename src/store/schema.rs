@@ -9,7 +9,7 @@ use sqlx::AnyPool;
 use std::borrow::Cow;
 
 /// The newest schema version this binary knows.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Version 1: predictions, the latest prediction per customer and model, outcomes, and each
 /// customer's latest outcome. Indexes serve the read paths (see ARCHITECTURE.md).
@@ -119,6 +119,15 @@ ALTER TABLE learned_rates ADD COLUMN take_up DOUBLE PRECISION;
 ALTER TABLE learned_rates ADD COLUMN harms BIGINT NOT NULL DEFAULT 0;
 "#;
 
+/// Version 5: how each customer's action was chosen (`policy`: `best` or `explore`, see
+/// `crate::playbook::explore`) and the probability it had of being chosen (`propensity`), so
+/// any other policy can be evaluated on the log and uplift models can weigh explored customers.
+/// Predictions stored before carry neither (NULL: read as the best action, surely chosen).
+const V5: &str = r#"
+ALTER TABLE predictions ADD COLUMN policy TEXT;
+ALTER TABLE predictions ADD COLUMN propensity DOUBLE PRECISION;
+"#;
+
 /// The migrations compiled into this binary.
 #[derive(Debug)]
 struct Embedded;
@@ -160,6 +169,13 @@ impl MigrationSource<'static> for Embedded {
                     Cow::Borrowed("uncertainty and harm of learned rates"),
                     MigrationType::Simple,
                     sqlx::SqlSafeStr::into_sql_str(V4),
+                    false,
+                ),
+                Migration::new(
+                    5,
+                    Cow::Borrowed("policy and propensity of each decision"),
+                    MigrationType::Simple,
+                    sqlx::SqlSafeStr::into_sql_str(V5),
                     false,
                 ),
             ])

@@ -556,7 +556,10 @@ fn a_format_5_bundle_still_loads_and_scores_exactly_as_before() {
     );
     // a format this build does not know is refused by name
     let mut future = bytes.clone();
-    future[8..12].copy_from_slice(&7u32.to_le_bytes());
+    future[8..12].copy_from_slice(&8u32.to_le_bytes());
     let e = churn::bundle::from_bytes(&future, std::path::Path::new("m.bin")).unwrap_err();
-    assert!(e.to_string().contains("format version 7"), "{e}");
+    assert!(e.to_string().contains("format version 8"), "{e}");
+    // a bundle from before exploration keeps deciding as it did
+    let pb = loaded.bundle.playbook.as_ref().unwrap();
+    assert_eq!(pb.file.learning.explore, 0.0);
 }

@@ -189,7 +189,7 @@ fn contact_agrees_with_the_expected_value_ranking_for_every_customer() {
     let scorer = example_scorer();
     let (table, rows) = telco_rows(&scorer);
     let ids = table.column("customerID").unwrap();
-    let (mut contacted, mut not_flagged_but_contacted) = (0, 0);
+    let (mut contacted, mut not_flagged_but_contacted, mut explored) = (0, 0, 0);
     for (r, row) in rows.iter().enumerate() {
         let id = ids.data.get(r).to_text().unwrap();
         let s = scorer.score_encoded(row, Vec::new(), Some(&id));
@@ -202,19 +202,30 @@ fn contact_agrees_with_the_expected_value_ranking_for_every_customer() {
             .fold(f64::NEG_INFINITY, f64::max);
         let should = a.treatment == Treatment::Treatment && best > 0.0;
         assert_eq!(a.contact, should, "row {r}: {recs:?}");
-        if a.contact {
+        // exploration may put another allowed action first; otherwise the best leads
+        if a.contact && a.policy == Some(churn::playbook::Choice::Best) {
             assert_eq!(
                 recs[0].expected_value, best,
                 "row {r}: top action is not the best"
             );
+        }
+        if a.contact {
             contacted += 1;
             not_flagged_but_contacted += usize::from(!s.prediction.churn);
+            // every contact says how its action was chosen and with what probability
+            let p = a.propensity.unwrap();
+            assert!(p > 0.0 && p <= 1.0, "row {r}: {p}");
+            explored += usize::from(a.policy == Some(churn::playbook::Choice::Explore));
         }
         if a.treatment == Treatment::Control {
             assert!(!a.contact && recs.is_empty());
         }
     }
     assert!(contacted > 1000, "{contacted}");
+    // the default playbook explores a tenth of the contacts (those with one allowed action
+    // cannot explore)
+    let share = explored as f64 / contacted as f64;
+    assert!((0.05..=0.11).contains(&share), "{explored} of {contacted}");
     // the point of one decision: predicted_churn would miss customers worth contacting
     assert!(not_flagged_but_contacted > 0);
 }
@@ -535,7 +546,29 @@ fn readme_example_matches_the_live_response() {
     let server = start_example();
     let resp = post(&server.addr, "/v1/score", &request);
     assert_eq!(resp.status, 200, "{}", resp.body);
-    let live = resp.json();
+    let mut live = resp.json();
+    // on the days this customer explores ([learning] explore: a tenth of the customers, drawn
+    // per customer and day), the drawn action leads: the same recommendations, maybe in another
+    // order, with the propensity of the draw; everything else is as documented
+    let result = &mut live["results"][0];
+    if result["policy"] == "explore" {
+        let actions = |v: &Value| {
+            let mut a: Vec<String> = v["recommendations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["action"].as_str().unwrap().to_string())
+                .collect();
+            a.sort();
+            a
+        };
+        assert_eq!(actions(result), actions(&documented["results"][0]));
+        let p = result["propensity"].as_f64().unwrap();
+        assert!(p > 0.0 && p < 1.0, "{p}");
+        for key in ["policy", "propensity", "recommendations"] {
+            result[key] = documented["results"][0][key].clone();
+        }
+    }
     compare("", &documented, &live);
 }
 

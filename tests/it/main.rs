@@ -27,3 +27,4 @@ mod server;
 mod store;
 mod timestamps;
 mod uplift;
+mod waves;

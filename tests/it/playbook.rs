@@ -36,6 +36,7 @@ fn advise(pb: &Playbook, class: RfmClass, p: f64) -> Vec<String> {
         customer_id: None,
         reasons: &[],
         uplift: None,
+        day: 0,
     })
     .recommendations
     .into_iter()
@@ -105,6 +106,7 @@ fn each_rfm_class_gets_the_briefs_actions() {
         customer_id: None,
         reasons: &[],
         uplift: None,
+        day: 0,
     });
     let evs: Vec<f64> = adv
         .recommendations
@@ -172,6 +174,7 @@ fn control_group_is_stable_and_close_to_the_share() {
             customer_id: Some(id),
             reasons: &[],
             uplift: None,
+            day: 0,
         });
         seen.insert(adv.treatment);
         if adv.treatment == Treatment::Control {

@@ -362,6 +362,10 @@ fn score_then_lookup(url: &str) {
         let recs = res["recommendations"].as_array().unwrap();
         let top = recs.first().map_or(Value::Null, |r| r["action"].clone());
         assert_eq!(got["top_action"], top, "top_action: {ctx}");
+        // how the action was chosen and its propensity are stored as answered
+        for k in ["policy", "propensity"] {
+            assert_eq!(got[k], res[k], "{k}: {ctx}");
+        }
         let stored: Vec<(Value, u64)> = got["recommendations"]
             .as_array()
             .unwrap_or_else(|| panic!("no recommendations array: {ctx}"))

@@ -13,7 +13,7 @@ use churn::model::uplift::{Learner, UpliftParams};
 use churn::scoring::Scorer;
 use std::sync::OnceLock;
 
-const EFFECTS: &str = r#"
+pub(crate) const EFFECTS: &str = r#"
 [[effect]]
 action = "CALL"
 points = -0.1
@@ -27,7 +27,7 @@ when = ['InternetService == "DSL"']
 /// CALL for customers past their first year, COUPON for the others, half held out; both cheap
 /// enough that nearly everyone they are proposed to is offered them (an experiment across the
 /// population, so the effect can be learned everywhere).
-const PLAYBOOK: &str = r#"
+pub(crate) const PLAYBOOK: &str = r#"
 name = "uplift"
 experiment = "uplift"
 holdout_percent = 50

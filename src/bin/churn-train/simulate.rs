@@ -3,6 +3,7 @@
 use crate::{instant, open_store};
 use churn::cli;
 use churn::evaluate::simulate::{parse_effect, parse_take_by_risk, simulate, SimConfig};
+use churn::evaluate::waves::{run as run_waves, summary, WaveConfig};
 use churn::evaluate::EvalError;
 use std::path::{Path, PathBuf};
 
@@ -41,6 +42,11 @@ pub struct SimulateArgs {
     /// First scoring day (YYYY-MM-DD); predictions spread over the next 28 days.
     #[arg(long, value_name = "DATE", default_value = "2026-01-01")]
     start: String,
+    /// Run the whole loop this many times: each wave is scored with the save rates and uplift
+    /// models learned from the waves before it (in memory), and measured against the truth at
+    /// the same contact budget; every wave is stored.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    waves: usize,
 }
 
 /// A simulation parameter error as a usage error naming the flag (`--effect`, `--take-rate`)
@@ -106,7 +112,18 @@ pub fn run(a: &SimulateArgs) -> anyhow::Result<()> {
         &Default::default(),
     )
     .horizon_days;
-    let campaign = simulate(&scorer, &table, &cfg)?;
+    let campaign = if a.waves == 1 {
+        simulate(&scorer, &table, &cfg)?
+    } else {
+        let waves = WaveConfig {
+            waves: a.waves,
+            uplift: Some(Default::default()),
+        };
+        let (reports, log, _) =
+            run_waves(&scorer, &table, &cfg, &waves).map_err(|e| usage(e, &a.model))?;
+        eprint!("{}", summary(&reports));
+        log
+    };
     let store = open_store(&a.store)?;
     store.block_on(store.insert_predictions(campaign.records.clone()))?;
     let report = store.block_on(store.record_outcomes(campaign.outcomes.clone()))?;
@@ -120,7 +137,8 @@ pub fn run(a: &SimulateArgs) -> anyhow::Result<()> {
     );
     for t in &campaign.truth.actions {
         eprintln!(
-            "  truth {:<24} effect {:+.2} × mean probability {:.3} of the contacted = lift {:+.1} pts (take-up {:.0}%)",
+            "  truth{} {:<24} effect {:+.2} × mean probability {:.3} of the contacted = lift {:+.1} pts (take-up {:.0}%)",
+            if a.waves > 1 { " (wave 1)" } else { "" },
             t.action,
             t.effect,
             t.mean_probability,

@@ -89,6 +89,8 @@ fn prediction_json(id: &str, p: &StoredPrediction) -> Value {
         "customer_value": p.customer_value,
         "expected_loss": p.expected_loss,
         "top_action": p.top_action,
+        "policy": p.policy,
+        "propensity": p.propensity,
         "recommendations": parse(&p.recommendations),
         "input": parse(&p.input),
     })

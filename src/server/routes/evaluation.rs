@@ -118,6 +118,7 @@ impl From<EvalError> for ApiError {
             EvalError::Invalid { field, message } => {
                 ApiError::new(ApiCode::InvalidValue, format!("{field}: {message}")).field(field)
             }
+            EvalError::Score(e) => ApiError::new(ApiCode::InvalidValue, e.to_string()),
         }
     }
 }

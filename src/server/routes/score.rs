@@ -94,6 +94,10 @@ struct ScoreResult<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     harms: Option<Vec<&'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    policy: Option<crate::playbook::Choice>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    propensity: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     reasons: Option<Vec<Cow<'a, Reason>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     protective: Option<Vec<Cow<'a, Reason>>>,
@@ -141,6 +145,7 @@ impl ResponseDetail {
         Detail {
             segments: true,
             advice: recording || self != ResponseDetail::Probability,
+            day: 0,
         }
     }
 }
@@ -199,11 +204,12 @@ async fn score_with(
     let parsed = json::parse_score_request(&body, state.config.max_batch)?;
     let scorer = &model.scorer;
     let log = state.log.as_deref().zip(state.store.as_deref());
+    let now = crate::time::now_ms();
     let ctx = log.map(|(_, store)| crate::store::RecordContext {
         request_id: crate::store::new_id(),
         model: &model_name,
         model_version: &scorer.version,
-        scored_at: crate::time::now_ms(),
+        scored_at: now,
         source: crate::store::Source::Http,
         ids: store.ids(),
         id_field: scorer.bundle.id_column.as_deref(),
@@ -220,7 +226,7 @@ async fn score_with(
             cust,
             ctx.as_ref(),
             state.config.max_field_bytes,
-            detail,
+            (detail, detail.computed(ctx.is_some()).on(now)),
         )?;
         bands[band_index(r.risk_band, r.churn_probability)] += 1;
         records.extend(rec.map(|rec| (results.len(), rec)));
@@ -304,7 +310,7 @@ fn score_customer<'a>(
     cust: &'a Customer<'a>,
     ctx: Option<&crate::store::RecordContext<'_>>,
     max_field_bytes: usize,
-    detail: ResponseDetail,
+    (detail, compute): (ResponseDetail, Detail),
 ) -> Result<(ScoreResult<'a>, Option<crate::store::PredictionRecord>), ApiError> {
     let field = |f: &str| format!("customers[{ci}].{f}");
     json::check_field_lengths(cust, ci, max_field_bytes)?;
@@ -320,7 +326,6 @@ fn score_customer<'a>(
         .encode(|i| vals[i], &mut warnings)
         .map_err(|e| ApiError::from_score(e, ci))?;
     let (customer_id, id_text) = customer_id_of(scorer, cust, ci)?;
-    let compute = detail.computed(ctx.is_some());
     let scored = scorer.score_encoded_with(&row, warnings, id_text.as_deref(), compute);
     let record = ctx.zip(id_text.as_deref()).map(|(ctx, id)| {
         let input = serde_json::to_string(cust).unwrap_or_else(|_| "{}".into());
@@ -356,6 +361,8 @@ fn score_customer<'a>(
             .as_ref()
             .filter(|_| detail == ResponseDetail::Full)
             .map(|_| scorer.levers(&row)),
+        policy: advice.as_ref().and_then(|a| a.policy),
+        propensity: advice.as_ref().and_then(|a| a.propensity),
         harms: advice
             .as_mut()
             .map(|a| std::mem::take(&mut a.harms))
