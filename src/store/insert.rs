@@ -32,7 +32,7 @@ pub(super) enum Col {
 }
 
 /// The columns of `predictions`, in the order [`prediction_row`] gives the values.
-const PREDICTION_COLUMNS: [&str; 27] = [
+const PREDICTION_COLUMNS: [&str; 28] = [
     "prediction_id",
     "request_id",
     "model",
@@ -60,10 +60,11 @@ const PREDICTION_COLUMNS: [&str; 27] = [
     "contact",
     "policy",
     "propensity",
+    "incremental_value",
 ];
 
 /// The columns of `customer_latest`, in the order of each row of a batch.
-const LATEST_COLUMNS: [(&str, Col); 8] = [
+const LATEST_COLUMNS: [(&str, Col); 9] = [
     ("customer_key", Col::Text),
     ("model", Col::Text),
     ("prediction_id", Col::Text),
@@ -72,6 +73,7 @@ const LATEST_COLUMNS: [(&str, Col); 8] = [
     ("risk_band", Col::Text),
     ("segment", Col::Text),
     ("treatment", Col::Text),
+    ("incremental_value", Col::Real),
 ];
 
 /// `INSERT INTO table (…) SELECT … FROM <the rows of one JSON array parameter>`: a whole batch is
@@ -249,7 +251,8 @@ fn prediction_row<S: RowSink>(w: &mut S, r: &PredictionRecord) {
         .text(r.held_out_action.as_deref())
         .int(r.contact.map(i64::from))
         .text(r.policy.map(crate::playbook::Choice::as_str))
-        .real(r.propensity);
+        .real(r.propensity)
+        .real(Some(r.incremental_value));
 }
 
 /// A record's `customer_latest` values in the order of [`LATEST_COLUMNS`].
@@ -261,7 +264,8 @@ fn latest_row<S: RowSink>(w: &mut S, r: &PredictionRecord) {
         .real(Some(r.expected_loss))
         .text(r.risk_band.map(RiskBand::as_str))
         .text(r.segment.as_deref())
-        .text(r.treatment.map(Treatment::as_str));
+        .text(r.treatment.map(Treatment::as_str))
+        .real(Some(r.incremental_value));
 }
 
 /// One JSON array of row arrays, in the column order of `cols`, filled by `row` per item.
@@ -309,7 +313,8 @@ fn upsert_latest_sql(backend: Backend) -> String {
         backend,
         "ON CONFLICT (customer_key, model) DO UPDATE SET prediction_id = excluded.prediction_id, \
          scored_at = excluded.scored_at, expected_loss = excluded.expected_loss, \
-         risk_band = excluded.risk_band, segment = excluded.segment, treatment = excluded.treatment \
+         risk_band = excluded.risk_band, segment = excluded.segment, treatment = excluded.treatment, \
+         incremental_value = excluded.incremental_value \
          WHERE excluded.scored_at > customer_latest.scored_at \
          OR (excluded.scored_at = customer_latest.scored_at \
              AND excluded.prediction_id > customer_latest.prediction_id)",

@@ -24,7 +24,9 @@ pub use outcomes::{
     raw_outcomes_of, validate_table, OutcomeError, OutcomeEvent, OutcomeReport, RawOutcome,
     ValidOutcome, OUTCOME_COLUMNS,
 };
-pub use query::{Cursor, PruneReport, StoredPrediction, WorklistFilter, WorklistPage, WorklistRow};
+pub use query::{
+    Cursor, PruneReport, StoredPrediction, WorklistFilter, WorklistOrder, WorklistPage, WorklistRow,
+};
 pub use record::{
     check_id, check_text, new_id, PredictionRecord, RecordContext, Source, TextError, MAX_ID_BYTES,
 };

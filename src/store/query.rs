@@ -13,7 +13,7 @@ const PREDICTION_COLUMNS: &str = "p.prediction_id, p.request_id, p.model, p.mode
     p.scored_at, p.customer_key, p.customer_id, p.source, p.input, p.probability, \
     p.probability_low, p.probability_high, p.predicted_churn, p.risk_band, p.segment_id, \
     p.segment, p.rfm_class, p.lifecycle_stage, p.treatment, p.customer_value, p.expected_loss, \
-    p.top_action, p.recommendations, p.held_out_action, p.contact, p.policy, p.propensity";
+    p.top_action, p.recommendations, p.held_out_action, p.contact, p.policy, p.propensity, p.incremental_value";
 
 /// A stored prediction: the record as it was written.
 pub type StoredPrediction = PredictionRecord;
@@ -48,6 +48,7 @@ fn prediction_from_row(r: &AnyRow) -> Result<StoredPrediction, sqlx::Error> {
         contact: r.try_get::<Option<i64>, _>(24)?.map(|c| c != 0),
         policy: stored(r, 25, crate::playbook::Choice::from_name)?,
         propensity: r.try_get(26)?,
+        incremental_value: r.try_get::<Option<f64>, _>(27)?.unwrap_or(0.0),
     })
 }
 
@@ -89,29 +90,64 @@ pub struct WorklistFilter {
     pub limit: usize,
     /// Continue after this position.
     pub after: Option<Cursor>,
+    /// What orders the list.
+    pub order: WorklistOrder,
 }
 
-/// A position in the worklist: the last row's (expected loss, customer key).
+crate::util::text_enum! {
+    /// What orders the worklist, largest first.
+    #[derive(Default)]
+    pub enum WorklistOrder {
+        /// Probability × customer value: the riskiest value first.
+        #[default]
+        ExpectedLoss = "expected_loss",
+        /// The expected net value of the contact: what contacting gains first.
+        IncrementalValue = "incremental_value",
+    }
+}
+
+impl WorklistOrder {
+    /// The `customer_latest` column it sorts on.
+    fn column(self) -> &'static str {
+        match self {
+            WorklistOrder::ExpectedLoss => "l.expected_loss",
+            WorklistOrder::IncrementalValue => "l.incremental_value",
+        }
+    }
+}
+
+/// A position in the worklist: the last row's (sort value, customer key) under its order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cursor {
-    /// Expected loss of the last row served.
-    pub expected_loss: f64,
+    /// The order the position belongs to.
+    pub order: WorklistOrder,
+    /// Sort value (expected loss or incremental value) of the last row served.
+    pub value: f64,
     /// Its customer key.
     pub customer_key: String,
 }
 
 impl Cursor {
-    /// Opaque text: the loss's bits and the key in hex (URL-safe, exact).
+    /// Opaque text: the order's tag (none for expected loss, `v` for incremental value), the
+    /// value's bits and the key in hex (URL-safe, exact).
     pub fn encode(&self) -> String {
         format!(
-            "{:016x}.{}",
-            self.expected_loss.to_bits(),
+            "{}{:016x}.{}",
+            match self.order {
+                WorklistOrder::ExpectedLoss => "",
+                WorklistOrder::IncrementalValue => "v",
+            },
+            self.value.to_bits(),
             crate::util::hex(self.customer_key.as_bytes())
         )
     }
 
     /// Parse [`Cursor::encode`]'s text.
     pub fn decode(s: &str) -> Option<Cursor> {
+        let (order, s) = match s.strip_prefix('v') {
+            Some(rest) => (WorklistOrder::IncrementalValue, rest),
+            None => (WorklistOrder::ExpectedLoss, s),
+        };
         let (bits, key) = s.split_once('.')?;
         let bits = u64::from_str_radix(bits, 16).ok()?;
         if key.len() % 2 != 0 {
@@ -121,12 +157,13 @@ impl Cursor {
             .step_by(2)
             .map(|i| u8::from_str_radix(key.get(i..i + 2)?, 16).ok())
             .collect();
-        let expected_loss = f64::from_bits(bits);
-        if !expected_loss.is_finite() {
+        let value = f64::from_bits(bits);
+        if !value.is_finite() {
             return None;
         }
         Some(Cursor {
-            expected_loss,
+            order,
+            value,
             customer_key: String::from_utf8(bytes?).ok()?,
         })
     }
@@ -153,6 +190,8 @@ pub struct WorklistRow {
     pub treatment: Option<Treatment>,
     /// Probability × value.
     pub expected_loss: f64,
+    /// Expected net value of the contact (0 when the decision is no).
+    pub incremental_value: f64,
     /// Best action.
     pub top_action: Option<String>,
 }
@@ -189,7 +228,7 @@ fn worklist_sql(f: &WorklistFilter) -> (String, Vec<String>) {
     let mut params = vec![f.model.clone()];
     let mut sql = format!(
         "SELECT l.customer_key, p.customer_id, l.prediction_id, l.scored_at, p.probability, \
-         l.risk_band, l.segment, l.treatment, l.expected_loss, p.top_action \
+         l.risk_band, l.segment, l.treatment, l.expected_loss, p.top_action, l.incremental_value \
          FROM customer_latest l JOIN predictions p ON p.prediction_id = l.prediction_id \
          LEFT JOIN customer_last_outcome o ON o.customer_key = l.customer_key \
          WHERE l.model = $1 AND (o.event IS NULL OR o.event <> '{}')",
@@ -205,13 +244,14 @@ fn worklist_sql(f: &WorklistFilter) -> (String, Vec<String>) {
             sql.push_str(&format!(" AND {col} = ${}", params.len()));
         }
     }
+    let col = f.order.column();
     if f.after.is_some() {
         let (a, b) = (params.len() + 1, params.len() + 2);
         sql.push_str(&format!(
-            " AND (l.expected_loss < ${a} OR (l.expected_loss = ${a} AND l.customer_key > ${b}))"
+            " AND ({col} < ${a} OR ({col} = ${a} AND l.customer_key > ${b}))"
         ));
     }
-    sql.push_str(" ORDER BY l.expected_loss DESC, l.customer_key ASC LIMIT ");
+    sql.push_str(&format!(" ORDER BY {col} DESC, l.customer_key ASC LIMIT "));
     sql.push_str(&(f.limit + 1).to_string());
     (sql, params)
 }
@@ -223,7 +263,7 @@ async fn worklist(pool: sqlx::AnyPool, f: WorklistFilter) -> Result<WorklistPage
         q = q.bind(p);
     }
     if let Some(c) = &f.after {
-        q = q.bind(c.expected_loss).bind(c.customer_key.clone());
+        q = q.bind(c.value).bind(c.customer_key.clone());
     }
     let rows = q.fetch_all(&pool).await?;
     let mut out = Vec::with_capacity(rows.len().min(f.limit));
@@ -239,13 +279,18 @@ async fn worklist(pool: sqlx::AnyPool, f: WorklistFilter) -> Result<WorklistPage
             treatment: stored(r, 7, Treatment::from_name)?,
             expected_loss: r.try_get(8)?,
             top_action: r.try_get(9)?,
+            incremental_value: r.try_get(10)?,
         });
     }
     let next = (rows.len() > f.limit)
         .then(|| out.last())
         .flatten()
         .map(|r| Cursor {
-            expected_loss: r.expected_loss,
+            order: f.order,
+            value: match f.order {
+                WorklistOrder::ExpectedLoss => r.expected_loss,
+                WorklistOrder::IncrementalValue => r.incremental_value,
+            },
             customer_key: r.customer_key.clone(),
         });
     Ok(WorklistPage { rows: out, next })
@@ -418,10 +463,18 @@ mod tests {
     #[test]
     fn cursors_round_trip_exactly() {
         let c = Cursor {
-            expected_loss: 123.456_789_012_345_6,
+            order: WorklistOrder::ExpectedLoss,
+            value: 123.456_789_012_345_6,
             customer_key: "7590-VHVEG/ü".into(),
         };
-        assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        assert_eq!(Cursor::decode(&c.encode()), Some(c.clone()));
+        let v = Cursor {
+            order: WorklistOrder::IncrementalValue,
+            value: -3.25,
+            ..c
+        };
+        assert!(v.encode().starts_with('v'));
+        assert_eq!(Cursor::decode(&v.encode()), Some(v));
         assert_eq!(Cursor::decode("garbage"), None);
         assert_eq!(Cursor::decode("zz.00"), None);
         assert_eq!(Cursor::decode("0.0"), None);
@@ -435,7 +488,8 @@ mod tests {
             segment: Some("high'; DROP TABLE x; --".into()),
             limit: 10,
             after: Some(Cursor {
-                expected_loss: 1.0,
+                order: WorklistOrder::ExpectedLoss,
+                value: 1.0,
                 customer_key: "k".into(),
             }),
             ..Default::default()
@@ -447,5 +501,11 @@ mod tests {
         assert!(sql.contains("l.expected_loss < $4"), "{sql}");
         assert_eq!(params, ["m", "high", "high'; DROP TABLE x; --"]);
         assert!(sql.ends_with("LIMIT 11"));
+        let (sql, _) = worklist_sql(&WorklistFilter {
+            order: WorklistOrder::IncrementalValue,
+            ..f
+        });
+        assert!(sql.contains("l.incremental_value < $4"), "{sql}");
+        assert!(sql.contains("ORDER BY l.incremental_value DESC"), "{sql}");
     }
 }

@@ -119,6 +119,10 @@ pub struct PredictionRecord {
     pub policy: Option<crate::playbook::Choice>,
     /// The probability it had of being chosen.
     pub propensity: Option<f64>,
+    /// The expected net value of contacting the customer with the first recommendation (with
+    /// an uplift model τ(x) × value − cost, else P(churn) × value × save rate − cost); 0 when
+    /// the contact decision is no. The worklist's `incremental_value` order.
+    pub incremental_value: f64,
 }
 
 /// A new UUIDv7 (unique, sortable by creation time).
@@ -207,6 +211,10 @@ impl PredictionRecord {
             contact: advice.map(|a| a.contact),
             policy: advice.and_then(|a| a.policy),
             propensity: advice.and_then(|a| a.propensity),
+            incremental_value: advice
+                .filter(|a| a.contact)
+                .and_then(|a| a.recommendations.first())
+                .map_or(0.0, |r| r.expected_value),
         }
     }
 }

@@ -121,11 +121,16 @@ ALTER TABLE learned_rates ADD COLUMN harms BIGINT NOT NULL DEFAULT 0;
 
 /// Version 5: how each customer's action was chosen (`policy`: `best` or `explore`, see
 /// `crate::playbook::explore`) and the probability it had of being chosen (`propensity`), so
-/// any other policy can be evaluated on the log and uplift models can weigh explored customers.
-/// Predictions stored before carry neither (NULL: read as the best action, surely chosen).
+/// any other policy can be evaluated on the log and uplift models can weigh explored customers;
+/// and the expected net value of the contact (`incremental_value`), which orders the worklist
+/// by what a contact gains (`?order=incremental_value`) through its own index. Predictions
+/// stored before carry none of these (NULL: the best action, surely chosen; value 0).
 const V5: &str = r#"
 ALTER TABLE predictions ADD COLUMN policy TEXT;
 ALTER TABLE predictions ADD COLUMN propensity DOUBLE PRECISION;
+ALTER TABLE predictions ADD COLUMN incremental_value DOUBLE PRECISION;
+ALTER TABLE customer_latest ADD COLUMN incremental_value DOUBLE PRECISION NOT NULL DEFAULT 0;
+CREATE INDEX customer_latest_incremental ON customer_latest (model, incremental_value DESC, customer_key);
 "#;
 
 /// The migrations compiled into this binary.
@@ -173,7 +178,7 @@ impl MigrationSource<'static> for Embedded {
                 ),
                 Migration::new(
                     5,
-                    Cow::Borrowed("policy and propensity of each decision"),
+                    Cow::Borrowed("policy, propensity and incremental value of each decision"),
                     MigrationType::Simple,
                     sqlx::SqlSafeStr::into_sql_str(V5),
                     false,

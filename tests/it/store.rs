@@ -641,6 +641,44 @@ fn worklist_pages_filters_and_exclusions(url: &str) {
         assert!(row["scored_at"].is_string(), "{ctx}");
     }
 
+    // by incremental value: what a contact gains first, each row the contact's expected net
+    // value (its first recommendation's; 0 without a contact), in pages that keep the order
+    let (by_value, _) = worklist(&s.addr, &[("order", "incremental_value"), ("limit", "3")]);
+    assert_eq!(by_value.len(), n, "{by_value:?}");
+    let values: Vec<f64> = by_value
+        .iter()
+        .map(|r| f64_at(r, "incremental_value"))
+        .collect();
+    assert!(
+        values.windows(2).all(|w| w[0] >= w[1]),
+        "not ordered by incremental_value descending: {values:?}"
+    );
+    for row in &by_value {
+        let res = scored[row["customer_id"].as_str().unwrap()];
+        let expected = if res["contact"] == true {
+            f64_at(&res["recommendations"][0], "expected_value")
+        } else {
+            0.0
+        };
+        assert!(
+            close(f64_at(row, "incremental_value"), expected),
+            "incremental_value of {row} for {res}"
+        );
+    }
+    assert!(values[0] > 0.0 && values[n - 1] == 0.0, "{values:?}");
+    // a cursor of one order is refused under the other
+    let page = get(&s.addr, "/v1/customers?limit=2").json();
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let r = get(
+        &s.addr,
+        &format!(
+            "/v1/customers?order=incremental_value&cursor={}",
+            enc(cursor)
+        ),
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.json()["error"]["field"], "cursor", "{}", r.body);
+
     // filters return exactly the matching customers
     let expect = |key: &str, value: &str| -> BTreeSet<String> {
         scored
@@ -1118,6 +1156,13 @@ fn bad_store_input_gets_json_errors_sqlite() {
             &[422],
             VALUE,
             Some("treatment"),
+        ),
+        case(
+            "worklist order unknown",
+            get(addr, "/v1/customers?order=profit"),
+            &[422],
+            VALUE,
+            Some("order"),
         ),
         case(
             "worklist cursor=garbage",

@@ -34,7 +34,7 @@ pub(super) const ROUTES: &[RouteSpec] = &[
         path: "/v1/customers",
         access: Access::Api(&[Scope::Read]),
         operation_id: "getWorklist",
-        summary: "Worklist: latest prediction per customer by expected loss, keyset-paginated (?model, risk_band, segment, treatment, limit, cursor)",
+        summary: "Worklist: latest prediction per customer by expected loss or, with order=incremental_value, by the expected net value of the contact; keyset-paginated (?model, risk_band, segment, treatment, order, limit, cursor)",
         query: &[],
         body: None,
         ok: OK_JSON,
@@ -64,6 +64,7 @@ struct WorklistQuery {
     risk_band: Option<RiskBand>,
     segment: Option<String>,
     treatment: Option<Treatment>,
+    order: Option<crate::store::WorklistOrder>,
 }
 
 fn prediction_json(id: &str, p: &StoredPrediction) -> Value {
@@ -88,6 +89,7 @@ fn prediction_json(id: &str, p: &StoredPrediction) -> Value {
         "treatment": p.treatment,
         "customer_value": p.customer_value,
         "expected_loss": p.expected_loss,
+        "incremental_value": p.incremental_value,
         "top_action": p.top_action,
         "policy": p.policy,
         "propensity": p.propensity,
@@ -129,8 +131,21 @@ fn filter(state: &AppState, q: WorklistQuery) -> Result<WorklistFilter, ApiError
             .field("cursor")
         })?),
     };
+    let order = q.order.unwrap_or_default();
+    if let Some(c) = after.as_ref().filter(|c| c.order != order) {
+        return Err(ApiError::new(
+            ApiCode::InvalidValue,
+            format!(
+                "cursor belongs to order={}, not order={} (keep the order while paging)",
+                c.order.as_str(),
+                order.as_str()
+            ),
+        )
+        .field("cursor"));
+    }
     Ok(WorklistFilter {
         model: model_name(state, q.model)?,
+        order,
         risk_band: q.risk_band,
         segment: q.segment,
         treatment: q.treatment,
@@ -149,6 +164,7 @@ fn row_json(r: &WorklistRow) -> Value {
         "segment": r.segment,
         "treatment": r.treatment,
         "expected_loss": r.expected_loss,
+        "incremental_value": r.incremental_value,
         "top_action": r.top_action,
     });
     if let Some(id) = &r.customer_id {
@@ -157,7 +173,7 @@ fn row_json(r: &WorklistRow) -> Value {
     v
 }
 
-/// `GET /v1/customers?model=&risk_band=&segment=&treatment=&limit=&cursor=`.
+/// `GET /v1/customers?model=&risk_band=&segment=&treatment=&order=&limit=&cursor=`.
 pub async fn worklist(state: web::Data<AppState>, req: HttpRequest) -> ApiResult {
     let store = store_of(&state)?;
     let f = filter(&state, params::query(&req)?)?;
