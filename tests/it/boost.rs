@@ -563,3 +563,37 @@ fn a_format_5_bundle_still_loads_and_scores_exactly_as_before() {
     let pb = loaded.bundle.playbook.as_ref().unwrap();
     assert_eq!(pb.file.learning.explore, 0.0);
 }
+
+/// A format-6 bundle (before exploration) is today's layout without the playbook's
+/// `[learning] explore`: built from a trained bundle by taking those 8 bytes out, it loads as
+/// the same model with exploration off.
+#[test]
+fn a_format_6_bundle_loads_with_exploration_off() {
+    use sha2::{Digest, Sha256};
+    let mut bundle = churn::bundle::load(&crate::util::trained().join("telco"))
+        .unwrap()
+        .bundle;
+    // a value whose 8 bytes occur once in the payload marks where the field is
+    let marker = 0.123_456_789_012_345_f64;
+    bundle.playbook.as_mut().unwrap().file.learning.explore = marker;
+    let bytes = churn::bundle::to_bytes(&bundle).unwrap();
+    assert_eq!(&bytes[8..12], &7u32.to_le_bytes());
+    let payload = &bytes[52..];
+    let at: Vec<usize> = payload
+        .windows(8)
+        .enumerate()
+        .filter(|(_, w)| *w == marker.to_le_bytes())
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(at.len(), 1, "the marker occurs once");
+    let mut old = payload[..at[0]].to_vec();
+    old.extend_from_slice(&payload[at[0] + 8..]);
+    let mut v6 = bytes[..8].to_vec();
+    v6.extend_from_slice(&6u32.to_le_bytes());
+    v6.extend_from_slice(&(old.len() as u64).to_le_bytes());
+    v6.extend_from_slice(&Sha256::digest(&old));
+    v6.extend_from_slice(&old);
+    let loaded = churn::bundle::from_bytes(&v6, std::path::Path::new("v6.bin")).unwrap();
+    bundle.playbook.as_mut().unwrap().file.learning.explore = 0.0;
+    assert_eq!(loaded, bundle);
+}
