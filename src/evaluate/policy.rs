@@ -16,8 +16,12 @@
 //!   propensities (known here: the hash) or `μ` are right; `μ` only lowers the variance.
 //!
 //! Intervals: 95% normal intervals from the terms' sample variance (customers are independent).
-//! A policy choosing something the log never did (another action) has no support and is not
-//! offered here: candidates choose *whom* to offer the recommended action.
+//! The built-in candidates choose *whom* to offer the action that was drawn for the customer.
+//! A candidate playbook (`FILE.toml`) also chooses *which* action: its choice matches the log
+//! only where the logged draw was that action, which happened with the logged propensity, so
+//! its weight is 1 ÷ ((1 − h) × propensity). Without exploration the propensity of anything but
+//! the best-ranked action is 0 and such a candidate is credited only where it agrees with the
+//! log; an action the model's playbook lacks was never drawn and is refused.
 
 use super::uplift::UpliftRows;
 use super::EvalError;
@@ -40,6 +44,9 @@ pub enum Policy {
     Uplift,
     /// Offer the `share` of the eligible customers with the highest predicted incremental value.
     UpliftTop(f64),
+    /// A candidate playbook (`FILE.toml`): its own choice of action, or none, per customer
+    /// (the `usize`-th of the candidates given to [`evaluate`]).
+    Candidate(usize),
 }
 
 impl Policy {
@@ -49,7 +56,7 @@ impl Policy {
             EvalError::Invalid {
             field: "policy",
             message: format!(
-                "expected playbook, nobody, risk:SHARE, uplift or uplift:SHARE (SHARE in 0..=1), got '{text}'"
+                "expected playbook, nobody, risk:SHARE, uplift, uplift:SHARE (SHARE in 0..=1) or a candidate playbook FILE.toml, got '{text}'"
             ),
         }
         };
@@ -80,6 +87,7 @@ impl Policy {
             Policy::Risk(s) => format!("risk:{s}"),
             Policy::Uplift => "uplift".into(),
             Policy::UpliftTop(s) => format!("uplift:{s}"),
+            Policy::Candidate(i) => format!("candidate {i}"),
         }
     }
 }
@@ -99,15 +107,82 @@ pub struct Unit {
     pub offered: bool,
     /// Churned within the horizon.
     pub churned: bool,
+    /// The logged action (index among the playbook's actions).
+    pub action: usize,
+    /// The probability that action had of being drawn for the customer (1 without
+    /// exploration): offered or held out, the customer was in its arms with this probability.
+    pub propensity: f64,
+}
+
+/// What a policy does with one eligible customer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Choice {
+    /// No offer.
+    Hold,
+    /// Offer an action.
+    Offer {
+        /// Index among the playbook's actions.
+        action: usize,
+        /// Predicted drop in churn probability (the outcome model).
+        effect: f64,
+        /// Its cost.
+        cost: f64,
+        /// The policy chooses the action itself (a candidate playbook), so matching the log
+        /// needs the logged draw to have been this action too (probability: the propensity);
+        /// `false` for the policies that decide only whom to offer the drawn action.
+        chooses_action: bool,
+    },
+}
+
+/// A candidate playbook's choices, one per unit, in unit order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// Its name (the file).
+    pub name: String,
+    /// Per unit.
+    pub choices: Vec<Choice>,
 }
 
 impl Unit {
     /// Predicted value of offering (`true`) or holding back.
     fn mu(&self, offer: bool) -> f64 {
-        if offer {
-            self.value * (1.0 - self.probability + self.effect) - self.cost
+        self.mu_of(if offer {
+            self.logged_offer()
         } else {
-            self.value * (1.0 - self.probability)
+            Choice::Hold
+        })
+    }
+
+    /// The logged action as a choice that only decides whom (the built-in policies).
+    fn logged_offer(&self) -> Choice {
+        Choice::Offer {
+            action: self.action,
+            effect: self.effect,
+            cost: self.cost,
+            chooses_action: false,
+        }
+    }
+
+    /// Predicted value of choice `c`.
+    fn mu_of(&self, c: Choice) -> f64 {
+        match c {
+            Choice::Hold => self.value * (1.0 - self.probability),
+            Choice::Offer { effect, cost, .. } => {
+                self.value * (1.0 - self.probability + effect) - cost
+            }
+        }
+    }
+
+    /// The probability of the logged choice when it agrees with `c` (`None`: it does not).
+    fn matching(&self, c: Choice, offer_probability: f64) -> Option<f64> {
+        match c {
+            Choice::Hold => (!self.offered).then_some(1.0 - offer_probability),
+            Choice::Offer {
+                action,
+                chooses_action,
+                ..
+            } => (self.offered && action == self.action)
+                .then_some(offer_probability * if chooses_action { self.propensity } else { 1.0 }),
         }
     }
 
@@ -157,6 +232,12 @@ pub fn units(rows: &UpliftRows, playbook: &Playbook, uplift: Option<&UpliftBundl
         };
         let rate = playbook.rate_in_force(action);
         let model = uplift.and_then(|u| u.applied(&a.action));
+        let index = playbook
+            .file
+            .actions
+            .iter()
+            .position(|x| x.id == a.action)
+            .unwrap_or_default();
         for r in &a.rows {
             let effect = match model {
                 Some(m) => m.model.effect(&r.x),
@@ -169,6 +250,8 @@ pub fn units(rows: &UpliftRows, playbook: &Playbook, uplift: Option<&UpliftBundl
                 effect,
                 offered: r.treated,
                 churned: r.churned,
+                action: index,
+                propensity: r.propensity,
             });
         }
     }
@@ -183,8 +266,8 @@ fn mean_interval(terms: &[f64]) -> Estimate {
     Estimate::around(m, 1.96 * (var / n).sqrt())
 }
 
-/// Which units `policy` offers.
-pub fn decide(policy: Policy, units: &[Unit]) -> Vec<bool> {
+/// What `policy` does with each unit (`candidates`: the choices of [`Policy::Candidate`]s).
+pub fn decide(policy: Policy, units: &[Unit], candidates: &[Candidate]) -> Vec<Choice> {
     let top = |key: &dyn Fn(&Unit) -> f64, share: f64| {
         let mut order: Vec<usize> = (0..units.len()).collect();
         order.sort_by(|&a, &b| key(&units[b]).total_cmp(&key(&units[a])).then(a.cmp(&b)));
@@ -196,20 +279,28 @@ pub fn decide(policy: Policy, units: &[Unit]) -> Vec<bool> {
         offer
     };
     let gain = |u: &Unit| u.mu(true) - u.mu(false);
-    match policy {
+    let offer: Vec<bool> = match policy {
+        Policy::Candidate(i) => return candidates[i].choices.clone(),
         Policy::Playbook => vec![true; units.len()],
         Policy::Nobody => vec![false; units.len()],
         Policy::Risk(s) => top(&|u| u.probability, s),
         Policy::Uplift => units.iter().map(|u| gain(u) > 0.0).collect(),
         Policy::UpliftTop(s) => top(&gain, s),
-    }
+    };
+    units
+        .iter()
+        .zip(offer)
+        .map(|(u, o)| if o { u.logged_offer() } else { Choice::Hold })
+        .collect()
 }
 
-/// Evaluate `policies` on `units`, logged with offer probability `offer_probability`.
+/// Evaluate `policies` on `units`, logged with offer probability `offer_probability`
+/// (`candidates`: the choices of the [`Policy::Candidate`]s among them).
 pub fn evaluate(
     units: &[Unit],
     offer_probability: f64,
     policies: &[Policy],
+    candidates: &[Candidate],
 ) -> Result<PolicyReport, EvalError> {
     let held = units.iter().filter(|u| !u.offered).count();
     if units.is_empty() || held == 0 || held == units.len() {
@@ -222,32 +313,32 @@ pub fn evaluate(
             ),
         });
     }
-    let prob = |offered: bool| {
-        if offered {
-            offer_probability
-        } else {
-            1.0 - offer_probability
-        }
-    };
     let logged_dr: Vec<f64> = units
         .iter()
         .map(|u| {
-            u.mu(true) + f64::from(u8::from(u.offered)) / prob(true) * (u.realised() - u.mu(true))
+            u.mu(true)
+                + f64::from(u8::from(u.offered)) / offer_probability * (u.realised() - u.mu(true))
         })
         .collect();
     let mut out = Vec::new();
     for &p in policies {
-        let offer = decide(p, units);
+        let choices = decide(p, units, candidates);
         let (mut ips, mut dr) = (Vec::new(), Vec::new());
-        for (u, &o) in units.iter().zip(&offer) {
-            let w = if u.offered == o { 1.0 / prob(o) } else { 0.0 };
+        for (u, &c) in units.iter().zip(&choices) {
+            let w = u
+                .matching(c, offer_probability)
+                .map_or(0.0, |prob| 1.0 / prob.max(f64::MIN_POSITIVE));
             ips.push(w * u.realised());
-            dr.push(u.mu(o) + w * (u.realised() - u.mu(u.offered)));
+            dr.push(u.mu_of(c) + w * (u.realised() - u.mu(u.offered)));
         }
         let diff: Vec<f64> = dr.iter().zip(&logged_dr).map(|(a, b)| a - b).collect();
         out.push(PolicyValue {
-            policy: p.name(),
-            offered_share: offer.iter().filter(|&&o| o).count() as f64 / units.len() as f64,
+            policy: match p {
+                Policy::Candidate(i) => candidates[i].name.clone(),
+                other => other.name(),
+            },
+            offered_share: choices.iter().filter(|c| **c != Choice::Hold).count() as f64
+                / units.len() as f64,
             ips: mean_interval(&ips),
             doubly_robust: mean_interval(&dr),
             vs_playbook: mean_interval(&diff),
@@ -258,6 +349,84 @@ pub fn evaluate(
         offer_probability,
         logged_realised: units.iter().map(Unit::realised).sum::<f64>() / units.len() as f64,
         policies: out,
+    })
+}
+
+/// The choices of candidate playbook `scorer` (the model with the candidate's playbook and the
+/// model's uplift models; compiled against the model, so its rules and actions are valid) on
+/// the units of `rows`, in unit order: each customer's first recommendation when its contact
+/// decision is yes (no control group, no exploration: the candidate as a policy), else none.
+/// The outcome model is the log's, as for every policy: the uplift model's effect where one is
+/// applied, else P(churn) × the model playbook's rate in force. An action the model's playbook
+/// lacks was never offered, so nothing in the log can tell what it earns: refused by name.
+pub fn candidate(
+    name: &str,
+    scorer: &crate::scoring::Scorer,
+    model: &Playbook,
+    rows: &UpliftRows,
+) -> Result<Candidate, EvalError> {
+    let pb = scorer
+        .bundle
+        .playbook
+        .as_ref()
+        .ok_or_else(|| EvalError::Invalid {
+            field: "policy",
+            message: format!("{name}: no playbook"),
+        })?;
+    let unknown: Vec<&str> = pb
+        .action_ids()
+        .filter(|a| !model.action_ids().any(|m| m == *a))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(EvalError::Invalid {
+            field: "policy",
+            message: format!(
+                "{name}: actions {} are not in the model's playbook, so the log never offered them and cannot tell what they earn (the model's actions: {})",
+                unknown.join(", "),
+                model.action_ids().collect::<Vec<_>>().join(", ")
+            ),
+        });
+    }
+    let uplift = scorer.uplift.as_ref().map(|u| &u.0);
+    let mut choices = Vec::new();
+    for a in &rows.actions {
+        if !model.action_ids().any(|m| m == a.action) {
+            continue;
+        }
+        for r in &a.rows {
+            let s = scorer.score_encoded(&r.x, Vec::new(), None);
+            let first = s
+                .advice
+                .as_ref()
+                .filter(|adv| adv.contact)
+                .and_then(|adv| adv.recommendations.first());
+            choices.push(match first {
+                None => Choice::Hold,
+                Some(rec) => {
+                    let (index, act) = model
+                        .file
+                        .actions
+                        .iter()
+                        .enumerate()
+                        .find(|(_, x)| x.id == rec.action)
+                        .expect("checked: the model's playbook has every candidate action");
+                    let effect = match uplift.and_then(|u| u.applied(rec.action)) {
+                        Some(m) => m.model.effect(&r.x),
+                        None => r.probability * model.rate_in_force(act),
+                    };
+                    Choice::Offer {
+                        action: index,
+                        effect,
+                        cost: act.cost,
+                        chooses_action: true,
+                    }
+                }
+            });
+        }
+    }
+    Ok(Candidate {
+        name: name.to_string(),
+        choices,
     })
 }
 
@@ -307,8 +476,10 @@ mod tests {
             effect: 0.1,
             offered: true,
             churned: false,
+            action: 0,
+            propensity: 1.0,
         };
-        let e = evaluate(&[u; 10], 0.9, &[Policy::Nobody]).unwrap_err();
+        let e = evaluate(&[u; 10], 0.9, &[Policy::Nobody], &[]).unwrap_err();
         assert!(e.to_string().contains("10 offered and 0 held out"), "{e}");
     }
 
@@ -322,11 +493,14 @@ mod tests {
             effect: 0.0,
             offered,
             churned: false,
+            action: 0,
+            propensity: 1.0,
         };
         let r = evaluate(
             &[unit(true), unit(false)],
             0.8,
             &[Policy::Playbook, Policy::Nobody],
+            &[],
         )
         .unwrap();
         // offer everyone: only the offered customer counts, (10 − 1) / 0.8, over two customers

@@ -45,8 +45,10 @@ pub struct Row {
     pub probability: f64,
     /// The customer value the playbook ranked with (`None`: not recorded).
     pub value: Option<f64>,
-    /// Inverse-propensity weight: 1 ÷ the probability the action had of being chosen for the
-    /// customer (1 without exploration), at most [`MAX_WEIGHT`].
+    /// The probability the action had of being chosen for the customer (1 without
+    /// exploration).
+    pub propensity: f64,
+    /// Inverse-propensity weight: 1 ÷ `propensity`, at most [`MAX_WEIGHT`].
     pub weight: f64,
 }
 
@@ -131,6 +133,7 @@ pub fn collect(
             churned,
             probability: p.probability,
             value: p.value,
+            propensity: f64::from(p.propensity),
             weight: (1.0 / f64::from(p.propensity).max(f64::MIN_POSITIVE)).min(MAX_WEIGHT),
         });
     }

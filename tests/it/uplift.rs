@@ -475,6 +475,84 @@ fn uplift_with_the_cli() {
         assert_eq!(code, 2, "{err}");
         assert!(err.contains(needle), "{err}");
     }
+
+    // a candidate playbook: the model's own rules without exploration picks every customer's
+    // best action itself; matched against the logged draws by their propensities, its value
+    // agrees with offering everyone what was drawn
+    let mut file = churn::bundle::load(&model)
+        .unwrap()
+        .bundle
+        .playbook
+        .unwrap()
+        .file;
+    file.learning.explore = 0.0;
+    let same = dir.path().join("same.toml");
+    std::fs::write(&same, toml::to_string(&file).unwrap()).unwrap();
+    let policy_list = format!("playbook,{}", same.display());
+    let (code, out, err) = run(
+        "churn-train",
+        &[
+            "evaluate",
+            "--store",
+            &store,
+            "--models",
+            models.to_str().unwrap(),
+            "--as-of",
+            "2026-06-01",
+            "--no-learned-rates",
+            "--policy",
+            &policy_list,
+            "--output",
+            out_json.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out_json).unwrap()).unwrap();
+    let p = &json["policies"]["policies"];
+    assert_eq!(p[1]["policy"], same.display().to_string(), "{out}");
+    let interval = |v: &serde_json::Value| {
+        (
+            v["doubly_robust"]["low"].as_f64().unwrap(),
+            v["doubly_robust"]["high"].as_f64().unwrap(),
+        )
+    };
+    let ((a_low, a_high), (b_low, b_high)) = (interval(&p[0]), interval(&p[1]));
+    assert!(
+        a_low <= b_high && b_low <= a_high,
+        "the candidate's value {:?} and the logged playbook's {:?} disagree",
+        (b_low, b_high),
+        (a_low, a_high)
+    );
+    assert!(p[1]["offered_share"].as_f64().unwrap() > 0.5, "{}", p[1]);
+    // one naming an action the log never offered is refused, naming it
+    file.actions.push(churn::playbook::Action {
+        id: "BRAND_NEW".into(),
+        ..file.actions[0].clone()
+    });
+    file.rules[0].actions.push("BRAND_NEW".into());
+    let new = dir.path().join("new.toml");
+    std::fs::write(&new, toml::to_string(&file).unwrap()).unwrap();
+    let (code, _, err) = run(
+        "churn-train",
+        &[
+            "evaluate",
+            "--store",
+            &store,
+            "--models",
+            models.to_str().unwrap(),
+            "--as-of",
+            "2026-06-01",
+            "--no-learned-rates",
+            "--policy",
+            new.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("BRAND_NEW") && err.contains("not in the model's playbook"),
+        "{err}"
+    );
 }
 
 /// With an uplift bundle beside the model, the scorer ranks by predicted incremental value,
@@ -655,6 +733,8 @@ fn doubly_robust_policy_values_cover_the_truth() {
             effect,
             offered: true,
             churned: false,
+            action: 0,
+            propensity: 1.0,
         });
         truths.push((
             a.value * (1.0 - churn_if_offered) - top.cost,
@@ -665,11 +745,11 @@ fn doubly_robust_policy_values_cover_the_truth() {
     let truth: Vec<f64> = policies
         .iter()
         .map(|&p| {
-            let offer = policy::decide(p, &pool_units);
+            let offer = policy::decide(p, &pool_units, &[]);
             let sum: f64 = truths
                 .iter()
                 .zip(&offer)
-                .map(|(t, &o)| if o { t.0 } else { t.1 })
+                .map(|(t, o)| if *o == policy::Choice::Hold { t.1 } else { t.0 })
                 .sum();
             sum / truths.len() as f64
         })
@@ -679,7 +759,7 @@ fn doubly_robust_policy_values_cover_the_truth() {
     for k in 0..runs {
         let c = campaign(4000, 1000 + k);
         let units = policy::units(&rows_of(&c), pb, Some(&u));
-        let rep = policy::evaluate(&units, 0.5, &policies).unwrap();
+        let rep = policy::evaluate(&units, 0.5, &policies, &[]).unwrap();
         for (i, v) in rep.policies.iter().enumerate() {
             let e = &v.doubly_robust;
             if e.low <= truth[i] && truth[i] <= e.high {

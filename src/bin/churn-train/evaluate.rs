@@ -35,7 +35,7 @@ pub struct EvaluateArgs {
     no_learned_rates: bool,
     /// Also estimate what candidate targeting policies would have earned on the logged
     /// campaigns (off-policy, doubly robust and IPS): a comma-separated list of playbook,
-    /// nobody, risk:SHARE, uplift, uplift:SHARE.
+    /// nobody, risk:SHARE, uplift, uplift:SHARE and candidate playbooks (FILE.toml).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     policy: Vec<String>,
 }
@@ -124,10 +124,16 @@ fn policies(
     opts: &churn::evaluate::EvalOptions<'_>,
 ) -> anyhow::Result<churn::evaluate::policy::PolicyReport> {
     use churn::evaluate::policy::{self, Policy};
-    let list: Vec<Policy> = names
-        .iter()
-        .map(|n| Policy::parse(n))
-        .collect::<Result<_, _>>()?;
+    let mut files = Vec::new();
+    let mut list = Vec::new();
+    for n in names {
+        if n.ends_with(".toml") {
+            list.push(Policy::Candidate(files.len()));
+            files.push(n.as_str());
+        } else {
+            list.push(Policy::parse(n)?);
+        }
+    }
     let playbook = bundle.playbook.as_ref().ok_or_else(|| {
         churn::cli::CliError::Usage(format!("--policy: model {} has no playbook", bundle.name))
     })?;
@@ -151,6 +157,14 @@ fn policies(
         opts.horizon_days,
     ))?;
     let units = policy::units(&rows, playbook, uplift.as_ref());
+    // each candidate playbook, compiled against the model and ranked with its uplift models
+    let mut candidates = Vec::new();
+    for file in files {
+        let mut scorer = churn::scoring::Scorer::new(churn::bundle::load(dir)?);
+        scorer.attach_uplift(dir)?;
+        scorer.set_playbook(churn::playbook::read(std::path::Path::new(file))?, file)?;
+        candidates.push(policy::candidate(file, &scorer, playbook, &rows)?);
+    }
     let offered = 1.0 - playbook.file.holdout_percent / 100.0;
-    Ok(policy::evaluate(&units, offered, &list)?)
+    Ok(policy::evaluate(&units, offered, &list, &candidates)?)
 }
