@@ -429,9 +429,8 @@ fn uplift_with_the_cli() {
 
     // the candidate policies on the same log, before switching to one
     let out_json = dir.path().join("evaluation.json");
-    let (code, out, err) = run(
-        "churn-train",
-        &[
+    let evaluate = |policy: &str, output: bool| {
+        let mut args = vec![
             "evaluate",
             "--store",
             &store,
@@ -441,11 +440,14 @@ fn uplift_with_the_cli() {
             "2026-06-01",
             "--no-learned-rates",
             "--policy",
-            "playbook,risk:0.3,uplift",
-            "--output",
-            out_json.to_str().unwrap(),
-        ],
-    );
+            policy,
+        ];
+        if output {
+            args.extend(["--output", out_json.to_str().unwrap()]);
+        }
+        run("churn-train", &args)
+    };
+    let (code, out, err) = evaluate("playbook,risk:0.3,uplift", true);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("policies (off-policy"), "{out}");
     let json: serde_json::Value =
@@ -460,18 +462,7 @@ fn uplift_with_the_cli() {
         ("risk:2", "expected playbook, nobody, risk:SHARE"),
         ("greedy", "expected playbook, nobody, risk:SHARE"),
     ] {
-        let (code, _, err) = run(
-            "churn-train",
-            &[
-                "evaluate",
-                "--store",
-                &store,
-                "--models",
-                models.to_str().unwrap(),
-                "--policy",
-                bad,
-            ],
-        );
+        let (code, _, err) = evaluate(bad, false);
         assert_eq!(code, 2, "{err}");
         assert!(err.contains(needle), "{err}");
     }
@@ -489,23 +480,7 @@ fn uplift_with_the_cli() {
     let same = dir.path().join("same.toml");
     std::fs::write(&same, toml::to_string(&file).unwrap()).unwrap();
     let policy_list = format!("playbook,{}", same.display());
-    let (code, out, err) = run(
-        "churn-train",
-        &[
-            "evaluate",
-            "--store",
-            &store,
-            "--models",
-            models.to_str().unwrap(),
-            "--as-of",
-            "2026-06-01",
-            "--no-learned-rates",
-            "--policy",
-            &policy_list,
-            "--output",
-            out_json.to_str().unwrap(),
-        ],
-    );
+    let (code, out, err) = evaluate(&policy_list, true);
     assert_eq!(code, 0, "{err}");
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&out_json).unwrap()).unwrap();
@@ -533,21 +508,7 @@ fn uplift_with_the_cli() {
     file.rules[0].actions.push("BRAND_NEW".into());
     let new = dir.path().join("new.toml");
     std::fs::write(&new, toml::to_string(&file).unwrap()).unwrap();
-    let (code, _, err) = run(
-        "churn-train",
-        &[
-            "evaluate",
-            "--store",
-            &store,
-            "--models",
-            models.to_str().unwrap(),
-            "--as-of",
-            "2026-06-01",
-            "--no-learned-rates",
-            "--policy",
-            new.to_str().unwrap(),
-        ],
-    );
+    let (code, _, err) = evaluate(new.to_str().unwrap(), false);
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("BRAND_NEW") && err.contains("not in the model's playbook"),
