@@ -426,7 +426,7 @@ fn decision(
     s: &crate::scoring::Scored<'_>,
 ) -> Decision {
     let p = s.prediction.probability;
-    let actions = scorer.allowed_actions(row, p);
+    let actions = scorer.allowed_actions(row, s);
     let allowed: Vec<(String, f64)> = actions
         .iter()
         .map(|a| (a.id.clone(), p - after(cfg, &a.id, row, p)))

@@ -48,8 +48,13 @@ pub struct Row {
     /// The probability the action had of being chosen for the customer (1 without
     /// exploration).
     pub propensity: f64,
+}
+
+impl Row {
     /// Inverse-propensity weight: 1 ÷ `propensity`, at most [`MAX_WEIGHT`].
-    pub weight: f64,
+    pub fn weight(&self) -> f64 {
+        (1.0 / self.propensity.max(f64::MIN_POSITIVE)).min(MAX_WEIGHT)
+    }
 }
 
 /// The largest inverse-propensity weight: a customer explored into an action with a 1% chance
@@ -134,7 +139,6 @@ pub fn collect(
             probability: p.probability,
             value: p.value,
             propensity: f64::from(p.propensity),
-            weight: (1.0 / f64::from(p.propensity).max(f64::MIN_POSITIVE)).min(MAX_WEIGHT),
         });
     }
     let mut actions: Vec<ActionRows> = by_action
@@ -282,7 +286,7 @@ fn fit_action(
     };
     let treated: Vec<bool> = a.rows.iter().map(|r| r.treated).collect();
     let churned: Vec<bool> = a.rows.iter().map(|r| r.churned).collect();
-    let weight: Vec<f64> = a.rows.iter().map(|r| r.weight).collect();
+    let weight: Vec<f64> = a.rows.iter().map(Row::weight).collect();
     let set = UpliftSet {
         x: &x,
         treated: &treated,

@@ -348,11 +348,7 @@ impl Playbook {
     fn choose(&self, ranker: &Ranker<'_, '_, '_>, eligible: &[Candidate<'_>]) -> super::Chosen {
         let learning = &self.file.learning;
         let Some(id) = ranker.ctx.customer_id.filter(|_| learning.explore > 0.0) else {
-            return super::Chosen {
-                index: 0,
-                choice: super::Choice::Best,
-                propensity: 1.0,
-            };
+            return super::Chosen::BEST;
         };
         let pv = ranker.ctx.probability * ranker.value;
         let rewards: Vec<(f64, f64)> = eligible

@@ -45,6 +45,15 @@ pub struct Chosen {
     pub propensity: f64,
 }
 
+impl Chosen {
+    /// The best-ranked action, surely chosen (no exploration).
+    pub const BEST: Chosen = Chosen {
+        index: 0,
+        choice: Choice::Best,
+        propensity: 1.0,
+    };
+}
+
 /// Normal posterior of one action's save rate: (mean, standard deviation).
 pub fn posterior(learned: &[LearnedRate], a: &Action, cfg: &LearningConfig) -> (f64, f64) {
     match learned.iter().find(|l| l.action == a.id) {
@@ -168,20 +177,15 @@ pub fn choose(
     rewards: &[(f64, f64)],
 ) -> Chosen {
     if explore <= 0.0 || rewards.len() < 2 {
-        return Chosen {
-            index: 0,
-            choice: Choice::Best,
-            propensity: 1.0,
-        };
+        return Chosen::BEST;
     }
     let ts = thompson_probabilities(rewards);
     let (u_explore, u_draw) = uniforms(experiment, customer, day);
     let propensity = |i: usize| (1.0 - explore) * f64::from(u8::from(i == 0)) + explore * ts[i];
     if u_explore >= explore {
         return Chosen {
-            index: 0,
-            choice: Choice::Best,
             propensity: propensity(0),
+            ..Chosen::BEST
         };
     }
     let mut acc = 0.0;

@@ -244,19 +244,19 @@ impl Scorer {
         Ok(())
     }
 
-    /// The actions the playbook's rules allow for the customer of encoded `row` with churn
-    /// probability `probability` (empty without a playbook).
-    pub fn allowed_actions(&self, row: &[f64], probability: f64) -> Vec<&crate::playbook::Action> {
+    /// The actions the playbook's rules allow for the customer of encoded `row`, scored as `s`
+    /// (its probability and segment; empty without a playbook).
+    pub fn allowed_actions(&self, row: &[f64], s: &Scored<'_>) -> Vec<&crate::playbook::Action> {
         let Some(pb) = self.bundle.playbook.as_ref() else {
             return Vec::new();
         };
-        let segment = self.bundle.segments.as_ref().map(|s| s.assign(row));
+        let segment = s.segment.as_ref();
         pb.allowed(&crate::playbook::Context {
             row,
-            probability,
-            segment: segment.as_ref().map(|s| s.segment),
-            rfm_class: segment.as_ref().and_then(|s| s.rfm_class),
-            lifecycle: segment.as_ref().and_then(|s| s.lifecycle_stage),
+            probability: s.prediction.probability,
+            segment: segment.map(|a| a.segment),
+            rfm_class: segment.and_then(|a| a.rfm_class),
+            lifecycle: segment.and_then(|a| a.lifecycle_stage),
             customer_id: None,
             reasons: &[],
             uplift: None,
