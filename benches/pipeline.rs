@@ -75,6 +75,7 @@ fn benches(c: &mut Criterion) {
             churn::playbook::read(&root().join("training/telco-playbook.toml")).unwrap(),
             "telco-playbook.toml".into(),
         )),
+        author: churn::cli::author("bench".into()),
     };
     let mut g = c.benchmark_group("train");
     g.sample_size(10);

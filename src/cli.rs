@@ -247,6 +247,16 @@ impl CliError {
     }
 }
 
+/// Who runs this command (`$USER`, else `$LOGNAME`, else `unknown`), with `reason`: the author
+/// of a registry change.
+pub fn author(reason: String) -> crate::bundle::registry::Author {
+    let by = ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "unknown".into());
+    crate::bundle::registry::Author { by, reason }
+}
+
 /// Exit code for an error chain: the first error of a library layer in the chain decides (each
 /// layer's `exit_code()`: 2 for bad input or usage, 1 for internal failures); 1 when none is found.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
@@ -273,6 +283,7 @@ fn layer_exit_code(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
         crate::playbook::PlaybookError,
         crate::train::TrainError,
         crate::bundle::BundleError,
+        crate::bundle::registry::RegistryError,
         crate::report::ReportError,
         crate::scoring::ScoreError,
         crate::scoring::ColumnError,

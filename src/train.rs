@@ -6,6 +6,7 @@ mod holdout;
 mod steps;
 
 use crate::bundle::card::{ModelCard, Timings};
+use crate::bundle::registry::{Author, ModelDir, Registered, RegistryError};
 use crate::bundle::{self, Bundle, BundleError};
 use crate::config::ModelConfig;
 use crate::features::EncodeError;
@@ -46,6 +47,9 @@ pub enum TrainError {
     /// Playbook.
     #[error(transparent)]
     Playbook(#[from] crate::playbook::PlaybookError),
+    /// Registering the new version.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
     /// Writing the card.
     #[error("{path}: {source}")]
     Write {
@@ -62,7 +66,9 @@ impl TrainError {
         match self {
             TrainError::Model(e) => e.exit_code(),
             TrainError::Segment(e) => e.exit_code(),
-            TrainError::Write { .. } | TrainError::Bundle(BundleError::Io { .. }) => 1,
+            TrainError::Write { .. }
+            | TrainError::Bundle(BundleError::Io { .. })
+            | TrainError::Registry(RegistryError::Io { .. }) => 1,
             _ => 2,
         }
     }
@@ -91,6 +97,8 @@ pub struct TrainOptions {
     pub previous: Option<PathBuf>,
     /// Retention playbook and where it came from (None: the built-in default).
     pub playbook: Option<(crate::playbook::PlaybookFile, String)>,
+    /// Who trains, and why (recorded in the registry when the version becomes champion).
+    pub author: Author,
 }
 
 /// What training produced.
@@ -100,6 +108,8 @@ pub struct TrainOutcome {
     pub card: ModelCard,
     /// The bundle (also written to disk).
     pub bundle: Bundle,
+    /// Where it was registered (`out_dir/versions/VERSION`), and whether it is new.
+    pub registered: Registered,
 }
 
 /// Default search grid for `n` training rows: the configured leaf sizes plus sizes that scale with
@@ -115,8 +125,10 @@ pub fn leaf_grid(configured: &[usize], n: usize) -> Vec<usize> {
     v
 }
 
-/// Train a model on `data` and write `model.bin`, `model_card.json` and `data_quality.json` into
-/// `opts.out_dir`.
+/// Train a model on `data` and register it as a new version of the model directory
+/// `opts.out_dir`: `versions/VERSION/` with `model.bin`, `model_card.json`, `data_quality.json`
+/// and `report.html` (see [`crate::bundle::registry`]). The model's first version becomes its
+/// champion; later ones wait to be promoted.
 ///
 /// Takes the data by value: the input columns are freed once encoded, which keeps the peak memory
 /// of a large training run near the encoded matrix.
@@ -276,15 +288,30 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
     let html = crate::report::render(&card, &bundle);
     card.timings.report_s += clock.lap();
     card.timings.total_s = clock.total();
-    write_json(&opts.out_dir.join(bundle::CARD_FILE), &card)?;
-    write_json(&opts.out_dir.join(bundle::QUALITY_FILE), &data.quality)?;
-    let report = opts.out_dir.join(crate::report::REPORT_FILE);
-    util::write_atomic(&report, html.as_bytes()).map_err(|source| TrainError::Write {
-        path: report,
-        source,
-    })?;
-    bundle::write(&opts.out_dir, &bytes)?;
-    Ok(TrainOutcome { card, bundle })
+    // a new version is written whole into a staging directory, then registered with one rename:
+    // nothing that serves, or was trained before, is ever overwritten
+    let registry = ModelDir::new(&opts.out_dir);
+    let staging = registry.stage()?;
+    let written = (|| {
+        write_json(&staging.join(bundle::CARD_FILE), &card)?;
+        write_json(&staging.join(bundle::QUALITY_FILE), &data.quality)?;
+        let report = staging.join(crate::report::REPORT_FILE);
+        util::write_atomic(&report, html.as_bytes()).map_err(|source| TrainError::Write {
+            path: report,
+            source,
+        })?;
+        Ok::<_, TrainError>(bundle::write(&staging, &bytes)?)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    let registered = registry.register(&staging, &card.version, &opts.author)?;
+    Ok(TrainOutcome {
+        card,
+        bundle,
+        registered,
+    })
 }
 
 /// The final boosted fit of a run: the candidate cross-validation chose, on the run's bins.

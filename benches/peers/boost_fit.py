@@ -98,7 +98,7 @@ def main():
                     "--boost-max-depth", args.depth, "--boost-learning-rate", 0.1,
                     "--holdout", 0, "--no-segments", "--threads", args.threads, "--quiet",
                     "--out", out])
-        tm = json.loads((out / "model_card.json").read_text())["timings"]
+        tm = json.loads(next(out.glob("versions/*/model_card.json")).read_text())["timings"]
         fit = tm["prepare_s"] + tm["fit_s"]
         if best is None or fit < best[0]:
             best = (fit, wall, tm)
@@ -114,7 +114,7 @@ def main():
         shutil.rmtree(whole, ignore_errors=True)
         w = run([BIN / "churn-train", "--data", train, "--label", LABEL, "--id", ID,
                  "--threads", args.threads, "--quiet", "--out", whole])
-        card = json.loads((whole / "model_card.json").read_text())
+        card = json.loads(next(whole.glob("versions/*/model_card.json")).read_text())
         res.update(whole_wall_s=w, whole_timings=card["timings"],
                    whole_choice=card.get("model_choice", {}).get("chosen"),
                    whole_ratio=card["timings"]["total_s"] / lgb_s,

@@ -126,7 +126,7 @@ def main():
             if spec["drop"]:
                 cmd += ["--drop", ",".join(spec["drop"])]
             ch_s = cm.run(cmd)
-            card = json.loads((model / "model_card.json").read_text())
+            card = json.loads(next(model.glob("versions/*/model_card.json")).read_text())
             choice = card.get("model_choice") or {}
             scores = tmp / f"{name}_scores.csv"
             cm.run([bins / "churn-score", "--model", model, "--input", test_csv, "--output",

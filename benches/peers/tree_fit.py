@@ -89,7 +89,7 @@ def ours(args, workdir, rows, train, test, labels, learner, threads):
                     "--min-samples-leaf", args.min_samples_leaf, "--holdout", 0,
                     "--no-segments", "--learner", learner, "--threads", threads, "--quiet",
                     "--out", out])
-        card = json.loads((out / "model_card.json").read_text())
+        card = json.loads(next(out.glob("versions/*/model_card.json")).read_text())
         tm = card.get("timings") or {}
         runs.append((tm["fit_s"] + tm.get("prepare_s", 0.0) if "fit_s" in tm else None, wall, card))
     fit_s, wall, card = min(runs, key=lambda r: r[0] if r[0] is not None else r[1])

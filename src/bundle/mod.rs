@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 pub mod card;
 mod legacy;
 pub mod profile;
+pub mod registry;
 pub mod uplift;
 mod validate;
 pub use validate::validate;
@@ -35,6 +36,8 @@ pub const MODEL_FILE: &str = "model.bin";
 pub const CARD_FILE: &str = "model_card.json";
 /// File name of the data-quality report.
 pub const QUALITY_FILE: &str = "data_quality.json";
+/// File name of the HTML report inside a model's (version) directory.
+pub const REPORT_FILE: &str = "report.html";
 
 /// Errors of the bundle layer; each names the file.
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +113,9 @@ pub enum BundleError {
     /// Encoding failed.
     #[error("cannot encode bundle: {0}")]
     Encode(String),
+    /// The model directory's registry does not name a bundle.
+    #[error(transparent)]
+    Registry(#[from] registry::RegistryError),
 }
 
 impl BundleError {
@@ -306,8 +312,11 @@ pub struct LoadedBundle {
     pub dir: PathBuf,
 }
 
-/// Load `DIR/model.bin` (or a path to the file itself).
+/// Load a bundle: `DIR/model.bin` (or a path to the file itself), where a model directory
+/// with a registry means its champion, and `DIR@ALIAS` or `DIR@VERSION` another version (see
+/// [`registry::resolve_path`]).
 pub fn load(path: &Path) -> Result<LoadedBundle, BundleError> {
+    let path = &registry::resolve_path(path)?;
     let file = if path.is_dir() {
         path.join(MODEL_FILE)
     } else {

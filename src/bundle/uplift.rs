@@ -211,7 +211,10 @@ pub fn save(dir: &Path, u: &UpliftBundle, card: &mut UpliftCard) -> Result<Strin
 }
 
 /// The uplift bundle beside `bundle` in `dir`, if there is one, checked against it.
+/// A model directory with a registry means its champion's (see
+/// [`super::registry::resolve_path`]).
 pub fn load(dir: &Path, bundle: &Bundle) -> Result<Option<(UpliftBundle, String)>, BundleError> {
+    let dir = super::registry::resolve_path(dir)?;
     let file = dir.join(UPLIFT_FILE);
     if !file.exists() {
         return Ok(None);

@@ -14,7 +14,7 @@ use crate::bundle::card::ModelCard;
 use crate::bundle::Bundle;
 
 /// File name of the report inside a model directory.
-pub const REPORT_FILE: &str = "report.html";
+pub use crate::bundle::REPORT_FILE;
 
 /// One section of the report.
 #[derive(Debug, Clone, PartialEq)]

@@ -61,6 +61,11 @@ pub enum ApiCode {
     UnknownCustomer,
     /// The model is served without a model card for its version, so there is no report (404).
     NoModelCard,
+    /// No such version or alias of the model (404).
+    UnknownVersion,
+    /// A registry change that is not allowed: the champion's removal, nothing to roll back to,
+    /// a version that does not load, a registry file that does not hold together (409).
+    RegistryConflict,
     /// The server runs without a prediction store (503).
     StoreDisabled,
     /// The prediction store did not answer (503).
@@ -82,9 +87,9 @@ impl ApiCode {
             BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             InvalidRequest | EmptyBatch | InvalidValue | InvalidType | MissingField
             | ReloadFailed | UnknownField => StatusCode::UNPROCESSABLE_ENTITY,
-            NoDefaultModel | UnknownModel | NotFound | UnknownCustomer | NoModelCard => {
-                StatusCode::NOT_FOUND
-            }
+            NoDefaultModel | UnknownModel | NotFound | UnknownCustomer | NoModelCard
+            | UnknownVersion => StatusCode::NOT_FOUND,
+            RegistryConflict => StatusCode::CONFLICT,
             StoreDisabled | StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             NotReady | ReloadTimeout | ServerBusy => StatusCode::SERVICE_UNAVAILABLE,
@@ -122,6 +127,8 @@ impl ApiCode {
             UnknownField => "unknown_field",
             UnknownCustomer => "unknown_customer",
             NoModelCard => "no_model_card",
+            UnknownVersion => "unknown_version",
+            RegistryConflict => "registry_conflict",
             StoreDisabled => "store_disabled",
             StoreUnavailable => "store_unavailable",
             Internal => "internal",
@@ -254,3 +261,23 @@ impl actix_web::ResponseError for ApiError {
 
 /// What every handler returns.
 pub type ApiResult = Result<HttpResponse, ApiError>;
+
+impl From<crate::bundle::registry::RegistryError> for ApiError {
+    fn from(e: crate::bundle::registry::RegistryError) -> ApiError {
+        use crate::bundle::registry::RegistryError as R;
+        match e {
+            R::Unknown { .. } => ApiError::new(ApiCode::UnknownVersion, e.to_string()),
+            R::Invalid { .. } | R::Refused { .. } => {
+                ApiError::new(ApiCode::RegistryConflict, e.to_string())
+            }
+            // a file system failure is the operator's to see, with its path
+            R::Io { .. } => {
+                tracing::error!(error = %e, "model registry write failed");
+                ApiError::new(
+                    ApiCode::Internal,
+                    "the model registry could not be read or written (the server log has the cause); nothing changed",
+                )
+            }
+        }
+    }
+}

@@ -176,6 +176,9 @@ pub enum ServerError {
         /// What is wrong.
         message: String,
     },
+    /// A model directory's registry file is unusable.
+    #[error(transparent)]
+    Registry(#[from] crate::bundle::registry::RegistryError),
     /// A setting is out of range.
     #[error("{message}")]
     Config {
@@ -196,6 +199,7 @@ impl ServerError {
         match self {
             ServerError::Models { .. } | ServerError::Config { .. } => 2,
             ServerError::Store(e) => e.exit_code(),
+            ServerError::Registry(e) => e.exit_code(),
             ServerError::Io(_) => 1,
         }
     }

@@ -2,6 +2,7 @@
 
 use super::metrics::Metrics;
 use super::{ServerConfig, ServerError};
+use crate::bundle::registry::ModelDir;
 use crate::bundle::{self, BundleError};
 use crate::playbook::{PlaybookError, PlaybookFile};
 use crate::scoring::Scorer;
@@ -146,7 +147,8 @@ fn uplift_of(s: &Scorer) -> Option<&str> {
     s.uplift.as_ref().map(|u| u.1.as_str())
 }
 
-/// Load every `DIR/NAME/model.bin`. Bundles that fail keep their previous version from `old`.
+/// Load every model of `DIR`: the champion of `DIR/NAME/registry.json`, or `DIR/NAME/model.bin`
+/// (the single-directory layout). Bundles that fail keep their previous version from `old`.
 /// With `learned` (the store, unless `--no-learned-rates`), each model's learned save rates
 /// are put in force.
 pub fn load_registry(
@@ -162,8 +164,23 @@ pub fn load_registry(
         loaded: BTreeMap::new(),
         failed: BTreeMap::new(),
     };
-    for (name, path) in model_dirs(dir)? {
+    for (name, dir) in model_dirs(dir)? {
         let previous = old.and_then(|o| o.models.get(&name));
+        // a registry serves its champion; its file edited into nonsense stops the start, and on
+        // a reload leaves the loaded version serving
+        let path = match ModelDir::new(&dir).resolve(None) {
+            Ok(p) => p,
+            Err(e) if old.is_none() => return Err(e.into()),
+            Err(e) => {
+                tracing::error!(model = %name, error = %e, "model registry unusable");
+                report.failed.insert(name.clone(), e.to_string());
+                if let Some(m) = previous {
+                    report.loaded.insert(name.clone(), m.scorer.version.clone());
+                    reg.models.insert(name, m.clone());
+                }
+                continue;
+            }
+        };
         if !path.join(bundle::MODEL_FILE).exists() {
             // a deploy that replaces the file (rm + cp) leaves the directory without it for a
             // moment: the loaded version keeps serving; a model whose directory is gone is dropped

@@ -8,6 +8,7 @@
 //! a bounded queue to a background writer ([`PredictionLog`]).
 
 mod batch;
+mod changes;
 mod insert;
 mod learned;
 mod log;

@@ -9,7 +9,7 @@ use sqlx::AnyPool;
 use std::borrow::Cow;
 
 /// The newest schema version this binary knows.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Version 1: predictions, the latest prediction per customer and model, outcomes, and each
 /// customer's latest outcome. Indexes serve the read paths (see ARCHITECTURE.md).
@@ -133,6 +133,22 @@ ALTER TABLE customer_latest ADD COLUMN incremental_value DOUBLE PRECISION NOT NU
 CREATE INDEX customer_latest_incremental ON customer_latest (model, incremental_value DESC, customer_key);
 "#;
 
+/// Version 6: who changed which alias of a model's registry, when and why.
+const V6: &str = r#"
+CREATE TABLE model_changes (
+    change_id    TEXT PRIMARY KEY,
+    model        TEXT NOT NULL,
+    at           BIGINT NOT NULL,
+    changed_by   TEXT NOT NULL,
+    action       TEXT NOT NULL,
+    alias        TEXT NOT NULL,
+    from_version TEXT,
+    to_version   TEXT,
+    reason       TEXT NOT NULL
+);
+CREATE INDEX model_changes_model ON model_changes (model, at);
+"#;
+
 /// The migrations compiled into this binary.
 #[derive(Debug)]
 struct Embedded;
@@ -181,6 +197,13 @@ impl MigrationSource<'static> for Embedded {
                     Cow::Borrowed("policy, propensity and incremental value of each decision"),
                     MigrationType::Simple,
                     sqlx::SqlSafeStr::into_sql_str(V5),
+                    false,
+                ),
+                Migration::new(
+                    6,
+                    Cow::Borrowed("changes of the model registry"),
+                    MigrationType::Simple,
+                    sqlx::SqlSafeStr::into_sql_str(V6),
                     false,
                 ),
             ])

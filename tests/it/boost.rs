@@ -352,7 +352,7 @@ fn calibration_bin_intervals_cover_the_true_churn_rate() {
 }
 
 mod trained {
-    use crate::util::telco_data;
+    use crate::util::{champion_dir, telco_data};
     use churn::bundle;
     use churn::config::ModelConfig;
     use churn::model::shap::{shap_values, ShapTables};
@@ -381,6 +381,7 @@ mod trained {
             segments: Default::default(),
             previous: None,
             playbook: None,
+            author: churn::cli::author("test".into()),
         }
     }
 
@@ -391,8 +392,11 @@ mod trained {
         let again = tmp.join(format!("boost-telco-again-{}", std::process::id()));
         let out = train(telco_data(), &options(&dir, ModelChoice::Boosted)).unwrap();
         train(telco_data(), &options(&again, ModelChoice::Boosted)).unwrap();
-        let bytes = std::fs::read(dir.join("model.bin")).unwrap();
-        assert_eq!(bytes, std::fs::read(again.join("model.bin")).unwrap());
+        let bytes = std::fs::read(champion_dir(&dir).join("model.bin")).unwrap();
+        assert_eq!(
+            bytes,
+            std::fs::read(champion_dir(&again).join("model.bin")).unwrap()
+        );
         let loaded = bundle::load(&dir).unwrap();
         assert_eq!(loaded.bundle, out.bundle);
         let b = loaded

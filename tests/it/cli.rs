@@ -312,7 +312,7 @@ fn score_roundtrip_rejects_and_missing_columns() {
     );
 
     // a corrupted bundle is refused
-    let bin = model.join("model.bin");
+    let bin = champion_dir(&model).join("model.bin");
     let mut bytes = std::fs::read(&bin).unwrap();
     let n = bytes.len();
     bytes.truncate(n - 10);

@@ -390,8 +390,9 @@ fn a_model_is_never_served_with_the_card_of_another_version() {
 fn training_writes_the_card_before_the_bundle() {
     // the bundle is the commit point: when it appears, its card is already there
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("m");
-    train_telco(&out, "3", "50");
+    let models = dir.path().join("m");
+    train_telco(&models, "3", "50");
+    let out = champion_dir(&models);
     let card_t = std::fs::metadata(out.join("model_card.json"))
         .unwrap()
         .modified()

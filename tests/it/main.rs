@@ -21,6 +21,7 @@ mod learners;
 mod model;
 mod playbook;
 mod properties;
+mod registry;
 mod report;
 mod segments;
 mod server;

@@ -29,6 +29,7 @@ fn quick_options(dir: &std::path::Path, seed: u64) -> TrainOptions {
         segments: Default::default(),
         previous: None,
         playbook: None,
+        author: churn::cli::author("test".into()),
     }
 }
 
@@ -216,7 +217,7 @@ fn training_card_holdout_and_calibration_keep_auc() {
             < 1e-9
     );
     for f in ["model.bin", "model_card.json", "data_quality.json"] {
-        assert!(dir.path().join(f).exists(), "{f} written");
+        assert!(champion_dir(dir.path()).join(f).exists(), "{f} written");
     }
     let card = read_card(dir.path());
     for key in [
@@ -240,8 +241,8 @@ fn same_data_config_and_seed_give_identical_bytes() {
     let b = tempfile::tempdir().unwrap();
     train(d.clone(), &quick_options(a.path(), 7)).unwrap();
     train(d.clone(), &quick_options(b.path(), 7)).unwrap();
-    let ba = std::fs::read(a.path().join("model.bin")).unwrap();
-    let bb = std::fs::read(b.path().join("model.bin")).unwrap();
+    let ba = std::fs::read(champion_dir(a.path()).join("model.bin")).unwrap();
+    let bb = std::fs::read(champion_dir(b.path()).join("model.bin")).unwrap();
     assert_eq!(ba, bb);
 }
 
@@ -250,7 +251,7 @@ fn damaged_bundles_are_refused_with_distinct_messages() {
     let dir = tempfile::tempdir().unwrap();
     let d = telco_data();
     train(d.clone(), &quick_options(dir.path(), 1)).unwrap();
-    let good = std::fs::read(dir.path().join("model.bin")).unwrap();
+    let good = std::fs::read(champion_dir(dir.path()).join("model.bin")).unwrap();
     assert!(bundle::from_bytes(&good, dir.path()).is_ok());
     let msg = |bytes: &[u8]| {
         bundle::from_bytes(bytes, std::path::Path::new("m.bin"))

@@ -137,7 +137,7 @@ fn check_in_browser(browser: &Path, report: &Path, shot: &Path) {
 
 #[test]
 fn telco_and_cdnow_reports_open_in_headless_chromium() {
-    let telco_report = trained_example().join("telco/report.html");
+    let telco_report = champion_dir(&trained_example().join("telco")).join("report.html");
     let size = std::fs::metadata(&telco_report).unwrap().len();
     assert!(size <= 1_000_000, "Telco report is {size} bytes");
     let dir = tempfile::tempdir().unwrap();
@@ -159,7 +159,7 @@ fn telco_and_cdnow_reports_open_in_headless_chromium() {
         ],
     );
     // with economics the profit section is there (and its figure is checked below)
-    let html = std::fs::read_to_string(cdnow.join("report.html")).unwrap();
+    let html = std::fs::read_to_string(champion_dir(&cdnow).join("report.html")).unwrap();
     assert!(html.contains("<section id=\"profit\">"));
     assert!(html.contains("<section id=\"segments\">"));
     let Some(browser) = chromium() else { return };
@@ -172,7 +172,7 @@ fn telco_and_cdnow_reports_open_in_headless_chromium() {
     check_in_browser(&browser, &telco_report, &shot);
     check_in_browser(
         &browser,
-        &cdnow.join("report.html"),
+        &champion_dir(&cdnow).join("report.html"),
         &dir.path().join("cdnow.png"),
     );
 }
@@ -198,7 +198,7 @@ fn table_after(html: &str, marker: &str) -> Vec<Vec<String>> {
 
 #[test]
 fn report_numbers_match_the_card() {
-    let dir = trained_example().join("telco");
+    let dir = champion_dir(&trained_example().join("telco"));
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
     let card = read_card(&dir);
     let h = &card["holdout"];
@@ -255,7 +255,7 @@ fn report_numbers_match_the_card() {
 #[test]
 fn a_degenerate_playbook_is_flagged_with_the_fix() {
     // the built-in playbook on Telco: a constant customer value, and one action for most
-    let dir = trained().join("telco");
+    let dir = champion_dir(&trained().join("telco"));
     let card = read_card(&dir);
     let mix = &card["holdout_details"]["playbook"];
     let warnings: Vec<&str> = mix["warnings"]
@@ -286,7 +286,7 @@ fn a_degenerate_playbook_is_flagged_with_the_fix() {
 #[test]
 fn churn_train_report_rerenders_the_same_page_and_checks_the_card() {
     let tmp = tempfile::tempdir().unwrap();
-    let src = trained_example().join("telco");
+    let src = champion_dir(&trained_example().join("telco"));
     let dir = tmp.path().join("telco");
     std::fs::create_dir_all(&dir).unwrap();
     for f in ["model.bin", "model_card.json", "report.html"] {
@@ -328,7 +328,7 @@ fn churn_train_report_rerenders_the_same_page_and_checks_the_card() {
 #[test]
 fn the_api_serves_the_report_with_the_same_auth_as_other_model_routes() {
     let dir = trained_example();
-    let html = std::fs::read(dir.join("telco/report.html")).unwrap();
+    let html = std::fs::read(champion_dir(&dir.join("telco")).join("report.html")).unwrap();
     let s = start(dir, &["--store", "none"], &[("CHURN_API_TOKENS", "t1")]);
     let auth = [("Authorization", "Bearer t1")];
     let r = http(&s.addr, "GET", "/v1/models/telco/report", &auth, b"");

@@ -602,7 +602,7 @@ fn reload_keeps_old_model_on_failure_and_swaps_on_success() {
         .contains("churn_reload_failures_total 1"));
 
     // a new bundle (different hyper-parameters) is picked up
-    train_telco(&models.join("telco"), "3", "50");
+    retrain_telco_promoted(&models.join("telco"), "3", "50");
     // concurrent requests while reloading all succeed
     let addr = s.addr.clone();
     let hammer: Vec<_> = (0..4)
@@ -674,7 +674,7 @@ fn openapi_describes_every_route_and_the_model_inputs() {
     let spec = r.json();
     assert_eq!(spec["openapi"], "3.1.0");
     let paths = spec["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 15);
+    assert_eq!(paths.len(), 17);
     let ids: BTreeSet<&str> = paths
         .values()
         .flat_map(|ops| ops.as_object().unwrap().values())
@@ -684,7 +684,7 @@ fn openapi_describes_every_route_and_the_model_inputs() {
                 .expect("every operation has an operationId")
         })
         .collect();
-    assert_eq!(ids.len(), 15, "operationIds are unique: {ids:?}");
+    assert_eq!(ids.len(), 17, "operationIds are unique: {ids:?}");
     // the store's read paths answer for a customer scored before (the writer is asynchronous)
     assert_eq!(
         post(&s.addr, "/v1/score", &json!({"customers": [customer()]})).status,
@@ -714,6 +714,9 @@ fn openapi_describes_every_route_and_the_model_inputs() {
                     // need ?allow_backdated=true)
                     let at = churn::time::format_instant(churn::time::now_ms() - 86_400_000);
                     json!({"outcomes": [{"customer_id": "7590-VHVEG", "event": "retained", "at": at}]})
+                }
+                "/v1/models/{name}/aliases" => {
+                    json!({"alias": "challenger", "version": "champion"})
                 }
                 _ => json!({"customers": [customer()]}),
             };
@@ -903,7 +906,7 @@ fn sighup_reloads_and_sigterm_shuts_down_gracefully() {
     let mut s = start(&models, &[], &[]);
     let body = json!({"customers": [customer()]});
     let v1 = post(&s.addr, "/v1/score", &body).json()["model"]["version"].clone();
-    train_telco(&models.join("telco"), "3", "100");
+    retrain_telco_promoted(&models.join("telco"), "3", "100");
     let pid = s.child.id().to_string();
     assert!(Command::new("kill")
         .args(["-HUP", &pid])

@@ -338,7 +338,7 @@ fn uplift_with_the_cli() {
     let models = dir.path().join("models");
     std::fs::create_dir_all(models.join("telco")).unwrap();
     std::fs::copy(
-        trained().join("telco/model.bin"),
+        champion_dir(&trained().join("telco")).join("model.bin"),
         models.join("telco/model.bin"),
     )
     .unwrap();
@@ -405,7 +405,7 @@ fn uplift_with_the_cli() {
     assert!(model.join("uplift.bin").exists() && model.join("uplift_card.json").exists());
     // the model's report (re-rendered from its card) has the uplift section with its Qini plot
     std::fs::copy(
-        trained().join("telco/model_card.json"),
+        champion_dir(&trained().join("telco")).join("model_card.json"),
         model.join("model_card.json"),
     )
     .unwrap();
@@ -597,7 +597,11 @@ fn the_server_answers_with_uplift() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("models/telco");
     std::fs::create_dir_all(&model).unwrap();
-    std::fs::copy(trained().join("telco/model.bin"), model.join("model.bin")).unwrap();
+    std::fs::copy(
+        champion_dir(&trained().join("telco")).join("model.bin"),
+        model.join("model.bin"),
+    )
+    .unwrap();
     churn::bundle::uplift::save(&model, &u, &mut card).unwrap();
     let playbook = dir.path().join("uplift.toml");
     std::fs::write(&playbook, PLAYBOOK).unwrap();

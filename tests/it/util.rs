@@ -67,17 +67,27 @@ pub(crate) fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
 /// Train the bundled Telco sample into `out` as a single tree with a small grid (fast); panics
 /// on failure.
 pub(crate) fn train_telco(out: &Path, depths: &str, leaf: &str) {
-    train_telco_with(
-        out,
-        &[
-            "--max-depth",
-            depths,
-            "--min-samples-leaf",
-            leaf,
-            "--model",
-            "tree",
-        ],
-    );
+    train_telco_with(out, &tree_flags(depths, leaf, &[]));
+}
+
+/// The flags of a single tree with grid `depths` × `leaf`, then `extra`.
+fn tree_flags<'a>(depths: &'a str, leaf: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![
+        "--max-depth",
+        depths,
+        "--min-samples-leaf",
+        leaf,
+        "--model",
+        "tree",
+    ];
+    v.extend_from_slice(extra);
+    v
+}
+
+/// Retrain into an existing model directory and make the new version its champion at once
+/// (`--promote`), as a deployment that serves every retrained model does.
+pub(crate) fn retrain_telco_promoted(out: &Path, depths: &str, leaf: &str) {
+    train_telco_with(out, &tree_flags(depths, leaf, &["--promote"]));
 }
 
 /// Train the bundled Telco sample into `out` with the flags `extra`; panics on failure.
@@ -135,9 +145,16 @@ pub(crate) fn score(
     run("churn-score", &args)
 }
 
-/// The `model_card.json` a training run wrote into `dir`.
+/// The directory of the version a model directory serves: its registry's champion
+/// (`DIR/versions/VERSION`), or `dir` itself for the single-directory layout.
+pub(crate) fn champion_dir(dir: &Path) -> PathBuf {
+    churn::bundle::registry::resolve_path(dir).unwrap()
+}
+
+/// The `model_card.json` of the version a training run into `dir` made champion.
 pub(crate) fn read_card(dir: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(dir.join("model_card.json")).unwrap()).unwrap()
+    serde_json::from_slice(&std::fs::read(champion_dir(dir).join("model_card.json")).unwrap())
+        .unwrap()
 }
 
 /// The bundled Telco sample as a customer table: label `Churn`, id `customerID`.
@@ -268,14 +285,19 @@ fn remove_stale_trained_dirs(tmp: &Path) {
     }
 }
 
-/// A copy of the trained models directory that a test may change.
+/// A copy of the trained models directory that a test may change, in the single-directory
+/// layout (`DIR/telco/model.bin`) that older deployments have and that still loads.
 pub(crate) fn models_copy(tag: &str) -> PathBuf {
     let src = trained();
     let dst = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("churn-serve-{tag}"));
     let _ = std::fs::remove_dir_all(&dst);
     std::fs::create_dir_all(dst.join("telco")).unwrap();
     for f in ["model.bin", "model_card.json"] {
-        std::fs::copy(src.join("telco").join(f), dst.join("telco").join(f)).unwrap();
+        std::fs::copy(
+            champion_dir(&src.join("telco")).join(f),
+            dst.join("telco").join(f),
+        )
+        .unwrap();
     }
     dst
 }

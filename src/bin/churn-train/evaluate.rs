@@ -52,7 +52,9 @@ pub fn run(a: &EvaluateArgs) -> anyhow::Result<()> {
     let store = open_store(&a.store)?;
     let model = store.block_on(evaluate::resolve_model(&store, a.model.as_deref()))?;
     let dir = a.models.join(&model);
-    let bundle = if dir.join(churn::bundle::MODEL_FILE).exists() {
+    let bundle = if dir.join(churn::bundle::MODEL_FILE).exists()
+        || churn::bundle::registry::ModelDir::new(&dir).is_registry()
+    {
         Some(churn::bundle::load(&dir)?.bundle)
     } else {
         eprintln!(
@@ -160,8 +162,10 @@ fn policies(
     // each candidate playbook, compiled against the model and ranked with its uplift models
     let mut candidates = Vec::new();
     for file in files {
-        let mut scorer = churn::scoring::Scorer::new(churn::bundle::load(dir)?);
-        scorer.attach_uplift(dir)?;
+        let loaded = churn::bundle::load(dir)?;
+        let version_dir = loaded.dir.clone();
+        let mut scorer = churn::scoring::Scorer::new(loaded);
+        scorer.attach_uplift(&version_dir)?;
         scorer.set_playbook(churn::playbook::read(std::path::Path::new(file))?, file)?;
         candidates.push(policy::candidate(file, &scorer, playbook, &rows)?);
     }

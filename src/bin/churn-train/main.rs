@@ -8,6 +8,7 @@ mod evaluate;
 mod export_sql;
 mod features;
 mod kpis;
+mod models;
 mod outcomes;
 mod report;
 mod simulate;
@@ -61,6 +62,9 @@ enum Cmd {
     Simulate(simulate::SimulateArgs),
     /// Maintain the prediction store.
     Store(store::StoreArgs),
+    /// The registry of model versions: list them, set aliases, promote a version to champion,
+    /// roll back, remove an unused version.
+    Models(models::ModelsArgs),
     /// Learn each action's per-customer effect (uplift) from the logged campaigns: offered vs
     /// held-out customers with matured labels, T- and X-learners cross-fitted, the better one
     /// per action by held-out Qini, written beside the model as uplift.bin and uplift_card.json.
@@ -73,6 +77,7 @@ fn main() {
         Some(Cmd::Features(a)) => a.quiet,
         Some(Cmd::Outcomes(a)) => a.quiet,
         Some(Cmd::Store(_))
+        | Some(Cmd::Models(_))
         | Some(Cmd::Report(_))
         | Some(Cmd::ExportSql(_))
         | Some(Cmd::Evaluate(_))
@@ -91,6 +96,7 @@ fn main() {
         Some(Cmd::Kpis(a)) => kpis::run(&a),
         Some(Cmd::Simulate(a)) => simulate::run(&a),
         Some(Cmd::Store(a)) => store::run(&a),
+        Some(Cmd::Models(a)) => models::run(&a),
         Some(Cmd::Uplift(a)) => uplift::run(&a),
         None => train::run(&cli.data, &cli.train),
     };

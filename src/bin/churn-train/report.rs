@@ -17,6 +17,8 @@ pub struct ReportArgs {
 pub fn run(a: ReportArgs) -> anyhow::Result<()> {
     let model = &a.model;
     let html = churn::report::render_dir(model)?;
+    // a registry's report is its served version's
+    let model = &churn::bundle::registry::resolve_path(model)?;
     let dir = if model.is_dir() {
         model.to_path_buf()
     } else {

@@ -2,6 +2,7 @@
 //! transaction log.
 
 use anyhow::Context;
+use churn::bundle::registry::{ModelDir, CHAMPION};
 use churn::cli::{self, DataArgs};
 use churn::config::{Config, ModelConfig};
 use churn::model::tree::{Criterion, LearnerKind};
@@ -85,6 +86,13 @@ pub struct TrainArgs {
     /// Previous model directory: keep its segment ids and names, report the migration.
     #[arg(long, value_name = "DIR")]
     previous: Option<PathBuf>,
+    /// Make the new version the champion at once (default: the first version of a model is
+    /// its champion; later ones wait for `churn-train models promote`).
+    #[arg(long)]
+    promote: bool,
+    /// Why this version was trained (recorded in the registry with its promotion).
+    #[arg(long, value_name = "TEXT")]
+    reason: Option<String>,
     /// Print only errors (no progress bars, no report).
     #[arg(long)]
     pub quiet: bool,
@@ -124,11 +132,43 @@ pub fn run(data: &DataArgs, args: &TrainArgs) -> anyhow::Result<()> {
             Some(p) => Some((churn::playbook::read(&p)?, p.display().to_string())),
             None => None,
         },
+        author: cli::author(
+            args.reason
+                .clone()
+                .unwrap_or_else(|| format!("trained on {}", source.path().display())),
+        ),
     };
     let outcome = train::train(table, &opts)?;
+    let r = &outcome.registered;
+    if args.promote && r.champion != r.version {
+        ModelDir::new(&out_dir).set_alias(CHAMPION, &r.version, &opts.author)?;
+    }
     if !args.quiet {
         eprint!("{}", churn::bundle::card::summary(&outcome.card));
-        eprintln!("wrote {}", out_dir.display());
+    }
+    let champion = if args.promote {
+        &r.version
+    } else {
+        &r.champion
+    };
+    let what = if r.new {
+        format!("wrote {}", r.dir.display())
+    } else {
+        format!(
+            "version {} is already registered in {} (the same bundle): nothing written",
+            r.version,
+            r.dir.display()
+        )
+    };
+    if *champion == r.version {
+        eprintln!("{what}; it is the champion of {}", out_dir.display());
+    } else {
+        eprintln!(
+            "{what}; the champion of {} stays {champion} (`churn-train models promote {} {}` serves the new one)",
+            out_dir.display(),
+            opts.name,
+            r.version
+        );
     }
     Ok(())
 }

@@ -61,18 +61,24 @@ pub fn run(a: &UpliftArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     let (bundle, mut card, fits) = up::train(&rows, &loaded.bundle, &loaded.version, &params)?;
-    let version = churn::bundle::uplift::save(&dir, &bundle, &mut card)?;
+    let version = churn::bundle::uplift::save(&loaded.dir, &bundle, &mut card)?;
     print!("{}", up::summary(&card));
     eprintln!(
         "wrote {} and {} (uplift version {version}, for model {model} {})",
-        dir.join(churn::bundle::uplift::UPLIFT_FILE).display(),
-        dir.join(churn::bundle::uplift::UPLIFT_CARD_FILE).display(),
+        loaded
+            .dir
+            .join(churn::bundle::uplift::UPLIFT_FILE)
+            .display(),
+        loaded
+            .dir
+            .join(churn::bundle::uplift::UPLIFT_CARD_FILE)
+            .display(),
         loaded.version
     );
     // the model's report gains the uplift section (Qini curves, measures)
-    match churn::report::render_dir(&dir) {
+    match churn::report::render_dir(&loaded.dir) {
         Ok(html) => {
-            let file = dir.join(churn::report::REPORT_FILE);
+            let file = loaded.dir.join(churn::report::REPORT_FILE);
             churn::util::write_atomic(&file, html.as_bytes())
                 .with_context(|| format!("cannot write {}", file.display()))?;
             eprintln!("updated {} with the uplift section", file.display());

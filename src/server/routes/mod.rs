@@ -18,6 +18,7 @@ mod outcomes;
 mod params;
 mod score;
 pub mod spec;
+mod versions;
 
 pub use openapi::openapi_spec;
 pub use spec::RouteSpec;
@@ -30,9 +31,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use spec::{Method, OK_JSON};
 
 /// The routes of every resource module, and this module's own.
-static TABLE: [&[RouteSpec]; 8] = [
+static TABLE: [&[RouteSpec]; 9] = [
     score::ROUTES,
     models::ROUTES,
+    versions::ROUTES,
     outcomes::ROUTES,
     customers::ROUTES,
     evaluation::ROUTES,
@@ -125,7 +127,7 @@ mod tests {
             );
             assert!(routes.insert((r.method.as_str(), r.path)), "{}", r.path);
         }
-        assert_eq!(ids.len(), 15);
+        assert_eq!(ids.len(), 17);
     }
 
     #[test]

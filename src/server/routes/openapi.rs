@@ -113,6 +113,13 @@ pub fn openapi_spec<'a>(
 /// The request bodies: `ScoreRequest` (at most `max_batch` customers) and `OutcomesRequest`.
 fn request_schemas(max_batch: usize) -> Map<String, Value> {
     let schemas = json!({
+        "AliasRequest": {"type": "object", "required": ["alias"], "properties": {
+            "alias": {"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,63}$", "description": "champion (served), challenger, or any name"},
+            "version": {"type": "string", "description": "version or alias to point it at (action set)"},
+            "action": {"enum": ["set", "unset", "rollback"], "default": "set", "description": "set: point the alias at version; unset: remove it (never the champion); rollback: point it back at its previous version"},
+            "reason": {"type": "string", "description": "why (recorded)"},
+            "by": {"type": "string", "description": "who (recorded; default admin-token)"}
+        }, "additionalProperties": false},
         "OutcomesRequest": {"type": "object", "required": ["outcomes"], "properties": {"outcomes": {"type": "array", "minItems": 1, "items": {"type": "object", "required": ["customer_id", "event", "at"], "properties": {
             "customer_id": {"type": ["string", "number"]},
             "event": {"enum": ["churned", "retained", "action_taken", "purchase", "survey"]},
