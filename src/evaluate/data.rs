@@ -146,6 +146,24 @@ impl EvalData {
             .collect()
     }
 
+    /// Each customer's first prediction with its label judged as of `as_of` within
+    /// `horizon_ms`, in time order: `(prediction index, churned)` of the matured ones, and how
+    /// many were still pending (the rows of uplift training and of model comparison).
+    pub(crate) fn first_matured(&self, horizon_ms: i64, as_of: i64) -> (Vec<(usize, bool)>, usize) {
+        let tl = Timeline::new(self);
+        let idx = self.by_time();
+        let mut pending = 0;
+        let mut matured = Vec::new();
+        for k in self.first_per_customer(&idx) {
+            let i = idx[k];
+            match tl.label(self, &self.predictions[i], horizon_ms, as_of) {
+                Label::Pending => pending += 1,
+                l => matured.push((i, l == Label::Churned)),
+            }
+        }
+        (matured, pending)
+    }
+
     /// The index of a loaded prediction by its id.
     pub fn prediction_index(&self, id: &str) -> Option<usize> {
         self.ids.get(id).copied()

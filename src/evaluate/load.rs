@@ -90,3 +90,42 @@ pub async fn load(
         })
         .await
 }
+
+/// The stored inputs of each customer's first prediction in `data` (the rows of uplift training
+/// and of model comparison), by prediction index; `model` and `period` as `data` was loaded.
+pub async fn first_inputs(
+    store: &Store,
+    data: &EvalData,
+    model: &str,
+    period: (Option<i64>, Option<i64>),
+) -> Result<FxHashMap<usize, String>, StoreError> {
+    // the inputs of the customers' first predictions only (the rest are never rows), by
+    // customer key: (scored at, prediction)
+    let keys = data.customer_keys();
+    let idx = data.by_time();
+    let wanted: FxHashMap<Box<str>, (i64, usize)> = data
+        .first_per_customer(&idx)
+        .into_iter()
+        .map(|k| {
+            let p = &data.predictions[idx[k]];
+            (keys[p.customer as usize].into(), (p.scored_at, idx[k]))
+        })
+        .collect();
+    let reader = store.reader();
+    let name = model.to_string();
+    store
+        .run(async move {
+            let mut inputs: FxHashMap<usize, String> = FxHashMap::default();
+            reader
+                .inputs(&name, period, &mut |customer, at, input| {
+                    if let Some(&(first, i)) = wanted.get(customer) {
+                        if first == at {
+                            inputs.insert(i, input.to_string());
+                        }
+                    }
+                })
+                .await?;
+            Ok(inputs)
+        })
+        .await
+}

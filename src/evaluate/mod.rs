@@ -10,6 +10,7 @@
 //!   teaches ([`crate::playbook::LearnedRate`]);
 //! - a simulator with known truth ([`simulate`]) that the statistics are tested on.
 
+pub mod compare;
 pub mod data;
 pub mod drift;
 pub mod effects;

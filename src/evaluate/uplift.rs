@@ -16,7 +16,7 @@
 //! 1 ÷ its propensity (at most [`MAX_WEIGHT`]), so the model fits the population the action is
 //! allowed for, not the one the ranking happened to pick.
 
-use super::data::{EvalData, Label, Sym, Timeline};
+use super::data::{EvalData, Sym};
 use super::EvalError;
 pub use crate::bundle::uplift::RowCounts;
 use crate::bundle::uplift::{
@@ -100,24 +100,16 @@ pub fn collect(
     as_of: i64,
     input: &mut dyn FnMut(usize) -> Option<String>,
 ) -> UpliftRows {
-    let tl = Timeline::new(data);
-    let idx = data.by_time();
+    let (matured, pending) = data.first_matured(horizon_ms, as_of);
     let mut counts = RowCounts {
-        predictions: idx.len(),
+        predictions: data.predictions.len(),
+        customers: matured.len() + pending,
+        pending,
         ..RowCounts::default()
     };
     let mut by_action: FxHashMap<Sym, Vec<Row>> = FxHashMap::default();
-    for k in data.first_per_customer(&idx) {
-        let i = idx[k];
+    for (i, churned) in matured {
         let p = &data.predictions[i];
-        counts.customers += 1;
-        let churned = match tl.label(data, p, horizon_ms, as_of) {
-            Label::Pending => {
-                counts.pending += 1;
-                continue;
-            }
-            l => l == Label::Churned,
-        };
         let Some((action, treated)) = arm(data, i) else {
             counts.no_arm += 1;
             continue;
@@ -169,35 +161,7 @@ pub async fn from_store(
         crate::store::Events::LabelsAndActions,
     )
     .await?;
-    // the inputs of the customers' first predictions only (the rest are never rows), by
-    // customer key: (scored at, prediction)
-    let keys = data.customer_keys();
-    let idx = data.by_time();
-    let wanted: FxHashMap<Box<str>, (i64, usize)> = data
-        .first_per_customer(&idx)
-        .into_iter()
-        .map(|k| {
-            let p = &data.predictions[idx[k]];
-            (keys[p.customer as usize].into(), (p.scored_at, idx[k]))
-        })
-        .collect();
-    let reader = store.reader();
-    let name = bundle.name.clone();
-    let found = store
-        .run(async move {
-            let mut inputs: FxHashMap<usize, String> = FxHashMap::default();
-            reader
-                .inputs(&name, period, &mut |customer, at, input| {
-                    if let Some(&(first, i)) = wanted.get(customer) {
-                        if first == at {
-                            inputs.insert(i, input.to_string());
-                        }
-                    }
-                })
-                .await?;
-            Ok(inputs)
-        })
-        .await?;
+    let found = super::load::first_inputs(store, &data, &bundle.name, period).await?;
     let horizon = i64::from(horizon_days) * crate::time::DAY_MS;
     let mut found = found;
     Ok(collect(&data, &bundle.encoder, horizon, as_of, &mut |i| {

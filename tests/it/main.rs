@@ -9,6 +9,7 @@ mod util;
 
 mod boost;
 mod cli;
+mod compare;
 mod decisions;
 mod evaluation;
 mod export_sql;

@@ -34,6 +34,14 @@ pub(super) const ROUTES: &[RouteSpec] = &[
                 "horizon_days",
                 "label horizon in days (default: the model's, else 90)",
             ),
+            QueryParam::optional(
+                "compare",
+                "instead of the evaluation: two versions or aliases of the model, e.g. `champion,challenger`, compared on the same matured customers without a contact (paired AUC difference by DeLong, Brier and log-loss differences by paired bootstrap, calibration, churners caught at the same budget, a verdict)",
+            ),
+            QueryParam::optional(
+                "budget",
+                "contacts each version gets in the comparison (default: 10% of the compared customers)",
+            ),
         ],
         body: None,
         ok: OK_JSON,
@@ -90,6 +98,8 @@ struct EvaluationQuery {
     from: Option<Instant>,
     to: Option<Instant>,
     as_of: Option<Instant>,
+    compare: Option<String>,
+    budget: Option<Whole<1, 100_000_000>>,
 }
 
 /// The query of `GET /v1/kpis`, in the order its values are checked.
@@ -191,7 +201,10 @@ pub async fn get_evaluation(state: web::Data<AppState>, req: HttpRequest) -> Api
     let store = store_of(&state)?;
     let query: EvaluationQuery = params::query(&req)?;
     let period = period(&query);
-    let model = model_name(&state, query.model)?;
+    let model = model_name(&state, query.model.clone())?;
+    if let Some(names) = &query.compare {
+        return get_comparison(&state, &model, names, &query, &period).await;
+    }
     let _one = gate(&state)?;
     let loaded = state.current().models.get(&model).cloned();
     let data = crate::evaluate::load(
@@ -212,6 +225,62 @@ pub async fn get_evaluation(state: web::Data<AppState>, req: HttpRequest) -> Api
     }
     state.metrics.performance(&ev.model, &ev.performance);
     Ok(HttpResponse::Ok().json(ev))
+}
+
+/// `GET /v1/evaluation?compare=A,B`: two versions of `model` on the same matured customers.
+async fn get_comparison(
+    state: &AppState,
+    model: &str,
+    names: &str,
+    query: &EvaluationQuery,
+    period: &Period,
+) -> ApiResult {
+    use crate::evaluate::compare;
+    let store = store_of(state)?;
+    let Some((a, b)) = names
+        .split_once(',')
+        .filter(|(a, b)| !a.is_empty() && !b.is_empty() && !b.contains(','))
+    else {
+        return Err(ApiError::new(
+            ApiCode::InvalidValue,
+            "compare: expected two versions or aliases, e.g. champion,challenger",
+        )
+        .field("compare"));
+    };
+    let (a, b) = (a.to_string(), b.to_string());
+    let _one = gate(state)?;
+    let dir = state.config.models_dir.join(model);
+    let names = (a.clone(), b.clone());
+    let [first, second] = web::block(move || compare::load_pair(&dir, [&names.0, &names.1]))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                ApiCode::Internal,
+                format!("loading the versions failed: {e}"),
+            )
+        })?
+        .map_err(|e| match e {
+            crate::bundle::BundleError::Registry(r) => ApiError::from(r),
+            other => ApiError::new(
+                ApiCode::InvalidValue,
+                format!("compare: a version does not load: {other}"),
+            )
+            .field("compare"),
+        })?;
+    let horizon = evaluate::horizon(period.horizon_days, Some(&first.bundle)).0;
+    let as_of = period.as_of.unwrap_or_else(crate::time::now_ms);
+    let (rows, counts) =
+        compare::from_store(&store, model, (period.from, period.to), as_of, horizon).await?;
+    let budget = query
+        .budget
+        .map_or(rows.len().div_ceil(10), |Whole(n)| n as usize);
+    let c =
+        web::block(move || compare::compare(&rows, counts, (&a, &first), (&b, &second), budget))
+            .await
+            .map_err(|e| {
+                ApiError::new(ApiCode::Internal, format!("the comparison failed: {e}"))
+            })??;
+    Ok(HttpResponse::Ok().json(c))
 }
 
 /// `GET /v1/kpis?model=&from=&to=&by=segment&margin_rate=&discount_rate=`: the KPIs of a
