@@ -382,3 +382,106 @@ fn a_registry_file_edited_into_nonsense_is_refused_with_the_problem_named() {
     ));
     assert!(valid_alias("canary-2") && !valid_alias("2x") && !valid_alias(""));
 }
+
+/// Promotions and rollbacks every 2 s while four clients score without pause for 60 s: no
+/// request fails, each answer carries one of the two versions, and every request started after a
+/// switch answered carries the version it switched to.
+fn promotion_under_load(url: &str) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    let (tmp, first, second) = two_versions();
+    let s = start(
+        tmp.path(),
+        &["--store", url],
+        &[("CHURN_ADMIN_TOKEN", "admin-secret")],
+    );
+    let body = json!({"customers": crate::util::telco_customers(1)}).to_string();
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (addr, body, stop) = (s.addr.clone(), body.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    let r = crate::util::post_raw(&addr, "/v1/score", body.as_bytes());
+                    let version = serde_json::from_str::<Value>(&r.body)
+                        .ok()
+                        .and_then(|v| v["model"]["version"].as_str().map(str::to_string));
+                    seen.push((t, Instant::now(), r.status, version));
+                }
+                seen
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    let mut switches = Vec::new();
+    let mut k = 0;
+    while started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_secs(2));
+        let sent = Instant::now();
+        let (body, to) = if k % 2 == 0 {
+            (
+                json!({"alias": "champion", "version": second, "reason": "load test"}),
+                &second,
+            )
+        } else {
+            (json!({"alias": "champion", "action": "rollback"}), &first)
+        };
+        let r = crate::util::http(
+            &s.addr,
+            "POST",
+            "/v1/models/telco/aliases",
+            &[
+                ("Authorization", "Bearer admin-secret"),
+                ("Content-Type", "application/json"),
+            ],
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["serving"], to.as_str());
+        switches.push((sent, Instant::now(), to.clone()));
+        k += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let seen: Vec<_> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    assert!(seen.len() > 1000, "{} requests", seen.len());
+    assert!(switches.len() >= 25, "{} switches", switches.len());
+    for (start, end, status, version) in &seen {
+        assert_eq!(*status, 200, "a request failed during the switches");
+        let v = version.as_deref().expect("every answer names its version");
+        assert!(v == first || v == second, "{v}");
+        // the version switched to by the last switch answered before the request started, or
+        // by one under way while it ran
+        let done = switches
+            .iter()
+            .rev()
+            .find(|(_, answered, _)| answered < start)
+            .map_or(first.as_str(), |(_, _, to)| to.as_str());
+        let under_way = switches
+            .iter()
+            .filter(|(sent, answered, _)| sent < end && answered >= start)
+            .map(|(_, _, to)| to.as_str());
+        let allowed: Vec<&str> = std::iter::once(done).chain(under_way).collect();
+        assert!(
+            allowed.contains(&v),
+            "a request started after a switch answered {v}, expected one of {allowed:?}; request {:?}..{:?}",
+            start.duration_since(started),
+            end.duration_since(started)
+        );
+    }
+}
+
+#[test]
+fn promotion_under_load_sqlite() {
+    on_sqlite(promotion_under_load)
+}
+
+#[test]
+fn promotion_under_load_postgres() {
+    on_postgres("promotion_under_load", promotion_under_load)
+}
