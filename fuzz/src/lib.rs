@@ -41,6 +41,10 @@ pub fn telco() -> &'static Scorer {
             },
             previous: None,
             playbook: None,
+            author: churn::bundle::registry::Author {
+                by: "fuzz".into(),
+                reason: "fuzz fixture".into(),
+            },
         };
         let trained = churn::train::train(data, &opts).expect("the Telco sample trains");
         let _ = std::fs::remove_dir_all(&out);

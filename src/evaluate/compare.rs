@@ -63,7 +63,8 @@ pub struct CompareCounts {
 pub enum CompareVerdict {
     /// The challenger ranks better (AUC interval above 0) and its log loss is not worse.
     ChallengerBetter,
-    /// Neither interval excludes 0 in the challenger's disfavour or favour.
+    /// No interval excludes 0, or the challenger ranks better with worse probabilities
+    /// (neither is better on both).
     NoDifferenceDetected,
     /// The champion ranks better, or the challenger's log loss is worse without a better ranking.
     ChampionBetter,
@@ -318,7 +319,16 @@ fn verdict(auc: &Estimate, log_loss: &Estimate, mde: f64) -> (CompareVerdict, St
                 f(auc)
             ),
         )
-    } else if log_loss.low > 0.0 && auc.low <= 0.0 {
+    } else if auc.low > 0.0 {
+        (
+            CompareVerdict::NoDifferenceDetected,
+            format!(
+                "neither is better on both: the challenger ranks better (AUC difference {}) but its probabilities are worse (log-loss difference {}); recalibrate it and compare again",
+                f(auc),
+                f(log_loss)
+            ),
+        )
+    } else if log_loss.low > 0.0 {
         (
             CompareVerdict::ChampionBetter,
             format!(
@@ -543,5 +553,17 @@ mod tests {
             "{var}"
         );
         assert_eq!(midranks(&[3.0, 1.0, 3.0, 2.0]), [3.5, 1.0, 3.5, 2.0]);
+    }
+
+    #[test]
+    fn a_better_ranking_with_worse_probabilities_is_not_called_better() {
+        let e = |value: f64, low: f64, high: f64| Estimate { value, low, high };
+        let (v, why) = verdict(&e(0.02, 0.01, 0.03), &e(0.01, 0.005, 0.015), 0.01);
+        assert_eq!(v, CompareVerdict::NoDifferenceDetected);
+        assert!(why.contains("neither is better on both"), "{why}");
+        let (v, _) = verdict(&e(0.02, 0.01, 0.03), &e(-0.01, -0.02, 0.001), 0.01);
+        assert_eq!(v, CompareVerdict::ChallengerBetter);
+        let (v, _) = verdict(&e(0.0, -0.01, 0.01), &e(0.01, 0.005, 0.015), 0.01);
+        assert_eq!(v, CompareVerdict::ChampionBetter);
     }
 }

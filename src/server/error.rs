@@ -267,6 +267,7 @@ impl From<crate::bundle::registry::RegistryError> for ApiError {
         use crate::bundle::registry::RegistryError as R;
         match e {
             R::Unknown { .. } => ApiError::new(ApiCode::UnknownVersion, e.to_string()),
+            R::BadAlias(_) => ApiError::new(ApiCode::InvalidValue, e.to_string()).field("alias"),
             R::Invalid { .. } | R::Refused { .. } => {
                 ApiError::new(ApiCode::RegistryConflict, e.to_string())
             }
@@ -275,7 +276,7 @@ impl From<crate::bundle::registry::RegistryError> for ApiError {
                 tracing::error!(error = %e, "model registry write failed");
                 ApiError::new(
                     ApiCode::Internal,
-                    "the model registry could not be read or written (the server log has the cause); nothing changed",
+                    "the model registry could not be read or written (the server log has the cause)",
                 )
             }
         }

@@ -170,7 +170,11 @@ pub fn load_registry(
         // a reload leaves the loaded version serving
         let path = match ModelDir::new(&dir).resolve(None) {
             Ok(p) => p,
-            Err(e) if old.is_none() => return Err(e.into()),
+            Err(e)
+                if old.is_none() && dir.join(crate::bundle::registry::REGISTRY_FILE).exists() =>
+            {
+                return Err(e.into())
+            }
             Err(e) => {
                 tracing::error!(model = %name, error = %e, "model registry unusable");
                 report.failed.insert(name.clone(), e.to_string());

@@ -193,8 +193,10 @@ fn a_registry_file_edited_into_nonsense_stops_the_start_and_not_the_serving() {
         err.contains("registry.json") && err.contains("0123456789ab"),
         "the problem is named: {err}"
     );
-    // a server already serving keeps its version when the file breaks under it
+    // a server already serving keeps its version when the file breaks under it; a model
+    // directory whose first training failed (an empty versions/) does not stop the start
     std::fs::write(dir.join("registry.json"), &good).unwrap();
+    std::fs::create_dir_all(tmp.path().join("acme/versions")).unwrap();
     let s = start(
         tmp.path(),
         &["--store", "none"],
@@ -279,6 +281,16 @@ fn promotion_over_http(url: &str) {
             "unknown_version",
         ),
         (json!({"alias": "champion"}), 422, "missing_field"),
+        (
+            json!({"alias": "Champion", "version": second}),
+            422,
+            "invalid_value",
+        ),
+        (
+            json!({"alias": "canary", "action": "unset"}),
+            404,
+            "unknown_version",
+        ),
         (
             json!({"alias": "champion", "version": second, "colour": 1}),
             422,

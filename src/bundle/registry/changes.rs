@@ -38,11 +38,21 @@ impl ModelDir {
         &self,
         change: impl FnOnce(&mut RegistryFile, &[String]) -> Result<Change, RegistryError>,
     ) -> Result<Change, RegistryError> {
+        let mut made = self.apply_all(|file, have| Ok(vec![change(file, have)?]))?;
+        Ok(made.pop().expect("one change"))
+    }
+
+    /// [`apply`](Self::apply) for any number of changes made in one step (none: the file is
+    /// rewritten unchanged).
+    pub(super) fn apply_all(
+        &self,
+        change: impl FnOnce(&mut RegistryFile, &[String]) -> Result<Vec<Change>, RegistryError>,
+    ) -> Result<Vec<Change>, RegistryError> {
         let _lock = self.lock()?;
         let mut file = self.read()?;
         let have = self.version_names()?;
         let made = change(&mut file, &have)?;
-        file.changes.push(made.clone());
+        file.changes.extend(made.iter().cloned());
         let extra = file.changes.len().saturating_sub(MAX_CHANGES);
         file.changes.drain(..extra);
         for prev in file.previous.values_mut() {
@@ -73,9 +83,7 @@ impl ModelDir {
         author: &Author,
     ) -> Result<Change, RegistryError> {
         if !valid_alias(alias) {
-            return Err(self.refused(format!(
-                "alias '{alias}': expected 1 to 64 of a-z, 0-9, '-' or '_', starting with a letter"
-            )));
+            return Err(RegistryError::BadAlias(alias.to_string()));
         }
         self.update(author, |file, have| {
             let target = file
@@ -116,7 +124,11 @@ impl ModelDir {
             let from = file
                 .aliases
                 .remove(alias)
-                .ok_or_else(|| self.refused(format!("there is no alias '{alias}' to remove")))?;
+                .ok_or_else(|| RegistryError::Unknown {
+                    model: self.name.clone(),
+                    which: alias.to_string(),
+                    have: list(&file.aliases.keys().cloned().collect::<Vec<_>>()),
+                })?;
             file.previous.remove(alias);
             Ok(change("unset", alias, Some(from), None, author))
         })
@@ -125,11 +137,12 @@ impl ModelDir {
     /// Point `alias` back at the version it pointed to before its last change.
     pub fn rollback(&self, alias: &str, author: &Author) -> Result<Change, RegistryError> {
         self.update(author, |file, have| {
+            let current = file.aliases.get(alias).cloned();
             let previous = file.previous.entry(alias.to_string()).or_default();
-            // versions removed since are skipped
+            // versions removed since, and the one it holds now, are skipped
             let target = loop {
                 match previous.pop() {
-                    Some(v) if have.contains(&v) => break v,
+                    Some(v) if have.contains(&v) && Some(&v) != current.as_ref() => break v,
                     Some(_) => continue,
                     None => {
                         return Err(self.refused(format!(
@@ -171,7 +184,15 @@ impl ModelDir {
             for prev in file.previous.values_mut() {
                 prev.retain(|v| v != version);
             }
-            doomed = Some(self.version_dir(version));
+            // moved away under the lock, before the registry forgets it: no alias can be set
+            // to it meanwhile, and a reader never sees a half-deleted version
+            let dir = self.version_dir(version);
+            let random = uuid::Uuid::new_v4().simple().to_string();
+            let trash = self
+                .versions_dir()
+                .join(format!(".removed-{version}-{}", &random[..12]));
+            std::fs::rename(&dir, &trash).map_err(Self::io(dir))?;
+            doomed = Some(trash);
             Ok(change(
                 "remove",
                 "",
@@ -180,11 +201,11 @@ impl ModelDir {
                 author,
             ))
         })?;
-        if let Some(dir) = doomed {
-            // renamed away first, so a reader never sees a half-deleted version
-            let trash = self.versions_dir().join(format!(".removed-{version}"));
-            std::fs::rename(&dir, &trash).map_err(Self::io(dir))?;
-            std::fs::remove_dir_all(&trash).map_err(Self::io(trash))?;
+        if let Some(trash) = doomed {
+            // the registry no longer names it: a failure here leaves only a hidden directory
+            if let Err(e) = std::fs::remove_dir_all(&trash) {
+                tracing::warn!(dir = %trash.display(), error = %e, "removed version left on disk");
+            }
         }
         Ok(made)
     }

@@ -32,7 +32,8 @@ pub const CHAMPION: &str = "champion";
 pub const CHALLENGER: &str = "challenger";
 /// The registry file's format.
 const FORMAT: u32 = 1;
-/// Changes kept in the registry file (the store, when there is one, keeps them all).
+/// Changes kept in the registry file (the store keeps every change made through it: the admin
+/// route, `churn-train models` with a store).
 const MAX_CHANGES: usize = 100;
 /// Earlier holders kept per alias (what `rollback` can go back to).
 const MAX_PREVIOUS: usize = 20;
@@ -75,6 +76,9 @@ pub enum RegistryError {
         /// The versions it has.
         have: String,
     },
+    /// An alias name that is not one.
+    #[error("alias '{0}': expected 1 to 64 of a-z, 0-9, '-' or '_', starting with a letter")]
+    BadAlias(String),
     /// The change is not allowed.
     #[error("model '{model}': {message}")]
     Refused {
@@ -299,7 +303,10 @@ impl ModelDir {
     /// The directory of the bundle `which` names — an alias or a version; `None` is the
     /// champion. An older single-directory model is its own directory (for `None` only).
     pub fn resolve(&self, which: Option<&str>) -> Result<PathBuf, RegistryError> {
-        if !self.is_registry() {
+        // no registry file yet: a single-directory model (also half-way through its adoption),
+        // or an empty directory
+        let single = self.dir.join(MODEL_FILE).is_file() || self.version_names()?.is_empty();
+        if !self.file().exists() && single {
             return match which {
                 None => Ok(self.dir.clone()),
                 Some(w) => Err(self.refused(format!(
@@ -390,59 +397,64 @@ impl ModelDir {
         author: &Author,
     ) -> Result<Registered, RegistryError> {
         self.adopt_single(author)?;
-        let _lock = self.lock()?;
         let target = self.version_dir(version);
-        let new = if target.join(MODEL_FILE).is_file() {
-            std::fs::remove_dir_all(staging).map_err(Self::io(staging.to_path_buf()))?;
-            false
-        } else {
-            if target.exists() {
-                // a version directory without its bundle is the remains of a failed write
-                std::fs::remove_dir_all(&target).map_err(Self::io(target.clone()))?;
-            }
-            std::fs::rename(staging, &target).map_err(Self::io(target.clone()))?;
-            crate::util::sync_dir(&self.versions_dir()).map_err(Self::io(self.versions_dir()))?;
-            true
-        };
-        drop(_lock);
-        if new {
-            self.apply(|_, _| {
-                Ok(change(
+        let (mut new, mut champion) = (false, String::new());
+        // the version's directory, its registration and a first model's champion: one step
+        // under the lock
+        self.apply_all(|file, _| {
+            let mut made = Vec::new();
+            if target.join(MODEL_FILE).is_file() {
+                std::fs::remove_dir_all(staging).map_err(Self::io(staging.to_path_buf()))?;
+            } else {
+                if target.exists() {
+                    // a version directory without its bundle is the remains of a failed write
+                    std::fs::remove_dir_all(&target).map_err(Self::io(target.clone()))?;
+                }
+                std::fs::rename(staging, &target).map_err(Self::io(target.clone()))?;
+                crate::util::sync_dir(&self.versions_dir())
+                    .map_err(Self::io(self.versions_dir()))?;
+                new = true;
+                made.push(change(
                     "register",
                     "",
                     None,
                     Some(version.to_string()),
                     author,
-                ))
-            })?;
-        }
-        let champion = self.read()?.aliases.get(CHAMPION).cloned();
-        let promoted = champion.is_none();
-        if promoted {
-            self.set_alias(
-                CHAMPION,
-                version,
-                &Author {
-                    by: author.by.clone(),
-                    reason: "first version of the model".into(),
-                },
-            )?;
-        }
+                ));
+            }
+            match file.aliases.get(CHAMPION) {
+                Some(c) => champion = c.clone(),
+                None => {
+                    file.aliases
+                        .insert(CHAMPION.to_string(), version.to_string());
+                    champion = version.to_string();
+                    let first = Author {
+                        by: author.by.clone(),
+                        reason: "first version of the model".into(),
+                    };
+                    made.push(change(
+                        "promote",
+                        CHAMPION,
+                        None,
+                        Some(champion.clone()),
+                        &first,
+                    ));
+                }
+            }
+            Ok(made)
+        })?;
         Ok(Registered {
             version: version.to_string(),
             dir: target,
             new,
-            champion: if promoted {
-                version.to_string()
-            } else {
-                champion.unwrap_or_default()
-            },
+            champion,
         })
     }
 
     /// Move an older single-directory model (`DIR/model.bin` and its files) into
     /// `versions/VERSION` as the champion. Safe at every step: the files are copied, the copy
-    /// renamed into place, the registry written, and only then are the originals removed.
+    /// renamed into place, the registry written, and only then are the originals removed; until
+    /// the registry file exists the directory still loads as a single-directory model.
     fn adopt_single(&self, author: &Author) -> Result<(), RegistryError> {
         let old = self.dir.join(MODEL_FILE);
         if self.file().exists() || !old.is_file() {
@@ -465,33 +477,37 @@ impl ModelDir {
                 std::fs::copy(&from, staging.join(f)).map_err(Self::io(from))?;
             }
         }
-        {
-            let _lock = self.lock()?;
+        let adopted = Author {
+            by: author.by.clone(),
+            reason: "adopted the model of the single-directory layout".into(),
+        };
+        // under the lock: another process may have adopted it (or set a champion) meanwhile
+        self.apply_all(|file, _| {
             let target = self.version_dir(&version);
             if target.exists() {
                 std::fs::remove_dir_all(&staging).map_err(Self::io(staging.clone()))?;
             } else {
                 std::fs::rename(&staging, &target).map_err(Self::io(target))?;
             }
-        }
-        let adopted = Author {
-            by: author.by.clone(),
-            reason: "adopted the model of the single-directory layout".into(),
-        };
-        self.apply(|file, _| {
-            let from = file.aliases.insert(CHAMPION.to_string(), version.clone());
-            Ok(change(
+            if file.aliases.contains_key(CHAMPION) {
+                return Ok(Vec::new());
+            }
+            file.aliases.insert(CHAMPION.to_string(), version.clone());
+            Ok(vec![change(
                 "promote",
                 CHAMPION,
-                from,
+                None,
                 Some(version.clone()),
                 &adopted,
-            ))
+            )])
         })?;
         for f in VERSION_FILES {
             let from = self.dir.join(f);
-            if from.is_file() {
-                std::fs::remove_file(&from).map_err(Self::io(from))?;
+            match std::fs::remove_file(&from) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Self::io(from)(e))
+                }
+                _ => {}
             }
         }
         Ok(())
@@ -540,7 +556,9 @@ fn list(have: &[String]) -> String {
 /// The bundle directory a model path names: `DIR` (a registry's champion, or the
 /// single-directory model), `DIR@ALIAS` or `DIR@VERSION`, or a version directory itself.
 pub fn resolve_path(path: &Path) -> Result<PathBuf, RegistryError> {
-    if path.is_file() || (path.join(MODEL_FILE).is_file() && !path.join(REGISTRY_FILE).exists()) {
+    // a file (or a FIFO, a device: the loader refuses those) is the bundle itself
+    let not_a_dir = path.exists() && !path.is_dir();
+    if not_a_dir || (path.join(MODEL_FILE).is_file() && !path.join(REGISTRY_FILE).exists()) {
         return Ok(path.to_path_buf());
     }
     if !path.exists() {
