@@ -11,8 +11,9 @@
 //! churn the models predict.
 
 use super::data::EvalData;
-use super::stats::{normal_quantile, Estimate, Z95};
+use super::stats::{placements, Estimate, Z95, Z_POWER80};
 use super::EvalError;
+use crate::model::metrics;
 use crate::scoring::Scorer;
 use rand_distr::{Distribution, Uniform};
 use rand_xoshiro::rand_core::SeedableRng;
@@ -23,10 +24,8 @@ use serde::Serialize;
 pub const BOOTSTRAP: usize = 2000;
 /// Seed of the bootstrap (the comparison is reproducible).
 const SEED: u64 = 0x5eed_c0de;
-/// Power the minimum detectable AUC difference is stated for.
+/// Power the minimum detectable AUC difference is stated for ([`Z_POWER80`]).
 pub const POWER: f64 = 0.8;
-/// Probabilities are clipped to `[EPS, 1 − EPS]` in the log loss.
-const EPS: f64 = 1e-15;
 
 /// One matured customer: the input that was scored, whether they churned within the horizon,
 /// and their value.
@@ -196,65 +195,45 @@ pub fn load_pair(
     Ok([load(names[0])?, load(names[1])?])
 }
 
-/// Midranks (1-based, ties averaged) of `x`.
-fn midranks(x: &[f64]) -> Vec<f64> {
-    let mut order: Vec<usize> = (0..x.len()).collect();
-    order.sort_by(|&a, &b| x[a].total_cmp(&x[b]));
-    let mut ranks = vec![0.0; x.len()];
-    let mut i = 0;
-    while i < order.len() {
-        let mut j = i;
-        while j + 1 < order.len() && x[order[j + 1]] == x[order[i]] {
-            j += 1;
-        }
-        let r = (i + j) as f64 / 2.0 + 1.0;
-        for &o in &order[i..=j] {
-            ranks[o] = r;
-        }
-        i = j + 1;
-    }
-    ranks
-}
-
-/// DeLong's paired comparison of two scores `a` and `b` of the same customers with labels `y`
-/// (the fast midrank form of Sun & Xu 2014): (AUC of a, AUC of b, variance of AUC(b) − AUC(a)).
-/// `None` without both classes.
+/// DeLong's paired comparison of two scores `a` and `b` of the same customers with labels `y`:
+/// (AUC of a, AUC of b, variance of AUC(b) − AUC(a)), from each customer's placement under
+/// both scores ([`super::stats::placements`], the one-score DeLong's). `None` without at least
+/// two of each class.
 pub fn delong(y: &[bool], a: &[f64], b: &[f64]) -> Option<(f64, f64, f64)> {
-    let pos: Vec<usize> = (0..y.len()).filter(|&i| y[i]).collect();
-    let neg: Vec<usize> = (0..y.len()).filter(|&i| !y[i]).collect();
-    let (m, n) = (pos.len() as f64, neg.len() as f64);
-    if pos.len() < 2 || neg.len() < 2 {
+    let npos = y.iter().filter(|&&c| c).count();
+    if npos < 2 || y.len() - npos < 2 {
         return None;
     }
-    // structural components: v10 per positive, v01 per negative, for each score
-    let parts = |s: &[f64]| {
-        let xs: Vec<f64> = pos.iter().map(|&i| s[i]).collect();
-        let ys: Vec<f64> = neg.iter().map(|&i| s[i]).collect();
-        let all: Vec<f64> = xs.iter().chain(&ys).copied().collect();
-        let (tx, ty, tz) = (midranks(&xs), midranks(&ys), midranks(&all));
-        let v10: Vec<f64> = (0..xs.len()).map(|i| (tz[i] - tx[i]) / n).collect();
-        let v01: Vec<f64> = (0..ys.len())
-            .map(|j| 1.0 - (tz[xs.len() + j] - ty[j]) / m)
-            .collect();
-        let auc = v10.iter().sum::<f64>() / m;
-        (auc, v10, v01)
+    // each customer's placement under a score: v10 for churners, v01 for the others
+    let per_row = |s: &[f64]| {
+        let mut v = vec![0.0; s.len()];
+        placements(s, y, |group, _, v10, v01| {
+            for &i in group {
+                v[i] = if y[i] { v10 } else { v01 };
+            }
+        });
+        v
     };
-    let (auc_a, v10a, v01a) = parts(a);
-    let (auc_b, v10b, v01b) = parts(b);
+    let (va, vb) = (per_row(a), per_row(b));
+    let class = |c: bool| -> (Vec<f64>, Vec<f64>) {
+        (0..y.len())
+            .filter(|&i| y[i] == c)
+            .map(|i| (va[i], vb[i]))
+            .unzip()
+    };
+    let ((pa, pb), (na, nb)) = (class(true), class(false));
+    let mean = |u: &[f64]| u.iter().sum::<f64>() / u.len() as f64;
     let cov = |u: &[f64], v: &[f64]| {
-        let (mu, mv) = (
-            u.iter().sum::<f64>() / u.len() as f64,
-            v.iter().sum::<f64>() / v.len() as f64,
-        );
+        let (mu, mv) = (mean(u), mean(v));
         u.iter()
             .zip(v)
             .map(|(x, y)| (x - mu) * (y - mv))
             .sum::<f64>()
             / (u.len() - 1) as f64
     };
-    let var_diff = (cov(&v10a, &v10a) + cov(&v10b, &v10b) - 2.0 * cov(&v10a, &v10b)) / m
-        + (cov(&v01a, &v01a) + cov(&v01b, &v01b) - 2.0 * cov(&v01a, &v01b)) / n;
-    Some((auc_a, auc_b, var_diff.max(0.0)))
+    let var_diff = (cov(&pa, &pa) + cov(&pb, &pb) - 2.0 * cov(&pa, &pb)) / pa.len() as f64
+        + (cov(&na, &na) + cov(&nb, &nb) - 2.0 * cov(&na, &nb)) / na.len() as f64;
+    Some((mean(&pa), mean(&pb), var_diff.max(0.0)))
 }
 
 /// The mean of the paired differences `d` with a percentile bootstrap 95% interval
@@ -281,22 +260,6 @@ pub fn paired_bootstrap(d: &[f64]) -> Estimate {
         low: at(0.025),
         high: at(0.975),
     }
-}
-
-/// Expected calibration error of `p` against `y` over 10 equal-width bins.
-fn ece(y: &[bool], p: &[f64]) -> f64 {
-    let mut bins = [(0.0, 0.0, 0usize); 10];
-    for (&yi, &pi) in y.iter().zip(p) {
-        let b = ((pi * 10.0) as usize).min(9);
-        bins[b].0 += pi;
-        bins[b].1 += f64::from(u8::from(yi));
-        bins[b].2 += 1;
-    }
-    let n = y.len().max(1) as f64;
-    bins.iter()
-        .filter(|b| b.2 > 0)
-        .map(|(sp, sy, _)| (sp - sy).abs() / n)
-        .sum()
 }
 
 /// The verdict from the AUC interval (the ranking decides who is contacted) and the log-loss
@@ -370,17 +333,12 @@ pub struct Judged {
 
 /// Brier loss of one probability.
 fn brier(p: f64, churned: bool) -> f64 {
-    (p - f64::from(u8::from(churned))).powi(2)
+    metrics::brier(&[p], &[churned])
 }
 
-/// Log loss of one probability (clipped to `[EPS, 1 − EPS]`).
+/// Log loss of one probability (clipped as the training metrics clip it).
 fn log_loss(p: f64, churned: bool) -> f64 {
-    let p = p.clamp(EPS, 1.0 - EPS);
-    if churned {
-        -p.ln()
-    } else {
-        -(1.0 - p).ln()
-    }
+    metrics::log_loss(&[p], &[churned])
 }
 
 /// Judge `pb` against `pa` on labels `y`; `None` without at least two of each class.
@@ -393,7 +351,7 @@ pub fn judge(y: &[bool], pa: &[f64], pb: &[f64]) -> Option<Judged> {
         low: diff - Z95 * se,
         high: diff + Z95 * se,
     };
-    let mde = (Z95 + normal_quantile(POWER)) * se;
+    let mde = (Z95 + Z_POWER80) * se;
     let paired = |loss: fn(f64, bool) -> f64| -> Vec<f64> {
         (0..y.len())
             .map(|i| loss(pb[i], y[i]) - loss(pa[i], y[i]))
@@ -456,10 +414,10 @@ pub fn compare(
             name: name.to_string(),
             version: s.version.clone(),
             auc,
-            brier: (0..p.len()).map(|i| brier(p[i], y[i])).sum::<f64>() / n,
-            log_loss: (0..p.len()).map(|i| log_loss(p[i], y[i])).sum::<f64>() / n,
+            brier: metrics::brier(p, &y),
+            log_loss: metrics::log_loss(p, &y),
             mean_probability: p.iter().sum::<f64>() / n,
-            ece: ece(&y, p),
+            ece: metrics::ece(p, &y, 10),
             churners_caught: top.iter().filter(|&&i| y[i]).count(),
             value_caught: top.iter().filter(|&&i| y[i]).map(|&i| value[i]).sum(),
         }
@@ -552,7 +510,6 @@ mod tests {
             (var - (0.03125 / 2.0 + 0.03125 / 2.0)).abs() < 1e-12,
             "{var}"
         );
-        assert_eq!(midranks(&[3.0, 1.0, 3.0, 2.0]), [3.5, 1.0, 3.5, 2.0]);
     }
 
     #[test]

@@ -73,15 +73,13 @@ enum ModelsCmd {
 /// Run `churn-train models SUBCOMMAND`.
 pub fn run(a: &ModelsArgs) -> anyhow::Result<()> {
     let dir = |name: &str| -> anyhow::Result<ModelDir> {
-        let d = a.models.join(name);
-        if !d.is_dir() {
-            return Err(CliError::Usage(format!(
+        ModelDir::find(&a.models, name).ok_or_else(|| {
+            CliError::Usage(format!(
                 "no model '{name}' in {} (no such directory)",
                 a.models.display()
             ))
-            .into());
-        }
-        Ok(ModelDir::new(&d))
+            .into()
+        })
     };
     let mut author = cli::author(a.reason.clone().unwrap_or_default());
     if let Some(by) = &a.by {

@@ -190,6 +190,14 @@ pub struct ModelDir {
 pub(super) struct Lock(#[allow(dead_code)] std::fs::File);
 
 impl ModelDir {
+    /// Model `name` of the models directory `models`, when `name` is a plain name (not empty,
+    /// no path separator, not hidden) of a directory there.
+    pub fn find(models: &Path, name: &str) -> Option<ModelDir> {
+        let dir = models.join(name);
+        let plain = !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\']);
+        (plain && dir.is_dir()).then(|| ModelDir::new(&dir))
+    }
+
     /// The model directory `dir`.
     pub fn new(dir: &Path) -> ModelDir {
         let name = dir

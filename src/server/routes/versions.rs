@@ -50,16 +50,8 @@ pub(super) const ROUTES: &[RouteSpec] = &[
 
 /// The registry directory of model `name` (a directory under the models directory).
 fn model_dir(state: &AppState, name: &str) -> Result<ModelDir, ApiError> {
-    let dir = state.config.models_dir.join(name);
-    let plain =
-        !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\']) && dir.is_dir();
-    if !plain {
-        return Err(ApiError::new(
-            ApiCode::UnknownModel,
-            format!("no model named '{name}'"),
-        ));
-    }
-    Ok(ModelDir::new(&dir))
+    ModelDir::find(&state.config.models_dir, name)
+        .ok_or_else(|| ApiError::new(ApiCode::UnknownModel, format!("no model named '{name}'")))
 }
 
 /// The version of model `name` being served, if it is.
