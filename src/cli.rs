@@ -114,6 +114,14 @@ impl DataArgs {
         Ok(self.transaction_spec(base))
     }
 
+    /// The config file named, else the defaults (training from the store: no input file).
+    pub fn config_only(&self) -> Result<Config, CliError> {
+        match &self.config {
+            Some(p) => Ok(Config::load(p)?),
+            None => Ok(Config::default()),
+        }
+    }
+
     /// The config file named, the bundled example when no input is given, else the defaults.
     fn base_config(&self) -> Result<Config, CliError> {
         if let Some(p) = &self.config {

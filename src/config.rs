@@ -198,6 +198,31 @@ pub struct Config {
     /// Retention playbook (default: the built-in `training/playbook.toml`).
     #[serde(default)]
     pub playbook: Option<PathBuf>,
+    /// What happens after a comparison of champion and challenger (`[lifecycle]`).
+    #[serde(default)]
+    pub lifecycle: Lifecycle,
+}
+
+/// The `[lifecycle]` section: what `churn-train evaluate --compare` may do with its verdict.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lifecycle {
+    /// `never` (default): the verdict is reported; `when-better`: a challenger judged better,
+    /// with the AUC difference's interval above 0 and the log-loss difference's below 0, is
+    /// promoted to champion and the change records why.
+    #[serde(default)]
+    pub promote: Promote,
+}
+
+/// When a comparison promotes the challenger.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Promote {
+    /// Never: a person promotes (`churn-train models promote`).
+    #[default]
+    Never,
+    /// When the challenger is better on both ranking and probabilities.
+    WhenBetter,
 }
 
 impl Config {

@@ -110,6 +110,19 @@ struct Args {
     /// Prediction records queued for the store's writer before new ones are dropped (counted).
     #[arg(long, env = "CHURN_STORE_QUEUE", default_value_t = 10_000)]
     store_queue: usize,
+    /// How each model's `challenger` alias runs beside its champion: off; shadow (scored on
+    /// every request off the response path and stored, never returned); or canary:SHARE (that
+    /// share of customers, by a stable hash of their id, gets its answer).
+    #[arg(
+        long,
+        env = "CHURN_CHALLENGER",
+        value_name = "MODE",
+        default_value = "off"
+    )]
+    challenger: churn::server::challenger::ChallengerMode,
+    /// Customers queued for the shadow challenger before new ones are dropped (counted).
+    #[arg(long, env = "CHURN_SHADOW_QUEUE", default_value_t = 10_000)]
+    shadow_queue: usize,
 }
 
 fn main() {
@@ -150,6 +163,8 @@ fn main() {
         // the key stays out of argv (visible to every user of the machine): environment only
         id_key: std::env::var("CHURN_ID_KEY").ok().filter(|k| !k.is_empty()),
         store_queue: args.store_queue,
+        challenger: args.challenger,
+        shadow_queue: args.shadow_queue,
         body_timeout: Duration::from_secs(args.body_timeout),
         header_timeout: Duration::from_secs(args.header_timeout),
         keep_alive: Duration::from_secs(args.keep_alive),

@@ -37,6 +37,38 @@ pub struct Matured {
     pub churned: bool,
     /// Customer value (1 when none was logged).
     pub value: f64,
+    /// The customer's store key (a keyed hash when the store hashes ids).
+    pub customer: String,
+    /// Where the row comes from in the campaign.
+    pub origin: Origin,
+    /// The model version that scored it.
+    pub version: String,
+}
+
+crate::util::text_enum! {
+    /// Where a matured customer stands in the campaign that followed its prediction.
+    pub enum Origin {
+        /// Held out as the control group: no action, whatever the advice.
+        Control = "control group",
+        /// In the treatment group with a negative contact decision (or no action to offer).
+        NotContacted = "not contacted",
+        /// Scored without a playbook decision (no advice was logged).
+        NoDecision = "no contact decision",
+        /// Offered an action: its churn was changed by the offer.
+        Offered = "offered an action",
+    }
+}
+
+impl Origin {
+    /// The origin of prediction `p`.
+    pub fn of(p: &super::PredictionObs) -> Origin {
+        match p.control {
+            None => Origin::NoDecision,
+            Some(true) => Origin::Control,
+            Some(false) if p.top_action.is_some() && p.contact != Some(false) => Origin::Offered,
+            Some(false) => Origin::NotContacted,
+        }
+    }
 }
 
 /// How many customers the comparison used, and why the others were left out.
@@ -132,12 +164,15 @@ pub struct Comparison {
 }
 
 /// Each customer's first prediction in `data` that matured untreated, with its stored input
-/// (`inputs`, by prediction index), and the counts of those left out.
+/// (`inputs`, by prediction index), and the counts of those left out. With `keep_offered` the
+/// customers offered an action are kept too (still counted as `treated`): only to show what
+/// they would teach a model.
 pub fn matured(
     data: &EvalData,
     horizon_ms: i64,
     as_of: i64,
     inputs: &mut dyn FnMut(usize) -> Option<String>,
+    keep_offered: bool,
 ) -> (Vec<Matured>, CompareCounts) {
     let (matured, pending) = data.first_matured(horizon_ms, as_of);
     let mut counts = CompareCounts {
@@ -145,24 +180,30 @@ pub fn matured(
         pending,
         ..CompareCounts::default()
     };
+    let keys = data.customer_keys();
     let mut rows = Vec::new();
     for (i, churned) in matured {
         let p = &data.predictions[i];
-        // offered an action: in the treatment group with a positive contact decision
-        let offered =
-            p.control == Some(false) && p.top_action.is_some() && p.contact != Some(false);
-        if offered {
+        let origin = Origin::of(p);
+        if origin == Origin::Offered {
             counts.treated += 1;
-            continue;
+            if !keep_offered {
+                continue;
+            }
         }
         let Some(input) = inputs(i) else {
             counts.unreadable += 1;
             continue;
         };
+        counts.compared += 1;
+        counts.churned += usize::from(churned);
         rows.push(Matured {
             input,
             churned,
             value: p.value.unwrap_or(1.0),
+            customer: keys[p.customer as usize].to_string(),
+            origin,
+            version: data.name(p.version).to_string(),
         });
     }
     (rows, counts)
@@ -180,7 +221,13 @@ pub async fn from_store(
     let data = super::load(store, model, period, crate::store::Events::LabelsAndActions).await?;
     let mut inputs = super::load::first_inputs(store, &data, model, period).await?;
     let horizon = i64::from(horizon_days) * crate::time::DAY_MS;
-    Ok(matured(&data, horizon, as_of, &mut |i| inputs.remove(&i)))
+    Ok(matured(
+        &data,
+        horizon,
+        as_of,
+        &mut |i| inputs.remove(&i),
+        false,
+    ))
 }
 
 /// The two versions `names` (aliases or versions) of the model directory `dir`, as scorers.
@@ -367,6 +414,20 @@ pub fn judge(y: &[bool], pa: &[f64], pb: &[f64]) -> Option<Judged> {
         log_loss_difference,
         verdict,
         why,
+    })
+}
+
+/// Why the challenger of `c` should be promoted under `[lifecycle] promote = "when-better"`, or
+/// `None`: only a "challenger better" verdict whose AUC difference interval lies above 0 and
+/// whose log-loss difference interval lies below 0 (better ranking and better probabilities).
+pub fn promotion(c: &Comparison) -> Option<String> {
+    let (auc, ll) = (&c.auc_difference, &c.log_loss_difference);
+    (c.verdict == CompareVerdict::ChallengerBetter && auc.low > 0.0 && ll.high < 0.0).then(|| {
+        format!(
+            "challenger better on {} matured customers: AUC difference {:+.4} [{:+.4}, {:+.4}], \
+             log-loss difference {:+.4} [{:+.4}, {:+.4}]",
+            c.counts.compared, auc.value, auc.low, auc.high, ll.value, ll.low, ll.high
+        )
     })
 }
 

@@ -20,6 +20,7 @@ pub mod lift;
 mod load;
 pub mod performance;
 pub mod policy;
+pub mod retrain;
 pub mod simulate;
 pub mod stats;
 mod summary;

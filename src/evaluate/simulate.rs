@@ -11,7 +11,7 @@ use crate::store::{IdKey, OutcomeEvent, PredictionRecord, RecordContext, Source,
 use crate::util::Rng;
 use serde::Serialize;
 
-use super::effects::{change_for, EffectRule};
+use super::effects::{change_for, EffectRule, Shift};
 use super::EvalError;
 
 use crate::time::DAY_MS;
@@ -33,6 +33,9 @@ pub struct SimConfig {
     pub take_by_risk: Option<[f64; 3]>,
     /// Effects that depend on the customer (`--effects FILE`), before `effects`.
     pub effect_rules: Vec<EffectRule>,
+    /// Concept shifts (`[[shift]]` in the effects file): from a date on, some customers'
+    /// churn probability is multiplied before any action acts.
+    pub shifts: Vec<Shift>,
     /// First scoring instant (Unix ms).
     pub start_ms: i64,
     /// Predictions spread over this many days from the start.
@@ -52,6 +55,7 @@ impl Default for SimConfig {
             take_rate: 0.8,
             take_by_risk: None,
             effect_rules: Vec::new(),
+            shifts: Vec::new(),
             start_ms: 1_767_225_600_000, // 2026-01-01
             spread_days: 28,
             horizon_days: super::DEFAULT_HORIZON_DAYS,
@@ -267,7 +271,24 @@ fn truth(
     let mut row = vec![0.0; scorer.bundle.encoder.width()];
     // the truth: each row's top action when treated, its probability and chance of contact
     // (action, Σ take, Σ take × p, Σ take × (p − p after), rows)
-    let mut sums: Vec<(String, f64, f64, f64, usize)> = Vec::new();
+    let mut sums: Vec<(String, f64, f64, f64, f64)> = Vec::new();
+    // a shift part-way through the campaign: the share of scoring instants before and after it
+    // (predictions are spread evenly over the window)
+    let spread = i64::from(cfg.spread_days.max(1)) * DAY_MS;
+    let starts: Vec<i64> = std::iter::once(cfg.start_ms)
+        .chain(cfg.shifts.iter().map(|s| s.from_ms))
+        .filter(|&t| t >= cfg.start_ms && t < cfg.start_ms + spread)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let regimes: Vec<(i64, f64)> = starts
+        .iter()
+        .enumerate()
+        .map(|(k, &t)| {
+            let end = starts.get(k + 1).copied().unwrap_or(cfg.start_ms + spread);
+            (t, (end - t) as f64 / spread as f64)
+        })
+        .collect();
     for r in 0..pool.nrows {
         encode(r, &mut row)?;
         let s = scorer.score_encoded(&row, Vec::new(), None);
@@ -279,17 +300,19 @@ fn truth(
         else {
             continue;
         };
-        let p = s.prediction.probability;
-        let w = cfg.take(advice.risk_band);
-        let saved = w * (p - after(cfg, top.action, &row, p));
-        match sums.iter_mut().find(|x| x.0 == top.action) {
-            Some(x) => {
-                x.1 += w;
-                x.2 += w * p;
-                x.3 += saved;
-                x.4 += 1;
+        for &(at, share) in &regimes {
+            let p = Shift::apply_all(&cfg.shifts, &row, at, s.prediction.probability);
+            let w = share * cfg.take(advice.risk_band);
+            let saved = w * (p - after(cfg, top.action, &row, p));
+            match sums.iter_mut().find(|x| x.0 == top.action) {
+                Some(x) => {
+                    x.1 += w;
+                    x.2 += w * p;
+                    x.3 += saved;
+                    x.4 += share;
+                }
+                None => sums.push((top.action.to_string(), w, w * p, saved, share)),
             }
-            None => sums.push((top.action.to_string(), w, w * p, saved, 1)),
         }
     }
     sums.sort_by(|a, b| a.0.cmp(&b.0));
@@ -307,7 +330,7 @@ fn truth(
                     },
                     mean_probability: wp / w,
                     lift: saved / w,
-                    take_up: w / n as f64,
+                    take_up: w / n,
                     action,
                 }
             })
@@ -345,7 +368,9 @@ pub fn simulate(scorer: &Scorer, pool: &RawTable, cfg: &SimConfig) -> Result<Cam
             Some(&id),
             crate::scoring::Detail::FULL.on(at),
         );
-        decisions.push(decision(scorer, cfg, &row, &s));
+        // the world's churn probability: the model's, unless a concept shift changed it since
+        let p = Shift::apply_all(&cfg.shifts, &row, at, s.prediction.probability);
+        decisions.push(decision(scorer, cfg, &row, &s, p));
         let ctx = RecordContext {
             request_id: run.clone(),
             model: &scorer.bundle.name,
@@ -356,7 +381,6 @@ pub fn simulate(scorer: &Scorer, pool: &RawTable, cfg: &SimConfig) -> Result<Cam
             id_field: scorer.bundle.id_column.as_deref(),
         };
         let rec = PredictionRecord::new(&ctx, &id, crate::store::row_json(pool, r), &s);
-        let p = s.prediction.probability;
         let event = |event: OutcomeEvent, at: i64| ValidOutcome {
             customer_id: id.clone(),
             event,
@@ -418,14 +442,15 @@ pub fn simulate(scorer: &Scorer, pool: &RawTable, cfg: &SimConfig) -> Result<Cam
     })
 }
 
-/// The decision made for one scored customer (encoded `row`) against the truth of `cfg`.
+/// The decision made for one scored customer (encoded `row`, true churn probability `p`)
+/// against the truth of `cfg`.
 fn decision(
     scorer: &Scorer,
     cfg: &SimConfig,
     row: &[f64],
     s: &crate::scoring::Scored<'_>,
+    p: f64,
 ) -> Decision {
-    let p = s.prediction.probability;
     let actions = scorer.allowed_actions(row, s);
     let allowed: Vec<(String, f64)> = actions
         .iter()

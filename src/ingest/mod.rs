@@ -6,7 +6,9 @@ mod table;
 mod transactions;
 pub mod value;
 
-pub use quality::{ColumnQuality, DataMode, DropCount, InputRole, LabelBalance, QualityReport};
+pub use quality::{
+    ColumnQuality, DataMode, DropCount, InputRole, LabelBalance, QualityReport, RowSource,
+};
 pub use table::{
     load_customer_table, ColumnType as ColumnTypeOverride, CustomerTableSpec,
     DEFAULT_PERSONAL_PATTERNS,

@@ -47,6 +47,16 @@ pub struct DropCount {
     pub rows: usize,
 }
 
+/// Rows that came from one source (training from the store: control group, not contacted,
+/// scored by a version, …).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RowSource {
+    /// Where from.
+    pub source: String,
+    /// How many rows.
+    pub rows: usize,
+}
+
 /// Per-column statistics.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ColumnQuality {
@@ -90,6 +100,9 @@ pub struct QualityReport {
     pub rows_out: usize,
     /// Dropped rows per reason.
     pub dropped: Vec<DropCount>,
+    /// Where the rows came from (training from the store; empty for a file).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<RowSource>,
     /// Per-column statistics.
     pub columns: Vec<ColumnQuality>,
     /// Label balance.
@@ -108,6 +121,9 @@ impl QualityReport {
         ));
         for d in &self.dropped {
             s.push_str(&format!("  dropped {:>8}  {}\n", d.rows, d.reason));
+        }
+        for r in &self.sources {
+            s.push_str(&format!("  from    {:>8}  {}\n", r.rows, r.source));
         }
         if let Some(l) = &self.label {
             s.push_str(&format!(

@@ -26,6 +26,15 @@ pub struct Metrics {
     drift_psi: GaugeVec,
     drift_status: IntGaugeVec,
     performance_status: IntGaugeVec,
+    challenger: ChallengerMetrics,
+}
+
+/// The challengers' metrics (see [`challenger_metrics`]).
+struct ChallengerMetrics {
+    shadow: [IntCounter; 3],
+    shadow_queue: IntGauge,
+    canary: IntCounterVec,
+    info: IntGaugeVec,
 }
 
 impl Default for Metrics {
@@ -125,7 +134,9 @@ impl Metrics {
             "Realised AUC against the expected in the last evaluation (control group): 0 stable, 1 warning, 2 alarm.",
             &["model"],
         );
+        let challenger = challenger_metrics(&r);
         Metrics {
+            challenger,
             drift_psi,
             drift_status,
             performance_status,
@@ -174,6 +185,36 @@ impl Metrics {
         self.performance_status
             .with_label_values(&[model])
             .set(p.status.level());
+    }
+
+    /// Count customers of `model` answered by its canary challenger `version`.
+    pub fn canary(&self, model: &str, version: &str, count: u64) {
+        if count > 0 {
+            self.challenger
+                .canary
+                .with_label_values(&[model, version])
+                .inc_by(count);
+        }
+    }
+
+    /// Publish the shadow queue's counters (totals since start) and depth.
+    pub fn shadow(&self, scored: u64, dropped: u64, failed: u64, queued: usize) {
+        let m = &self.challenger;
+        for (c, v) in m.shadow.iter().zip([scored, dropped, failed]) {
+            c.inc_by(v.saturating_sub(c.get()));
+        }
+        m.shadow_queue.set(queued as i64);
+    }
+
+    /// The challengers loaded now: (model, version, mode) each.
+    pub fn challengers<'a>(&self, list: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>) {
+        self.challenger.info.reset();
+        for (model, version, mode) in list {
+            self.challenger
+                .info
+                .with_label_values(&[model, version, mode])
+                .set(1);
+        }
     }
 
     /// Count bundles that failed on a reload.
@@ -244,4 +285,60 @@ fn store_metrics(r: &prometheus::Registry) -> ([IntCounter; 3], IntGauge, IntGau
         .expect("valid metric"),
     );
     (store, store_queue, store_up)
+}
+
+/// The challengers' metrics: the shadow queue's scored / dropped / failed counters and depth,
+/// the canary's answers, the challengers loaded.
+fn challenger_metrics(r: &prometheus::Registry) -> ChallengerMetrics {
+    let counters = [
+        (
+            "churn_shadow_scored_total",
+            "Customers scored by a shadow challenger and queued for the store.",
+        ),
+        (
+            "churn_shadow_dropped_total",
+            "Customers not scored by the shadow challenger because its queue was full.",
+        ),
+        (
+            "churn_shadow_failed_total",
+            "Customers the shadow challenger could not score or the store queue dropped.",
+        ),
+    ]
+    .map(|(name, help)| register(r, IntCounter::new(name, help).expect("valid metric")));
+    let queue = register(
+        r,
+        IntGauge::new(
+            "churn_shadow_queue_depth",
+            "Customers waiting for the shadow challenger.",
+        )
+        .expect("valid metric"),
+    );
+    let canary = register(
+        r,
+        IntCounterVec::new(
+            Opts::new(
+                "churn_canary_answers_total",
+                "Customers answered by a model's canary challenger, by model and challenger version.",
+            ),
+            &["model", "version"],
+        )
+        .expect("valid metric"),
+    );
+    let info = register(
+        r,
+        IntGaugeVec::new(
+            Opts::new(
+                "churn_challenger_info",
+                "Challengers loaded beside their champions (value 1): model, version and mode (shadow or canary).",
+            ),
+            &["model", "version", "mode"],
+        )
+        .expect("valid metric"),
+    );
+    ChallengerMetrics {
+        shadow: counters,
+        shadow_queue: queue,
+        canary,
+        info,
+    }
 }

@@ -11,6 +11,7 @@
 
 mod auth;
 pub use auth::Scope;
+pub mod challenger;
 mod error;
 pub mod json;
 mod metrics;
@@ -61,6 +62,10 @@ pub struct ServerConfig {
     pub learned_rates: bool,
     /// Prediction records the store queue holds before dropping.
     pub store_queue: usize,
+    /// How each model's `challenger` alias runs beside its champion (`--challenger`).
+    pub challenger: challenger::ChallengerMode,
+    /// Customers the shadow challenger's queue holds before dropping (`--shadow-queue`).
+    pub shadow_queue: usize,
     /// Time a request body has to arrive whole (slower: 408 and the connection is closed).
     pub body_timeout: Duration,
     /// Time a client has to send the request line and headers.
@@ -98,6 +103,8 @@ impl Default for ServerConfig {
             store: crate::store::StoreUrl::Disabled,
             id_key: None,
             store_queue: 10_000,
+            challenger: challenger::ChallengerMode::Off,
+            shadow_queue: 10_000,
             body_timeout: Duration::from_secs(30),
             header_timeout: Duration::from_secs(5),
             keep_alive: Duration::from_secs(5),
@@ -114,6 +121,13 @@ impl ServerConfig {
     /// Check the settings before anything is loaded or bound.
     pub fn validate(&self) -> Result<(), ServerError> {
         let invalid = |message: String| ServerError::Config { message };
+        if self.challenger == challenger::ChallengerMode::Shadow
+            && self.store == crate::store::StoreUrl::Disabled
+        {
+            return Err(invalid(
+                "--challenger shadow stores the challenger's answers: give a store (--store URL), or use canary:SHARE".into(),
+            ));
+        }
         if self.max_batch == 0 {
             return Err(invalid(
                 "the batch limit must be at least 1 customer".into(),

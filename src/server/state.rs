@@ -1,5 +1,6 @@
 //! The models being served: a registry swapped atomically on reload, and the shared server state.
 
+use super::challenger::{Challenger, ChallengerMode, ShadowQueue};
 use super::metrics::Metrics;
 use super::{ServerConfig, ServerError};
 use crate::bundle::registry::ModelDir;
@@ -31,6 +32,9 @@ pub struct Registry {
     pub models: BTreeMap<String, Arc<LoadedModel>>,
     /// Default model.
     pub default: Option<String>,
+    /// Each model's `challenger` version, when challengers run (`--challenger`) and its
+    /// registry names one other than the champion.
+    pub challengers: BTreeMap<String, Arc<Challenger>>,
 }
 
 /// Outcome of a (re)load.
@@ -157,6 +161,7 @@ pub fn load_registry(
     old: Option<&Registry>,
     playbook: Option<&Path>,
     learned: Option<&crate::store::Store>,
+    challengers: bool,
 ) -> Result<(Registry, ReloadReport), ServerError> {
     let playbook = read_override(playbook)?;
     let mut reg = Registry::default();
@@ -244,10 +249,54 @@ pub fn load_registry(
         report
             .loaded
             .insert(name.clone(), model.scorer.version.clone());
+        if challengers {
+            let old = old.and_then(|o| o.challengers.get(&name));
+            if let Some(c) = load_challenger(&dir, &model, old, &playbook, learned) {
+                reg.challengers.insert(name.clone(), c);
+            }
+        }
         reg.models.insert(name, model);
     }
     reg.default = choose_default(default, &reg);
     Ok((reg, report))
+}
+
+/// The `challenger` version of the model directory `dir`, unless it is the champion being
+/// served or it does not load (logged; the champion serves alone). An unchanged challenger
+/// keeps its loaded scorer.
+fn load_challenger(
+    dir: &Path,
+    champion: &LoadedModel,
+    old: Option<&Arc<Challenger>>,
+    playbook: &Override,
+    learned: Option<&crate::store::Store>,
+) -> Option<Arc<Challenger>> {
+    let m = ModelDir::new(dir);
+    if !m.is_registry() {
+        return None;
+    }
+    let path = m.resolve(Some(crate::bundle::registry::CHALLENGER)).ok()?;
+    let version = path.file_name()?.to_string_lossy().into_owned();
+    if version == champion.scorer.version {
+        return None;
+    }
+    if let Some(c) = old.filter(|c| c.scorer.version == version && playbook.is_none()) {
+        return Some(c.clone());
+    }
+    match load_scorer(&path, playbook) {
+        Ok(mut scorer) => {
+            if let Some(store) = learned {
+                crate::evaluate::apply_learned_rates(&mut scorer, store);
+            }
+            tracing::info!(model = %champion.scorer.bundle.name, challenger = %scorer.version,
+                "challenger loaded beside the champion");
+            Some(Arc::new(Challenger { scorer }))
+        }
+        Err(e) => {
+            tracing::error!(dir = %dir.display(), error = %e, "challenger failed to load; the champion serves alone");
+            None
+        }
+    }
 }
 
 /// Shared server state.
@@ -271,6 +320,8 @@ pub struct AppState {
     /// Held while an evaluation or KPI computation runs: one at a time (each reads a model's
     /// whole log into memory — about 0.5 GB per million predictions, 0.8 GB for KPIs).
     pub evaluating: std::sync::atomic::AtomicBool,
+    /// The shadow challengers' queue (`--challenger shadow`).
+    pub shadow: Option<ShadowQueue>,
 }
 
 /// Why a reload did not produce a report.
@@ -298,6 +349,7 @@ impl AppState {
             None,
             config.playbook.as_deref(),
             store.as_deref().filter(|_| config.learned_rates),
+            config.challenger != ChallengerMode::Off,
         )?;
         if let Some(d) = config.default_model.as_deref() {
             if !reg.models.contains_key(d) {
@@ -327,7 +379,23 @@ impl AppState {
             .as_ref()
             .map(|s| Arc::new(s.prediction_log(config.store_queue, crate::store::SERVER_BATCH)));
         let body_budget = super::json::BodyBudget::new(config.max_pending_body_bytes);
+        let shadow = match (config.challenger, &store, &log) {
+            (ChallengerMode::Shadow, Some(store), Some(log)) => Some(
+                ShadowQueue::start(
+                    config.shadow_queue,
+                    store.clone(),
+                    log.clone(),
+                    config.max_field_bytes,
+                    super::routes::shadow_score,
+                )
+                .map_err(|e| ServerError::Config {
+                    message: format!("cannot start the shadow challenger's thread: {e}"),
+                })?,
+            ),
+            _ => None,
+        };
         let state = AppState {
+            shadow,
             log_key,
             config,
             registry: RwLock::new(Arc::new(reg)),
@@ -351,6 +419,7 @@ impl AppState {
             Some(&old),
             self.config.playbook.as_deref(),
             self.store.as_deref().filter(|_| self.config.learned_rates),
+            self.config.challenger != ChallengerMode::Off,
         )?;
         self.metrics.reload_failed(report.failed.len());
         *self.registry.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(reg);

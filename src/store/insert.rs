@@ -4,7 +4,7 @@
 //! [`prediction_row`], into whichever row format the backend takes (bound parameters, `COPY`
 //! text, a JSON array).
 
-use super::record::PredictionRecord;
+use super::record::{PredictionRecord, Source};
 use super::tx::{write_transaction, WriteHealth};
 use super::{Backend, StoreError};
 use crate::playbook::{RiskBand, Treatment};
@@ -143,20 +143,32 @@ pub(super) fn sqlite_chunks(mut n: usize) -> impl Iterator<Item = usize> {
 /// The insert of `rows` predictions on SQLite (`rows` a power of two up to [`SQLITE_ROWS`]),
 /// built once per process: anonymous `?` parameters (SQLite's parser looks every named parameter
 /// up in a list, quadratic in a 10,000-parameter statement: measured at 800 rows/s with `$N`).
-fn sqlite_insert_sql(rows: usize) -> std::sync::Arc<str> {
-    static SQL: std::sync::OnceLock<Vec<std::sync::Arc<str>>> = std::sync::OnceLock::new();
-    let all = SQL.get_or_init(|| {
+fn sqlite_insert_sql(table: &'static str, rows: usize) -> std::sync::Arc<str> {
+    type Texts = std::sync::OnceLock<Vec<std::sync::Arc<str>>>;
+    static SERVED: Texts = std::sync::OnceLock::new();
+    static SHADOW: Texts = std::sync::OnceLock::new();
+    let cell = if table == SHADOW_TABLE {
+        &SHADOW
+    } else {
+        &SERVED
+    };
+    let all = cell.get_or_init(|| {
         let row = format!("({})", vec!["?"; PREDICTION_COLUMNS.len()].join(", "));
         (0..=SQLITE_ROWS.ilog2())
             .map(|k| {
                 let values = vec![row.as_str(); 1 << k].join(", ");
                 let cols = column_names(PREDICTION_COLUMNS);
-                format!("INSERT INTO predictions ({cols}) VALUES {values}").into()
+                format!("INSERT INTO {table} ({cols}) VALUES {values}").into()
             })
             .collect()
     });
     all[rows.ilog2() as usize].clone()
 }
+
+/// The table of the served predictions.
+const SERVED_TABLE: &str = "predictions";
+/// The table of the shadow challenger's predictions (records of [`Source::Shadow`]).
+const SHADOW_TABLE: &str = "shadow_predictions";
 
 /// Appends JSON values to one row array of a batch.
 struct JsonRow<'a>(&'a mut Vec<u8>);
@@ -330,52 +342,71 @@ pub(super) async fn insert_predictions(
     recs: &[PredictionRecord],
     health: &WriteHealth,
 ) -> Result<(), StoreError> {
+    // the shadow challenger's records go to their own table and never move `customer_latest`
+    let (shadow, served): (Vec<&PredictionRecord>, Vec<&PredictionRecord>) =
+        recs.iter().partition(|r| r.source == Source::Shadow);
+    let tables = [(SERVED_TABLE, &served), (SHADOW_TABLE, &shadow)];
     match target {
         LogTarget::Sqlite(pool) => {
             write_transaction(pool, health, async |tx| {
-                let mut rest = recs;
-                for size in sqlite_chunks(recs.len()) {
-                    let (chunk, tail) = rest.split_at(size);
-                    rest = tail;
-                    let sql = sqlite_insert_sql(size);
-                    let mut q = BindRow(Some(sqlx::query(AssertSqlSafe(sql))));
-                    for r in chunk {
-                        prediction_row(&mut q, r);
-                    }
-                    if let Some(q) = q.0 {
-                        q.persistent(true).execute(&mut *tx).await?;
+                for (table, recs) in tables {
+                    let mut rest = recs.as_slice();
+                    for size in sqlite_chunks(recs.len()) {
+                        let (chunk, tail) = rest.split_at(size);
+                        rest = tail;
+                        let sql = sqlite_insert_sql(table, size);
+                        let mut q = BindRow(Some(sqlx::query(AssertSqlSafe(sql))));
+                        for r in chunk {
+                            prediction_row(&mut q, r);
+                        }
+                        if let Some(q) = q.0 {
+                            q.persistent(true).execute(&mut *tx).await?;
+                        }
                     }
                 }
-                sqlx::query(AssertSqlSafe(upsert_latest_sql(Backend::Sqlite)))
-                    .bind(latest_rows(recs))
-                    .execute(&mut *tx)
-                    .await?;
+                if !served.is_empty() {
+                    sqlx::query(AssertSqlSafe(upsert_latest_sql(Backend::Sqlite)))
+                        .bind(latest_rows(&served))
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 Ok(())
             })
             .await
         }
         LogTarget::Postgres(pool) => {
-            let mut data = Vec::with_capacity(recs.len() * 1024);
-            for r in recs {
-                prediction_row(&mut CopyRow::new(&mut data), r);
-                data.push(b'\n');
-            }
-            write_transaction(pool, health, async |tx| {
-                let mut copy = tx
-                    .copy_in_raw(&format!(
-                        "COPY predictions ({}) FROM STDIN",
-                        column_names(PREDICTION_COLUMNS)
-                    ))
-                    .await?;
-                if let Err(e) = copy.send(data).await {
-                    let _ = copy.abort("the prediction batch could not be sent").await;
-                    return Err(e.into());
+            let copy_data = |recs: &[&PredictionRecord]| {
+                let mut data = Vec::with_capacity(recs.len() * 1024);
+                for r in recs {
+                    prediction_row(&mut CopyRow::new(&mut data), r);
+                    data.push(b'\n');
                 }
-                copy.finish().await?;
-                sqlx::query(AssertSqlSafe(upsert_latest_sql(Backend::Postgres)))
-                    .bind(latest_rows(recs))
-                    .execute(&mut *tx)
-                    .await?;
+                data
+            };
+            let data = tables.map(|(table, recs)| (table, copy_data(recs)));
+            write_transaction(pool, health, async |tx| {
+                for (table, data) in &data {
+                    if data.is_empty() {
+                        continue;
+                    }
+                    let mut copy = tx
+                        .copy_in_raw(&format!(
+                            "COPY {table} ({}) FROM STDIN",
+                            column_names(PREDICTION_COLUMNS)
+                        ))
+                        .await?;
+                    if let Err(e) = copy.send(data.as_slice()).await {
+                        let _ = copy.abort("the prediction batch could not be sent").await;
+                        return Err(e.into());
+                    }
+                    copy.finish().await?;
+                }
+                if !served.is_empty() {
+                    sqlx::query(AssertSqlSafe(upsert_latest_sql(Backend::Postgres)))
+                        .bind(latest_rows(&served))
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 Ok(())
             })
             .await
@@ -446,10 +477,10 @@ impl RowSink for CopyRow<'_> {
 
 /// The `customer_latest` rows of a batch: the newest record per (customer, model) (PostgreSQL
 /// refuses to update a row twice in one statement).
-fn latest_rows(recs: &[PredictionRecord]) -> String {
+fn latest_rows(recs: &[&PredictionRecord]) -> String {
     let mut latest: std::collections::HashMap<(&str, &str), &PredictionRecord> =
         std::collections::HashMap::with_capacity(recs.len());
-    for r in recs {
+    for &r in recs {
         let e = latest.entry((&r.customer_key, &r.model)).or_insert(r);
         if (r.scored_at, &r.prediction_id) > (e.scored_at, &e.prediction_id) {
             *e = r;

@@ -17,6 +17,7 @@ mod query;
 mod record;
 mod scan;
 mod schema;
+mod shadow;
 mod tx;
 
 pub use batch::BatchLog;
@@ -33,6 +34,7 @@ pub use record::{
 };
 pub use scan::{Events, LogReader, LoggedOutcome, LoggedPrediction, RecentInput};
 pub use schema::SCHEMA_VERSION;
+pub use shadow::{ShadowCount, ShadowPair};
 pub use tx::WriteHealth;
 
 use hmac::{Hmac, Mac};

@@ -11,6 +11,9 @@ crate::util::text_enum! {
         Http = "http",
         /// `churn-score --store`.
         Batch = "batch",
+        /// The shadow challenger's answer to an HTTP request, never returned (stored in
+        /// `shadow_predictions`, apart from the served ones).
+        Shadow = "shadow",
     }
 }
 

@@ -9,7 +9,7 @@ use sqlx::AnyPool;
 use std::borrow::Cow;
 
 /// The newest schema version this binary knows.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Version 1: predictions, the latest prediction per customer and model, outcomes, and each
 /// customer's latest outcome. Indexes serve the read paths (see ARCHITECTURE.md).
@@ -149,6 +149,45 @@ CREATE TABLE model_changes (
 CREATE INDEX model_changes_model ON model_changes (model, at);
 "#;
 
+/// Version 7: the shadow challenger's predictions (`churn-serve --challenger shadow`): the
+/// same columns as `predictions`, in their own table so that nothing that reads the served
+/// predictions (evaluation, worklist, lookups, uplift) ever counts an answer nobody received.
+/// A shadow record shares its request id and customer key with the champion's.
+const V7: &str = r#"
+CREATE TABLE shadow_predictions (
+    prediction_id     TEXT PRIMARY KEY,
+    request_id        TEXT NOT NULL,
+    model             TEXT NOT NULL,
+    model_version     TEXT NOT NULL,
+    scored_at         BIGINT NOT NULL,
+    customer_key      TEXT NOT NULL,
+    customer_id       TEXT,
+    source            TEXT NOT NULL,
+    input             TEXT NOT NULL,
+    probability       DOUBLE PRECISION NOT NULL,
+    probability_low   DOUBLE PRECISION NOT NULL,
+    probability_high  DOUBLE PRECISION NOT NULL,
+    predicted_churn   BIGINT NOT NULL,
+    risk_band         TEXT,
+    segment_id        BIGINT,
+    segment           TEXT,
+    rfm_class         TEXT,
+    lifecycle_stage   TEXT,
+    treatment         TEXT,
+    customer_value    DOUBLE PRECISION,
+    expected_loss     DOUBLE PRECISION NOT NULL,
+    top_action        TEXT,
+    recommendations   TEXT NOT NULL,
+    held_out_action   TEXT,
+    contact           BIGINT,
+    policy            TEXT,
+    propensity        DOUBLE PRECISION,
+    incremental_value DOUBLE PRECISION
+);
+CREATE INDEX shadow_predictions_model ON shadow_predictions (model, model_version, scored_at);
+CREATE INDEX shadow_predictions_request ON shadow_predictions (request_id, customer_key);
+"#;
+
 /// The migrations compiled into this binary.
 #[derive(Debug)]
 struct Embedded;
@@ -204,6 +243,13 @@ impl MigrationSource<'static> for Embedded {
                     Cow::Borrowed("changes of the model registry"),
                     MigrationType::Simple,
                     sqlx::SqlSafeStr::into_sql_str(V6),
+                    false,
+                ),
+                Migration::new(
+                    7,
+                    Cow::Borrowed("shadow challenger predictions"),
+                    MigrationType::Simple,
+                    sqlx::SqlSafeStr::into_sql_str(V7),
                     false,
                 ),
             ])

@@ -8,6 +8,7 @@
 mod util;
 
 mod boost;
+mod challenger;
 mod cli;
 mod compare;
 mod decisions;
@@ -24,6 +25,7 @@ mod playbook;
 mod properties;
 mod registry;
 mod report;
+mod retrain;
 mod segments;
 mod server;
 mod store;

@@ -39,7 +39,7 @@ fn models(args: &[&str]) -> (i32, String, String) {
 }
 
 /// Two versions of Telco in `DIR/telco` (depth 4, then depth 6); returns (DIR, first, second).
-fn two_versions() -> (tempfile::TempDir, String, String) {
+pub(crate) fn two_versions() -> (tempfile::TempDir, String, String) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("telco");
     train_telco(&dir, "4", "20");

@@ -47,6 +47,10 @@ pub struct EvaluateArgs {
     /// Contacts each version gets in the comparison (default: 10% of the compared customers).
     #[arg(long, value_name = "N", requires = "compare")]
     budget: Option<usize>,
+    /// Config whose `[lifecycle] promote = "when-better"` lets a comparison promote a
+    /// challenger that is better on ranking and probabilities (both intervals excluding 0).
+    #[arg(long, value_name = "FILE", requires = "compare")]
+    config: Option<PathBuf>,
 }
 
 /// Run `churn-train evaluate`: print the summary, write the JSON, store the learned rates.
@@ -220,6 +224,38 @@ fn compare(
         budget,
     )?;
     print!("{}", compare::summary(&c));
+    let promote = match &a.config {
+        Some(p) => churn::config::Config::load(p)?.lifecycle.promote,
+        None => churn::config::Promote::Never,
+    };
+    if promote == churn::config::Promote::WhenBetter {
+        match compare::promotion(&c) {
+            Some(reason) => {
+                let m = churn::bundle::registry::ModelDir::new(dir);
+                let author = churn::bundle::registry::Author {
+                    by: "lifecycle (promote = when-better)".into(),
+                    reason,
+                };
+                let change = m.set_alias(
+                    churn::bundle::registry::CHAMPION,
+                    &c.challenger.version,
+                    &author,
+                )?;
+                if let Err(e) = store.block_on(store.record_model_change(model, &change)) {
+                    eprintln!("warning: the promotion is not recorded in the store: {e}");
+                }
+                println!(
+                    "promoted {} to champion of {} ({}); a running churn-serve serves it after its next reload",
+                    c.challenger.version,
+                    dir.display(),
+                    author.reason
+                );
+            }
+            None => println!(
+                "not promoted: [lifecycle] promote = \"when-better\" needs the verdict \"challenger better\" with the AUC interval above 0 and the log-loss interval below 0"
+            ),
+        }
+    }
     if let Some(path) = &a.output {
         let json = serde_json::to_vec_pretty(&c)?;
         churn::util::write_atomic(path, &json)

@@ -7,6 +7,7 @@
 mod evaluate;
 mod export_sql;
 mod features;
+mod from_store;
 mod kpis;
 mod models;
 mod outcomes;

@@ -97,12 +97,14 @@ pub fn run(a: &SimulateArgs) -> anyhow::Result<()> {
     }
     cfg.validate(scorer.bundle.playbook.as_ref())
         .map_err(|e| usage(e, &a.model))?;
-    if let (Some(path), Some(pb)) = (&a.effects, scorer.bundle.playbook.as_ref()) {
-        cfg.effect_rules =
-            churn::evaluate::effects::read_effects(path, &scorer.bundle.encoder, |x| {
-                pb.action_ids().any(|id| id == x)
-            })
-            .map_err(|e| usage(e, &a.model))?;
+    if let Some(path) = &a.effects {
+        let pb = scorer.bundle.playbook.as_ref();
+        let world = churn::evaluate::effects::read_world(path, &scorer.bundle.encoder, |x| {
+            pb.is_some_and(|pb| pb.action_ids().any(|id| id == x))
+        })
+        .map_err(|e| usage(e, &a.model))?;
+        cfg.effect_rules = world.effects;
+        cfg.shifts = world.shifts;
     }
     cfg.start_ms = instant("start", &Some(a.start.clone()))?.unwrap_or_default();
     let table = churn::io::read_table(&a.input, None)?;

@@ -21,7 +21,7 @@ pub struct TrainArgs {
     name: Option<String>,
     /// Seed for the holdout split and CV folds (default 42).
     #[arg(long)]
-    seed: Option<u64>,
+    pub(crate) seed: Option<u64>,
     /// Model to ship: auto (default; the lower cross-validated log loss of the single tree and
     /// the boosted trees), tree, or boosted.
     #[arg(long, value_name = "KIND", value_enum)]
@@ -76,23 +76,36 @@ pub struct TrainArgs {
     save_rate: Option<f64>,
     /// Number of segments, or `auto` (2..=8 by silhouette).
     #[arg(long, value_name = "K|auto")]
-    segments: Option<String>,
+    pub(crate) segments: Option<String>,
     /// Do not build segments.
     #[arg(long)]
-    no_segments: bool,
+    pub(crate) no_segments: bool,
     /// Retention playbook (TOML); default: the config's, else the built-in one.
     #[arg(long, value_name = "FILE")]
-    playbook: Option<PathBuf>,
+    pub(crate) playbook: Option<PathBuf>,
     /// Previous model directory: keep its segment ids and names, report the migration.
     #[arg(long, value_name = "DIR")]
-    previous: Option<PathBuf>,
+    pub(crate) previous: Option<PathBuf>,
     /// Make the new version the champion at once (default: the first version of a model is
     /// its champion; later ones wait for `churn-train models promote`).
     #[arg(long)]
     promote: bool,
     /// Why this version was trained (recorded in the registry with its promotion).
     #[arg(long, value_name = "TEXT")]
-    reason: Option<String>,
+    pub(crate) reason: Option<String>,
+    /// Train from the prediction store instead of a file: each customer's first matured
+    /// prediction of the model (the input that was scored, the label observed within the
+    /// horizon after it), leaving out customers offered an action. The champion of the model
+    /// directory gives the input layout, label, playbook and segments.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["data", "transactions"])]
+    pub from_store: Option<String>,
+    /// With --from-store: only predictions scored on or after DATE (e.g. since a change in
+    /// the market).
+    #[arg(long, value_name = "DATE", requires = "from_store")]
+    pub since: Option<String>,
+    /// With --from-store: judge labels as of DATE (default: now).
+    #[arg(long, value_name = "DATE", requires = "from_store")]
+    pub as_of: Option<String>,
     /// Print only errors (no progress bars, no report).
     #[arg(long)]
     pub quiet: bool,
@@ -100,18 +113,12 @@ pub struct TrainArgs {
 
 /// Train: resolve the data, apply the flags over the config, fit, write the bundle.
 pub fn run(data: &DataArgs, args: &TrainArgs) -> anyhow::Result<()> {
+    if let Some(url) = &args.from_store {
+        return crate::from_store::run(data, args, url);
+    }
     let (mut cfg, source) = data.resolve()?;
     args.apply(&mut cfg)?;
-    let (name, out_dir) = args.name_and_dir(&cfg);
-    // the name is printed into reports and the exported SQL's comment, where a CR or LF would
-    // end the comment and let the rest run as SQL
-    if let Some(c) = name.chars().find(|&c| churn::export::is_line_unsafe(c)) {
-        return Err(cli::CliError::Usage(format!(
-            "--name: expected a model name without control characters (CR, LF, tab, …); \
-             found {c:?} in {name:?} (from --name, the config's name or the output directory)"
-        ))
-        .into());
-    }
+    let (name, out_dir) = args.name_and_dir(&cfg)?;
     let data_sha256 = churn::util::sha256_file(source.path())
         .with_context(|| format!("{}: cannot read", source.path().display()))?;
     let table = churn::ingest::load(&source)?;
@@ -139,9 +146,20 @@ pub fn run(data: &DataArgs, args: &TrainArgs) -> anyhow::Result<()> {
         ),
     };
     let outcome = train::train(table, &opts)?;
+    finish(args, &opts, &outcome)
+}
+
+/// Promote when asked, print the card's summary and say where the version went and which one
+/// is the champion.
+pub fn finish(
+    args: &TrainArgs,
+    opts: &TrainOptions,
+    outcome: &train::TrainOutcome,
+) -> anyhow::Result<()> {
+    let out_dir = &opts.out_dir;
     let r = &outcome.registered;
     if args.promote && r.champion != r.version {
-        ModelDir::new(&out_dir).set_alias(CHAMPION, &r.version, &opts.author)?;
+        ModelDir::new(out_dir).set_alias(CHAMPION, &r.version, &opts.author)?;
     }
     if !args.quiet {
         eprint!("{}", churn::bundle::card::summary(&outcome.card));
@@ -175,7 +193,7 @@ pub fn run(data: &DataArgs, args: &TrainArgs) -> anyhow::Result<()> {
 
 impl TrainArgs {
     /// Flags override the config file's values; the result is validated.
-    fn apply(&self, cfg: &mut Config) -> Result<(), anyhow::Error> {
+    pub fn apply(&self, cfg: &mut Config) -> Result<(), anyhow::Error> {
         self.apply_model(&mut cfg.model);
         cfg.model.validate()?;
         self.apply_segments(&mut cfg.segments)?;
@@ -264,8 +282,8 @@ impl TrainArgs {
     }
 
     /// Model name (flag, config, output directory's name, else `model`) and output directory
-    /// (default `models/NAME`).
-    fn name_and_dir(&self, cfg: &Config) -> (String, PathBuf) {
+    /// (default `models/NAME`); the name must not hold control characters.
+    pub fn name_and_dir(&self, cfg: &Config) -> Result<(String, PathBuf), cli::CliError> {
         let name = self
             .name
             .clone()
@@ -281,6 +299,14 @@ impl TrainArgs {
             .out
             .clone()
             .unwrap_or_else(|| PathBuf::from("models").join(&name));
-        (name, out_dir)
+        // the name is printed into reports and the exported SQL's comment, where a CR or LF
+        // would end the comment and let the rest run as SQL
+        if let Some(c) = name.chars().find(|&c| churn::export::is_line_unsafe(c)) {
+            return Err(cli::CliError::Usage(format!(
+                "--name: expected a model name without control characters (CR, LF, tab, …); \
+                 found {c:?} in {name:?} (from --name, the config's name or the output directory)"
+            )));
+        }
+        Ok((name, out_dir))
     }
 }

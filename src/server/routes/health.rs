@@ -110,6 +110,15 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .models
         .iter()
         .map(|(name, m)| (name.as_str(), m.scorer.version.as_str(), m.loaded_at));
+    let mode = state.config.challenger.name();
+    state.metrics.challengers(
+        reg.challengers
+            .iter()
+            .map(|(name, c)| (name.as_str(), c.scorer.version.as_str(), mode)),
+    );
+    if let Some(q) = &state.shadow {
+        q.publish(&state.metrics);
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render(models, state.log.as_deref()))

@@ -21,6 +21,7 @@ pub mod spec;
 mod versions;
 
 pub use openapi::openapi_spec;
+pub(crate) use score::shadow_score;
 pub use spec::RouteSpec;
 
 use super::auth;

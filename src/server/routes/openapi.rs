@@ -181,6 +181,7 @@ fn score_result_schema() -> Value {
     use crate::segment::{LifecycleStage, RfmClass};
     json!({"type": "object", "properties": {
         "customer_id": {"type": ["string", "number", "boolean", "null"]},
+        "model_version": {"type": "string", "description": "only when the canary challenger answered this customer (churn-serve --challenger canary:SHARE): its version; the other results are the champion's, model.version"},
         "prediction_id": {"type": "string", "description": "id of the stored prediction (store on and the customer has an id); outcomes may name it"},
         "churn_probability": {"type": "number", "minimum": 0, "maximum": 1},
         "probability_interval": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2, "description": "95% Wilson interval of the leaf, calibrated"},

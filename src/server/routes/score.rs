@@ -9,6 +9,7 @@ use crate::playbook::{RiskBand, RiskBands, Treatment};
 use crate::scoring::{Detail, Reason, Scorer};
 use crate::segment::{LifecycleStage, RfmClass};
 use crate::server::auth::{Access, Scope};
+use crate::server::challenger::{in_canary, ChallengerMode, ShadowJob};
 use crate::server::error::{ApiCode, ApiError, ApiResult};
 use crate::server::json::{self, Cell, Customer};
 use crate::server::AppState;
@@ -66,6 +67,10 @@ const ERRORS: &[ErrorResponse] = &[
 struct ScoreResult<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     customer_id: Option<&'a Cell<'a>>,
+    /// The version that answered, when it is the canary challenger (else the champion of
+    /// `model.version`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model_version: Option<&'a str>,
     /// Id of the stored prediction (store enabled and the customer has an id).
     #[serde(skip_serializing_if = "Option::is_none")]
     prediction_id: Option<String>,
@@ -199,36 +204,64 @@ async fn score_with(
     let detail = params::query::<ScoreQuery>(&req)?
         .detail
         .unwrap_or(ResponseDetail::Full);
-    let (model_name, model) = resolve_model(&state.current(), name)?;
+    let reg = state.current();
+    let (model_name, model) = resolve_model(&reg, name)?;
+    let mode = state.config.challenger;
+    let challenger = reg
+        .challengers
+        .get(&model_name)
+        .filter(|_| mode != ChallengerMode::Off);
     let body = json::read_body(&req, payload, &state.config, &state.body_budget).await?;
     let parsed = json::parse_score_request(&body, state.config.max_batch)?;
     let scorer = &model.scorer;
     let log = state.log.as_deref().zip(state.store.as_deref());
     let now = crate::time::now_ms();
-    let ctx = log.map(|(_, store)| crate::store::RecordContext {
-        request_id: crate::store::new_id(),
-        model: &model_name,
-        model_version: &scorer.version,
-        scored_at: now,
-        source: crate::store::Source::Http,
-        ids: store.ids(),
-        id_field: scorer.bundle.id_column.as_deref(),
-    });
+    let request_id = log.map(|_| crate::store::new_id());
+    let ctx_of = |s| record_context(log.map(|l| l.1), request_id.as_deref(), &model_name, s, now);
+    let ctx = ctx_of(scorer);
+    let canary = match (mode, challenger) {
+        (ChallengerMode::Canary(share), Some(c)) => Some((share, &c.scorer, ctx_of(&c.scorer))),
+        _ => None,
+    };
+    let shadow = match (mode, challenger, &state.shadow) {
+        (ChallengerMode::Shadow, Some(c), Some(q)) => Some((c, q)),
+        _ => None,
+    };
     let mut results = Vec::with_capacity(parsed.customers.len());
     let mut bands = [0u64; RiskBand::ALL.len()];
+    let mut answered_by_canary = 0;
+    let mut shadow_customers = Vec::new();
     // records are queued only once every customer scored: a request refused for its third
     // customer leaves no record of the first two
     let mut records = Vec::new();
     for (ci, cust) in parsed.customers.iter().enumerate() {
-        let (r, rec) = score_customer(
-            scorer,
+        // the canary share (by a stable hash of the id) gets the challenger's answer
+        let id = match (&canary, &shadow) {
+            (None, None) => None,
+            _ => customer_id_of(scorer, cust, ci)?.1,
+        };
+        let (s, c) = match (&canary, id.as_deref()) {
+            (Some((share, s, c)), Some(id)) if in_canary(&model_name, id, *share) => {
+                answered_by_canary += 1;
+                (*s, c.as_ref())
+            }
+            _ => (scorer, ctx.as_ref()),
+        };
+        let (mut r, rec) = score_customer(
+            s,
             ci,
             cust,
-            ctx.as_ref(),
+            c,
             state.config.max_field_bytes,
-            (detail, detail.computed(ctx.is_some()).on(now)),
+            (detail, detail.computed(c.is_some()).on(now)),
         )?;
+        if !std::ptr::eq(s, scorer) {
+            r.model_version = Some(&s.version);
+        }
         bands[band_index(r.risk_band, r.churn_probability)] += 1;
+        if let (Some(_), Some(rec), Some(id)) = (&shadow, &rec, &id) {
+            shadow_customers.push((id.to_string(), rec.input.clone()));
+        }
         records.extend(rec.map(|rec| (results.len(), rec)));
         results.push(r);
     }
@@ -241,12 +274,28 @@ async fn score_with(
             }
         }
     }
+    if let (Some((c, q)), Some(id)) = (shadow, &request_id) {
+        if !shadow_customers.is_empty() {
+            q.offer(ShadowJob {
+                challenger: c.clone(),
+                model: model_name.clone(),
+                request_id: id.clone(),
+                at: now,
+                customers: shadow_customers,
+            });
+        }
+    }
     for (band, count) in RiskBand::ALL.into_iter().zip(bands) {
         state.metrics.scored(&model_name, band.as_str(), count);
     }
+    if let Some((_, s, _)) = &canary {
+        state
+            .metrics
+            .canary(&model_name, &s.version, answered_by_canary);
+    }
     log_ids(&state, &model_name, &results);
     let response = ScoreResponse {
-        request_id: ctx.map(|c| c.request_id),
+        request_id,
         model: ModelRef {
             name: &model_name,
             version: &scorer.version,
@@ -254,6 +303,79 @@ async fn score_with(
         results,
     };
     json_response(&response)
+}
+
+/// The record context of scorer `s` answering a request (`None` without a store).
+fn record_context<'a>(
+    store: Option<&'a crate::store::Store>,
+    request_id: Option<&str>,
+    model: &'a str,
+    s: &'a Scorer,
+    now: i64,
+) -> Option<crate::store::RecordContext<'a>> {
+    store
+        .zip(request_id)
+        .map(|(store, id)| crate::store::RecordContext {
+            request_id: id.to_string(),
+            model,
+            model_version: &s.version,
+            scored_at: now,
+            source: crate::store::Source::Http,
+            ids: store.ids(),
+            id_field: s.bundle.id_column.as_deref(),
+        })
+}
+
+/// The shadow challenger's answers to one request's customers ([`ShadowJob`]), computed by the
+/// served path of [`score_customer`] (probability detail: the advice is recorded, nothing else
+/// is built) and recorded as [`crate::store::Source::Shadow`]; with the count of customers it
+/// could not score (inputs it does not accept).
+pub(crate) fn shadow_score(
+    job: &ShadowJob,
+    ids: &crate::store::IdKey,
+    max_field_bytes: usize,
+) -> (Vec<crate::store::PredictionRecord>, usize) {
+    let s = &job.challenger.scorer;
+    let ctx = crate::store::RecordContext {
+        request_id: job.request_id.clone(),
+        model: &job.model,
+        model_version: &s.version,
+        scored_at: job.at,
+        source: crate::store::Source::Shadow,
+        ids,
+        id_field: s.bundle.id_column.as_deref(),
+    };
+    let detail = ResponseDetail::Probability;
+    let compute = (detail, detail.computed(true).on(job.at));
+    let mut records = Vec::with_capacity(job.customers.len());
+    let mut failed = 0;
+    for (id, input) in &job.customers {
+        let body = format!("{{\"customers\":[{input}]}}");
+        let parsed = match json::parse_score_request(body.as_bytes(), 1) {
+            Ok(p) => p,
+            Err(_) => {
+                failed += 1;
+                continue;
+            }
+        };
+        let Some(cust) = parsed.customers.first() else {
+            failed += 1;
+            continue;
+        };
+        match score_customer(s, 0, cust, Some(&ctx), max_field_bytes, compute) {
+            Ok((_, Some(mut rec))) => {
+                // the champion's id field names the customer: the same key, also when the
+                // challenger's layout names its id differently
+                if rec.customer_id.is_some() {
+                    rec.customer_id = Some(id.clone());
+                }
+                rec.customer_key = ids.key_of(id);
+                records.push(rec);
+            }
+            _ => failed += 1,
+        }
+    }
+    (records, failed)
 }
 
 /// Risk band counter slot (the band's place in [`RiskBand::ALL`]); models without a playbook
@@ -344,6 +466,7 @@ fn score_customer<'a>(
     let mut advice = scored.advice.filter(|_| !brief);
     let result = ScoreResult {
         customer_id,
+        model_version: None,
         prediction_id: record.as_ref().map(|r| r.prediction_id.clone()),
         churn_probability: p.probability,
         probability_interval: [p.low, p.high],

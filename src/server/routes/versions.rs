@@ -2,8 +2,9 @@
 //! versions, and moving its aliases (admin), recorded in the store and served at once.
 
 use super::spec::{ErrorResponse, Method, RouteSpec, OK_JSON};
-use crate::bundle::registry::{Author, Change, ModelDir, CHAMPION};
+use crate::bundle::registry::{Author, Change, ModelDir, CHALLENGER, CHAMPION};
 use crate::server::auth::{Access, Scope};
+use crate::server::challenger::ChallengerMode;
 use crate::server::error::{ApiCode, ApiError, ApiResult};
 use crate::server::json;
 use crate::server::AppState;
@@ -63,6 +64,19 @@ fn serving(state: &AppState, name: &str) -> Option<String> {
         .map(|m| m.scorer.version.clone())
 }
 
+/// The challenger running beside `name`'s champion: its version and mode (with the canary's
+/// share), or null.
+fn challenger(state: &AppState, name: &str) -> serde_json::Value {
+    let reg = state.current();
+    match (reg.challengers.get(name), state.config.challenger) {
+        (Some(c), ChallengerMode::Canary(share)) => {
+            serde_json::json!({"version": c.scorer.version, "mode": "canary", "share": share})
+        }
+        (Some(c), mode) => serde_json::json!({"version": c.scorer.version, "mode": mode.name()}),
+        (None, _) => serde_json::Value::Null,
+    }
+}
+
 /// Blocking registry work on the blocking pool.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, crate::bundle::registry::RegistryError> + Send + 'static,
@@ -91,9 +105,15 @@ pub async fn list_versions(state: web::Data<AppState>, path: web::Path<String>) 
     }
     changes.sort_by(|a, b| a.at.cmp(&b.at));
     let serving = serving(&state, &name);
+    let shadow = match (&state.store, state.config.challenger) {
+        (Some(store), ChallengerMode::Shadow) => store.shadow_counts(&name).await?,
+        _ => Vec::new(),
+    };
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "name": name,
         "serving": serving,
+        "challenger": challenger(&state, &name),
+        "shadow": shadow,
         "aliases": file.aliases,
         "versions": versions,
         "changes": changes,
@@ -176,7 +196,8 @@ pub async fn set_alias(
         },
         None => false,
     };
-    let reload = if change.alias == CHAMPION {
+    let runs_challenger = state.config.challenger != ChallengerMode::Off;
+    let reload = if change.alias == CHAMPION || (change.alias == CHALLENGER && runs_challenger) {
         match state.clone().into_inner().reload_blocking().await {
             Ok(report) => serde_json::to_value(report).unwrap_or_default(),
             Err(e) => serde_json::json!({ "error": e.to_string() }),
