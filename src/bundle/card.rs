@@ -100,6 +100,42 @@ pub struct ModelCard {
     /// Wall-clock seconds per training stage (not part of the bundle, so retrains stay
     /// byte-identical).
     pub timings: Timings,
+    /// The versions this one descends from, nearest first: the previous model it was trained
+    /// to succeed (`--previous`; with `--from-store` the champion whose predictions it learned
+    /// from), that one's previous, and so on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lineage: Vec<Ancestor>,
+}
+
+/// One version in a model's lineage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ancestor {
+    /// Its content version.
+    pub version: String,
+    /// When it was trained.
+    pub created_at: String,
+    /// What it was trained on.
+    pub data_source: String,
+    /// Its hold-out AUC, if it had a hold-out.
+    pub holdout_auc: Option<f64>,
+}
+
+/// The lineage of a model trained to succeed the model in `previous` (a version directory
+/// with its card): that version, then its own lineage as its card records it (at most 20).
+pub fn lineage_of(previous: &std::path::Path) -> Vec<Ancestor> {
+    let Some(card) = std::fs::read(previous.join(crate::bundle::CARD_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<ModelCard>(&b).ok())
+    else {
+        return Vec::new();
+    };
+    let me = Ancestor {
+        version: card.version.clone(),
+        created_at: card.created_at.clone(),
+        data_source: card.data_source.clone(),
+        holdout_auc: card.holdout.as_ref().map(|h| h.roc_auc),
+    };
+    std::iter::once(me).chain(card.lineage).take(20).collect()
 }
 
 /// Wall-clock seconds of the training stages.

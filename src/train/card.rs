@@ -137,5 +137,14 @@ pub(super) fn model_card(
         segments: f.segments,
         data_quality: data.quality.clone(),
         timings: f.timings,
+        lineage: opts
+            .previous
+            .as_deref()
+            .map(|p| {
+                // a model directory means its champion
+                let dir = crate::bundle::registry::resolve_path(p).unwrap_or(p.to_path_buf());
+                crate::bundle::card::lineage_of(&dir)
+            })
+            .unwrap_or_default(),
     }
 }

@@ -398,6 +398,23 @@ fn churn_train_from_store_retrains_a_challenger_that_beats_the_champion_after_a_
         .unwrap(),
     )
     .unwrap();
+    // its card and report name the champion it was retrained from
+    let vdir = dir.join("versions").join(&challenger.version);
+    let card: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(vdir.join("model_card.json")).unwrap()).unwrap();
+    let champion_version = churn::bundle::load(&dir).unwrap().version;
+    assert_eq!(
+        card["lineage"][0]["version"],
+        champion_version.as_str(),
+        "{}",
+        card["lineage"]
+    );
+    let report = std::fs::read_to_string(vdir.join("report.html")).unwrap();
+    assert!(report.contains("Version lineage") && report.contains(&champion_version));
+    assert!(
+        report.contains("offered an action"),
+        "the row sources are in the report"
+    );
     let sources = quality["sources"].as_array().unwrap();
     assert!(
         sources

@@ -281,6 +281,14 @@ pub(super) fn quality(card: &ModelCard) -> Section {
             .collect();
         body.push_str(&table(&["dropped because", "rows"], &rows));
     }
+    if !q.sources.is_empty() {
+        let rows: Vec<Vec<String>> = q
+            .sources
+            .iter()
+            .map(|r| vec![r.source.clone(), r.rows.to_string()])
+            .collect();
+        body.push_str(&table(&["rows from", "rows"], &rows));
+    }
     let rows: Vec<Vec<String>> = q
         .columns
         .iter()
@@ -304,4 +312,34 @@ pub(super) fn quality(card: &ModelCard) -> Section {
         "What was read, what was dropped and why, and how complete each column is.",
         body,
     )
+}
+
+/// The versions this one descends from (`--previous`, or the champion a store-trained model
+/// learned from), nearest first; `None` for a first model.
+pub(super) fn lineage(card: &ModelCard) -> Option<Section> {
+    if card.lineage.is_empty() {
+        return None;
+    }
+    let mut rows = vec![vec![
+        format!("{} (this version)", card.version),
+        card.created_at.clone(),
+        card.data_source.clone(),
+        card.holdout
+            .as_ref()
+            .map_or("–".into(), |h| format!("{:.4}", h.roc_auc)),
+    ]];
+    rows.extend(card.lineage.iter().map(|a| {
+        vec![
+            a.version.clone(),
+            a.created_at.clone(),
+            a.data_source.clone(),
+            a.holdout_auc.map_or("–".into(), |x| format!("{x:.4}")),
+        ]
+    }));
+    Some(section(
+        "lineage",
+        "Version lineage",
+        "This version and the ones it succeeds, newest first: what each was trained on and its hold-out AUC (each on its own hold-out).",
+        table(&["version", "trained", "trained on", "hold-out AUC"], &rows),
+    ))
 }

@@ -10,7 +10,7 @@ mod uplift;
 
 pub(crate) use uplift::uplift;
 
-use context::{playbook, quality, segments, training};
+use context::{lineage, playbook, quality, segments, training};
 use model::{importance, tree};
 use performance::{gains, profit, ranking, reliability};
 
@@ -119,6 +119,9 @@ pub(super) fn model_report(card: &ModelCard, bundle: &Bundle) -> Report {
         r.push(s);
     }
     r.push(training(card));
+    if let Some(s) = lineage(card) {
+        r.push(s);
+    }
     r.push(quality(card));
     r
 }
