@@ -524,13 +524,61 @@ when = ["tenure > 48"]
         ("[[effect]]\naction = \"NOPE\"\nshare = 0.1", "effect 1 ('NOPE'): the playbook has no such action"),
         ("[[effect]]\naction = \"CALL\"\nshare = 0.1\n[[effect]]\naction = \"CALL\"\nshare = 0.2\nwhen = [\"shoe_size > 3\"]", "effect 2 ('CALL'): predicate 'shoe_size > 3': unknown feature"),
         ("[[effect]]\naction = \"CALL\"\nshare = 1.5", "share and points must be within -1..=1"),
-        ("", "no [[effect]] rules"),
+        ("", "no [[effect]] or [[shift]] rules"),
+        ("[[shift]]\nfrom = \"2026-02-01\"\nfactor = 2.0", "no [[effect]] rules"),
     ] {
         let err = parse_effects(text, "effects.toml", enc, known).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("effects.toml: ") && msg.contains(needle), "{msg}");
         assert_eq!(err.exit_code(), 2);
     }
+    // concept shifts: a date, a factor ≥ 0, predicates on known inputs
+    for (text, needle) in [
+        (
+            "[[shift]]\nfrom = \"February\"\nfactor = 2.0",
+            "shift 1: from: expected a date",
+        ),
+        (
+            "[[shift]]\nfrom = \"2026-02-01\"\nfactor = -1.0",
+            "shift 1: factor must be a number ≥ 0",
+        ),
+        (
+            "[[shift]]\nfrom = \"2026-02-01\"\nfactor = 2.0\nwhen = [\"shoe_size > 3\"]",
+            "shift 1: predicate 'shoe_size > 3': unknown feature",
+        ),
+        (
+            "[[shift]]\nfrom = \"2026-02-01\"\nfactor = 2.0\ncolour = 1",
+            "unknown field",
+        ),
+    ] {
+        let msg = churn::evaluate::effects::parse_world(text, "effects.toml", enc, known)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("effects.toml: ") && msg.contains(needle),
+            "{msg}"
+        );
+    }
+    let world = churn::evaluate::effects::parse_world(
+        "[[shift]]\nfrom = \"2026-02-01\"\nfactor = 3.0\nwhen = [\"tenure > 12\"]",
+        "effects.toml",
+        enc,
+        known,
+    )
+    .unwrap();
+    let shift = &world.shifts[0];
+    let from = churn::time::parse("2026-02-01").unwrap();
+    let mut row = vec![0.0; enc.width()];
+    let tenure = enc.columns.iter().position(|c| c.name == "tenure").unwrap();
+    row[tenure] = 24.0;
+    let apply = |row: &[f64], at: i64, p: f64| {
+        churn::evaluate::effects::Shift::apply_all(std::slice::from_ref(shift), row, at, p)
+    };
+    assert_eq!(apply(&row, from, 0.2), 0.2 * 3.0);
+    assert_eq!(apply(&row, from, 0.5), 1.0, "at most 1");
+    assert_eq!(apply(&row, from - 1, 0.2), 0.2, "not before the date");
+    row[tenure] = 6.0;
+    assert_eq!(apply(&row, from, 0.2), 0.2, "not for other customers");
 }
 
 /// With no action working, the many action × segment cells of a campaign would show effects

@@ -836,8 +836,12 @@ fn schema_paths(spec: &Value, schema: &Value, path: &str, out: &mut BTreeSet<Str
 #[test]
 fn openapi_score_schema_matches_full_responses_key_for_key() {
     /// Properties a Telco model never returns, and why.
-    const ELSEWHERE: [(&str, &str); 4] = [
+    const ELSEWHERE: [(&str, &str); 5] = [
         ("results[].rfm_class", "models trained on a transaction log"),
+        (
+            "results[].model_version",
+            "answers of a canary challenger (tests/it/challenger.rs)",
+        ),
         ("results[].warnings[].min_count", "rare_category warnings"),
         ("results[].harms", "models with an uplift bundle"),
         (
