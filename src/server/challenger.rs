@@ -115,7 +115,21 @@ pub struct ShadowQueue {
     capacity: usize,
     /// Its counters.
     pub stats: Arc<ShadowStats>,
+    /// Score requests being answered now.
+    busy: Arc<AtomicUsize>,
 }
+
+/// Counts one score request as being answered while it lives.
+pub struct Busy(Arc<AtomicUsize>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// How long the shadow thread waits before looking again whether a worker is free.
+const SHADOW_WAIT: std::time::Duration = std::time::Duration::from_micros(500);
 
 /// Scores one shadow job's customers: the HTTP scoring path of the challenger, returning its
 /// records (the routes supply it, so the shadow answer is computed exactly as a served one).
@@ -123,9 +137,12 @@ pub type ShadowScorer =
     fn(&ShadowJob, &crate::store::IdKey, usize) -> (Vec<crate::store::PredictionRecord>, usize);
 
 impl ShadowQueue {
-    /// Start the shadow thread with room for `capacity` customers; records go to `log`.
+    /// Start the shadow thread with room for `capacity` customers; records go to `log`. The
+    /// thread scores only while fewer than `workers` score requests are being answered (a
+    /// worker, and so a core, is free) and at the lowest CPU priority.
     pub fn start(
         capacity: usize,
+        workers: usize,
         store: Arc<Store>,
         log: Arc<PredictionLog>,
         max_field_bytes: usize,
@@ -134,11 +151,19 @@ impl ShadowQueue {
         let (tx, rx) = mpsc::channel::<ShadowJob>();
         let stats = Arc::new(ShadowStats::default());
         let counters = stats.clone();
+        let busy = Arc::new(AtomicUsize::new(0));
+        let in_flight = busy.clone();
+        let workers = workers.max(1);
         std::thread::Builder::new()
             .name("churn-shadow".into())
             .spawn(move || {
                 lower_priority();
                 for job in rx {
+                    // at the peak every worker is answering: the queue fills and is counted
+                    // rather than the shadow taking a core from the answers
+                    while in_flight.load(Ordering::Relaxed) >= workers {
+                        std::thread::sleep(SHADOW_WAIT);
+                    }
                     let n = job.customers.len();
                     let (records, failed) = score(&job, store.ids(), max_field_bytes);
                     counters.queued.fetch_sub(n, Ordering::Relaxed);
@@ -157,7 +182,25 @@ impl ShadowQueue {
             tx,
             capacity: capacity.max(1),
             stats,
+            busy,
         })
+    }
+
+    /// Count a score request as being answered until the guard is dropped.
+    pub fn busy(&self) -> Busy {
+        self.busy.fetch_add(1, Ordering::Relaxed);
+        Busy(self.busy.clone())
+    }
+
+    /// Whether `n` more customers fit now; when not, they are counted as dropped (the route
+    /// then skips building the job: at the peak the queue is full, and that work would be
+    /// done for nothing on every request).
+    pub fn room_for(&self, n: usize) -> bool {
+        let room = self.stats.queued.load(Ordering::Relaxed) + n <= self.capacity;
+        if !room {
+            self.stats.dropped.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        room
     }
 
     /// Hand a request's customers to the shadow thread without waiting; when they do not fit

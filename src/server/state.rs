@@ -383,6 +383,7 @@ impl AppState {
             (ChallengerMode::Shadow, Some(store), Some(log)) => Some(
                 ShadowQueue::start(
                     config.shadow_queue,
+                    config.worker_count(),
                     store.clone(),
                     log.clone(),
                     config.max_field_bytes,

@@ -213,6 +213,8 @@ async fn score_with(
         .filter(|_| mode != ChallengerMode::Off);
     let body = json::read_body(&req, payload, &state.config, &state.body_budget).await?;
     let parsed = json::parse_score_request(&body, state.config.max_batch)?;
+    // while this request is scored, the shadow thread leaves its worker's core alone
+    let _busy = state.shadow.as_ref().map(|q| q.busy());
     let scorer = &model.scorer;
     let log = state.log.as_deref().zip(state.store.as_deref());
     let now = crate::time::now_ms();
@@ -224,7 +226,9 @@ async fn score_with(
         _ => None,
     };
     let shadow = match (mode, challenger, &state.shadow) {
-        (ChallengerMode::Shadow, Some(c), Some(q)) => Some((c, q)),
+        (ChallengerMode::Shadow, Some(c), Some(q)) if q.room_for(parsed.customers.len()) => {
+            Some((c, q))
+        }
         _ => None,
     };
     let mut results = Vec::with_capacity(parsed.customers.len());
@@ -370,6 +374,10 @@ pub(crate) fn shadow_score(
                     rec.customer_id = Some(id.clone());
                 }
                 rec.customer_key = ids.key_of(id);
+                // the input is the champion's record's (same request id and customer key) and
+                // the top action is kept: what would cost the writer most is not written twice
+                rec.input = String::new();
+                rec.recommendations = String::from("[]");
                 records.push(rec);
             }
             _ => failed += 1,
