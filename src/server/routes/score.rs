@@ -279,15 +279,7 @@ async fn score_with(
         }
     }
     if let (Some((c, q)), Some(id)) = (shadow, &request_id) {
-        if !shadow_customers.is_empty() {
-            q.offer(ShadowJob {
-                challenger: c.clone(),
-                model: model_name.clone(),
-                request_id: id.clone(),
-                at: now,
-                customers: shadow_customers,
-            });
-        }
+        offer_shadow(q, c, &model_name, id, now, shadow_customers);
     }
     for (band, count) in RiskBand::ALL.into_iter().zip(bands) {
         state.metrics.scored(&model_name, band.as_str(), count);
@@ -307,6 +299,26 @@ async fn score_with(
         results,
     };
     json_response(&response)
+}
+
+/// Hand a request's customers to the shadow challenger `c` (nothing when none has an id).
+fn offer_shadow(
+    q: &crate::server::challenger::ShadowQueue,
+    c: &std::sync::Arc<crate::server::challenger::Challenger>,
+    model: &str,
+    request_id: &str,
+    at: i64,
+    customers: Vec<(String, String)>,
+) {
+    if !customers.is_empty() {
+        q.offer(ShadowJob {
+            challenger: c.clone(),
+            model: model.to_string(),
+            request_id: request_id.to_string(),
+            at,
+            customers,
+        });
+    }
 }
 
 /// The record context of scorer `s` answering a request (`None` without a store).
