@@ -164,7 +164,9 @@ pub struct Comparison {
 }
 
 /// Each customer's first prediction in `data` that matured untreated, with its stored input
-/// (`inputs`, by prediction index), and the counts of those left out. With `keep_offered` the
+/// (`inputs`, by prediction index), and the counts of those left out. Untreated means neither
+/// offered an action by that prediction nor reached by an action within the horizon after it
+/// (a later prediction of a customer scored again may offer one). With `keep_offered` the
 /// customers offered an action are kept too (still counted as `treated`): only to show what
 /// they would teach a model.
 pub fn matured(
@@ -181,10 +183,29 @@ pub fn matured(
         ..CompareCounts::default()
     };
     let keys = data.customer_keys();
+    // actions taken per customer: one taken within the horizon after the prediction (offered
+    // by a later prediction of a customer scored again) changed the churn that follows too
+    let mut taken: crate::util::FxHashMap<u32, Vec<i64>> = crate::util::FxHashMap::default();
+    for o in &data.outcomes {
+        if o.event == crate::store::OutcomeEvent::ActionTaken {
+            taken.entry(o.customer).or_default().push(o.at);
+        }
+    }
+    let acted_on = |p: &super::PredictionObs| {
+        taken.get(&p.customer).is_some_and(|ts| {
+            ts.iter()
+                .any(|&t| t >= p.scored_at && t < p.scored_at + horizon_ms)
+        })
+    };
     let mut rows = Vec::new();
     for (i, churned) in matured {
         let p = &data.predictions[i];
-        let origin = Origin::of(p);
+        let origin = match Origin::of(p) {
+            Origin::Control | Origin::NotContacted | Origin::NoDecision if acted_on(p) => {
+                Origin::Offered
+            }
+            o => o,
+        };
         if origin == Origin::Offered {
             counts.treated += 1;
             if !keep_offered {

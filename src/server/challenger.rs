@@ -103,7 +103,8 @@ pub struct ShadowStats {
     pub scored: AtomicU64,
     /// Customers dropped because the shadow queue was full.
     pub dropped: AtomicU64,
-    /// Customers the challenger could not score (its inputs differ) or the store queue dropped.
+    /// Customers the challenger could not score (its inputs differ), or whose answers found the
+    /// store's queue half full (the champion's records come first) or full.
     pub failed: AtomicU64,
     /// Customers waiting.
     pub queued: AtomicUsize,
@@ -137,17 +138,18 @@ pub type ShadowScorer =
     fn(&ShadowJob, &crate::store::IdKey, usize) -> (Vec<crate::store::PredictionRecord>, usize);
 
 impl ShadowQueue {
-    /// Start the shadow thread with room for `capacity` customers; records go to `log`. The
-    /// thread scores only while fewer than `workers` score requests are being answered (a
-    /// worker, and so a core, is free) and at the lowest CPU priority.
+    /// Start the shadow thread with room for `capacity` customers; records go to `log` (whose
+    /// queue holds `store_queue` records; shadow answers take at most half). The thread scores
+    /// only while fewer than `workers` score requests are being answered (a worker, and so a
+    /// core, is free) and at the lowest CPU priority; a panic while scoring a request counts its
+    /// customers as failed and the thread goes on.
     pub fn start(
-        capacity: usize,
-        workers: usize,
-        store: Arc<Store>,
-        log: Arc<PredictionLog>,
+        (capacity, workers): (usize, usize),
+        (store, log, store_queue): (Arc<Store>, Arc<PredictionLog>, usize),
         max_field_bytes: usize,
         score: ShadowScorer,
     ) -> std::io::Result<ShadowQueue> {
+        let store_room = (store_queue / 2).max(1) as i64;
         let (tx, rx) = mpsc::channel::<ShadowJob>();
         let stats = Arc::new(ShadowStats::default());
         let counters = stats.clone();
@@ -165,11 +167,19 @@ impl ShadowQueue {
                         std::thread::sleep(SHADOW_WAIT);
                     }
                     let n = job.customers.len();
-                    let (records, failed) = score(&job, store.ids(), max_field_bytes);
+                    let scored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        score(&job, store.ids(), max_field_bytes)
+                    }));
                     counters.queued.fetch_sub(n, Ordering::Relaxed);
-                    let mut lost = failed;
+                    let (records, mut lost) = scored.unwrap_or_else(|_| {
+                        tracing::error!(model = %job.model, "the shadow challenger failed on a request; its customers are counted as failed");
+                        (Vec::new(), n)
+                    });
                     for rec in records {
-                        if log.try_log(rec) {
+                        // the champion's records come first: shadow answers use at most half
+                        // of the store's queue
+                        let room = log.stats().queued.load(Ordering::Relaxed) < store_room;
+                        if room && log.try_log(rec) {
                             counters.scored.fetch_add(1, Ordering::Relaxed);
                         } else {
                             lost += 1;

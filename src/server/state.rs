@@ -382,10 +382,8 @@ impl AppState {
         let shadow = match (config.challenger, &store, &log) {
             (ChallengerMode::Shadow, Some(store), Some(log)) => Some(
                 ShadowQueue::start(
-                    config.shadow_queue,
-                    config.worker_count(),
-                    store.clone(),
-                    log.clone(),
+                    (config.shadow_queue, config.worker_count()),
+                    (store.clone(), log.clone(), config.store_queue),
                     config.max_field_bytes,
                     super::routes::shadow_score,
                 )

@@ -301,6 +301,8 @@ async fn worklist(pool: sqlx::AnyPool, f: WorklistFilter) -> Result<WorklistPage
 pub struct PruneReport {
     /// Predictions scored before the cutoff.
     pub predictions: u64,
+    /// Shadow challengers' answers scored before the cutoff.
+    pub shadow: u64,
     /// Outcomes dated before the cutoff of customers with no prediction left.
     pub outcomes: u64,
 }
@@ -324,6 +326,17 @@ async fn prune(
          (SELECT 1 FROM predictions p WHERE p.prediction_id = customer_latest.prediction_id)",
     )
     .await?;
+    // the shadow challenger's answers age out with the predictions they shadowed
+    let shadow = delete_in_batches(
+        &pool,
+        health,
+        before,
+        "DELETE FROM shadow_predictions WHERE prediction_id IN \
+         (SELECT prediction_id FROM shadow_predictions WHERE scored_at < $1 LIMIT 10000)",
+        // nothing points at a shadow answer
+        "DELETE FROM shadow_predictions WHERE scored_at < $1 AND 1 = 0",
+    )
+    .await?;
     let outcomes = delete_in_batches(
         &pool,
         health,
@@ -337,6 +350,7 @@ async fn prune(
     .await?;
     Ok(PruneReport {
         predictions,
+        shadow,
         outcomes,
     })
 }
@@ -416,7 +430,7 @@ impl Store {
         let (pool, backend, health) = (self.pool(), self.backend(), self.health_handle());
         self.run(async move {
             let report = prune(pool.clone(), &health, before).await?;
-            if report.predictions + report.outcomes > 0 {
+            if report.predictions + report.shadow + report.outcomes > 0 {
                 shrink(pool, backend).await?;
             }
             Ok(report)

@@ -112,6 +112,35 @@ fn shadow_beside_the_champion(url: &str) {
         json!([{"version": second, "records": 100}])
     );
     drop(s);
+    // the served predictions are the champion's alone
+    let store = Store::open(&StoreUrl::parse(url).unwrap(), IdKey::new(None))
+        .unwrap()
+        .unwrap();
+    let mut served = Vec::new();
+    store
+        .block_on(store.reader().predictions("telco", (None, None), &mut |p| {
+            served.push(p.version.to_string())
+        }))
+        .unwrap();
+    assert_eq!(served.len(), 100);
+    assert!(served.iter().all(|v| *v == first), "{served:?}");
+
+    // with hashed ids (CHURN_ID_KEY) the stored input holds no id: the shadow answers are
+    // stored all the same, under the same keys as the champion's
+    let s = start(
+        tmp.path(),
+        &["--store", url, "--challenger", "shadow"],
+        &[("CHURN_ID_KEY", "a-secret-key")],
+    );
+    let hashed = telco_customers(110)[100..].to_vec();
+    let r = post(&s.addr, "/v1/score", &json!({"customers": hashed}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let pairs = shadow_pairs(url, 110);
+    assert_eq!(pairs.len(), 110, "{pairs:?}");
+    assert!(pairs
+        .iter()
+        .all(|p| p.champion_version.as_deref() == Some(first.as_str())));
+    drop(s);
 
     // a queue of 10 customers: requests of 20 never fit and are counted, requests of 5 do
     let s = start(
@@ -138,7 +167,7 @@ fn shadow_beside_the_champion(url: &str) {
             200
         );
     }
-    let pairs = shadow_pairs(url, 150);
+    let pairs = shadow_pairs(url, 160);
     let m = http(&s.addr, "GET", "/metrics", &[], b"").body;
     let (scored, dropped) = (
         metric(&m, "churn_shadow_scored_total").unwrap(),
@@ -148,7 +177,7 @@ fn shadow_beside_the_champion(url: &str) {
     assert_eq!(scored + dropped, 150.0, "{m}");
     assert_eq!(
         pairs.len(),
-        100 + scored as usize,
+        110 + scored as usize,
         "what was not dropped is stored"
     );
 }

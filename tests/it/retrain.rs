@@ -254,9 +254,17 @@ fn after_a_shift_the_retrained_challenger_is_better_and_without_one_no_different
     let tmp = tempfile::tempdir().unwrap();
     let t = std::time::Instant::now();
     let replays = 50;
-    let verdicts: Vec<CompareVerdict> = (0..replays)
-        .map(|seed| replay(&w, 100 + seed, false, tmp.path()).verdict)
+    let judged: Vec<compare::Comparison> = (0..replays)
+        .map(|seed| replay(&w, 100 + seed, false, tmp.path()))
         .collect();
+    let verdicts: Vec<CompareVerdict> = judged.iter().map(|c| c.verdict).collect();
+    // auto-promotion acts on "challenger better" with both intervals clear of 0, nothing else
+    for c in &judged {
+        if compare::promotion(c).is_some() {
+            assert_eq!(c.verdict, CompareVerdict::ChallengerBetter);
+            assert!(c.auc_difference.low > 0.0 && c.log_loss_difference.high < 0.0);
+        }
+    }
     let same = verdicts
         .iter()
         .filter(|v| **v == CompareVerdict::NoDifferenceDetected)
@@ -470,24 +478,19 @@ fn churn_train_from_store_retrains_a_challenger_that_beats_the_champion_after_a_
     // with [lifecycle] promote = "when-better" the same comparison promotes, and says why
     let config = tmp.path().join("lifecycle.toml");
     std::fs::write(&config, "[lifecycle]\npromote = \"when-better\"\n").unwrap();
-    let (code, out, err) = run(
-        "churn-train",
-        &[
-            "evaluate",
-            "--store",
-            &url,
-            "--models",
-            tmp.path().to_str().unwrap(),
-            "--compare",
-            "champion,challenger",
-            "--from",
-            "2026-03-01",
-            "--as-of",
-            "2027-01-01",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-    );
+    let evaluate = |from: &[&str]| {
+        let models = tmp.path().to_str().unwrap();
+        let mut args = vec!["evaluate", "--store", &url, "--models", models];
+        args.extend_from_slice(&["--compare", "champion,challenger", "--as-of", "2027-01-01"]);
+        args.extend_from_slice(&["--config", config.to_str().unwrap()]);
+        args.extend_from_slice(from);
+        run("churn-train", &args)
+    };
+    // not on the customers it was trained on: a judgement without --from is refused
+    let (code, _, err) = evaluate(&[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--from"), "{err}");
+    let (code, out, err) = evaluate(&["--from", "2026-03-01"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("promoted"), "{out}");
     assert_eq!(

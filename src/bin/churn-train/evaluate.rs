@@ -205,6 +205,18 @@ fn compare(
         ))
         .into());
     };
+    let promote = match &a.config {
+        Some(p) => churn::config::Config::load(p)?.lifecycle.promote,
+        None => churn::config::Promote::Never,
+    };
+    if promote == churn::config::Promote::WhenBetter && period.from.is_none() {
+        return Err(churn::cli::CliError::Usage(
+            "[lifecycle] promote = \"when-better\" needs --from DATE: judge the challenger on \
+             customers scored after the rows it was trained on (on those it looks better than it is)"
+                .into(),
+        )
+        .into());
+    }
     let [champion, challenger] = compare::load_pair(dir, [first, second])?;
     let (horizon, _) = churn::evaluate::horizon(a.horizon_days, Some(&champion.bundle));
     let as_of = period.as_of.unwrap_or_else(churn::time::now_ms);
@@ -224,10 +236,6 @@ fn compare(
         budget,
     )?;
     print!("{}", compare::summary(&c));
-    let promote = match &a.config {
-        Some(p) => churn::config::Config::load(p)?.lifecycle.promote,
-        None => churn::config::Promote::Never,
-    };
     if promote == churn::config::Promote::WhenBetter {
         match compare::promotion(&c) {
             Some(reason) => {

@@ -34,8 +34,9 @@ fn prune(url: &str, older_than_days: u32) -> anyhow::Result<()> {
     let before = churn::time::now_ms() - i64::from(older_than_days) * churn::time::DAY_MS;
     let r = store.block_on(store.prune(before))?;
     eprintln!(
-        "deleted {} predictions and {} outcomes of customers left without one from {}",
+        "deleted {} predictions, {} shadow answers and {} outcomes of customers left without one from {}",
         r.predictions,
+        r.shadow,
         r.outcomes,
         store.url()
     );

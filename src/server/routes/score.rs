@@ -15,6 +15,7 @@ use crate::server::json::{self, Cell, Customer};
 use crate::server::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::borrow::Cow;
 
 /// The two score routes: the same contract, with the default or a named model.
@@ -244,24 +245,35 @@ async fn score_with(
             (None, None) => None,
             _ => customer_id_of(scorer, cust, ci)?.1,
         };
-        let (s, c) = match (&canary, id.as_deref()) {
-            (Some((share, s, c)), Some(id)) if in_canary(&model_name, id, *share) => {
-                answered_by_canary += 1;
-                (*s, c.as_ref())
-            }
-            _ => (scorer, ctx.as_ref()),
+        let compute = |c: Option<&crate::store::RecordContext<'_>>| {
+            (detail, detail.computed(c.is_some()).on(now))
         };
-        let (mut r, rec) = score_customer(
-            s,
-            ci,
-            cust,
-            c,
-            state.config.max_field_bytes,
-            (detail, detail.computed(c.is_some()).on(now)),
-        )?;
-        if !std::ptr::eq(s, scorer) {
-            r.model_version = Some(&s.version);
-        }
+        let max_field = state.config.max_field_bytes;
+        // the canary share gets the challenger's answer; a customer the challenger cannot score
+        // (an input only it needs) gets the champion's
+        let by_canary = match (&canary, id.as_deref()) {
+            (Some((share, s, c)), Some(id)) if in_canary(&model_name, id, *share) => {
+                score_customer(s, ci, cust, c.as_ref(), max_field, compute(c.as_ref()))
+                    .ok()
+                    .map(|(mut r, rec)| {
+                        r.model_version = Some(&s.version);
+                        (r, rec)
+                    })
+            }
+            _ => None,
+        };
+        answered_by_canary += u64::from(by_canary.is_some());
+        let (r, rec) = match by_canary {
+            Some(answer) => answer,
+            None => score_customer(
+                scorer,
+                ci,
+                cust,
+                ctx.as_ref(),
+                max_field,
+                compute(ctx.as_ref()),
+            )?,
+        };
         bands[band_index(r.risk_band, r.churn_probability)] += 1;
         if let (Some(_), Some(rec), Some(id)) = (&shadow, &rec, &id) {
             shadow_customers.push((id.to_string(), rec.input.clone()));
@@ -269,15 +281,7 @@ async fn score_with(
         records.extend(rec.map(|rec| (results.len(), rec)));
         results.push(r);
     }
-    if let Some((log, _)) = log {
-        for (i, rec) in records {
-            if !log.try_log(rec) {
-                // the queue is full (counted in churn_store_dropped_total): no id for a record
-                // that will never be stored
-                results[i].prediction_id = None;
-            }
-        }
-    }
+    queue_records(log.map(|l| l.0), records, &mut results);
     if let (Some((c, q)), Some(id)) = (shadow, &request_id) {
         offer_shadow(q, c, &model_name, id, now, shadow_customers);
     }
@@ -299,6 +303,22 @@ async fn score_with(
         results,
     };
     json_response(&response)
+}
+
+/// Queue a request's records (result index, record) for the store; a record the full queue
+/// drops (counted in churn_store_dropped_total) takes its id out of the result: no id for a
+/// record that will never be stored.
+fn queue_records(
+    log: Option<&crate::store::PredictionLog>,
+    records: Vec<(usize, crate::store::PredictionRecord)>,
+    results: &mut [ScoreResult<'_>],
+) {
+    let Some(log) = log else { return };
+    for (i, rec) in records {
+        if !log.try_log(rec) {
+            results[i].prediction_id = None;
+        }
+    }
 }
 
 /// Hand a request's customers to the shadow challenger `c` (nothing when none has an id).
@@ -365,8 +385,15 @@ pub(crate) fn shadow_score(
     let compute = (detail, detail.computed(true).on(job.at));
     let mut records = Vec::with_capacity(job.customers.len());
     let mut failed = 0;
+    // with hashed ids the stored input has no id field: the challenger's id field gets the id
+    let id_field = s.bundle.id_column.as_deref().unwrap_or("customer_id");
     for (id, input) in &job.customers {
-        let body = format!("{{\"customers\":[{input}]}}");
+        let Ok(mut fields) = serde_json::from_str::<serde_json::Map<String, Value>>(input) else {
+            failed += 1;
+            continue;
+        };
+        fields.insert(id_field.to_string(), Value::String(id.clone()));
+        let body = format!("{{\"customers\":[{}]}}", Value::Object(fields));
         let parsed = match json::parse_score_request(body.as_bytes(), 1) {
             Ok(p) => p,
             Err(_) => {

@@ -105,9 +105,16 @@ pub async fn list_versions(state: web::Data<AppState>, path: web::Path<String>) 
     }
     changes.sort_by(|a, b| a.at.cmp(&b.at));
     let serving = serving(&state, &name);
+    // the registry answers even when the store does not
     let shadow = match (&state.store, state.config.challenger) {
-        (Some(store), ChallengerMode::Shadow) => store.shadow_counts(&name).await?,
-        _ => Vec::new(),
+        (Some(store), ChallengerMode::Shadow) => match store.shadow_counts(&name).await {
+            Ok(counts) => serde_json::to_value(counts).unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(model = %name, error = %e, "shadow answers not counted");
+                serde_json::Value::Null
+            }
+        },
+        _ => serde_json::json!([]),
     };
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "name": name,
