@@ -120,13 +120,16 @@ pub struct Ancestor {
     pub holdout_auc: Option<f64>,
 }
 
+/// The card in the version directory `dir`, if it is there and parses.
+pub fn read(dir: &std::path::Path) -> Option<ModelCard> {
+    let bytes = std::fs::read(dir.join(crate::bundle::CARD_FILE)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
 /// The lineage of a model trained to succeed the model in `previous` (a version directory
 /// with its card): that version, then its own lineage as its card records it (at most 20).
 pub fn lineage_of(previous: &std::path::Path) -> Vec<Ancestor> {
-    let Some(card) = std::fs::read(previous.join(crate::bundle::CARD_FILE))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<ModelCard>(&b).ok())
-    else {
+    let Some(card) = read(previous) else {
         return Vec::new();
     };
     let me = Ancestor {

@@ -192,7 +192,14 @@ pub fn compare(
 
 /// Encode a stored input (JSON object) with the model's encoder; `None` when it does not fit.
 pub fn encode_stored(enc: &Encoder, input: &str) -> Option<Vec<f64>> {
-    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(input).ok()?;
+    encode_fields(enc, &serde_json::from_str(input).ok()?)
+}
+
+/// [`encode_stored`] of an input already parsed into its fields.
+pub fn encode_fields(
+    enc: &Encoder,
+    map: &serde_json::Map<String, serde_json::Value>,
+) -> Option<Vec<f64>> {
     let mut row = vec![0.0; enc.width()];
     let mut warnings = Vec::new();
     for (i, spec) in enc.inputs.iter().enumerate() {

@@ -104,8 +104,9 @@ pub fn customer_table(
     let mut parsed = Vec::with_capacity(rows.len());
     let mut kept = Vec::with_capacity(rows.len());
     for r in rows {
-        let object = super::drift::encode_stored(&bundle.encoder, &r.input)
-            .and_then(|_| serde_json::from_str::<serde_json::Map<_, _>>(&r.input).ok());
+        let object = serde_json::from_str::<serde_json::Map<_, _>>(&r.input)
+            .ok()
+            .filter(|m| super::drift::encode_fields(&bundle.encoder, m).is_some());
         match object {
             Some(m) => {
                 parsed.push(m);

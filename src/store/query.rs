@@ -322,8 +322,10 @@ async fn prune(
         "DELETE FROM predictions WHERE prediction_id IN \
          (SELECT prediction_id FROM predictions WHERE scored_at < $1 LIMIT 10000)",
         // latest pointers whose prediction is gone go too
-        "DELETE FROM customer_latest WHERE scored_at < $1 AND NOT EXISTS \
+        Some(
+            "DELETE FROM customer_latest WHERE scored_at < $1 AND NOT EXISTS \
          (SELECT 1 FROM predictions p WHERE p.prediction_id = customer_latest.prediction_id)",
+        ),
     )
     .await?;
     // the shadow challenger's answers age out with the predictions they shadowed
@@ -334,7 +336,7 @@ async fn prune(
         "DELETE FROM shadow_predictions WHERE prediction_id IN \
          (SELECT prediction_id FROM shadow_predictions WHERE scored_at < $1 LIMIT 10000)",
         // nothing points at a shadow answer
-        "DELETE FROM shadow_predictions WHERE scored_at < $1 AND 1 = 0",
+        None,
     )
     .await?;
     let outcomes = delete_in_batches(
@@ -344,8 +346,10 @@ async fn prune(
         "DELETE FROM outcomes WHERE outcome_id IN \
          (SELECT o.outcome_id FROM outcomes o WHERE o.at < $1 AND NOT EXISTS \
           (SELECT 1 FROM predictions p WHERE p.customer_key = o.customer_key) LIMIT 10000)",
-        "DELETE FROM customer_last_outcome WHERE at < $1 AND NOT EXISTS \
-         (SELECT 1 FROM outcomes o WHERE o.customer_key = customer_last_outcome.customer_key)",
+        Some(
+            "DELETE FROM customer_last_outcome WHERE at < $1 AND NOT EXISTS \
+             (SELECT 1 FROM outcomes o WHERE o.customer_key = customer_last_outcome.customer_key)",
+        ),
     )
     .await?;
     Ok(PruneReport {
@@ -355,15 +359,15 @@ async fn prune(
     })
 }
 
-/// Run `batch` (deleting at most 10,000 rows older than `before`) and then `cleanup` (the rows
-/// that pointed at them) in one write transaction, until `batch` deletes nothing; the rows
+/// Run `batch` (deleting at most 10,000 rows older than `before`) and then `cleanup`, if any (the
+/// rows that pointed at them), in one write transaction, until `batch` deletes nothing; the rows
 /// deleted.
 async fn delete_in_batches(
     pool: &sqlx::AnyPool,
     health: &WriteHealth,
     before: i64,
     batch: &'static str,
-    cleanup: &'static str,
+    cleanup: Option<&'static str>,
 ) -> Result<u64, StoreError> {
     let mut total = 0;
     loop {
@@ -373,7 +377,9 @@ async fn delete_in_batches(
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            sqlx::query(cleanup).bind(before).execute(&mut *tx).await?;
+            if let Some(cleanup) = cleanup {
+                sqlx::query(cleanup).bind(before).execute(&mut *tx).await?;
+            }
             Ok(n)
         })
         .await?;

@@ -42,8 +42,8 @@ pub fn run(data: &DataArgs, args: &TrainArgs, url: &str) -> anyhow::Result<()> {
         eprint!("{}", table.quality.render());
     }
     // the champion's playbook and segments unless the flags or the config name others
-    let playbook = match args.playbook.clone().or(cfg.playbook.clone()) {
-        Some(p) => Some((churn::playbook::read(&p)?, p.display().to_string())),
+    let playbook = match args.playbook_file(&cfg)? {
+        Some(p) => Some(p),
         None => bundle.playbook.as_ref().map(|p| {
             (
                 p.file.clone(),
@@ -68,7 +68,9 @@ pub fn run(data: &DataArgs, args: &TrainArgs, url: &str) -> anyhow::Result<()> {
         out_dir: out_dir.clone(),
         seed: args.seed.or(cfg.seed).unwrap_or(42),
         model: cfg.model.clone(),
-        economics: cfg.economics.or_else(|| champion_economics(&champion.dir)),
+        economics: cfg
+            .economics
+            .or_else(|| churn::bundle::card::read(&champion.dir)?.economics),
         data_sha256: retrain::fingerprint(&table),
         progress: !args.quiet,
         segments,
@@ -82,12 +84,4 @@ pub fn run(data: &DataArgs, args: &TrainArgs, url: &str) -> anyhow::Result<()> {
     };
     let outcome = train::train(table, &opts)?;
     finish(args, &opts, &outcome)
-}
-
-/// The economics the champion was trained with (its card), if any.
-fn champion_economics(dir: &std::path::Path) -> Option<churn::model::Economics> {
-    let bytes = std::fs::read(dir.join(churn::bundle::CARD_FILE)).ok()?;
-    serde_json::from_slice::<churn::bundle::card::ModelCard>(&bytes)
-        .ok()?
-        .economics
 }

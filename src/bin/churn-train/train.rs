@@ -82,7 +82,7 @@ pub struct TrainArgs {
     pub(crate) no_segments: bool,
     /// Retention playbook (TOML); default: the config's, else the built-in one.
     #[arg(long, value_name = "FILE")]
-    pub(crate) playbook: Option<PathBuf>,
+    playbook: Option<PathBuf>,
     /// Previous model directory: keep its segment ids and names, report the migration.
     #[arg(long, value_name = "DIR")]
     pub(crate) previous: Option<PathBuf>,
@@ -135,10 +135,7 @@ pub fn run(data: &DataArgs, args: &TrainArgs) -> anyhow::Result<()> {
         progress: !args.quiet,
         segments: cfg.segments.clone(),
         previous: args.previous.clone(),
-        playbook: match args.playbook.clone().or(cfg.playbook.clone()) {
-            Some(p) => Some((churn::playbook::read(&p)?, p.display().to_string())),
-            None => None,
-        },
+        playbook: args.playbook_file(&cfg)?,
         author: cli::author(
             args.reason
                 .clone()
@@ -279,6 +276,17 @@ impl TrainArgs {
             };
         }
         Ok(())
+    }
+
+    /// The playbook of `--playbook`, else the config's, read (with its path for messages).
+    pub fn playbook_file(
+        &self,
+        cfg: &Config,
+    ) -> anyhow::Result<Option<(churn::playbook::PlaybookFile, String)>> {
+        match self.playbook.clone().or(cfg.playbook.clone()) {
+            Some(p) => Ok(Some((churn::playbook::read(&p)?, p.display().to_string()))),
+            None => Ok(None),
+        }
     }
 
     /// Model name (flag, config, output directory's name, else `model`) and output directory

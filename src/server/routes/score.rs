@@ -387,13 +387,23 @@ pub(crate) fn shadow_score(
     let mut failed = 0;
     // with hashed ids the stored input has no id field: the challenger's id field gets the id
     let id_field = s.bundle.id_column.as_deref().unwrap_or("customer_id");
+    let key = Value::from(id_field).to_string();
     for (id, input) in &job.customers {
-        let Ok(mut fields) = serde_json::from_str::<serde_json::Map<String, Value>>(input) else {
+        // appended last, the id wins over any id the input still holds (a repeated key keeps
+        // its last value), so the input is parsed once, by the scoring path
+        let Some(head) = input.trim_end().strip_suffix('}') else {
             failed += 1;
             continue;
         };
-        fields.insert(id_field.to_string(), Value::String(id.clone()));
-        let body = format!("{{\"customers\":[{}]}}", Value::Object(fields));
+        let sep = if head.trim_end().ends_with('{') {
+            ""
+        } else {
+            ","
+        };
+        let body = format!(
+            "{{\"customers\":[{head}{sep}{key}:{}}}]}}",
+            Value::from(id.as_str())
+        );
         let parsed = match json::parse_score_request(body.as_bytes(), 1) {
             Ok(p) => p,
             Err(_) => {
