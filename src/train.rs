@@ -257,6 +257,7 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
         opts.economics.as_ref(),
         threads,
     );
+    let shap_summary = card::shap_summary(&bundle, &enc.x, &split.train_rows, &importance);
     timings.report_s = clock.lap();
     let findings = Findings {
         model_choice: choice,
@@ -268,6 +269,7 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
         holdout_details,
         importance,
         importance_encoded,
+        shap_summary,
         segments: segment_report,
         timings,
     };

@@ -19,6 +19,29 @@ pub struct Importance {
     pub importance: f64,
 }
 
+/// The SHAP values behind a boosted model's summary plot: for its most important inputs, each
+/// sampled training customer's contribution and how high their value is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShapSummary {
+    /// Training customers sampled (evenly spaced in row order).
+    pub customers: usize,
+    /// The inputs, most important first.
+    pub inputs: Vec<ShapInput>,
+}
+
+/// One input of a [`ShapSummary`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShapInput {
+    /// Input field.
+    pub name: String,
+    /// Per sampled customer: the input's SHAP contribution in log-odds (summed over its encoded
+    /// columns).
+    pub shap: Vec<f64>,
+    /// Per sampled customer: the rank of their value among the sample, 0 (lowest) to 1
+    /// (highest); empty for categorical inputs, whose levels have no order.
+    pub value_rank: Vec<f64>,
+}
+
 /// Feature description in the card.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeatureInfo {
@@ -93,6 +116,10 @@ pub struct ModelCard {
     pub importance: Vec<Importance>,
     /// Importance per encoded column.
     pub importance_encoded: Vec<Importance>,
+    /// Boosted models: sampled customers' SHAP values for the most important inputs (the
+    /// report's summary plot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shap_summary: Option<ShapSummary>,
     /// Segments, RFM classes and lifecycle stages.
     pub segments: Option<crate::segment::SegmentReport>,
     /// Data-quality report.

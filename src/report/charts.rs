@@ -3,6 +3,7 @@
 //! `aria-label` (its text alternative) and scales with the page.
 
 use plotters::prelude::*;
+use plotters::style::text_anchor;
 
 /// Colour-blind-safe palette (Okabe & Ito): blue, orange, green, vermillion, purple, sky,
 /// yellow.
@@ -163,6 +164,17 @@ fn draw_lines<'a>(
     Ok(())
 }
 
+/// Pixels for row labels left of a plot: about 7 per character of the longest (4 to 28).
+fn label_area<'a>(labels: impl Iterator<Item = &'a str>) -> u32 {
+    labels
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 28) as u32
+        * 7
+        + 10
+}
+
 /// Horizontal bars: `(label, value)` top to bottom, values in `unit`.
 pub fn bar_chart(alt: &str, x_label: &str, bars: &[(String, f64)], percent: bool) -> String {
     let mut svg = String::new();
@@ -182,14 +194,7 @@ fn draw_bars<'a>(
     let root = SVGBackend::with_string(out, (SIZE.0, height)).into_drawing_area();
     root.fill(&WHITE)?;
     let max = bars.iter().map(|b| b.1).fold(0.0f64, f64::max).max(1e-9) * 1.08;
-    let label_width = bars
-        .iter()
-        .map(|b| b.0.chars().count())
-        .max()
-        .unwrap_or(4)
-        .clamp(4, 28) as u32
-        * 7
-        + 10;
+    let label_width = label_area(bars.iter().map(|b| b.0.as_str()));
     let mut ch = ChartBuilder::on(&root)
         .margin(12)
         .x_label_area_size(40)
@@ -294,6 +299,101 @@ fn draw_grouped<'a>(
         .border_style(BLACK.mix(0.3))
         .label_font(("sans-serif", 12))
         .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+/// One row of a [`beeswarm`]: label, the points' x values, and each point's colour position
+/// (0 = low, 1 = high; empty: all grey).
+pub struct SwarmRow {
+    /// Row label.
+    pub label: String,
+    /// Points in data units.
+    pub x: Vec<f64>,
+    /// Colour position per point, or empty.
+    pub shade: Vec<f64>,
+}
+
+/// A beeswarm: one row per label, top to bottom, each point at its x value, piled up where
+/// points crowd, coloured from blue (low) to vermillion (high).
+pub fn beeswarm(alt: &str, x_label: &str, rows: &[SwarmRow]) -> String {
+    let mut svg = String::new();
+    let _ = draw_swarm(x_label, rows, &mut svg);
+    accessible(svg, alt)
+}
+
+/// Vertical offsets (in row heights, within ±0.4) that pile up the points of `x` falling in the
+/// same one-of-`columns` slice of `[lo, hi]`.
+fn pile(x: &[f64], lo: f64, hi: f64, columns: f64) -> Vec<f64> {
+    let mut count: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
+    x.iter()
+        .map(|&v| {
+            let c = ((v - lo) / (hi - lo).max(1e-12) * columns).floor() as i64;
+            let k = count.entry(c).or_insert(0);
+            *k += 1;
+            let side = if k.is_multiple_of(2) { 1.0 } else { -1.0 };
+            (side * (*k / 2) as f64 * 0.05).clamp(-0.4, 0.4)
+        })
+        .collect()
+}
+
+fn draw_swarm<'a>(
+    x_label: &str,
+    rows: &[SwarmRow],
+    out: &'a mut String,
+) -> Result<(), Box<dyn std::error::Error + 'a>> {
+    let n = rows.len().max(1);
+    let height = (70 + 40 * n as u32).max(180);
+    let root = SVGBackend::with_string(out, (SIZE.0, height)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let all = rows.iter().flat_map(|r| r.x.iter().copied());
+    let (lo, hi) = all.fold((0.0f64, 0.0f64), |(a, b), v| (a.min(v), b.max(v)));
+    let pad = (hi - lo).max(1e-6) * 0.05;
+    let (lo, hi) = (lo - pad, hi + pad);
+    let label_width = label_area(rows.iter().map(|r| r.label.as_str()));
+    // row i is drawn at y = n - 1 - i, so the first row is on top
+    let mut ch = ChartBuilder::on(&root)
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(label_width)
+        .build_cartesian_2d(lo..hi, -0.6..n as f64 - 0.4)?;
+    ch.configure_mesh()
+        .disable_y_mesh()
+        .light_line_style(TRANSPARENT)
+        .x_desc(x_label)
+        .x_labels(6)
+        .y_labels(0)
+        .x_label_formatter(&num)
+        .label_style(("sans-serif", 13))
+        .axis_desc_style(("sans-serif", 14))
+        .bold_line_style(BLACK.mix(0.08))
+        .draw()?;
+    // the row labels, right-aligned against the plot
+    for (i, r) in rows.iter().enumerate() {
+        let (px, py) = ch.backend_coord(&(lo, (n - 1 - i) as f64));
+        let style = TextStyle::from(("sans-serif", 13).into_font()).pos(text_anchor::Pos::new(
+            text_anchor::HPos::Right,
+            text_anchor::VPos::Center,
+        ));
+        root.draw(&Text::new(r.label.clone(), (px - 6, py), style))?;
+    }
+    ch.draw_series(LineSeries::new(
+        [(0.0, -0.6), (0.0, n as f64 - 0.4)],
+        BLACK.mix(0.4),
+    ))?;
+    let (low, high) = (PALETTE[0], PALETTE[3]);
+    let mix = |t: f64| {
+        let c = |a: u8, b: u8| (a as f64 + (b as f64 - a as f64) * t.clamp(0.0, 1.0)) as u8;
+        RGBColor(c(low.0, high.0), c(low.1, high.1), c(low.2, high.2))
+    };
+    for (i, r) in rows.iter().enumerate() {
+        let y = (n - 1 - i) as f64;
+        let dy = pile(&r.x, lo, hi, 150.0);
+        ch.draw_series(r.x.iter().zip(&dy).enumerate().map(|(k, (&x, &d))| {
+            let color = r.shade.get(k).map_or(RGBColor(120, 120, 120), |&t| mix(t));
+            Circle::new((x, y + d), 2, color.mix(0.8).filled())
+        }))?;
+    }
     root.present()?;
     Ok(())
 }

@@ -2,10 +2,11 @@
 
 use super::{Split, TrainOptions};
 use crate::bundle::card::{
-    HoldoutDetails, Importance, ModelCard, ModelChoiceReport, Timings, TreeSummary,
+    HoldoutDetails, Importance, ModelCard, ModelChoiceReport, ShapInput, ShapSummary, Timings,
+    TreeSummary,
 };
 use crate::bundle::Bundle;
-use crate::features::Encoder;
+use crate::features::{ColumnRole, Encoder, Matrix};
 use crate::ingest::CustomerData;
 use crate::model::calibrate::CalibrationChoice;
 use crate::model::metrics::Evaluation;
@@ -53,6 +54,75 @@ pub(super) fn ranked<'a>(items: impl Iterator<Item = (&'a String, f64)>) -> Vec<
     v
 }
 
+/// Customers and inputs a [`ShapSummary`] holds.
+const SUMMARY_CUSTOMERS: usize = 300;
+const SUMMARY_INPUTS: usize = 8;
+
+/// For a boosted model, the SHAP values of (at most 300, evenly spaced) training `rows` for its
+/// 8 most important inputs, and each numeric input's value rank among them.
+pub(super) fn shap_summary(
+    bundle: &Bundle,
+    x: &Matrix,
+    rows: &[usize],
+    importance: &[Importance],
+) -> Option<ShapSummary> {
+    let b = bundle.model.boosted_trees()?;
+    let enc = &bundle.encoder;
+    let step = rows.len().div_ceil(SUMMARY_CUSTOMERS).max(1);
+    let sample: Vec<usize> = rows.iter().step_by(step).copied().collect();
+    let inputs: Vec<usize> = importance
+        .iter()
+        .filter(|i| i.importance > 0.0)
+        .filter_map(|i| enc.inputs.iter().position(|s| s.name == i.name))
+        .take(SUMMARY_INPUTS)
+        .collect();
+    let tables = crate::model::shap::ShapTables::new(&b.ensemble);
+    let mut shap = vec![vec![0.0; sample.len()]; inputs.len()];
+    for (k, &r) in sample.iter().enumerate() {
+        let phi = tables.shap_values(&b.ensemble, &x.row(r), x.ncols);
+        for (j, col) in enc.columns.iter().enumerate() {
+            if let Some(p) = inputs.iter().position(|&i| i == col.input) {
+                shap[p][k] += phi[j];
+            }
+        }
+    }
+    let inputs = inputs
+        .iter()
+        .zip(shap)
+        .map(|(&i, shap)| {
+            let value = enc
+                .columns
+                .iter()
+                .position(|c| c.input == i && c.role == ColumnRole::Value);
+            ShapInput {
+                name: enc.inputs[i].name.clone(),
+                shap,
+                value_rank: value.map_or_else(Vec::new, |j| {
+                    ranks(&sample.iter().map(|&r| x.get(r, j)).collect::<Vec<_>>())
+                }),
+            }
+        })
+        .collect();
+    Some(ShapSummary {
+        customers: sample.len(),
+        inputs,
+    })
+}
+
+/// Mid-ranks of `v` scaled to 0..=1 (ties share their mean rank).
+fn ranks(v: &[f64]) -> Vec<f64> {
+    let mut sorted = v.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let top = (v.len().max(2) - 1) as f64;
+    v.iter()
+        .map(|x| {
+            let below = sorted.partition_point(|s| s < x);
+            let upto = sorted.partition_point(|s| s <= x);
+            (below + upto - 1) as f64 / 2.0 / top
+        })
+        .collect()
+}
+
 /// The card's parts computed along the pipeline.
 pub(super) struct Findings {
     /// Tree or boosted, and why.
@@ -73,6 +143,8 @@ pub(super) struct Findings {
     pub(super) importance: Vec<Importance>,
     /// Importance per encoded column.
     pub(super) importance_encoded: Vec<Importance>,
+    /// Boosted models: the SHAP summary plot's values.
+    pub(super) shap_summary: Option<ShapSummary>,
     /// Segment report.
     pub(super) segments: Option<SegmentReport>,
     /// Stage timings.
@@ -134,6 +206,7 @@ pub(super) fn model_card(
         holdout_details: f.holdout_details,
         importance: f.importance,
         importance_encoded: f.importance_encoded,
+        shap_summary: f.shap_summary,
         segments: f.segments,
         data_quality: data.quality.clone(),
         timings: f.timings,

@@ -177,6 +177,35 @@ fn telco_and_cdnow_reports_open_in_headless_chromium() {
     );
 }
 
+/// A boosted model's report describes the boosted model that ships (issue 35): no section about
+/// the single tree that does not ship, SHAP wording for importance, the choice between the kinds,
+/// and every figure drawn.
+#[test]
+fn a_boosted_models_report_describes_what_ships() {
+    let model = crate::export_boosted::boosted_example();
+    let report = champion_dir(&model).join("report.html");
+    let html = std::fs::read_to_string(&report).unwrap();
+    for gone in [
+        "How the tree was chosen",
+        "The decision tree",
+        "impurity decrease",
+    ] {
+        assert!(!html.contains(gone), "'{gone}' in a boosted model's report");
+    }
+    assert!(html.contains("The boosted trees"));
+    assert!(html.contains("mean absolute SHAP contribution"));
+    let kinds = table_after(&html, "<section id=\"training\">");
+    assert_eq!(kinds.len(), 2, "{kinds:?}");
+    assert!(
+        kinds[1][0].starts_with("boosted") && kinds[1][2] == "yes",
+        "{kinds:?}"
+    );
+    assert!(kinds[1][1].starts_with("0."), "{kinds:?}");
+    let Some(browser) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    check_in_browser(&browser, &report, &dir.path().join("boosted.png"));
+}
+
 /// The rows of the table following `marker` in `html`, cells as text.
 fn table_after(html: &str, marker: &str) -> Vec<Vec<String>> {
     let start = html.find(marker).unwrap_or_else(|| panic!("no '{marker}'"));

@@ -5,6 +5,8 @@ use super::super::charts::grouped_bars;
 use super::super::{esc, Section};
 use super::{figure, pct, section, table, table_marked, warning};
 use crate::bundle::card::ModelCard;
+use crate::bundle::Bundle;
+use crate::model::ModelKind;
 use crate::util::fmt_num;
 
 // one report section: the table, the chart and the text that reads them, in page order
@@ -197,7 +199,13 @@ pub(super) fn playbook(card: &ModelCard) -> Option<Section> {
     ))
 }
 
-pub(super) fn training(card: &ModelCard) -> Section {
+/// How the shipped model was chosen: the tree's grid search, or for boosted trees the choice
+/// between the kinds and the boosted candidates (the best single tree is one row of it, not a
+/// section of its own: it does not ship).
+pub(super) fn training(card: &ModelCard, bundle: &Bundle) -> Section {
+    if bundle.model.kind() == ModelKind::Boosted {
+        return boosted_training(card);
+    }
     let chosen = |i: usize| {
         let r = &card.cv_table[i];
         r.max_depth == card.hyper_parameters.max_depth
@@ -217,16 +225,7 @@ pub(super) fn training(card: &ModelCard) -> Section {
             ]
         })
         .collect();
-    let c = &card.calibration;
-    let mut body = format!(
-        "<p>Learner <b>{}</b>, seed {}; calibration <b>{}</b> (cross-validated log loss: raw {:.4}, isotonic {:.4}, Platt {}).</p>",
-        esc(&card.learner),
-        card.seed,
-        esc(&c.method),
-        c.cv_log_loss_raw,
-        c.cv_log_loss_isotonic,
-        if c.cv_log_loss_platt.is_finite() { format!("{:.4}", c.cv_log_loss_platt) } else { "n/a".into() }
-    );
+    let mut body = calibration_line(card, &card.learner);
     if let Some(best) = (0..card.cv_table.len()).find(|&i| chosen(i)) {
         let r = &card.cv_table[best];
         body.push_str(&format!(
@@ -254,6 +253,98 @@ pub(super) fn training(card: &ModelCard) -> Section {
         "training",
         "How the tree was chosen",
         "Cross-validation over depth and leaf size: the highlighted row (lowest log loss) was kept.",
+        body,
+    )
+}
+
+/// The calibration line both kinds share.
+fn calibration_line(card: &ModelCard, learner: &str) -> String {
+    let c = &card.calibration;
+    format!(
+        "<p>Learner <b>{}</b>, seed {}; calibration <b>{}</b> (cross-validated log loss: raw {:.4}, isotonic {:.4}, Platt {}).</p>",
+        esc(learner),
+        card.seed,
+        esc(&c.method),
+        c.cv_log_loss_raw,
+        c.cv_log_loss_isotonic,
+        if c.cv_log_loss_platt.is_finite() { format!("{:.4}", c.cv_log_loss_platt) } else { "n/a".into() }
+    )
+}
+
+/// [`training`] of a boosted model: tree against boosted trees by cross-validated log loss, then
+/// the boosted candidates.
+fn boosted_training(card: &ModelCard) -> Section {
+    let mut body = calibration_line(card, "gradient-boosted trees");
+    let Some(choice) = &card.model_choice else {
+        return section("training", "How the model was chosen", "", body);
+    };
+    let ll = |v: Option<f64>| v.map_or("not tried".to_string(), |v| format!("{v:.4}"));
+    let kinds = vec![
+        vec![
+            "single tree (best depth and leaf size)".to_string(),
+            ll(choice.tree_cv_log_loss),
+            "no".to_string(),
+        ],
+        vec![
+            "boosted trees (best candidate)".to_string(),
+            ll(choice.boosted_cv_log_loss),
+            "yes".to_string(),
+        ],
+    ];
+    body.push_str(&format!(
+        "<p>Asked for: <b>{}</b>. {}</p>",
+        choice.requested.as_str(),
+        esc(&choice.reason)
+    ));
+    body.push_str(&table_marked(
+        &["model", "CV log loss (uncalibrated)", "ships"],
+        &kinds,
+        |i| i == 1,
+    ));
+    if let Some(p) = &choice.boosted {
+        body.push_str(&format!(
+            "<p>Kept: {} rounds of depth up to {}, learning rate {}, at least {} customers per leaf.</p>",
+            p.rounds, p.max_depth, p.learning_rate, p.min_samples_leaf
+        ));
+        let chosen = |i: usize| {
+            let r = &choice.boosted_cv_table[i];
+            r.max_depth == p.max_depth && r.learning_rate == p.learning_rate
+        };
+        let rows: Vec<Vec<String>> = choice
+            .boosted_cv_table
+            .iter()
+            .map(|r| {
+                vec![
+                    r.max_depth.to_string(),
+                    r.learning_rate.to_string(),
+                    r.rounds.to_string(),
+                    format!("{:.4} ± {:.4}", r.log_loss, r.log_loss_std),
+                    format!("{:.4}", r.roc_auc),
+                    format!("{:.4}", r.brier),
+                ]
+            })
+            .collect();
+        body.push_str(&format!(
+            "<details><summary>All {} boosted candidates</summary>{}</details>",
+            rows.len(),
+            table_marked(
+                &[
+                    "max depth",
+                    "learning rate",
+                    "rounds (early-stopped)",
+                    "CV log loss",
+                    "CV ROC-AUC",
+                    "CV Brier"
+                ],
+                &rows,
+                chosen,
+            )
+        ));
+    }
+    section(
+        "training",
+        "How the model was chosen",
+        "Cross-validated log loss of the best single tree against the best boosted candidate: the lower one ships (highlighted).",
         body,
     )
 }

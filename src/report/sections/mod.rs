@@ -111,14 +111,14 @@ pub(super) fn model_report(card: &ModelCard, bundle: &Bundle) -> Report {
         }
     }
     r.push(tree(card, bundle));
-    r.push(importance(card));
+    r.push(importance(card, bundle));
     if let Some(s) = segments(card) {
         r.push(s);
     }
     if let Some(s) = playbook(card) {
         r.push(s);
     }
-    r.push(training(card));
+    r.push(training(card, bundle));
     if let Some(s) = lineage(card) {
         r.push(s);
     }

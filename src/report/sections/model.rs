@@ -1,13 +1,13 @@
 //! What the shipped model is: the tree drawn, or the boosted ensemble summarised, and which inputs
 //! matter.
 
-use super::super::charts::bar_chart;
+use super::super::charts::{bar_chart, beeswarm, SwarmRow};
 use super::super::{esc, Section};
 use super::OPEN_DEPTH;
 use super::{figure, pct, section, table};
-use crate::bundle::card::ModelCard;
+use crate::bundle::card::{ModelCard, ShapSummary};
 use crate::bundle::Bundle;
-use crate::model::{Boosted, Predictor, TreeModel};
+use crate::model::{Boosted, ModelKind, Predictor, TreeModel};
 
 pub(super) fn tree(card: &ModelCard, bundle: &Bundle) -> Section {
     let m = match &bundle.model.predictor {
@@ -110,7 +110,7 @@ fn boosted(card: &ModelCard, b: &Boosted) -> Section {
     )
 }
 
-pub(super) fn importance(card: &ModelCard) -> Section {
+pub(super) fn importance(card: &ModelCard, bundle: &Bundle) -> Section {
     let bars: Vec<(String, f64)> = card
         .importance
         .iter()
@@ -118,24 +118,78 @@ pub(super) fn importance(card: &ModelCard) -> Section {
         .take(15)
         .map(|i| (i.name.clone(), i.importance))
         .collect();
-    let svg = bar_chart(
-        "Importance of each input: share of the tree's total impurity decrease",
-        "Share of the tree's impurity decrease",
-        &bars,
-        true,
-    );
+    // what the numbers are depends on what ships: impurity decrease for one tree, mean |SHAP|
+    // (the same contributions the reasons show) for boosted trees
+    let (alt, axis, caption, note) = match bundle.model.kind() {
+        ModelKind::Tree => (
+            "Importance of each input: share of the tree's total impurity decrease",
+            "Share of the tree's impurity decrease",
+            "Inputs ranked by how much the tree's splits on them separate churners from stayers.",
+            "Importance is association, not cause: it says where the tree looks, not what a change would do.",
+        ),
+        ModelKind::Boosted => (
+            "Importance of each input: share of the mean absolute SHAP contribution",
+            "Share of mean |SHAP| (log-odds)",
+            "Inputs ranked by how far they move a typical customer's predicted churn: the mean size of their SHAP contribution to the log-odds, the same contributions a customer's reasons list.",
+            "Importance is association, not cause: it says how much the model's answer leans on an input, not what changing it would do.",
+        ),
+    };
+    let svg = bar_chart(alt, axis, &bars, true);
     let rows: Vec<Vec<String>> = bars.iter().map(|b| vec![b.0.clone(), pct(b.1)]).collect();
+    let mut figs = figure(svg, note, Some(table(&["input", "importance"], &rows)));
+    if let Some(s) = &card.shap_summary {
+        figs.push_str(&swarm(s));
+    }
     section(
         "importance",
         "What drives the model",
-        "Inputs ranked by how much the tree's splits on them separate churners from stayers.",
-        format!(
-            "<div class=\"figs\">{}</div>",
-            figure(
-                svg,
-                "Importance is association, not cause: it says where the tree looks, not what a change would do.",
-                Some(table(&["input", "importance"], &rows))
-            )
+        caption,
+        format!("<div class=\"figs\">{figs}</div>"),
+    )
+}
+
+/// The SHAP summary plot of a boosted model: per input, one dot per sampled customer.
+fn swarm(s: &ShapSummary) -> String {
+    let rows: Vec<SwarmRow> = s
+        .inputs
+        .iter()
+        .map(|i| SwarmRow {
+            label: i.name.clone(),
+            x: i.shap.clone(),
+            shade: i.value_rank.clone(),
+        })
+        .collect();
+    let svg = beeswarm(
+        &format!(
+            "SHAP summary: each dot is one of {} training customers, placed by how far the input moved their churn log-odds",
+            s.customers
         ),
+        "SHAP contribution (log-odds; right = towards churn)",
+        &rows,
+    );
+    // the numbers behind the dots: spread of each input's contributions
+    let quantile = |v: &[f64], q: f64| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v.get(((v.len().max(1) - 1) as f64 * q).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let data: Vec<Vec<String>> = s
+        .inputs
+        .iter()
+        .map(|i| {
+            vec![
+                i.name.clone(),
+                format!("{:+.3}", quantile(&i.shap, 0.05)),
+                format!("{:+.3}", quantile(&i.shap, 0.5)),
+                format!("{:+.3}", quantile(&i.shap, 0.95)),
+            ]
+        })
+        .collect();
+    figure(
+        svg,
+        "How to read: a dot right of the line is a customer for whom this input raised predicted churn, left of it lowered it; blue dots have a low value of the input, vermillion a high one, grey dots a category (the reasons name the customer's own level, e.g. 'Contract is Month-to-month').",
+        Some(table(&["input", "5th percentile", "median", "95th percentile"], &data)),
     )
 }
