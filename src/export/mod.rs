@@ -6,11 +6,14 @@
 //! The query is built as a typed expression tree ([`sql`]) and printed per [`Dialect`]; the
 //! portability rules it follows are listed there and in ARCHITECTURE.md.
 
+mod boosted;
 pub mod features;
 pub mod model;
 pub mod quote;
+mod segments;
 pub mod sql;
 
+pub use boosted::TREES_PER_STEP;
 pub use features::{features_query, FeatureExport};
 pub use model::{model_query, ModelExport, DEFAULT_MAX_CASE_DEPTH};
 pub use quote::{check_ident, comment_text, is_line_unsafe, IdentError};

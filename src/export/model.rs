@@ -1,38 +1,41 @@
 //! The scoring query of a bundle: raw customer table in → the columns `churn-score` writes out.
 //!
 //! Steps (each a `WITH` step reading the previous one, each built by one method of the private
-//! `Plan`, which gathers once what they share: the bundle, its tree, the options, the encoded
-//! columns and inputs read, the id column):
+//! `Plan`, which gathers once what they share: the bundle, its scorer (one tree or boosted
+//! trees), the options, the encoded columns and inputs read, the id column):
 //! 1. `text_and_input` → `text` and `input`: every input the model reads as trimmed text, then
 //!    → number (missing tokens → NULL) or level (missing → `(missing)`), exactly as the native
 //!    encoder parses cells;
-//! 2. `encoded`: the encoded columns the tree, the segments, RFM and lifecycle rules test
+//! 2. `encoded`: the encoded columns the trees, the segments, RFM and lifecycle rules test
 //!    (median imputation, missing indicators, one-hot levels, the rare/unseen column);
-//! 3. `scored`: the leaf (a nested `CASE` per split, or one AND-chain per leaf above the depth
-//!    limit), the scaled clustering features, RFM class and lifecycle stage;
-//! 4. `distances` (models with segments): squared distance to every centroid, summed in the
+//! 3. boosted trees only: `margin_*`, `link_*` and `calibrated` (`export::boosted`): the margin,
+//!    σ in portable steps, the calibrated probability;
+//! 4. `scored`: a tree's leaf (a nested `CASE` per split, or one AND-chain per leaf above the
+//!    depth limit), the scaled clustering features, RFM class and lifecycle stage
+//!    (`export::segments`);
+//! 5. `distances` (models with segments): squared distance to every centroid, summed in the
 //!    native order;
-//! 5. `output`: per-leaf constants (calibration is folded into them, so no `EXP`/`LN` touches
-//!    the probability);
-//! 6. `nearest_segment` (models with segments): the `output` columns become the `nearest` step,
+//! 6. `output`: a tree's per-leaf constants (calibration is folded into them, so no `EXP`/`LN`
+//!    touches its probability), or boosted trees' probability with the calibration bin's interval;
+//! 7. `nearest_segment` (models with segments): the `output` columns become the `nearest` step,
 //!    which adds the nearest segment (ties to the lower index, as natively), and the final
 //!    select names it;
-//! 7. `risk_band` (models with a playbook): one more per-leaf constant in the final select.
+//! 8. `risk_band` (models with a playbook): one more column of the probability in the final
+//!    select.
 //!
 //! `name_id` then gives the id column its own name in the final select, and `comment` writes the
 //! query's leading comment.
 
+use super::boosted::{self, PROB, RAW};
+use super::segments::{lifecycle, nearest_centroid, rfm_class, scaled};
 use super::sql::{Dialect, Expr, Op, Query, Select, SqlType};
 use super::{check_name, comment_text, ExportError};
 use crate::bundle::Bundle;
 use crate::features::{ColumnRole, InputEncoding, MISSING_LEVEL};
 use crate::ingest::value::{BOOL_PAIRS, MISSING_TOKENS};
 use crate::ingest::FeatureKind;
-use crate::model::tree::Tree;
-use crate::model::TreeModel;
-use crate::segment::lifecycle::LifecycleRule;
-use crate::segment::rfm::RfmRule;
-use crate::segment::{LifecycleStage, ScaledFeature, SegmentModel};
+use crate::model::{Boosted, TreeModel};
+use crate::segment::SegmentModel;
 
 /// Options of [`model_query`].
 #[derive(Debug, Clone, PartialEq)]
@@ -73,11 +76,11 @@ fn col(j: usize) -> String {
 fn z(f: usize) -> String {
     format!("_z{f}")
 }
-fn dist(k: usize) -> String {
+pub(super) fn dist(k: usize) -> String {
     format!("_d{k}")
 }
 /// Encoded column `j` as an expression.
-fn column(j: usize) -> Expr {
+pub(super) fn column(j: usize) -> Expr {
     Expr::col(col(j))
 }
 
@@ -93,8 +96,24 @@ pub fn model_query(
         ("text".to_string(), text),
         ("input".to_string(), input),
         ("encoded".to_string(), plan.encoded()?),
-        ("scored".to_string(), plan.scored()),
     ];
+    let mut materialized = vec!["encoded".to_string(), "scored".to_string()];
+    let mut from = "encoded".to_string();
+    if let Scorer::Boosted { model, .. } = &plan.scorer {
+        let mut carry = plan.ids.clone();
+        carry.extend(plan.used.iter().map(|&j| col(j)));
+        let b = boosted::probability_steps(
+            model,
+            &bundle.model.calibrator,
+            &from,
+            &carry,
+            opts.max_case_depth,
+        );
+        from = b.steps.last().map(|(n, _)| n.clone()).expect("steps");
+        steps.extend(b.steps);
+        materialized.extend(b.materialized);
+    }
+    steps.push(("scored".to_string(), plan.scored(&from)));
     let from = match plan.distances() {
         Some(distances) => {
             steps.push(("distances".to_string(), distances));
@@ -109,7 +128,7 @@ pub fn model_query(
     Query {
         steps,
         body,
-        materialized: vec!["encoded".into(), "scored".into()],
+        materialized,
     }
     .to_sql(opts.dialect, &plan.comment())
     .map_err(|reason| ExportError::Name {
@@ -118,11 +137,24 @@ pub fn model_query(
     })
 }
 
+/// What computes the probability.
+enum Scorer<'a> {
+    /// One tree: the leaf decides every output column.
+    Tree {
+        model: &'a TreeModel,
+        /// Leaf node indices, ascending.
+        leaves: Vec<usize>,
+        /// One AND-chain per leaf instead of nested `CASE`s (the tree is deeper than the limit).
+        flat: bool,
+    },
+    /// Boosted trees: the margin, σ and the calibration map ([`boosted`]).
+    Boosted { model: &'a Boosted },
+}
+
 /// What every step of [`model_query`] reads, gathered once.
 struct Plan<'a> {
     bundle: &'a Bundle,
-    model: &'a TreeModel,
-    tree: &'a Tree,
+    scorer: Scorer<'a>,
     version: &'a str,
     opts: &'a ModelExport,
     /// Encoded columns any step tests, ascending.
@@ -131,12 +163,8 @@ struct Plan<'a> {
     inputs: Vec<usize>,
     /// `[_id]` when the bundle has an id column, else empty: passed through every step.
     ids: Vec<String>,
-    /// Leaf node indices, ascending.
-    leaves: Vec<usize>,
     /// Labels `scored` computes and later steps pass through (RFM class, lifecycle stage).
     labels: Vec<String>,
-    /// One AND-chain per leaf instead of nested `CASE`s (the tree is deeper than the limit).
-    flat: bool,
 }
 
 impl<'a> Plan<'a> {
@@ -146,11 +174,6 @@ impl<'a> Plan<'a> {
         version: &'a str,
         opts: &'a ModelExport,
     ) -> Result<Plan<'a>, ExportError> {
-        let Some(model) = bundle.model.single_tree() else {
-            return Err(ExportError::Bundle(
-                "this is a boosted model; SQL export covers single-tree models so far (retrain with --model tree to export)".into(),
-            ));
-        };
         // text from the command line and from the bundle's data never reaches the SQL raw:
         // names are checked here (a hostile --table such as "t\rDROP TABLE x;" would end the
         // comment that names it), literals and comment text are escaped where printed
@@ -160,8 +183,46 @@ impl<'a> Plan<'a> {
             true,
         )?;
         let enc = &bundle.encoder;
-        let tree = &model.tree;
-        let used = used_columns(tree, bundle.segments.as_ref());
+        let (scorer, splits): (Scorer, Vec<usize>) =
+            match (bundle.model.single_tree(), bundle.model.boosted_trees()) {
+                (Some(model), _) => {
+                    let tree = &model.tree;
+                    let leaves = (0..tree.nodes.len())
+                        .filter(|&i| tree.nodes[i].is_leaf())
+                        .collect();
+                    let splits = tree
+                        .nodes
+                        .iter()
+                        .filter(|n| !n.is_leaf())
+                        .map(|n| n.feature as usize)
+                        .collect();
+                    let flat = tree.depth() > opts.max_case_depth;
+                    (
+                        Scorer::Tree {
+                            model,
+                            leaves,
+                            flat,
+                        },
+                        splits,
+                    )
+                }
+                (None, Some(model)) => {
+                    let splits = model
+                        .ensemble
+                        .trees
+                        .iter()
+                        .flat_map(|t| t.nodes.iter().filter(|n| !n.is_leaf()))
+                        .map(|n| n.feature as usize)
+                        .collect();
+                    (Scorer::Boosted { model }, splits)
+                }
+                (None, None) => {
+                    return Err(ExportError::Bundle(
+                        "the model is neither a tree nor boosted trees".into(),
+                    ))
+                }
+            };
+        let used = used_columns(splits, bundle.segments.as_ref());
         if let Some(&bad) = used.iter().find(|&&j| j >= enc.columns.len()) {
             return Err(ExportError::Bundle(format!(
                 "encoded column {bad} does not exist (the encoder has {})",
@@ -189,9 +250,6 @@ impl<'a> Plan<'a> {
             }
             None => Vec::new(),
         };
-        let leaves = (0..tree.nodes.len())
-            .filter(|&i| tree.nodes[i].is_leaf())
-            .collect();
         let mut labels = Vec::new();
         if let Some(s) = &bundle.segments {
             if s.rfm.is_some() {
@@ -203,16 +261,13 @@ impl<'a> Plan<'a> {
         }
         Ok(Plan {
             bundle,
-            model,
-            tree,
+            scorer,
             version,
             opts,
             used,
             inputs,
             ids,
-            leaves,
             labels,
-            flat: tree.depth() > opts.max_case_depth,
         })
     }
 
@@ -279,16 +334,39 @@ impl<'a> Plan<'a> {
         })
     }
 
-    /// Step `scored`: the leaf, the scaled clustering features, RFM class and lifecycle stage.
-    fn scored(&self) -> Select {
-        let mut scored = Select::new("encoded");
+    /// The columns that decide the output, passed from `scored` to the output: the leaf of a
+    /// tree; the raw and calibrated probabilities of boosted trees.
+    fn decided(&self) -> Vec<String> {
+        match self.scorer {
+            Scorer::Tree { .. } => vec![LEAF.to_string()],
+            Scorer::Boosted { .. } => vec![RAW.to_string(), PROB.to_string()],
+        }
+    }
+
+    /// Step `scored`, reading step `from`: the leaf (or the probabilities, passed on), the
+    /// scaled clustering features, RFM class and lifecycle stage.
+    fn scored(&self, from: &str) -> Select {
+        let mut scored = Select::new(from);
         scored.pass(&self.ids);
-        let leaf = if self.flat {
-            flat_leaf(self.tree)
-        } else {
-            nested_leaf(self.tree, 0)
-        };
-        scored.item(leaf, LEAF);
+        match &self.scorer {
+            Scorer::Tree { model, flat, .. } => {
+                let tree = &model.tree;
+                let split = |i: usize| {
+                    let n = &tree.nodes[i];
+                    (!n.is_leaf()).then_some(Split {
+                        column: n.feature as usize,
+                        threshold: n.threshold,
+                        left: n.left as usize,
+                        right: n.right as usize,
+                    })
+                };
+                let leaf = |i: usize| Expr::Int(i as i64);
+                scored.item(split_case(&split, &leaf, *flat), LEAF);
+            }
+            Scorer::Boosted { .. } => {
+                scored.pass(&self.decided());
+            }
+        }
         if let Some(s) = &self.bundle.segments {
             for (f, feat) in s.features.iter().enumerate() {
                 scored.item(scaled(feat), z(f));
@@ -307,9 +385,7 @@ impl<'a> Plan<'a> {
     fn distances(&self) -> Option<Select> {
         let s = self.bundle.segments.as_ref()?;
         let mut ds = Select::new("scored");
-        ds.pass(&self.ids)
-            .pass(&[LEAF.to_string()])
-            .pass(&self.labels);
+        ds.pass(&self.ids).pass(&self.decided()).pass(&self.labels);
         for (k, centroid) in s.centroids.iter().enumerate() {
             let terms = centroid
                 .iter()
@@ -324,22 +400,30 @@ impl<'a> Plan<'a> {
         Some(ds)
     }
 
-    /// The output select, reading step `from`: the id and the per-leaf constants.
+    /// The output select, reading step `from`: the id and the probability columns (per-leaf
+    /// constants of a tree).
     fn output(&self, from: &str) -> Select {
-        let m = self.model;
         let mut out = Select::new(from);
         if self.bundle.id_column.is_some() {
             out.item(Expr::col(ID), ID);
         }
-        let constants: [&dyn Fn(usize) -> Expr; 5] = [
-            &|i| Expr::Num(m.scores[i].p),
-            &|i| Expr::Num(m.scores[i].low),
-            &|i| Expr::Num(m.scores[i].high),
-            &|i| Expr::Num(self.tree.nodes[i].n),
-            &|i| Expr::Bool(self.bundle.model.from_leaf(m, i).churn),
-        ];
-        for (name, f) in LEAF_COLUMNS.into_iter().zip(constants) {
-            out.item(self.per_leaf(f), name);
+        let columns = match &self.scorer {
+            Scorer::Tree { model: m, .. } => {
+                let constants: [&dyn Fn(usize) -> Expr; 5] = [
+                    &|i| Expr::Num(m.scores[i].p),
+                    &|i| Expr::Num(m.scores[i].low),
+                    &|i| Expr::Num(m.scores[i].high),
+                    &|i| Expr::Num(m.tree.nodes[i].n),
+                    &|i| Expr::Bool(self.bundle.model.from_leaf(m, i).churn),
+                ];
+                constants.map(|f| self.per_leaf(f))
+            }
+            Scorer::Boosted { model } => {
+                boosted::output_columns(model, self.bundle.model.threshold)
+            }
+        };
+        for (name, e) in LEAF_COLUMNS.into_iter().zip(columns) {
+            out.item(e, name);
         }
         out
     }
@@ -373,18 +457,33 @@ impl<'a> Plan<'a> {
     }
 
     /// With a playbook, the risk band: it depends on the probability only, so it is one more
-    /// per-leaf constant in `body` (and step `nearest`, if any, passes the leaf on).
+    /// per-leaf constant of a tree in `body`, a `CASE` on the probability of boosted trees (and
+    /// step `nearest`, if any, passes the leaf or the probability on).
     fn risk_band(&self, nearest: Option<&mut Select>, body: &mut Select) {
         let Some(pb) = &self.bundle.playbook else {
             return;
         };
         if let Some(nearest) = nearest {
-            nearest.item(Expr::col(LEAF), LEAF);
+            nearest.pass(&self.decided());
         }
-        body.item(
-            self.per_leaf(&|i| Expr::str(pb.file.risk_bands.band(self.model.scores[i].p).as_str())),
-            "risk_band",
-        );
+        let bands = &pb.file.risk_bands;
+        let band = match &self.scorer {
+            Scorer::Tree { model, .. } => {
+                self.per_leaf(&|i| Expr::str(bands.band(model.scores[i].p).as_str()))
+            }
+            Scorer::Boosted { .. } => {
+                let p = || Expr::col(PROB);
+                let name = |p: f64| Expr::str(bands.band(p).as_str());
+                Expr::Case(
+                    vec![
+                        (p().bin(Op::Ge, Expr::Num(bands.high)), name(bands.high)),
+                        (p().bin(Op::Ge, Expr::Num(bands.medium)), name(bands.medium)),
+                    ],
+                    Some(Box::new(name(f64::NEG_INFINITY))),
+                )
+            }
+        };
+        body.item(band, "risk_band");
     }
 
     /// The id under its own name, in the final select.
@@ -399,15 +498,39 @@ impl<'a> Plan<'a> {
     /// The query's leading comment: model, version, shape, dialect, input and output.
     fn comment(&self) -> String {
         let d = self.opts.dialect;
+        let shape = match &self.scorer {
+            Scorer::Tree { model, flat, .. } => format!(
+                "{} leaves, depth {}{}",
+                model.tree.n_leaves(),
+                model.tree.depth(),
+                if *flat {
+                    ", one condition chain per leaf"
+                } else {
+                    ""
+                }
+            ),
+            Scorer::Boosted { model } => {
+                let e = &model.ensemble;
+                let depth = e.trees.iter().map(|t| t.depth()).max().unwrap_or(0);
+                format!(
+                    "{} boosted trees, {} leaves, depth up to {depth}{}, {} calibration",
+                    e.trees.len(),
+                    e.n_leaves(),
+                    if depth > self.opts.max_case_depth {
+                        ", one condition chain per leaf"
+                    } else {
+                        ""
+                    },
+                    self.bundle.model.calibrator.method()
+                )
+            }
+        };
         format!(
-            "churn model '{}' version {} ({} leaves, depth {}{}), {} dialect.\n\
+            "churn model '{}' version {} ({shape}), {} dialect.\n\
              Input: {} in the training layout (text or typed columns; NULL and the texts {} are missing).\n\
              Output: the columns churn-score writes, bit-identical probabilities.",
             comment_text(&self.bundle.name),
             comment_text(self.version),
-            self.tree.n_leaves(),
-            self.tree.depth(),
-            if self.flat { ", one condition chain per leaf" } else { "" },
             d.name(),
             self.opts.table,
             MISSING_TOKENS
@@ -418,24 +541,20 @@ impl<'a> Plan<'a> {
         )
     }
 
-    /// `f(leaf)` chosen by the leaf.
+    /// `f(leaf)` chosen by the leaf (single trees only).
     fn per_leaf(&self, f: &dyn Fn(usize) -> Expr) -> Expr {
-        choose(
-            Expr::col(LEAF),
-            self.leaves.iter().map(|&i| (i, f(i))).collect(),
-        )
+        let leaves: &[usize] = match &self.scorer {
+            Scorer::Tree { leaves, .. } => leaves,
+            Scorer::Boosted { .. } => &[],
+        };
+        choose(Expr::col(LEAF), leaves.iter().map(|&i| (i, f(i))).collect())
     }
 }
 
-/// The encoded columns the tree's splits, the clustering features and the RFM and lifecycle
-/// rules read, ascending and without repeats.
-fn used_columns(tree: &Tree, segments: Option<&SegmentModel>) -> Vec<usize> {
-    let mut used: Vec<usize> = tree
-        .nodes
-        .iter()
-        .filter(|n| !n.is_leaf())
-        .map(|n| n.feature as usize)
-        .collect();
+/// The encoded columns the splits, the clustering features and the RFM and lifecycle rules
+/// read, ascending and without repeats.
+fn used_columns(splits: Vec<usize>, segments: Option<&SegmentModel>) -> Vec<usize> {
+    let mut used = splits;
     if let Some(s) = segments {
         used.extend(s.features.iter().map(|f| f.column));
         if let Some(r) = &s.rfm {
@@ -454,66 +573,6 @@ fn used_columns(tree: &Tree, segments: Option<&SegmentModel>) -> Vec<usize> {
     used.sort_unstable();
     used.dedup();
     used
-}
-
-/// A clustering feature in scaled space: `(x - mean) / std`, after `ln(1 + max(x, 0))` for
-/// log features.
-fn scaled(feat: &ScaledFeature) -> Expr {
-    let x = if feat.log1p {
-        // ln(1 + max(x, 0)): LN is the same libm call natively and in every engine
-        // (LOG1P is not portable)
-        Expr::Func(
-            "LN",
-            vec![Expr::Num(1.0).bin(
-                Op::Add,
-                Expr::Func("GREATEST", vec![column(feat.column), Expr::Num(0.0)]),
-            )],
-        )
-    } else {
-        column(feat.column)
-    };
-    x.bin(Op::Sub, Expr::Num(feat.mean))
-        .bin(Op::Div, Expr::Num(feat.std))
-}
-
-/// [`RfmRule`]'s class as a `CASE` over the eight recent / frequent / high-spend combinations.
-fn rfm_class(r: &RfmRule) -> Expr {
-    let recent = column(r.recency_column).le(Expr::Num(r.recency_threshold));
-    let frequent = column(r.frequency_column).bin(Op::Gt, Expr::Num(r.frequency_threshold));
-    let spend = column(r.monetary_column).bin(Op::Gt, Expr::Num(r.monetary_threshold));
-    let flag = |e: &Expr, on: bool| {
-        if on {
-            e.clone()
-        } else {
-            Expr::Not(Box::new(e.clone()))
-        }
-    };
-    let whens = (0..8u8)
-        .map(|bits| {
-            let (a, b, m) = (bits & 4 != 0, bits & 2 != 0, bits & 1 != 0);
-            (
-                Expr::all(vec![flag(&recent, a), flag(&frequent, b), flag(&spend, m)]),
-                Expr::str(crate::segment::rfm::class_of(a, b, m).as_str()),
-            )
-        })
-        .collect();
-    Expr::Case(whens, None)
-}
-
-/// The index of the nearest of `k` centroids by the `_d` distances: the first one no later one
-/// is strictly nearer than — the native argmin, ties to the lower index.
-fn nearest_centroid(k: usize) -> Expr {
-    let whens = (0..k.saturating_sub(1))
-        .map(|a| {
-            let nearest = Expr::all(
-                (a + 1..k)
-                    .map(|b| Expr::col(dist(a)).le(Expr::col(dist(b))))
-                    .collect(),
-            );
-            (nearest, Expr::Int(a as i64))
-        })
-        .collect();
-    Expr::Case(whens, Some(Box::new(Expr::Int(k as i64 - 1))))
 }
 
 /// `CASE WHEN key = k1 THEN v1 … ELSE vn END` over `(k, v)` pairs (the last pair is the ELSE).
@@ -569,85 +628,52 @@ fn parse_input(kind: &FeatureKind, t: Expr) -> Expr {
     }
 }
 
-/// The leaf index as nested `CASE`s, one per split.
-fn nested_leaf(tree: &Tree, i: usize) -> Expr {
-    let n = &tree.nodes[i];
-    if n.is_leaf() {
-        return Expr::Int(i as i64);
-    }
-    Expr::when(
-        Expr::col(col(n.feature as usize)).le(Expr::Num(n.threshold)),
-        nested_leaf(tree, n.left as usize),
-        nested_leaf(tree, n.right as usize),
-    )
+/// One split of a tree: `column <= threshold` goes to `left`, else to `right`.
+pub(super) struct Split {
+    pub column: usize,
+    pub threshold: f64,
+    pub left: usize,
+    pub right: usize,
 }
 
-/// The leaf index as one `WHEN` per leaf whose condition is the AND of its path's splits
-/// (`x <= t` left, `x > t` right: the encoded values are never NULL or NaN).
-fn flat_leaf(tree: &Tree) -> Expr {
+/// What a row reaches in a tree (given by `split`: a node's split, `None` at leaves) as an
+/// expression: `leaf(i)` of its leaf `i`, as nested `CASE`s, one per split, or (`flat`) as one
+/// `WHEN` per leaf whose condition is the AND of its path's splits (`x <= t` left, `x > t`
+/// right: the encoded values are never NULL or NaN).
+pub(super) fn split_case(
+    split: &dyn Fn(usize) -> Option<Split>,
+    leaf: &dyn Fn(usize) -> Expr,
+    flat: bool,
+) -> Expr {
+    if !flat {
+        return nested(split, leaf, 0);
+    }
     let mut whens = Vec::new();
     let mut stack = vec![(0usize, Vec::<Expr>::new())];
     while let Some((i, path)) = stack.pop() {
-        let n = &tree.nodes[i];
-        if n.is_leaf() {
-            whens.push((Expr::all(path), Expr::Int(i as i64)));
+        let Some(n) = split(i) else {
+            whens.push((Expr::all(path), leaf(i)));
             continue;
-        }
-        let x = Expr::col(col(n.feature as usize));
+        };
+        let x = column(n.column);
         let mut right = path.clone();
         right.push(x.clone().bin(Op::Gt, Expr::Num(n.threshold)));
         let mut left = path;
         left.push(x.le(Expr::Num(n.threshold)));
-        stack.push((n.right as usize, right));
-        stack.push((n.left as usize, left));
+        stack.push((n.right, right));
+        stack.push((n.left, left));
     }
     let last = whens.pop().map(|(_, v)| Box::new(v));
     Expr::Case(whens, last)
 }
 
-/// [`crate::segment::lifecycle::LifecycleRule::stage`] as a `CASE`.
-fn lifecycle(l: &LifecycleRule) -> Expr {
-    let cfg = &l.config;
-    let tenure = column(l.tenure_column).bin(Op::Mul, Expr::Num(cfg.tenure_unit_days));
-    let mut whens = Vec::new();
-    if let Some(f) = l.frequency_column {
-        whens.push((
-            column(f).le(Expr::Num(0.0)),
-            Expr::str(LifecycleStage::Potential.as_str()),
-        ));
+fn nested(split: &dyn Fn(usize) -> Option<Split>, leaf: &dyn Fn(usize) -> Expr, i: usize) -> Expr {
+    match split(i) {
+        None => leaf(i),
+        Some(n) => Expr::when(
+            column(n.column).le(Expr::Num(n.threshold)),
+            nested(split, leaf, n.left),
+            nested(split, leaf, n.right),
+        ),
     }
-    whens.push((
-        tenure.clone().le(Expr::Num(cfg.new_days)),
-        Expr::str(LifecycleStage::New.as_str()),
-    ));
-    let mut decline = Vec::new();
-    if let Some(r) = l.recency_column {
-        decline.push(column(r).bin(Op::Gt, Expr::Num(cfg.decline_recency_days)));
-    }
-    if let Some(t) = l.trend_column {
-        decline.push(
-            column(t)
-                .bin(Op::Lt, Expr::Num(cfg.decline_trend))
-                .and(tenure.clone().bin(Op::Gt, Expr::Num(cfg.growth_days / 2.0))),
-        );
-    }
-    match decline.len() {
-        0 => {}
-        1 => whens.push((
-            decline.pop().expect("one"),
-            Expr::str(LifecycleStage::Decline.as_str()),
-        )),
-        _ => whens.push((
-            Expr::Chain(Op::Or, decline),
-            Expr::str(LifecycleStage::Decline.as_str()),
-        )),
-    }
-    whens.push((
-        tenure.le(Expr::Num(cfg.growth_days)),
-        Expr::str(LifecycleStage::Growth.as_str()),
-    ));
-    Expr::Case(
-        whens,
-        Some(Box::new(Expr::str(LifecycleStage::Mature.as_str()))),
-    )
 }

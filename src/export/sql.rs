@@ -9,7 +9,9 @@
 //! - every binary operation is parenthesised, so no engine's precedence rules matter;
 //! - no raw control character: names are refused, literals and comment text escaped
 //!   ([`super::quote`]);
-//! - only `+ - * /`, comparisons, `LN`, `GREATEST`, `TRIM`, `LOWER`, `CASE` and `CAST` are used.
+//! - only `+ - * /`, comparisons, `LN`, `GREATEST`, `LEAST`, `FLOOR`, `POWER` (of 2, to an
+//!   integer: exact), `TRIM`, `LOWER`, `CASE` and `CAST` are used; boosted models' σ is spelled
+//!   out in these (`crate::model::boost::link`), as Spark's `EXP` is not glibc's.
 
 use super::quote::{comment_text, IdentError};
 
@@ -139,13 +141,20 @@ pub enum Expr {
     /// `CAST(e AS t)`.
     Cast(Box<Expr>, SqlType),
     /// A function of the portable set: `TRIM`, `LOWER`, `LN`, `GREATEST`, `LEAST`, `COALESCE`,
-    /// `COUNT`, `SUM`, `MIN`, `MAX`, `AVG`, `FLOOR`, `ABS`.
+    /// `COUNT`, `SUM`, `MIN`, `MAX`, `AVG`, `FLOOR`, `ABS`, `POWER`.
     Func(&'static str, Vec<Expr>),
     /// `a op b`, always parenthesised.
     Bin(Box<Expr>, Op, Box<Expr>),
     /// `(a op b op c …)`: one parenthesis for a left-associated chain of one operator, so long
     /// AND-chains and sums do not nest (parsers limit nesting).
     Chain(Op, Vec<Expr>),
+    /// The sum of the terms added left to right, `((a + b) + c) + …`, however many there are:
+    /// `(a + b + c …)` where engines evaluate the chain as one flat list, and on Spark
+    /// `aggregate(array(b, c, …), a, (acc, v) -> (acc + v))`. Spark's optimizer merges the
+    /// steps of a query into one expression and its code generator nests the code of each `+`
+    /// in its parent's, so 300 trees' chain ran the driver out of memory; the array's elements
+    /// are siblings, and `aggregate` folds them in order.
+    OrderedSum(Vec<Expr>),
     /// `NOT e`.
     Not(Box<Expr>),
     /// `e IS NULL`.
@@ -238,7 +247,7 @@ impl Expr {
             | Expr::Distinct(e)
             | Expr::Extract(_, e) => e.case_depth(),
             Expr::Bin(a, _, b) => a.case_depth().max(b.case_depth()),
-            Expr::Func(_, args) | Expr::Chain(_, args) => {
+            Expr::Func(_, args) | Expr::Chain(_, args) | Expr::OrderedSum(args) => {
                 args.iter().map(Expr::case_depth).max().unwrap_or(0)
             }
             Expr::In(e, list) => list
@@ -312,6 +321,23 @@ impl Expr {
                 }
                 out.push(')');
             }
+            Expr::OrderedSum(terms) => match (d, terms.split_first()) {
+                (_, None) => Expr::Num(0.0).write(d, out)?,
+                (_, Some((first, []))) => first.write(d, out)?,
+                (Dialect::Spark, Some((first, rest))) => {
+                    out.push_str("aggregate(array(");
+                    for (i, t) in rest.iter().enumerate() {
+                        if i > 0 {
+                            out.push_str(", ");
+                        }
+                        t.write(d, out)?;
+                    }
+                    out.push_str("), ");
+                    first.write(d, out)?;
+                    out.push_str(", (acc, v) -> (acc + v))");
+                }
+                _ => Expr::Chain(Op::Add, terms.clone()).write(d, out)?,
+            },
             Expr::Not(e) => {
                 out.push_str("(NOT ");
                 e.write(d, out)?;

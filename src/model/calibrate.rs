@@ -6,7 +6,7 @@ use super::metrics::log_loss;
 use serde::{Deserialize, Serialize};
 
 /// Weight of the identity map blended into isotonic output, making it strictly increasing.
-const TILT: f64 = 1e-4;
+pub const TILT: f64 = 1e-4;
 
 /// A fitted calibration map from raw leaf probability to calibrated probability.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,6 +61,26 @@ impl Calibrator {
                 (1.0 - TILT) * iso + TILT * p
             }
         }
+    }
+
+    /// Calibrated probability of a boosted model's margin `m` (raw probability σ(m)), in steps
+    /// the exported SQL repeats: Platt on the margin itself (clamped as the logit clamps the
+    /// probability, see [`Calibrator::platt_bounds`]), isotonic on σ(m) — both through the portable
+    /// link [`crate::model::boost::sigmoid`].
+    pub fn apply_margin(&self, m: f64) -> f64 {
+        use crate::model::boost::sigmoid;
+        match self {
+            Calibrator::Platt { a, b } => {
+                let (lo, hi) = Calibrator::platt_bounds();
+                sigmoid(a * m.clamp(lo, hi) + b)
+            }
+            Calibrator::Isotonic { .. } => self.apply(sigmoid(m)),
+        }
+    }
+
+    /// The log-odds Platt scaling reads are clamped to: the logits of 10⁻⁶ and 1 − 10⁻⁶.
+    pub fn platt_bounds() -> (f64, f64) {
+        (logit(0.0), logit(1.0))
     }
 
     /// Fit isotonic regression (pool-adjacent-violators), with block rates shrunk toward the

@@ -26,12 +26,12 @@ const FLOAT_COLUMNS: [&str; 4] = [
 ];
 
 /// A scored table: column names, and per id the cells by column.
-struct Scores {
+pub(crate) struct Scores {
     columns: Vec<String>,
     rows: BTreeMap<String, Vec<Option<String>>>,
 }
 
-fn read_scores(path: &Path, id: &str) -> Scores {
+pub(crate) fn read_scores(path: &Path, id: &str) -> Scores {
     let t = read_table(path, None).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let columns: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
     let idc = t
@@ -51,7 +51,7 @@ fn read_scores(path: &Path, id: &str) -> Scores {
 
 /// Every column of `engine` equals `native`'s: floats bit for bit, booleans by value, the rest
 /// as text. Returns the number of compared cells.
-fn assert_same(native: &Scores, engine: &Scores, what: &str) -> usize {
+pub(crate) fn assert_same(native: &Scores, engine: &Scores, what: &str) -> usize {
     assert_eq!(
         native.rows.len(),
         engine.rows.len(),
@@ -198,7 +198,13 @@ fn tree_example() -> PathBuf {
 }
 
 /// Export `model` for `dialect` (reading `table`) into `dir`; returns the file.
-fn export(model: &Path, dialect: &str, table: &str, dir: &Path, extra: &[&str]) -> PathBuf {
+pub(crate) fn export(
+    model: &Path,
+    dialect: &str,
+    table: &str,
+    dir: &Path,
+    extra: &[&str],
+) -> PathBuf {
     let out = dir.join(format!("{dialect}.sql"));
     let mut args = vec![
         "export-sql",
@@ -233,7 +239,7 @@ fn export_run(model: &Path, dialect: &str, extra: &[&str]) -> (i32, String, Stri
 
 /// Score `data` natively and with the exported SQL on PostgreSQL and DuckDB; every value must
 /// agree. `test` names the PostgreSQL database.
-fn check_model(test: &str, model: &Path, data: &Path, id: &str, extra: &[&str]) {
+pub(crate) fn check_model(test: &str, model: &Path, data: &Path, id: &str, extra: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let native_out = dir.path().join("native.csv");
     let t = Instant::now();
@@ -326,7 +332,13 @@ fn cdnow_scores_identically_in_sql() {
         &model,
         &["--model", "tree"],
     );
-    let feats = dir.path().join("features.csv");
+    let feats = cdnow_features(dir.path());
+    check_model("sql_cdnow", &model, &feats, "customer_id", &[]);
+}
+
+/// The CDNOW feature table as of 1998-04-01 (what a transaction model scores), in `dir`.
+pub(crate) fn cdnow_features(dir: &Path) -> PathBuf {
+    let feats = dir.join("features.csv");
     let (code, _, err) = run(
         "churn-train",
         &[
@@ -341,7 +353,7 @@ fn cdnow_scores_identically_in_sql() {
         ],
     );
     assert_eq!(code, 0, "{err}");
-    check_model("sql_cdnow", &model, &feats, "customer_id", &[]);
+    feats
 }
 
 /// A tiny deterministic generator (the test must not depend on a seed of another crate).
@@ -362,17 +374,33 @@ impl Lcg {
 /// `n` Telco-shaped rows full of edge cases: values exactly at (and one ulp around) every split
 /// threshold of `model`, missing-value tokens, unseen and padded categories, other boolean
 /// spellings, negative amounts.
-fn synthetic_telco(model: &Path, n: usize, out: &Path) {
+pub(crate) fn synthetic_telco(model: &Path, n: usize, out: &Path) {
     let b = churn::bundle::load(model).unwrap().bundle;
     let base = read_table(&telco(), None).unwrap();
     // thresholds per input name (value columns only)
     let mut cuts: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    let t = b.model.single_tree().expect("a single tree");
-    for node in t.tree.nodes.iter().filter(|n| !n.is_leaf()) {
-        let c = &b.encoder.columns[node.feature as usize];
+    let splits: Vec<(u32, f64)> = match (b.model.single_tree(), b.model.boosted_trees()) {
+        (Some(t), _) => t
+            .tree
+            .nodes
+            .iter()
+            .filter(|n| !n.is_leaf())
+            .map(|n| (n.feature, n.threshold))
+            .collect(),
+        (None, Some(bt)) => bt
+            .ensemble
+            .trees
+            .iter()
+            .flat_map(|t| t.nodes.iter().filter(|n| !n.is_leaf()))
+            .map(|n| (n.feature, n.threshold))
+            .collect(),
+        (None, None) => unreachable!("a tree or boosted trees"),
+    };
+    for (feature, threshold) in splits {
+        let c = &b.encoder.columns[feature as usize];
         if c.role == churn::features::ColumnRole::Value {
             let name = b.encoder.inputs[c.input].name.clone();
-            cuts.entry(name).or_default().push(node.threshold);
+            cuts.entry(name).or_default().push(threshold);
         }
     }
     let kinds: BTreeMap<&str, &churn::ingest::FeatureKind> = b
@@ -550,7 +578,7 @@ fn deep_tree_goes_flat_scores_identically_and_parses_as_spark() {
 }
 
 /// `sql` parses as Spark SQL (sqlparser's Databricks dialect) into exactly one query.
-fn spark_parses(sql: &str) {
+pub(crate) fn spark_parses(sql: &str) {
     use sqlparser::dialect::DatabricksDialect;
     use sqlparser::parser::Parser;
     let statements = Parser::new(&DatabricksDialect {})
@@ -593,8 +621,9 @@ for i in range(0, len(args), 4):
 "#;
 
 /// On a real Spark (PySpark, local mode): the exported scoring queries of Telco, CDNOW, the 100k
-/// edge-case rows and the depth-30 tree give what churn-score writes, and the CDNOW feature query
-/// what churn-train features writes.
+/// edge-case rows and the depth-30 tree, and of boosted models (Telco, the edge-case rows, Platt
+/// scaling, 300 rounds of depth 6) give what churn-score writes, and the CDNOW feature query what
+/// churn-train features writes.
 #[test]
 fn spark_runs_the_exports_identically() {
     let Some(py) = spark_python() else {
@@ -609,30 +638,38 @@ fn spark_runs_the_exports_identically() {
         &cd_model,
         &["--model", "tree"],
     );
-    let cd_feats = d.join("cd-features.csv");
-    let (code, _, err) = run(
-        "churn-train",
-        &[
-            "features",
-            "--config",
-            "training/cdnow.toml",
-            "--as-of",
-            "1998-04-01",
-            "--output",
-            cd_feats.to_str().unwrap(),
-            "--quiet",
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
+    let cd_feats = cdnow_features(d);
     let synthetic = d.join("synthetic.csv");
     synthetic_telco(&telco_model, 100_000, &synthetic);
     let deep = deep_model(d);
+    let boosted = crate::export_boosted::boosted_example();
+    let boosted_synthetic = d.join("boosted-synthetic.csv");
+    synthetic_telco(&boosted, 100_000, &boosted_synthetic);
     // (name, model, data, id)
     let jobs: Vec<(&str, PathBuf, PathBuf, &str)> = vec![
         ("telco", telco_model.clone(), telco(), "customerID"),
         ("cdnow", cd_model, cd_feats.clone(), "customer_id"),
         ("synthetic", telco_model, synthetic, "customerID"),
         ("deep", deep, telco(), "customerID"),
+        ("boosted", boosted.clone(), telco(), "customerID"),
+        (
+            "boosted-synthetic",
+            boosted.clone(),
+            boosted_synthetic,
+            "customerID",
+        ),
+        (
+            "boosted-platt",
+            crate::export_boosted::with_platt(&boosted, d),
+            telco(),
+            "customerID",
+        ),
+        (
+            "boosted-300",
+            crate::export_boosted::rounds_300(),
+            telco(),
+            "customerID",
+        ),
     ];
     let mut args: Vec<String> = Vec::new();
     let mut expected = Vec::new();
@@ -735,35 +772,6 @@ fn export_sql_refuses_bad_options() {
     );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no/such/dir"), "{err}");
-    // a boosted model is refused with the reason and the way out
-    let dir = tempfile::tempdir().unwrap();
-    let boosted = dir.path().join("boosted");
-    train_telco_with(
-        &boosted,
-        &[
-            "--model",
-            "boosted",
-            "--no-search",
-            "--boost-rounds",
-            "20",
-            "--no-segments",
-        ],
-    );
-    let (code, _, err) = run(
-        "churn-train",
-        &[
-            "export-sql",
-            "--model",
-            boosted.to_str().unwrap(),
-            "--dialect",
-            "duckdb",
-        ],
-    );
-    assert_eq!(code, 2, "{err}");
-    assert!(
-        err.contains("boosted model") && err.contains("--model tree"),
-        "{err}"
-    );
 }
 
 // ---------------------------------------------------------------- the feature query

@@ -13,6 +13,7 @@ mod cli;
 mod compare;
 mod decisions;
 mod evaluation;
+mod export_boosted;
 mod export_sql;
 mod faults;
 mod hardening;

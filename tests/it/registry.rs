@@ -395,7 +395,7 @@ fn a_registry_file_edited_into_nonsense_is_refused_with_the_problem_named() {
     assert!(valid_alias("canary-2") && !valid_alias("2x") && !valid_alias(""));
 }
 
-/// Promotions and rollbacks every 2 s while four clients score without pause for 60 s: no
+/// 30 promotions and rollbacks, 2 s apart, while four clients score without pause: no
 /// request fails, each answer carries one of the two versions, and every request started after a
 /// switch answered carries the version it switched to.
 fn promotion_under_load(url: &str) {
@@ -430,7 +430,8 @@ fn promotion_under_load(url: &str) {
     let started = Instant::now();
     let mut switches = Vec::new();
     let mut k = 0;
-    while started.elapsed() < Duration::from_secs(60) {
+    // a count, not a deadline: on a busy machine a switch can take longer than usual
+    while k < 30 {
         std::thread::sleep(Duration::from_secs(2));
         let sent = Instant::now();
         let (body, to) = if k % 2 == 0 {
@@ -462,7 +463,7 @@ fn promotion_under_load(url: &str) {
         .flat_map(|c| c.join().unwrap())
         .collect();
     assert!(seen.len() > 1000, "{} requests", seen.len());
-    assert!(switches.len() >= 25, "{} switches", switches.len());
+    assert_eq!(switches.len(), 30);
     for (start, end, status, version) in &seen {
         assert_eq!(*status, 200, "a request failed during the switches");
         let v = version.as_deref().expect("every answer names its version");

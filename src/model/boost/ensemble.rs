@@ -94,12 +94,6 @@ pub struct Ensemble {
     pub params: BoostParams,
 }
 
-/// Logistic function.
-#[inline]
-pub fn sigmoid(m: f64) -> f64 {
-    1.0 / (1.0 + (-m).exp())
-}
-
 impl Ensemble {
     /// Margin (log-odds) of an encoded row.
     #[inline]

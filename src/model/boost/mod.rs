@@ -16,16 +16,18 @@
 //! last bin going left and the first value of the next bin of the whole prepared matrix, so
 //! every prepared row (in the node or not) routes by its raw values exactly as by its bins.
 //!
-//! Files: `ensemble` (the fitted trees and their prediction), `grow` (one fit: gradients,
+//! Files: `ensemble` (the fitted trees and their prediction), `link` (σ in portable steps), `grow` (one fit: gradients,
 //! histograms, leaf-wise growth, early stopping), `cv` (the cross-validated candidate search).
 
 mod cv;
 mod ensemble;
 mod grow;
+pub mod link;
 
 pub use cv::{cross_validate, BoostCv, BoostCvRow};
-pub use ensemble::{sigmoid, BoostNode, BoostTree, Ensemble};
+pub use ensemble::{BoostNode, BoostTree, Ensemble};
 pub use grow::{fit, fit_target, FitReport, Target};
+pub use link::sigmoid;
 
 use super::ModelError;
 use serde::{Deserialize, Serialize};
