@@ -3,7 +3,7 @@
 
 use super::{Detail, ScoreError, Scored, Scorer};
 use crate::io::{OutData, RawTable};
-use crate::playbook::{RiskBand, Treatment};
+use crate::playbook::{RiskBand, RiskBands, Treatment};
 use crate::segment::{LifecycleStage, RfmClass};
 use std::borrow::Cow;
 
@@ -93,12 +93,11 @@ impl OutputColumn {
         matches!(self, SegmentId | Segment | RfmClass | LifecycleStage)
     }
 
+    /// Needs the playbook's advice: recommendations, and the reasons and levers behind them
+    /// (the risk band does not: it is a function of the probability).
     fn needs_advice(self) -> bool {
         use OutputColumn::*;
-        matches!(
-            self,
-            RiskBand | TopAction | ExpectedValue | Treatment | Contact
-        )
+        matches!(self, TopAction | ExpectedValue | Treatment | Contact)
     }
 
     /// Can this model (and an input with or without the id column) produce the column?
@@ -110,6 +109,7 @@ impl OutputColumn {
             OutputColumn::SegmentId | OutputColumn::Segment => seg.is_some(),
             OutputColumn::RfmClass => seg.is_some_and(|s| s.rfm.is_some()),
             OutputColumn::LifecycleStage => seg.is_some_and(|s| s.lifecycle.is_some()),
+            OutputColumn::RiskBand => b.playbook.is_some(),
             c if c.needs_advice() => b.playbook.is_some(),
             _ => true,
         }
@@ -221,6 +221,7 @@ impl<'a> Cells<'a> {
         id: Option<Option<Cow<'a, str>>>,
         r: usize,
         res: Result<Scored<'a>, ScoreError>,
+        bands: Option<&RiskBands>,
     ) {
         let s = match res {
             Ok(s) => s,
@@ -244,9 +245,11 @@ impl<'a> Cells<'a> {
             self.rfm.push(a.rfm_class);
             self.lifecycle.push(a.lifecycle_stage);
         }
+        if let Some(bands) = bands {
+            self.band.push(bands.band(p.probability));
+        }
         if let Some(a) = &s.advice {
             let top = a.recommendations.first();
-            self.band.push(a.risk_band);
             self.action.push(top.map(|r| r.action));
             self.ev.push(top.map(|r| r.expected_value));
             self.treatment.push(a.treatment);
@@ -316,6 +319,13 @@ pub fn score_columns_observed<'a>(
         .as_deref()
         .and_then(|c| table.index_of(c));
     let want_id = columns.contains(&OutputColumn::Id);
+    // the band is a function of the probability: no advice needed for it
+    let bands = scorer
+        .bundle
+        .playbook
+        .as_ref()
+        .map(|pb| &pb.file.risk_bands)
+        .filter(|_| columns.contains(&OutputColumn::RiskBand));
     let mut chunks = scorer.score_table(
         table,
         threads,
@@ -327,7 +337,7 @@ pub fn score_columns_observed<'a>(
             if let (Some(f), Ok(s)) = (&observe, &res) {
                 f(r, s);
             }
-            c.keep(id, r, res)
+            c.keep(id, r, res, bands)
         },
     )?;
     let mut bad = Vec::new();
