@@ -360,6 +360,12 @@ impl Expr {
                 }
                 out.push_str("))");
             }
+            // no WHEN: `CASE ELSE e END` is not SQL; the value is `e` (a one-leaf tree, a
+            // boosted model with one calibration bin)
+            Expr::Case(whens, other) if whens.is_empty() => match other {
+                Some(e) => e.write(d, out)?,
+                None => out.push_str("NULL"),
+            },
             Expr::Case(whens, other) => {
                 out.push_str("CASE");
                 for (c, v) in whens {
@@ -568,6 +574,18 @@ mod tests {
             let inner = t.split('\'').nth(1).unwrap();
             assert_eq!(inner.parse::<f64>().unwrap().to_bits(), x.to_bits());
         }
+    }
+
+    #[test]
+    fn a_case_without_when_is_its_else() {
+        let e = Expr::Case(vec![], Some(Box::new(Expr::Int(7))));
+        for d in Dialect::ALL {
+            assert_eq!(e.to_sql(d).unwrap(), "7");
+        }
+        assert_eq!(
+            Expr::Case(vec![], None).to_sql(Dialect::Spark).unwrap(),
+            "NULL"
+        );
     }
 
     #[test]

@@ -180,3 +180,21 @@ fn both_calibration_maps_score_identically_in_sql() {
     );
     check_model("sqlb_isotonic", &iso, &telco(), "customerID", &[]);
 }
+
+#[test]
+fn one_calibration_bin_exports_and_scores_identically() {
+    // all out-of-fold scores tied (or very few rows) leave one bin: its interval is a constant,
+    // and `CASE ELSE … END` would not parse anywhere
+    let model = boosted_example();
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = churn::bundle::load(&model).unwrap().bundle;
+    let churn::model::Predictor::Boosted(bt) = &mut b.model.predictor else {
+        panic!("boosted")
+    };
+    bt.bins.truncate(1);
+    bt.bins[0].upper = f64::INFINITY;
+    let out = dir.path().join("one-bin");
+    std::fs::create_dir_all(&out).unwrap();
+    churn::bundle::save(&out, &b).unwrap();
+    check_model("sqlb_one_bin", &out, &telco(), "customerID", &[]);
+}

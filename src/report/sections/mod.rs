@@ -51,7 +51,7 @@ fn table_marked(headers: &[&str], rows: &[Vec<String>], chosen: impl Fn(usize) -
         });
         for c in r {
             // numbers right-aligned, text left
-            let numeric = c.starts_with(|ch: char| ch.is_ascii_digit() || "−-—.".contains(ch));
+            let numeric = c.starts_with(|ch: char| ch.is_ascii_digit() || "+−-—.".contains(ch));
             let class = if numeric { " class=\"n\"" } else { "" };
             s.push_str(&format!("<td{class}>{}</td>", esc(c)));
         }
