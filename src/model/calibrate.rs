@@ -63,18 +63,17 @@ impl Calibrator {
         }
     }
 
-    /// Calibrated probability of a boosted model's margin `m` (raw probability σ(m)), in steps
-    /// the exported SQL repeats: Platt on the margin itself (clamped as the logit clamps the
-    /// probability, see [`Calibrator::platt_bounds`]), isotonic on σ(m) — both through the portable
-    /// link [`crate::model::boost::sigmoid`].
-    pub fn apply_margin(&self, m: f64) -> f64 {
-        use crate::model::boost::sigmoid;
+    /// Calibrated probability of a boosted model's margin `m` whose raw probability σ(m) is `raw`
+    /// (the caller has it already), in steps the exported SQL repeats: Platt on the margin itself
+    /// (clamped as the logit clamps the probability, see [`Calibrator::platt_bounds`]), isotonic
+    /// on `raw` — σ being the portable link [`crate::model::boost::sigmoid`].
+    pub fn apply_margin(&self, m: f64, raw: f64) -> f64 {
         match self {
             Calibrator::Platt { a, b } => {
                 let (lo, hi) = Calibrator::platt_bounds();
-                sigmoid(a * m.clamp(lo, hi) + b)
+                crate::model::boost::sigmoid(a * m.clamp(lo, hi) + b)
             }
-            Calibrator::Isotonic { .. } => self.apply(sigmoid(m)),
+            Calibrator::Isotonic { .. } => self.apply(raw),
         }
     }
 

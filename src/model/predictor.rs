@@ -274,7 +274,7 @@ impl Model {
     #[inline]
     fn predict_margin(&self, b: &Boosted, margin: f64) -> Prediction {
         let raw = boost::sigmoid(margin);
-        let p = self.calibrator.apply_margin(margin);
+        let p = self.calibrator.apply_margin(margin, raw);
         let i = b
             .bins
             .partition_point(|s| s.upper < raw)

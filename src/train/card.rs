@@ -77,12 +77,18 @@ pub(super) fn shap_summary(
         .take(SUMMARY_INPUTS)
         .collect();
     let tables = crate::model::shap::ShapTables::new(&b.ensemble);
+    // each encoded column's place among the inputs shown, if any
+    let slot: Vec<Option<usize>> = enc
+        .columns
+        .iter()
+        .map(|c| inputs.iter().position(|&i| i == c.input))
+        .collect();
     let mut shap = vec![vec![0.0; sample.len()]; inputs.len()];
     for (k, &r) in sample.iter().enumerate() {
         let phi = tables.shap_values(&b.ensemble, &x.row(r), x.ncols);
-        for (j, col) in enc.columns.iter().enumerate() {
-            if let Some(p) = inputs.iter().position(|&i| i == col.input) {
-                shap[p][k] += phi[j];
+        for (&s, v) in slot.iter().zip(phi) {
+            if let Some(p) = s {
+                shap[p][k] += v;
             }
         }
     }

@@ -4,7 +4,9 @@
 //! a 300-round depth-6 model, trees as condition chains, and both calibration maps. Spark
 //! runs the same exports in `export_sql::spark_runs_the_exports_identically` (one session).
 
-use crate::export_sql::{cdnow_features, check_model, export, spark_parses, synthetic_telco};
+use crate::export_sql::{
+    bank_model, cdnow_features, check_model, export, spark_parses, synthetic_telco,
+};
 use crate::util::*;
 use churn::model::calibrate::Calibrator;
 use std::path::{Path, PathBuf};
@@ -79,32 +81,10 @@ fn boosted_telco_scores_identically_in_sql() {
 
 #[test]
 fn boosted_bank_scores_identically_in_sql() {
-    let data = root().join("../shared/datasets/bank_customer_churn/Churn_Modelling.csv");
-    if !data.exists() {
-        eprintln!("skipped: {} not present", data.display());
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("bank");
-    let (code, _, err) = run(
-        "churn-train",
-        &[
-            "--data",
-            data.to_str().unwrap(),
-            "--label",
-            "Exited",
-            "--id",
-            "CustomerId",
-            "--drop",
-            "RowNumber,Surname",
-            "--model",
-            "boosted",
-            "--out",
-            model.to_str().unwrap(),
-            "--quiet",
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
+    let Some((data, model)) = bank_model(dir.path(), &["--model", "boosted"]) else {
+        return;
+    };
     check_model("sqlb_bank", &model, &data, "CustomerId", &[]);
 }
 

@@ -287,38 +287,46 @@ fn telco_scores_identically_in_sql() {
     check_model("sql_telco", &model, &telco(), "customerID", &[]);
 }
 
-#[test]
-fn bank_scores_identically_in_sql() {
+/// The Bank churn table and a model of it trained with `flags` into `dir`, or `None` (skip, with
+/// a note) when the shared dataset is absent.
+pub(crate) fn bank_model(dir: &Path, flags: &[&str]) -> Option<(PathBuf, PathBuf)> {
     let data = root().join("../shared/datasets/bank_customer_churn/Churn_Modelling.csv");
     if !data.exists() {
         eprintln!("skipped: {} not present", data.display());
-        return;
+        return None;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("bank");
-    let (code, _, err) = run(
-        "churn-train",
-        &[
-            "--data",
-            data.to_str().unwrap(),
-            "--label",
-            "Exited",
-            "--id",
-            "CustomerId",
-            "--drop",
-            "RowNumber,Surname",
-            "--model",
-            "tree",
-            "--max-depth",
-            "4,6,8",
-            "--min-samples-leaf",
-            "10,40",
-            "--out",
-            model.to_str().unwrap(),
-            "--quiet",
-        ],
-    );
+    let model = dir.join("bank");
+    let mut args = vec![
+        "--data",
+        data.to_str().unwrap(),
+        "--label",
+        "Exited",
+        "--id",
+        "CustomerId",
+        "--drop",
+        "RowNumber,Surname",
+    ];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&["--out", model.to_str().unwrap(), "--quiet"]);
+    let (code, _, err) = run("churn-train", &args);
     assert_eq!(code, 0, "{err}");
+    Some((data, model))
+}
+
+#[test]
+fn bank_scores_identically_in_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = [
+        "--model",
+        "tree",
+        "--max-depth",
+        "4,6,8",
+        "--min-samples-leaf",
+        "10,40",
+    ];
+    let Some((data, model)) = bank_model(dir.path(), &flags) else {
+        return;
+    };
     check_model("sql_bank", &model, &data, "CustomerId", &[]);
 }
 
