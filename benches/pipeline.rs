@@ -127,6 +127,7 @@ fn benches(c: &mut Criterion) {
         })
     });
     serving_cost(c, &scorer, &table);
+    full_answer_by_model(c, &data, &opts, &table);
 }
 
 /// Three actions every customer may get, with effects that differ by customer.
@@ -251,6 +252,108 @@ fn serving_cost(c: &mut Criterion, trained: &Scorer, table: &churn::io::RawTable
                     contacts += usize::from(r.advice.is_some_and(|a| a.contact));
                 }
                 black_box(contacts)
+            })
+        });
+    }
+    g.finish();
+}
+
+/// Issue 35: a full answer (probability, segment, reasons, advice, levers: what `POST /v1/score`
+/// computes) for 1,000 Telco customers with the Telco playbook, from the single tree, the
+/// default model (`auto`: boosted trees on Telco) and a 300-round depth-6 boosted model.
+fn full_answer_by_model(
+    c: &mut Criterion,
+    data: &churn::ingest::CustomerData,
+    opts: &TrainOptions,
+    table: &churn::io::RawTable,
+) {
+    use churn::model::ModelChoice;
+    let scorer_of = |model: ModelConfig| {
+        let dir = tempfile::tempdir().unwrap();
+        let o = TrainOptions {
+            out_dir: dir.path().to_path_buf(),
+            model,
+            ..opts.clone()
+        };
+        train(data.clone(), &o).unwrap();
+        Scorer::new(bundle::load(dir.path()).unwrap())
+    };
+    let models = [
+        (
+            "tree",
+            ModelConfig {
+                model: ModelChoice::Tree,
+                ..Default::default()
+            },
+        ),
+        ("default_auto", ModelConfig::default()),
+        (
+            "boosted_300_depth6",
+            ModelConfig {
+                model: ModelChoice::Boosted,
+                search: false,
+                boost_rounds: 300,
+                boost_max_depth: vec![6],
+                boost_learning_rate: vec![0.1],
+                ..Default::default()
+            },
+        ),
+    ];
+    let now = churn::time::now_ms();
+    let mut g = c.benchmark_group("full_answer_by_model_1000_customers");
+    g.sample_size(10);
+    for (name, model) in models {
+        let s = scorer_of(model);
+        let trees = s
+            .bundle
+            .model
+            .boosted_trees()
+            .map_or(0, |b| b.ensemble.trees.len());
+        eprintln!("full_answer_by_model: {name}: {trees} boosted trees");
+        let bind = s.bind(table).unwrap();
+        let customers: Vec<(Vec<f64>, String)> = (0..1000)
+            .map(|r| {
+                let mut w = Vec::new();
+                let row = s
+                    .encode(|i| Some(table.columns[bind[i]].data.get(r)), &mut w)
+                    .unwrap();
+                (row, format!("full-{r}"))
+            })
+            .collect();
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut levers = 0;
+                for (row, id) in &customers {
+                    let r = s.score_encoded_with(
+                        row,
+                        Vec::new(),
+                        Some(id),
+                        churn::scoring::Detail::FULL.on(now),
+                    );
+                    if r.advice.is_some() {
+                        levers += s.levers(row).len();
+                    }
+                }
+                black_box(levers)
+            })
+        });
+        // the two parts a boosted model adds: TreeSHAP reasons and the lever search
+        g.bench_function(format!("{name}_reasons_only"), |b| {
+            b.iter(|| {
+                let mut n = 0;
+                for (row, _) in &customers {
+                    n += s.top_reasons_with_leaf(row, 0, 3).0.len();
+                }
+                black_box(n)
+            })
+        });
+        g.bench_function(format!("{name}_levers_only"), |b| {
+            b.iter(|| {
+                let mut n = 0;
+                for (row, _) in &customers {
+                    n += s.levers(row).len();
+                }
+                black_box(n)
             })
         });
     }

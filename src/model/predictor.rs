@@ -232,6 +232,35 @@ impl Model {
         }
     }
 
+    /// The prediction of boosted trees for a margin computed elsewhere (see
+    /// [`boost::ChoiceTables`]); `None` for a single tree.
+    pub fn predict_from_margin(&self, margin: f64) -> Option<Prediction> {
+        self.boosted_trees().map(|b| self.predict_margin(b, margin))
+    }
+
+    /// `row` prepared for [`Model::predict_changed`]: boosted trees remember the row's leaf in
+    /// every tree (a single tree keeps nothing; its walk is already a handful of steps).
+    pub fn rescorer(&self, row: &[f64]) -> Option<boost::RowPaths> {
+        self.boosted_trees().map(|b| b.ensemble.row_paths(row))
+    }
+
+    /// [`Model::predict`] of `changed_row`, which equals the row `paths` was prepared from
+    /// except in the columns `changed`: only trees whose path tests a changed column are
+    /// walked again, and the result is bit-identical to predicting from scratch.
+    pub fn predict_changed(
+        &self,
+        paths: Option<&boost::RowPaths>,
+        changed_row: &[f64],
+        changed: &[usize],
+    ) -> Prediction {
+        match (&self.predictor, paths) {
+            (Predictor::Boosted(b), Some(p)) => {
+                self.predict_margin(b, p.margin(&b.ensemble, changed_row, changed))
+            }
+            _ => self.predict(changed_row),
+        }
+    }
+
     /// Predictions of the row-major `rows` (`width` columns each) into `out`, equal to
     /// [`Model::predict`] row by row; boosted margins are computed a block of rows at a time
     /// (see [`boost::Ensemble::margins`]), `margins` is scratch space.

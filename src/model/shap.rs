@@ -205,14 +205,20 @@ const TABLE_MAX_ENTRIES: usize = 1 << 24;
 /// a subset-sum transform), so a row costs one top-down pass over the nodes (building every
 /// leaf's mask `M`) and `d` look-ups per leaf, instead of `O(depth²)` work with divisions per
 /// leaf (the idea of Yang 2021, "Fast TreeSHAP", v2). Tables are flat, ensemble-wide arrays.
+///
+/// The tables go one step further and store, per leaf and mask, the `d` contributions
+/// themselves (`v (1 − z_i) / z_i · G(M∖{i})` or `−v · G(M)`): a leaf then costs one contiguous
+/// read of `d` numbers instead of up to `d + 1` scattered reads of its `G` (measured: the
+/// scattered reads from tables larger than the L2 cache were most of the time).
 #[derive(Debug, Clone)]
 pub struct ShapTables {
     trees: Vec<Option<TreeTable>>,
-    /// Per leaf and distinct path column: the column and `v (1 − z) / z` (the factor when
-    /// `o = 1`; it is `−v` when `o = 0`).
-    columns: Vec<(u32, f64)>,
-    /// Every leaf's `G`, one after another.
-    g: Vec<f64>,
+    /// Per leaf, its distinct path columns.
+    columns: Vec<u32>,
+    /// Per leaf and mask `M` (`2^d` of them), the `d` contributions to its path columns.
+    contrib: Vec<f64>,
+    /// [`Ensemble::expected_margin`], the base value every explanation starts from.
+    expected_margin: f64,
 }
 
 /// One tree's part of [`ShapTables`].
@@ -221,17 +227,16 @@ struct TreeTable {
     /// Per internal node, the slot of its column on the path from the root (a column keeps
     /// the slot of its first test on the path).
     slot: Vec<u8>,
-    /// Per leaf: node, value, distinct path columns `d`, offsets into `columns` and `g`.
+    /// Per leaf: node, distinct path columns `d`, offsets into `columns` and `contrib`.
     leaves: Vec<LeafEntry>,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct LeafEntry {
     node: u32,
-    value: f64,
     d: u32,
     columns: u32,
-    g: u32,
+    contrib: u32,
 }
 
 impl ShapTables {
@@ -241,20 +246,26 @@ impl ShapTables {
         let mut out = ShapTables {
             trees: Vec::with_capacity(e.trees.len()),
             columns: Vec::new(),
-            g: Vec::new(),
+            contrib: Vec::new(),
+            expected_margin: e.expected_margin(),
         };
         for t in &e.trees {
-            let (nc, ng) = (out.columns.len(), out.g.len());
+            let (nc, ng) = (out.columns.len(), out.contrib.len());
             let table = out.tabulate(t);
-            if table.is_none() || out.g.len() > TABLE_MAX_ENTRIES {
+            if table.is_none() || out.contrib.len() > TABLE_MAX_ENTRIES {
                 out.columns.truncate(nc);
-                out.g.truncate(ng);
+                out.contrib.truncate(ng);
                 out.trees.push(None);
             } else {
                 out.trees.push(table);
             }
         }
         out
+    }
+
+    /// The ensemble's expected margin (the SHAP base value), computed once.
+    pub fn expected_margin(&self) -> f64 {
+        self.expected_margin
     }
 
     /// Trees explained from tables (the rest recurse).
@@ -287,13 +298,12 @@ impl ShapTables {
                 mask[n.right as usize] = if left { m & !bit } else { m };
             }
             for l in &tt.leaves {
-                let m = mask[l.node as usize] & ((1u32 << l.d) - 1);
-                let cols = &self.columns[l.columns as usize..(l.columns + l.d) as usize];
-                let g = &self.g[l.g as usize..l.g as usize + (1usize << l.d)];
-                for (i, &(col, hot)) in cols.iter().enumerate() {
-                    let bit = 1u32 << i;
-                    let factor = if m & bit != 0 { hot } else { -l.value };
-                    phi[col as usize] += factor * g[(m & !bit) as usize];
+                let d = l.d as usize;
+                let m = (mask[l.node as usize] & ((1u32 << l.d) - 1)) as usize;
+                let cols = &self.columns[l.columns as usize..l.columns as usize + d];
+                let at = l.contrib as usize + m * d;
+                for (&col, &c) in cols.iter().zip(&self.contrib[at..at + d]) {
+                    phi[col as usize] += c;
                 }
             }
         }
@@ -323,15 +333,22 @@ impl ShapTables {
                 }
                 leaves.push(LeafEntry {
                     node: i as u32,
-                    value: n.value,
                     d: cols.len() as u32,
                     columns: u32::try_from(self.columns.len()).ok()?,
-                    g: u32::try_from(self.g.len()).ok()?,
+                    contrib: u32::try_from(self.contrib.len()).ok()?,
                 });
-                self.columns
-                    .extend(cols.iter().map(|&(col, z)| (col, n.value * (1.0 - z) / z)));
+                self.columns.extend(cols.iter().map(|c| c.0));
                 let z: Vec<f64> = cols.iter().map(|c| c.1).collect();
-                self.g.extend(subset_weights(&z));
+                let g = subset_weights(&z);
+                // the factor when the row takes the path's branches of column i, and when not
+                let hot: Vec<f64> = z.iter().map(|&z| n.value * (1.0 - z) / z).collect();
+                for m in 0..g.len() {
+                    for (b, &h) in hot.iter().enumerate() {
+                        let bit = 1usize << b;
+                        let factor = if m & bit != 0 { h } else { -n.value };
+                        self.contrib.push(factor * g[m & !bit]);
+                    }
+                }
                 continue;
             }
             if n.cover <= 0.0 {

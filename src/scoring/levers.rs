@@ -7,13 +7,17 @@
 //! data, not a promised effect of making the change. The saving a recommendation expects comes
 //! from the playbook's save rate, not from the lever.
 //!
-//! Single trees are searched by walking the tree; boosted trees by re-scoring combinations
-//! (exhaustively when there are few, greedily otherwise; see `searched_combination`). Either
-//! way every lever's `risk_after` is the model's exact prediction for the changed row.
+//! Single trees are searched by walking the tree; boosted trees by ranking combinations
+//! (exhaustively when there are few, greedily otherwise; see `searched_combination`) with the
+//! row's margin under every combination tabulated once per request
+//! ([`ChoiceTables`]), or by re-scoring each when the tables would be too large. Either way
+//! every lever's `risk_after` is the model's exact prediction for the changed row (re-walking
+//! only the trees whose path tests a changed column, [`RowPaths`]).
 
 use super::Scorer;
 use crate::features::InputEncoding;
 use crate::ingest::FeatureKind;
+use crate::model::boost::{ChoiceOptions, ChoiceTables, RowPaths, MAX_OPTIONS};
 use crate::model::{Model, TreeModel};
 use serde::Serialize;
 
@@ -31,10 +35,13 @@ const MAX_LEAVES_TRIED: usize = 256;
 /// Most value assignments the concrete-choice search visits for one customer.
 const MAX_CHOICE_STEPS: usize = 4096;
 
-/// Boosted models: tree evaluations one customer's exhaustive combination search may take
-/// (combinations × trees); past it the search is greedy. 300 trees → 218 combinations, so a
-/// request stays well under a millisecond.
+/// Boosted models without choice tables: tree evaluations one customer's exhaustive
+/// combination search may take (combinations × trees); past it the search is greedy. 300
+/// trees → 218 combinations, so a request stays well under a millisecond.
 const MAX_TREE_EVALUATIONS: usize = 1 << 16;
+
+/// Most combinations of one tree's options in a choice table (more: no tables).
+const MAX_CHOICE_TABLE: usize = 4096;
 
 /// Most actionable inputs the lever walk handles (more: single changes only).
 const MAX_LEVER_INPUTS: usize = 16;
@@ -138,6 +145,26 @@ impl Scorer {
             states: support.row_states(&self.bundle.encoder, row),
             opts,
             min_support: pb.file.lever_min_support,
+            changes: Vec::new(),
+            paths: None,
+            tables: None,
+            fixed_ok: Vec::new(),
+        };
+        let changes = changes_of(&search.opts);
+        let search = LeverSearch {
+            tables: search.choice_tables(&changes),
+            fixed_ok: search.fixed_support(),
+            changes,
+            ..search
+        };
+        // without tables, exact re-scoring re-walks only the trees a change can reach
+        let search = LeverSearch {
+            paths: search
+                .tables
+                .is_none()
+                .then(|| model.rescorer(row))
+                .flatten(),
+            ..search
         };
         let mut buf = row.to_vec();
         let mut found = search.single_changes(&mut buf);
@@ -231,6 +258,17 @@ impl Scorer {
     }
 }
 
+/// Per option, its alternatives other than the current value.
+fn changes_of(opts: &[LeverOption<'_>]) -> Vec<Vec<usize>> {
+    opts.iter()
+        .map(|o| {
+            (0..o.alternatives.len())
+                .filter(|&a| o.alternatives[a].0 != o.current)
+                .collect()
+        })
+        .collect()
+}
+
 /// The lever search for one customer: the row and the options of its actionable inputs.
 struct LeverSearch<'s, 'r> {
     scorer: &'s Scorer,
@@ -242,35 +280,139 @@ struct LeverSearch<'s, 'r> {
     opts: Vec<LeverOption<'s>>,
     /// Training rows each pair of values of a lever needs.
     min_support: u32,
+    /// Per option, its alternatives other than the current value (choice `k ≥ 1` of the
+    /// option in [`ChoiceTables`] is alternative `changes[option][k - 1]`).
+    changes: Vec<Vec<usize>>,
+    /// The row's paths through boosted trees: a candidate re-walks only the trees that test
+    /// a column it changes.
+    paths: Option<RowPaths>,
+    /// Boosted trees: the row's margin under every combination of the options' choices (the
+    /// search ranks combinations by it; the levers shown are scored exactly).
+    tables: Option<ChoiceTables>,
+    /// See [`LeverSearch::fixed_support`].
+    fixed_ok: Vec<Vec<bool>>,
 }
 
 impl<'s> LeverSearch<'s, '_> {
     /// Risk of the row with `choice` applied (`buf` is scratch of the row's width).
     fn apply(&self, choice: &[(usize, usize)], buf: &mut [f64]) -> f64 {
         buf.copy_from_slice(self.row);
+        let mut changed = Vec::with_capacity(choice.len() * 4);
         for &(oi, ai) in choice {
             let o = &self.opts[oi];
             for &c in &o.clear {
                 buf[c] = 0.0;
             }
+            changed.extend_from_slice(&o.clear);
             if let Some(c) = o.alternatives[ai].1 {
                 buf[c] = 1.0;
+                changed.push(c);
             }
         }
-        self.model.predict(buf).probability
+        if let Some(t) = &self.tables {
+            let digits = self.digits(choice);
+            if let Some(p) = self
+                .model
+                .predict_from_margin(t.exact_margin(&digits[..self.opts.len()]))
+            {
+                return p.probability;
+            }
+        }
+        self.model
+            .predict_changed(self.paths.as_ref(), buf, &changed)
+            .probability
     }
 
-    /// Whether `choice` gives a combination of values with training support.
+    /// `choice` as a choice per option (0 keeps it) for [`ChoiceTables`] (which exist for at
+    /// most [`MAX_OPTIONS`] options).
+    fn digits(&self, choice: &[(usize, usize)]) -> [usize; MAX_OPTIONS] {
+        let mut digits = [0usize; MAX_OPTIONS];
+        for &(oi, ai) in choice {
+            digits[oi] = 1 + self.changes[oi].iter().position(|&a| a == ai).unwrap_or(0);
+        }
+        digits
+    }
+
+    /// Choice tables of a boosted model (`None` for a single tree or too many options).
+    fn choice_tables(&self, changes: &[Vec<usize>]) -> Option<ChoiceTables> {
+        let b = self.model.boosted_trees()?;
+        let mut option_of = vec![None; self.row.len()];
+        for (oi, o) in self.opts.iter().enumerate() {
+            for &c in &o.clear {
+                option_of[c] = Some(oi);
+            }
+        }
+        let choices: Vec<usize> = changes.iter().map(|c| c.len() + 1).collect();
+        let value = |c: usize, k: usize| -> f64 {
+            let oi = option_of[c].expect("only option columns are asked for");
+            let set = self.opts[oi].alternatives[changes[oi][k - 1]].1;
+            f64::from(u8::from(set == Some(c)))
+        };
+        b.ensemble.choice_tables(
+            self.row,
+            &ChoiceOptions {
+                option_of: &option_of,
+                choices: &choices,
+                value: &value,
+            },
+            MAX_CHOICE_TABLE,
+        )
+    }
+
+    /// Risk of the row with `choice` applied, for ranking: from the choice tables when there
+    /// are (equal to [`LeverSearch::apply`] up to rounding), else exact.
+    fn risk(&self, choice: &[(usize, usize)], buf: &mut [f64]) -> f64 {
+        let Some(t) = &self.tables else {
+            return self.apply(choice, buf);
+        };
+        let digits = self.digits(choice);
+        self.model
+            .predict_from_margin(t.margin(&digits[..self.opts.len()]))
+            .map_or_else(|| self.apply(choice, buf), |p| p.probability)
+    }
+
+    /// Whether `choice` gives a combination of values with training support (as
+    /// [`LevelSupport::supports_states`](crate::features::LevelSupport::supports_states), with
+    /// the part that does not depend on the other changes computed once, in `fixed_ok`).
     fn supported(&self, choice: &[(usize, usize)]) -> bool {
-        let changed: Vec<(usize, u32)> = choice
+        let support = &self.scorer.bundle.encoder.support;
+        choice.iter().all(|&(oi, ai)| {
+            let cs = self.opts[oi].alternatives[ai].2;
+            self.fixed_ok[oi][ai]
+                && self.opts.iter().enumerate().all(|(oj, o)| {
+                    let other = match choice.iter().find(|c| c.0 == oj) {
+                        Some(&(_, aj)) => Some(o.alternatives[aj].2),
+                        None => self.states[o.input],
+                    };
+                    other.is_none_or(|s| support.count(cs, s) >= self.min_support)
+                })
+        })
+    }
+
+    /// Per option and alternative: whether the value has support with the row's own value of
+    /// every input that is not an option (those never change).
+    fn fixed_support(&self) -> Vec<Vec<bool>> {
+        let support = &self.scorer.bundle.encoder.support;
+        let fixed: Vec<u32> = self
+            .states
             .iter()
-            .map(|&(oi, ai)| (self.opts[oi].input, self.opts[oi].alternatives[ai].2))
+            .enumerate()
+            .filter(|(j, _)| !self.opts.iter().any(|o| o.input == *j))
+            .filter_map(|(_, s)| *s)
             .collect();
-        self.scorer
-            .bundle
-            .encoder
-            .support
-            .supports_states(&self.states, &changed, self.min_support)
+        self.opts
+            .iter()
+            .map(|o| {
+                o.alternatives
+                    .iter()
+                    .map(|a| {
+                        fixed
+                            .iter()
+                            .all(|&s| support.count(a.2, s) >= self.min_support)
+                    })
+                    .collect()
+            })
+            .collect()
     }
 
     /// Every supported change of one input to another value, with its risk.
@@ -307,22 +449,14 @@ impl<'s> LeverSearch<'s, '_> {
     }
 
     /// Boosted trees have no leaf to aim for: every supported combination of changes is
-    /// re-scored exactly when there are at most [`MAX_CHOICE_STEPS`] of them and at most
-    /// [`MAX_TREE_EVALUATIONS`] tree evaluations (the best is then optimal), else changes are
+    /// ranked when there are at most [`MAX_CHOICE_STEPS`] of them (with choice tables; without,
+    /// also at most [`MAX_TREE_EVALUATIONS`] tree evaluations) — the best is then optimal — else changes are
     /// added greedily, each time the one that lowers the risk most,
     /// until none does (a local optimum). Only combinations of two or more changes below
     /// `bound`.
     fn searched_combination(&self, bound: f64) -> Option<Choice> {
         let mut buf = vec![0.0; self.row.len()];
-        let changes: Vec<Vec<usize>> = self
-            .opts
-            .iter()
-            .map(|o| {
-                (0..o.alternatives.len())
-                    .filter(|&a| o.alternatives[a].0 != o.current)
-                    .collect()
-            })
-            .collect();
+        let changes = &self.changes;
         let space = changes
             .iter()
             .try_fold(1usize, |acc, c| acc.checked_mul(c.len() + 1))
@@ -332,7 +466,7 @@ impl<'s> LeverSearch<'s, '_> {
             if choice.len() < 2 || !self.supported(&choice) {
                 return;
             }
-            let p = self.apply(&choice, buf);
+            let p = self.risk(&choice, buf);
             let better = best
                 .as_ref()
                 .is_none_or(|(bp, bc)| p < *bp - 1e-12 || (p <= *bp && choice.len() < bc.len()));
@@ -344,7 +478,11 @@ impl<'s> LeverSearch<'s, '_> {
             .model
             .boosted_trees()
             .map_or(1, |b| b.ensemble.trees.len());
-        let cap = (MAX_TREE_EVALUATIONS / trees.max(1)).clamp(16, MAX_CHOICE_STEPS);
+        let cap = if self.tables.is_some() {
+            MAX_CHOICE_STEPS
+        } else {
+            (MAX_TREE_EVALUATIONS / trees.max(1)).clamp(16, MAX_CHOICE_STEPS)
+        };
         if space <= cap {
             // odometer over (keep | each change) per option
             let mut digit = vec![0usize; changes.len()];
@@ -372,7 +510,7 @@ impl<'s> LeverSearch<'s, '_> {
             return best.map(|b| b.1);
         }
         let mut choice: Choice = Vec::new();
-        let mut risk = self.apply(&choice, &mut buf);
+        let mut risk = self.risk(&choice, &mut buf);
         loop {
             let mut step: Option<(f64, (usize, usize))> = None;
             for (oi, alts) in changes.iter().enumerate() {
@@ -385,7 +523,7 @@ impl<'s> LeverSearch<'s, '_> {
                     if !self.supported(&c) {
                         continue;
                     }
-                    let p = self.apply(&c, &mut buf);
+                    let p = self.risk(&c, &mut buf);
                     if p < risk - 1e-12 && step.is_none_or(|s| p < s.0) {
                         step = Some((p, (oi, ai)));
                     }

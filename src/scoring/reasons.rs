@@ -206,36 +206,45 @@ fn describe_input(enc: &Encoder, input: usize, steps: &[Step]) -> String {
 }
 
 /// The explanation of one row of a boosted model: its SHAP values `phi` (per encoded column,
-/// margin units) summed per input, each input described by the row's own value.
-pub(super) fn explain_shap(enc: &Encoder, row: &[f64], phi: &[f64], base: f64) -> Explanation {
+/// margin units) summed per input, each input described by the row's own value; at most `n`
+/// reasons each way (only those are described).
+pub(super) fn explain_shap(
+    enc: &Encoder,
+    row: &[f64],
+    phi: &[f64],
+    base: f64,
+    n: usize,
+) -> Explanation {
     let mut per_input = vec![0.0; enc.inputs.len()];
     for (c, v) in phi.iter().enumerate() {
         per_input[enc.columns[c].input] += v;
     }
-    let mut raised = Vec::new();
-    let mut lowered = Vec::new();
+    let mut raised: Vec<(usize, f64)> = Vec::new();
+    let mut lowered: Vec<(usize, f64)> = Vec::new();
     for (input, &effect) in per_input.iter().enumerate() {
-        if effect == 0.0 {
-            continue;
-        }
-        let reason = Reason {
-            condition: describe_value(enc, input, row),
-            field: enc.inputs[input].name.clone(),
-            effect,
-        };
         if effect > 0.0 {
-            raised.push(reason);
-        } else {
-            lowered.push(reason);
+            raised.push((input, effect));
+        } else if effect < 0.0 {
+            lowered.push((input, effect));
         }
     }
     // stable: equal effects keep input order
-    raised.sort_by(|a, b| b.effect.total_cmp(&a.effect));
-    lowered.sort_by(|a, b| a.effect.total_cmp(&b.effect));
+    raised.sort_by(|a, b| b.1.total_cmp(&a.1));
+    lowered.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let reasons = |v: Vec<(usize, f64)>| -> Vec<Reason> {
+        v.into_iter()
+            .take(n)
+            .map(|(input, effect)| Reason {
+                condition: describe_value(enc, input, row),
+                field: enc.inputs[input].name.clone(),
+                effect,
+            })
+            .collect()
+    };
     Explanation {
         base_rate: base,
-        raised,
-        lowered,
+        raised: reasons(raised),
+        lowered: reasons(lowered),
     }
 }
 
@@ -293,18 +302,25 @@ impl Scorer {
     /// [`Scorer::explain`] when the row's [`Prediction::leaf`](crate::model::Prediction::leaf)
     /// is known.
     pub fn explain_with_leaf(&self, row: &[f64], leaf: usize) -> Cow<'_, Explanation> {
+        self.explain_top(row, leaf, usize::MAX)
+    }
+
+    /// The explanation with at most `n` reasons each way (a boosted model then describes only
+    /// those inputs).
+    fn explain_top(&self, row: &[f64], leaf: usize, n: usize) -> Cow<'_, Explanation> {
         match &self.bundle.model.predictor {
             Predictor::Boosted(b) => {
-                let phi = match &self.shap {
-                    Some(t) => t.shap_values(&b.ensemble, row, row.len()),
-                    None => shap_values(&b.ensemble, row, row.len()),
+                let (phi, base) = match &self.shap {
+                    Some(t) => (
+                        t.shap_values(&b.ensemble, row, row.len()),
+                        t.expected_margin(),
+                    ),
+                    None => (
+                        shap_values(&b.ensemble, row, row.len()),
+                        b.ensemble.expected_margin(),
+                    ),
                 };
-                Cow::Owned(explain_shap(
-                    &self.bundle.encoder,
-                    row,
-                    &phi,
-                    b.ensemble.expected_margin(),
-                ))
+                Cow::Owned(explain_shap(&self.bundle.encoder, row, &phi, base, n))
             }
             Predictor::Tree(_) => Cow::Borrowed(&self.explanations[leaf]),
         }
@@ -317,7 +333,7 @@ impl Scorer {
         leaf: usize,
         n: usize,
     ) -> (Vec<Cow<'_, Reason>>, Vec<Cow<'_, Reason>>) {
-        match self.explain_with_leaf(row, leaf) {
+        match self.explain_top(row, leaf, n) {
             Cow::Borrowed(ex) => (
                 ex.raised.iter().take(n).map(Cow::Borrowed).collect(),
                 ex.lowered.iter().take(n).map(Cow::Borrowed).collect(),

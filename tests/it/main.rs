@@ -29,6 +29,7 @@ mod report;
 mod retrain;
 mod segments;
 mod server;
+mod shap;
 mod store;
 mod timestamps;
 mod uplift;

@@ -16,18 +16,24 @@
 //! last bin going left and the first value of the next bin of the whole prepared matrix, so
 //! every prepared row (in the node or not) routes by its raw values exactly as by its bins.
 //!
-//! Files: `ensemble` (the fitted trees and their prediction), `link` (σ in portable steps), `grow` (one fit: gradients,
-//! histograms, leaf-wise growth, early stopping), `cv` (the cross-validated candidate search).
+//! Files: `ensemble` (the fitted trees and their prediction), `link` (σ in portable steps),
+//! `grow` (one fit: gradients, histograms, leaf-wise growth, early stopping), `cv` (the
+//! cross-validated candidate search), `rewalk` (re-scoring a row with a few columns changed), `choices` (its margin under
+//! every combination of choices for a few inputs).
 
+mod choices;
 mod cv;
 mod ensemble;
 mod grow;
 pub mod link;
+mod rewalk;
 
+pub use choices::{ChoiceTables, Options as ChoiceOptions, MAX_CHOICES, MAX_OPTIONS};
 pub use cv::{cross_validate, BoostCv, BoostCvRow};
 pub use ensemble::{BoostNode, BoostTree, Ensemble};
 pub use grow::{fit, fit_target, FitReport, Target};
 pub use link::sigmoid;
+pub use rewalk::RowPaths;
 
 use super::ModelError;
 use serde::{Deserialize, Serialize};
