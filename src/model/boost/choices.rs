@@ -28,10 +28,10 @@ pub struct Options<'a> {
 /// Most options (choice sets are tracked as one bitmask per option).
 pub const MAX_OPTIONS: usize = 16;
 /// Most choices per option, the keep choice included.
-pub const MAX_CHOICES: usize = 64;
+pub const MAX_CHOICES: usize = 32;
 
 /// Allowed choices per option along a walk.
-type Allowed = [u64; MAX_OPTIONS];
+type Allowed = [u32; MAX_OPTIONS];
 
 /// The row's margin under every combination of choices (see the module docs).
 #[derive(Debug, Clone)]
@@ -200,7 +200,7 @@ impl Reach<'_> {
                 };
                 scope |= 1 << o;
                 let v = &self.vals[self.at[c] as usize..];
-                let mut left = 0u64;
+                let mut left = 0u32;
                 let mut rest = allowed[o];
                 while rest != 0 {
                     let k = rest.trailing_zeros() as usize;
@@ -227,11 +227,11 @@ impl Reach<'_> {
 }
 
 /// Bitmask of choices `0..k`.
-fn full(k: usize) -> u64 {
-    if k >= 64 {
-        u64::MAX
+fn full(k: usize) -> u32 {
+    if k >= 32 {
+        u32::MAX
     } else {
-        (1u64 << k) - 1
+        (1u32 << k) - 1
     }
 }
 
