@@ -189,6 +189,11 @@ pub fn shap_values(ensemble: &Ensemble, row: &[f64], ncols: usize) -> Vec<f64> {
 /// algorithm (a table of `2^d` weights per leaf would grow too large).
 const TABLE_MAX_PATH: usize = 10;
 
+/// Leaves with at most this many distinct path columns store their contributions per mask
+/// (`2^d · d` numbers, at most 384); longer paths store `G` (`2^d` numbers) and multiply at
+/// scoring time, so deep trees do not multiply the table size by `d`.
+const CONTRIB_MAX_PATH: usize = 6;
+
 /// Total table entries (f64) per ensemble before the remaining trees fall back to recursion
 /// (16 Mi entries = 128 MiB).
 const TABLE_MAX_ENTRIES: usize = 1 << 24;
@@ -206,16 +211,19 @@ const TABLE_MAX_ENTRIES: usize = 1 << 24;
 /// leaf's mask `M`) and `d` look-ups per leaf, instead of `O(depth²)` work with divisions per
 /// leaf (the idea of Yang 2021, "Fast TreeSHAP", v2). Tables are flat, ensemble-wide arrays.
 ///
-/// The tables go one step further and store, per leaf and mask, the `d` contributions
-/// themselves (`v (1 − z_i) / z_i · G(M∖{i})` or `−v · G(M)`): a leaf then costs one contiguous
-/// read of `d` numbers instead of up to `d + 1` scattered reads of its `G` (measured: the
-/// scattered reads from tables larger than the L2 cache were most of the time).
+/// For paths of at most [`CONTRIB_MAX_PATH`] columns the tables go one step further and store,
+/// per leaf and mask, the `d` contributions themselves (`v (1 − z_i) / z_i · G(M∖{i})` or
+/// `−v · G(M)`, the same products): a leaf then costs one contiguous read of `d` numbers
+/// instead of up to `d + 1` scattered reads of its `G` (measured: the scattered reads from
+/// tables larger than the L2 cache were most of the time).
 #[derive(Debug, Clone)]
 pub struct ShapTables {
     trees: Vec<Option<TreeTable>>,
-    /// Per leaf, its distinct path columns.
-    columns: Vec<u32>,
-    /// Per leaf and mask `M` (`2^d` of them), the `d` contributions to its path columns.
+    /// Per leaf, its distinct path columns and, per column, `v (1 − z) / z` (the factor when
+    /// the row takes the path's branches of that column; it is `−v` when not).
+    columns: Vec<(u32, f64)>,
+    /// Per leaf: for paths of at most [`CONTRIB_MAX_PATH`] columns, per mask `M` (`2^d` of
+    /// them) the `d` contributions to its path columns; for longer paths, `G` per subset.
     contrib: Vec<f64>,
     /// [`Ensemble::expected_margin`], the base value every explanation starts from.
     expected_margin: f64,
@@ -227,13 +235,14 @@ struct TreeTable {
     /// Per internal node, the slot of its column on the path from the root (a column keeps
     /// the slot of its first test on the path).
     slot: Vec<u8>,
-    /// Per leaf: node, distinct path columns `d`, offsets into `columns` and `contrib`.
+    /// Per leaf: node, value, distinct path columns `d`, offsets into `columns` and `contrib`.
     leaves: Vec<LeafEntry>,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct LeafEntry {
     node: u32,
+    value: f64,
     d: u32,
     columns: u32,
     contrib: u32,
@@ -301,9 +310,18 @@ impl ShapTables {
                 let d = l.d as usize;
                 let m = (mask[l.node as usize] & ((1u32 << l.d) - 1)) as usize;
                 let cols = &self.columns[l.columns as usize..l.columns as usize + d];
-                let at = l.contrib as usize + m * d;
-                for (&col, &c) in cols.iter().zip(&self.contrib[at..at + d]) {
-                    phi[col as usize] += c;
+                if d <= CONTRIB_MAX_PATH {
+                    let at = l.contrib as usize + m * d;
+                    for (&(col, _), &c) in cols.iter().zip(&self.contrib[at..at + d]) {
+                        phi[col as usize] += c;
+                    }
+                } else {
+                    let g = &self.contrib[l.contrib as usize..l.contrib as usize + (1 << d)];
+                    for (i, &(col, hot)) in cols.iter().enumerate() {
+                        let bit = 1usize << i;
+                        let factor = if m & bit != 0 { hot } else { -l.value };
+                        phi[col as usize] += factor * g[m & !bit];
+                    }
                 }
             }
         }
@@ -333,15 +351,21 @@ impl ShapTables {
                 }
                 leaves.push(LeafEntry {
                     node: i as u32,
+                    value: n.value,
                     d: cols.len() as u32,
                     columns: u32::try_from(self.columns.len()).ok()?,
                     contrib: u32::try_from(self.contrib.len()).ok()?,
                 });
-                self.columns.extend(cols.iter().map(|c| c.0));
+                // the factor when the row takes the path's branches of column i (else −v)
+                let hot: Vec<f64> = cols.iter().map(|c| n.value * (1.0 - c.1) / c.1).collect();
+                self.columns
+                    .extend(cols.iter().zip(&hot).map(|(c, &h)| (c.0, h)));
                 let z: Vec<f64> = cols.iter().map(|c| c.1).collect();
                 let g = subset_weights(&z);
-                // the factor when the row takes the path's branches of column i, and when not
-                let hot: Vec<f64> = z.iter().map(|&z| n.value * (1.0 - z) / z).collect();
+                if cols.len() > CONTRIB_MAX_PATH {
+                    self.contrib.extend_from_slice(&g);
+                    continue;
+                }
                 for m in 0..g.len() {
                     for (b, &h) in hot.iter().enumerate() {
                         let bit = 1usize << b;
@@ -525,6 +549,42 @@ mod tests {
             }
             let sum: f64 = phi.iter().sum();
             assert!((e.expected_margin() + sum - e.margin(&row)).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn tables_of_paths_longer_than_six_columns_match_the_recursion() {
+        // a chain over columns 0..8: the deepest leaves test 8 distinct columns (G layout),
+        // the shallow ones fewer (contribution layout)
+        let mut nodes = Vec::new();
+        for c in 0..8u32 {
+            let i = nodes.len() as u32;
+            nodes.push(node(c, 0.5, i + 2, i + 1, 0.0));
+            nodes.push(leaf(0.05 * c as f64 - 0.2, 0.0));
+        }
+        nodes.push(leaf(0.9, 0.0));
+        // covers: each leaf 3 + c rows, the final leaf 20
+        let mut below = 20.0;
+        for c in (0..8usize).rev() {
+            nodes[2 * c + 1].cover = 3.0 + c as f64;
+            below += 3.0 + c as f64;
+            nodes[2 * c].cover = below;
+        }
+        nodes[16].cover = 20.0;
+        let e = Ensemble {
+            base_margin: 0.1,
+            trees: vec![BoostTree { nodes }],
+            params: BoostParams::default(),
+        };
+        let tables = ShapTables::new(&e);
+        assert_eq!(tables.tabulated(), 1);
+        for bits in [0u32, 0xff, 0b1010_0110, 0b0111_1111, 0b1000_0000] {
+            let row: Vec<f64> = (0..8).map(|c| f64::from((bits >> c) & 1)).collect();
+            let slow = shap_values(&e, &row, 8);
+            let fast = tables.shap_values(&e, &row, 8);
+            for (a, b) in fast.iter().zip(&slow) {
+                assert!((a - b).abs() < 1e-12, "{bits:b}: {fast:?} vs {slow:?}");
+            }
         }
     }
 

@@ -290,6 +290,9 @@ impl PlaybookFile {
                     "'{a}' is numeric; levers change categorical or boolean inputs"
                 )));
             }
+            if inputs.contains(&i) {
+                return Err(bad(format!("'{a}' is listed twice")));
+            }
             inputs.push(i);
         }
         Ok(inputs)

@@ -312,11 +312,11 @@ impl<'s> LeverSearch<'s, '_> {
             }
         }
         if let Some(t) = &self.tables {
-            let digits = self.digits(choice);
-            if let Some(p) = self
-                .model
-                .predict_from_margin(t.exact_margin(&digits[..self.opts.len()]))
-            {
+            let exact = self.digits(choice).and_then(|d| {
+                self.model
+                    .predict_from_margin(t.exact_margin(&d[..self.opts.len()]))
+            });
+            if let Some(p) = exact {
                 return p.probability;
             }
         }

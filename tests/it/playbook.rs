@@ -299,6 +299,13 @@ fn validation_errors_name_the_file_the_rule_and_the_problem() {
         ),
         (
             base.replace(
+                "actionable = [\"Contract\"",
+                "actionable = [\"Contract\", \"Contract\"",
+            ),
+            "actionable: 'Contract' is listed twice",
+        ),
+        (
+            base.replace(
                 "cost_caps = { low_value_silent = 1.0 }",
                 "cost_caps = { silent = 1.0 }",
             ),

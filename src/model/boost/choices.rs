@@ -65,12 +65,14 @@ struct Group {
 
 impl Ensemble {
     /// The tables for `row` under `opts`; `None` when the options exceed [`MAX_OPTIONS`] or
-    /// [`MAX_CHOICES`], or a tree's scope has more than `max_table` combinations.
+    /// [`MAX_CHOICES`], a tree's scope has more than `max_table` combinations, or the tables
+    /// would hold more than `max_total` entries in all.
     pub fn choice_tables(
         &self,
         row: &[f64],
         opts: &Options<'_>,
         max_table: usize,
+        max_total: usize,
     ) -> Option<ChoiceTables> {
         let n = opts.choices.len();
         if n > MAX_OPTIONS || opts.choices.iter().any(|&k| k == 0 || k > MAX_CHOICES) {
@@ -126,7 +128,8 @@ impl Ensemble {
                     size = size.saturating_mul(k);
                 }
             }
-            if size > max_table {
+            let groups: usize = out.groups.iter().map(|g| g.delta.len()).sum();
+            if size > max_table || out.leaf.len() + groups + 2 * size > max_total {
                 return None;
             }
             let strides = &out.strides[s0..];
@@ -358,7 +361,7 @@ mod tests {
             [0.0, 1.0, 0.0, 1.0, 0.3, -0.4],
             [0.0, 0.0, 0.0, 0.0, f64::NAN, 0.9],
         ] {
-            let tables = e.choice_tables(&row, &opts, 1024).unwrap();
+            let tables = e.choice_tables(&row, &opts, 1024, 1 << 20).unwrap();
             for a in 0..4 {
                 for b in 0..3 {
                     let mut changed = row;
@@ -381,6 +384,8 @@ mod tests {
         }
         // a table larger than allowed: no tables
         let row = [0.0; 6];
-        assert!(e.choice_tables(&row, &opts, 2).is_none());
+        assert!(e.choice_tables(&row, &opts, 2, 1 << 20).is_none());
+        // more entries in all than allowed: no tables
+        assert!(e.choice_tables(&row, &opts, 1024, 40).is_none());
     }
 }

@@ -2,22 +2,34 @@
 //! (or greedy) search over combinations that ranks by them.
 
 use super::{Choice, LeverSearch, MAX_CHOICE_STEPS, MAX_CHOICE_TABLE, MAX_TREE_EVALUATIONS};
+
+/// How far a ranked risk (from choice tables) may be from the exact one: the margin differs
+/// by ~1e-15, and an isotonic calibration's steepest slope can magnify that many times.
+const RANK_SLACK: f64 = 1e-9;
+
+/// Most entries of one request's choice tables in all (8 bytes each: 2 MiB); past it the
+/// search re-scores combinations instead.
+const MAX_CHOICE_ENTRIES: usize = 1 << 18;
 use crate::model::boost::{ChoiceOptions, ChoiceTables, MAX_OPTIONS};
 
 impl LeverSearch<'_, '_> {
     /// `choice` as a choice per option (0 keeps it) for [`ChoiceTables`] (which exist for at
     /// most [`MAX_OPTIONS`] options).
-    pub(super) fn digits(&self, choice: &[(usize, usize)]) -> [usize; MAX_OPTIONS] {
+    /// `None` when an alternative is not one of the option's changes.
+    pub(super) fn digits(&self, choice: &[(usize, usize)]) -> Option<[usize; MAX_OPTIONS]> {
         let mut digits = [0usize; MAX_OPTIONS];
         for &(oi, ai) in choice {
-            digits[oi] = 1 + self.changes[oi].iter().position(|&a| a == ai).unwrap_or(0);
+            digits[oi] = 1 + self.changes[oi].iter().position(|&a| a == ai)?;
         }
-        digits
+        Some(digits)
     }
 
     /// Choice tables of a boosted model (`None` for a single tree or too many options).
     pub(super) fn choice_tables(&self, changes: &[Vec<usize>]) -> Option<ChoiceTables> {
         let b = self.model.boosted_trees()?;
+        if self.opts.len() < 2 {
+            return None; // no combinations to search; single changes re-score exactly
+        }
         let mut option_of = vec![None; self.row.len()];
         for (oi, o) in self.opts.iter().enumerate() {
             for &c in &o.clear {
@@ -38,6 +50,7 @@ impl LeverSearch<'_, '_> {
                 value: &value,
             },
             MAX_CHOICE_TABLE,
+            MAX_CHOICE_ENTRIES,
         )
     }
 
@@ -47,9 +60,11 @@ impl LeverSearch<'_, '_> {
         let Some(t) = &self.tables else {
             return self.apply(choice, buf);
         };
-        let digits = self.digits(choice);
-        self.model
-            .predict_from_margin(t.margin(&digits[..self.opts.len()]))
+        self.digits(choice)
+            .and_then(|d| {
+                self.model
+                    .predict_from_margin(t.margin(&d[..self.opts.len()]))
+            })
             .map_or_else(|| self.apply(choice, buf), |p| p.probability)
     }
 
@@ -66,17 +81,18 @@ impl LeverSearch<'_, '_> {
             .iter()
             .try_fold(1usize, |acc, c| acc.checked_mul(c.len() + 1))
             .unwrap_or(usize::MAX);
-        let mut best: Option<(f64, Choice)> = None;
+        // ranked risks may differ from the exact ones by rounding: keep every combination
+        // within RANK_SLACK of the lowest, and decide among them on exact risks
+        let mut lowest = f64::INFINITY;
+        let mut near: Vec<(f64, Choice)> = Vec::new();
         let mut consider = |choice: Choice, buf: &mut [f64]| {
             if choice.len() < 2 || !self.supported(&choice) {
                 return;
             }
             let p = self.risk(&choice, buf);
-            let better = best
-                .as_ref()
-                .is_none_or(|(bp, bc)| p < *bp - 1e-12 || (p <= *bp && choice.len() < bc.len()));
-            if p < bound - 1e-12 && better {
-                best = Some((p, choice));
+            if p < bound + RANK_SLACK && p <= lowest + RANK_SLACK {
+                lowest = lowest.min(p);
+                near.push((p, choice));
             }
         };
         let trees = self
@@ -112,7 +128,8 @@ impl LeverSearch<'_, '_> {
                     break;
                 }
             }
-            return best.map(|b| b.1);
+            near.retain(|(p, _)| *p <= lowest + RANK_SLACK);
+            return self.exact_best(near, bound, &mut buf);
         }
         let mut choice: Choice = Vec::new();
         let mut risk = self.risk(&choice, &mut buf);
@@ -139,6 +156,34 @@ impl LeverSearch<'_, '_> {
             risk = p;
         }
         choice.sort_unstable();
-        (choice.len() >= 2 && risk < bound - 1e-12).then_some(choice)
+        if choice.len() < 2 || risk >= bound + RANK_SLACK {
+            return None;
+        }
+        self.exact_best(vec![(risk, choice)], bound, &mut buf)
+    }
+
+    /// The best of `candidates` on exact risks (fewest changes among equal risks, the first
+    /// among equal ones), if it is below `bound`.
+    fn exact_best(
+        &self,
+        candidates: Vec<(f64, Choice)>,
+        bound: f64,
+        buf: &mut [f64],
+    ) -> Option<Choice> {
+        let mut best: Option<(f64, Choice)> = None;
+        for (ranked, choice) in candidates {
+            let p = if self.tables.is_some() {
+                self.apply(&choice, buf)
+            } else {
+                ranked
+            };
+            let better = best
+                .as_ref()
+                .is_none_or(|(bp, bc)| p < *bp - 1e-12 || (p <= *bp && choice.len() < bc.len()));
+            if p < bound - 1e-12 && better {
+                best = Some((p, choice));
+            }
+        }
+        best.map(|b| b.1)
     }
 }
