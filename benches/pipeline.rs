@@ -173,6 +173,24 @@ share = 0.4
 when = ['Contract == "Month-to-month"']
 "#;
 
+/// The first 1,000 rows of `table` encoded for `scorer`, each with an id `{prefix}-{row}`.
+fn first_customers(
+    scorer: &Scorer,
+    table: &churn::io::RawTable,
+    prefix: &str,
+) -> Vec<(Vec<f64>, String)> {
+    let bind = scorer.bind(table).unwrap();
+    (0..1000)
+        .map(|r| {
+            let mut w = Vec::new();
+            let row = scorer
+                .encode(|i| Some(table.columns[bind[i]].data.get(r)), &mut w)
+                .unwrap();
+            (row, format!("{prefix}-{r}"))
+        })
+        .collect()
+}
+
 /// Issue 33: the cost of a full answer (probability, segment, reasons, advice) with a
 /// 3-action playbook: ranked by the playbook's rates or by uplift models, exploration off or on
 /// (`[learning] explore` 0 and 0.1). Per 1,000 customers of the Telco table, each with an id.
@@ -217,16 +235,7 @@ fn serving_cost(c: &mut Criterion, trained: &Scorer, table: &churn::io::RawTable
         .collect();
     eprintln!("serving_cost: uplift models applied for {applied:?}");
     let uplift = std::sync::Arc::new(uplift);
-    let bind = base.bind(table).unwrap();
-    let customers: Vec<(Vec<f64>, String)> = (0..1000)
-        .map(|r| {
-            let mut w = Vec::new();
-            let row = base
-                .encode(|i| Some(table.columns[bind[i]].data.get(r)), &mut w)
-                .unwrap();
-            (row, format!("cost-{r}"))
-        })
-        .collect();
+    let customers = first_customers(&base, table, "cost");
     let now = churn::time::now_ms();
     let mut g = c.benchmark_group("full_answer_3_actions_1000_customers");
     for (name, explore, ranked_by_uplift) in [
@@ -310,16 +319,7 @@ fn full_answer_by_model(
             .boosted_trees()
             .map_or(0, |b| b.ensemble.trees.len());
         eprintln!("full_answer_by_model: {name}: {trees} boosted trees");
-        let bind = s.bind(table).unwrap();
-        let customers: Vec<(Vec<f64>, String)> = (0..1000)
-            .map(|r| {
-                let mut w = Vec::new();
-                let row = s
-                    .encode(|i| Some(table.columns[bind[i]].data.get(r)), &mut w)
-                    .unwrap();
-                (row, format!("full-{r}"))
-            })
-            .collect();
+        let customers = first_customers(&s, table, "full");
         g.bench_function(name, |b| {
             b.iter(|| {
                 let mut levers = 0;
