@@ -211,7 +211,7 @@ const TABLE_MAX_ENTRIES: usize = 1 << 24;
 /// leaf's mask `M`) and `d` look-ups per leaf, instead of `O(depth²)` work with divisions per
 /// leaf (the idea of Yang 2021, "Fast TreeSHAP", v2). Tables are flat, ensemble-wide arrays.
 ///
-/// For paths of at most [`CONTRIB_MAX_PATH`] columns the tables go one step further and store,
+/// For paths of at most six columns the tables go one step further and store,
 /// per leaf and mask, the `d` contributions themselves (`v (1 − z_i) / z_i · G(M∖{i})` or
 /// `−v · G(M)`, the same products): a leaf then costs one contiguous read of `d` numbers
 /// instead of up to `d + 1` scattered reads of its `G` (measured: the scattered reads from
@@ -222,7 +222,7 @@ pub struct ShapTables {
     /// Per leaf, its distinct path columns and, per column, `v (1 − z) / z` (the factor when
     /// the row takes the path's branches of that column; it is `−v` when not).
     columns: Vec<(u32, f64)>,
-    /// Per leaf: for paths of at most [`CONTRIB_MAX_PATH`] columns, per mask `M` (`2^d` of
+    /// Per leaf: for paths of at most `CONTRIB_MAX_PATH` columns, per mask `M` (`2^d` of
     /// them) the `d` contributions to its path columns; for longer paths, `G` per subset.
     contrib: Vec<f64>,
     /// [`Ensemble::expected_margin`], the base value every explanation starts from.
