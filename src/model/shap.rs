@@ -429,30 +429,8 @@ fn subset_weights(z: &[f64]) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::boost::{BoostNode, BoostParams};
-    use crate::model::tree::LEAF;
-
-    fn node(feature: u32, threshold: f64, left: u32, right: u32, cover: f64) -> BoostNode {
-        BoostNode {
-            feature,
-            threshold,
-            left,
-            right,
-            value: 0.0,
-            cover,
-        }
-    }
-
-    fn leaf(value: f64, cover: f64) -> BoostNode {
-        BoostNode {
-            feature: 0,
-            threshold: 0.0,
-            left: LEAF,
-            right: LEAF,
-            value,
-            cover,
-        }
-    }
+    use crate::model::boost::testing::{leaf, node};
+    use crate::model::boost::BoostParams;
 
     /// E[tree | columns in `known` fixed to `row`], the path-dependent way.
     fn cond_value(t: &BoostTree, row: &[f64], known: u32, i: usize) -> f64 {

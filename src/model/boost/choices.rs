@@ -107,6 +107,7 @@ impl Ensemble {
         // (leaf value, allowed choices) of the leaves the row can reach
         let mut leaves: Vec<(f64, Allowed)> = Vec::new();
         let mut stack: Vec<(usize, Allowed)> = Vec::new();
+        let mut entries = 0usize;
         for t in &self.trees {
             let scope = reach.leaves(t, row, &mut leaves, &mut stack);
             // the leaf with every option kept
@@ -128,8 +129,9 @@ impl Ensemble {
                     size = size.saturating_mul(k);
                 }
             }
-            let groups: usize = out.groups.iter().map(|g| g.delta.len()).sum();
-            if size > max_table || out.leaf.len() + groups + 2 * size > max_total {
+            // this tree's leaf table, and a new group table at most
+            entries += 2 * size;
+            if size > max_table || entries > max_total {
                 return None;
             }
             let strides = &out.strides[s0..];
@@ -296,28 +298,14 @@ impl ChoiceTables {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::boost::{BoostNode, BoostParams, BoostTree};
-    use crate::model::tree::LEAF;
+    use crate::model::boost::testing::{leaf, node, xorshift};
+    use crate::model::boost::{BoostParams, BoostTree};
 
     #[test]
     fn every_combination_matches_scoring_the_changed_row() {
         // columns 0..3: a one-hot option (0, 1, 2; choices keep, set 0, set 1, set 2), column
         // 3 a boolean option (choices keep, set to 1, set to 0), columns 4, 5 fixed
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
-        let node = |feature: u32, threshold: f64, left: u32, right: u32| BoostNode {
-            feature,
-            threshold,
-            left,
-            right,
-            value: 0.0,
-            cover: 1.0,
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         let trees: Vec<BoostTree> = (0..150)
             .map(|_| {
                 let mut nodes = Vec::new();
@@ -328,12 +316,10 @@ mod tests {
                     } else {
                         (next() % 10) as f64 / 5.0 - 1.0
                     };
-                    nodes.push(node(f, th, 2 * i + 1, 2 * i + 2));
+                    nodes.push(node(f, th, 2 * i + 1, 2 * i + 2, 1.0));
                 }
                 for _ in 0..16 {
-                    let mut leaf = node(0, 0.0, LEAF, LEAF);
-                    leaf.value = (next() % 1_000_000) as f64 / 777_777.0 - 0.6;
-                    nodes.push(leaf);
+                    nodes.push(leaf((next() % 1_000_000) as f64 / 777_777.0 - 0.6, 1.0));
                 }
                 BoostTree { nodes }
             })

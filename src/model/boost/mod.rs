@@ -27,6 +27,8 @@ mod ensemble;
 mod grow;
 pub mod link;
 mod rewalk;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use choices::{ChoiceTables, Options as ChoiceOptions, MAX_CHOICES, MAX_OPTIONS};
 pub use cv::{cross_validate, BoostCv, BoostCvRow};

@@ -83,52 +83,24 @@ impl RowPaths {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::boost::{BoostNode, BoostParams, BoostTree};
-    use crate::model::tree::LEAF;
-
-    fn split(feature: u32, threshold: f64, left: u32, right: u32) -> BoostNode {
-        BoostNode {
-            feature,
-            threshold,
-            left,
-            right,
-            value: 0.0,
-            cover: 1.0,
-        }
-    }
-
-    fn leaf(value: f64) -> BoostNode {
-        BoostNode {
-            feature: 0,
-            threshold: 0.0,
-            left: LEAF,
-            right: LEAF,
-            value,
-            cover: 1.0,
-        }
-    }
+    use crate::model::boost::testing::{leaf, node, xorshift};
+    use crate::model::boost::{BoostParams, BoostTree};
 
     #[test]
     fn rescoring_changed_columns_equals_scoring_from_scratch() {
         // pseudo-random trees over 6 columns, depth 3, values with long mantissas so that any
         // change of summation order would show
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         let trees: Vec<BoostTree> = (0..200)
             .map(|_| {
                 let mut nodes = Vec::new();
                 for i in 0..7u32 {
                     let f = (next() % 6) as u32;
                     let th = (next() % 100) as f64 / 50.0 - 1.0;
-                    nodes.push(split(f, th, 2 * i + 1, 2 * i + 2));
+                    nodes.push(node(f, th, 2 * i + 1, 2 * i + 2, 1.0));
                 }
                 for _ in 0..8 {
-                    nodes.push(leaf((next() % 1_000_000) as f64 / 777_777.0 - 0.6));
+                    nodes.push(leaf((next() % 1_000_000) as f64 / 777_777.0 - 0.6, 1.0));
                 }
                 // children of node i are 2i+1, 2i+2: the first 7 are splits, the rest leaves
                 BoostTree { nodes }
