@@ -101,7 +101,7 @@ pub(crate) fn assert_same(native: &Scores, engine: &Scores, what: &str) -> usize
 
 /// The Python named by `var` (one that imports `module`), or `None` (skip, with a note) when
 /// none is configured — a failure instead when `require` is `1`.
-fn engine_python(var: &str, require: &str, module: &str) -> Option<String> {
+pub(crate) fn engine_python(var: &str, require: &str, module: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(p) if !p.is_empty() => Some(p),
         _ => {

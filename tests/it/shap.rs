@@ -8,7 +8,7 @@
 //! `CHURN_REQUIRE_LIGHTGBM=1`.
 
 use crate::export_boosted::{boosted_example, rounds_300};
-use crate::export_sql::bank_model;
+use crate::export_sql::{bank_model, engine_python};
 use crate::util::*;
 use churn::model::boost::{BoostTree, Ensemble};
 use churn::model::shap::{shap_values, ShapTables};
@@ -129,17 +129,11 @@ np.savetxt(out, np.column_stack([raw, contrib]), delimiter=',', fmt='%.17g')
 /// LightGBM's raw score and `pred_contrib` (one column per feature, then the expected value)
 /// for `rows`, or `None` when no LightGBM is configured.
 fn lightgbm_contrib(dir: &Path, e: &Ensemble, rows: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
-    let python = match std::env::var("CHURN_LIGHTGBM_PYTHON") {
-        Ok(p) if !p.is_empty() => p,
-        _ => {
-            assert!(
-                std::env::var("CHURN_REQUIRE_LIGHTGBM").as_deref() != Ok("1"),
-                "CHURN_REQUIRE_LIGHTGBM=1 but CHURN_LIGHTGBM_PYTHON is not set"
-            );
-            eprintln!("skipped LightGBM: set CHURN_LIGHTGBM_PYTHON to a Python with lightgbm");
-            return None;
-        }
-    };
+    let python = engine_python(
+        "CHURN_LIGHTGBM_PYTHON",
+        "CHURN_REQUIRE_LIGHTGBM",
+        "lightgbm",
+    )?;
     let ncols = rows[0].len();
     let model = write(dir, "model.txt", &lightgbm_model(e, ncols));
     let mut csv = String::new();
