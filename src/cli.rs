@@ -284,6 +284,7 @@ fn layer_exit_code(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
         CliError,
         ConfigError,
         IngestError,
+        crate::init::InitError,
         crate::io::IoError,
         crate::features::EncodeError,
         crate::model::ModelError,
@@ -323,7 +324,9 @@ pub enum LogFormat {
 pub fn init_logging(quiet: bool, format: LogFormat) {
     let default = if quiet { "warn" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        // sqlx logs the database's own notices (`relation "_sqlx_migrations" already exists`)
+        // at info: library internals, not the service's news
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default},sqlx=warn")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

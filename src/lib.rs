@@ -24,6 +24,7 @@ pub mod evaluate;
 pub mod export;
 pub mod features;
 pub mod ingest;
+pub mod init;
 pub mod io;
 pub mod model;
 pub mod playbook;

@@ -142,7 +142,14 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
     let split = Split::new(&data.label, cfg, opts.seed)?;
     let mut clock = Stopwatch::start();
     let mut timings = Timings::default();
+    // without a playbook, one is inferred from the data (before encoding frees the columns)
+    let inferred = opts
+        .playbook
+        .is_none()
+        .then(|| crate::init::infer_playbook(&data, &opts.name));
     let enc = encode(&mut data, &split, cfg, opts.seed)?;
+    // the playbook is checked before the search, so a mistake in it costs seconds, not a run
+    let playbook = compile_playbook(opts, inferred.as_ref(), &enc.encoder)?;
     timings.encode_s = clock.lap();
     let set = TrainSet {
         y: &data.label,
@@ -188,7 +195,6 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
     let mut choice = choose_model(cfg.model, &cv_table, boost_cv.as_ref());
     tracing::info!(model = %choice.chosen, reason = %choice.reason, "model chosen");
     // the playbook's value expression also values customers for the profit threshold
-    let playbook = compile_playbook(opts, &enc.encoder)?;
     let values = opts
         .economics
         .and_then(|_| playbook_values(&playbook, &enc.x, set.rows));
@@ -248,7 +254,7 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
     timings.segments_s = clock.lap();
     let mut bundle = build_bundle(&data, opts, &split, enc.encoder, model, segments, playbook)?;
     bundle.profile = Some(steps::profile(&bundle, &enc.x, &split.train_rows, set.y));
-    let holdout_details = holdout::holdout_details(
+    let mut holdout_details = holdout::holdout_details(
         &bundle,
         &enc.x,
         &data,
@@ -257,6 +263,12 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
         opts.economics.as_ref(),
         threads,
     );
+    if let (Some(i), Some(mix)) = (
+        &inferred,
+        holdout_details.as_mut().and_then(|d| d.playbook.as_mut()),
+    ) {
+        mix.inferred = i.decisions.iter().map(ToString::to_string).collect();
+    }
     let shap_summary = card::shap_summary(&bundle, &enc.x, &split.train_rows, &importance);
     timings.report_s = clock.lap();
     let findings = Findings {

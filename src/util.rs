@@ -185,6 +185,22 @@ pub fn fmt_num(x: f64) -> String {
     }
 }
 
+/// A money amount rounded to cents for display (JSON and CSV); decisions use the exact value.
+#[inline]
+pub fn cents(x: f64) -> f64 {
+    if x.is_finite() {
+        let r = (x * 100.0).round() / 100.0;
+        r + 0.0 // no "-0"
+    } else {
+        x
+    }
+}
+
+/// Serialise a money amount rounded to cents (`#[serde(serialize_with = …)]`).
+pub fn serialize_cents<S: serde::Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(cents(*x))
+}
+
 /// A byte size for messages: whole MiB when it is one, else bytes.
 pub fn fmt_size(bytes: u64) -> String {
     if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {

@@ -123,6 +123,11 @@ struct Args {
     /// Customers queued for the shadow challenger before new ones are dropped (counted).
     #[arg(long, env = "CHURN_SHADOW_QUEUE", default_value_t = 10_000)]
     shadow_queue: usize,
+    /// Write this server's process id to FILE (removed on exit), so a reload by signal is
+    /// `kill -HUP "$(cat FILE)"` and reaches this server only; refused while another live
+    /// server's pid is in it.
+    #[arg(long, env = "CHURN_PID_FILE", value_name = "FILE")]
+    pid_file: Option<std::path::PathBuf>,
 }
 
 fn main() {
@@ -174,9 +179,47 @@ fn main() {
         learned_rates: !args.no_learned_rates,
         release_memory,
     };
+    let pid_file = match args.pid_file.as_deref().map(PidFile::create).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: --pid-file: {e}");
+            std::process::exit(2);
+        }
+    };
     let result = actix_web::rt::System::new().block_on(server::run(config));
+    drop(pid_file);
     if let Err(e) = result {
         eprintln!("error: {e}");
         std::process::exit(e.exit_code());
+    }
+}
+
+/// A pid file that holds this process's id while it runs.
+struct PidFile(std::path::PathBuf);
+
+impl PidFile {
+    /// Write our pid to `path`, unless a live process's pid is there already.
+    fn create(path: &std::path::Path) -> Result<PidFile, String> {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if let Ok(pid) = text.trim().parse::<u32>() {
+                if pid != std::process::id()
+                    && std::path::Path::new(&format!("/proc/{pid}")).exists()
+                {
+                    return Err(format!(
+                        "{} holds the pid of a running process ({pid}): another churn-serve? Stop it, or give another file",
+                        path.display()
+                    ));
+                }
+            }
+        }
+        churn::util::write_atomic(path, format!("{}\n", std::process::id()).as_bytes())
+            .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+        Ok(PidFile(path.to_path_buf()))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }

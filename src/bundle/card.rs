@@ -256,6 +256,10 @@ pub struct PlaybookMix {
     pub value: String,
     /// Problems a user should fix, each with how.
     pub warnings: Vec<String>,
+    /// When no playbook was given: what the inferred one decided and why (the decisions
+    /// `churn-train init` prints).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inferred: Vec<String>,
 }
 
 /// Holdout details for the report (absent without holdout rows).
@@ -357,6 +361,12 @@ pub fn summary(card: &ModelCard) -> String {
         ));
         for w in &mix.warnings {
             s.push_str(&format!("warning: {w}\n"));
+        }
+        if !mix.inferred.is_empty() {
+            s.push_str("playbook inferred from the data (churn-train init writes it to edit):\n");
+            for d in &mix.inferred {
+                s.push_str(&format!("  {d}\n"));
+            }
         }
     }
     s

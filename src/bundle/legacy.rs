@@ -98,6 +98,7 @@ impl From<PlaybookV6> for Playbook {
                 },
                 actions: f.actions,
                 rules: f.rules,
+                text: Default::default(),
             },
             predicates: p.predicates,
             value_rpn: p.value_rpn,

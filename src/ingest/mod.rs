@@ -10,7 +10,7 @@ pub use quality::{
     ColumnQuality, DataMode, DropCount, InputRole, LabelBalance, QualityReport, RowSource,
 };
 pub use table::{
-    load_customer_table, ColumnType as ColumnTypeOverride, CustomerTableSpec,
+    load_customer_table, personal_match, ColumnType as ColumnTypeOverride, CustomerTableSpec,
     DEFAULT_PERSONAL_PATTERNS,
 };
 pub use transactions::{
@@ -92,7 +92,7 @@ pub enum IngestError {
         first: String,
     },
     /// A feature column holds personal data.
-    #[error("{path}: column '{column}' looks like personal data (matches '{pattern}'); personal data is never a model feature: drop it (--drop {column}) or change privacy.personal_data in the config")]
+    #[error("{path}: column '{column}' looks like personal data (matches '{pattern}'); personal data is never a model feature: drop it (--drop {column}) or change data.personal_data in the config")]
     PersonalData {
         /// File.
         path: PathBuf,

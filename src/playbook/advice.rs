@@ -17,12 +17,15 @@ pub struct Recommendation<'a> {
     pub name: &'a str,
     /// Channel.
     pub channel: &'a str,
-    /// Cost.
+    /// Cost (serialised in cents).
+    #[serde(serialize_with = "crate::util::serialize_cents")]
     pub cost: f64,
     /// Save rate: the share of the customer's churn probability the action removes.
     pub save_rate: f64,
     /// P(churn) × value × save rate − cost; with an uplift model, predicted drop in churn
     /// probability × value − cost (the same number: the save rate is drop ÷ P(churn)).
+    /// Serialised in cents; the ranking and the contact decision use the exact number.
+    #[serde(serialize_with = "crate::util::serialize_cents")]
     pub expected_value: f64,
     /// The uplift model's predicted drop in churn probability, when one ranked the action.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -351,20 +354,33 @@ impl Playbook {
             return super::Chosen::BEST;
         };
         let pv = ranker.ctx.probability * ranker.value;
-        let rewards: Vec<(f64, f64)> = eligible
+        // the suppression action is the absence of a contact: never drawn for one (it is not
+        // the best either, when the decision is to contact)
+        let drawable: Vec<usize> = (0..eligible.len())
+            .filter(|&i| self.file.suppress_action.as_deref() != Some(&eligible[i].action.id))
+            .collect();
+        if drawable.first() != Some(&0) {
+            return super::Chosen::BEST;
+        }
+        let rewards: Vec<(f64, f64)> = drawable
             .iter()
-            .map(|c| {
+            .map(|&i| {
+                let c = &eligible[i];
                 let (mean, sd) = super::explore::posterior(&self.learned, c.action, learning);
                 (mean * pv - c.action.cost, sd * pv)
             })
             .collect();
-        super::explore::choose(
+        let chosen = super::explore::choose(
             &self.file.experiment,
             id,
             ranker.ctx.day,
             learning.explore,
             &rewards,
-        )
+        );
+        super::Chosen {
+            index: drawable.get(chosen.index).copied().unwrap_or(0),
+            ..chosen
+        }
     }
 
     /// Actions proposed by the matching rules (each once, with its highest-priority rule),

@@ -57,10 +57,12 @@ impl Invalid {
         }
     }
 
-    /// The error naming the playbook file.
-    fn in_file(self, file: &str) -> PlaybookError {
+    /// The error naming the playbook file (and the line, when its `text` is known).
+    fn in_file(self, file: &str, text: Option<&str>) -> PlaybookError {
+        let line = text.and_then(|t| super::locate(t, &self.place, &self.problem));
         PlaybookError::Invalid {
             file: file.to_string(),
+            at: line.map(|l| format!(", line {l}")).unwrap_or_default(),
             place: self.place,
             problem: self.problem,
         }
@@ -138,7 +140,7 @@ impl Action {
                 self.save_rate
             ));
         }
-        one_of(&self.channel, CHANNELS, "channel", "channels")
+        one_of(&self.channel, CHANNELS, "channel", "channels").map_err(|p| format!("channel: {p}"))
     }
 }
 
@@ -146,20 +148,22 @@ impl Rule {
     /// Actions, RFM classes, lifecycle stages, risk bands and cost cap of a rule.
     fn validate(&self, action_ids: &HashSet<&str>) -> Result<(), String> {
         if self.actions.is_empty() {
-            return Err("lists no actions".into());
+            return Err("actions: lists no actions".into());
         }
         if let Some(a) = self
             .actions
             .iter()
             .find(|a| !action_ids.contains(a.as_str()))
         {
-            return Err(format!("unknown action '{a}'"));
+            return Err(format!("actions: unknown action '{a}'"));
         }
         for c in &self.rfm_class {
-            one_of(c, &RfmClass::NAMES, "RFM class", "classes")?;
+            one_of(c, &RfmClass::NAMES, "RFM class", "classes")
+                .map_err(|p| format!("rfm_class: {p}"))?;
         }
         for s in &self.lifecycle {
-            one_of(s, &LifecycleStage::NAMES, "lifecycle stage", "stages")?;
+            one_of(s, &LifecycleStage::NAMES, "lifecycle stage", "stages")
+                .map_err(|p| format!("lifecycle: {p}"))?;
         }
         if let Some(b) = self
             .risk_band
@@ -167,7 +171,7 @@ impl Rule {
             .find(|b| RiskBand::from_name(b).is_none())
         {
             return Err(format!(
-                "unknown risk band '{b}' ({})",
+                "risk_band: unknown risk band '{b}' ({})",
                 RiskBand::NAMES.join(", ")
             ));
         }
@@ -179,7 +183,10 @@ impl Rule {
 
     /// The rule's `when` predicates compiled against the encoder.
     fn compile(&self, enc: &Encoder) -> Result<Vec<Predicate>, String> {
-        self.when.iter().map(|w| parse_predicate(w, enc)).collect()
+        self.when
+            .iter()
+            .map(|w| parse_predicate(w, enc).map_err(|p| format!("when: {p}")))
+            .collect()
     }
 }
 
@@ -347,7 +354,9 @@ impl Playbook {
         enc: &Encoder,
         source: &str,
     ) -> Result<Playbook, PlaybookError> {
-        let parts = file.compile_parts(enc).map_err(|e| e.in_file(source))?;
+        let parts = file
+            .compile_parts(enc)
+            .map_err(|e| e.in_file(source, file.text.0.as_deref()))?;
         Ok(Playbook {
             file,
             predicates: parts.predicates,

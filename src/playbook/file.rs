@@ -168,6 +168,20 @@ pub struct PlaybookFile {
     pub actions: Vec<Action>,
     /// Rules.
     pub rules: Vec<Rule>,
+    /// The TOML the file was read from, to name lines in validation errors.
+    #[serde(skip)]
+    pub text: SourceText,
+}
+
+/// The text a playbook was read from: never stored in a bundle, and equal to any other (two
+/// playbooks are the same whatever their formatting).
+#[derive(Debug, Clone, Default)]
+pub struct SourceText(pub Option<std::sync::Arc<str>>);
+
+impl PartialEq for SourceText {
+    fn eq(&self, _: &SourceText) -> bool {
+        true
+    }
 }
 
 fn default_experiment() -> String {
@@ -189,11 +203,114 @@ pub fn read(path: &std::path::Path) -> Result<PlaybookFile, PlaybookError> {
 
 /// Parse playbook TOML (`file` names it in messages).
 pub fn parse(text: &str, file: &str) -> Result<PlaybookFile, PlaybookError> {
-    toml::from_str(text).map_err(|e| PlaybookError::Read {
+    let mut pb: PlaybookFile = toml::from_str(text).map_err(|e| PlaybookError::Read {
         file: file.to_string(),
         message: e.to_string(),
-    })
+    })?;
+    pb.text = SourceText(Some(text.into()));
+    Ok(pb)
+}
+
+/// The 1-based line of `place` (`rule 'x'`, `action 'Y'`, `value.expression`, `top_n`, …) in
+/// playbook `text`; within a rule or action, the line of the key `problem` starts with
+/// (`when: …`, `save_rate must be …`), else the line of its `id`.
+pub fn locate(text: &str, place: &str, problem: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let key_of = |l: &str| {
+        let t = l.trim_start();
+        t.split(|c: char| c == '=' || c.is_whitespace())
+            .next()
+            .map(str::to_string)
+            .filter(|k| !k.is_empty() && t[k.len()..].trim_start().starts_with('='))
+    };
+    // blocks: (header, first line, end line)
+    let mut blocks: Vec<(String, usize, usize)> = vec![(String::new(), 0, lines.len())];
+    for (i, l) in lines.iter().enumerate() {
+        let t = l.trim();
+        if t.starts_with('[') {
+            if let Some(last) = blocks.last_mut() {
+                last.2 = i;
+            }
+            let h = t.split('#').next().unwrap_or("").trim().to_string();
+            blocks.push((h, i, lines.len()));
+        }
+    }
+    let find_key = |from: usize, to: usize, key: &str| {
+        (from..to).find(|&i| key_of(lines[i]).as_deref() == Some(key))
+    };
+    let quoted = |p: &str, what: &str| {
+        p.strip_prefix(what)
+            .and_then(|r| r.strip_prefix(" '"))
+            .and_then(|r| r.strip_suffix('\''))
+            .map(str::to_string)
+    };
+    let item = |header: &str, id: &str| {
+        blocks.iter().find_map(|(h, from, to)| {
+            let id_line = (h == header)
+                .then(|| find_key(*from, *to, "id"))
+                .flatten()?;
+            let v = lines[id_line].split_once('=')?.1.split('#').next()?.trim();
+            let v = v.trim_matches(|c| c == '"' || c == '\'');
+            (v == id).then_some((*from, *to, id_line))
+        })
+    };
+    let within = |(from, to, id_line): (usize, usize, usize)| {
+        // the problem starts with the key it is about (`when: …`, `save_rate must be …`)
+        let key = problem
+            .split(|c: char| c == ':' || c.is_whitespace())
+            .next()
+            .unwrap_or("");
+        find_key(from, to, key).unwrap_or(id_line)
+    };
+    let line = if let Some(id) = quoted(place, "rule") {
+        within(item("[[rules]]", &id)?)
+    } else if let Some(id) = quoted(place, "action") {
+        within(item("[[actions]]", &id)?)
+    } else if let Some((table, key)) = place.split_once('.') {
+        let (_, from, to) = blocks.iter().find(|(h, _, _)| *h == format!("[{table}]"))?;
+        find_key(*from, *to, key)?
+    } else {
+        let (_, from, to) = &blocks[0];
+        find_key(*from, *to, place).or_else(|| {
+            blocks
+                .iter()
+                .find(|(h, _, _)| *h == format!("[{place}]"))
+                .map(|b| b.1)
+        })?
+    };
+    Some(line + 1)
 }
 
 /// The default playbook shipped with the binary (`training/playbook.toml`).
 pub const DEFAULT_PLAYBOOK: &str = include_str!("../../training/playbook.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "name = \"x\"\n\n[value]\nexpression = \"a * 2\"\n\n[[actions]]\nid = \"A\"\nname = \"a\"\nchannel = \"email\"\ncost = 1.0\nsave_rate = 0.1\n\n[[rules]]\nid = \"r1\"\nactions = [\"A\"]\n\n[[rules]]\nid = \"r2\"\nwhen = [\"b > 1\"]\nactions = [\"A\"]\n";
+
+    #[test]
+    fn locate_finds_the_key_of_the_rule_or_action_in_error() {
+        assert_eq!(
+            locate(TEXT, "rule 'r2'", "when: predicate 'b > 1': …"),
+            Some(19)
+        );
+        assert_eq!(locate(TEXT, "rule 'r2'", "lists nothing"), Some(18));
+        assert_eq!(
+            locate(TEXT, "rule 'r1'", "actions: unknown action 'B'"),
+            Some(15)
+        );
+        assert_eq!(
+            locate(TEXT, "action 'A'", "save_rate: must be within 0..=1"),
+            Some(11)
+        );
+        assert_eq!(
+            locate(TEXT, "value.expression", "unknown feature 'a'"),
+            Some(4)
+        );
+        assert_eq!(locate(TEXT, "name", "bad"), Some(1));
+        assert_eq!(locate(TEXT, "value", "default must be …"), Some(3));
+        assert_eq!(locate(TEXT, "rule 'nope'", "x"), None);
+    }
+}

@@ -26,7 +26,8 @@ pub use compile::Playbook;
 pub use control::{in_control, Treatment};
 pub use explore::{Choice, Chosen};
 pub use file::{
-    parse, read, Action, PlaybookFile, RiskBand, RiskBands, Rule, ValueConfig, DEFAULT_PLAYBOOK,
+    locate, parse, read, Action, PlaybookFile, RiskBand, RiskBands, Rule, SourceText, ValueConfig,
+    DEFAULT_PLAYBOOK,
 };
 pub use learned::{prior_variance, LearnedRate, LearningConfig, DEFAULT_EXPLORE, MAX_HALF_WIDTH};
 pub use predicate::{parse_predicate, Op, Predicate};
@@ -44,10 +45,12 @@ pub enum PlaybookError {
         message: String,
     },
     /// A rule, action or setting is invalid.
-    #[error("{file}: {place}: {problem}")]
+    #[error("{file}{at}: {place}: {problem}")]
     Invalid {
         /// File.
         file: String,
+        /// `, line N` when the file's text is known, else empty.
+        at: String,
         /// `rule 'x'`, `action 'Y'`, `value`, `risk_bands`, …
         place: String,
         /// What is wrong.

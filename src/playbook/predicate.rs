@@ -84,13 +84,38 @@ struct PredicateParts<'t> {
 
 impl<'t> PredicateParts<'t> {
     /// Split at the leftmost operator (the longest one at that position).
+    /// A field written in backquotes (`` `Monthly Charges` > 70 ``) may hold spaces and
+    /// operator characters; the operator is looked for after the closing backquote.
     fn split(text: &'t str) -> Result<Self, String> {
+        let lead = text.len() - text.trim_start().len();
+        let after_field = match text.trim_start().strip_prefix('`') {
+            Some(rest) => {
+                let close = rest.find('`').ok_or_else(|| {
+                    format!("predicate '{text}': a field opened with ` must be closed with `")
+                })?;
+                lead + 1 + close + 1
+            }
+            None => 0,
+        };
         let (pos, sym, op) = OPERATORS
             .iter()
-            .filter_map(|(s, o)| text.find(s).map(|p| (p, *s, *o)))
+            .filter_map(|(s, o)| {
+                text[after_field..]
+                    .find(s)
+                    .map(|p| (after_field + p, *s, *o))
+            })
             .min_by_key(|(p, s, _)| (*p, std::cmp::Reverse(s.len())))
             .ok_or_else(|| format!("predicate '{text}' has no operator (==, !=, <, <=, >, >=)"))?;
         let field = text[..pos].trim();
+        let field = match field.strip_prefix('`').and_then(|f| f.strip_suffix('`')) {
+            Some(inner) if after_field > 0 => inner,
+            _ if after_field > 0 => {
+                return Err(format!(
+                    "predicate '{text}': only the operator may follow the backquoted field"
+                ))
+            }
+            _ => field,
+        };
         let rhs = text[pos + sym.len()..].trim();
         if field.is_empty() || rhs.is_empty() {
             return Err(format!("predicate '{text}' must read FIELD OP VALUE"));

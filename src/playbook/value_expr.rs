@@ -25,7 +25,8 @@ fn precedence(c: char) -> u8 {
     }
 }
 
-/// Compile `expr` (numbers, numeric input names, `+ - * /` and parentheses) to RPN.
+/// Compile `expr` (numbers, numeric input names — in backquotes when they hold spaces or
+/// operators —, `+ - * /` and parentheses) to RPN.
 pub(super) fn compile_expression(expr: &str, enc: &Encoder) -> Result<Vec<Tok>, String> {
     // shunting-yard over numbers, input names and + - * / ( )
     let mut out = Vec::new();
@@ -62,6 +63,16 @@ pub(super) fn compile_expression(expr: &str, enc: &Encoder) -> Result<Vec<Tok>, 
                 }
             }
             i += 1;
+        } else if expect_operand && c == '`' {
+            // a backquoted input name may hold spaces and operator characters
+            let close = chars[i + 1..]
+                .iter()
+                .position(|&c| c == '`')
+                .ok_or_else(|| format!("unclosed ` in '{expr}'"))?;
+            let word: String = chars[i + 1..i + 1 + close].iter().collect();
+            i += close + 2;
+            out.push(input_column(&word, expr, enc)?);
+            expect_operand = false;
         } else if expect_operand {
             let start = i;
             i = operand_end(&chars, start);
@@ -102,6 +113,11 @@ fn operand(word: &str, expr: &str, enc: &Encoder) -> Result<Tok, String> {
     if let Some(v) = crate::ingest::value::parse_number(word) {
         return Ok(Tok::Num(v));
     }
+    input_column(word, expr, enc)
+}
+
+/// The encoded column of numeric input `word`.
+fn input_column(word: &str, expr: &str, enc: &Encoder) -> Result<Tok, String> {
     let input = enc
         .inputs
         .iter()

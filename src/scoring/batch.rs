@@ -74,7 +74,7 @@ impl Scorer {
                         .map_err(|e| ScoreError::BadRow {
                             path: path.clone(),
                             row: r + 1,
-                            source: Box::new(e),
+                            error: Box::new(e),
                         })
                     })
                     .collect();

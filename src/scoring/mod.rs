@@ -47,14 +47,16 @@ pub enum ScoreError {
         available: String,
     },
     /// A bad row in a batch file.
-    #[error("{path}: row {row}: {source}")]
+    // the row's error is part of this message, not a `source`: a report of the error chain
+    // would print it twice
+    #[error("{path}: row {row}: {error}")]
     BadRow {
         /// File.
         path: String,
         /// 1-based data row.
         row: usize,
         /// The row's error.
-        source: Box<ScoreError>,
+        error: Box<ScoreError>,
     },
 }
 
@@ -71,7 +73,7 @@ impl ScoreError {
         match self {
             ScoreError::MissingField { field } => Some(field),
             ScoreError::BadValue(e) => Some(&e.field),
-            ScoreError::BadRow { source, .. } => source.field(),
+            ScoreError::BadRow { error, .. } => error.field(),
             ScoreError::MissingColumns { .. } => None,
         }
     }

@@ -251,7 +251,8 @@ impl<'a> Cells<'a> {
         if let Some(a) = &s.advice {
             let top = a.recommendations.first();
             self.action.push(top.map(|r| r.action));
-            self.ev.push(top.map(|r| r.expected_value));
+            self.ev
+                .push(top.map(|r| crate::util::cents(r.expected_value)));
             self.treatment.push(a.treatment);
             self.contact.push(a.contact);
         }
@@ -429,7 +430,7 @@ impl BatchOutput<'_> {
 /// A row's error without the file / row prefix (the reject table has its own row column).
 fn row_error(e: &ScoreError) -> String {
     match e {
-        ScoreError::BadRow { source, .. } => source.to_string(),
+        ScoreError::BadRow { error, .. } => error.to_string(),
         other => other.to_string(),
     }
 }

@@ -278,7 +278,16 @@ fn start_state(config: ServerConfig) -> Result<web::Data<AppState>, ServerError>
         tracing::error!(model = %name, error = %err, "bundle not loaded");
     }
     let default = state.current().default.clone();
-    tracing::info!(models = ?report.loaded, default = ?default, "models loaded");
+    tracing::info!(
+        models = %report
+            .loaded
+            .iter()
+            .map(|(name, version)| format!("{name}@{version}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        default = default.as_deref().unwrap_or("none"),
+        "models loaded"
+    );
     match &state.store {
         Some(s) => {
             tracing::info!(store = %s.url(), hashed_ids = s.ids().hashes(), "prediction store open")

@@ -165,5 +165,6 @@ fn playbook_mix(
         contacted,
         value,
         warnings,
+        inferred: Vec::new(),
     }
 }

@@ -436,14 +436,19 @@ pub(super) fn fit_segments(
     Ok((Some(m), Some(r)))
 }
 
-/// The configured playbook (or the built-in one) compiled against the encoder.
+/// The configured playbook (else the one inferred from the data) compiled against the encoder.
 pub(super) fn compile_playbook(
     opts: &TrainOptions,
+    inferred: Option<&crate::init::Inferred>,
     encoder: &Encoder,
 ) -> Result<crate::playbook::Playbook, TrainError> {
-    let (pb_file, pb_source) = match &opts.playbook {
-        Some((f, s)) => (f.clone(), s.clone()),
-        None => (
+    let (pb_file, pb_source) = match (&opts.playbook, inferred) {
+        (Some((f, s)), _) => (f.clone(), s.clone()),
+        (None, Some(i)) => (
+            i.file.clone(),
+            "playbook inferred from the data".to_string(),
+        ),
+        (None, None) => (
             crate::playbook::parse(crate::playbook::DEFAULT_PLAYBOOK, "built-in playbook")?,
             "built-in playbook".to_string(),
         ),

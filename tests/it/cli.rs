@@ -240,7 +240,7 @@ fn score_roundtrip_rejects_and_missing_columns() {
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("bad.toml")
-            && err.contains("rule 'churn-risk-recall': unknown action 'TELEPORT'"),
+            && err.contains("rule 'churn-risk-recall': actions: unknown action 'TELEPORT'"),
         "{err}"
     );
     // Parquet output

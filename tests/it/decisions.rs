@@ -250,9 +250,19 @@ fn churn_score_writes_the_contact_column() {
             RawValue::Text(s) => s.parse().unwrap_or(0.0),
             _ => 0.0,
         };
-        let expect = tr == "treatment" && e > 0.0;
-        assert_eq!(c == "true", expect, "row {r}: {c} {tr} {e}");
-        yes += usize::from(expect);
+        // money is written in cents: a contact pays at least 0.00, a non-contact at most 0.00
+        let contact = c == "true";
+        if contact {
+            assert!(tr == "treatment" && e >= 0.0, "row {r}: {c} {tr} {e}");
+        } else {
+            assert!(tr != "treatment" || e <= 0.0, "row {r}: {c} {tr} {e}");
+        }
+        assert_eq!(
+            e,
+            (e * 100.0).round() / 100.0,
+            "row {r}: {e} is not in cents"
+        );
+        yes += usize::from(contact);
     }
     assert!(yes > 1000);
 }

@@ -19,6 +19,7 @@ mod faults;
 mod hardening;
 mod hostile;
 mod ingest;
+mod init;
 mod layers;
 mod learners;
 mod model;

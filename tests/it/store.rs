@@ -40,8 +40,20 @@ pub(crate) struct PgDb {
 }
 
 impl PgDb {
-    /// Create `churn_t_<test>_<pid>` (dropping a leftover of the same name first).
-    pub(crate) fn create(test: &str) -> PgDb {
+    /// Create `churn_t_<test>_<pid>` (dropping a leftover of the same name first); `None`
+    /// (the test skips, saying why) when no PostgreSQL answers on 127.0.0.1:5432, unless
+    /// `CHURN_REQUIRE_POSTGRES=1` (set by CI) makes that a failure.
+    pub(crate) fn create(test: &str) -> Option<PgDb> {
+        if let Err(e) = psql("postgres", "SELECT 1") {
+            if std::env::var("CHURN_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+                panic!("CHURN_REQUIRE_POSTGRES=1 but PostgreSQL on 127.0.0.1:5432 does not answer: {e}");
+            }
+            eprintln!(
+                "skipped: PostgreSQL on 127.0.0.1:5432 does not answer (start it, or set CHURN_REQUIRE_POSTGRES=1 to make this a failure): {}",
+                e.trim()
+            );
+            return None;
+        }
         let name = format!("churn_t_{test}_{}", std::process::id());
         assert!(name.len() <= 63, "database name too long: {name}");
         let _ = psql(
@@ -50,7 +62,7 @@ impl PgDb {
         );
         psql("postgres", &format!("CREATE DATABASE {name}"))
             .unwrap_or_else(|e| panic!("creating database {name}: {e}"));
-        PgDb { name }
+        Some(PgDb { name })
     }
 
     /// The database's name.
@@ -88,8 +100,9 @@ pub(crate) fn on_sqlite(body: fn(&str)) {
 
 /// Run `body` with a fresh PostgreSQL database named after `test`.
 pub(crate) fn on_postgres(test: &str, body: fn(&str)) {
-    let db = PgDb::create(test);
-    body(&db.url());
+    if let Some(db) = PgDb::create(test) {
+        body(&db.url());
+    }
 }
 
 /// Two `#[test]`s running `body` on SQLite and on PostgreSQL.
@@ -355,8 +368,9 @@ fn score_then_lookup(url: &str) {
             assert_eq!(got[k], res[k], "{k} differs from the score response: {ctx}");
         }
         let value = f64_at(res, "customer_value");
+        // money comes back in cents (the value too, so the product may be a cent off)
         assert!(
-            close(f64_at(&got, "expected_loss"), p * value),
+            (f64_at(&got, "expected_loss") - p * value).abs() <= 0.01 + 1e-9,
             "expected_loss is not probability × value ({p} × {value}): {ctx}"
         );
         let recs = res["recommendations"].as_array().unwrap();
@@ -630,11 +644,11 @@ fn worklist_pages_filters_and_exclusions(url: &str) {
             assert_eq!(row[k], res[k], "{k}: {ctx}");
         }
         assert!(
-            close(
-                f64_at(row, "expected_loss"),
-                f64_at(res, "churn_probability") * f64_at(res, "customer_value")
-            ),
-            "expected_loss: {ctx}"
+            (f64_at(row, "expected_loss")
+                - f64_at(res, "churn_probability") * f64_at(res, "customer_value"))
+            .abs()
+                <= 0.01 + 1e-9,
+            "expected_loss (in cents): {ctx}"
         );
         let top = res["recommendations"][0]["action"].clone();
         assert_eq!(row["top_action"], top, "top_action: {ctx}");
@@ -1253,7 +1267,9 @@ fn store_none_disables_the_store_routes() {
 /// in /metrics and /readyz (still 200) reports the store degraded.
 #[test]
 fn outage_keeps_scoring_postgres() {
-    let db = PgDb::create("outage");
+    let Some(db) = PgDb::create("outage") else {
+        return;
+    };
     let s = serve(&db.url(), &[], &[]);
     let customers = telco_customers(3);
     score_http(&s.addr, &customers[..1]);

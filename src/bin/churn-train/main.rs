@@ -4,10 +4,12 @@
 //! default (no subcommand) is [`train`]. Validation lives in the library: this layer parses
 //! flags, calls the library and prints.
 
+mod check;
 mod evaluate;
 mod export_sql;
 mod features;
 mod from_store;
+mod init;
 mod kpis;
 mod models;
 mod outcomes;
@@ -39,6 +41,14 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
+    /// Write a commented churn.toml and playbook.toml for a customer table the service has not
+    /// seen, and print what was decided about each column and why: label, id, personal data,
+    /// identifier-like columns, tenure, customer value, churn drivers and their actions.
+    Init(init::InitArgs),
+    /// Check a playbook while editing it, as training and loading do: against a trained
+    /// model's inputs (--model) or the inputs of the data it is for (--config, or --data and
+    /// --label). Every error names the rule or setting, the key and the line.
+    Check(check::CheckArgs),
     /// Write the customer-level table the model would be trained on (id, features, label), or
     /// with --as-of the features of every customer on that date, for scoring (no label).
     Features(features::FeaturesArgs),
@@ -77,7 +87,9 @@ fn main() {
     let quiet = match &cli.cmd {
         Some(Cmd::Features(a)) => a.quiet,
         Some(Cmd::Outcomes(a)) => a.quiet,
-        Some(Cmd::Store(_))
+        Some(Cmd::Init(_))
+        | Some(Cmd::Check(_))
+        | Some(Cmd::Store(_))
         | Some(Cmd::Models(_))
         | Some(Cmd::Report(_))
         | Some(Cmd::ExportSql(_))
@@ -89,6 +101,8 @@ fn main() {
     };
     cli::init_logging(quiet, cli::LogFormat::Text);
     let result = match cli.cmd {
+        Some(Cmd::Init(a)) => init::run(&a),
+        Some(Cmd::Check(a)) => check::run(&a),
         Some(Cmd::Features(a)) => features::run(a),
         Some(Cmd::Report(a)) => report::run(a),
         Some(Cmd::ExportSql(a)) => export_sql::run(&a),

@@ -80,6 +80,16 @@ pub struct TrainArgs {
     /// Do not build segments.
     #[arg(long)]
     pub(crate) no_segments: bool,
+    /// Customer table's tenure column, for lifecycle stages (segments.tenure_column).
+    #[arg(long, value_name = "COL")]
+    tenure_column: Option<String>,
+    /// Days per unit of the tenure column: 1 (days), 30.44 (months), 365.25 (years)
+    /// (segments.lifecycle.tenure_unit_days).
+    #[arg(long, value_name = "DAYS")]
+    tenure_unit_days: Option<f64>,
+    /// Column summed as revenue in the segment profile (segments.revenue_column).
+    #[arg(long, value_name = "COL")]
+    revenue_column: Option<String>,
     /// Retention playbook (TOML); default: the config's, else the built-in one.
     #[arg(long, value_name = "FILE")]
     playbook: Option<PathBuf>,
@@ -274,6 +284,20 @@ impl TrainArgs {
                     cli::CliError::Usage(format!("--segments expects a number or auto, got '{v}'"))
                 })?),
             };
+        }
+        if let Some(c) = &self.tenure_column {
+            seg.tenure_column = Some(c.clone());
+        }
+        if let Some(d) = self.tenure_unit_days {
+            if !(d.is_finite() && d > 0.0) {
+                return Err(cli::CliError::Usage(format!(
+                    "--tenure-unit-days expects a positive number of days (30.44 for months, 365.25 for years), got {d}"
+                )));
+            }
+            seg.lifecycle.tenure_unit_days = d;
+        }
+        if let Some(c) = &self.revenue_column {
+            seg.revenue_column = Some(c.clone());
         }
         Ok(())
     }

@@ -168,6 +168,15 @@ pub(super) fn playbook(card: &ModelCard) -> Option<Section> {
         esc(&mix.value),
         mix.contacted
     ));
+    if !mix.inferred.is_empty() {
+        body.push_str(
+            "<p>No playbook was given: this one was inferred from the data (<code>churn-train init</code> writes it to a file to edit). Costs and save rates are the catalogue's assumptions.</p><ul>",
+        );
+        for d in &mix.inferred {
+            body.push_str(&format!("<li>{}</li>", esc(d)));
+        }
+        body.push_str("</ul>");
+    }
     let rows: Vec<Vec<String>> = mix
         .actions
         .iter()

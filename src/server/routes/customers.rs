@@ -69,6 +69,17 @@ struct WorklistQuery {
 
 fn prediction_json(id: &str, p: &StoredPrediction) -> Value {
     let parse = |t: &str| serde_json::from_str::<Value>(t).unwrap_or(Value::Null);
+    // the store keeps exact expected values (evaluation reads them); answers show cents
+    let in_cents = |mut v: Value| {
+        if let Some(list) = v.as_array_mut() {
+            for r in list {
+                if let Some(x) = r.get("expected_value").and_then(Value::as_f64) {
+                    r["expected_value"] = crate::util::cents(x).into();
+                }
+            }
+        }
+        v
+    };
     json!({
         "customer_id": id,
         "model": p.model,
@@ -87,13 +98,13 @@ fn prediction_json(id: &str, p: &StoredPrediction) -> Value {
         "rfm_class": p.rfm_class,
         "lifecycle_stage": p.lifecycle_stage,
         "treatment": p.treatment,
-        "customer_value": p.customer_value,
-        "expected_loss": p.expected_loss,
-        "incremental_value": p.incremental_value,
+        "customer_value": p.customer_value.map(crate::util::cents),
+        "expected_loss": crate::util::cents(p.expected_loss),
+        "incremental_value": crate::util::cents(p.incremental_value),
         "top_action": p.top_action,
         "policy": p.policy,
         "propensity": p.propensity,
-        "recommendations": parse(&p.recommendations),
+        "recommendations": in_cents(parse(&p.recommendations)),
         "input": parse(&p.input),
     })
 }
@@ -163,8 +174,8 @@ fn row_json(r: &WorklistRow) -> Value {
         "risk_band": r.risk_band,
         "segment": r.segment,
         "treatment": r.treatment,
-        "expected_loss": r.expected_loss,
-        "incremental_value": r.incremental_value,
+        "expected_loss": crate::util::cents(r.expected_loss),
+        "incremental_value": crate::util::cents(r.incremental_value),
         "top_action": r.top_action,
     });
     if let Some(id) = &r.customer_id {

@@ -536,7 +536,7 @@ fn score_customer<'a>(
         risk_band: advice.as_ref().map(|a| a.risk_band),
         treatment: advice.as_ref().map(|a| a.treatment),
         contact: advice.as_ref().map(|a| a.contact),
-        customer_value: advice.as_ref().map(|a| a.value),
+        customer_value: advice.as_ref().map(|a| crate::util::cents(a.value)),
         levers: advice
             .as_ref()
             .filter(|_| detail == ResponseDetail::Full)
