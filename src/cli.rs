@@ -325,8 +325,11 @@ pub fn init_logging(quiet: bool, format: LogFormat) {
     let default = if quiet { "warn" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         // sqlx logs the database's own notices (`relation "_sqlx_migrations" already exists`)
-        // at info: library internals, not the service's news
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default},sqlx=warn")));
+        // and actix-server its workers starting and stopping at info: library internals, not
+        // the service's news (the server logs its own start, reloads and shutdown)
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(format!("{default},sqlx=warn,actix_server=warn"))
+        });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -195,7 +195,7 @@ pub struct Config {
     /// Segments, RFM classes and lifecycle stages.
     #[serde(default)]
     pub segments: crate::segment::SegmentConfig,
-    /// Retention playbook (default: the built-in `training/playbook.toml`).
+    /// Retention playbook (default: one inferred from the data, as `churn-train init` writes it).
     #[serde(default)]
     pub playbook: Option<PathBuf>,
     /// What happens after a comparison of champion and challenger (`[lifecycle]`).

@@ -95,7 +95,7 @@ pub struct TrainOptions {
     pub segments: crate::segment::SegmentConfig,
     /// A previous model directory whose segment ids and names should persist.
     pub previous: Option<PathBuf>,
-    /// Retention playbook and where it came from (None: the built-in default).
+    /// Retention playbook and where it came from (None: one inferred from the data).
     pub playbook: Option<(crate::playbook::PlaybookFile, String)>,
     /// Who trains, and why (recorded in the registry when the version becomes champion).
     pub author: Author,
@@ -146,7 +146,7 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
     let inferred = opts
         .playbook
         .is_none()
-        .then(|| crate::init::infer_playbook(&data, &opts.name));
+        .then(|| crate::init::infer_playbook(&data, &split.train_rows, cfg.min_count, &opts.name));
     let enc = encode(&mut data, &split, cfg, opts.seed)?;
     // the playbook is checked before the search, so a mistake in it costs seconds, not a run
     let playbook = compile_playbook(opts, inferred.as_ref(), &enc.encoder)?;
@@ -195,8 +195,10 @@ pub fn train(mut data: CustomerData, opts: &TrainOptions) -> Result<TrainOutcome
     let mut choice = choose_model(cfg.model, &cv_table, boost_cv.as_ref());
     tracing::info!(model = %choice.chosen, reason = %choice.reason, "model chosen");
     // the playbook's value expression also values customers for the profit threshold
+    // (a given playbook's; an inferred value must not override the economics given)
     let values = opts
         .economics
+        .filter(|_| opts.playbook.is_some())
         .and_then(|_| playbook_values(&playbook, &enc.x, set.rows));
     let (model, cal) = match boost_cv
         .as_ref()

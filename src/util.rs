@@ -284,7 +284,8 @@ macro_rules! text_enum {
 
         impl std::fmt::Display for $Name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
+                // `pad`, not `write_str`: a width in the format string ({:<9}) applies
+                f.pad(self.as_str())
             }
         }
 

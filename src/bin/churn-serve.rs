@@ -124,8 +124,8 @@ struct Args {
     #[arg(long, env = "CHURN_SHADOW_QUEUE", default_value_t = 10_000)]
     shadow_queue: usize,
     /// Write this server's process id to FILE (removed on exit), so a reload by signal is
-    /// `kill -HUP "$(cat FILE)"` and reaches this server only; refused while another live
-    /// server's pid is in it.
+    /// `kill -HUP "$(cat FILE)"` and reaches this server only; refused while it names a
+    /// running churn-serve.
     #[arg(long, env = "CHURN_PID_FILE", value_name = "FILE")]
     pid_file: Option<std::path::PathBuf>,
 }
@@ -202,11 +202,12 @@ impl PidFile {
     fn create(path: &std::path::Path) -> Result<PidFile, String> {
         if let Ok(text) = std::fs::read_to_string(path) {
             if let Ok(pid) = text.trim().parse::<u32>() {
-                if pid != std::process::id()
-                    && std::path::Path::new(&format!("/proc/{pid}")).exists()
-                {
+                // a live churn-serve: a stale file (after a kill -9 or a reboot) may name
+                // a pid some other program has since been given
+                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                if pid != std::process::id() && comm.trim() == "churn-serve" {
                     return Err(format!(
-                        "{} holds the pid of a running process ({pid}): another churn-serve? Stop it, or give another file",
+                        "{} holds the pid of a running churn-serve ({pid}): stop it, or give another file",
                         path.display()
                     ));
                 }

@@ -128,12 +128,12 @@ impl Driver {
 }
 
 /// Churn rate and row count of the rows where `hit` holds.
-fn rate_where(label: &[bool], hit: impl Fn(usize) -> bool) -> (usize, f64) {
+fn rate_where(label: &[bool], rows_in: &[usize], hit: impl Fn(usize) -> bool) -> (usize, f64) {
     let (mut rows, mut churn) = (0usize, 0usize);
-    for (i, &y) in label.iter().enumerate() {
+    for &i in rows_in {
         if hit(i) {
             rows += 1;
-            churn += y as usize;
+            churn += label[i] as usize;
         }
     }
     (
@@ -147,8 +147,11 @@ fn rate_where(label: &[bool], hit: impl Fn(usize) -> bool) -> (usize, f64) {
 }
 
 /// The candidate conditions on one column, best first.
-fn conditions(c: &FeatureColumn, label: &[bool]) -> Vec<Driver> {
-    let f = field(&c.name);
+fn conditions(c: &FeatureColumn, label: &[bool], rows: &[usize]) -> Vec<Driver> {
+    // a name with a backquote cannot be written in a predicate
+    let Some(f) = field(&c.name) else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     let mut push = |(predicate, negation): (String, String),
                     (rows, rate): (usize, f64),
@@ -164,7 +167,7 @@ fn conditions(c: &FeatureColumn, label: &[bool]) -> Vec<Driver> {
     };
     match (&c.kind, &c.values) {
         (FeatureKind::Categorical, FeatureValues::Cat(t)) => {
-            let mut levels: Vec<&str> = (0..t.len()).filter_map(|i| t.get(i)).collect();
+            let mut levels: Vec<&str> = rows.iter().filter_map(|&i| t.get(i)).collect();
             levels.sort_unstable();
             levels.dedup();
             if levels.len() > 30 {
@@ -177,7 +180,7 @@ fn conditions(c: &FeatureColumn, label: &[bool]) -> Vec<Driver> {
                 }
                 push(
                     (format!("{f} == \"{l}\""), format!("{f} != \"{l}\"")),
-                    rate_where(label, |i| t.get(i) == Some(l)),
+                    rate_where(label, rows, |i| t.get(i) == Some(l)),
                     None,
                 );
             }
@@ -195,34 +198,37 @@ fn conditions(c: &FeatureColumn, label: &[bool]) -> Vec<Driver> {
             );
             push(
                 (t.clone(), n.clone()),
-                rate_where(label, |i| v[i] == Some(1.0)),
+                rate_where(label, rows, |i| v[i] == Some(1.0)),
                 Some(false),
             );
-            push((n, t), rate_where(label, |i| v[i] == Some(0.0)), Some(true));
+            push(
+                (n, t),
+                rate_where(label, rows, |i| v[i] == Some(0.0)),
+                Some(true),
+            );
         }
         (FeatureKind::Numeric, FeatureValues::Num(v)) => {
-            let mut xs: Vec<f64> = v.iter().flatten().copied().collect();
-            xs.sort_by(f64::total_cmp);
+            let mut present: Vec<f64> = rows.iter().filter_map(|&i| v[i]).collect();
+            present.sort_by(f64::total_cmp);
+            let mut xs = present.clone();
             xs.dedup();
-            if xs.len() < 2 {
+            // a constant says nothing; whole numbers different on (nearly) every row are a key
+            // (a driver on one would print a customer's id)
+            let whole = xs.iter().all(|x| x.fract() == 0.0);
+            if xs.len() < 2 || (whole && xs.len() * 10 >= present.len() * 9) {
                 return out;
             }
-            let present: Vec<f64> = {
-                let mut p: Vec<f64> = v.iter().flatten().copied().collect();
-                p.sort_by(f64::total_cmp);
-                p
-            };
             let q = |p: f64| present[((present.len() - 1) as f64 * p).round() as usize];
             let (lo, hi) = (q(0.25), q(0.75));
             let (lo_s, hi_s) = (fmt_num(lo), fmt_num(hi));
             push(
                 (format!("{f} <= {lo_s}"), format!("{f} > {lo_s}")),
-                rate_where(label, |i| v[i].is_some_and(|x| x <= lo)),
+                rate_where(label, rows, |i| v[i].is_some_and(|x| x <= lo)),
                 Some(true),
             );
             push(
                 (format!("{f} >= {hi_s}"), format!("{f} < {hi_s}")),
-                rate_where(label, |i| v[i].is_some_and(|x| x >= hi)),
+                rate_where(label, rows, |i| v[i].is_some_and(|x| x >= hi)),
                 Some(false),
             );
         }
@@ -232,14 +238,18 @@ fn conditions(c: &FeatureColumn, label: &[bool]) -> Vec<Driver> {
 }
 
 /// The strongest driver per column, strongest first.
-fn drivers(data: &CustomerData, base: f64) -> Vec<Driver> {
-    let n = data.label.len();
-    let min_rows = ((n as f64 * MIN_SUPPORT).ceil() as usize).max(20);
+fn drivers(data: &CustomerData, rows: &[usize], min_count: usize, base: f64) -> Vec<Driver> {
+    let n = rows.len();
+    // a level rarer than `min_count` in these rows has no column of its own in the encoder,
+    // so a predicate could not name it
+    let min_rows = ((n as f64 * MIN_SUPPORT).ceil() as usize)
+        .max(20)
+        .max(min_count);
     let mut best: Vec<Driver> = data
         .features
         .iter()
         .filter_map(|c| {
-            conditions(c, &data.label)
+            conditions(c, &data.label, rows)
                 .into_iter()
                 .filter(|d| {
                     d.rows >= min_rows
@@ -275,11 +285,13 @@ fn mapped(d: &Driver) -> Option<&'static str> {
 /// driver (month-to-month contracts) does not hand its action to everyone.
 pub(super) fn driver_rules(
     data: &CustomerData,
+    rows: &[usize],
+    min_count: usize,
     base: f64,
     decisions: &mut Vec<Decision>,
 ) -> Vec<Rule> {
     let mut chosen: Vec<(Driver, &'static str, String)> = Vec::new();
-    for d in drivers(data, base) {
+    for d in drivers(data, rows, min_count, base) {
         let how = format!(
             "churn rate {:.3} on {} rows ({:.1}× the base rate {:.3})",
             d.rate,

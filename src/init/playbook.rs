@@ -79,24 +79,33 @@ pub struct Inferred {
     pub revenue: Option<String>,
 }
 
-/// A name as it is written in a predicate or value expression (backquoted unless plain).
-pub fn field(name: &str) -> String {
-    if !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '_' || c == '.')
+/// A name as it is written in a predicate or value expression (backquoted unless plain);
+/// `None` for a name holding a backquote itself, which neither can spell.
+pub fn field(name: &str) -> Option<String> {
+    if name.is_empty() || name.contains('`') {
+        None
+    } else if name
+        .chars()
+        .all(|c| c.is_alphanumeric() || c == '_' || c == '.')
         && !name.starts_with(|c: char| c.is_ascii_digit())
     {
-        name.to_string()
+        Some(name.to_string())
     } else {
-        format!("`{name}`")
+        Some(format!("`{name}`"))
     }
 }
 
-/// Infer a playbook for `data` named `name`.
-pub fn infer_playbook(data: &CustomerData, name: &str) -> Inferred {
-    let n = data.label.len().max(1);
-    let base = data.label.iter().filter(|&&y| y).count() as f64 / n as f64;
+/// Infer a playbook for `data` named `name`, measuring churn on `rows` only (training: the
+/// training rows, so the holdout judges the playbook fairly); driver levels are at least
+/// `min_count` strong there, as the encoder needs to give them a column.
+pub fn infer_playbook(
+    data: &CustomerData,
+    rows: &[usize],
+    min_count: usize,
+    name: &str,
+) -> Inferred {
+    let n = rows.len().max(1);
+    let base = rows.iter().filter(|&&i| data.label[i]).count() as f64 / n as f64;
     let mut decisions = Vec::new();
     let catalogue = crate::playbook::parse(DEFAULT_PLAYBOOK, "built-in playbook")
         .expect("the built-in playbook parses");
@@ -116,11 +125,12 @@ pub fn infer_playbook(data: &CustomerData, name: &str) -> Inferred {
             base
         ),
     ));
-    let mut rules = super::drivers::driver_rules(data, base, &mut decisions);
+    let mut rules = super::drivers::driver_rules(data, rows, min_count, base, &mut decisions);
     rules.extend(generic_rules(
         data,
         revenue.as_deref(),
         &values,
+        scale,
         &mut decisions,
     ));
     let actionable = actionable_inputs(data, &mut decisions);
@@ -160,7 +170,11 @@ pub fn infer_playbook(data: &CustomerData, name: &str) -> Inferred {
         never_levers,
         lever_min_support: crate::features::LEVER_MIN_SUPPORT,
         suppress_action: Some("SUPPRESS_MARKETING".into()),
-        cost_caps: catalogue.cost_caps.clone(),
+        cost_caps: catalogue
+            .cost_caps
+            .iter()
+            .map(|(class, cap)| (class.clone(), scaled(*cap, scale)))
+            .collect(),
         value,
         risk_bands: bands,
         learning: Default::default(),
@@ -232,7 +246,10 @@ fn customer_value(
     let found = REVENUE.iter().find_map(|(parts, per_year, what)| {
         data.features.iter().find_map(|c| {
             let nm = norm(&c.name);
-            (numbers(c).is_some() && parts.iter().all(|p| nm.contains(p))).then(|| Revenue {
+            (numbers(c).is_some()
+                && field(&c.name).is_some()
+                && parts.iter().all(|p| nm.contains(p)))
+            .then(|| Revenue {
                 column: c.name.clone(),
                 per_year: *per_year,
                 what,
@@ -260,7 +277,11 @@ fn customer_value(
     let clv = r / (1.0 + DISCOUNT - r);
     let margin = if rev.per_year < 1.0 { 1.0 } else { MARGIN };
     let factor = round_to(rev.per_year * margin * clv, 4);
-    let expression = format!("{} * {}", field(&rev.column), fmt_num(factor));
+    let expression = format!(
+        "{} * {}",
+        field(&rev.column).expect("revenue columns have writable names"),
+        fmt_num(factor)
+    );
     decisions.push(Decision::new(
         "customer value",
         &rev.column,
@@ -314,6 +335,7 @@ fn generic_rules(
     data: &CustomerData,
     revenue: Option<&str>,
     values: &[f64],
+    scale: f64,
     decisions: &mut Vec<Decision>,
 ) -> Vec<Rule> {
     let rule = |id: &str, actions: &[&str], priority: i32| Rule {
@@ -345,7 +367,11 @@ fn generic_rules(
     if let Some((col, q80)) = q80.filter(|&(_, q)| q > 0.0 && values.iter().any(|&v| v > 0.0)) {
         rules.push(Rule {
             risk_band: vec!["medium".into(), "high".into()],
-            when: vec![format!("{} >= {}", field(col), fmt_num(q80))],
+            when: vec![format!(
+                "{} >= {}",
+                field(col).expect("revenue columns have writable names"),
+                fmt_num(q80)
+            )],
             ..rule("high-value-at-risk", &["VIP_SERVICE"], 30)
         });
         decisions.push(Decision::new(
@@ -370,6 +396,7 @@ fn generic_rules(
         {
             rules.push(Rule {
                 risk_band: vec!["medium".into(), "high".into()],
+                max_cost: r.max_cost.map(|c| scaled(c, scale)),
                 ..r.clone()
             });
         }

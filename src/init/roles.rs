@@ -157,10 +157,10 @@ impl<'a> Profile<'a> {
                 .all(|w| matches!(w, [Some(a), Some(b)] if *b - *a == 1.0))
     }
 
-    /// Unique whole numbers under an id-like name that is not the id: a surrogate key.
+    /// Unique whole numbers that are not the id, whatever the name (`CLIENTNUM`): a
+    /// surrogate key.
     fn surrogate_key(&self, nrows: usize) -> bool {
         self.all_unique(nrows)
-            && self.id_named()
             && self
                 .numbers
                 .as_ref()
@@ -186,10 +186,17 @@ pub fn infer_roles(raw: &RawTable, label: Option<&str>) -> Result<Roles, InitErr
     // the id: a unique column named like an identifier — one that is not a row counter first,
     // else a counter named for customers (`customer_id` numbered 1, 2, 3, …), never one named
     // for rows (`RowNumber`, `index`)
+    // (personal data never: a phone number is unique too)
     let id_at = (0..profiles.len())
-        .filter(|&i| i != label_at && profiles[i].all_unique(n) && profiles[i].id_named())
-        .min_by_key(|&i| (profiles[i].row_counter(n), i))
-        .filter(|&i| !(profiles[i].row_counter(n) && profiles[i].names_a_row()));
+        .filter(|&i| {
+            let p = &profiles[i];
+            i != label_at
+                && p.all_unique(n)
+                && p.id_named()
+                && personal_match(p.name, &patterns).is_none()
+                && !(p.row_counter(n) && p.names_a_row())
+        })
+        .min_by_key(|&i| (profiles[i].row_counter(n), i));
     for (i, p) in profiles.iter().enumerate() {
         if i == label_at {
             continue;
@@ -424,6 +431,25 @@ mod tests {
         let tenure = r.tenure.unwrap();
         assert_eq!(tenure.column, "Tenure");
         assert_eq!(tenure.unit_days, 365.25);
+        // a unique phone number is personal data, never the id; unique whole numbers under
+        // any name are a key; a customer id numbered 1, 2, 3 … is still the id
+        let t2 = table(&[
+            ("phone_number", col(&|i| format!("+4470000{i:04}"))),
+            ("RowNumber", col(&|i| (i + 1).to_string())),
+            ("customer_id", col(&|i| (i + 1).to_string())),
+            ("CLIENTNUM", col(&|i| (700_000_000 + 977 * i).to_string())),
+            (
+                "Churn",
+                col(&|i| if i % 4 == 0 { "Yes" } else { "No" }.to_string()),
+            ),
+        ]);
+        let r = infer_roles(&t2, None).unwrap();
+        assert_eq!(r.id.as_deref(), Some("customer_id"));
+        assert_eq!(r.personal.len(), 1, "{:?}", r.personal);
+        assert_eq!(
+            r.drop,
+            vec!["RowNumber".to_string(), "CLIENTNUM".to_string()]
+        );
         // a named label wins; an unknown one is an error listing the columns
         assert_eq!(infer_roles(&t, Some("Plan")).unwrap().label, "Plan");
         let e = infer_roles(&t, Some("Churn")).unwrap_err().to_string();

@@ -119,12 +119,12 @@ pub fn write_config(
     let mut drop: Vec<String> = Vec::new();
     for (c, _) in &roles.personal {
         let why = why_of(&roles.decisions, "personal data", c).unwrap_or_default();
-        let _ = writeln!(s, "# drop {c}: {why}");
+        let _ = writeln!(s, "# drop {}: {why}", comment(c));
         drop.push(c.clone());
     }
     for c in &roles.drop {
         let why = why_of(&roles.decisions, "identifier-like", c).unwrap_or_default();
-        let _ = writeln!(s, "# drop {c}: {why}");
+        let _ = writeln!(s, "# drop {}: {why}", comment(c));
         drop.push(c.clone());
     }
     let _ = writeln!(s, "drop = {}\n", list(&drop));
@@ -154,7 +154,7 @@ pub fn write_config(
             s,
             "tenure_unit_days = {}   # days per unit of {}",
             num(t.unit_days),
-            t.column
+            comment(&t.column)
         );
     }
     s
@@ -261,7 +261,7 @@ fn write_settings(s: &mut String, file: &PlaybookFile, decisions: &[Decision]) {
             let _ = writeln!(s, "expression = {}", q(e));
             let _ = writeln!(
                 s,
-                "default = {}   # when the expression cannot be computed",
+                "default = {}   # used only without an expression",
                 num(file.value.default)
             );
         }

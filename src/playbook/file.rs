@@ -244,15 +244,22 @@ pub fn locate(text: &str, place: &str, problem: &str) -> Option<usize> {
             .and_then(|r| r.strip_suffix('\''))
             .map(str::to_string)
     };
+    // the block defining `id` (for "defined twice", the second one)
     let item = |header: &str, id: &str| {
-        blocks.iter().find_map(|(h, from, to)| {
+        let mut found = blocks.iter().filter_map(|(h, from, to)| {
             let id_line = (h == header)
                 .then(|| find_key(*from, *to, "id"))
                 .flatten()?;
             let v = lines[id_line].split_once('=')?.1.split('#').next()?.trim();
             let v = v.trim_matches(|c| c == '"' || c == '\'');
             (v == id).then_some((*from, *to, id_line))
-        })
+        });
+        let first = found.next();
+        if problem == "defined twice" {
+            found.next().or(first)
+        } else {
+            first
+        }
     };
     let within = |(from, to, id_line): (usize, usize, usize)| {
         // the problem starts with the key it is about (`when: …`, `save_rate must be …`)
@@ -312,5 +319,7 @@ mod tests {
         assert_eq!(locate(TEXT, "name", "bad"), Some(1));
         assert_eq!(locate(TEXT, "value", "default must be …"), Some(3));
         assert_eq!(locate(TEXT, "rule 'nope'", "x"), None);
+        let twice = format!("{TEXT}\n[[rules]]\nid = \"r1\"\nactions = [\"A\"]\n");
+        assert_eq!(locate(&twice, "rule 'r1'", "defined twice"), Some(23));
     }
 }

@@ -279,12 +279,7 @@ fn start_state(config: ServerConfig) -> Result<web::Data<AppState>, ServerError>
     }
     let default = state.current().default.clone();
     tracing::info!(
-        models = %report
-            .loaded
-            .iter()
-            .map(|(name, version)| format!("{name}@{version}"))
-            .collect::<Vec<_>>()
-            .join(", "),
+        models = %report.loaded_text(),
         default = default.as_deref().unwrap_or("none"),
         "models loaded"
     );

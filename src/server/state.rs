@@ -46,6 +46,17 @@ pub struct ReloadReport {
     pub failed: BTreeMap<String, String>,
 }
 
+impl ReloadReport {
+    /// The models served, as `name@version, …` for the log.
+    pub fn loaded_text(&self) -> String {
+        self.loaded
+            .iter()
+            .map(|(name, version)| format!("{name}@{version}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// Why one bundle did not load: the bundle itself, or the override playbook not fitting it.
 #[derive(Debug, thiserror::Error)]
 enum LoadError {
@@ -422,7 +433,11 @@ impl AppState {
         )?;
         self.metrics.reload_failed(report.failed.len());
         *self.registry.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(reg);
-        tracing::info!(loaded = ?report.loaded, failed = report.failed.len(), "models reloaded");
+        tracing::info!(
+            loaded = %report.loaded_text(),
+            failed = report.failed.len(),
+            "models reloaded"
+        );
         Ok(report)
     }
 

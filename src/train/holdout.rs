@@ -136,6 +136,20 @@ fn playbook_mix(
         Some(e) if pb.value_rpn.is_some() => format!("expression {e}"),
         _ => format!("constant {}", crate::util::fmt_num(pb.file.value.default)),
     };
+    let warnings = mix_warnings(pb, &actions);
+    PlaybookMix {
+        playbook: pb.file.name.clone(),
+        actions,
+        contacted,
+        value,
+        warnings,
+        inferred: Vec::new(),
+    }
+}
+
+/// What a user should fix about a playbook's mix on the holdout: a constant value, one action
+/// for most customers, or hardly any actions at all.
+fn mix_warnings(pb: &crate::playbook::Playbook, actions: &[ActionShare]) -> Vec<String> {
     let mut warnings = Vec::new();
     if pb.value_rpn.is_none() {
         warnings.push(format!(
@@ -143,9 +157,14 @@ fn playbook_mix(
             crate::util::fmt_num(pb.file.value.default)
         ));
     }
+    // not contacting (the control group, or the suppression when nothing pays — low-risk
+    // customers, usually) is not a sign of a playbook that cannot tell customers apart
+    let suppress = pb.file.suppress_action.as_deref();
     let treated: Vec<&ActionShare> = actions
         .iter()
-        .filter(|a| a.action != "(control group)" && a.customers > 0)
+        .filter(|a| {
+            a.action != "(control group)" && Some(a.action.as_str()) != suppress && a.customers > 0
+        })
         .collect();
     if let Some(top) = treated.first().filter(|a| a.share > DOMINANT_SHARE) {
         warnings.push(format!(
@@ -159,12 +178,5 @@ fn playbook_mix(
             treated.len()
         ));
     }
-    PlaybookMix {
-        playbook: pb.file.name.clone(),
-        actions,
-        contacted,
-        value,
-        warnings,
-        inferred: Vec::new(),
-    }
+    warnings
 }

@@ -79,6 +79,8 @@ fn training_adds_versions_never_overwrites_and_aliases_move_only_when_asked() {
             "20",
             "--model",
             "tree",
+            "--playbook",
+            "training/playbook.toml",
             "--out",
             dir.to_str().unwrap(),
         ],

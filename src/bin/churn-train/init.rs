@@ -56,7 +56,9 @@ pub fn run(a: &InitArgs) -> anyhow::Result<()> {
         Some(n) => n.clone(),
         None => model_name(&a.data),
     };
-    let inferred = churn::init::infer_playbook(&data, &name);
+    let rows: Vec<usize> = (0..data.label.len()).collect();
+    let min_count = churn::config::ModelConfig::default().min_count;
+    let inferred = churn::init::infer_playbook(&data, &rows, min_count, &name);
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("{}: cannot create", a.out.display()))?;
     let config = churn::init::write_config(

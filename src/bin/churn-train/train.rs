@@ -90,7 +90,8 @@ pub struct TrainArgs {
     /// Column summed as revenue in the segment profile (segments.revenue_column).
     #[arg(long, value_name = "COL")]
     revenue_column: Option<String>,
-    /// Retention playbook (TOML); default: the config's, else the built-in one.
+    /// Retention playbook (TOML); default: the config's, else one inferred from the data (as
+    /// `churn-train init` writes it).
     #[arg(long, value_name = "FILE")]
     playbook: Option<PathBuf>,
     /// Previous model directory: keep its segment ids and names, report the migration.

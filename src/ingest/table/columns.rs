@@ -107,8 +107,13 @@ fn infer_type(
     if is_bool_pair {
         return Ok(ColumnType::Boolean);
     }
-    if numeric_fails.is_empty() && n_present > 0 {
-        return Ok(ColumnType::Numeric);
+    if numeric_fails.is_empty() {
+        // no cell at all: nothing to type (its one level is "missing")
+        return Ok(if n_present > 0 {
+            ColumnType::Numeric
+        } else {
+            ColumnType::Categorical
+        });
     }
     // numbers out of range (1e308, inf) make a numeric column wrong, not categorical
     if numeric_fails
