@@ -10,6 +10,7 @@ mod util;
 mod boost;
 mod challenger;
 mod cli;
+mod client;
 mod compare;
 mod decisions;
 mod evaluation;

@@ -4,7 +4,8 @@
 use super::lookup::{model_name, store_of};
 use super::params::{self, Whole};
 use super::spec::{
-    ErrorResponse, Method, RouteSpec, INVALID_QUERY, NO_STORE, OK_JSON, UNKNOWN_CUSTOMER_OR_MODEL,
+    ok_schema, ErrorResponse, Method, QueryParam, RouteSpec, INVALID_QUERY, NO_STORE,
+    UNKNOWN_CUSTOMER_OR_MODEL,
 };
 use crate::playbook::{RiskBand, Treatment};
 use crate::server::auth::{Access, Scope};
@@ -23,9 +24,9 @@ pub(super) const ROUTES: &[RouteSpec] = &[
         access: Access::Api(&[Scope::Read]),
         operation_id: "getCustomer",
         summary: "A customer's latest stored prediction (?model=NAME)",
-        query: &[],
+        query: &[MODEL],
         body: None,
-        ok: OK_JSON,
+        ok: ok_schema("CustomerRecord"),
         errors: ERRORS,
         register: |r| r.to(get_customer),
     },
@@ -35,13 +36,29 @@ pub(super) const ROUTES: &[RouteSpec] = &[
         access: Access::Api(&[Scope::Read]),
         operation_id: "getWorklist",
         summary: "Worklist: latest prediction per customer by expected loss or, with order=incremental_value, by the expected net value of the contact; keyset-paginated (?model, risk_band, segment, treatment, order, limit, cursor)",
-        query: &[],
+        query: &[
+            MODEL,
+            QueryParam::optional("risk_band", "only this risk band: low, medium or high"),
+            QueryParam::optional("segment", "only this segment name"),
+            QueryParam::optional("treatment", "only this group: treatment or control"),
+            QueryParam::optional(
+                "order",
+                "expected_loss (default: probability × value, riskiest first) or incremental_value (the expected net value of the contact)",
+            ),
+            QueryParam::integer("limit", "rows per page, 1..1000 (default 100)"),
+            QueryParam::optional(
+                "cursor",
+                "next_cursor of the previous page, passed back as it came",
+            ),
+        ],
         body: None,
-        ok: OK_JSON,
+        ok: ok_schema("WorklistPage"),
         errors: ERRORS,
         register: |r| r.to(worklist),
     },
 ];
+
+const MODEL: QueryParam = QueryParam::optional("model", "model name (default: the default model)");
 
 const ERRORS: &[ErrorResponse] = &[UNKNOWN_CUSTOMER_OR_MODEL, INVALID_QUERY, NO_STORE];
 

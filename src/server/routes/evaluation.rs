@@ -4,7 +4,8 @@
 use super::lookup::{model_name, store_of};
 use super::params::{self, Instant, Whole};
 use super::spec::{
-    ErrorResponse, Method, QueryParam, RouteSpec, INVALID_QUERY, OK_JSON, UNKNOWN_CUSTOMER_OR_MODEL,
+    ok_schema, ErrorResponse, Method, QueryParam, RouteSpec, INVALID_QUERY, OK_JSON,
+    UNKNOWN_CUSTOMER_OR_MODEL,
 };
 use crate::evaluate::{self, EvalError, Period};
 use crate::server::auth::{Access, Scope};
@@ -30,7 +31,7 @@ pub(super) const ROUTES: &[RouteSpec] = &[
             ),
             QueryParam::optional("to", "predictions scored before"),
             QueryParam::optional("as_of", "judge labels as of (default: now)"),
-            QueryParam::optional(
+            QueryParam::integer(
                 "horizon_days",
                 "label horizon in days (default: the model's, else 90)",
             ),
@@ -44,7 +45,7 @@ pub(super) const ROUTES: &[RouteSpec] = &[
             ),
         ],
         body: None,
-        ok: OK_JSON,
+        ok: ok_schema("Evaluation"),
         errors: ERRORS,
         register: |r| r.to(get_evaluation),
     },

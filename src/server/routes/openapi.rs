@@ -7,14 +7,13 @@ use crate::server::auth::Access;
 use crate::server::state::Registry;
 use serde_json::{json, Map, Value};
 
-/// Text that means a missing value, as a schema alternative (with `null`).
-fn missing_schema() -> Value {
-    let mut tokens: Vec<Value> = crate::ingest::value::MISSING_TOKENS
-        .iter()
-        .map(|t| Value::from(*t))
-        .collect();
-    tokens.push(Value::Null);
-    json!({"enum": tokens})
+/// Text that means a missing value, and `null`: two schema alternatives, each of one type (a
+/// client generator makes one typed enum of each; an enum mixing types it cannot).
+fn missing_schemas() -> [Value; 2] {
+    [
+        json!({"type": "string", "enum": crate::ingest::value::MISSING_TOKENS}),
+        json!({"type": "null"}),
+    ]
 }
 
 /// One input as exactly what the server accepts, so a schema-valid request is a valid one.
@@ -22,12 +21,14 @@ fn input_schema(spec: &crate::features::InputSpec, max_field_bytes: usize) -> Va
     use crate::features::InputEncoding;
     use crate::ingest::value::{BOOL_PAIRS, MAX_MAGNITUDE};
     use crate::ingest::FeatureKind;
+    let missing = missing_schemas();
     let mut v = match (&spec.kind, &spec.encoding) {
         (FeatureKind::Numeric, _) => json!({
             "anyOf": [
                 {"type": "number", "minimum": -MAX_MAGNITUDE, "maximum": MAX_MAGNITUDE},
                 {"type": "string", "pattern": "^\\s*[-+]?([0-9]{1,15}(\\.[0-9]*)?|\\.[0-9]+)\\s*$"},
-                missing_schema(),
+                missing[0].clone(),
+                missing[1].clone(),
             ],
             "description": "a number within ±1e15 (numeric strings accepted); null or a missing token = missing, imputed"
         }),
@@ -38,20 +39,22 @@ fn input_schema(spec: &crate::features::InputSpec, max_field_bytes: usize) -> Va
             },
             _,
         ) => {
-            let mut allowed: Vec<Value> = vec![
-                true.into(),
-                false.into(),
-                0.into(),
-                1.into(),
-                true_token.as_str().into(),
-                false_token.as_str().into(),
-            ];
+            let mut words: Vec<&str> = vec![true_token.as_str(), false_token.as_str()];
             for (t, f) in BOOL_PAIRS {
-                allowed.push((*t).into());
-                allowed.push((*f).into());
+                for w in [*t, *f] {
+                    if !words.contains(&w) {
+                        words.push(w);
+                    }
+                }
             }
             json!({
-                "anyOf": [{"enum": allowed}, missing_schema()],
+                "anyOf": [
+                    {"type": "boolean"},
+                    {"type": "integer", "enum": [0, 1]},
+                    {"type": "string", "enum": words},
+                    missing[0].clone(),
+                    missing[1].clone(),
+                ],
                 "description": format!("'{true_token}' / '{false_token}', true / false or 1 / 0")
             })
         }
@@ -86,6 +89,7 @@ pub fn openapi_spec<'a>(
     }
     let mut schemas = request_schemas(config.max_batch);
     schemas.extend(score_schemas());
+    schemas.extend(store_schemas());
     schemas.insert(
         "Customer".into(),
         customer_schema(reg, config.max_field_bytes),
@@ -166,6 +170,74 @@ fn score_schemas() -> Map<String, Value> {
             "risk_before": {"type": "number", "description": "churn_probability now"},
             "risk_after": {"type": "number", "description": "the model's risk for customers like this one with the changed values (an association, not a promised effect)"},
             "text": {"type": "string", "description": "the lever as one sentence"}
+        }}
+    });
+    match schemas {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// The store's answers: a customer's latest prediction, a worklist page, an outcome import and
+/// the evaluation (its top level typed; the parts are objects described in the README).
+fn store_schemas() -> Map<String, Value> {
+    use crate::playbook::{RiskBand, Treatment};
+    let money = |d: &str| json!({"type": "number", "description": d});
+    let schemas = json!({
+        "CustomerRecord": {"type": "object", "properties": {
+            "customer_id": {"type": "string"}, "model": {"type": "string"},
+            "model_version": {"type": "string"}, "prediction_id": {"type": "string"},
+            "request_id": {"type": ["string", "null"]},
+            "scored_at": {"type": "string", "description": "ISO-8601, UTC"},
+            "age_seconds": {"type": "number"},
+            "source": {"type": "string", "description": "http, batch or shadow"},
+            "churn_probability": {"type": "number"},
+            "probability_interval": {"type": "array", "items": {"type": "number"}},
+            "predicted_churn": {"type": "boolean"},
+            "risk_band": {"enum": [RiskBand::NAMES[0], RiskBand::NAMES[1], RiskBand::NAMES[2], null]},
+            "segment_id": {"type": ["integer", "null"]}, "segment": {"type": ["string", "null"]},
+            "rfm_class": {"type": ["string", "null"]}, "lifecycle_stage": {"type": ["string", "null"]},
+            "treatment": {"enum": [Treatment::NAMES[0], Treatment::NAMES[1], null]},
+            "customer_value": {"type": ["number", "null"], "description": "in cents"},
+            "expected_loss": money("churn_probability × customer_value, in cents"),
+            "incremental_value": money("the expected net value of the contact (0 without one), in cents"),
+            "top_action": {"type": ["string", "null"]},
+            "policy": {"type": ["string", "null"]}, "propensity": {"type": ["number", "null"]},
+            "recommendations": {"type": "array", "items": {"type": "object", "properties": {"action": {"type": "string"}, "expected_value": {"type": "number"}}}},
+            "input": {"type": "object", "description": "the raw input that was scored"}
+        }},
+        "WorklistRow": {"type": "object", "properties": {
+            "customer_id": {"type": "string", "description": "absent when ids are stored as keyed hashes"},
+            "customer_key": {"type": "string"}, "prediction_id": {"type": "string"},
+            "scored_at": {"type": "string"}, "churn_probability": {"type": "number"},
+            "risk_band": {"enum": [RiskBand::NAMES[0], RiskBand::NAMES[1], RiskBand::NAMES[2], null]},
+            "segment": {"type": ["string", "null"]},
+            "treatment": {"enum": [Treatment::NAMES[0], Treatment::NAMES[1], null]},
+            "expected_loss": money("churn_probability × customer_value, in cents"),
+            "incremental_value": money("the expected net value of the contact, in cents"),
+            "top_action": {"type": ["string", "null"]}
+        }},
+        "WorklistPage": {"type": "object", "required": ["customers"], "properties": {
+            "customers": {"type": "array", "items": {"$ref": "#/components/schemas/WorklistRow"}},
+            "next_cursor": {"type": ["string", "null"], "description": "pass back as cursor for the next page; null on the last"}
+        }},
+        "OutcomesResult": {"type": "object", "required": ["stored", "duplicates"], "properties": {
+            "stored": {"type": "integer", "description": "events stored"},
+            "duplicates": {"type": "integer", "description": "events skipped: their external_id was stored before"}
+        }},
+        "Evaluation": {"type": "object", "description": "what the logged predictions were worth (with ?compare: the comparison of two versions instead)", "properties": {
+            "model": {"type": "string"}, "as_of": {"type": "string"},
+            "horizon_days": {"type": "integer"}, "horizon_source": {"type": "string"},
+            "predictions": {"type": "integer"}, "customers": {"type": "integer"},
+            "overall": {"type": "object"}, "performance": {"type": "object"},
+            "by_version": {"type": "array", "items": {"type": "object"}},
+            "by_month": {"type": "array", "items": {"type": "object"}},
+            "by_segment": {"type": "array", "items": {"type": "object"}},
+            "by_group": {"type": "array", "items": {"type": "object"}},
+            "actions": {"type": "array", "items": {"type": "object"}, "description": "each action's lift against the control group"},
+            "learned_rates": {"type": "array", "items": {"type": "object"}},
+            "drift": {"type": "object"},
+            "notes": {"type": "array", "items": {"type": "string"}}
         }}
     });
     match schemas {

@@ -2,7 +2,7 @@
 
 use super::lookup::store_of;
 use super::params;
-use super::spec::{ErrorResponse, Method, QueryParam, RouteSpec, OK_JSON};
+use super::spec::{ok_schema, ErrorResponse, Method, QueryParam, RouteSpec};
 use crate::server::auth::{Access, Scope};
 use crate::server::error::{ApiCode, ApiError, ApiResult};
 use crate::server::json;
@@ -22,7 +22,7 @@ pub(super) const ROUTES: &[RouteSpec] = &[RouteSpec {
         "`true`: accept events dated more than the label horizon before the customer's first stored prediction (importing history); refused by default",
     )],
     body: Some("OutcomesRequest"),
-    ok: OK_JSON,
+    ok: ok_schema("OutcomesResult"),
     errors: &[ErrorResponse::new(
         422,
         "an invalid event; `field` names it, e.g. outcomes[2].at; nothing was stored",

@@ -76,6 +76,25 @@ impl QueryParam {
             schema: ParamType::String,
         }
     }
+
+    /// An optional whole-number parameter.
+    pub const fn integer(name: &'static str, description: &'static str) -> QueryParam {
+        QueryParam {
+            name,
+            description,
+            required: false,
+            schema: ParamType::Integer,
+        }
+    }
+}
+
+/// A JSON answer following component schema `schema`.
+pub const fn ok_schema(schema: &'static str) -> Success {
+    Success {
+        description: "OK",
+        content_type: "application/json",
+        schema: Some(schema),
+    }
 }
 
 /// The success (200) response of a route.
