@@ -10,8 +10,8 @@ pub use quality::{
     ColumnQuality, DataMode, DropCount, InputRole, LabelBalance, QualityReport, RowSource,
 };
 pub use table::{
-    load_customer_table, personal_match, ColumnType as ColumnTypeOverride, CustomerTableSpec,
-    DEFAULT_PERSONAL_PATTERNS,
+    load_customer_table, norm_name, personal_match, ColumnType as ColumnTypeOverride,
+    CustomerTableSpec, DEFAULT_PERSONAL_PATTERNS,
 };
 pub use transactions::{
     build_transaction_features, stream_transaction_features, Cut, StreamOptions, TransactionSpec,

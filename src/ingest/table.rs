@@ -72,7 +72,9 @@ pub struct CustomerTableSpec {
     pub personal_data: Option<Vec<String>>,
 }
 
-fn norm_name(s: &str) -> String {
+/// A column name lower-cased with non-alphanumerics removed (`Customer_ID` → `customerid`):
+/// how personal-data patterns and `churn-train init` compare names.
+pub fn norm_name(s: &str) -> String {
     s.chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .map(|c| c.to_ascii_lowercase())

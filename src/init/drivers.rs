@@ -2,8 +2,8 @@
 //! the base rate — and their mapping onto the brief's catalogue as a decision list of rules.
 
 use super::playbook::field;
-use super::roles::norm;
 use super::Decision;
+use crate::ingest::norm_name as norm;
 use crate::ingest::{CustomerData, FeatureColumn, FeatureKind, FeatureValues};
 use crate::playbook::Rule;
 use crate::util::fmt_num;

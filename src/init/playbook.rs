@@ -3,8 +3,8 @@
 //! and the inputs levers may change. Costs and save rates are the catalogue's, stated as
 //! assumptions; costs are scaled to the table's money.
 
-use super::roles::norm;
 use super::Decision;
+use crate::ingest::norm_name as norm;
 use crate::ingest::{CustomerData, FeatureColumn, FeatureKind, FeatureValues};
 use crate::playbook::{Action, PlaybookFile, RiskBands, Rule, ValueConfig, DEFAULT_PLAYBOOK};
 use crate::util::fmt_num;
@@ -131,6 +131,7 @@ pub fn infer_playbook(
         revenue.as_deref(),
         &values,
         scale,
+        &catalogue,
         &mut decisions,
     ));
     let actionable = actionable_inputs(data, &mut decisions);
@@ -336,6 +337,7 @@ fn generic_rules(
     revenue: Option<&str>,
     values: &[f64],
     scale: f64,
+    catalogue: &PlaybookFile,
     decisions: &mut Vec<Decision>,
 ) -> Vec<Rule> {
     let rule = |id: &str, actions: &[&str], priority: i32| Rule {
@@ -386,8 +388,6 @@ fn generic_rules(
     }
     let has = |n: &str| data.features.iter().any(|c| c.name == n);
     if has("recency_days") && has("frequency") && has("monetary_total") {
-        let catalogue = crate::playbook::parse(DEFAULT_PLAYBOOK, "built-in playbook")
-            .expect("the built-in playbook parses");
         // retention spends on customers at risk: the class strategies apply from medium risk
         for r in catalogue
             .rules

@@ -3,7 +3,7 @@
 
 use super::{Decision, InitError};
 use crate::ingest::value::{is_missing_token, parse_number};
-use crate::ingest::{personal_match, DEFAULT_PERSONAL_PATTERNS};
+use crate::ingest::{norm_name as norm, personal_match, DEFAULT_PERSONAL_PATTERNS};
 use crate::io::{RawData, RawTable};
 use crate::util::{fmt_num, FxHashSet};
 
@@ -43,14 +43,6 @@ pub(crate) const TENURE_NAMES: &[&str] = &[
     "relationshiplength",
     "lengthofrelationship",
 ];
-
-/// Lower-cased alphanumerics of a column name (`Customer_ID` → `customerid`).
-pub(crate) fn norm(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
-}
 
 /// The tenure column and its unit in days.
 #[derive(Debug, Clone, PartialEq)]
@@ -157,6 +149,17 @@ impl<'a> Profile<'a> {
                 .all(|w| matches!(w, [Some(a), Some(b)] if *b - *a == 1.0))
     }
 
+    /// Why the column is an identifier to drop (a row counter, or a key), if it is one.
+    fn key_reason(&self, nrows: usize) -> Option<&'static str> {
+        if self.row_counter(nrows) {
+            Some("a row counter (1, 2, 3, … in file order): it says where a row sits in the file, not anything about the customer")
+        } else if self.surrogate_key(nrows) || (self.all_unique(nrows) && self.numbers.is_none()) {
+            Some("a different value on every row: a key, not a trait customers share, so a model could only memorise it")
+        } else {
+            None
+        }
+    }
+
     /// Unique whole numbers that are not the id, whatever the name (`CLIENTNUM`): a
     /// surrogate key.
     fn surrogate_key(&self, nrows: usize) -> bool {
@@ -217,21 +220,13 @@ pub fn infer_roles(raw: &RawTable, label: Option<&str>) -> Result<Roles, InitErr
                 "excluded",
                 format!("the name matches '{pattern}': personal data is never a model feature"),
             ));
-        } else if p.row_counter(n) {
+        } else if let Some(why) = p.key_reason(n) {
             roles.drop.push(p.name.to_string());
             roles.decisions.push(Decision::new(
                 "identifier-like",
                 p.name,
                 "dropped",
-                "a row counter (1, 2, 3, … in file order): it says where a row sits in the file, not anything about the customer".into(),
-            ));
-        } else if p.surrogate_key(n) || (p.all_unique(n) && p.numbers.is_none()) {
-            roles.drop.push(p.name.to_string());
-            roles.decisions.push(Decision::new(
-                "identifier-like",
-                p.name,
-                "dropped",
-                "a different value on every row: a key, not a trait customers share, so a model could only memorise it".into(),
+                why.into(),
             ));
         }
     }

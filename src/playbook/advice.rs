@@ -355,17 +355,20 @@ impl Playbook {
         };
         let pv = ranker.ctx.probability * ranker.value;
         // the suppression action is the absence of a contact: never drawn for one (it is not
-        // the best either, when the decision is to contact)
-        let drawable: Vec<usize> = (0..eligible.len())
-            .filter(|&i| self.file.suppress_action.as_deref() != Some(&eligible[i].action.id))
-            .collect();
-        if drawable.first() != Some(&0) {
+        // the best either, when the decision is to contact); it is left out of the draw and
+        // the drawn index stepped over it
+        let suppress = self.file.suppress_action.as_deref();
+        let skip = eligible
+            .iter()
+            .position(|c| Some(c.action.id.as_str()) == suppress);
+        if skip == Some(0) {
             return super::Chosen::BEST;
         }
-        let rewards: Vec<(f64, f64)> = drawable
+        let rewards: Vec<(f64, f64)> = eligible
             .iter()
-            .map(|&i| {
-                let c = &eligible[i];
+            .enumerate()
+            .filter(|&(i, _)| Some(i) != skip)
+            .map(|(_, c)| {
                 let (mean, sd) = super::explore::posterior(&self.learned, c.action, learning);
                 (mean * pv - c.action.cost, sd * pv)
             })
@@ -377,10 +380,11 @@ impl Playbook {
             learning.explore,
             &rewards,
         );
-        super::Chosen {
-            index: drawable.get(chosen.index).copied().unwrap_or(0),
-            ..chosen
-        }
+        let index = match skip {
+            Some(k) if chosen.index >= k => chosen.index + 1,
+            _ => chosen.index,
+        };
+        super::Chosen { index, ..chosen }
     }
 
     /// Actions proposed by the matching rules (each once, with its highest-priority rule),

@@ -392,16 +392,19 @@ fn check_names_the_rule_key_and_line() {
     assert_eq!(code, 0, "{err}");
     let cfg = dir.path().join("churn.toml");
     let pb = dir.path().join("playbook.toml");
-    let (code, out, err) = run(
-        "churn-train",
-        &[
-            "check",
-            "--playbook",
-            pb.to_str().unwrap(),
-            "--config",
-            cfg.to_str().unwrap(),
-        ],
-    );
+    let check = || {
+        run(
+            "churn-train",
+            &[
+                "check",
+                "--playbook",
+                pb.to_str().unwrap(),
+                "--config",
+                cfg.to_str().unwrap(),
+            ],
+        )
+    };
+    let (code, out, err) = check();
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(": ok"), "{out}");
     // break one predicate of the high-value rule
@@ -423,16 +426,7 @@ fn check_names_the_rule_key_and_line() {
         })
         .collect();
     std::fs::write(&pb, broken).unwrap();
-    let (code, _, err) = run(
-        "churn-train",
-        &[
-            "check",
-            "--playbook",
-            pb.to_str().unwrap(),
-            "--config",
-            cfg.to_str().unwrap(),
-        ],
-    );
+    let (code, _, err) = check();
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains(&format!(
