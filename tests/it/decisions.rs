@@ -29,16 +29,6 @@ fn telco_rows(scorer: &Scorer) -> (RawTable, Vec<Vec<f64>>) {
     (table, rows)
 }
 
-fn cell(table: &RawTable, col: &str, r: usize) -> String {
-    table
-        .column(col)
-        .unwrap()
-        .data
-        .get(r)
-        .to_text()
-        .unwrap_or_default()
-}
-
 #[test]
 fn reasons_only_raise_the_risk_and_sum_to_the_leaf_with_the_protective_ones() {
     let scorer = example_scorer();

@@ -3,7 +3,7 @@
 //! on Telco, Bank, CDNOW features and a generated table with awkward names, a row counter, an
 //! email column and yearly tenure.
 
-use crate::util::{read_card, root, run, telco, write};
+use crate::util::{cell, read_card, root, run, telco, write};
 use churn::io::read_table;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,15 +22,6 @@ struct Mix {
     high_suppressed: usize,
     /// … of them whose first action is the survey.
     high_survey: usize,
-}
-
-fn cell(t: &churn::io::RawTable, col: &str, r: usize) -> String {
-    t.column(col)
-        .unwrap()
-        .data
-        .get(r)
-        .to_text()
-        .unwrap_or_default()
 }
 
 /// `churn-train init` on `data` (with `extra` flags), train the written config, score `data`.
@@ -469,106 +460,4 @@ fn an_empty_column_neither_panics_init_nor_training() {
     let data = write(dir.path(), "empty_col.csv", &s);
     let (_, _, out) = init_train_score(dir.path(), &data, &[]);
     assert!(out.contains("label: churn"), "{out}");
-}
-
-/// The README's "your own data in ten minutes": its `init` command, run as written in a fresh
-/// directory with the Bank table, prints what the README shows (a line shortened there with
-/// `(…)` matches on its beginning), and the written files train, score and check as the next
-/// blocks say.
-#[test]
-fn the_readme_walkthrough_prints_what_it_shows() {
-    let bank = root().join("../shared/datasets/bank_customer_churn/Churn_Modelling.csv");
-    if !bank.exists() {
-        eprintln!("skipped: {} not present", bank.display());
-        return;
-    }
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let section = readme
-        .split("## Your own data in ten minutes")
-        .nth(1)
-        .expect("the walkthrough section");
-    let command = "churn-train init --data Churn_Modelling.csv --out bank --name bank";
-    assert!(section.contains(command), "the command changed");
-    let shown: Vec<&str> = section
-        .split("```\nChurn_Modelling.csv:")
-        .nth(1)
-        .and_then(|b| b.split("\n```").next())
-        .map(|b| b.lines().collect())
-        .expect("the output block");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(&bank, dir.path().join("Churn_Modelling.csv")).unwrap();
-    let exe = env!("CARGO_BIN_EXE_churn-train");
-    let args: Vec<&str> = command.split(' ').skip(1).collect();
-    let out = std::process::Command::new(exe)
-        .args(&args)
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
-    let printed: Vec<&str> = printed.lines().collect();
-    assert_eq!(printed.len(), shown.len(), "{printed:#?}");
-    for (i, (p, s)) in printed.iter().zip(&shown).enumerate() {
-        // the block starts after "Churn_Modelling.csv:", cut by the split above
-        let s = if i == 0 {
-            format!("Churn_Modelling.csv:{s}")
-        } else {
-            s.to_string()
-        };
-        match s.strip_suffix("(…)") {
-            Some(prefix) => assert!(p.starts_with(prefix), "line {i}: {p}\nREADME: {s}"),
-            None => assert_eq!(*p, s, "line {i}"),
-        }
-    }
-    // the next blocks: train, score and check with the written files, as written
-    let run_here = |line: &str| {
-        let mut words = line.split_whitespace();
-        let exe = match words.next().unwrap() {
-            "churn-train" => env!("CARGO_BIN_EXE_churn-train"),
-            "churn-score" => env!("CARGO_BIN_EXE_churn-score"),
-            other => panic!("unexpected command {other}"),
-        };
-        let args: Vec<&str> = words.take_while(|w| !w.starts_with('#')).collect();
-        let out = std::process::Command::new(exe)
-            .args(&args)
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{line}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    for line in [
-        "churn-train --config bank/churn.toml --quiet",
-        "churn-score --model models/bank --input Churn_Modelling.csv --output scores.csv --quiet",
-    ] {
-        assert!(
-            section.contains(line.trim_end_matches(" --quiet")),
-            "README no longer says {line}"
-        );
-        run_here(line);
-    }
-    let check = "churn-train check --playbook bank/playbook.toml --config bank/churn.toml";
-    assert!(section.contains(check));
-    assert!(run_here(check).contains(": ok"));
-    // the numbers the README quotes for the scored table
-    let t = read_table(&dir.path().join("scores.csv"), None).unwrap();
-    let contacted = (0..t.nrows)
-        .filter(|&r| cell(&t, "contact", r) == "true")
-        .count();
-    assert!(
-        section.contains(&format!(
-            "selects {},{:03} customers",
-            contacted / 1000,
-            contacted % 1000
-        )),
-        "README's contact count differs from {contacted}"
-    );
 }

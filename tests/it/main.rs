@@ -26,6 +26,7 @@ mod learners;
 mod model;
 mod playbook;
 mod properties;
+mod readme;
 mod registry;
 mod report;
 mod retrain;

@@ -436,6 +436,17 @@ pub(crate) fn post_raw(addr: &str, path: &str, body: &[u8]) -> Resp {
     )
 }
 
+/// The text of `col` in row `r` of a table read with `churn::io::read_table` (empty when missing).
+pub(crate) fn cell(table: &churn::io::RawTable, col: &str, r: usize) -> String {
+    table
+        .column(col)
+        .unwrap()
+        .data
+        .get(r)
+        .to_text()
+        .unwrap_or_default()
+}
+
 /// The first `n` rows of the Telco sample as JSON customers, every cell as text (null when empty).
 pub(crate) fn telco_customers(n: usize) -> Vec<Value> {
     let table = churn::io::read_table(&telco(), None).unwrap();
