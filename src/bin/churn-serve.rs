@@ -88,6 +88,26 @@ struct Args {
         default_value_t = 60
     )]
     reload_timeout: u64,
+    /// On SIGTERM, seconds `/readyz` answers 503 while requests are still served (so a load
+    /// balancer stops sending new ones) before the server stops accepting; Ctrl-C or a second
+    /// signal stops at once. Then requests under way finish and queued predictions are stored.
+    #[arg(
+        long,
+        env = "CHURN_DRAIN_SECONDS",
+        value_name = "SECS",
+        default_value_t = 0
+    )]
+    drain_seconds: u64,
+    /// Every SECS, reload when another process changed what this server loads: a promotion on
+    /// another replica, a version or uplift bundle written by churn-train, learned rates stored
+    /// by an evaluation (0: only on SIGHUP or POST /v1/admin/reload).
+    #[arg(
+        long,
+        env = "CHURN_WATCH_SECONDS",
+        value_name = "SECS",
+        default_value_t = 0
+    )]
+    watch_seconds: u64,
     /// Log format.
     #[arg(
         long,
@@ -176,6 +196,8 @@ fn main() {
         max_connections: args.max_connections,
         max_pending_body_bytes: args.max_pending_body_bytes,
         reload_timeout: Duration::from_secs(args.reload_timeout),
+        drain: Duration::from_secs(args.drain_seconds),
+        watch: Duration::from_secs(args.watch_seconds),
         learned_rates: !args.no_learned_rates,
         release_memory,
     };

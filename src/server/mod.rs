@@ -78,6 +78,13 @@ pub struct ServerConfig {
     pub max_pending_body_bytes: usize,
     /// Time a reload has to finish; after it the loaded models keep serving.
     pub reload_timeout: Duration,
+    /// After SIGTERM: how long `/readyz` answers 503 while requests are still served, so a load
+    /// balancer or Kubernetes takes the server out of rotation before it stops accepting.
+    pub drain: Duration,
+    /// How often to look for changes made by other processes — a promotion on another replica,
+    /// a version or uplift bundle written by `churn-train`, learned rates stored by an
+    /// evaluation — and reload when there are any (zero: only on SIGHUP or an admin reload).
+    pub watch: Duration,
     /// Hands the calling thread's free memory back to the operating system; called after an
     /// evaluation or KPI run, on the threads that held its data. The allocator is the binary's
     /// choice, so the binary supplies this (`churn-serve`: mimalloc's `mi_collect`, which keeps
@@ -111,6 +118,8 @@ impl Default for ServerConfig {
             max_connections: 1024,
             max_pending_body_bytes: 64 * 1024 * 1024,
             reload_timeout: Duration::from_secs(60),
+            drain: Duration::ZERO,
+            watch: Duration::ZERO,
             learned_rates: true,
             release_memory: || {},
         }
@@ -270,6 +279,44 @@ fn spawn_sighup_reload(state: web::Data<AppState>) {
     });
 }
 
+/// What the server loads, as seen from outside: the model directory's fingerprint and the
+/// store's learned-rates stamp (`None` where it cannot be read: no change is assumed).
+async fn served_stamp(state: &AppState) -> (u64, Option<(i64, i64)>) {
+    let dir = state.config.models_dir.clone();
+    let files =
+        actix_web::rt::task::spawn_blocking(move || crate::bundle::registry::fingerprint(&dir))
+            .await
+            .unwrap_or(0);
+    let rates = match (&state.store, state.config.learned_rates) {
+        (Some(store), true) => store.learned_rates_stamp().await.ok(),
+        _ => None,
+    };
+    (files, rates)
+}
+
+/// `--watch-seconds`: every period, reload when the model directory or the learned rates
+/// changed since the last look (a failed reload is logged; the loaded models keep serving and
+/// the next change is tried again).
+fn spawn_watch(state: web::Data<AppState>) {
+    actix_web::rt::spawn(async move {
+        let period = state.config.watch;
+        let mut last = served_stamp(&state).await;
+        loop {
+            actix_web::rt::time::sleep(period).await;
+            let now = served_stamp(&state).await;
+            let changed = now.0 != last.0 || (now.1.is_some() && now.1 != last.1);
+            if !changed {
+                continue;
+            }
+            tracing::info!("models or learned rates changed: reloading");
+            if let Err(e) = state.clone().into_inner().reload_blocking().await {
+                tracing::error!(error = %e, "reload failed");
+            }
+            last = now;
+        }
+    });
+}
+
 /// Build the state and log what was loaded.
 fn start_state(config: ServerConfig) -> Result<web::Data<AppState>, ServerError> {
     config.validate()?;
@@ -299,6 +346,9 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     let state = start_state(config)?;
     #[cfg(unix)]
     spawn_sighup_reload(state.clone());
+    if !state.config.watch.is_zero() {
+        spawn_watch(state.clone());
+    }
     let app_state = state.clone();
     let tokens = web::Data::new(auth::Tokens::new(
         &state.config.api_tokens,
@@ -316,7 +366,13 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
                 let fut = srv.call(req);
                 let st = st.clone();
                 async move {
-                    let res = fut.await?;
+                    let mut res = fut.await?;
+                    if st.draining.load(std::sync::atomic::Ordering::Relaxed) {
+                        // a client on a kept-alive connection reconnects, to another replica
+                        res.response_mut()
+                            .head_mut()
+                            .set_connection_type(actix_web::http::ConnectionType::Close);
+                    }
                     let secs = start.elapsed().as_secs_f64();
                     let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
                     let status = res.status();
@@ -337,14 +393,65 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     .keep_alive(state.config.keep_alive)
     .client_disconnect_timeout(Duration::from_secs(1))
     .shutdown_timeout(10)
+    .disable_signals()
     .bind(&bind)?;
     for addr in server.addrs() {
         tracing::info!(%addr, workers, "listening");
         eprintln!("churn-serve listening on http://{addr}");
     }
-    server.run().await?;
+    let server = server.run();
+    spawn_shutdown(state.clone(), server.handle());
+    server.await?;
     flush_store(&state).await;
     Ok(())
+}
+
+/// SIGTERM: drain (`/readyz` 503, requests still served, connections closed after their
+/// answer) for the drain period, then stop accepting, finish what is under way and return.
+/// SIGINT (Ctrl-C), or a second signal during the drain, stops at once (gracefully).
+fn spawn_shutdown(state: web::Data<AppState>, handle: actix_web::dev::ServerHandle) {
+    actix_web::rt::spawn(async move {
+        let first = shutdown_signal().await;
+        let drain = state.config.drain;
+        if first == Shutdown::Term && !drain.is_zero() {
+            state
+                .draining
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            tracing::info!(seconds = drain.as_secs_f64(), "SIGTERM: draining");
+            tokio::select! {
+                () = tokio::time::sleep(drain) => {}
+                _ = shutdown_signal() => tracing::info!("second signal: stopping now"),
+            }
+        }
+        tracing::info!("stopping: no new connections; finishing requests under way");
+        handle.stop(true).await;
+    });
+}
+
+/// Which signal asked the server to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shutdown {
+    /// SIGTERM (an orchestrator): drain first.
+    Term,
+    /// SIGINT (Ctrl-C): stop now.
+    Interrupt,
+}
+
+/// Wait for SIGTERM or SIGINT (anything else: Ctrl-C only).
+async fn shutdown_signal() -> Shutdown {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                _ = term.recv() => Shutdown::Term,
+                _ = tokio::signal::ctrl_c() => Shutdown::Interrupt,
+            };
+        }
+        tracing::warn!("cannot listen for SIGTERM; Ctrl-C only");
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    Shutdown::Interrupt
 }
 
 /// After the last request: write what the prediction queue still holds (bounded wait).

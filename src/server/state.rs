@@ -331,6 +331,8 @@ pub struct AppState {
     /// Held while an evaluation or KPI computation runs: one at a time (each reads a model's
     /// whole log into memory — about 0.5 GB per million predictions, 0.8 GB for KPIs).
     pub evaluating: std::sync::atomic::AtomicBool,
+    /// Set on SIGTERM for the drain period: `/readyz` answers 503, requests are still served.
+    pub draining: std::sync::atomic::AtomicBool,
     /// The shadow challengers' queue (`--challenger shadow`).
     pub shadow: Option<ShadowQueue>,
 }
@@ -415,6 +417,7 @@ impl AppState {
             reloading: std::sync::Mutex::new(()),
             body_budget,
             evaluating: std::sync::atomic::AtomicBool::new(false),
+            draining: std::sync::atomic::AtomicBool::new(false),
         };
         Ok((state, report))
     }

@@ -66,6 +66,20 @@ impl Store {
         .await
     }
 
+    /// How many learned rates the store holds and when the newest was written (ms): a change
+    /// means an evaluation stored rates that a server should load.
+    pub async fn learned_rates_stamp(&self) -> Result<(i64, i64), StoreError> {
+        let pool = self.pool();
+        self.run(async move {
+            let (n, at): (i64, Option<i64>) =
+                sqlx::query_as("SELECT COUNT(*), MAX(updated_at) FROM learned_rates")
+                    .fetch_one(&pool)
+                    .await?;
+            Ok((n, at.unwrap_or(0)))
+        })
+        .await
+    }
+
     /// The learned save rates of `model` (empty when none were learned).
     pub async fn learned_rates(&self, model: &str) -> Result<Vec<LearnedRate>, StoreError> {
         let pool = self.pool();

@@ -945,6 +945,77 @@ fn sighup_reloads_and_sigterm_shuts_down_gracefully() {
     }
 }
 
+/// SIGTERM with a drain period: readiness fails at once (a load balancer stops sending new
+/// requests), requests are still answered during the drain, every answered prediction is stored,
+/// and the server exits 0 once the drain is over — not before.
+#[test]
+fn sigterm_drains_then_stops_and_stores_every_answer() {
+    let models = models_copy("drain");
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let mut s = start(&models, &["--drain-seconds", "3", "--store", &url], &[]);
+    assert_eq!(http(&s.addr, "GET", "/readyz", &[], b"").status, 200);
+    let body = json!({"customers": [customer()]});
+    let pid = s.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let t0 = std::time::Instant::now();
+    loop {
+        let r = http(&s.addr, "GET", "/readyz", &[], b"");
+        if r.status == 503 {
+            assert!(r.body.contains("draining"), "{}", r.body);
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(2),
+            "readiness still {}",
+            r.status
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut answered = 0;
+    while t0.elapsed() < Duration::from_secs(2) {
+        let r = post(&s.addr, "/v1/score", &body);
+        assert_eq!(r.status, 200, "during the drain: {}", r.body);
+        answered += 1;
+    }
+    let status = loop {
+        if let Some(status) = s.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "a drained shutdown exits 0, got {status}");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(2900),
+        "stopped before the drain was over: {:?}",
+        t0.elapsed()
+    );
+    let store = churn::store::Store::open(
+        &churn::store::StoreUrl::parse(&url).unwrap(),
+        churn::store::IdKey::new(None),
+    )
+    .unwrap()
+    .unwrap();
+    let pool = store.pool();
+    let stored = store
+        .block_on(async move {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM predictions")
+                .fetch_one(&pool)
+                .await
+        })
+        .unwrap();
+    assert!(answered > 0);
+    assert_eq!(
+        stored, answered,
+        "every prediction answered during the drain is stored"
+    );
+}
+
 #[test]
 fn a_playbook_override_drives_recommendations_and_levers() {
     let models = models_copy("playbook");

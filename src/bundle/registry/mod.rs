@@ -18,9 +18,11 @@
 use super::{CARD_FILE, MODEL_FILE, QUALITY_FILE};
 
 mod changes;
+mod watch;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+pub use watch::fingerprint;
 
 /// The registry file of a model directory.
 pub const REGISTRY_FILE: &str = "registry.json";

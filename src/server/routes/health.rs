@@ -58,7 +58,13 @@ pub async fn healthz() -> HttpResponse {
 /// `GET /readyz`: at least one model is loaded, and the default model is among them.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let reg = state.current();
-    if reg.models.is_empty() {
+    if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        ApiError::new(
+            ApiCode::NotReady,
+            "draining: the server is shutting down and still answers requests until it stops",
+        )
+        .response()
+    } else if reg.models.is_empty() {
         ApiError::new(ApiCode::NotReady, "no model is loaded").response()
     } else if let Some(d) = reg
         .default

@@ -622,8 +622,14 @@ fn match_json_with(ids: &mut HashMap<String, String>, at: &str, shown: &str, pri
     let pair =
         Regex::new(r#""([A-Za-z_]+)":\s*(-?\d+(?:\.\d+)?|"(?:[^"\\]|\\.)*"|true|false|null)"#)
             .unwrap();
+    // a customer explores on some days ([learning] explore, drawn per customer and day): the
+    // drawn action leads with the draw's propensity, the rest is as shown
+    let explores = live.iter().any(|(k, v)| k == "policy" && v == "explore");
     for c in pair.captures_iter(shown) {
         let (key, text) = (&c[1], &c[2]);
+        if explores && (key == "policy" || key == "propensity") {
+            continue;
+        }
         let candidates: Vec<&Value> = live
             .iter()
             .filter(|(k, _)| k == key)
