@@ -486,9 +486,12 @@ fn latest_rows(recs: &[&PredictionRecord]) -> String {
             *e = r;
         }
     }
-    // a stable order: the batch's own
+    // in key order: every writer (another replica's batch, a bulk load) then takes the row locks
+    // of `customer_latest` in the same order, so two batches with customers in common wait for
+    // each other instead of deadlocking (PostgreSQL aborted one of them, and its records were
+    // lost, when three replicas wrote to one store in key-random order)
     let mut list: Vec<&PredictionRecord> = latest.into_values().collect();
-    list.sort_unstable_by(|a, b| a.prediction_id.cmp(&b.prediction_id));
+    list.sort_unstable_by(|a, b| (&a.customer_key, &a.model).cmp(&(&b.customer_key, &b.model)));
     json_rows(&list, |w, r| latest_row(w, r))
 }
 

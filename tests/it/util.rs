@@ -322,17 +322,15 @@ impl Drop for Server {
     }
 }
 
-/// The `churn-serve` command on a free loopback port with the models in `models`, `extra` flags
+/// The `churn-serve` command on a free loopback port (unless `extra` binds one) with the models in `models`, `extra` flags
 /// and `env` variables (the store, token and default-model variables of the caller's environment
 /// are not inherited); stderr piped.
 pub(crate) fn serve_command(models: &Path, extra: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_churn-serve"));
-    cmd.args([
-        "--models",
-        models.to_str().unwrap(),
-        "--bind",
-        "127.0.0.1:0",
-    ]);
+    cmd.args(["--models", models.to_str().unwrap()]);
+    if !extra.contains(&"--bind") {
+        cmd.args(["--bind", "127.0.0.1:0"]);
+    }
     if !extra.contains(&"--workers") {
         cmd.args(["--workers", "2"]);
     }
