@@ -89,8 +89,9 @@ struct Args {
     )]
     reload_timeout: u64,
     /// On SIGTERM, seconds `/readyz` answers 503 while requests are still served (so a load
-    /// balancer stops sending new ones) before the server stops accepting; Ctrl-C or a second
-    /// signal stops at once. Then requests under way finish and queued predictions are stored.
+    /// balancer stops sending new ones) before the server stops accepting; then requests under
+    /// way finish and queued predictions are stored. Ctrl-C (SIGINT), SIGQUIT or a second
+    /// signal stops at once.
     #[arg(
         long,
         env = "CHURN_DRAIN_SECONDS",
@@ -100,7 +101,7 @@ struct Args {
     drain_seconds: u64,
     /// Every SECS, reload when another process changed what this server loads: a promotion on
     /// another replica, a version or uplift bundle written by churn-train, learned rates stored
-    /// by an evaluation (0: only on SIGHUP or POST /v1/admin/reload).
+    /// by an evaluation, a new --playbook file (0: only on SIGHUP or POST /v1/admin/reload).
     #[arg(
         long,
         env = "CHURN_WATCH_SECONDS",

@@ -14,6 +14,7 @@ pub use auth::Scope;
 pub mod challenger;
 mod error;
 pub mod json;
+mod lifecycle;
 mod metrics;
 pub mod routes;
 mod state;
@@ -261,62 +262,6 @@ pub fn api_tokens_from_env(
     Ok(out)
 }
 
-/// SIGHUP reloads the models; a failing reload is logged and the handler keeps listening.
-#[cfg(unix)]
-fn spawn_sighup_reload(state: web::Data<AppState>) {
-    actix_web::rt::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut hup) = signal(SignalKind::hangup()) else {
-            tracing::warn!("cannot listen for SIGHUP");
-            return;
-        };
-        while hup.recv().await.is_some() {
-            tracing::info!("SIGHUP: reloading models");
-            if let Err(e) = state.clone().into_inner().reload_blocking().await {
-                tracing::error!(error = %e, "reload failed");
-            }
-        }
-    });
-}
-
-/// What the server loads, as seen from outside: the model directory's fingerprint and the
-/// store's learned-rates stamp (`None` where it cannot be read: no change is assumed).
-async fn served_stamp(state: &AppState) -> (u64, Option<(i64, i64)>) {
-    let dir = state.config.models_dir.clone();
-    let files =
-        actix_web::rt::task::spawn_blocking(move || crate::bundle::registry::fingerprint(&dir))
-            .await
-            .unwrap_or(0);
-    let rates = match (&state.store, state.config.learned_rates) {
-        (Some(store), true) => store.learned_rates_stamp().await.ok(),
-        _ => None,
-    };
-    (files, rates)
-}
-
-/// `--watch-seconds`: every period, reload when the model directory or the learned rates
-/// changed since the last look (a failed reload is logged; the loaded models keep serving and
-/// the next change is tried again).
-fn spawn_watch(state: web::Data<AppState>) {
-    actix_web::rt::spawn(async move {
-        let period = state.config.watch;
-        let mut last = served_stamp(&state).await;
-        loop {
-            actix_web::rt::time::sleep(period).await;
-            let now = served_stamp(&state).await;
-            let changed = now.0 != last.0 || (now.1.is_some() && now.1 != last.1);
-            if !changed {
-                continue;
-            }
-            tracing::info!("models or learned rates changed: reloading");
-            if let Err(e) = state.clone().into_inner().reload_blocking().await {
-                tracing::error!(error = %e, "reload failed");
-            }
-            last = now;
-        }
-    });
-}
-
 /// Build the state and log what was loaded.
 fn start_state(config: ServerConfig) -> Result<web::Data<AppState>, ServerError> {
     config.validate()?;
@@ -343,11 +288,17 @@ fn start_state(config: ServerConfig) -> Result<web::Data<AppState>, ServerError>
 pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     let workers = config.worker_count();
     let bind = config.bind.clone();
+    // before anything else: a signal that arrived before its handler would end the process
+    // with nothing flushed, and what changes while the models load must count as a change
+    let mut signals = lifecycle::Signals::register();
+    let before = lifecycle::files_stamp(&config).await;
     let state = start_state(config)?;
     #[cfg(unix)]
-    spawn_sighup_reload(state.clone());
+    if let Some(hup) = signals.take_hangup() {
+        lifecycle::spawn_sighup_reload(state.clone(), hup);
+    }
     if !state.config.watch.is_zero() {
-        spawn_watch(state.clone());
+        lifecycle::spawn_watch(state.clone(), before);
     }
     let app_state = state.clone();
     let tokens = web::Data::new(auth::Tokens::new(
@@ -400,58 +351,10 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
         eprintln!("churn-serve listening on http://{addr}");
     }
     let server = server.run();
-    spawn_shutdown(state.clone(), server.handle());
+    lifecycle::spawn_shutdown(state.clone(), server.handle(), signals);
     server.await?;
     flush_store(&state).await;
     Ok(())
-}
-
-/// SIGTERM: drain (`/readyz` 503, requests still served, connections closed after their
-/// answer) for the drain period, then stop accepting, finish what is under way and return.
-/// SIGINT (Ctrl-C), or a second signal during the drain, stops at once (gracefully).
-fn spawn_shutdown(state: web::Data<AppState>, handle: actix_web::dev::ServerHandle) {
-    actix_web::rt::spawn(async move {
-        let first = shutdown_signal().await;
-        let drain = state.config.drain;
-        if first == Shutdown::Term && !drain.is_zero() {
-            state
-                .draining
-                .store(true, std::sync::atomic::Ordering::Relaxed);
-            tracing::info!(seconds = drain.as_secs_f64(), "SIGTERM: draining");
-            tokio::select! {
-                () = tokio::time::sleep(drain) => {}
-                _ = shutdown_signal() => tracing::info!("second signal: stopping now"),
-            }
-        }
-        tracing::info!("stopping: no new connections; finishing requests under way");
-        handle.stop(true).await;
-    });
-}
-
-/// Which signal asked the server to stop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Shutdown {
-    /// SIGTERM (an orchestrator): drain first.
-    Term,
-    /// SIGINT (Ctrl-C): stop now.
-    Interrupt,
-}
-
-/// Wait for SIGTERM or SIGINT (anything else: Ctrl-C only).
-async fn shutdown_signal() -> Shutdown {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            return tokio::select! {
-                _ = term.recv() => Shutdown::Term,
-                _ = tokio::signal::ctrl_c() => Shutdown::Interrupt,
-            };
-        }
-        tracing::warn!("cannot listen for SIGTERM; Ctrl-C only");
-    }
-    let _ = tokio::signal::ctrl_c().await;
-    Shutdown::Interrupt
 }
 
 /// After the last request: write what the prediction queue still holds (bounded wait).

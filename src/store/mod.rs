@@ -9,6 +9,7 @@
 
 mod batch;
 mod changes;
+mod exclusive;
 mod insert;
 mod learned;
 mod log;
@@ -21,6 +22,7 @@ mod shadow;
 mod tx;
 
 pub use batch::BatchLog;
+pub use exclusive::Exclusive;
 pub use log::{LogStats, PredictionLog, BULK_BATCH, SERVER_BATCH};
 pub use outcomes::{
     raw_outcomes_of, validate_table, OutcomeError, OutcomeEvent, OutcomeReport, RawOutcome,

@@ -199,7 +199,12 @@ fn deploy_files_pass_their_linters_and_start_a_server_that_answers_its_probes() 
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
+    // killed when dropped, also when an assertion below fails
+    let mut server = crate::util::Server {
+        child,
+        addr: String::new(),
+    };
+    server.addr = loop {
         let line = lines
             .next()
             .expect("the server printed its address")
@@ -211,20 +216,20 @@ fn deploy_files_pass_their_linters_and_start_a_server_that_answers_its_probes() 
     std::thread::spawn(move || for _ in lines {});
     for probe in ["startupProbe", "livenessProbe", "readinessProbe"] {
         let path = container[probe]["httpGet"]["path"].as_str().unwrap();
-        let r = http(&addr, "GET", path, &[], b"");
+        let r = http(&server.addr, "GET", path, &[], b"");
         assert_eq!(r.status, 200, "{probe} {path}: {}", r.body);
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
 
-    // the grace period covers the preStop pause, the drain and the 10 s for requests under way
+    // the grace period covers the preStop pause, the drain, the 10 s for requests under way and
+    // the 30 s the queued predictions may take to write
     let grace = pod["terminationGracePeriodSeconds"].as_u64().unwrap();
     let pause = container["lifecycle"]["preStop"]["sleep"]["seconds"]
         .as_u64()
         .unwrap();
     assert!(
-        grace > pause + drain + 10,
-        "grace {grace} s ≤ pause {pause} + drain {drain} + 10"
+        grace > pause + drain + 10 + 30,
+        "grace {grace} s ≤ pause {pause} + drain {drain} + 10 + 30"
     );
     // the Service and the probes name the container's port
     assert_eq!(container["ports"][0]["containerPort"], 8080);

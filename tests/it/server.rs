@@ -1016,6 +1016,32 @@ fn sigterm_drains_then_stops_and_stores_every_answer() {
     );
 }
 
+/// Ctrl-C (SIGINT) does not wait for the drain an orchestrator's SIGTERM gets: the server stops
+/// at once and exits 0.
+#[test]
+fn sigint_stops_at_once_whatever_the_drain() {
+    let models = models_copy("sigint");
+    let mut s = start(&models, &["--drain-seconds", "30", "--store", "none"], &[]);
+    let pid = s.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let t0 = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = s.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "Ctrl-C waited for the drain"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+}
+
 #[test]
 fn a_playbook_override_drives_recommendations_and_levers() {
     let models = models_copy("playbook");

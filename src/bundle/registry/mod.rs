@@ -22,7 +22,7 @@ mod watch;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-pub use watch::fingerprint;
+pub use watch::{file_stamp, fingerprint};
 
 /// The registry file of a model directory.
 pub const REGISTRY_FILE: &str = "registry.json";

@@ -8,8 +8,15 @@ use crate::bundle::{CARD_FILE, MODEL_FILE};
 use std::hash::{Hash, Hasher};
 use std::path::Path;
 
-/// The files whose change changes what a server loads, per model and per version.
-const MODEL_FILES: [&str; 3] = [REGISTRY_FILE, MODEL_FILE, CARD_FILE];
+/// The files whose change changes what a server loads, per model (the registry, or the older
+/// single-directory layout's bundle and uplift) and per version.
+const MODEL_FILES: [&str; 5] = [
+    REGISTRY_FILE,
+    MODEL_FILE,
+    CARD_FILE,
+    UPLIFT_FILE,
+    UPLIFT_CARD_FILE,
+];
 const VERSION_FILES: [&str; 4] = [MODEL_FILE, CARD_FILE, UPLIFT_FILE, UPLIFT_CARD_FILE];
 
 /// A hash of the names, sizes and modification times of the files a server loads from
@@ -44,14 +51,26 @@ fn sorted_dirs(dir: &Path) -> Vec<std::path::PathBuf> {
 
 fn hash_files(dir: &Path, names: &[&str], h: &mut impl Hasher) {
     for name in names {
-        match std::fs::metadata(dir.join(name)) {
-            Ok(m) => {
-                m.len().hash(h);
-                m.modified().ok().hash(h);
-            }
-            Err(_) => 0u8.hash(h),
-        }
+        file_stamp(&dir.join(name)).hash(h);
     }
+}
+
+/// A file's size, modification time and (on Unix) inode and change time — a file replaced by
+/// rename has a new inode even when its size and modification time are the same; 0 when
+/// missing. Follows links (a Kubernetes ConfigMap swaps its files behind one).
+pub fn file_stamp(path: &Path) -> u64 {
+    let Ok(m) = std::fs::metadata(path) else {
+        return 0;
+    };
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    m.len().hash(&mut h);
+    m.modified().ok().hash(&mut h);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        (m.ino(), m.ctime(), m.ctime_nsec()).hash(&mut h);
+    }
+    h.finish() | 1
 }
 
 #[cfg(test)]

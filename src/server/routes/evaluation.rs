@@ -154,15 +154,26 @@ impl Drop for Running<'_> {
     }
 }
 
-/// The one-at-a-time gate of evaluations: 503 `server_busy` while another runs.
-fn gate(state: &AppState) -> Result<Running<'_>, ApiError> {
+/// The one-at-a-time gate of evaluations: 503 `server_busy` while another runs in this server
+/// or, on PostgreSQL, in any server sharing the store (an advisory lock held for the run).
+async fn gate<'a>(
+    state: &'a AppState,
+    store: &crate::store::Store,
+) -> Result<(Running<'a>, crate::store::Exclusive), ApiError> {
     if state.evaluating.swap(true, Ordering::Acquire) {
         return Err(ApiError::new(
             ApiCode::ServerBusy,
             "another evaluation is running (one at a time: each reads the whole log); retry when it ends",
         ));
     }
-    Ok(Running(&state.evaluating))
+    let running = Running(&state.evaluating);
+    match store.try_exclusive("evaluation").await? {
+        Some(held) => Ok((running, held)),
+        None => Err(ApiError::new(
+            ApiCode::ServerBusy,
+            "another server sharing this store is running an evaluation (one at a time: each reads the whole log); retry when it ends",
+        )),
+    }
 }
 
 /// Run `compute` over `data` off the request workers (the arithmetic over a million
@@ -206,7 +217,7 @@ pub async fn get_evaluation(state: web::Data<AppState>, req: HttpRequest) -> Api
     if let Some(names) = &query.compare {
         return get_comparison(&state, &model, names, &query, &period).await;
     }
-    let _one = gate(&state)?;
+    let _one = gate(&state, &store).await?;
     let loaded = state.current().models.get(&model).cloned();
     let data = crate::evaluate::load(
         &store,
@@ -249,7 +260,7 @@ async fn get_comparison(
         .field("compare"));
     };
     let (a, b) = (a.to_string(), b.to_string());
-    let _one = gate(state)?;
+    let _one = gate(state, &store).await?;
     let dir = state.config.models_dir.join(model);
     let names = (a.clone(), b.clone());
     let [first, second] = web::block(move || compare::load_pair(&dir, [&names.0, &names.1]))
@@ -310,7 +321,7 @@ pub async fn get_kpis(state: web::Data<AppState>, req: HttpRequest) -> ApiResult
     opt.margin_rate = query.margin_rate.unwrap_or(opt.margin_rate);
     opt.discount_rate = query.discount_rate.unwrap_or(opt.discount_rate);
     kpi::check(&opt)?;
-    let _one = gate(&state)?;
+    let _one = gate(&state, &store).await?;
     let data =
         crate::evaluate::load(&store, &model, (None, None), crate::store::Events::All).await?;
     let mut k = off_workers(&state, &store, data, "KPIs", move |data| {
