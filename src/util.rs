@@ -76,6 +76,13 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
+/// A number fixed by `text` alone (the first 8 bytes of its sha256, little-endian): the same in
+/// every process, platform and release — control groups, lock keys.
+pub fn stable_u64(text: &str) -> u64 {
+    let h = Sha256::digest(text.as_bytes());
+    u64::from_le_bytes(h[..8].try_into().expect("8 bytes"))
+}
+
 /// sha256 of a file's contents, streamed.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     let mut f = std::fs::File::open(path)?;

@@ -2,12 +2,10 @@
 //! effect of the playbook can be measured.
 
 use super::Playbook;
-use sha2::{Digest, Sha256};
 
 /// Deterministic control-group assignment: sha256 of `experiment` and the customer id.
 pub fn in_control(customer_id: &str, experiment: &str, holdout_percent: f64) -> bool {
-    let h = Sha256::digest(format!("{experiment}\u{1f}{customer_id}").as_bytes());
-    let v = u64::from_le_bytes(h[..8].try_into().expect("8 bytes"));
+    let v = crate::util::stable_u64(&format!("{experiment}\u{1f}{customer_id}"));
     (v % 1_000_000) as f64 / 10_000.0 < holdout_percent
 }
 

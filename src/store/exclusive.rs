@@ -33,14 +33,9 @@ impl Drop for Exclusive {
     }
 }
 
-/// The advisory lock's key for a job name (FNV-1a: stable across processes and versions).
+/// The advisory lock's key for a job name (stable across processes and releases).
 fn lock_key(name: &str) -> i64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in format!("churn:{name}").bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h as i64
+    crate::util::stable_u64(&format!("churn:{name}")) as i64
 }
 
 impl Store {

@@ -8,9 +8,8 @@
 //! `CHURN_REQUIRE_DEPLOY=1`.
 
 use crate::export_sql::engine_python;
-use crate::util::{http, root, trained_example};
+use crate::util::{http, listening, root, trained_example};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -34,19 +33,25 @@ fn deploy_files() -> Vec<(PathBuf, String)> {
 /// kubernetes-validate).
 fn yaml_documents(python: &str, files: &[PathBuf]) -> Vec<(String, Value)> {
     let script = "import json, sys, yaml\nprint(json.dumps([[f, d] for f in sys.argv[1:] for d in yaml.safe_load_all(open(f)) if d]))";
-    let out = Command::new(python)
-        .arg("-c")
-        .arg(script)
-        .args(files)
-        .output()
-        .unwrap();
+    let out = succeeds(
+        Command::new(python).arg("-c").arg(script).args(files),
+        "PyYAML",
+    );
+    let docs: Vec<(String, Value)> = serde_json::from_str(&out).unwrap();
+    docs
+}
+
+/// Run `cmd`, which must succeed (else the test fails with `what` and all it printed); its
+/// stdout.
+fn succeeds(cmd: &mut Command, what: &str) -> String {
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
-        "{}",
+        "{what}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let docs: Vec<(String, Value)> = serde_json::from_slice(&out.stdout).unwrap();
-    docs
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn tool(python: &str, name: &str) -> PathBuf {
@@ -75,25 +80,15 @@ fn deploy_files_pass_their_linters_and_start_a_server_that_answers_its_probes() 
         .collect();
     assert!(manifests.len() >= 6, "{manifests:?}");
 
-    let lint = Command::new(tool(&python, "hadolint"))
-        .arg(root().join("deploy/Dockerfile"))
-        .output()
-        .unwrap();
-    assert!(
-        lint.status.success(),
-        "hadolint: {}",
-        String::from_utf8_lossy(&lint.stdout)
+    succeeds(
+        Command::new(tool(&python, "hadolint")).arg(root().join("deploy/Dockerfile")),
+        "hadolint",
     );
-    let check = Command::new(tool(&python, "kubernetes-validate"))
-        .arg("--strict")
-        .args(&manifests)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "kubernetes-validate: {}{}",
-        String::from_utf8_lossy(&check.stdout),
-        String::from_utf8_lossy(&check.stderr)
+    succeeds(
+        Command::new(tool(&python, "kubernetes-validate"))
+            .arg("--strict")
+            .args(&manifests),
+        "kubernetes-validate",
     );
 
     // every CHURN_* name is one the server reads (a flag's env in --help, or read in src/)
@@ -135,15 +130,11 @@ fn deploy_files_pass_their_linters_and_start_a_server_that_answers_its_probes() 
     let text = kind("ConfigMap")["data"]["playbook.toml"].as_str().unwrap();
     std::fs::write(&playbook, text).unwrap();
     let model = trained_example().join("telco");
-    let out = Command::new(env!("CARGO_BIN_EXE_churn-train"))
-        .args(["check", "--playbook", playbook.to_str().unwrap()])
-        .args(["--model", model.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeds(
+        Command::new(env!("CARGO_BIN_EXE_churn-train"))
+            .args(["check", "--playbook", playbook.to_str().unwrap()])
+            .args(["--model", model.to_str().unwrap()]),
+        "churn-train check",
     );
 
     // the container's arguments and environment (the playbook at its mount path) start a server
@@ -189,31 +180,13 @@ fn deploy_files_pass_their_linters_and_start_a_server_that_answers_its_probes() 
         .1
         .parse()
         .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_churn-serve"))
-        .args(&args)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_churn-serve"));
+    cmd.args(&args)
         .env_remove("CHURN_API_TOKENS")
         .env_remove("CHURN_DEFAULT_MODEL")
         .envs(env.iter().map(|(k, v)| (k, v)))
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    // killed when dropped, also when an assertion below fails
-    let mut server = crate::util::Server {
-        child,
-        addr: String::new(),
-    };
-    server.addr = loop {
-        let line = lines
-            .next()
-            .expect("the server printed its address")
-            .unwrap();
-        if let Some(a) = line.strip_prefix("churn-serve listening on http://") {
-            break a.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+        .stdout(std::process::Stdio::null());
+    let server = listening(cmd); // killed when dropped, also when an assertion below fails
     for probe in ["startupProbe", "livenessProbe", "readinessProbe"] {
         let path = container[probe]["httpGet"]["path"].as_str().unwrap();
         let r = http(&server.addr, "GET", path, &[], b"");

@@ -4,7 +4,7 @@
 //! server says it is degraded while writes fail, and it recovers by itself when the disk has room
 //! again.
 
-use crate::store::{at, eventually, get, metric, post_outcomes, serve, wait_exit};
+use crate::store::{at, eventually, get, metric, post_outcomes, serve};
 use crate::util::*;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -201,12 +201,7 @@ fn a_full_disk_never_confirms_a_write_it_did_not_keep() {
     });
     assert_all_stored(&db, &confirmed, "after recovery");
     // and after a restart
-    let pid = s.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    signal(&s.child, "TERM");
     wait_exit(
         &mut s.child,
         Duration::from_secs(30),

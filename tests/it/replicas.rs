@@ -2,7 +2,9 @@
 //! another process) changes reaches the others within the watch period (`--watch-seconds`).
 
 use crate::store::PgDb;
-use crate::util::{http, post, start, telco_customers, train_telco};
+use crate::util::{
+    champion_dir, http, post, signal, start, telco_customers, train_telco, wait_exit,
+};
 use churn::playbook::LearnedRate;
 use churn::store::{IdKey, Store, StoreUrl};
 use serde_json::{json, Value};
@@ -45,26 +47,31 @@ fn a_promotion_and_learned_rates_reach_every_replica_on_postgres() {
     promotion_and_learned_rates_reach_every_replica(&dir, &db.url());
 }
 
-/// Two replicas share `dir/models` and the store at `url`, each looking for changes every
-/// second.
-fn promotion_and_learned_rates_reach_every_replica(dir: &tempfile::TempDir, url: &str) {
+/// `dir/models/telco` with two versions: the champion and a second one, not promoted.
+/// Returns the models directory and the two versions.
+fn two_versions(dir: &tempfile::TempDir) -> (std::path::PathBuf, String, String) {
     let model = dir.path().join("models/telco");
     train_telco(&model, "4,6", "20");
-    train_telco(&model, "3", "100"); // a second version, not promoted
-    let registry: Value =
-        serde_json::from_slice(&std::fs::read(model.join("registry.json")).unwrap()).unwrap();
-    let champion = registry["aliases"]["champion"]
-        .as_str()
+    train_telco(&model, "3", "100");
+    let champion = champion_dir(&model)
+        .file_name()
         .unwrap()
-        .to_string();
+        .to_string_lossy()
+        .into_owned();
     let other = std::fs::read_dir(model.join("versions"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .find(|v| *v != champion)
         .unwrap();
+    (dir.path().join("models"), champion, other)
+}
+
+/// Two replicas share `dir/models` and the store at `url`, each looking for changes every
+/// second.
+fn promotion_and_learned_rates_reach_every_replica(dir: &tempfile::TempDir, url: &str) {
+    let (models, champion, other) = two_versions(dir);
     let args = ["--watch-seconds", "1", "--store", url];
     let env = [("CHURN_ADMIN_TOKEN", "admin-secret")];
-    let models = dir.path().join("models");
     let replicas = [start(&models, &args, &env), start(&models, &args, &env)];
     // a customer who gets a recommendation (treatment group)
     let body = telco_customers(40)
@@ -215,23 +222,12 @@ fn stop_replica(s: &mut crate::util::Server) {
             .collect::<Vec<_>>()
             .join("\n")
     );
-    let pid = s.child.id().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let t0 = Instant::now();
-    let status = loop {
-        if let Some(st) = s.child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "replica did not stop"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    signal(&s.child, "TERM");
+    let status = wait_exit(
+        &mut s.child,
+        Duration::from_secs(30),
+        "replica did not stop",
+    );
     assert!(status.success(), "{status}");
 }
 
@@ -256,21 +252,7 @@ fn three_replicas_behind_haproxy_survive_a_promotion_and_a_rolling_restart() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("models/telco");
-    train_telco(&model, "4,6", "20");
-    train_telco(&model, "3", "100");
-    let registry: Value =
-        serde_json::from_slice(&std::fs::read(model.join("registry.json")).unwrap()).unwrap();
-    let old = registry["aliases"]["champion"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let new = std::fs::read_dir(model.join("versions"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .find(|v| *v != old)
-        .unwrap();
-    let models = dir.path().join("models");
+    let (models, _, new) = two_versions(&dir);
     let url = db.url();
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let binds: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();

@@ -911,12 +911,7 @@ fn sighup_reloads_and_sigterm_shuts_down_gracefully() {
     let body = json!({"customers": [customer()]});
     let v1 = post(&s.addr, "/v1/score", &body).json()["model"]["version"].clone();
     retrain_telco_promoted(&models.join("telco"), "3", "100");
-    let pid = s.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .unwrap()
-        .success());
+    signal(&s.child, "HUP");
     let mut v2 = v1.clone();
     for _ in 0..50 {
         std::thread::sleep(Duration::from_millis(100));
@@ -926,23 +921,9 @@ fn sighup_reloads_and_sigterm_shuts_down_gracefully() {
         }
     }
     assert_ne!(v1, v2, "SIGHUP picked up the new bundle");
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let started = std::time::Instant::now();
-    loop {
-        if let Some(status) = s.child.try_wait().unwrap() {
-            assert!(status.success(), "graceful shutdown exits 0, got {status}");
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "did not shut down"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    signal(&s.child, "TERM");
+    let status = wait_exit(&mut s.child, Duration::from_secs(15), "did not shut down");
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
 }
 
 /// SIGTERM with a drain period: readiness fails at once (a load balancer stops sending new
@@ -956,12 +937,7 @@ fn sigterm_drains_then_stops_and_stores_every_answer() {
     let mut s = start(&models, &["--drain-seconds", "3", "--store", &url], &[]);
     assert_eq!(http(&s.addr, "GET", "/readyz", &[], b"").status, 200);
     let body = json!({"customers": [customer()]});
-    let pid = s.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    signal(&s.child, "TERM");
     let t0 = std::time::Instant::now();
     loop {
         let r = http(&s.addr, "GET", "/readyz", &[], b"");
@@ -982,33 +958,14 @@ fn sigterm_drains_then_stops_and_stores_every_answer() {
         assert_eq!(r.status, 200, "during the drain: {}", r.body);
         answered += 1;
     }
-    let status = loop {
-        if let Some(status) = s.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(20), "did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = wait_exit(&mut s.child, Duration::from_secs(18), "did not stop");
     assert!(status.success(), "a drained shutdown exits 0, got {status}");
     assert!(
         t0.elapsed() >= Duration::from_millis(2900),
         "stopped before the drain was over: {:?}",
         t0.elapsed()
     );
-    let store = churn::store::Store::open(
-        &churn::store::StoreUrl::parse(&url).unwrap(),
-        churn::store::IdKey::new(None),
-    )
-    .unwrap()
-    .unwrap();
-    let pool = store.pool();
-    let stored = store
-        .block_on(async move {
-            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM predictions")
-                .fetch_one(&pool)
-                .await
-        })
-        .unwrap();
+    let stored = count_rows(&url, "predictions");
     assert!(answered > 0);
     assert_eq!(
         stored, answered,
@@ -1022,23 +979,12 @@ fn sigterm_drains_then_stops_and_stores_every_answer() {
 fn sigint_stops_at_once_whatever_the_drain() {
     let models = models_copy("sigint");
     let mut s = start(&models, &["--drain-seconds", "30", "--store", "none"], &[]);
-    let pid = s.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let t0 = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = s.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "Ctrl-C waited for the drain"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    signal(&s.child, "INT");
+    let status = wait_exit(
+        &mut s.child,
+        Duration::from_secs(10),
+        "Ctrl-C waited for the drain",
+    );
     assert!(status.success(), "{status}");
 }
 

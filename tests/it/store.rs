@@ -300,26 +300,6 @@ pub(crate) fn metric(text: &str, name: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// Wait (bounded) for a child process to exit; kills it and panics after `timeout`.
-pub(crate) fn wait_exit(
-    child: &mut std::process::Child,
-    timeout: Duration,
-    what: &str,
-) -> std::process::ExitStatus {
-    let started = Instant::now();
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st;
-        }
-        if started.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what}: still running after {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 // ---------------------------------------------------------------- 1. score → lookup
 
 /// Scored customers can be looked up: the same probability (bit for bit), prediction id,
@@ -1432,12 +1412,7 @@ fn sigterm_flushes_the_queue(url: &str) {
     for chunk in customers.chunks(100) {
         score_http(&s.addr, chunk);
     }
-    let pid = s.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    signal(&s.child, "TERM");
     let status = wait_exit(
         &mut s.child,
         Duration::from_secs(30),
@@ -1835,23 +1810,7 @@ fn the_default_store_is_sqlite_beside_the_models() {
 fn prune_takes_outcomes_and_space(url: &str) {
     // a campaign in January 2026: predictions and outcomes long before the cutoff
     simulate_into(url, 2000);
-    let count = |table: &str| -> i64 {
-        let store = churn::store::Store::open(
-            &churn::store::StoreUrl::parse(url).unwrap(),
-            churn::store::IdKey::new(None),
-        )
-        .unwrap()
-        .unwrap();
-        let pool = store.pool();
-        let sql = format!("SELECT COUNT(*) FROM {table}");
-        store
-            .block_on(async move {
-                sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
-                    .fetch_one(&pool)
-                    .await
-            })
-            .unwrap()
-    };
+    let count = |table: &str| count_rows(url, table);
     assert_eq!(count("predictions"), 2000);
     assert!(count("outcomes") > 100, "the simulation reported outcomes");
     let file = url.strip_prefix("sqlite://").map(std::path::PathBuf::from);

@@ -354,18 +354,77 @@ pub(crate) fn serve_command(models: &Path, extra: &[&str], env: &[(&str, &str)])
 
 /// Start `churn-serve` ([`serve_command`]) and wait until it listens.
 pub(crate) fn start(models: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
-    let mut cmd = serve_command(models, extra, env);
-    let mut child = cmd.spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
+    listening(serve_command(models, extra, env))
+}
+
+/// Spawn a `churn-serve` command (its stderr is piped here) and wait until it prints the address
+/// it listens on; what it printed before is in the panic when it stops first. The rest of its
+/// stderr is drained on a thread.
+pub(crate) fn listening(mut cmd: Command) -> Server {
+    let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
     let addr = loop {
-        let line = lines.next().expect("server printed its address").unwrap();
+        let Some(Ok(line)) = lines.next() else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("churn-serve stopped before listening:\n{}", seen.join("\n"));
+        };
         if let Some(a) = line.strip_prefix("churn-serve listening on http://") {
             break a.trim().to_string();
         }
+        seen.push(line);
     };
     std::thread::spawn(move || for _ in lines {});
     Server { child, addr }
+}
+
+/// Send `signal` (`TERM`, `INT`, `HUP`, …) to a child process.
+pub(crate) fn signal(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} failed");
+}
+
+/// Wait for `child` to exit; after `timeout` it is killed and the test fails naming `what`.
+pub(crate) fn wait_exit(
+    child: &mut Child,
+    timeout: Duration,
+    what: &str,
+) -> std::process::ExitStatus {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running after {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Rows of `table` in the store at `url`.
+pub(crate) fn count_rows(url: &str, table: &str) -> i64 {
+    let store = churn::store::Store::open(
+        &churn::store::StoreUrl::parse(url).unwrap(),
+        churn::store::IdKey::new(None),
+    )
+    .unwrap()
+    .unwrap();
+    let pool = store.pool();
+    let sql = format!("SELECT COUNT(*) FROM {table}");
+    store
+        .block_on(async move {
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+                .fetch_one(&pool)
+                .await
+        })
+        .unwrap()
 }
 
 /// An HTTP response: status and body text.

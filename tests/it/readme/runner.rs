@@ -19,13 +19,12 @@
 //!   commands, timestamps match any timestamp. Shown JSON matches key by key: every `"key":
 //!   value` shown is in the answer, numbers to the shown decimals.
 
-use crate::util::root;
+use crate::util::{listening, root, Server};
 use regex::Regex;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A fenced block of the README.
@@ -159,17 +158,12 @@ pub(crate) struct Session {
     /// The scratch directory (the reader's working directory).
     pub(crate) dir: tempfile::TempDir,
     env: Vec<(String, String)>,
-    server: Option<(Child, String)>,
+    /// The server a block started (killed when replaced or when the session ends).
+    server: Option<Server>,
     /// README version id → the id this run produced.
     ids: HashMap<String, String>,
     /// Extra text substitutions (README text → this run's), e.g. a database name.
     subs: Vec<(String, String)>,
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        self.stop_server();
-    }
 }
 
 /// The directory of the test binaries (`target/release/deps`) → the build directory.
@@ -251,7 +245,7 @@ impl Session {
         }
         c = c.replace("cargo run --release --example synth --", "synth");
         c = c.replace("./target/release/", "");
-        if let Some((_, addr)) = &self.server {
+        if let Some(Server { addr, .. }) = &self.server {
             c = c.replace("localhost:8080", addr);
             c = c.replace("127.0.0.1:8080", addr);
         }
@@ -303,7 +297,7 @@ impl Session {
 
     /// Start `churn-serve` as the README line says, in the background on a free port.
     pub(crate) fn serve(&mut self, cmd: &str) {
-        self.stop_server();
+        self.server = None;
         let mut c = self.rewrite(cmd);
         if let Some(i) = c.find(" #") {
             c.truncate(i);
@@ -314,8 +308,8 @@ impl Session {
         } else {
             format!("{c} --bind 127.0.0.1:0")
         };
-        let mut child = Command::new("bash")
-            .args(["-c", &format!("exec {c}")])
+        let mut cmd = Command::new("bash");
+        cmd.args(["-c", &format!("exec {c}")])
             .current_dir(self.dir.path())
             .env_remove("CHURN_STORE")
             .env_remove("CHURN_DEFAULT_MODEL")
@@ -323,30 +317,8 @@ impl Session {
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let mut seen = Vec::new();
-        let addr = loop {
-            let Some(Ok(line)) = lines.next() else {
-                panic!("`{c}` stopped before listening:\n{}", seen.join("\n"));
-            };
-            if let Some(a) = line.strip_prefix("churn-serve listening on http://") {
-                break a.trim().to_string();
-            }
-            seen.push(line);
-        };
-        std::thread::spawn(move || for _ in lines {});
-        self.server = Some((child, addr));
-    }
-
-    fn stop_server(&mut self) {
-        if let Some((mut child, _)) = self.server.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+            .stdout(Stdio::null());
+        self.server = Some(listening(cmd)); // the one before is stopped when dropped
     }
 
     /// Run the README block containing `needle` and compare its output; returns each command's
@@ -509,7 +481,8 @@ const TIME: &str = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z";
 
 /// A shown line as a pattern: `…` any text, version ids learned or substituted, timestamps any.
 fn line_pattern(ids: &HashMap<String, String>, shown: &str) -> (Regex, Vec<String>) {
-    let token = Regex::new(&format!("(…)|({HEX})|({TIME})")).unwrap();
+    static TOKEN: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    let token = TOKEN.get_or_init(|| Regex::new(&format!("(…)|({HEX})|({TIME})")).unwrap());
     let mut pat = String::from("^");
     let mut captured = Vec::new();
     let mut last = 0;
@@ -571,7 +544,12 @@ fn match_text_with(ids: &mut HashMap<String, String>, at: &str, shown: &[String]
         .collect();
     let mut from = 0;
     for chunk in &chunks {
+        // the chunk's first line, compiled once: only where it matches is the chunk tried
+        let (first, _) = line_pattern(ids, chunk[0].trim_end());
         let found = (from..printed.len()).find(|&start| {
+            if !first.is_match(printed[start].trim_end()) {
+                return false;
+            }
             let mut trial = ids.clone();
             let ok = start + chunk.len() <= printed.len()
                 && chunk
